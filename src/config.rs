@@ -1,0 +1,401 @@
+//! Typed configuration: every limit of the focus is a named setting here, with the default
+//! that `config/focus.toml` (compiled into the binary) documents line by line.
+
+use crate::sip::{Host, Scheme, Uri};
+use serde::Deserialize;
+use std::fmt;
+use std::time::Duration;
+use thiserror::Error;
+
+/// The embedded default configuration file.
+pub const DEFAULT_TOML: &str = include_str!("../config/focus.toml");
+
+/// One problem in a configuration, with the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{} error(s):\n{}", .0.len(), .0.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigIssue>),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub focus: FocusConfig,
+    pub sip: SipConfig,
+    pub supervisor: SupervisorConfig,
+    pub subscriptions: SubscriptionConfig,
+    pub shutdown: ShutdownConfig,
+    pub groups: Vec<GroupConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            focus: FocusConfig::default(),
+            sip: SipConfig::default(),
+            supervisor: SupervisorConfig::default(),
+            subscriptions: SubscriptionConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// `[focus]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FocusConfig {
+    pub domain: String,
+    pub display_name: String,
+    pub instance_id: String,
+}
+
+impl Default for FocusConfig {
+    fn default() -> Self {
+        FocusConfig {
+            domain: "focus.example.com".into(),
+            display_name: "cpm-focus".into(),
+            instance_id: "focus-1".into(),
+        }
+    }
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    pub max_message_size: usize,
+    pub max_headers: usize,
+    pub t1_ms: u64,
+    pub t2_ms: u64,
+    pub t4_ms: u64,
+    pub max_transactions: usize,
+    pub force_rport: bool,
+    pub max_tcp_connections: usize,
+    pub tcp_idle_timeout_s: u64,
+    pub outbound_proxy: String,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            max_message_size: 65535,
+            max_headers: 256,
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            max_transactions: 200_000,
+            force_rport: true,
+            max_tcp_connections: 4096,
+            tcp_idle_timeout_s: 600,
+            outbound_proxy: String::new(),
+        }
+    }
+}
+
+/// `[supervisor]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisorConfig {
+    pub arbiters: usize,
+    pub mailbox_capacity: usize,
+    pub retry_after_s: u32,
+    pub max_sessions: usize,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            arbiters: 0,
+            mailbox_capacity: 1024,
+            retry_after_s: 5,
+            max_sessions: 10_000,
+        }
+    }
+}
+
+/// `[subscriptions]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubscriptionConfig {
+    pub min_expires_s: u32,
+    pub default_expires_s: u32,
+    pub max_expires_s: u32,
+    pub max_per_session: usize,
+    pub min_notify_interval_ms: u64,
+}
+
+impl Default for SubscriptionConfig {
+    fn default() -> Self {
+        SubscriptionConfig {
+            min_expires_s: 60,
+            default_expires_s: 3600,
+            max_expires_s: 86_400,
+            max_per_session: 1000,
+            min_notify_interval_ms: 1000,
+        }
+    }
+}
+
+/// `[shutdown]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    pub grace_s: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { grace_s: 5 }
+    }
+}
+
+/// Who may join a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JoinRule {
+    /// Anyone may join.
+    Open,
+}
+
+/// `[[groups]]`: a pre-defined group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    pub uri: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default = "default_join")]
+    pub join: JoinRule,
+    #[serde(default = "default_max_participants")]
+    pub max_participants: u32,
+    #[serde(default = "default_true")]
+    pub allow_signalling_only: bool,
+}
+
+fn default_join() -> JoinRule {
+    JoinRule::Open
+}
+fn default_max_participants() -> u32 {
+    1000
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Config {
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let issues = config.validate();
+        if issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(issues))
+        }
+    }
+
+    /// Reads, parses and validates a file.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml(&text)
+    }
+
+    /// The embedded default.
+    pub fn embedded() -> Result<Config, ConfigError> {
+        Config::from_toml(DEFAULT_TOML)
+    }
+
+    /// Every problem, each with its key; empty when the configuration is usable.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut bad = |key: String, message: &str| {
+            issues.push(ConfigIssue {
+                key,
+                message: message.into(),
+            })
+        };
+        let domain = Host::parse(&self.focus.domain);
+        if domain.is_err() {
+            bad("focus.domain".into(), "must be a host name or IP address");
+        }
+        let s = &self.sip;
+        if !(1024..=16 * 1024 * 1024).contains(&s.max_message_size) {
+            bad("sip.max_message_size".into(), "must be between 1024 and 16777216");
+        }
+        if !(16..=4096).contains(&s.max_headers) {
+            bad("sip.max_headers".into(), "must be between 16 and 4096");
+        }
+        if s.t1_ms == 0 || s.t1_ms > 60_000 {
+            bad("sip.t1_ms".into(), "must be between 1 and 60000");
+        }
+        if s.t2_ms < s.t1_ms {
+            bad("sip.t2_ms".into(), "must not be smaller than t1_ms");
+        }
+        if s.t4_ms == 0 {
+            bad("sip.t4_ms".into(), "must be positive");
+        }
+        if s.max_transactions == 0 {
+            bad("sip.max_transactions".into(), "must be positive");
+        }
+        if s.max_tcp_connections == 0 {
+            bad("sip.max_tcp_connections".into(), "must be positive");
+        }
+        if s.tcp_idle_timeout_s == 0 {
+            bad("sip.tcp_idle_timeout_s".into(), "must be positive");
+        }
+        if !s.outbound_proxy.is_empty()
+            && crate::sip::Uri::parse(&format!("sip:{}", s.outbound_proxy)).is_err()
+        {
+            bad("sip.outbound_proxy".into(), "must be host or host:port");
+        }
+        let sv = &self.supervisor;
+        if sv.mailbox_capacity == 0 {
+            bad("supervisor.mailbox_capacity".into(), "must be positive");
+        }
+        if sv.max_sessions == 0 {
+            bad("supervisor.max_sessions".into(), "must be positive");
+        }
+        if sv.arbiters > 256 {
+            bad("supervisor.arbiters".into(), "must be at most 256");
+        }
+        let sub = &self.subscriptions;
+        if sub.min_expires_s > sub.max_expires_s {
+            bad("subscriptions.min_expires_s".into(), "must not exceed max_expires_s");
+        }
+        if sub.default_expires_s < sub.min_expires_s || sub.default_expires_s > sub.max_expires_s {
+            bad(
+                "subscriptions.default_expires_s".into(),
+                "must lie between min_expires_s and max_expires_s",
+            );
+        }
+        if sub.max_per_session == 0 {
+            bad("subscriptions.max_per_session".into(), "must be positive");
+        }
+        if self.shutdown.grace_s > 300 {
+            bad("shutdown.grace_s".into(), "must be at most 300");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            let key = |field: &str| format!("groups[{i}].{field}");
+            match Uri::parse(&g.uri) {
+                Ok(u) if u.scheme == Scheme::Sip || u.scheme == Scheme::Sips => {
+                    let host_ok = match (&u.host, &domain) {
+                        (Some(h), Ok(d)) => h.matches(d),
+                        _ => false,
+                    };
+                    if !host_ok {
+                        bad(key("uri"), "host must be the focus domain");
+                    }
+                    match u.user_unescaped() {
+                        None => bad(key("uri"), "must have a user part"),
+                        Some(user) => {
+                            if !seen.insert(user.into_owned()) {
+                                bad(key("uri"), "duplicate group");
+                            }
+                        }
+                    }
+                }
+                _ => bad(key("uri"), "must be a sip: or sips: URI"),
+            }
+            if g.max_participants == 0 {
+                bad(key("max_participants"), "must be positive");
+            }
+        }
+        issues
+    }
+
+    /// Number of arbiters to run: the configured number, or one per core.
+    pub fn arbiter_count(&self) -> usize {
+        if self.supervisor.arbiters > 0 {
+            self.supervisor.arbiters
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid_and_matches_defaults() {
+        let c = Config::embedded().unwrap();
+        assert_eq!(c.focus.domain, "focus.example.com");
+        assert_eq!(c.groups.len(), 1);
+        assert_eq!(c.groups[0].uri, "sip:team@focus.example.com");
+        assert_eq!(c.groups[0].join, JoinRule::Open);
+        assert_eq!(c.groups[0].max_participants, 1000);
+        assert!(c.groups[0].allow_signalling_only);
+        // The file documents the built-in defaults: they must agree.
+        let d = Config::default();
+        assert_eq!(c.sip.max_message_size, d.sip.max_message_size);
+        assert_eq!(c.sip.t1_ms, d.sip.t1_ms);
+        assert_eq!(c.supervisor.mailbox_capacity, d.supervisor.mailbox_capacity);
+        assert_eq!(c.subscriptions.min_notify_interval_ms, d.subscriptions.min_notify_interval_ms);
+        assert_eq!(c.shutdown.grace_s, d.shutdown.grace_s);
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_key() {
+        let text = r#"
+            [focus]
+            domain = "bad domain"
+            [sip]
+            t1_ms = 0
+            [subscriptions]
+            min_expires_s = 10
+            max_expires_s = 5
+            [[groups]]
+            uri = "sip:a@elsewhere.com"
+            max_participants = 0
+        "#;
+        let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+            panic!("accepted")
+        };
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        for k in [
+            "focus.domain",
+            "sip.t1_ms",
+            "subscriptions.min_expires_s",
+            "groups[0].uri",
+            "groups[0].max_participants",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::from_toml("[sip]\nt1 = 5\n").unwrap_err();
+        assert!(err.to_string().contains("t1"), "{err}");
+    }
+}

@@ -1,0 +1,282 @@
+//! Parser tests: typical messages, RFC 4475-style faults, and round-trips of generated
+//! messages through writer and parser.
+
+use super::*;
+use bytes::Bytes;
+use proptest::prelude::*;
+
+const INVITE: &str = "INVITE sip:team@focus.example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1-0;rport\r\n\
+From: \"Alice\" <sip:alice@example.com>;tag=1\r\n\
+To: <sip:team@focus.example.com>\r\n\
+Call-ID: 1-1@127.0.0.1\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:alice@127.0.0.1:5061>\r\n\
+Max-Forwards: 70\r\n\
+Subject: Performance Test\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 129\r\n\
+\r\n\
+v=0\r\n\
+o=user1 53655765 2353687637 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+c=IN IP4 127.0.0.1\r\n\
+t=0 0\r\n\
+m=audio 6000 RTP/AVP 0\r\n\
+a=rtpmap:0 PCMU/8000\r\n";
+
+fn p(s: &str) -> Result<Message, ParseError> {
+    parse(Bytes::copy_from_slice(s.as_bytes()), Framing::Datagram, &ParseLimits::default())
+}
+
+fn req(s: &str) -> Request {
+    match p(s) {
+        Ok(Message::Request(r)) => r,
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
+fn rejected(s: &str) -> Box<Rejected> {
+    match p(s) {
+        Err(ParseError::Reject(r)) => r,
+        other => panic!("not rejected: {other:?}"),
+    }
+}
+
+#[test]
+fn typical_invite() {
+    let r = req(INVITE);
+    assert_eq!(r.method, Method::Invite);
+    assert_eq!(r.uri.user.as_deref(), Some("team"));
+    assert_eq!(r.call_id(), "1-1@127.0.0.1");
+    assert_eq!(r.cseq, CSeq { seq: 1, method: Method::Invite });
+    assert_eq!(r.from.tag(), Some("1"));
+    assert_eq!(r.from.display.as_deref(), Some("Alice"));
+    assert_eq!(r.to.tag(), None);
+    assert_eq!(r.branch(), Some("z9hG4bK-1-0"));
+    assert_eq!(r.max_forwards, Some(70));
+    assert_eq!(r.body.len(), 129);
+    assert!(r.body.starts_with(b"v=0"));
+}
+
+#[test]
+fn folded_compact_and_spaced_headers() {
+    let m = "INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0\r\n\
+TO :\r\n sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n\r\n\
+from   : \"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8\r\n\
+MaX-fOrWaRdS: 0068\r\n\
+Call-ID: wsinv.ndaksdj@192.0.2.1\r\n\
+Content-Length   : 0\r\n\
+cseq: 0009\r\n  INVITE\r\n\
+Via  : SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw\r\n\
+s :\r\n\
+NewFangledHeader:   newfangled value\r\n continued newfangled value\r\n\
+v:  SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8  ,\r\n SIP  /    2.0   / UDP  192.168.255.111   ; branch=\r\n z9hG4bK30239\r\n\
+m:\"Quoted string \\\"\\\"\" <sip:jdrosen@example.com> ; newparam =\r\n      newvalue ;\r\n  secondparam ; q = 0.33\r\n\
+\r\n";
+    let r = req(m);
+    assert_eq!(r.to.tag(), Some("1918181833n"));
+    assert_eq!(r.from.tag(), Some("98asjd8"));
+    assert_eq!(r.max_forwards, Some(68));
+    assert_eq!(r.cseq.seq, 9);
+    assert_eq!(r.headers.values(HeaderName::Via).count(), 3);
+    assert_eq!(r.headers.get(HeaderName::Subject), Some(""));
+    assert_eq!(
+        r.headers.get_by_name("newfangledheader"),
+        Some("newfangled value continued newfangled value")
+    );
+    let contact = NameAddr::parse(r.headers.get(HeaderName::Contact).unwrap()).unwrap();
+    assert_eq!(contact.param("q"), Some(Some("0.33")));
+}
+
+#[test]
+fn unknown_method_parses() {
+    let m = "!interesting-Method0123456789_*+`.%indeed'~ sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com SIP/2.0\r\n\
+Via: SIP/2.0/TCP host1.example.com;branch=z9hG4bK-.!%66*_+`'~\r\n\
+To: \"BEL:\\\x07 NUL:\\\0 DEL:\\\x7f\" <sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*@example.com>\r\n\
+From: token1~` token2'+_ token3*%!.- <sip:mundane@example.com>;fromParam''~+*_!.-%=\"\u{440}\u{430}\u{431}\";tag=_token~1'+`*%!-.\r\n\
+Call-ID: intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{\r\n\
+CSeq: 139122385 !interesting-Method0123456789_*+`.%indeed'~\r\n\
+Max-Forwards: 255\r\n\
+extensionHeader-!.%*+_`'~:\u{feff}\u{5927}\u{505c}\u{96fb}\r\n\
+Content-Length: 0\r\n\r\n";
+    let r = req(m);
+    assert!(matches!(r.method, Method::Extension(_)));
+    assert_eq!(r.from.tag(), Some("_token~1'+`*%!-."));
+}
+
+#[test]
+fn datagram_trailing_octets_discarded_and_short_body_rejected() {
+    let m = "REGISTER sip:example.com SIP/2.0\r\nTo: sip:j.user@example.com\r\nFrom: sip:j.user@example.com;tag=43251j3j324\r\nMax-Forwards: 8\r\nI: dblreq.0ha0isndaksdj99sdfafnl3lk233412\r\nContact: sip:j.user@host.example.com\r\nCSeq: 8 REGISTER\r\nVia: SIP/2.0/UDP 192.0.2.125;branch=z9hG4bKkdjuw23492\r\nContent-Length: 0\r\n\r\nINVITE sip:joe@example.com SIP/2.0\r\nt: sip:joe@example.com\r\n\r\n";
+    let r = req(m);
+    assert_eq!(r.method, Method::Register);
+    assert!(r.body.is_empty());
+
+    let m = "INVITE sip:user@example.com SIP/2.0\r\nMax-Forwards: 80\r\nTo: sip:j.user@example.com\r\nFrom: sip:caller@example.net;tag=93942939o2\r\nContact: <sip:caller@hungry.example.net>\r\nCall-ID: clerr.0ha0isndaksdjweiafasdk3\r\nCSeq: 8 INVITE\r\nVia: SIP/2.0/UDP host5.example.com;branch=z9hG4bK-39234-23523\r\nContent-Type: application/sdp\r\nContent-Length: 9999\r\n\r\nv=0\r\n";
+    assert_eq!(rejected(m).fault, Fault::BodyTruncated);
+}
+
+#[test]
+fn faults_name_the_culprit() {
+    let base = |extra: &str, cseq: &str| {
+        format!(
+            "OPTIONS sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:user@example.com>\r\nCall-ID: c1\r\nCSeq: {cseq}\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+    };
+    assert_eq!(
+        rejected(&base("", "36893488147419103232 OPTIONS")).fault,
+        Fault::Malformed(HeaderName::CSeq)
+    );
+    assert_eq!(rejected(&base("", "8 INVITE")).fault, Fault::CSeqMethod);
+    assert_eq!(
+        rejected(&base("Call-ID: c2\r\n", "1 OPTIONS")).fault,
+        Fault::Multiple(HeaderName::CallId)
+    );
+    assert_eq!(
+        rejected(&base("Max-Forwards: abc\r\n", "1 OPTIONS")).fault,
+        Fault::Malformed(HeaderName::MaxForwards)
+    );
+    assert_eq!(
+        rejected(&base("Content-Length: 0\r\n", "1 OPTIONS")).fault,
+        Fault::Multiple(HeaderName::ContentLength)
+    );
+    assert_eq!(rejected(&base("Bad Header\r\n", "1 OPTIONS")).fault, Fault::HeaderLine);
+    let r = rejected(&base("", "1 OPTIONS").replace("SIP/2.0\r\n", "SIP/7.0\r\n"));
+    assert_eq!((r.fault.status(), r.fault.to_string().as_str()), (505, "Version Not Supported"));
+    let r = rejected(&base("", "1 OPTIONS").replace("sip:user@example.com SIP", "<sip:user@example.com> SIP"));
+    assert_eq!(r.fault, Fault::RequestUri);
+    let r = rejected(&base("", "1 OPTIONS").replace("OPTIONS sip:user@example.com", "OPTIONS  sip:user@example.com"));
+    assert_eq!(r.fault, Fault::StartLine);
+    let r = rejected(&base("", "1 OPTIONS").replace("sip:user@example.com SIP", "sip:user@example.com?Route=%3Csip:x%3E SIP"));
+    assert_eq!(r.fault, Fault::UriHeaders);
+    let r = rejected(&base("", "1 OPTIONS").replace("From: <sip:a@b>", "From: \"unterminated <sip:a@b>"));
+    assert_eq!(r.fault, Fault::Malformed(HeaderName::From));
+    // Without Call-ID no response can be addressed: dropped.
+    let no_callid = base("", "1 OPTIONS").replace("Call-ID: c1\r\n", "");
+    assert!(matches!(p(&no_callid), Err(ParseError::Drop(Fault::Missing(HeaderName::CallId)))));
+}
+
+#[test]
+fn responses_and_bad_status_lines() {
+    let m = "SIP/2.0 200 = 2**3 * 5**2 \u{43d}\u{43e}\r\nVia: SIP/2.0/UDP 192.0.2.198;branch=z9hG4bK1324923\r\nCall-ID: unreason.1234ksdfak3j2erwedfsASdf\r\nCSeq: 35 INVITE\r\nFrom: sip:user@example.com;tag=11141343\r\nTo: sip:user@example.edu;tag=2229\r\nContent-Length: 0\r\n\r\n";
+    match p(m) {
+        Ok(Message::Response(r)) => {
+            assert_eq!(r.status, 200);
+            assert_eq!(r.to.tag(), Some("2229"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let big = m.replace("SIP/2.0 200 =", "SIP/2.0 4294967301 =");
+    assert!(matches!(p(&big), Err(ParseError::Drop(Fault::StatusLine))));
+    let empty_reason = m.replace("SIP/2.0 200 = 2**3 * 5**2 \u{43d}\u{43e}", "SIP/2.0 100 ");
+    assert!(matches!(p(&empty_reason), Ok(Message::Response(_))));
+}
+
+#[test]
+fn writer_response_copies_dialog_headers() {
+    let r = req(INVITE);
+    let src: std::net::SocketAddr = "127.0.0.1:5061".parse().unwrap();
+    let mut w = MessageWriter::response_to(&r, src, 486, "Busy Here", Some("ftag"));
+    w.header(HeaderName::RetryAfter, "5");
+    let bytes = w.finish_empty();
+    let back = match p(std::str::from_utf8(&bytes).unwrap()) {
+        Ok(Message::Response(resp)) => resp,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(back.status, 486);
+    assert_eq!(back.to.tag(), Some("ftag"));
+    assert_eq!(back.call_id(), r.call_id());
+    assert_eq!(back.cseq, r.cseq);
+    assert_eq!(back.via.branch(), r.via.branch());
+    assert_eq!(back.headers.get(HeaderName::RetryAfter), Some("5"));
+    // rport was asked for: filled with the source port.
+    assert!(back.headers.get(HeaderName::Via).unwrap().contains("rport=5061"));
+}
+
+#[test]
+fn parse_never_panics_on_torture_like_truncations() {
+    for cut in 0..INVITE.len() {
+        let _ = p(&INVITE[..cut]);
+    }
+}
+
+fn token() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9][a-zA-Z0-9.!%*_+`'~-]{0,12}"
+}
+
+proptest! {
+    /// Every request the writer produces parses back to the same parts.
+    #[test]
+    fn written_requests_parse_back(
+        user in "[a-z][a-z0-9]{0,10}",
+        host in "[a-z]{1,8}\\.example\\.com",
+        port in proptest::option::of(1u16..),
+        branch in token(),
+        tag in token(),
+        call_id in "[a-zA-Z0-9@.-]{1,30}",
+        seq in 0u32..(1 << 31),
+        display in proptest::option::of("[ -~]{0,20}"),
+        body in proptest::collection::vec(any::<u8>(), 0..200),
+        method in prop_oneof![Just(Method::Invite), Just(Method::Bye), Just(Method::Subscribe),
+                              Just(Method::Notify), Just(Method::Message), Just(Method::Options)],
+    ) {
+        let uri = match port { Some(p) => format!("sip:{user}@{host}:{p}"), None => format!("sip:{user}@{host}") };
+        let mut w = MessageWriter::request(&method, &uri);
+        w.header_fmt(HeaderName::Via, format_args!("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}"));
+        let from = match &display {
+            Some(d) => format!("\"{}\" <sip:a@b.example.com>;tag={tag}", d.replace('\\', "\\\\").replace('"', "\\\"")),
+            None => format!("<sip:a@b.example.com>;tag={tag}"),
+        };
+        w.header(HeaderName::From, &from);
+        w.header(HeaderName::To, &format!("<{uri}>"));
+        w.header(HeaderName::CallId, &call_id);
+        w.header_fmt(HeaderName::CSeq, format_args!("{seq} {method}"));
+        w.header(HeaderName::MaxForwards, "70");
+        let bytes = w.finish(Some("application/octet-stream"), &body);
+        let parsed = parse(bytes, Framing::Stream, &ParseLimits::default());
+        let r = match parsed { Ok(Message::Request(r)) => r, other => panic!("{other:?}") };
+        prop_assert_eq!(&r.method, &method);
+        prop_assert_eq!(r.uri.to_string(), uri.clone());
+        prop_assert_eq!(r.uri.port, port);
+        let expected_branch = format!("z9hG4bK{branch}");
+        prop_assert_eq!(r.branch(), Some(expected_branch.as_str()));
+        prop_assert_eq!(r.from.tag(), Some(tag.as_str()));
+        let shown = display.map(|d| d.trim().to_string());
+        prop_assert_eq!(r.from.display.as_deref().map(str::trim), shown.as_deref().filter(|_| true));
+        prop_assert_eq!(r.call_id(), call_id.as_str());
+        prop_assert_eq!(r.cseq, CSeq { seq, method });
+        prop_assert_eq!(&r.body[..], &body[..]);
+    }
+
+    /// The parser and framer never panic, whatever the bytes.
+    #[test]
+    fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = parse(Bytes::from(data.clone()), Framing::Datagram, &ParseLimits::default());
+        let mut buf = bytes::BytesMut::from(&data[..]);
+        let mut f = Framer::new(1024);
+        while let Ok(Some(_)) = f.decode(&mut buf) {}
+    }
+
+    /// Mutating one byte of a valid INVITE never panics the parser.
+    #[test]
+    fn mutated_invite_never_panics(pos in 0usize..INVITE.len(), byte in any::<u8>()) {
+        let mut data = INVITE.as_bytes().to_vec();
+        data[pos] = byte;
+        let _ = parse(Bytes::from(data), Framing::Datagram, &ParseLimits::default());
+    }
+}
+
+/// rsip as an oracle: for a message both parsers accept, they agree on the essentials.
+#[test]
+fn agrees_with_rsip_on_plain_messages() {
+    use rsip::prelude::*;
+    let ours = req(INVITE);
+    let theirs = rsip::SipMessage::try_from(INVITE).expect("rsip parses a plain INVITE");
+    let rsip::SipMessage::Request(theirs) = theirs else { panic!("rsip: not a request") };
+    assert_eq!(theirs.method.to_string(), ours.method.to_string());
+    assert_eq!(theirs.call_id_header().unwrap().value(), ours.call_id());
+    let from = theirs.from_header().unwrap().typed().unwrap();
+    assert_eq!(from.tag().map(|t| t.value().to_string()).as_deref(), ours.from.tag());
+    assert_eq!(theirs.cseq_header().unwrap().typed().unwrap().seq, ours.cseq.seq);
+    assert_eq!(theirs.body.len(), ours.body.len());
+}
