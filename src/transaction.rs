@@ -42,12 +42,14 @@
 use bytes::Bytes;
 
 mod queue;
+mod server;
 mod server_invite;
 mod timer;
 
 #[cfg(test)]
 mod test_util;
 
+pub use server::{NonInviteServer, NonInviteServerState};
 pub use server_invite::{InviteServer, InviteServerState};
 pub use timer::{Timer, TimerConfig};
 
