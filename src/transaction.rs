@@ -41,6 +41,7 @@
 
 use bytes::Bytes;
 
+mod client_invite;
 mod queue;
 mod server;
 mod server_invite;
@@ -49,6 +50,7 @@ mod timer;
 #[cfg(test)]
 mod test_util;
 
+pub use client_invite::{InviteClient, InviteClientState};
 pub use server::{NonInviteServer, NonInviteServerState};
 pub use server_invite::{InviteServer, InviteServerState};
 pub use timer::{Timer, TimerConfig};

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{Event, InviteServer, NonInviteServer};
+use super::{Event, InviteClient, InviteServer, NonInviteServer};
 
 /// Instants as milliseconds after an arbitrary origin.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +49,7 @@ macro_rules! impl_machine {
         }
     )*};
 }
-impl_machine!(InviteServer, NonInviteServer);
+impl_machine!(InviteServer, NonInviteServer, InviteClient);
 
 /// Everything a machine emitted, stamped with the virtual time (ms) it was drained at.
 #[derive(Debug, Default, PartialEq)]
