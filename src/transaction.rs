@@ -41,6 +41,7 @@
 
 use bytes::Bytes;
 
+mod client;
 mod client_invite;
 mod queue;
 mod server;
@@ -50,6 +51,7 @@ mod timer;
 #[cfg(test)]
 mod test_util;
 
+pub use client::{NonInviteClient, NonInviteClientState};
 pub use client_invite::{InviteClient, InviteClientState};
 pub use server::{NonInviteServer, NonInviteServerState};
 pub use server_invite::{InviteServer, InviteServerState};

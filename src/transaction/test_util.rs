@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{Event, InviteClient, InviteServer, NonInviteServer};
+use super::{Event, InviteClient, InviteServer, NonInviteClient, NonInviteServer};
 
 /// Instants as milliseconds after an arbitrary origin.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +49,7 @@ macro_rules! impl_machine {
         }
     )*};
 }
-impl_machine!(InviteServer, NonInviteServer, InviteClient);
+impl_machine!(InviteServer, NonInviteServer, InviteClient, NonInviteClient);
 
 /// Everything a machine emitted, stamped with the virtual time (ms) it was drained at.
 #[derive(Debug, Default, PartialEq)]
