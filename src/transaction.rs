@@ -49,6 +49,8 @@ mod server_invite;
 mod timer;
 
 #[cfg(test)]
+mod pair_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod test_util;
