@@ -1,0 +1,3 @@
+//! Tests of the SDP module: real-world offers, every error path, answers, properties.
+
+mod parse;
