@@ -12,6 +12,8 @@
 //! | `serialize.rs` | `Display` and [`SessionDescription::to_bytes`] (CRLF lines) |
 //! | `syntax.rs` | RFC 8866 §9 lexical rules shared by the parser and [`SessionDescription::validate`] |
 //! | `error.rs` | [`SdpError`] (received text), [`ValidationError`] (model we built) |
+//! | `answer.rs` | [`answer`], [`offer`], [`MediaPolicy`], [`OfferError`] |
+//! | `local_state.rs` | [`LocalSdpState`]: per-dialog `o=` id and version |
 //!
 //! # Losslessness
 //!
@@ -25,9 +27,18 @@
 //!   respects. Always kept byte for byte: free text (`s= i= u= e= p= k=`), `o=` fields (the
 //!   sess-id and version too), `c=` addresses, `r=`/`z=` typed times, attribute names and
 //!   values, and the order of all repeated lines, unknown attributes included.
+//!
+//! # Offer/answer status codes
+//!
+//! [`OfferError::status_code`]: 400 for an offer that breaks RFC 8866 (does not parse, or an
+//! enabled stream without `c=`); 488 for a valid offer the focus cannot use (`c=` network
+//! type other than `IN`, address type other than `IP4`/`IP6`); 500 when our own policy or
+//! configuration produced an invalid answer.
 
+mod answer;
 mod attribute;
 mod error;
+mod local_state;
 mod model;
 mod parse;
 mod serialize;
@@ -36,8 +47,13 @@ mod syntax;
 #[cfg(test)]
 mod tests;
 
+pub use answer::{
+    answer, answer_body, offer, Answer, AnswerContext, DefaultDeclineAll, MediaDecision,
+    MediaPolicy, OfferError, PolicyFault,
+};
 pub use attribute::{names, Attribute, Direction};
 pub use error::{SdpError, ValidationError};
+pub use local_state::LocalSdpState;
 pub use model::{
     Bandwidth, Connection, MediaDescription, Origin, Repeat, SessionDescription, TimeDescription,
     ZoneAdjustment,

@@ -1,3 +1,4 @@
 //! Tests of the SDP module: real-world offers, every error path, answers, properties.
 
+mod answer;
 mod parse;
