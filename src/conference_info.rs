@@ -2,11 +2,18 @@
 //! NOTIFYs.
 //!
 //! - [`model`]: the document as plain data (what the session layer builds).
+//! - [`render`](render()): fast hand-written XML output, full or partial documents.
+//! - `datetime`, `escape`: the two small codecs the renderer needs (`xs:dateTime`, XML text).
 
+mod datetime;
+mod escape;
 pub mod model;
+mod render;
 
+pub use datetime::{format_rfc3339, parse_datetime, to_rfc3339};
 pub use model::{
     AvailableMedia, ConferenceDescription, ConferenceInfo, ConferenceState, DisconnectionMethod,
     DocState, ElemState, Endpoint, EndpointStatus, Execution, HostInfo, JoiningMethod, Media,
     MediaStatus, SipDialogInfo, UriEntry, User, Users, MIME_TYPE, NAMESPACE,
 };
+pub use render::{render, to_bytes};
