@@ -3,11 +3,13 @@
 //!
 //! - [`model`]: the document as plain data (what the session layer builds).
 //! - [`render`](render()): fast hand-written XML output, full or partial documents.
+//! - [`parse`](parse()): bounded, namespace-aware parser (test UA, property tests).
 //! - `datetime`, `escape`: the two small codecs the renderer needs (`xs:dateTime`, XML text).
 
 mod datetime;
 mod escape;
 pub mod model;
+mod parse;
 mod render;
 
 pub use datetime::{format_rfc3339, parse_datetime, to_rfc3339};
@@ -16,4 +18,5 @@ pub use model::{
     DocState, ElemState, Endpoint, EndpointStatus, Execution, HostInfo, JoiningMethod, Media,
     MediaStatus, SipDialogInfo, UriEntry, User, Users, MIME_TYPE, NAMESPACE,
 };
+pub use parse::{parse, Limits, ParseError};
 pub use render::{render, to_bytes};
