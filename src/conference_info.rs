@@ -4,15 +4,19 @@
 //! - [`model`]: the document as plain data (what the session layer builds).
 //! - [`render`](render()): fast hand-written XML output, full or partial documents.
 //! - [`parse`](parse()): bounded, namespace-aware parser (test UA, property tests).
+//! - [`delta`](delta()) / [`apply`]: partial notifications and how a subscriber merges them;
+//!   the per-subscription version rule is documented there.
 //! - `datetime`, `escape`: the two small codecs the renderer needs (`xs:dateTime`, XML text).
 
 mod datetime;
+mod delta;
 mod escape;
 pub mod model;
 mod parse;
 mod render;
 
 pub use datetime::{format_rfc3339, parse_datetime, to_rfc3339};
+pub use delta::{apply, delta, users_delta, ApplyError};
 pub use model::{
     AvailableMedia, ConferenceDescription, ConferenceInfo, ConferenceState, DisconnectionMethod,
     DocState, ElemState, Endpoint, EndpointStatus, Execution, HostInfo, JoiningMethod, Media,
