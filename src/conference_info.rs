@@ -7,6 +7,14 @@
 //! - [`delta`](delta()) / [`apply`]: partial notifications and how a subscriber merges them;
 //!   the per-subscription version rule is documented there.
 //! - `datetime`, `escape`: the two small codecs the renderer needs (`xs:dateTime`, XML text).
+//!
+//! # Version rule
+//!
+//! The caller owns one `version` counter per subscription. The first NOTIFY of a subscription
+//! carries a full document; every later NOTIFY (full or partial) carries the counter plus
+//! exactly one. A subscriber seeing a gap or a decrease re-subscribes for full state ([`apply`]
+//! returns [`ApplyError::VersionGap`]). Documents from [`delta()`] must get their `version` set
+//! per subscription before rendering.
 
 mod datetime;
 mod delta;
@@ -14,6 +22,9 @@ mod escape;
 pub mod model;
 mod parse;
 mod render;
+
+#[cfg(test)]
+mod tests;
 
 pub use datetime::{format_rfc3339, parse_datetime, to_rfc3339};
 pub use delta::{apply, delta, users_delta, ApplyError};

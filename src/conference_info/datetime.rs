@@ -21,7 +21,8 @@ const EPOCH_SHIFT: i64 = 719_468;
 pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let shifted = days + EPOCH_SHIFT;
     let era = shifted.div_euclid(DAYS_PER_ERA);
-    let day_of_era = shifted.rem_euclid(DAYS_PER_ERA); // 0..=146_096
+    // 0..=146_096
+    let day_of_era = shifted.rem_euclid(DAYS_PER_ERA);
     // Remove the leap days seen so far in this era to find the (March-based) year of the era.
     let year_of_era =
         (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
@@ -127,7 +128,7 @@ fn digits(s: &[u8], pos: &mut usize, n: usize) -> Option<u32> {
     Some(v)
 }
 
-fn expect(s: &[u8], pos: &mut usize, byte: u8) -> Option<()> {
+fn eat(s: &[u8], pos: &mut usize, byte: u8) -> Option<()> {
     (s.get(*pos) == Some(&byte)).then(|| *pos += 1)
 }
 
@@ -141,19 +142,19 @@ pub fn parse_datetime(text: &str) -> Option<SystemTime> {
         .as_bytes();
     let mut pos = 0;
     let year = i64::from(digits(s, &mut pos, 4)?);
-    expect(s, &mut pos, b'-')?;
+    eat(s, &mut pos, b'-')?;
     let month = digits(s, &mut pos, 2)?;
-    expect(s, &mut pos, b'-')?;
+    eat(s, &mut pos, b'-')?;
     let day = digits(s, &mut pos, 2)?;
-    expect(s, &mut pos, b'T')?;
+    eat(s, &mut pos, b'T')?;
     let hour = digits(s, &mut pos, 2)?;
-    expect(s, &mut pos, b':')?;
+    eat(s, &mut pos, b':')?;
     let minute = digits(s, &mut pos, 2)?;
-    expect(s, &mut pos, b':')?;
+    eat(s, &mut pos, b':')?;
     let second = digits(s, &mut pos, 2)?;
 
     let mut nanos = 0u32;
-    if expect(s, &mut pos, b'.').is_some() {
+    if eat(s, &mut pos, b'.').is_some() {
         let start = pos;
         while pos < s.len() && s[pos].is_ascii_digit() {
             if pos - start < 9 {
@@ -178,7 +179,7 @@ pub fn parse_datetime(text: &str) -> Option<SystemTime> {
         Some(&sign @ (b'+' | b'-')) => {
             pos += 1;
             let oh = digits(s, &mut pos, 2)?;
-            expect(s, &mut pos, b':')?;
+            eat(s, &mut pos, b':')?;
             let om = digits(s, &mut pos, 2)?;
             if om > 59 || oh > 14 || (oh == 14 && om != 0) {
                 return None;

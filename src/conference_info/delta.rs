@@ -61,7 +61,10 @@ pub fn delta(prev: &ConferenceInfo, next: &ConferenceInfo) -> Option<ConferenceI
     let conference_state = (prev.conference_state != next.conference_state)
         .then(|| next.conference_state.unwrap_or_default());
 
-    if users.is_empty() && description.is_none() && host_info.is_none() && conference_state.is_none()
+    if users.is_empty()
+        && description.is_none()
+        && host_info.is_none()
+        && conference_state.is_none()
     {
         return None;
     }

@@ -39,8 +39,8 @@ pub struct Limits {
 impl Default for Limits {
     /// 2 MiB, depth 32, 100 000 elements.
     ///
-    /// A 1000-user roster with one endpoint each renders to roughly 400 KiB and 15 000
-    /// elements, and the schema nests 6 deep (conference-info/users/user/endpoint/
+    /// A 1000-user roster with one endpoint each (media, call-info, roles) renders to about
+    /// 650 KiB and 23 000 elements, and the schema nests 6 deep (conference-info/users/user/endpoint/
     /// joining-info/when), so the defaults leave room for larger rosters and extensions while
     /// capping what a hostile peer can make us allocate.
     fn default() -> Self {
@@ -104,7 +104,10 @@ pub enum ParseError {
         attribute: &'static str,
     },
     #[error("<{element}> has invalid value {value:?}")]
-    InvalidValue { element: &'static str, value: String },
+    InvalidValue {
+        element: &'static str,
+        value: String,
+    },
 }
 
 /// Parses one conference-info document.
@@ -180,7 +183,8 @@ fn xml_trim(s: &str) -> &str {
 enum Ns {
     /// `urn:ietf:params:xml:ns:conference-info`.
     Ours,
-    /// Another namespace, or none: an extension we skip.
+    /// Another namespace, or none: an extension we skip. The namespace is only kept for the
+    /// root element (to report it); skipped subtrees should not allocate.
     Foreign(Option<String>),
 }
 
@@ -216,7 +220,12 @@ struct Parser<'i, 'l> {
 }
 
 /// Stores `value` in `slot`, refusing a second occurrence.
-fn once<T>(slot: &mut Option<T>, value: T, parent: &'static str, element: &'static str) -> Result<()> {
+fn once<T>(
+    slot: &mut Option<T>,
+    value: T,
+    parent: &'static str,
+    element: &'static str,
+) -> Result<()> {
     if slot.is_some() {
         return Err(ParseError::Duplicate { parent, element });
     }
@@ -241,7 +250,8 @@ impl<'i> Parser<'i, '_> {
             let (ns, event) = self.reader.read_resolved_event().map_err(xml_error)?;
             let ns = match ns {
                 ResolveResult::Bound(n) if n.0 == NAMESPACE => Ns::Ours,
-                ResolveResult::Bound(n) => Ns::Foreign(Some(quote(n.0))),
+                ResolveResult::Bound(n) if self.depth == 0 => Ns::Foreign(Some(quote(n.0))),
+                ResolveResult::Bound(_) => Ns::Foreign(None),
                 ResolveResult::Unbound => Ns::Foreign(None),
                 ResolveResult::Unknown(p) => return Err(ParseError::UnboundPrefix(quote(&p))),
             };
@@ -268,7 +278,9 @@ impl<'i> Parser<'i, '_> {
                     return Ok(Node::End);
                 }
                 // `expand_empty_elements` is on, so this cannot happen; refuse rather than panic.
-                Event::Empty(_) => return Err(ParseError::Malformed("unexpanded empty element".into())),
+                Event::Empty(_) => {
+                    return Err(ParseError::Malformed("unexpanded empty element".into()))
+                }
                 Event::Text(t) => return Ok(Node::Text(t.xml10_content())),
                 Event::CData(c) => return Ok(Node::Text(c.xml10_content())),
                 Event::GeneralRef(r) => {
@@ -302,7 +314,11 @@ impl<'i> Parser<'i, '_> {
 
     /// Reads the unprefixed attributes `names` of `tag`, ignoring the rest: namespace
     /// declarations, attributes in other namespaces, and unknown unprefixed ones.
-    fn attrs<const N: usize>(&self, tag: &Tag<'_>, names: [&'static str; N]) -> Result<[Option<String>; N]> {
+    fn attrs<const N: usize>(
+        &self,
+        tag: &Tag<'_>,
+        names: [&'static str; N],
+    ) -> Result<[Option<String>; N]> {
         let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
         for attr in tag.start.attributes() {
             let attr = attr.map_err(|e| xml_error(e.into()))?;
@@ -318,7 +334,9 @@ impl<'i> Parser<'i, '_> {
             let Some(i) = names.iter().position(|n| *n == local.as_ref()) else {
                 continue;
             };
-            let value = attr.normalized_value(XmlVersion::Implicit1_0).map_err(xml_error)?;
+            let value = attr
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(xml_error)?;
             check_chars(&value)?;
             found[i] = Some(value.into_owned());
         }
@@ -376,7 +394,11 @@ impl<'i> Parser<'i, '_> {
         Ok(out)
     }
 
-    fn value<T>(&mut self, element: &'static str, convert: impl FnOnce(&str) -> Option<T>) -> Result<T> {
+    fn value<T>(
+        &mut self,
+        element: &'static str,
+        convert: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<T> {
         let text = self.text(element)?;
         convert(xml_trim(&text)).ok_or_else(|| ParseError::InvalidValue {
             element,
@@ -410,14 +432,24 @@ impl<'i> Parser<'i, '_> {
             match self.next()? {
                 Node::Start(tag) => break tag,
                 Node::Text(t) if is_xml_space(&t) => {}
-                Node::Text(_) => return Err(ParseError::Malformed("text before the root element".into())),
-                Node::End => return Err(ParseError::Malformed("end tag before the root element".into())),
+                Node::Text(_) => {
+                    return Err(ParseError::Malformed("text before the root element".into()))
+                }
+                Node::End => {
+                    return Err(ParseError::Malformed(
+                        "end tag before the root element".into(),
+                    ))
+                }
                 Node::Eof => return Err(ParseError::NoRoot),
             }
         };
         match &root.ns {
             Ns::Ours => {}
-            Ns::Foreign(found) => return Err(ParseError::WrongNamespace { found: found.clone() }),
+            Ns::Foreign(found) => {
+                return Err(ParseError::WrongNamespace {
+                    found: found.clone(),
+                })
+            }
         }
         if root.local() != "conference-info" {
             return Err(ParseError::WrongRoot(quote(root.local())));

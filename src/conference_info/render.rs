@@ -268,7 +268,10 @@ impl Writer<'_> {
         self.token("status", e.status.map(|s| s.as_str()));
         self.token("joining-method", e.joining_method.map(|s| s.as_str()));
         self.execution("joining-info", &e.joining_info);
-        self.token("disconnection-method", e.disconnection_method.map(|s| s.as_str()));
+        self.token(
+            "disconnection-method",
+            e.disconnection_method.map(|s| s.as_str()),
+        );
         self.execution("disconnection-info", &e.disconnection_info);
         for m in &e.media {
             self.media(m);
