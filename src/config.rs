@@ -4,7 +4,6 @@
 use crate::sip::{Host, Scheme, Uri};
 use serde::Deserialize;
 use std::fmt;
-use std::time::Duration;
 use thiserror::Error;
 
 /// The embedded default configuration file.
@@ -94,7 +93,10 @@ pub struct SipConfig {
     pub force_rport: bool,
     pub max_tcp_connections: usize,
     pub tcp_idle_timeout_s: u64,
+    pub tcp_write_queue: usize,
+    pub queue_depth: usize,
     pub outbound_proxy: String,
+    pub advertise: String,
 }
 
 impl Default for SipConfig {
@@ -105,11 +107,25 @@ impl Default for SipConfig {
             t1_ms: 500,
             t2_ms: 4000,
             t4_ms: 5000,
-            max_transactions: 200_000,
+            max_transactions: 1_000_000,
             force_rport: true,
             max_tcp_connections: 4096,
             tcp_idle_timeout_s: 600,
+            tcp_write_queue: 1024,
+            queue_depth: 16_384,
             outbound_proxy: String::new(),
+            advertise: String::new(),
+        }
+    }
+}
+
+impl SipConfig {
+    /// The RFC 3261 timer values.
+    pub fn timers(&self) -> crate::transaction::TimerConfig {
+        crate::transaction::TimerConfig {
+            t1: std::time::Duration::from_millis(self.t1_ms),
+            t2: std::time::Duration::from_millis(self.t2_ms),
+            t4: std::time::Duration::from_millis(self.t4_ms),
         }
     }
 }
@@ -144,6 +160,7 @@ pub struct SubscriptionConfig {
     pub max_expires_s: u32,
     pub max_per_session: usize,
     pub min_notify_interval_ms: u64,
+    pub departed_retention_s: u64,
 }
 
 impl Default for SubscriptionConfig {
@@ -154,6 +171,7 @@ impl Default for SubscriptionConfig {
             max_expires_s: 86_400,
             max_per_session: 1000,
             min_notify_interval_ms: 1000,
+            departed_retention_s: 30,
         }
     }
 }
@@ -270,6 +288,15 @@ impl Config {
         }
         if s.tcp_idle_timeout_s == 0 {
             bad("sip.tcp_idle_timeout_s".into(), "must be positive");
+        }
+        if s.tcp_write_queue == 0 {
+            bad("sip.tcp_write_queue".into(), "must be positive");
+        }
+        if s.queue_depth < 16 {
+            bad("sip.queue_depth".into(), "must be at least 16");
+        }
+        if !s.advertise.is_empty() && Host::parse(&s.advertise).is_err() {
+            bad("sip.advertise".into(), "must be a host name or IP address");
         }
         if !s.outbound_proxy.is_empty()
             && crate::sip::Uri::parse(&format!("sip:{}", s.outbound_proxy)).is_err()

@@ -1,8 +1,29 @@
-//! cpm-focus: the Controlling Function of OMA CPM, a SIP conference focus.
+//! cpm-focus: the Controlling Function of OMA CPM, a SIP conference focus (RFC 4353/4579)
+//! with the conference event package (RFC 4575).
 //!
-//! (Module map is filled in as the modules land.)
+//! How a request flows, and the module that handles each step:
+//!
+//! 1. [`transport`] reads a datagram or a TCP stream; [`sip`] frames (streams), normalizes and
+//!    parses it. Garbage is answered `400` (when a response can be addressed) or dropped.
+//! 2. [`endpoint`] drives the [`transaction`] state machines (RFC 3261 §17, sans-IO):
+//!    retransmissions are absorbed there, new requests go to the router.
+//! 3. [`supervisor`] routes: in-dialog requests by [`dialog`] id, others by conference URI,
+//!    starting a session actor for a pre-defined group ([`config`]) when needed. Full
+//!    mailboxes are answered `503`.
+//! 4. [`session`]: one actix actor per group session around a pure `SessionState` (roster,
+//!    participants' dialogs and [`sdp`] offer/answer, conference-event subscriptions with
+//!    [`conference_info`] documents) whose effects the actor executes.
+//! 5. [`metrics`] names every metric; `/metrics` serves them.
 #![forbid(unsafe_code)]
 
 pub mod conference_info;
+pub mod config;
+pub mod dialog;
+pub mod endpoint;
+pub mod metrics;
 pub mod sdp;
+pub mod session;
+pub mod sip;
+pub mod supervisor;
 pub mod transaction;
+pub mod transport;

@@ -61,6 +61,7 @@ header_names! {
     Unsupported => "Unsupported";
     Allow => "Allow";
     Accept => "Accept";
+    AcceptEncoding => "Accept-Encoding";
     AllowEvents => "Allow-Events", "u";
     Event => "Event", "o";
     Expires => "Expires";

@@ -87,6 +87,36 @@ impl NameAddr {
     }
 }
 
+impl NameAddr {
+    /// Writes the address as a header value in name-addr form, leaving out `tag` (dialogs
+    /// add their own) and re-quoting the display name.
+    pub fn write_without_tag(&self, out: &mut String) {
+        if let Some(d) = &self.display {
+            out.push('"');
+            for c in d.chars() {
+                if c == '"' || c == '\\' {
+                    out.push('\\');
+                }
+                if !c.is_control() || c == '\t' {
+                    out.push(c);
+                }
+            }
+            out.push_str("\" ");
+        }
+        out.push('<');
+        out.push_str(self.uri.as_str());
+        out.push('>');
+        for p in self.params.iter().filter(|p| !p.name.eq_ignore_ascii_case("tag")) {
+            out.push(';');
+            out.push_str(&p.name);
+            if let Some(v) = &p.value {
+                out.push('=');
+                out.push_str(v);
+            }
+        }
+    }
+}
+
 /// Index of the closing quote of a quoted-string body, honouring `\` quoted-pairs.
 fn closing_quote(body: &str) -> Option<usize> {
     let b = body.as_bytes();
@@ -127,6 +157,16 @@ mod tests {
 
         let a = NameAddr::parse("<mailto:x@y>;tag=1").unwrap();
         assert!(!a.uri.is_sip());
+    }
+
+    #[test]
+    fn written_without_tag_parses_back() {
+        let a = NameAddr::parse(r#""A \"q\"" <sip:a@b;transport=tcp>;tag=1;x=y"#).unwrap();
+        let mut s = String::new();
+        a.write_without_tag(&mut s);
+        assert_eq!(s, r#""A \"q\"" <sip:a@b;transport=tcp>;x=y"#);
+        let b = NameAddr::parse(&s).unwrap();
+        assert_eq!((b.display, b.uri, b.tag()), (a.display, a.uri, None));
     }
 
     #[test]

@@ -1,0 +1,252 @@
+//! SIP dialogs (RFC 3261 §12) as the focus keeps them: one per participant and one per
+//! subscription. Pure data and rules; sending is the session's business.
+
+use crate::endpoint::Destination;
+use crate::sip::{HeaderName, MessageWriter, Method, NameAddr, Request, Uri};
+use crate::transport::{Protocol, Target};
+use thiserror::Error;
+
+/// Why a dialog could not be created or a request in it is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DialogError {
+    /// A dialog-creating request needs a Contact with a single SIP URI (RFC 3261 §8.1.1.8).
+    #[error("Missing or invalid Contact header")]
+    BadContact,
+    #[error("Malformed Record-Route header")]
+    BadRecordRoute,
+    /// RFC 3261 §12.2.2: a request with a CSeq below the last one is out of order (500).
+    #[error("CSeq out of order")]
+    CSeqOutOfOrder,
+}
+
+impl DialogError {
+    /// The status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            DialogError::CSeqOutOfOrder => 500,
+            _ => 400,
+        }
+    }
+}
+
+/// Identifies a dialog at the focus: Call-ID plus the focus's own tag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DialogId {
+    pub call_id: Box<str>,
+    pub local_tag: Box<str>,
+}
+
+/// One dialog in which the focus is the UAS side of the creating request.
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    pub id: DialogId,
+    pub remote_tag: Box<str>,
+    /// The focus's address (the creating request's To, without tag).
+    pub local_addr: String,
+    /// The peer's address (the creating request's From, without tag).
+    pub remote_addr: String,
+    /// Where in-dialog requests go (the peer's Contact), refreshed by target refreshes.
+    pub remote_target: Uri,
+    /// Record-Route of the creating request, in order (RFC 3261 §12.1.1).
+    pub route_set: Vec<String>,
+    pub local_cseq: u32,
+    pub remote_cseq: u32,
+    /// The connection the dialog was created on, reused while it lives.
+    pub flow: Target,
+}
+
+impl Dialog {
+    /// Builds the UAS side of a dialog from its creating request (INVITE or SUBSCRIBE).
+    pub fn uas(req: &Request, local_tag: &str, flow: Target) -> Result<Dialog, DialogError> {
+        let contact = req
+            .headers
+            .values(HeaderName::Contact)
+            .next()
+            .ok_or(DialogError::BadContact)?;
+        let contact = NameAddr::parse(contact).map_err(|_| DialogError::BadContact)?;
+        if !contact.uri.is_sip() {
+            return Err(DialogError::BadContact);
+        }
+        let mut route_set = Vec::new();
+        for rr in req.headers.values(HeaderName::RecordRoute) {
+            let a = NameAddr::parse(rr).map_err(|_| DialogError::BadRecordRoute)?;
+            if !a.uri.is_sip() {
+                return Err(DialogError::BadRecordRoute);
+            }
+            route_set.push(rr.to_string());
+        }
+        let mut local_addr = String::new();
+        req.to.write_without_tag(&mut local_addr);
+        let mut remote_addr = String::new();
+        req.from.write_without_tag(&mut remote_addr);
+        Ok(Dialog {
+            id: DialogId {
+                call_id: req.call_id().into(),
+                local_tag: local_tag.into(),
+            },
+            remote_tag: req.from.tag().unwrap_or("").into(),
+            local_addr,
+            remote_addr,
+            remote_target: contact.uri,
+            route_set,
+            // RFC 3261 §8.1.1.5 only asks for a value below 2^31; start low and random-free,
+            // the Call-ID and tags already make our requests unique.
+            local_cseq: 1,
+            remote_cseq: req.cseq.seq,
+            flow,
+        })
+    }
+
+    /// Checks and records the CSeq of an in-dialog request (ACK and CANCEL are not checked).
+    pub fn accept_remote_cseq(&mut self, req: &Request) -> Result<(), DialogError> {
+        if matches!(req.method, Method::Ack | Method::Cancel) {
+            return Ok(());
+        }
+        if req.cseq.seq < self.remote_cseq {
+            return Err(DialogError::CSeqOutOfOrder);
+        }
+        self.remote_cseq = req.cseq.seq;
+        Ok(())
+    }
+
+    /// A target refresh (re-INVITE, UPDATE, SUBSCRIBE refresh) may change the remote target.
+    pub fn refresh_target(&mut self, req: &Request) {
+        if let Some(c) = req.headers.values(HeaderName::Contact).next() {
+            if let Ok(a) = NameAddr::parse(c) {
+                if a.uri.is_sip() {
+                    self.remote_target = a.uri;
+                }
+            }
+        }
+    }
+
+    /// Starts an in-dialog request: returns the Request-URI and a writer with Route, From, To,
+    /// Call-ID, CSeq and Max-Forwards written (RFC 3261 §12.2.1.1).
+    pub fn request(&mut self, method: &Method) -> (String, MessageWriter) {
+        self.local_cseq = self.local_cseq.saturating_add(1);
+        let (request_uri, routes) = self.request_uri_and_routes();
+        let mut w = MessageWriter::headers_only();
+        for r in &routes {
+            w.header(HeaderName::Route, r);
+        }
+        w.header_fmt(
+            HeaderName::From,
+            format_args!("{};tag={}", self.local_addr, self.id.local_tag),
+        );
+        w.header_fmt(
+            HeaderName::To,
+            format_args!("{};tag={}", self.remote_addr, self.remote_tag),
+        );
+        w.header(HeaderName::CallId, &self.id.call_id);
+        w.header_fmt(
+            HeaderName::CSeq,
+            format_args!("{} {}", self.local_cseq, method),
+        );
+        w.header(HeaderName::MaxForwards, "70");
+        (request_uri, w)
+    }
+
+    /// RFC 3261 §12.2.1.1: with a loose-routing first route, the Request-URI is the remote
+    /// target and the route set goes in Route; with a strict router, the first route becomes
+    /// the Request-URI and the remote target goes last.
+    fn request_uri_and_routes(&self) -> (String, Vec<String>) {
+        let first = self.route_set.first().and_then(|r| NameAddr::parse(r).ok());
+        match first {
+            Some(f) if f.uri.param("lr").is_none() => {
+                let mut routes: Vec<String> = self.route_set[1..].to_vec();
+                routes.push(format!("<{}>", self.remote_target));
+                (f.uri.to_string(), routes)
+            }
+            _ => (self.remote_target.to_string(), self.route_set.clone()),
+        }
+    }
+
+    /// Where the next in-dialog request goes.
+    pub fn destination(&self) -> Destination {
+        let next_hop = self
+            .route_set
+            .first()
+            .and_then(|r| NameAddr::parse(r).ok())
+            .map(|a| a.uri)
+            .unwrap_or_else(|| self.remote_target.clone());
+        // Connection reuse: a dialog created over TCP keeps using that connection while it is
+        // open (the peer may have no listening socket of its own, RFC 5923's concern).
+        let flow = (self.flow.protocol == Protocol::Tcp).then_some(self.flow);
+        Destination { next_hop, flow }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::{parse, Framing, Message, ParseLimits};
+    use bytes::Bytes;
+
+    fn invite(extra: &str, cseq: u32) -> Request {
+        let text = format!(
+            "INVITE sip:team@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\nFrom: \"Alice\" <sip:alice@example.com>;tag=a1\r\nTo: <sip:team@focus.example.com>\r\nCall-ID: call-1\r\nCSeq: {cseq} INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        match parse(Bytes::from(text), Framing::Datagram, &ParseLimits::default()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn flow() -> Target {
+        Target {
+            protocol: Protocol::Udp,
+            addr: "10.0.0.1:5060".parse().unwrap(),
+            conn: None,
+        }
+    }
+
+    #[test]
+    fn uas_dialog_and_in_dialog_request() {
+        let req = invite(
+            "Contact: <sip:alice@10.0.0.1:5060>\r\nRecord-Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n",
+            5,
+        );
+        let mut d = Dialog::uas(&req, "ftag", flow()).unwrap();
+        assert_eq!(d.remote_tag.as_ref(), "a1");
+        assert_eq!(d.route_set.len(), 2);
+        let (ruri, w) = d.request(&Method::Bye);
+        assert_eq!(ruri, "sip:alice@10.0.0.1:5060");
+        let text = String::from_utf8(w.finish_empty().to_vec()).unwrap();
+        assert!(text.starts_with("Route: <sip:p1.example.com;lr>\r\nRoute: <sip:p2.example.com;lr>\r\n"));
+        assert!(text.contains("From: <sip:team@focus.example.com>;tag=ftag\r\n"));
+        assert!(text.contains("To: \"Alice\" <sip:alice@example.com>;tag=a1\r\n"));
+        assert!(text.contains("CSeq: 2 BYE\r\n"));
+        assert_eq!(d.destination().next_hop.to_string(), "sip:p1.example.com;lr");
+    }
+
+    #[test]
+    fn strict_router_goes_first() {
+        let req = invite(
+            "Contact: <sip:alice@10.0.0.1>\r\nRecord-Route: <sip:strict.example.com>\r\n",
+            1,
+        );
+        let mut d = Dialog::uas(&req, "t", flow()).unwrap();
+        let (ruri, w) = d.request(&Method::Bye);
+        assert_eq!(ruri, "sip:strict.example.com");
+        let text = String::from_utf8(w.finish_empty().to_vec()).unwrap();
+        assert!(text.starts_with("Route: <sip:alice@10.0.0.1>\r\n"));
+    }
+
+    #[test]
+    fn cseq_rules() {
+        let req = invite("Contact: <sip:alice@10.0.0.1>\r\n", 10);
+        let mut d = Dialog::uas(&req, "t", flow()).unwrap();
+        assert_eq!(d.accept_remote_cseq(&invite("", 11)), Ok(()));
+        assert_eq!(d.accept_remote_cseq(&invite("", 9)), Err(DialogError::CSeqOutOfOrder));
+        assert_eq!(DialogError::CSeqOutOfOrder.status(), 500);
+    }
+
+    #[test]
+    fn contact_required() {
+        assert_eq!(Dialog::uas(&invite("", 1), "t", flow()).unwrap_err(), DialogError::BadContact);
+        assert_eq!(
+            Dialog::uas(&invite("Contact: <mailto:a@b>\r\n", 1), "t", flow()).unwrap_err(),
+            DialogError::BadContact
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Requests the focus originates (NOTIFY, BYE; later INVITE, MESSAGE): choose the next hop and
+//! transport (RFC 3261 §8.1.2, §18.1.1, connection reuse), add the Via with a fresh branch, and
+//! hand the message to the shard that owns its Call-ID.
+
+use super::{new_branch, Failure, Inner, TuCommand, TuEvent, TuHandle};
+use crate::sip::{Host, Method, Uri};
+use crate::transport::{Protocol, Target};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Over UDP, messages larger than this go over TCP when the peer accepts it (RFC 3261 §18.1.1).
+const UDP_SIZE_LIMIT: usize = 1300;
+
+/// Where a request goes.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// The next hop: the first Route when it is a loose router, else the Request-URI.
+    pub next_hop: Uri,
+    /// A flow to reuse when it is still open: the TCP connection the dialog came in on.
+    pub flow: Option<Target>,
+}
+
+/// A request for the endpoint to send.
+pub struct OutgoingRequest {
+    pub method: Method,
+    pub request_uri: String,
+    /// Every header after Via, the empty line and the body (see
+    /// [`crate::sip::MessageWriter::headers_only`]).
+    pub rest: Bytes,
+    pub call_id: Box<str>,
+    pub destination: Destination,
+    /// The TU's correlation value, echoed in [`TuEvent`]s.
+    pub token: u64,
+    pub tu: TuHandle,
+}
+
+/// A request ready for its client transaction.
+pub(super) struct Prepared {
+    pub bytes: Bytes,
+    pub target: Target,
+    pub branch: String,
+    pub method: Method,
+    pub token: u64,
+    pub tu: TuHandle,
+}
+
+pub(super) fn send(inner: Arc<Inner>, req: OutgoingRequest) {
+    let size = req.rest.len() + req.request_uri.len() + 128;
+    let (uri, flow) = match proxy_uri(&inner) {
+        Some(proxy) => (proxy, None),
+        None => (req.destination.next_hop.clone(), req.destination.flow),
+    };
+    // Fast path: an open TCP flow, or an IP literal over UDP with a small message.
+    if let Some(flow) = flow {
+        if flow.protocol == Protocol::Tcp && inner.transports.tcp.has_route(flow.conn, flow.addr) {
+            dispatch(&inner, req, flow);
+            return;
+        }
+    }
+    let protocol = uri_protocol(&uri);
+    let port = uri.port.unwrap_or(5060);
+    if let (Some(ip), Protocol::Udp) = (uri.host.as_ref().and_then(Host::ip), protocol) {
+        if size <= UDP_SIZE_LIMIT {
+            let target = Target {
+                protocol: Protocol::Udp,
+                addr: SocketAddr::new(ip, port),
+                conn: None,
+            };
+            dispatch(&inner, req, target);
+            return;
+        }
+    }
+    let rt = inner.runtime.clone();
+    rt.spawn(async move {
+        match resolve(&inner, &uri, protocol, port, size).await {
+            Some(target) => dispatch(&inner, req, target),
+            None => {
+                metrics::counter!("focus_sip_requests_failed_total", "reason" => "unroutable").increment(1);
+                req.tu.on_event(TuEvent::Failed {
+                    token: req.token,
+                    failure: Failure::Transport,
+                });
+            }
+        }
+    });
+}
+
+fn proxy_uri(inner: &Inner) -> Option<Uri> {
+    let p = inner.settings.outbound_proxy.as_deref()?;
+    Uri::parse(&format!("sip:{p}")).ok()
+}
+
+fn uri_protocol(uri: &Uri) -> Protocol {
+    match uri.param("transport").flatten() {
+        Some(t) if t.eq_ignore_ascii_case("tcp") => Protocol::Tcp,
+        _ => Protocol::Udp,
+    }
+}
+
+async fn resolve(
+    inner: &Arc<Inner>,
+    uri: &Uri,
+    protocol: Protocol,
+    port: u16,
+    size: usize,
+) -> Option<Target> {
+    let addr = match uri.host.as_ref()? {
+        Host::Ip(ip) => SocketAddr::new(*ip, port),
+        Host::Domain(name) => tokio::net::lookup_host((name.as_ref(), port))
+            .await
+            .ok()?
+            .next()?,
+    };
+    let want_tcp = protocol == Protocol::Tcp || size > UDP_SIZE_LIMIT;
+    if want_tcp {
+        match inner.transports.tcp.connect(addr).await {
+            Ok(conn) => {
+                return Some(Target {
+                    protocol: Protocol::Tcp,
+                    addr,
+                    conn: Some(conn),
+                })
+            }
+            // RFC 3261 §18.1.1: a large request falls back to UDP when TCP cannot be used.
+            Err(_) if protocol == Protocol::Udp => {}
+            Err(_) => return None,
+        }
+    }
+    Some(Target {
+        protocol: Protocol::Udp,
+        addr,
+        conn: None,
+    })
+}
+
+fn dispatch(inner: &Arc<Inner>, req: OutgoingRequest, target: Target) {
+    let branch = new_branch();
+    let local_port = inner.transports.local_addr(target.protocol).port();
+    let mut buf = BytesMut::with_capacity(req.rest.len() + req.request_uri.len() + 160);
+    buf.put_slice(req.method.as_str().as_bytes());
+    buf.put_u8(b' ');
+    buf.put_slice(req.request_uri.as_bytes());
+    buf.put_slice(b" SIP/2.0\r\nVia: SIP/2.0/");
+    buf.put_slice(target.protocol.via_token().as_bytes());
+    buf.put_u8(b' ');
+    buf.put_slice(inner.settings.advertised_host.as_bytes());
+    buf.put_u8(b':');
+    buf.put_slice(local_port.to_string().as_bytes());
+    buf.put_slice(b";branch=");
+    buf.put_slice(branch.as_bytes());
+    buf.put_slice(b";rport\r\n");
+    buf.put_slice(&req.rest);
+    let shard = super::shard_index(&req.call_id, inner.tu.len());
+    let prepared = Prepared {
+        bytes: buf.freeze(),
+        target,
+        branch,
+        method: req.method,
+        token: req.token,
+        tu: req.tu,
+    };
+    if let Err(e) = inner.tu[shard].send(TuCommand::Send(Box::new(prepared))) {
+        if let TuCommand::Send(p) = e.0 {
+            p.tu.on_event(TuEvent::Failed {
+                token: p.token,
+                failure: Failure::Transport,
+            });
+        }
+    }
+}

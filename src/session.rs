@@ -1,0 +1,16 @@
+//! Group sessions: one actor per CPM group session, a thin shell around a pure
+//! [`SessionState`] that owns the roster, the participants' dialogs and the conference-event
+//! subscriptions.
+//!
+//! - `state.rs`: the decisions (join, leave, re-INVITE, SUBSCRIBE, NOTIFY scheduling)
+//! - `roster.rs`: users and endpoints with change revisions (RFC 4575 partial state)
+//! - `subscription.rs`: one subscription's versions, expiry and rate limit
+//! - `actor.rs`: the actix actor that executes the state's effects
+
+mod actor;
+mod roster;
+mod state;
+mod subscription;
+
+pub use actor::{SessionActor, SessionInput};
+pub use state::{Effect, OutgoingSpec, RequestCtx, SessionSettings, SessionState};

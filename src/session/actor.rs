@@ -1,0 +1,242 @@
+//! The actix actor around [`SessionState`]: it holds the server transactions the state
+//! answers, executes effects through the endpoint and the supervisor's tables, and keeps one
+//! timer armed at the state's next deadline.
+
+use super::state::{Effect, RequestCtx, SessionState};
+use crate::endpoint::{
+    Endpoint, IncomingRequest, OutgoingRequest, ServerTxn, TransactionUser, TuEvent, TuHandle,
+};
+use crate::sip::Request;
+use crate::supervisor::{SessionEntry, Tables};
+use crate::transport::Target;
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// Everything a session actor receives.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum SessionInput {
+    /// A new request (out of dialog or in one of this session's dialogs).
+    Request(IncomingRequest),
+    /// An ACK for one of this session's 2xx.
+    Ack(Arc<Request>, Target),
+    /// Transaction-layer news about requests this session sent or answered.
+    Tu(TuEvent),
+    /// End the session (focus shutdown); the sender learns when it is done.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Delivers transaction events to the actor. `do_send` is right here: these are answers to
+/// requests the session itself sent, bounded by what it sent, not by what peers send.
+struct SessionTu(Addr<SessionActor>);
+
+impl TransactionUser for SessionTu {
+    fn on_event(&self, event: TuEvent) {
+        self.0.do_send(SessionInput::Tu(event));
+    }
+}
+
+/// One group session.
+pub struct SessionActor {
+    state: SessionState,
+    /// Conference key in the supervisor's table and this instance's id there.
+    key: Box<str>,
+    instance: u64,
+    tables: Arc<Tables>,
+    endpoint: Endpoint,
+    /// Counts messages routed to this actor and not yet handled (see [`Tables::retire`]).
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// This actor's routing entry, for registering its dialogs.
+    me: Option<SessionEntry>,
+    /// Requests the state has not answered yet.
+    txns: HashMap<u64, ServerTxn>,
+    tu: Option<TuHandle>,
+    timer: Option<(Instant, SpawnHandle)>,
+    shutdown: Option<oneshot::Sender<()>>,
+    /// Set when the actor stops normally; a drop without it means a panic.
+    clean: bool,
+}
+
+impl SessionActor {
+    pub fn new(
+        state: SessionState,
+        key: Box<str>,
+        instance: u64,
+        tables: Arc<Tables>,
+        endpoint: Endpoint,
+        in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> SessionActor {
+        SessionActor {
+            state,
+            key,
+            instance,
+            tables,
+            endpoint,
+            in_flight,
+            me: None,
+            txns: HashMap::new(),
+            tu: None,
+            timer: None,
+            shutdown: None,
+            clean: false,
+        }
+    }
+
+    fn execute(&mut self) {
+        while let Some(effect) = self.state.poll_effect() {
+            match effect {
+                Effect::Respond {
+                    txn,
+                    status,
+                    bytes,
+                    ack,
+                } => {
+                    let Some(t) = self.txns.remove(&txn) else { continue };
+                    match ack {
+                        Some(id) => t.respond_in_dialog(
+                            status,
+                            bytes,
+                            Some((&id.call_id, &id.local_tag)),
+                            self.tu.clone(),
+                        ),
+                        None => t.respond(status, bytes),
+                    }
+                }
+                Effect::Send { token, request } => {
+                    let Some(tu) = self.tu.clone() else { continue };
+                    self.endpoint.send_request(OutgoingRequest {
+                        method: request.method,
+                        request_uri: request.request_uri,
+                        rest: request.rest,
+                        call_id: request.call_id,
+                        destination: request.destination,
+                        token,
+                        tu,
+                    });
+                }
+                Effect::RegisterDialog(id) => {
+                    if let Some(me) = &self.me {
+                        self.tables.register_dialog(id, me.clone());
+                    }
+                }
+                Effect::UnregisterDialog(id) => self.tables.unregister_dialog(&id, self.instance),
+            }
+        }
+    }
+
+    /// After each input: run effects, re-arm the timer, and stop when idle or done.
+    fn settle(&mut self, ctx: &mut Context<Self>) {
+        self.execute();
+        let now = Instant::now();
+        let next = self.state.poll_timeout(now);
+        if next != self.timer.as_ref().map(|t| t.0) {
+            if let Some((_, h)) = self.timer.take() {
+                ctx.cancel_future(h);
+            }
+            if let Some(at) = next {
+                let delay = at.saturating_duration_since(now);
+                let h = ctx.run_later(delay, |act, ctx| {
+                    act.timer = None;
+                    act.state.handle_timeout(Instant::now());
+                    act.settle(ctx);
+                });
+                self.timer = Some((at, h));
+            }
+        }
+        if self.shutdown.is_some() {
+            if self.state.outstanding() == 0 {
+                if let Some(tx) = self.shutdown.take() {
+                    let _ = tx.send(());
+                }
+                ctx.stop();
+            }
+            return;
+        }
+        if self.state.is_idle() && self.tables.retire(&self.key, self.instance) {
+            ctx.stop();
+        }
+    }
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.tu = Some(Arc::new(SessionTu(ctx.address())));
+        self.me = Some(SessionEntry {
+            addr: ctx.address(),
+            instance: self.instance,
+            in_flight: self.in_flight.clone(),
+        });
+        metrics::gauge!("focus_session_actors").increment(1.0);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.clean = true;
+        self.tables.forget_session(&self.key, self.instance, false);
+        metrics::gauge!("focus_session_actors").decrement(1.0);
+    }
+}
+
+impl Drop for SessionActor {
+    fn drop(&mut self) {
+        if self.clean {
+            return;
+        }
+        // The actor died without stopping: a panic in a handler. End the session cleanly for
+        // everyone in it (BYE, final NOTIFY) and leave no routes pointing at it.
+        metrics::counter!("focus_session_panics_total").increment(1);
+        metrics::gauge!("focus_session_actors").decrement(1.0);
+        tracing::error!(conference = %self.key, "session actor panicked; ending the session");
+        self.state.shutdown(Instant::now());
+        self.execute();
+        self.tables.forget_session(&self.key, self.instance, true);
+        // Unanswered requests are answered 503 by their ServerTxn guards as `txns` drops.
+    }
+}
+
+impl Handler<SessionInput> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionInput, ctx: &mut Self::Context) {
+        let now = Instant::now();
+        match msg {
+            SessionInput::Request(incoming) => {
+                self.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                let IncomingRequest {
+                    request,
+                    source,
+                    txn,
+                    ..
+                } = incoming;
+                let rctx = RequestCtx {
+                    txn: txn.id(),
+                    source,
+                };
+                self.txns.insert(txn.id(), txn);
+                self.state.on_request(now, &request, rctx);
+            }
+            SessionInput::Ack(request, _source) => {
+                self.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                self.state.on_ack(now, &request);
+            }
+            SessionInput::Tu(event) => match event {
+                TuEvent::Response { token, response } => {
+                    self.state.on_response(now, token, &response)
+                }
+                TuEvent::Failed { token, failure } => self.state.on_failure(now, token, failure),
+                TuEvent::AckTimeout { txn } => self.state.on_ack_timeout(now, txn),
+                TuEvent::ResponseRefused { txn, .. } => self.state.on_response_refused(now, txn),
+            },
+            SessionInput::Shutdown(tx) => {
+                self.shutdown = Some(tx);
+                self.state.shutdown(now);
+            }
+        }
+        self.settle(ctx);
+    }
+}
+

@@ -1,0 +1,1011 @@
+//! `SessionState`: everything one group session decides, as a pure state machine. It is fed
+//! requests, responses and time, and returns [`Effect`]s (responses to send, requests to send,
+//! dialogs to register) that the actor executes. No sockets, no clock, no actix.
+
+use super::roster::{user_element, EndpointEntry, Roster};
+use super::subscription::Subscription;
+use crate::conference_info::{
+    self as ci, ConferenceDescription, ConferenceInfo, ConferenceState, DisconnectionMethod,
+    ElemState, EndpointStatus, HostInfo, JoiningMethod, UriEntry, User, Users,
+};
+use crate::dialog::{Dialog, DialogId};
+use crate::endpoint::{new_tag, Destination, Failure};
+use crate::sdp::{self, AnswerContext, DefaultDeclineAll, LocalSdpState};
+use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request, Response};
+use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS, CONFERENCE_INFO};
+use crate::transport::{Protocol, Target};
+use bytes::{Bytes, BytesMut};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// What a session is and the limits it enforces.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// The conference URI (`sip:team@focus.example.com`).
+    pub conference_uri: String,
+    pub display_name: String,
+    pub subject: String,
+    pub max_participants: u32,
+    pub allow_signalling_only: bool,
+    /// The focus's Contact for requests that came over UDP and TCP (with `;isfocus`).
+    pub contact_udp: String,
+    pub contact_tcp: String,
+    /// Warn-agent of Warning headers (the focus domain).
+    pub warn_agent: String,
+    /// Address written into SDP `o=` and `c=`.
+    pub sdp_address: IpAddr,
+    pub focus_display: String,
+    pub min_expires: u32,
+    pub default_expires: u32,
+    pub max_expires: u32,
+    pub max_subscriptions: usize,
+    pub min_notify_interval: Duration,
+    /// How long departed participants stay in conference-info as `disconnected`.
+    pub departed_retention: Duration,
+    pub retry_after_s: u32,
+}
+
+/// A request's transaction and origin.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestCtx {
+    /// The server transaction id (the actor holds the [`crate::endpoint::ServerTxn`]).
+    pub txn: u64,
+    pub source: Target,
+}
+
+/// A request the session wants sent.
+#[derive(Debug, Clone)]
+pub struct OutgoingSpec {
+    pub method: Method,
+    pub request_uri: String,
+    pub rest: Bytes,
+    pub call_id: Box<str>,
+    pub destination: Destination,
+}
+
+/// What the actor must do.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Answer server transaction `txn`. For a 2xx to INVITE, `ack` names the dialog whose
+    /// ACK the endpoint must match.
+    Respond {
+        txn: u64,
+        status: u16,
+        bytes: Bytes,
+        ack: Option<DialogId>,
+    },
+    /// Send a request; its outcome comes back with `token`.
+    Send { token: u64, request: OutgoingSpec },
+    /// Route in-dialog requests of this dialog to this session (before the response goes).
+    RegisterDialog(DialogId),
+    UnregisterDialog(DialogId),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Participant(u64),
+    Subscription(u64),
+}
+
+#[derive(Debug)]
+struct Participant {
+    dialog: Dialog,
+    sdp: LocalSdpState,
+    /// We offered in our 2xx (delayed offer) and wait for the answer in the ACK.
+    offer_pending: bool,
+    /// The INVITE transaction whose 2xx awaits its ACK.
+    awaiting_ack: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pending {
+    Notify { sid: u64 },
+    Bye,
+}
+
+/// The pure state of one group session.
+pub struct SessionState {
+    settings: Arc<SessionSettings>,
+    epoch: (Instant, SystemTime),
+    roster: Roster,
+    participants: HashMap<u64, Participant>,
+    subscriptions: HashMap<u64, Subscription>,
+    dialogs: HashMap<Box<str>, Owner>,
+    pending: HashMap<u64, Pending>,
+    /// INVITE transactions whose 2xx is not yet ACKed → participant.
+    invites: HashMap<u64, u64>,
+    next_id: u64,
+    /// Change counter value when conference-state (user-count, active) last changed.
+    state_rev: u64,
+    active: bool,
+    shutting_down: bool,
+    effects: VecDeque<Effect>,
+}
+
+impl SessionState {
+    /// A new, empty session. `now` and `wall` anchor its clock (wall time for conference-info
+    /// timestamps is derived from `now`, so tests stay deterministic).
+    pub fn new(settings: Arc<SessionSettings>, now: Instant, wall: SystemTime) -> SessionState {
+        SessionState {
+            settings,
+            epoch: (now, wall),
+            roster: Roster::default(),
+            participants: HashMap::new(),
+            subscriptions: HashMap::new(),
+            dialogs: HashMap::new(),
+            pending: HashMap::new(),
+            invites: HashMap::new(),
+            next_id: 1,
+            state_rev: 0,
+            active: false,
+            shutting_down: false,
+            effects: VecDeque::new(),
+        }
+    }
+
+    /// The next effect to execute.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// No participants and no subscriptions: the actor may stop.
+    pub fn is_idle(&self) -> bool {
+        self.participants.is_empty() && self.subscriptions.is_empty()
+    }
+
+    /// Requests sent and not yet answered (shutdown waits for them).
+    pub fn outstanding(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Participants in the session.
+    pub fn participant_count(&self) -> usize {
+        self.participants.len()
+    }
+
+    /// Subscriptions held.
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.len()
+    }
+
+    /// The conference URI.
+    pub fn conference_uri(&self) -> &str {
+        &self.settings.conference_uri
+    }
+
+    fn wall(&self, now: Instant) -> SystemTime {
+        self.epoch.1 + now.saturating_duration_since(self.epoch.0)
+    }
+
+    fn id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn contact(&self, protocol: Protocol) -> &str {
+        match protocol {
+            Protocol::Udp => &self.settings.contact_udp,
+            Protocol::Tcp => &self.settings.contact_tcp,
+        }
+    }
+
+    // ----- responses -----
+
+    fn respond(&mut self, ctx: RequestCtx, status: u16, bytes: Bytes, ack: Option<DialogId>) {
+        self.effects.push_back(Effect::Respond {
+            txn: ctx.txn,
+            status,
+            bytes,
+            ack,
+        });
+    }
+
+    /// A final response without body; `warning` adds a `Warning: 399` text.
+    fn reply(
+        &mut self,
+        req: &Request,
+        ctx: RequestCtx,
+        status: u16,
+        reason: &str,
+        warning: Option<(u16, &str)>,
+        extra: &[(HeaderName, &str)],
+    ) {
+        let tag = req.to.tag().map(str::to_string).unwrap_or_else(new_tag);
+        let mut w = MessageWriter::response_to(req, ctx.source.addr, status, reason, Some(&tag));
+        if let Some((code, text)) = warning {
+            w.header_fmt(
+                HeaderName::Warning,
+                format_args!("{code} {} \"{}\"", self.settings.warn_agent, text.replace('"', "'")),
+            );
+        }
+        for (name, value) in extra {
+            w.header(*name, value);
+        }
+        let bytes = w.finish_empty();
+        self.respond(ctx, status, bytes, None);
+    }
+
+    fn reply_simple(&mut self, req: &Request, ctx: RequestCtx, status: u16) {
+        self.reply(req, ctx, status, crate::sip::reason_phrase(status), None, &[]);
+    }
+
+    // ----- inputs -----
+
+    /// A new request routed to this session (retransmissions never arrive here).
+    pub fn on_request(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
+        match req.to.tag() {
+            Some(tag) => self.on_in_dialog(now, req, ctx, tag),
+            None => match req.method {
+                Method::Invite => self.on_join(now, req, ctx),
+                Method::Subscribe => self.on_subscribe(now, req, ctx),
+                Method::Options => self.reply_options(req, ctx),
+                _ => self.reply_simple(req, ctx, 481),
+            },
+        }
+        self.flush(now);
+    }
+
+    fn reply_options(&mut self, req: &Request, ctx: RequestCtx) {
+        let contact = self.contact(ctx.source.protocol).to_string();
+        self.reply(
+            req,
+            ctx,
+            200,
+            "OK",
+            None,
+            &[
+                (HeaderName::Contact, &contact),
+                (HeaderName::Allow, ALLOW),
+                (HeaderName::Accept, crate::supervisor::checks::ACCEPT),
+                (HeaderName::AllowEvents, ALLOW_EVENTS),
+            ],
+        );
+    }
+
+    fn answer_ctx(&self) -> AnswerContext {
+        AnswerContext {
+            username: "-".into(),
+            session_id: 0,
+            session_version: 0,
+            origin_address: self.settings.sdp_address,
+            connection_address: self.settings.sdp_address,
+        }
+    }
+
+    /// Answers an offer (or makes one when the request has none) in a participant's SDP
+    /// state. Returns the body, whether it is an offer, and the streams accepted; or the
+    /// refusal as (status, reason, warning).
+    fn negotiate(
+        &self,
+        sdp_state: &mut LocalSdpState,
+        body: &[u8],
+    ) -> Result<(Bytes, bool, usize), (u16, &'static str, String)> {
+        let ctx = self.answer_ctx();
+        if body.is_empty() {
+            return match sdp_state.offer(Vec::new(), &ctx) {
+                Ok(sdp) => Ok((Bytes::from(sdp.to_bytes()), true, 0)),
+                Err(e) => Err((500, "Server Internal Error", e.to_string())),
+            };
+        }
+        let offer = sdp::parse(body).map_err(|e| (400, "Malformed SDP", e.to_string()))?;
+        match sdp_state.answer(&offer, &DefaultDeclineAll, &ctx) {
+            Ok(a) => {
+                let accepted = a.accepted_count();
+                Ok((Bytes::from(a.into_sdp().to_bytes()), false, accepted))
+            }
+            Err(e) => {
+                let status = e.status_code();
+                let reason = if status == 400 {
+                    "Malformed SDP"
+                } else {
+                    crate::sip::reason_phrase(status)
+                };
+                Err((status, reason, e.to_string()))
+            }
+        }
+    }
+
+    fn on_join(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
+        if self.shutting_down {
+            let retry = self.settings.retry_after_s.to_string();
+            self.reply(req, ctx, 503, "Service Unavailable", None, &[(HeaderName::RetryAfter, &retry)]);
+            return;
+        }
+        if self.roster.present_endpoints() >= self.settings.max_participants as usize {
+            metrics::counter!("focus_policy_rejections_total", "reason" => "full").increment(1);
+            let text = format!("Group {} is full", self.settings.conference_uri);
+            self.reply(req, ctx, 486, "Busy Here", Some((399, &text)), &[]);
+            return;
+        }
+        let mut sdp_state = LocalSdpState::random();
+        let (body, offer_pending, accepted) = match self.negotiate(&mut sdp_state, &req.body) {
+            Ok(x) => x,
+            Err((status, reason, warning)) => {
+                self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
+                return;
+            }
+        };
+        // RFC 3264: a participant whose every stream was declined joins signalling-only, when
+        // the group allows it.
+        if accepted == 0 && !offer_pending && !self.settings.allow_signalling_only {
+            metrics::counter!("focus_policy_rejections_total", "reason" => "media").increment(1);
+            self.reply(
+                req,
+                ctx,
+                488,
+                "Not Acceptable Here",
+                Some((304, "No media stream the group serves was offered")),
+                &[],
+            );
+            return;
+        }
+        let tag = new_tag();
+        let dialog = match Dialog::uas(req, &tag, ctx.source) {
+            Ok(d) => d,
+            Err(e) => {
+                let reason = e.to_string();
+                self.reply(req, ctx, e.status(), &reason, None, &[]);
+                return;
+            }
+        };
+        let pid = self.id();
+        let id = dialog.id.clone();
+        let contact = self.contact(ctx.source.protocol).to_string();
+        let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(&tag));
+        w.header(HeaderName::Contact, &contact);
+        w.header(HeaderName::Allow, ALLOW);
+        w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
+        let bytes = w.finish(Some("application/sdp"), &body);
+        self.dialogs.insert(tag.clone().into(), Owner::Participant(pid));
+        self.effects.push_back(Effect::RegisterDialog(id.clone()));
+        self.respond(ctx, 200, bytes, Some(id));
+        self.invites.insert(ctx.txn, pid);
+        let endpoint = EndpointEntry {
+            pid: Some(pid),
+            entity: dialog.remote_target.to_string(),
+            status: EndpointStatus::Connected,
+            joining_method: JoiningMethod::DialedIn,
+            joined_at: self.wall(now),
+            disconnection: None,
+            departed_at: None,
+            call_id: dialog.id.call_id.to_string(),
+            remote_tag: dialog.remote_tag.to_string(),
+            local_tag: tag.clone(),
+        };
+        self.participants.insert(
+            pid,
+            Participant {
+                dialog,
+                sdp: sdp_state,
+                offer_pending,
+                awaiting_ack: Some(ctx.txn),
+            },
+        );
+        let identity = req.from.uri.aor();
+        let display = req.from.display.as_deref().map(str::to_string);
+        self.roster.join(&identity, display, "participant", endpoint);
+        metrics::gauge!("focus_participants_active").increment(1.0);
+        tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant joined");
+        self.roster_changed();
+    }
+
+    fn on_in_dialog(&mut self, now: Instant, req: &Request, ctx: RequestCtx, tag: &str) {
+        let Some(owner) = self.dialogs.get(tag).copied() else {
+            self.reply_simple(req, ctx, 481);
+            return;
+        };
+        match owner {
+            Owner::Participant(pid) => self.on_participant_request(now, req, ctx, pid),
+            Owner::Subscription(sid) => self.on_subscription_request(now, req, ctx, sid),
+        }
+    }
+
+    fn on_participant_request(&mut self, now: Instant, req: &Request, ctx: RequestCtx, pid: u64) {
+        let Some(p) = self.participants.get_mut(&pid) else {
+            self.reply_simple(req, ctx, 481);
+            return;
+        };
+        if let Err(e) = p.dialog.accept_remote_cseq(req) {
+            let reason = e.to_string();
+            self.reply(req, ctx, e.status(), &reason, None, &[]);
+            return;
+        }
+        match req.method {
+            Method::Bye => {
+                self.reply_simple(req, ctx, 200);
+                self.leave(now, pid, DisconnectionMethod::Departed, None);
+            }
+            Method::Invite | Method::Update => self.on_offer_in_dialog(req, ctx, pid),
+            Method::Options => self.reply_options(req, ctx),
+            Method::Subscribe => self.reply(
+                req,
+                ctx,
+                403,
+                "Forbidden",
+                Some((399, "Subscribe to the conference URI outside the INVITE dialog")),
+                &[],
+            ),
+            _ => self.reply(req, ctx, 405, "Method Not Allowed", None, &[(HeaderName::Allow, ALLOW)]),
+        }
+    }
+
+    /// re-INVITE or UPDATE: a new offer (or none) in an existing participant dialog.
+    fn on_offer_in_dialog(&mut self, req: &Request, ctx: RequestCtx, pid: u64) {
+        let Some(p) = self.participants.get_mut(&pid) else { return };
+        // An offer of ours is still unanswered: the peer must retry (RFC 3261 §14.2, RFC 3311).
+        if p.offer_pending {
+            self.reply_simple(req, ctx, 491);
+            return;
+        }
+        if req.method == Method::Update && req.body.is_empty() {
+            p.dialog.refresh_target(req);
+            let contact = self.contact(ctx.source.protocol).to_string();
+            self.reply(req, ctx, 200, "OK", None, &[(HeaderName::Contact, &contact)]);
+            return;
+        }
+        let mut sdp_state = p.sdp.clone();
+        let negotiated = self.negotiate(&mut sdp_state, &req.body);
+        let (body, offer_pending, accepted) = match negotiated {
+            Ok(x) => x,
+            Err((status, reason, warning)) => {
+                self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
+                return;
+            }
+        };
+        if accepted == 0 && !offer_pending && !self.settings.allow_signalling_only {
+            self.reply(
+                req,
+                ctx,
+                488,
+                "Not Acceptable Here",
+                Some((304, "No media stream the group serves was offered")),
+                &[],
+            );
+            return;
+        }
+        let contact = self.contact(ctx.source.protocol).to_string();
+        let Some(p) = self.participants.get_mut(&pid) else { return };
+        p.sdp = sdp_state;
+        p.dialog.refresh_target(req);
+        let local_tag = p.dialog.id.local_tag.to_string();
+        let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(&local_tag));
+        w.header(HeaderName::Contact, &contact);
+        w.header(HeaderName::Allow, ALLOW);
+        let bytes = w.finish(Some("application/sdp"), &body);
+        if req.method == Method::Invite {
+            p.offer_pending = offer_pending;
+            p.awaiting_ack = Some(ctx.txn);
+            let id = p.dialog.id.clone();
+            self.invites.insert(ctx.txn, pid);
+            self.respond(ctx, 200, bytes, Some(id));
+        } else {
+            self.respond(ctx, 200, bytes, None);
+        }
+    }
+
+    /// An ACK for one of our 2xx (matched to its dialog by the endpoint).
+    pub fn on_ack(&mut self, now: Instant, req: &Request) {
+        let Some(tag) = req.to.tag() else { return };
+        let Some(Owner::Participant(pid)) = self.dialogs.get(tag).copied() else {
+            return;
+        };
+        let Some(p) = self.participants.get_mut(&pid) else { return };
+        if let Some(txn) = p.awaiting_ack.take() {
+            self.invites.remove(&txn);
+        }
+        if p.offer_pending {
+            p.offer_pending = false;
+            // The answer to our offer: we declined nothing and serve nothing yet, so it only
+            // has to be well-formed; a broken one ends the session (RFC 3261 §13.2.2.4).
+            if req.body.is_empty() || sdp::parse(&req.body).is_err() {
+                self.hang_up(now, pid, DisconnectionMethod::Failed, Some("no valid SDP answer in ACK"));
+            }
+        }
+        self.flush(now);
+    }
+
+    /// No ACK came for the 2xx of transaction `txn`: end that participant's session.
+    pub fn on_ack_timeout(&mut self, now: Instant, txn: u64) {
+        if let Some(pid) = self.invites.remove(&txn) {
+            self.hang_up(now, pid, DisconnectionMethod::Failed, Some("no ACK"));
+            self.flush(now);
+        }
+    }
+
+    /// Our 2xx for transaction `txn` could not be sent (the INVITE was CANCELled first): the
+    /// participant never joined.
+    pub fn on_response_refused(&mut self, now: Instant, txn: u64) {
+        if let Some(pid) = self.invites.remove(&txn) {
+            if let Some(p) = self.participants.remove(&pid) {
+                self.dialogs.remove(&p.dialog.id.local_tag);
+                self.effects
+                    .push_back(Effect::UnregisterDialog(p.dialog.id.clone()));
+                metrics::gauge!("focus_participants_active").decrement(1.0);
+                self.roster.withdraw(pid);
+                self.roster_changed();
+            }
+            self.flush(now);
+        }
+    }
+
+    /// Sends BYE to a participant and removes it.
+    fn hang_up(&mut self, now: Instant, pid: u64, method: DisconnectionMethod, reason: Option<&str>) {
+        let Some(p) = self.participants.get_mut(&pid) else { return };
+        let (uri, mut w) = p.dialog.request(&Method::Bye);
+        if let Some(r) = reason {
+            w.header_fmt(HeaderName::Other, format_args!("{r}"));
+        }
+        let rest = w.finish_empty();
+        let spec = OutgoingSpec {
+            method: Method::Bye,
+            request_uri: uri,
+            rest,
+            call_id: p.dialog.id.call_id.clone(),
+            destination: p.dialog.destination(),
+        };
+        let token = self.id();
+        self.pending.insert(token, Pending::Bye);
+        self.effects.push_back(Effect::Send {
+            token,
+            request: spec,
+        });
+        self.leave(now, pid, method, reason.map(str::to_string));
+    }
+
+    /// Removes a participant from the session and the roster.
+    fn leave(&mut self, now: Instant, pid: u64, method: DisconnectionMethod, reason: Option<String>) {
+        let Some(p) = self.participants.remove(&pid) else { return };
+        if let Some(txn) = p.awaiting_ack {
+            self.invites.remove(&txn);
+        }
+        self.dialogs.remove(&p.dialog.id.local_tag);
+        self.effects
+            .push_back(Effect::UnregisterDialog(p.dialog.id.clone()));
+        metrics::gauge!("focus_participants_active").decrement(1.0);
+        let wall = self.wall(now);
+        self.roster.depart(pid, method, reason, now, wall);
+        tracing::debug!(conference = %self.settings.conference_uri, ?method, "participant left");
+        self.roster_changed();
+    }
+
+    /// Bookkeeping after any roster change: conference-state and the active flag.
+    fn roster_changed(&mut self) {
+        let active = self.roster.present_users() > 0;
+        // user-count changes with almost every roster change; track it with the same counter.
+        self.state_rev = self.roster.seq();
+        if active != self.active {
+            self.active = active;
+            if active {
+                metrics::gauge!("focus_sessions_active").increment(1.0);
+            } else {
+                metrics::gauge!("focus_sessions_active").decrement(1.0);
+            }
+        }
+    }
+
+    // ----- subscriptions -----
+
+    fn on_subscribe(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
+        let Some(event) = req.headers.get(HeaderName::Event).map(str::to_string) else {
+            self.reply(req, ctx, 400, "Missing Event header", None, &[]);
+            return;
+        };
+        let package = event.split(';').next().unwrap_or("").trim();
+        if !package.eq_ignore_ascii_case("conference") {
+            self.reply(req, ctx, 489, "Bad Event", None, &[(HeaderName::AllowEvents, ALLOW_EVENTS)]);
+            return;
+        }
+        let Some(expires) = self.granted_expires(req, ctx) else { return };
+        if self.shutting_down {
+            let retry = self.settings.retry_after_s.to_string();
+            self.reply(req, ctx, 503, "Service Unavailable", None, &[(HeaderName::RetryAfter, &retry)]);
+            return;
+        }
+        if self.subscriptions.len() >= self.settings.max_subscriptions {
+            metrics::counter!("focus_overload_rejections_total", "reason" => "subscriptions")
+                .increment(1);
+            let retry = self.settings.retry_after_s.to_string();
+            self.reply(
+                req,
+                ctx,
+                503,
+                "Service Unavailable",
+                Some((399, "Too many subscriptions to this conference")),
+                &[(HeaderName::RetryAfter, &retry)],
+            );
+            return;
+        }
+        let tag = new_tag();
+        let dialog = match Dialog::uas(req, &tag, ctx.source) {
+            Ok(d) => d,
+            Err(e) => {
+                let reason = e.to_string();
+                self.reply(req, ctx, e.status(), &reason, None, &[]);
+                return;
+            }
+        };
+        let sid = self.id();
+        let id = dialog.id.clone();
+        self.dialogs.insert(tag.clone().into(), Owner::Subscription(sid));
+        self.effects.push_back(Effect::RegisterDialog(id));
+        let expires_at = now + Duration::from_secs(u64::from(expires));
+        let sub = Subscription::new(sid, dialog, event, expires_at, now);
+        self.subscriptions.insert(sid, sub);
+        metrics::gauge!("focus_subscriptions_active").increment(1.0);
+        self.reply_subscribe_ok(req, ctx, &tag, expires);
+        if expires == 0 {
+            // A fetch: one NOTIFY with the state, terminating the subscription.
+            self.terminate_subscription(now, sid, "timeout");
+        }
+    }
+
+    /// Expires of a SUBSCRIBE as granted, or `None` after answering `423`/`400`.
+    fn granted_expires(&mut self, req: &Request, ctx: RequestCtx) -> Option<u32> {
+        let s = &self.settings;
+        let asked = match req.headers.get(HeaderName::Expires) {
+            None => s.default_expires,
+            Some(v) => match parse_saturating(v) {
+                Some(n) => n,
+                None => {
+                    self.reply(req, ctx, 400, "Malformed Expires header", None, &[]);
+                    return None;
+                }
+            },
+        };
+        if asked != 0 && asked < s.min_expires {
+            let min = s.min_expires.to_string();
+            self.reply(req, ctx, 423, "Interval Too Brief", None, &[(HeaderName::MinExpires, &min)]);
+            return None;
+        }
+        Some(asked.min(s.max_expires))
+    }
+
+    fn reply_subscribe_ok(&mut self, req: &Request, ctx: RequestCtx, tag: &str, expires: u32) {
+        let contact = self.contact(ctx.source.protocol).to_string();
+        let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(tag));
+        w.header_fmt(HeaderName::Expires, format_args!("{expires}"));
+        w.header(HeaderName::Contact, &contact);
+        w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
+        let bytes = w.finish_empty();
+        self.respond(ctx, 200, bytes, None);
+    }
+
+    fn on_subscription_request(&mut self, now: Instant, req: &Request, ctx: RequestCtx, sid: u64) {
+        let Some(sub) = self.subscriptions.get_mut(&sid) else {
+            self.reply_simple(req, ctx, 481);
+            return;
+        };
+        if let Err(e) = sub.dialog.accept_remote_cseq(req) {
+            let reason = e.to_string();
+            self.reply(req, ctx, e.status(), &reason, None, &[]);
+            return;
+        }
+        match req.method {
+            Method::Subscribe => {
+                let Some(expires) = self.granted_expires(req, ctx) else { return };
+                let Some(sub) = self.subscriptions.get_mut(&sid) else { return };
+                sub.dialog.refresh_target(req);
+                sub.expires_at = now + Duration::from_secs(u64::from(expires));
+                // RFC 6665 §4.2.1.2: a refresh gets a NOTIFY too; we send the full state.
+                sub.forced = true;
+                sub.needs_full = true;
+                let tag = sub.dialog.id.local_tag.to_string();
+                self.reply_subscribe_ok(req, ctx, &tag, expires);
+                if expires == 0 {
+                    self.terminate_subscription(now, sid, "timeout");
+                }
+            }
+            Method::Options => self.reply_options(req, ctx),
+            // A subscription dialog has no INVITE usage to end.
+            Method::Bye => self.reply_simple(req, ctx, 481),
+            _ => self.reply(req, ctx, 405, "Method Not Allowed", None, &[(HeaderName::Allow, ALLOW)]),
+        }
+    }
+
+    /// Sends the final NOTIFY (`terminated`, full state) and forgets the subscription.
+    fn terminate_subscription(&mut self, now: Instant, sid: u64, reason: &'static str) {
+        self.send_notify(now, sid, Some(reason), None);
+        if let Some(sub) = self.subscriptions.remove(&sid) {
+            self.dialogs.remove(&sub.dialog.id.local_tag);
+            self.effects
+                .push_back(Effect::UnregisterDialog(sub.dialog.id.clone()));
+            metrics::gauge!("focus_subscriptions_active").decrement(1.0);
+        }
+        self.prune_tombstones();
+    }
+
+    fn drop_subscription(&mut self, sid: u64) {
+        if let Some(sub) = self.subscriptions.remove(&sid) {
+            self.dialogs.remove(&sub.dialog.id.local_tag);
+            self.effects
+                .push_back(Effect::UnregisterDialog(sub.dialog.id.clone()));
+            metrics::gauge!("focus_subscriptions_active").decrement(1.0);
+            self.prune_tombstones();
+        }
+    }
+
+    fn prune_tombstones(&mut self) {
+        let seen = self
+            .subscriptions
+            .values()
+            .map(|s| s.acked)
+            .min()
+            .unwrap_or(u64::MAX);
+        self.roster.prune_tombstones(seen);
+    }
+
+    // ----- responses to our requests -----
+
+    /// A response to a request this session sent.
+    pub fn on_response(&mut self, now: Instant, token: u64, resp: &Response) {
+        if resp.status < 200 {
+            return;
+        }
+        let Some(pending) = self.pending.remove(&token) else { return };
+        if let Pending::Notify { sid } = pending {
+            match resp.status {
+                200..=299 => {
+                    if let Some(s) = self.subscriptions.get_mut(&sid) {
+                        s.delivered(token);
+                    }
+                    self.prune_tombstones();
+                }
+                // RFC 6665 §4.2.2: 481 ends the subscription.
+                481 => self.drop_subscription(sid),
+                _ => {
+                    if let Some(s) = self.subscriptions.get_mut(&sid) {
+                        s.undelivered(token);
+                    }
+                }
+            }
+        }
+        self.flush(now);
+    }
+
+    /// A request this session sent got no final response.
+    pub fn on_failure(&mut self, now: Instant, token: u64, failure: Failure) {
+        let Some(pending) = self.pending.remove(&token) else { return };
+        if let Pending::Notify { sid } = pending {
+            // RFC 6665 §4.2.2: a NOTIFY timeout ends the subscription.
+            tracing::debug!(?failure, "NOTIFY failed; subscription removed");
+            self.drop_subscription(sid);
+        }
+        self.flush(now);
+    }
+
+    // ----- time -----
+
+    /// The earliest instant at which [`SessionState::handle_timeout`] has work.
+    pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        let seq = self.roster.seq();
+        let subs = self
+            .subscriptions
+            .values()
+            .flat_map(|s| [Some(s.expires_at), s.due_at(seq, now)])
+            .flatten();
+        let purge = self
+            .roster
+            .oldest_departure()
+            .map(|t| t + self.settings.departed_retention);
+        subs.chain(purge).min()
+    }
+
+    /// Runs what is due at `now`: subscription expiry, purging departed participants, and
+    /// rate-limited NOTIFYs.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<u64> = self
+            .subscriptions
+            .values()
+            .filter(|s| s.expires_at <= now)
+            .map(|s| s.id)
+            .collect();
+        for sid in expired {
+            self.terminate_subscription(now, sid, "timeout");
+        }
+        if let Some(cutoff) = now.checked_sub(self.settings.departed_retention) {
+            if self.roster.purge_departed(cutoff) {
+                self.roster_changed();
+            }
+        }
+        self.flush(now);
+    }
+
+    /// Ends the session: BYE to every participant, a final NOTIFY to every subscriber.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        let pids: Vec<u64> = self.participants.keys().copied().collect();
+        for pid in pids {
+            self.hang_up(now, pid, DisconnectionMethod::Booted, Some("conference ended"));
+        }
+        let sids: Vec<u64> = self.subscriptions.keys().copied().collect();
+        for sid in sids {
+            self.terminate_subscription(now, sid, "noresource");
+        }
+    }
+
+    // ----- notifications -----
+
+    /// Sends every NOTIFY that is due.
+    fn flush(&mut self, now: Instant) {
+        let seq = self.roster.seq();
+        let due: Vec<u64> = self
+            .subscriptions
+            .values()
+            .filter(|s| s.due_at(seq, now).is_some_and(|t| t <= now))
+            .map(|s| s.id)
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let mut cache: HashMap<Option<u64>, (Bytes, Bytes)> = HashMap::new();
+        for sid in due {
+            self.send_notify(now, sid, None, Some(&mut cache));
+        }
+    }
+
+    /// Builds and sends one NOTIFY; `terminal` sends `terminated;reason=...` with full state.
+    fn send_notify(
+        &mut self,
+        now: Instant,
+        sid: u64,
+        terminal: Option<&'static str>,
+        cache: Option<&mut HashMap<Option<u64>, (Bytes, Bytes)>>,
+    ) {
+        let Some(sub) = self.subscriptions.get(&sid) else { return };
+        let base = (!sub.needs_full && terminal.is_none()).then_some(sub.acked);
+        let parts = match cache.as_ref().and_then(|c| c.get(&base)) {
+            Some(p) => p.clone(),
+            None => {
+                let p = self.render_parts(now, base);
+                if let Some(c) = cache {
+                    c.insert(base, p.clone());
+                }
+                p
+            }
+        };
+        let token = self.id();
+        let seq = self.roster.seq();
+        let interval = self.settings.min_notify_interval;
+        let contact_udp = self.settings.contact_udp.clone();
+        let contact_tcp = self.settings.contact_tcp.clone();
+        let Some(sub) = self.subscriptions.get_mut(&sid) else { return };
+        sub.sent(token, seq, now, interval);
+        let mut body = BytesMut::with_capacity(parts.0.len() + parts.1.len() + 10);
+        body.extend_from_slice(&parts.0);
+        body.extend_from_slice(sub.version.to_string().as_bytes());
+        body.extend_from_slice(&parts.1);
+        let (uri, mut w) = sub.dialog.request(&Method::Notify);
+        let contact = match sub.dialog.flow.protocol {
+            Protocol::Udp => contact_udp,
+            Protocol::Tcp => contact_tcp,
+        };
+        w.header(HeaderName::Contact, &contact);
+        w.header(HeaderName::Event, &sub.event);
+        match terminal {
+            Some(reason) => {
+                w.header_fmt(HeaderName::SubscriptionState, format_args!("terminated;reason={reason}"))
+            }
+            None => w.header_fmt(
+                HeaderName::SubscriptionState,
+                format_args!("active;expires={}", sub.remaining(now)),
+            ),
+        };
+        let rest = w.finish(Some(CONFERENCE_INFO), &body);
+        let spec = OutgoingSpec {
+            method: Method::Notify,
+            request_uri: uri,
+            rest,
+            call_id: sub.dialog.id.call_id.clone(),
+            destination: sub.dialog.destination(),
+        };
+        self.pending.insert(token, Pending::Notify { sid });
+        metrics::counter!("focus_notify_sent_total").increment(1);
+        self.effects.push_back(Effect::Send {
+            token,
+            request: spec,
+        });
+    }
+
+    /// Renders the document (full when `base` is `None`, else the changes after `base`) split
+    /// around its `version` value, so each subscriber's copy is two copies and a number.
+    fn render_parts(&self, now: Instant, base: Option<u64>) -> (Bytes, Bytes) {
+        let doc = match base {
+            None => self.full_document(),
+            Some(b) => self.partial_document(b),
+        };
+        let mut out = Vec::with_capacity(1024);
+        ci::render(&doc, &mut out);
+        let _ = now;
+        split_version(out)
+    }
+
+    fn description(&self) -> ConferenceDescription {
+        ConferenceDescription {
+            display_text: non_empty(&self.settings.display_name),
+            subject: non_empty(&self.settings.subject),
+            conf_uris: vec![UriEntry::new(self.settings.conference_uri.clone())],
+            maximum_user_count: Some(self.settings.max_participants),
+            ..ConferenceDescription::default()
+        }
+    }
+
+    fn conference_state(&self) -> ConferenceState {
+        ConferenceState {
+            user_count: Some(self.roster.present_users() as u32),
+            active: Some(self.active),
+            locked: Some(false),
+        }
+    }
+
+    /// The whole conference-info document (version filled in per subscriber).
+    pub fn full_document(&self) -> ConferenceInfo {
+        let mut doc = ConferenceInfo::full(self.settings.conference_uri.clone(), 0);
+        doc.description = Some(self.description());
+        doc.host_info = Some(HostInfo {
+            display_text: non_empty(&self.settings.focus_display),
+            web_page: None,
+            uris: vec![UriEntry::new(self.settings.conference_uri.clone())],
+        });
+        doc.conference_state = Some(self.conference_state());
+        doc.users = Some(Users {
+            state: ElemState::Full,
+            users: self.roster.users().map(user_element).collect(),
+        });
+        doc
+    }
+
+    /// The changes after change counter `base`, as RFC 4575 partial state.
+    pub fn partial_document(&self, base: u64) -> ConferenceInfo {
+        let mut doc = ConferenceInfo::full(self.settings.conference_uri.clone(), 0);
+        doc.state = ElemState::Partial;
+        if self.state_rev > base {
+            doc.conference_state = Some(self.conference_state());
+        }
+        let mut users: Vec<User> = self
+            .roster
+            .users()
+            .filter(|u| u.revision > base)
+            .map(user_element)
+            .collect();
+        users.extend(self.roster.deleted_since(base).map(|id| User {
+            state: ElemState::Deleted,
+            ..User::new(id.to_string())
+        }));
+        if !users.is_empty() {
+            doc.users = Some(Users {
+                state: ElemState::Partial,
+                users,
+            });
+        }
+        doc
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// Splits a rendered document around the value of the root's `version` attribute.
+fn split_version(out: Vec<u8>) -> (Bytes, Bytes) {
+    let bytes = Bytes::from(out);
+    let root = find(&bytes, b"<conference-info").unwrap_or(0);
+    let Some(at) = find(&bytes[root..], b" version=\"").map(|i| root + i + 10) else {
+        return (bytes, Bytes::new());
+    };
+    let end = bytes[at..]
+        .iter()
+        .position(|&b| b == b'"')
+        .map_or(at, |i| at + i);
+    (bytes.slice(..at), bytes.slice(end..))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -1,0 +1,446 @@
+//! The supervisor: the router of the design card. It finds the session actor a request
+//! belongs to (by dialog for in-dialog requests, by conference URI otherwise), starts session
+//! actors for pre-defined groups on one of N arbiters, sheds load when a mailbox is full, and
+//! keeps its tables free of dead sessions.
+//!
+//! Delivery never waits: `try_send` into a bounded mailbox, and a full one is answered `503`
+//! with Retry-After. Every routed message is counted in the session's in-flight counter while
+//! the table entry is held, so a session retires itself only when nothing is on its way to it.
+
+pub mod checks;
+
+use crate::config::Config;
+use crate::dialog::DialogId;
+use crate::endpoint::{Endpoint, IncomingRequest, Router};
+use crate::session::{SessionActor, SessionInput, SessionSettings, SessionState};
+use crate::sip::{Host, HeaderName, Method, Request};
+use crate::transport::{Protocol, Target};
+use actix::dev::SendError;
+use actix::prelude::*;
+use dashmap::DashMap;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// A routing entry: the actor's address, its instance id and its in-flight counter.
+#[derive(Clone)]
+pub struct SessionEntry {
+    pub addr: Addr<SessionActor>,
+    pub instance: u64,
+    pub in_flight: Arc<AtomicUsize>,
+}
+
+/// The routing tables, shared by the supervisor and the session actors.
+#[derive(Default)]
+pub struct Tables {
+    conferences: DashMap<Box<str>, SessionEntry>,
+    dialogs: DashMap<DialogId, SessionEntry>,
+}
+
+impl Tables {
+    /// Routes the dialog's in-dialog requests to `entry`.
+    pub fn register_dialog(&self, id: DialogId, entry: SessionEntry) {
+        self.dialogs.insert(id, entry);
+    }
+
+    /// Stops routing the dialog (only if it still belongs to `instance`).
+    pub fn unregister_dialog(&self, id: &DialogId, instance: u64) {
+        self.dialogs.remove_if(id, |_, e| e.instance == instance);
+    }
+
+    /// Removes an idle session's conference entry if nothing is on its way to it; returns
+    /// whether the session may stop. The check runs under the entry's write lock, and routing
+    /// counts a message in flight under its read lock, so no message slips in between.
+    pub fn retire(&self, key: &str, instance: u64) -> bool {
+        if self
+            .conferences
+            .remove_if(key, |_, e| {
+                e.instance == instance && e.in_flight.load(Ordering::SeqCst) == 0
+            })
+            .is_some()
+        {
+            return true;
+        }
+        // Already gone from the table (shutdown or replaced): nothing routes to it any more.
+        !self.conferences.get(key).is_some_and(|e| e.instance == instance)
+    }
+
+    /// Forgets a stopped (or dead) session: its conference entry, and with `dialogs`, every
+    /// dialog still pointing at it.
+    pub fn forget_session(&self, key: &str, instance: u64, dialogs: bool) {
+        self.conferences.remove_if(key, |_, e| e.instance == instance);
+        if dialogs {
+            self.dialogs.retain(|_, e| e.instance != instance);
+        }
+    }
+
+    /// Sessions in the table.
+    pub fn session_count(&self) -> usize {
+        self.conferences.len()
+    }
+
+    /// Dialogs in the table.
+    pub fn dialog_count(&self) -> usize {
+        self.dialogs.len()
+    }
+}
+
+/// How a group is configured, prepared for sessions.
+struct Group {
+    settings: Arc<SessionSettings>,
+}
+
+/// Supervisor settings derived from the configuration and the bound transports.
+pub struct SupervisorSettings {
+    pub domain: Host,
+    /// Addresses the focus listens on (a Request-URI naming one is for the focus).
+    pub local_ips: Vec<IpAddr>,
+    pub advertised_host: String,
+    pub udp_port: u16,
+    pub tcp_port: u16,
+    pub mailbox_capacity: usize,
+    pub max_sessions: usize,
+    pub retry_after_s: u32,
+}
+
+/// The router.
+pub struct Supervisor {
+    tables: Arc<Tables>,
+    endpoint: Endpoint,
+    settings: SupervisorSettings,
+    groups: HashMap<String, Group>,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: AtomicUsize,
+    next_instance: AtomicU64,
+    draining: AtomicBool,
+}
+
+impl Supervisor {
+    /// Builds the supervisor for `config`, with sessions on `arbiters`.
+    pub fn new(
+        config: &Config,
+        settings: SupervisorSettings,
+        endpoint: Endpoint,
+        arbiters: Vec<ArbiterHandle>,
+    ) -> Supervisor {
+        let mut groups = HashMap::new();
+        for g in &config.groups {
+            let Ok(uri) = crate::sip::Uri::parse(&g.uri) else { continue };
+            let Some(user) = uri.user_unescaped().map(|u| u.into_owned()) else { continue };
+            let contact = |p: Protocol| {
+                let (port, transport) = match p {
+                    Protocol::Udp => (settings.udp_port, ""),
+                    Protocol::Tcp => (settings.tcp_port, ";transport=tcp"),
+                };
+                format!(
+                    "<sip:{}@{}:{}{}>;isfocus",
+                    uri.user.as_deref().unwrap_or(""),
+                    settings.advertised_host,
+                    port,
+                    transport
+                )
+            };
+            let sdp_address = settings
+                .advertised_host
+                .parse::<IpAddr>()
+                .ok()
+                .or_else(|| settings.local_ips.first().copied())
+                .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+            let s = SessionSettings {
+                conference_uri: g.uri.clone(),
+                display_name: g.display_name.clone(),
+                subject: g.subject.clone(),
+                max_participants: g.max_participants,
+                allow_signalling_only: g.allow_signalling_only,
+                contact_udp: contact(Protocol::Udp),
+                contact_tcp: contact(Protocol::Tcp),
+                warn_agent: config.focus.domain.clone(),
+                sdp_address,
+                focus_display: config.focus.display_name.clone(),
+                min_expires: config.subscriptions.min_expires_s,
+                default_expires: config.subscriptions.default_expires_s,
+                max_expires: config.subscriptions.max_expires_s,
+                max_subscriptions: config.subscriptions.max_per_session,
+                min_notify_interval: Duration::from_millis(config.subscriptions.min_notify_interval_ms),
+                departed_retention: Duration::from_secs(config.subscriptions.departed_retention_s),
+                retry_after_s: config.supervisor.retry_after_s,
+            };
+            groups.insert(user, Group { settings: Arc::new(s) });
+        }
+        Supervisor {
+            tables: Arc::new(Tables::default()),
+            endpoint,
+            settings,
+            groups,
+            arbiters,
+            next_arbiter: AtomicUsize::new(0),
+            next_instance: AtomicU64::new(1),
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    /// The routing tables.
+    pub fn tables(&self) -> &Arc<Tables> {
+        &self.tables
+    }
+
+    /// True when a Request-URI names the focus (its domain or an address it listens on).
+    fn is_for_focus(&self, req: &Request) -> bool {
+        let Some(host) = &req.uri.host else { return false };
+        if host.matches(&self.settings.domain) {
+            return true;
+        }
+        match host.ip() {
+            Some(ip) => self
+                .settings
+                .local_ips
+                .iter()
+                .any(|l| *l == ip || l.is_unspecified()),
+            None => host.matches(&Host::Domain(self.settings.advertised_host.as_str().into())),
+        }
+    }
+
+    fn contact_for(&self, user: &str, protocol: Protocol) -> String {
+        let (port, transport) = match protocol {
+            Protocol::Udp => (self.settings.udp_port, ""),
+            Protocol::Tcp => (self.settings.tcp_port, ";transport=tcp"),
+        };
+        let at = if user.is_empty() { "" } else { "@" };
+        format!(
+            "<sip:{user}{at}{}:{port}{transport}>;isfocus",
+            self.settings.advertised_host
+        )
+    }
+
+    fn retry_after(&self) -> String {
+        self.settings.retry_after_s.to_string()
+    }
+
+    fn overloaded(&self, req: &Request, incoming: IncomingRequest, reason: &'static str) {
+        metrics::counter!("focus_overload_rejections_total", "reason" => reason).increment(1);
+        let retry = self.retry_after();
+        incoming.txn.reply_with(req, 503, "Service Unavailable", |w| {
+            w.header(HeaderName::RetryAfter, &retry);
+        });
+    }
+
+    /// The session of a conference, started if it is a pre-defined group without one.
+    /// `Err(true)` means the focus is full, `Err(false)` that no such conference exists.
+    fn session_for(&self, user: &str) -> Result<SessionEntry, bool> {
+        if let Some(e) = self.tables.conferences.get(user) {
+            e.in_flight.fetch_add(1, Ordering::SeqCst);
+            return Ok(e.clone());
+        }
+        let group = self.groups.get(user).ok_or(false)?;
+        if self.tables.conferences.len() >= self.settings.max_sessions {
+            return Err(true);
+        }
+        let entry = self
+            .tables
+            .conferences
+            .entry(user.into())
+            .or_insert_with(|| self.start(user, group.settings.clone()));
+        entry.in_flight.fetch_add(1, Ordering::SeqCst);
+        Ok(entry.clone())
+    }
+
+    fn start(&self, key: &str, settings: Arc<SessionSettings>) -> SessionEntry {
+        let instance = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let n = self.arbiters.len().max(1);
+        let arbiter = &self.arbiters[self.next_arbiter.fetch_add(1, Ordering::Relaxed) % n];
+        let tables = self.tables.clone();
+        let endpoint = self.endpoint.clone();
+        let capacity = self.settings.mailbox_capacity;
+        let key: Box<str> = key.into();
+        let counter = in_flight.clone();
+        let addr = SessionActor::start_in_arbiter(arbiter, move |ctx| {
+            ctx.set_mailbox_capacity(capacity);
+            let state = SessionState::new(settings, Instant::now(), SystemTime::now());
+            SessionActor::new(state, key, instance, tables, endpoint, counter)
+        });
+        metrics::counter!("focus_sessions_started_total", "kind" => "predefined").increment(1);
+        SessionEntry {
+            addr,
+            instance,
+            in_flight,
+        }
+    }
+
+    /// Hands a message to a session; gives it back when the mailbox is full or closed.
+    fn deliver(entry: &SessionEntry, msg: SessionInput) -> Result<(), (SessionInput, bool)> {
+        match entry.addr.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(SendError::Full(m)) => {
+                entry.in_flight.fetch_sub(1, Ordering::SeqCst);
+                Err((m, true))
+            }
+            Err(SendError::Closed(m)) => {
+                entry.in_flight.fetch_sub(1, Ordering::SeqCst);
+                Err((m, false))
+            }
+        }
+    }
+
+    fn route_in_dialog(&self, incoming: IncomingRequest, tag: &str) {
+        let req = incoming.request.clone();
+        let id = DialogId {
+            call_id: req.call_id().into(),
+            local_tag: tag.into(),
+        };
+        let entry = self.tables.dialogs.get(&id).map(|e| {
+            e.in_flight.fetch_add(1, Ordering::SeqCst);
+            e.clone()
+        });
+        let Some(entry) = entry else {
+            incoming.txn.reply(&req, 481);
+            return;
+        };
+        match Self::deliver(&entry, SessionInput::Request(incoming)) {
+            Ok(()) => {}
+            Err((SessionInput::Request(inc), true)) => self.overloaded(&req, inc, "mailbox"),
+            Err((SessionInput::Request(inc), false)) => inc.txn.reply(&req, 481),
+            Err(_) => {}
+        }
+    }
+
+    fn route_out_of_dialog(&self, incoming: IncomingRequest) {
+        let req = incoming.request.clone();
+        if !self.is_for_focus(&req) {
+            incoming.txn.reply(&req, 404);
+            return;
+        }
+        let user = req
+            .uri
+            .user_unescaped()
+            .map(|u| u.into_owned())
+            .unwrap_or_default();
+        match req.method {
+            Method::Options => {
+                let known = user.is_empty()
+                    || self.groups.contains_key(&user)
+                    || self.tables.conferences.contains_key(user.as_str());
+                if !known {
+                    incoming.txn.reply(&req, 404);
+                    return;
+                }
+                let contact = self.contact_for(&user, incoming.source.protocol);
+                incoming.txn.reply_with(&req, 200, "OK", |w| {
+                    w.header(HeaderName::Contact, &contact);
+                    w.header(HeaderName::Allow, checks::ALLOW);
+                    w.header(HeaderName::Accept, checks::ACCEPT);
+                    w.header(HeaderName::AllowEvents, checks::ALLOW_EVENTS);
+                });
+            }
+            Method::Invite | Method::Subscribe => {
+                if self.draining.load(Ordering::Relaxed) {
+                    self.overloaded(&req, incoming, "draining");
+                    return;
+                }
+                let mut incoming = incoming;
+                // Two attempts: a session that stopped between lookup and delivery is
+                // replaced by a fresh one.
+                for _ in 0..2 {
+                    let entry = match self.session_for(&user) {
+                        Ok(e) => e,
+                        Err(true) => {
+                            self.overloaded(&req, incoming, "sessions");
+                            return;
+                        }
+                        Err(false) => {
+                            incoming.txn.reply(&req, 404);
+                            return;
+                        }
+                    };
+                    match Self::deliver(&entry, SessionInput::Request(incoming)) {
+                        Ok(()) => return,
+                        Err((SessionInput::Request(inc), true)) => {
+                            self.overloaded(&req, inc, "mailbox");
+                            return;
+                        }
+                        Err((SessionInput::Request(inc), false)) => {
+                            self.tables
+                                .conferences
+                                .remove_if(user.as_str(), |_, e| e.instance == entry.instance);
+                            incoming = inc;
+                        }
+                        Err(_) => return,
+                    }
+                }
+                self.overloaded(&req, incoming, "sessions");
+            }
+            // BYE, UPDATE and the like need a dialog.
+            _ => incoming.txn.reply(&req, 481),
+        }
+    }
+
+    /// Graceful shutdown: refuse new sessions, end every session (BYE to participants, final
+    /// NOTIFY to subscribers) and wait at most `grace` for them to finish.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.draining.store(true, Ordering::SeqCst);
+        let entries: Vec<SessionEntry> = self
+            .tables
+            .conferences
+            .iter()
+            .map(|e| e.value().clone())
+            .collect();
+        let mut waits = Vec::with_capacity(entries.len());
+        for e in entries {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            // Shutdown must get through a full mailbox.
+            e.addr.do_send(SessionInput::Shutdown(tx));
+            waits.push(rx);
+        }
+        let all = futures_join_all(waits);
+        let _ = tokio::time::timeout(grace, all).await;
+    }
+}
+
+async fn futures_join_all(waits: Vec<tokio::sync::oneshot::Receiver<()>>) {
+    for w in waits {
+        let _ = w.await;
+    }
+}
+
+impl Router for Supervisor {
+    fn route(&self, incoming: IncomingRequest) {
+        let req = incoming.request.clone();
+        if let Some(refusal) = checks::check(&req) {
+            if refusal.status == 405 || refusal.status == 501 {
+                metrics::counter!("focus_sip_unsupported_methods_total").increment(1);
+            }
+            incoming.txn.reply_with(&req, refusal.status, refusal.reason, |w| {
+                for (name, value) in &refusal.headers {
+                    w.header(*name, value);
+                }
+            });
+            return;
+        }
+        match req.to.tag() {
+            Some(tag) => {
+                let tag = tag.to_string();
+                self.route_in_dialog(incoming, &tag)
+            }
+            None => self.route_out_of_dialog(incoming),
+        }
+    }
+
+    fn ack(&self, request: Arc<Request>, source: Target) {
+        let Some(tag) = request.to.tag() else { return };
+        let id = DialogId {
+            call_id: request.call_id().into(),
+            local_tag: tag.into(),
+        };
+        let entry = self.tables.dialogs.get(&id).map(|e| {
+            e.in_flight.fetch_add(1, Ordering::SeqCst);
+            e.clone()
+        });
+        if let Some(entry) = entry {
+            // A late or unknown ACK is dropped (never answered); a full mailbox drops it too,
+            // and the 2xx retransmission brings another.
+            let _ = Self::deliver(&entry, SessionInput::Ack(request, source));
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The UAS request checks of RFC 3261 §8.2 that come before any conference logic: method,
+//! URI scheme, Require, Content-Type and Content-Encoding, Accept. Pure functions; each refusal
+//! names its status and the headers that explain it.
+
+use crate::sip::{HeaderName, Method, Request, Scheme};
+
+/// Methods the focus implements (the `Allow` header).
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, UPDATE";
+/// Body types the focus accepts in requests (the `Accept` header).
+pub const ACCEPT: &str = "application/sdp";
+/// Option tags the focus supports (the `Supported` header); empty for now.
+pub const SUPPORTED: &[&str] = &[];
+/// Event packages (the `Allow-Events` header).
+pub const ALLOW_EVENTS: &str = "conference";
+/// The conference-info body type.
+pub const CONFERENCE_INFO: &str = "application/conference-info+xml";
+
+/// A request refused before routing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: &'static str,
+    /// Headers that explain the refusal (`Allow`, `Unsupported`, `Accept`...).
+    pub headers: Vec<(HeaderName, String)>,
+}
+
+impl Refusal {
+    fn new(status: u16, reason: &'static str) -> Refusal {
+        Refusal {
+            status,
+            reason,
+            headers: Vec::new(),
+        }
+    }
+
+    fn with(mut self, name: HeaderName, value: impl Into<String>) -> Refusal {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// Runs every check in RFC 3261 §8.2 order; `None` means the request may be routed.
+pub fn check(req: &Request) -> Option<Refusal> {
+    check_method(&req.method)
+        .or_else(|| check_scheme(req))
+        .or_else(|| check_require(req))
+        .or_else(|| check_body(req))
+        .or_else(|| check_accept(req))
+}
+
+fn check_method(m: &Method) -> Option<Refusal> {
+    match m {
+        Method::Invite
+        | Method::Ack
+        | Method::Bye
+        | Method::Cancel
+        | Method::Options
+        | Method::Subscribe
+        | Method::Update => None,
+        // RFC 3261 §8.2.1: a method we do not know at all is 501, a known one we do not
+        // serve 405 with Allow.
+        Method::Extension(_) => Some(Refusal::new(501, "Not Implemented").with(HeaderName::Allow, ALLOW)),
+        _ => Some(Refusal::new(405, "Method Not Allowed").with(HeaderName::Allow, ALLOW)),
+    }
+}
+
+fn check_scheme(req: &Request) -> Option<Refusal> {
+    match req.uri.scheme {
+        Scheme::Sip | Scheme::Sips => None,
+        // tel is understood, but never names a conference.
+        Scheme::Tel => Some(Refusal::new(404, "Not Found")),
+        Scheme::Other(_) => Some(Refusal::new(416, "Unsupported URI Scheme")),
+    }
+}
+
+fn check_require(req: &Request) -> Option<Refusal> {
+    // A UAS honours Require and ignores Proxy-Require (RFC 3261 §8.2.2.3). ACK and CANCEL
+    // are never refused for it.
+    if matches!(req.method, Method::Ack | Method::Cancel) {
+        return None;
+    }
+    let unsupported: Vec<&str> = req
+        .headers
+        .values(HeaderName::Require)
+        .filter(|tag| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(tag)))
+        .collect();
+    if unsupported.is_empty() {
+        return None;
+    }
+    Some(Refusal::new(420, "Bad Extension").with(HeaderName::Unsupported, unsupported.join(", ")))
+}
+
+/// The media type of a Content-Type value, without parameters.
+pub fn media_type(value: &str) -> &str {
+    value.split(';').next().unwrap_or("").trim()
+}
+
+fn check_body(req: &Request) -> Option<Refusal> {
+    if let Some(enc) = req.headers.get(HeaderName::ContentEncoding) {
+        if crate::sip::split_commas(enc).any(|e| !e.eq_ignore_ascii_case("identity")) {
+            return Some(
+                Refusal::new(415, "Unsupported Media Type")
+                    .with(HeaderName::Accept, ACCEPT)
+                    .with(HeaderName::AcceptEncoding, "identity"),
+            );
+        }
+    }
+    if req.body.is_empty() || matches!(req.method, Method::Ack | Method::Cancel | Method::Bye) {
+        return None;
+    }
+    let ct = req.headers.get(HeaderName::ContentType).map(media_type);
+    let ok = match (&req.method, ct) {
+        (Method::Invite | Method::Update, Some(t)) => t.eq_ignore_ascii_case("application/sdp"),
+        // A body without a type is malformed for us: we cannot know what it is.
+        (_, None) => false,
+        _ => false,
+    };
+    if ok {
+        None
+    } else {
+        Some(Refusal::new(415, "Unsupported Media Type").with(HeaderName::Accept, ACCEPT))
+    }
+}
+
+fn accepts(req: &Request, wanted: &str) -> bool {
+    let mut any = false;
+    for v in req.headers.values(HeaderName::Accept) {
+        any = true;
+        let t = media_type(v);
+        if t == "*/*" || t.eq_ignore_ascii_case(wanted) {
+            return true;
+        }
+        if let (Some((a, "*")), Some((b, _))) = (t.split_once('/'), wanted.split_once('/')) {
+            if a.eq_ignore_ascii_case(b) {
+                return true;
+            }
+        }
+    }
+    // No Accept header means the default for the method (RFC 3261 §20.1).
+    !any
+}
+
+fn check_accept(req: &Request) -> Option<Refusal> {
+    let wanted = match req.method {
+        Method::Invite | Method::Update => "application/sdp",
+        Method::Subscribe => CONFERENCE_INFO,
+        _ => return None,
+    };
+    if req.headers.count(HeaderName::Accept) > 0 && !accepts(req, wanted) {
+        return Some(Refusal::new(406, "Not Acceptable").with(HeaderName::Accept, wanted));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::{parse, Framing, Message, ParseLimits};
+    use bytes::Bytes;
+
+    fn req(method: &str, uri: &str, extra: &str, body: &str) -> Request {
+        let text = format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 {method}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        match parse(Bytes::from(text), Framing::Datagram, &ParseLimits::default()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_refusal() {
+        let sip = "sip:team@focus.example.com";
+        assert_eq!(check(&req("INVITE", sip, "", "")), None);
+        assert_eq!(check(&req("FOO", sip, "", "")).unwrap().status, 501);
+        let r = check(&req("REGISTER", sip, "", "")).unwrap();
+        assert_eq!((r.status, r.headers[0].1.as_str()), (405, ALLOW));
+        assert_eq!(check(&req("OPTIONS", "soap.beep://x:1", "", "")).unwrap().status, 416);
+        assert_eq!(check(&req("OPTIONS", "tel:+123", "", "")).unwrap().status, 404);
+        let r = check(&req("OPTIONS", sip, "Require: nothingSupportsThis, nothingSupportsThisEither\r\nProxy-Require: foo\r\n", "")).unwrap();
+        assert_eq!(r.status, 420);
+        assert_eq!(r.headers[0].1, "nothingSupportsThis, nothingSupportsThisEither");
+        let r = check(&req("INVITE", sip, "Content-Type: application/unknownformat\r\n", "xyz")).unwrap();
+        assert_eq!((r.status, r.headers[0].1.as_str()), (415, ACCEPT));
+        assert_eq!(check(&req("INVITE", sip, "Content-Type: application/sdp\r\n", "v=0")), None);
+        assert_eq!(check(&req("INVITE", sip, "Accept: text/nobodyKnowsThis\r\n", "")).unwrap().status, 406);
+        assert_eq!(check(&req("INVITE", sip, "Accept: application/*\r\n", "")), None);
+        assert_eq!(check(&req("SUBSCRIBE", sip, "Accept: application/conference-info+xml\r\n", "")), None);
+        assert_eq!(check(&req("SUBSCRIBE", sip, "Accept: application/pidf+xml\r\n", "")).unwrap().status, 406);
+        assert_eq!(check(&req("INVITE", sip, "Content-Encoding: gzip\r\nContent-Type: application/sdp\r\n", "v=0")).unwrap().status, 415);
+        // ACK and CANCEL are never refused for Require.
+        assert_eq!(check(&req("ACK", sip, "Require: foo\r\n", "")), None);
+    }
+}
