@@ -37,7 +37,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub focus: FocusConfig,
@@ -46,19 +46,6 @@ pub struct Config {
     pub subscriptions: SubscriptionConfig,
     pub shutdown: ShutdownConfig,
     pub groups: Vec<GroupConfig>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            focus: FocusConfig::default(),
-            sip: SipConfig::default(),
-            supervisor: SupervisorConfig::default(),
-            subscriptions: SubscriptionConfig::default(),
-            shutdown: ShutdownConfig::default(),
-            groups: Vec::new(),
-        }
-    }
 }
 
 /// `[focus]`
@@ -266,7 +253,10 @@ impl Config {
         }
         let s = &self.sip;
         if !(1024..=16 * 1024 * 1024).contains(&s.max_message_size) {
-            bad("sip.max_message_size".into(), "must be between 1024 and 16777216");
+            bad(
+                "sip.max_message_size".into(),
+                "must be between 1024 and 16777216",
+            );
         }
         if !(16..=4096).contains(&s.max_headers) {
             bad("sip.max_headers".into(), "must be between 16 and 4096");
@@ -315,7 +305,10 @@ impl Config {
         }
         let sub = &self.subscriptions;
         if sub.min_expires_s > sub.max_expires_s {
-            bad("subscriptions.min_expires_s".into(), "must not exceed max_expires_s");
+            bad(
+                "subscriptions.min_expires_s".into(),
+                "must not exceed max_expires_s",
+            );
         }
         if sub.default_expires_s < sub.min_expires_s || sub.default_expires_s > sub.max_expires_s {
             bad(
@@ -387,7 +380,10 @@ mod tests {
         assert_eq!(c.sip.max_message_size, d.sip.max_message_size);
         assert_eq!(c.sip.t1_ms, d.sip.t1_ms);
         assert_eq!(c.supervisor.mailbox_capacity, d.supervisor.mailbox_capacity);
-        assert_eq!(c.subscriptions.min_notify_interval_ms, d.subscriptions.min_notify_interval_ms);
+        assert_eq!(
+            c.subscriptions.min_notify_interval_ms,
+            d.subscriptions.min_notify_interval_ms
+        );
         assert_eq!(c.shutdown.grace_s, d.shutdown.grace_s);
     }
 

@@ -186,7 +186,11 @@ mod tests {
         let text = format!(
             "INVITE sip:team@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\nFrom: \"Alice\" <sip:alice@example.com>;tag=a1\r\nTo: <sip:team@focus.example.com>\r\nCall-ID: call-1\r\nCSeq: {cseq} INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
         );
-        match parse(Bytes::from(text), Framing::Datagram, &ParseLimits::default()) {
+        match parse(
+            Bytes::from(text),
+            Framing::Datagram,
+            &ParseLimits::default(),
+        ) {
             Ok(Message::Request(r)) => r,
             other => panic!("{other:?}"),
         }
@@ -212,11 +216,15 @@ mod tests {
         let (ruri, w) = d.request(&Method::Bye);
         assert_eq!(ruri, "sip:alice@10.0.0.1:5060");
         let text = String::from_utf8(w.finish_empty().to_vec()).unwrap();
-        assert!(text.starts_with("Route: <sip:p1.example.com;lr>\r\nRoute: <sip:p2.example.com;lr>\r\n"));
+        assert!(text
+            .starts_with("Route: <sip:p1.example.com;lr>\r\nRoute: <sip:p2.example.com;lr>\r\n"));
         assert!(text.contains("From: <sip:team@focus.example.com>;tag=ftag\r\n"));
         assert!(text.contains("To: \"Alice\" <sip:alice@example.com>;tag=a1\r\n"));
         assert!(text.contains("CSeq: 2 BYE\r\n"));
-        assert_eq!(d.destination().next_hop.to_string(), "sip:p1.example.com;lr");
+        assert_eq!(
+            d.destination().next_hop.to_string(),
+            "sip:p1.example.com;lr"
+        );
     }
 
     #[test]
@@ -237,13 +245,19 @@ mod tests {
         let req = invite("Contact: <sip:alice@10.0.0.1>\r\n", 10);
         let mut d = Dialog::uas(&req, "t", flow()).unwrap();
         assert_eq!(d.accept_remote_cseq(&invite("", 11)), Ok(()));
-        assert_eq!(d.accept_remote_cseq(&invite("", 9)), Err(DialogError::CSeqOutOfOrder));
+        assert_eq!(
+            d.accept_remote_cseq(&invite("", 9)),
+            Err(DialogError::CSeqOutOfOrder)
+        );
         assert_eq!(DialogError::CSeqOutOfOrder.status(), 500);
     }
 
     #[test]
     fn contact_required() {
-        assert_eq!(Dialog::uas(&invite("", 1), "t", flow()).unwrap_err(), DialogError::BadContact);
+        assert_eq!(
+            Dialog::uas(&invite("", 1), "t", flow()).unwrap_err(),
+            DialogError::BadContact
+        );
         assert_eq!(
             Dialog::uas(&invite("Contact: <mailto:a@b>\r\n", 1), "t", flow()).unwrap_err(),
             DialogError::BadContact

@@ -13,9 +13,7 @@ mod shard;
 pub use key::TsxKey;
 pub use outbound::{Destination, OutgoingRequest};
 
-use crate::sip::{
-    Message, MessageWriter, Method, ParseError, Request, Response,
-};
+use crate::sip::{Message, MessageWriter, Method, ParseError, Request, Response};
 use crate::transaction::TimerConfig;
 use crate::transport::{Protocol, Sink, Target, Transports};
 use bytes::Bytes;
@@ -55,7 +53,7 @@ pub enum Failure {
 #[derive(Debug)]
 pub enum TuEvent {
     /// A response to a request the TU sent (`token` is the TU's).
-    Response { token: u64, response: Response },
+    Response { token: u64, response: Box<Response> },
     /// A request the TU sent failed without a final response.
     Failed { token: u64, failure: Failure },
     /// No ACK came for the TU's 2xx to INVITE `txn` (RFC 3261 §13.3.1.4: end the session).
@@ -332,31 +330,45 @@ impl Sink for Endpoint {
                 let shard = self.shard_of(call_id);
                 if let Err(e) = self.inner.net[shard].try_send((msg, source)) {
                     let (msg, source) = match e {
-                        mpsc::error::TrySendError::Full(x) | mpsc::error::TrySendError::Closed(x) => x,
+                        mpsc::error::TrySendError::Full(x)
+                        | mpsc::error::TrySendError::Closed(x) => x,
                     };
                     metrics::counter!("focus_overload_rejections_total", "reason" => "shard_queue")
                         .increment(1);
                     // Shed load with an answer rather than silence (never for ACK).
                     if let Message::Request(req) = msg {
                         if req.method != Method::Ack {
-                            let to = response_target(&req.via, source, self.inner.settings.force_rport);
+                            let to =
+                                response_target(&req.via, source, self.inner.settings.force_rport);
                             let tag = new_tag();
-                            let mut w = MessageWriter::response_to(&req, source.addr, 503, "Service Unavailable", Some(&tag));
-                            w.header_fmt(crate::sip::HeaderName::RetryAfter, format_args!("{}", self.inner.settings.retry_after_s));
+                            let mut w = MessageWriter::response_to(
+                                &req,
+                                source.addr,
+                                503,
+                                "Service Unavailable",
+                                Some(&tag),
+                            );
+                            w.header_fmt(
+                                crate::sip::HeaderName::RetryAfter,
+                                format_args!("{}", self.inner.settings.retry_after_s),
+                            );
                             self.stateless_reply(w.finish_empty(), 503, to);
                         }
                     }
                 }
             }
             Err(ParseError::Drop(fault)) => {
-                metrics::counter!("focus_sip_parse_errors_total", "reason" => "dropped").increment(1);
+                metrics::counter!("focus_sip_parse_errors_total", "reason" => "dropped")
+                    .increment(1);
                 tracing::debug!(%fault, from = %source.addr, "dropped unanswerable message");
             }
             Err(ParseError::Reject(rejected)) => {
-                metrics::counter!("focus_sip_parse_errors_total", "reason" => "rejected").increment(1);
+                metrics::counter!("focus_sip_parse_errors_total", "reason" => "rejected")
+                    .increment(1);
                 tracing::debug!(fault = %rejected.fault, from = %source.addr, "rejected malformed request");
                 let to = response_target(&rejected.via, source, self.inner.settings.force_rport);
-                let bytes = MessageWriter::reject(&rejected, source.addr, &new_tag()).finish_empty();
+                let bytes =
+                    MessageWriter::reject(&rejected, source.addr, &new_tag()).finish_empty();
                 self.stateless_reply(bytes, rejected.fault.status(), to);
             }
         }
@@ -367,4 +379,3 @@ impl Sink for Endpoint {
         tracing::debug!(%error, from = %source.addr, "closing unframeable stream");
     }
 }
-

@@ -70,7 +70,9 @@ fn main() -> anyhow::Result<()> {
     // Session actors live on N arbiters (one thread each); transports and transaction shards
     // on a multi-threaded tokio runtime.
     let _system = actix::System::new();
-    let arbiters: Vec<actix::Arbiter> = (0..config.arbiter_count()).map(|_| actix::Arbiter::new()).collect();
+    let arbiters: Vec<actix::Arbiter> = (0..config.arbiter_count())
+        .map(|_| actix::Arbiter::new())
+        .collect();
     let handles = arbiters.iter().map(|a| a.handle()).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,17 +87,26 @@ fn main() -> anyhow::Result<()> {
     std::process::exit(code);
 }
 
-async fn run(cli: Cli, config: Config, arbiters: Vec<actix::dev::ArbiterHandle>) -> anyhow::Result<i32> {
+async fn run(
+    cli: Cli,
+    config: Config,
+    arbiters: Vec<actix::dev::ArbiterHandle>,
+) -> anyhow::Result<i32> {
     let handle = cpm_focus::metrics::install().context("metrics recorder")?;
     let cancel = CancellationToken::new();
     let metrics_listener = tokio::net::TcpListener::bind(cli.metrics_listen)
         .await
         .with_context(|| format!("binding metrics listener {}", cli.metrics_listen))?;
     let metrics_addr = metrics_listener.local_addr()?;
-    tokio::spawn(cpm_focus::metrics::serve(metrics_listener, handle, cancel.clone()));
+    tokio::spawn(cpm_focus::metrics::serve(
+        metrics_listener,
+        handle,
+        cancel.clone(),
+    ));
 
     let udp = Arc::new(
-        UdpTransport::bind(cli.sip_listen).with_context(|| format!("binding UDP {}", cli.sip_listen))?,
+        UdpTransport::bind(cli.sip_listen)
+            .with_context(|| format!("binding UDP {}", cli.sip_listen))?,
     );
     // TCP on the same address (and the same port when UDP picked one).
     let tcp_addr = SocketAddr::new(cli.sip_listen.ip(), udp.local_addr().port());
@@ -131,7 +142,8 @@ async fn run(cli: Cli, config: Config, arbiters: Vec<actix::dev::ArbiterHandle>)
             max_transactions: config.sip.max_transactions,
             retry_after_s: config.supervisor.retry_after_s,
             advertised_host: advertised.clone(),
-            outbound_proxy: (!config.sip.outbound_proxy.is_empty()).then(|| config.sip.outbound_proxy.clone()),
+            outbound_proxy: (!config.sip.outbound_proxy.is_empty())
+                .then(|| config.sip.outbound_proxy.clone()),
             shard_queue: config.sip.queue_depth,
             shards,
         },

@@ -29,33 +29,103 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
 }
 
 fn describe() {
-    describe_counter!("focus_sip_requests_received_total", "SIP requests received (retransmissions included), by method");
-    describe_counter!("focus_sip_retransmissions_received_total", "Request retransmissions absorbed by the transaction layer");
-    describe_counter!("focus_sip_responses_sent_total", "SIP responses sent, by status class");
-    describe_counter!("focus_sip_requests_sent_total", "Requests the focus originated (NOTIFY, BYE), by method");
-    describe_counter!("focus_sip_requests_failed_total", "Requests the focus originated that got no final response, by reason");
-    describe_counter!("focus_sip_parse_errors_total", "Messages that failed to parse: rejected (answered 400/505), dropped, unframeable");
-    describe_counter!("focus_sip_stray_responses_total", "Responses that matched no transaction (dropped)");
-    describe_counter!("focus_sip_cancelled_total", "INVITEs terminated by CANCEL (answered 487)");
-    describe_counter!("focus_sip_ack_timeouts_total", "2xx responses to INVITE that never got their ACK");
-    describe_counter!("focus_sip_abandoned_total", "Requests a session could not answer (answered 503)");
-    describe_counter!("focus_sip_unsupported_methods_total", "Requests answered 405 or 501");
+    describe_counter!(
+        "focus_sip_requests_received_total",
+        "SIP requests received (retransmissions included), by method"
+    );
+    describe_counter!(
+        "focus_sip_retransmissions_received_total",
+        "Request retransmissions absorbed by the transaction layer"
+    );
+    describe_counter!(
+        "focus_sip_responses_sent_total",
+        "SIP responses sent, by status class"
+    );
+    describe_counter!(
+        "focus_sip_requests_sent_total",
+        "Requests the focus originated (NOTIFY, BYE), by method"
+    );
+    describe_counter!(
+        "focus_sip_requests_failed_total",
+        "Requests the focus originated that got no final response, by reason"
+    );
+    describe_counter!(
+        "focus_sip_parse_errors_total",
+        "Messages that failed to parse: rejected (answered 400/505), dropped, unframeable"
+    );
+    describe_counter!(
+        "focus_sip_stray_responses_total",
+        "Responses that matched no transaction (dropped)"
+    );
+    describe_counter!(
+        "focus_sip_cancelled_total",
+        "INVITEs terminated by CANCEL (answered 487)"
+    );
+    describe_counter!(
+        "focus_sip_ack_timeouts_total",
+        "2xx responses to INVITE that never got their ACK"
+    );
+    describe_counter!(
+        "focus_sip_abandoned_total",
+        "Requests a session could not answer (answered 503)"
+    );
+    describe_counter!(
+        "focus_sip_unsupported_methods_total",
+        "Requests answered 405 or 501"
+    );
     describe_gauge!("focus_transactions_active", "SIP transactions alive");
-    describe_gauge!("focus_sessions_active", "Group sessions with at least one participant");
-    describe_gauge!("focus_session_actors", "Session actors running (active sessions and groups holding subscriptions)");
-    describe_counter!("focus_sessions_started_total", "Session actors started, by kind");
-    describe_counter!("focus_session_panics_total", "Session actors that panicked (their sessions were ended cleanly)");
+    describe_gauge!(
+        "focus_sessions_active",
+        "Group sessions with at least one participant"
+    );
+    describe_gauge!(
+        "focus_session_actors",
+        "Session actors running (active sessions and groups holding subscriptions)"
+    );
+    describe_counter!(
+        "focus_sessions_started_total",
+        "Session actors started, by kind"
+    );
+    describe_counter!(
+        "focus_session_panics_total",
+        "Session actors that panicked (their sessions were ended cleanly)"
+    );
     describe_gauge!("focus_participants_active", "Participants in all sessions");
-    describe_gauge!("focus_subscriptions_active", "Conference-event subscriptions");
+    describe_gauge!(
+        "focus_subscriptions_active",
+        "Conference-event subscriptions"
+    );
     describe_counter!("focus_notify_sent_total", "Conference-event NOTIFYs sent");
-    describe_counter!("focus_overload_rejections_total", "Requests refused with 503 to shed load, by reason");
-    describe_counter!("focus_policy_rejections_total", "Requests refused by group policy, by reason");
-    describe_histogram!("focus_request_duration_seconds", Unit::Seconds, "Request arrival to final response, by method");
+    describe_counter!(
+        "focus_overload_rejections_total",
+        "Requests refused with 503 to shed load, by reason"
+    );
+    describe_counter!(
+        "focus_policy_rejections_total",
+        "Requests refused by group policy, by reason"
+    );
+    describe_histogram!(
+        "focus_request_duration_seconds",
+        Unit::Seconds,
+        "Request arrival to final response, by method"
+    );
     describe_gauge!("focus_tcp_connections_active", "Open SIP TCP connections");
-    describe_counter!("focus_tcp_connections_refused_total", "TCP connections refused at the connection limit");
-    describe_counter!("focus_tcp_idle_closed_total", "TCP connections closed for idleness");
-    describe_counter!("focus_transport_bytes_received_total", "Bytes received, by transport");
-    describe_counter!("focus_transport_send_errors_total", "Sends that failed, by transport and reason");
+    describe_counter!(
+        "focus_tcp_connections_refused_total",
+        "TCP connections refused at the connection limit"
+    );
+    describe_counter!(
+        "focus_tcp_idle_closed_total",
+        "TCP connections closed for idleness"
+    );
+    describe_counter!(
+        "focus_transport_bytes_received_total",
+        "Bytes received, by transport"
+    );
+    describe_counter!(
+        "focus_transport_send_errors_total",
+        "Sends that failed, by transport and reason"
+    );
 }
 
 /// Serves `/metrics` (Prometheus text format) and `/health` until cancelled.
@@ -76,14 +146,18 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle, cancel: Canc
             _ = cancel.cancelled() => return,
             a = listener.accept() => a,
         };
-        let Ok((mut stream, _)) = accepted else { continue };
+        let Ok((mut stream, _)) = accepted else {
+            continue;
+        };
         let handle = handle.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
             let mut len = 0;
             // Read the request head (bounded); the body, if any, is ignored.
             while len < buf.len() {
-                match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf[len..])).await {
+                match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf[len..]))
+                    .await
+                {
                     Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
                     Ok(Ok(n)) => len += n,
                 }

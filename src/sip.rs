@@ -28,7 +28,9 @@ pub use message::{CSeq, Message, Request, Response};
 pub use method::Method;
 pub use name_addr::{AddrError, NameAddr};
 pub use params::{parse_header_params, unquote};
-pub use parse::{parse, parse_cseq, parse_saturating, Fault, Framing, ParseError, ParseLimits, Rejected};
+pub use parse::{
+    parse, parse_cseq, parse_saturating, Fault, Framing, ParseError, ParseLimits, Rejected,
+};
 pub use status::{class_label, reason_phrase};
 pub use uri::{unescape, Host, Param, Scheme, Uri, UriError};
 pub use via::{Via, ViaError, ViaTransport, MAGIC_COOKIE};

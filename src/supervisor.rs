@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::dialog::DialogId;
 use crate::endpoint::{Endpoint, IncomingRequest, Router};
 use crate::session::{SessionActor, SessionInput, SessionSettings, SessionState};
-use crate::sip::{Host, HeaderName, Method, Request};
+use crate::sip::{HeaderName, Host, Method, Request};
 use crate::transport::{Protocol, Target};
 use actix::dev::SendError;
 use actix::prelude::*;
@@ -30,6 +30,15 @@ pub struct SessionEntry {
     pub addr: Addr<SessionActor>,
     pub instance: u64,
     pub in_flight: Arc<AtomicUsize>,
+}
+
+/// Outcome of handing a message to a session's mailbox.
+enum Delivery {
+    Sent,
+    /// The mailbox is full: the message comes back to be answered 503.
+    Full(SessionInput),
+    /// The actor has stopped.
+    Closed(SessionInput),
 }
 
 /// The routing tables, shared by the supervisor and the session actors.
@@ -64,13 +73,16 @@ impl Tables {
             return true;
         }
         // Already gone from the table (shutdown or replaced): nothing routes to it any more.
-        !self.conferences.get(key).is_some_and(|e| e.instance == instance)
+        self.conferences
+            .get(key)
+            .is_none_or(|e| e.instance != instance)
     }
 
     /// Forgets a stopped (or dead) session: its conference entry, and with `dialogs`, every
     /// dialog still pointing at it.
     pub fn forget_session(&self, key: &str, instance: u64, dialogs: bool) {
-        self.conferences.remove_if(key, |_, e| e.instance == instance);
+        self.conferences
+            .remove_if(key, |_, e| e.instance == instance);
         if dialogs {
             self.dialogs.retain(|_, e| e.instance != instance);
         }
@@ -127,8 +139,12 @@ impl Supervisor {
     ) -> Supervisor {
         let mut groups = HashMap::new();
         for g in &config.groups {
-            let Ok(uri) = crate::sip::Uri::parse(&g.uri) else { continue };
-            let Some(user) = uri.user_unescaped().map(|u| u.into_owned()) else { continue };
+            let Ok(uri) = crate::sip::Uri::parse(&g.uri) else {
+                continue;
+            };
+            let Some(user) = uri.user_unescaped().map(|u| u.into_owned()) else {
+                continue;
+            };
             let contact = |p: Protocol| {
                 let (port, transport) = match p {
                     Protocol::Udp => (settings.udp_port, ""),
@@ -163,11 +179,18 @@ impl Supervisor {
                 default_expires: config.subscriptions.default_expires_s,
                 max_expires: config.subscriptions.max_expires_s,
                 max_subscriptions: config.subscriptions.max_per_session,
-                min_notify_interval: Duration::from_millis(config.subscriptions.min_notify_interval_ms),
+                min_notify_interval: Duration::from_millis(
+                    config.subscriptions.min_notify_interval_ms,
+                ),
                 departed_retention: Duration::from_secs(config.subscriptions.departed_retention_s),
                 retry_after_s: config.supervisor.retry_after_s,
             };
-            groups.insert(user, Group { settings: Arc::new(s) });
+            groups.insert(
+                user,
+                Group {
+                    settings: Arc::new(s),
+                },
+            );
         }
         Supervisor {
             tables: Arc::new(Tables::default()),
@@ -188,7 +211,9 @@ impl Supervisor {
 
     /// True when a Request-URI names the focus (its domain or an address it listens on).
     fn is_for_focus(&self, req: &Request) -> bool {
-        let Some(host) = &req.uri.host else { return false };
+        let Some(host) = &req.uri.host else {
+            return false;
+        };
         if host.matches(&self.settings.domain) {
             return true;
         }
@@ -221,9 +246,11 @@ impl Supervisor {
     fn overloaded(&self, req: &Request, incoming: IncomingRequest, reason: &'static str) {
         metrics::counter!("focus_overload_rejections_total", "reason" => reason).increment(1);
         let retry = self.retry_after();
-        incoming.txn.reply_with(req, 503, "Service Unavailable", |w| {
-            w.header(HeaderName::RetryAfter, &retry);
-        });
+        incoming
+            .txn
+            .reply_with(req, 503, "Service Unavailable", |w| {
+                w.header(HeaderName::RetryAfter, &retry);
+            });
     }
 
     /// The session of a conference, started if it is a pre-defined group without one.
@@ -270,16 +297,16 @@ impl Supervisor {
     }
 
     /// Hands a message to a session; gives it back when the mailbox is full or closed.
-    fn deliver(entry: &SessionEntry, msg: SessionInput) -> Result<(), (SessionInput, bool)> {
+    fn deliver(entry: &SessionEntry, msg: SessionInput) -> Delivery {
         match entry.addr.try_send(msg) {
-            Ok(()) => Ok(()),
+            Ok(()) => Delivery::Sent,
             Err(SendError::Full(m)) => {
                 entry.in_flight.fetch_sub(1, Ordering::SeqCst);
-                Err((m, true))
+                Delivery::Full(m)
             }
             Err(SendError::Closed(m)) => {
                 entry.in_flight.fetch_sub(1, Ordering::SeqCst);
-                Err((m, false))
+                Delivery::Closed(m)
             }
         }
     }
@@ -299,10 +326,10 @@ impl Supervisor {
             return;
         };
         match Self::deliver(&entry, SessionInput::Request(incoming)) {
-            Ok(()) => {}
-            Err((SessionInput::Request(inc), true)) => self.overloaded(&req, inc, "mailbox"),
-            Err((SessionInput::Request(inc), false)) => inc.txn.reply(&req, 481),
-            Err(_) => {}
+            Delivery::Sent => {}
+            Delivery::Full(SessionInput::Request(inc)) => self.overloaded(&req, inc, "mailbox"),
+            Delivery::Closed(SessionInput::Request(inc)) => inc.txn.reply(&req, 481),
+            Delivery::Full(_) | Delivery::Closed(_) => {}
         }
     }
 
@@ -355,18 +382,18 @@ impl Supervisor {
                         }
                     };
                     match Self::deliver(&entry, SessionInput::Request(incoming)) {
-                        Ok(()) => return,
-                        Err((SessionInput::Request(inc), true)) => {
+                        Delivery::Sent => return,
+                        Delivery::Full(SessionInput::Request(inc)) => {
                             self.overloaded(&req, inc, "mailbox");
                             return;
                         }
-                        Err((SessionInput::Request(inc), false)) => {
+                        Delivery::Closed(SessionInput::Request(inc)) => {
                             self.tables
                                 .conferences
                                 .remove_if(user.as_str(), |_, e| e.instance == entry.instance);
                             incoming = inc;
                         }
-                        Err(_) => return,
+                        Delivery::Full(_) | Delivery::Closed(_) => return,
                     }
                 }
                 self.overloaded(&req, incoming, "sessions");
@@ -411,11 +438,13 @@ impl Router for Supervisor {
             if refusal.status == 405 || refusal.status == 501 {
                 metrics::counter!("focus_sip_unsupported_methods_total").increment(1);
             }
-            incoming.txn.reply_with(&req, refusal.status, refusal.reason, |w| {
-                for (name, value) in &refusal.headers {
-                    w.header(*name, value);
-                }
-            });
+            incoming
+                .txn
+                .reply_with(&req, refusal.status, refusal.reason, |w| {
+                    for (name, value) in &refusal.headers {
+                        w.header(*name, value);
+                    }
+                });
             return;
         }
         match req.to.tag() {

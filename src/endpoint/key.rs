@@ -98,7 +98,11 @@ mod tests {
         let text = format!(
             "{method} sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\r\nFrom: <sip:x@y>;tag=f\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 {cseq_method}\r\nContent-Length: 0\r\n\r\n"
         );
-        match parse(Bytes::from(text), Framing::Datagram, &ParseLimits::default()) {
+        match parse(
+            Bytes::from(text),
+            Framing::Datagram,
+            &ParseLimits::default(),
+        ) {
             Ok(Message::Request(r)) => r,
             other => panic!("{other:?}"),
         }

@@ -76,7 +76,8 @@ pub(super) fn send(inner: Arc<Inner>, req: OutgoingRequest) {
         match resolve(&inner, &uri, protocol, port, size).await {
             Some(target) => dispatch(&inner, req, target),
             None => {
-                metrics::counter!("focus_sip_requests_failed_total", "reason" => "unroutable").increment(1);
+                metrics::counter!("focus_sip_requests_failed_total", "reason" => "unroutable")
+                    .increment(1);
                 req.tu.on_event(TuEvent::Failed {
                     token: req.token,
                     failure: Failure::Transport,

@@ -171,7 +171,11 @@ impl Shard {
         // RFC 3261 §8.2.2.2: the same request arriving by another path is answered 482.
         let merge_key = key::merge_key(&req);
         if let Some(mk) = &merge_key {
-            if self.merged.get(mk).is_some_and(|k| self.servers.contains_key(k)) {
+            if self
+                .merged
+                .get(mk)
+                .is_some_and(|k| self.servers.contains_key(k))
+            {
                 self.stateless(&req, source, target, 482, "Loop Detected", None);
                 return;
             }
@@ -180,7 +184,14 @@ impl Shard {
             metrics::counter!("focus_overload_rejections_total", "reason" => "transactions")
                 .increment(1);
             let retry = self.inner.settings.retry_after_s;
-            self.stateless(&req, source, target, 503, "Service Unavailable", Some(retry));
+            self.stateless(
+                &req,
+                source,
+                target,
+                503,
+                "Service Unavailable",
+                Some(retry),
+            );
             return;
         }
         let reliable = source.protocol.is_reliable();
@@ -308,12 +319,21 @@ impl Shard {
         let target = response_target(&req.via, source, self.inner.settings.force_rport);
         let invite_key = key::cancelled_invite_key(&req);
         if !self.servers.contains_key(&invite_key) {
-            self.stateless(&req, source, target, 481, "Call/Transaction Does Not Exist", None);
+            self.stateless(
+                &req,
+                source,
+                target,
+                481,
+                "Call/Transaction Does Not Exist",
+                None,
+            );
             return;
         }
         // The CANCEL is answered 200 whether or not it still has an effect (RFC 3261 §9.2).
         self.stateless(&req, source, target, 200, "OK", None);
-        let Some(entry) = self.servers.get_mut(&invite_key) else { return };
+        let Some(entry) = self.servers.get_mut(&invite_key) else {
+            return;
+        };
         let ServerMachine::Invite(m) = &mut entry.machine else {
             return;
         };
@@ -347,7 +367,7 @@ impl Shard {
         if disposition.pass_to_tu() {
             entry.tu.on_event(TuEvent::Response {
                 token: entry.token,
-                response: resp,
+                response: Box::new(resp),
             });
         }
         self.drive_client(&key, now);
@@ -364,8 +384,12 @@ impl Shard {
                 tu,
             } => self.respond(key, status, bytes, ack_key, tu, now),
             TuCommand::Abandon { key } => {
-                let Some(entry) = self.servers.get(&key) else { return };
-                let Some(request) = entry.request.clone() else { return };
+                let Some(entry) = self.servers.get(&key) else {
+                    return;
+                };
+                let Some(request) = entry.request.clone() else {
+                    return;
+                };
                 let target = entry.target;
                 let retry = self.inner.settings.retry_after_s;
                 let tag = new_tag();
@@ -432,7 +456,10 @@ impl Shard {
                 tracing::debug!(error = %e, status, "response refused by its transaction");
                 if status >= 200 {
                     if let Some(tu) = tu {
-                        tu.on_event(TuEvent::ResponseRefused { txn: entry.id, status });
+                        tu.on_event(TuEvent::ResponseRefused {
+                            txn: entry.id,
+                            status,
+                        });
                     }
                 }
             }
@@ -469,7 +496,9 @@ impl Shard {
     /// Sends what a server transaction queued, delivers its events, re-arms its timer and
     /// removes it once terminated.
     fn drive_server(&mut self, key: &TsxKey, now: Instant) {
-        let Some(entry) = self.servers.get_mut(key) else { return };
+        let Some(entry) = self.servers.get_mut(key) else {
+            return;
+        };
         let transports = &self.inner.transports;
         let mut failed = false;
         loop {
@@ -478,7 +507,8 @@ impl Shard {
                 ServerMachine::NonInvite(m) => m.poll_transmit(),
             };
             let Some(bytes) = out else { break };
-            if transports.send(&entry.target, bytes).is_err() && entry.target.protocol.is_reliable() {
+            if transports.send(&entry.target, bytes).is_err() && entry.target.protocol.is_reliable()
+            {
                 failed = true;
             }
         }
@@ -531,10 +561,13 @@ impl Shard {
     }
 
     fn drive_client(&mut self, key: &TsxKey, _now: Instant) {
-        let Some(entry) = self.clients.get_mut(key) else { return };
+        let Some(entry) = self.clients.get_mut(key) else {
+            return;
+        };
         let transports = &self.inner.transports;
         while let Some(bytes) = entry.machine.poll_transmit() {
-            if transports.send(&entry.target, bytes).is_err() && entry.target.protocol.is_reliable() {
+            if transports.send(&entry.target, bytes).is_err() && entry.target.protocol.is_reliable()
+            {
                 entry.machine.on_transport_error();
             }
         }
@@ -575,7 +608,9 @@ impl Shard {
             if *t > now {
                 break;
             }
-            let Some(Reverse((t, key))) = self.timers.pop() else { break };
+            let Some(Reverse((t, key))) = self.timers.pop() else {
+                break;
+            };
             if let Some(entry) = self.servers.get_mut(&key) {
                 if entry.scheduled == Some(t) {
                     entry.scheduled = None;

@@ -94,7 +94,9 @@ impl SessionActor {
                     bytes,
                     ack,
                 } => {
-                    let Some(t) = self.txns.remove(&txn) else { continue };
+                    let Some(t) = self.txns.remove(&txn) else {
+                        continue;
+                    };
                     match ack {
                         Some(id) => t.respond_in_dialog(
                             status,
@@ -205,7 +207,8 @@ impl Handler<SessionInput> for SessionActor {
         let now = Instant::now();
         match msg {
             SessionInput::Request(incoming) => {
-                self.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                self.in_flight
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 let IncomingRequest {
                     request,
                     source,
@@ -220,7 +223,8 @@ impl Handler<SessionInput> for SessionActor {
                 self.state.on_request(now, &request, rctx);
             }
             SessionInput::Ack(request, _source) => {
-                self.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                self.in_flight
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 self.state.on_ack(now, &request);
             }
             SessionInput::Tu(event) => match event {
@@ -239,4 +243,3 @@ impl Handler<SessionInput> for SessionActor {
         self.settle(ctx);
     }
 }
-

@@ -88,7 +88,13 @@ impl Roster {
     }
 
     /// Adds a connected endpoint for `identity` (creating the user on first sight).
-    pub fn join(&mut self, identity: &str, display: Option<String>, role: &str, endpoint: EndpointEntry) {
+    pub fn join(
+        &mut self,
+        identity: &str,
+        display: Option<String>,
+        role: &str,
+        endpoint: EndpointEntry,
+    ) {
         let rev = self.bump();
         let slot = match self.by_identity.get(identity) {
             Some(s) => *s,
@@ -118,7 +124,8 @@ impl Roster {
                 u.roles.push(role.to_string());
             }
             // A rejoin from the same dialog entity replaces the departed endpoint.
-            u.endpoints.retain(|e| !(e.departed_at.is_some() && e.entity == endpoint.entity));
+            u.endpoints
+                .retain(|e| !(e.departed_at.is_some() && e.entity == endpoint.entity));
             u.endpoints.push(endpoint);
             u.revision = rev;
         }
@@ -310,9 +317,19 @@ mod tests {
         assert_eq!(r.present_users(), 2);
         assert_eq!(r.present_endpoints(), 3);
         let base = r.seq();
-        assert!(r.depart(2, DisconnectionMethod::Departed, None, t0, SystemTime::UNIX_EPOCH));
+        assert!(r.depart(
+            2,
+            DisconnectionMethod::Departed,
+            None,
+            t0,
+            SystemTime::UNIX_EPOCH
+        ));
         assert_eq!(r.present_users(), 1);
-        let changed: Vec<_> = r.users().filter(|u| u.revision > base).map(|u| u.identity.clone()).collect();
+        let changed: Vec<_> = r
+            .users()
+            .filter(|u| u.revision > base)
+            .map(|u| u.identity.clone())
+            .collect();
         assert_eq!(changed, vec!["sip:b@x".to_string()]);
         // Purge after retention deletes b entirely, as a tombstone.
         let base = r.seq();

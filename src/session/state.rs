@@ -77,7 +77,10 @@ pub enum Effect {
         ack: Option<DialogId>,
     },
     /// Send a request; its outcome comes back with `token`.
-    Send { token: u64, request: OutgoingSpec },
+    Send {
+        token: u64,
+        request: Box<OutgoingSpec>,
+    },
     /// Route in-dialog requests of this dialog to this session (before the response goes).
     RegisterDialog(DialogId),
     UnregisterDialog(DialogId),
@@ -218,7 +221,11 @@ impl SessionState {
         if let Some((code, text)) = warning {
             w.header_fmt(
                 HeaderName::Warning,
-                format_args!("{code} {} \"{}\"", self.settings.warn_agent, text.replace('"', "'")),
+                format_args!(
+                    "{code} {} \"{}\"",
+                    self.settings.warn_agent,
+                    text.replace('"', "'")
+                ),
             );
         }
         for (name, value) in extra {
@@ -229,7 +236,14 @@ impl SessionState {
     }
 
     fn reply_simple(&mut self, req: &Request, ctx: RequestCtx, status: u16) {
-        self.reply(req, ctx, status, crate::sip::reason_phrase(status), None, &[]);
+        self.reply(
+            req,
+            ctx,
+            status,
+            crate::sip::reason_phrase(status),
+            None,
+            &[],
+        );
     }
 
     // ----- inputs -----
@@ -311,7 +325,14 @@ impl SessionState {
     fn on_join(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
         if self.shutting_down {
             let retry = self.settings.retry_after_s.to_string();
-            self.reply(req, ctx, 503, "Service Unavailable", None, &[(HeaderName::RetryAfter, &retry)]);
+            self.reply(
+                req,
+                ctx,
+                503,
+                "Service Unavailable",
+                None,
+                &[(HeaderName::RetryAfter, &retry)],
+            );
             return;
         }
         if self.roster.present_endpoints() >= self.settings.max_participants as usize {
@@ -359,7 +380,8 @@ impl SessionState {
         w.header(HeaderName::Allow, ALLOW);
         w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
         let bytes = w.finish(Some("application/sdp"), &body);
-        self.dialogs.insert(tag.clone().into(), Owner::Participant(pid));
+        self.dialogs
+            .insert(tag.clone().into(), Owner::Participant(pid));
         self.effects.push_back(Effect::RegisterDialog(id.clone()));
         self.respond(ctx, 200, bytes, Some(id));
         self.invites.insert(ctx.txn, pid);
@@ -386,7 +408,8 @@ impl SessionState {
         );
         let identity = req.from.uri.aor();
         let display = req.from.display.as_deref().map(str::to_string);
-        self.roster.join(&identity, display, "participant", endpoint);
+        self.roster
+            .join(&identity, display, "participant", endpoint);
         metrics::gauge!("focus_participants_active").increment(1.0);
         tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant joined");
         self.roster_changed();
@@ -425,16 +448,28 @@ impl SessionState {
                 ctx,
                 403,
                 "Forbidden",
-                Some((399, "Subscribe to the conference URI outside the INVITE dialog")),
+                Some((
+                    399,
+                    "Subscribe to the conference URI outside the INVITE dialog",
+                )),
                 &[],
             ),
-            _ => self.reply(req, ctx, 405, "Method Not Allowed", None, &[(HeaderName::Allow, ALLOW)]),
+            _ => self.reply(
+                req,
+                ctx,
+                405,
+                "Method Not Allowed",
+                None,
+                &[(HeaderName::Allow, ALLOW)],
+            ),
         }
     }
 
     /// re-INVITE or UPDATE: a new offer (or none) in an existing participant dialog.
     fn on_offer_in_dialog(&mut self, req: &Request, ctx: RequestCtx, pid: u64) {
-        let Some(p) = self.participants.get_mut(&pid) else { return };
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
         // An offer of ours is still unanswered: the peer must retry (RFC 3261 §14.2, RFC 3311).
         if p.offer_pending {
             self.reply_simple(req, ctx, 491);
@@ -443,7 +478,14 @@ impl SessionState {
         if req.method == Method::Update && req.body.is_empty() {
             p.dialog.refresh_target(req);
             let contact = self.contact(ctx.source.protocol).to_string();
-            self.reply(req, ctx, 200, "OK", None, &[(HeaderName::Contact, &contact)]);
+            self.reply(
+                req,
+                ctx,
+                200,
+                "OK",
+                None,
+                &[(HeaderName::Contact, &contact)],
+            );
             return;
         }
         let mut sdp_state = p.sdp.clone();
@@ -467,7 +509,9 @@ impl SessionState {
             return;
         }
         let contact = self.contact(ctx.source.protocol).to_string();
-        let Some(p) = self.participants.get_mut(&pid) else { return };
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
         p.sdp = sdp_state;
         p.dialog.refresh_target(req);
         let local_tag = p.dialog.id.local_tag.to_string();
@@ -492,7 +536,9 @@ impl SessionState {
         let Some(Owner::Participant(pid)) = self.dialogs.get(tag).copied() else {
             return;
         };
-        let Some(p) = self.participants.get_mut(&pid) else { return };
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
         if let Some(txn) = p.awaiting_ack.take() {
             self.invites.remove(&txn);
         }
@@ -501,7 +547,12 @@ impl SessionState {
             // The answer to our offer: we declined nothing and serve nothing yet, so it only
             // has to be well-formed; a broken one ends the session (RFC 3261 §13.2.2.4).
             if req.body.is_empty() || sdp::parse(&req.body).is_err() {
-                self.hang_up(now, pid, DisconnectionMethod::Failed, Some("no valid SDP answer in ACK"));
+                self.hang_up(
+                    now,
+                    pid,
+                    DisconnectionMethod::Failed,
+                    Some("no valid SDP answer in ACK"),
+                );
             }
         }
         self.flush(now);
@@ -532,8 +583,16 @@ impl SessionState {
     }
 
     /// Sends BYE to a participant and removes it.
-    fn hang_up(&mut self, now: Instant, pid: u64, method: DisconnectionMethod, reason: Option<&str>) {
-        let Some(p) = self.participants.get_mut(&pid) else { return };
+    fn hang_up(
+        &mut self,
+        now: Instant,
+        pid: u64,
+        method: DisconnectionMethod,
+        reason: Option<&str>,
+    ) {
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
         let (uri, mut w) = p.dialog.request(&Method::Bye);
         if let Some(r) = reason {
             w.header_fmt(HeaderName::Other, format_args!("{r}"));
@@ -550,14 +609,22 @@ impl SessionState {
         self.pending.insert(token, Pending::Bye);
         self.effects.push_back(Effect::Send {
             token,
-            request: spec,
+            request: Box::new(spec),
         });
         self.leave(now, pid, method, reason.map(str::to_string));
     }
 
     /// Removes a participant from the session and the roster.
-    fn leave(&mut self, now: Instant, pid: u64, method: DisconnectionMethod, reason: Option<String>) {
-        let Some(p) = self.participants.remove(&pid) else { return };
+    fn leave(
+        &mut self,
+        now: Instant,
+        pid: u64,
+        method: DisconnectionMethod,
+        reason: Option<String>,
+    ) {
+        let Some(p) = self.participants.remove(&pid) else {
+            return;
+        };
         if let Some(txn) = p.awaiting_ack {
             self.invites.remove(&txn);
         }
@@ -595,13 +662,29 @@ impl SessionState {
         };
         let package = event.split(';').next().unwrap_or("").trim();
         if !package.eq_ignore_ascii_case("conference") {
-            self.reply(req, ctx, 489, "Bad Event", None, &[(HeaderName::AllowEvents, ALLOW_EVENTS)]);
+            self.reply(
+                req,
+                ctx,
+                489,
+                "Bad Event",
+                None,
+                &[(HeaderName::AllowEvents, ALLOW_EVENTS)],
+            );
             return;
         }
-        let Some(expires) = self.granted_expires(req, ctx) else { return };
+        let Some(expires) = self.granted_expires(req, ctx) else {
+            return;
+        };
         if self.shutting_down {
             let retry = self.settings.retry_after_s.to_string();
-            self.reply(req, ctx, 503, "Service Unavailable", None, &[(HeaderName::RetryAfter, &retry)]);
+            self.reply(
+                req,
+                ctx,
+                503,
+                "Service Unavailable",
+                None,
+                &[(HeaderName::RetryAfter, &retry)],
+            );
             return;
         }
         if self.subscriptions.len() >= self.settings.max_subscriptions {
@@ -629,7 +712,8 @@ impl SessionState {
         };
         let sid = self.id();
         let id = dialog.id.clone();
-        self.dialogs.insert(tag.clone().into(), Owner::Subscription(sid));
+        self.dialogs
+            .insert(tag.clone().into(), Owner::Subscription(sid));
         self.effects.push_back(Effect::RegisterDialog(id));
         let expires_at = now + Duration::from_secs(u64::from(expires));
         let sub = Subscription::new(sid, dialog, event, expires_at, now);
@@ -657,7 +741,14 @@ impl SessionState {
         };
         if asked != 0 && asked < s.min_expires {
             let min = s.min_expires.to_string();
-            self.reply(req, ctx, 423, "Interval Too Brief", None, &[(HeaderName::MinExpires, &min)]);
+            self.reply(
+                req,
+                ctx,
+                423,
+                "Interval Too Brief",
+                None,
+                &[(HeaderName::MinExpires, &min)],
+            );
             return None;
         }
         Some(asked.min(s.max_expires))
@@ -685,8 +776,12 @@ impl SessionState {
         }
         match req.method {
             Method::Subscribe => {
-                let Some(expires) = self.granted_expires(req, ctx) else { return };
-                let Some(sub) = self.subscriptions.get_mut(&sid) else { return };
+                let Some(expires) = self.granted_expires(req, ctx) else {
+                    return;
+                };
+                let Some(sub) = self.subscriptions.get_mut(&sid) else {
+                    return;
+                };
                 sub.dialog.refresh_target(req);
                 sub.expires_at = now + Duration::from_secs(u64::from(expires));
                 // RFC 6665 §4.2.1.2: a refresh gets a NOTIFY too; we send the full state.
@@ -701,7 +796,14 @@ impl SessionState {
             Method::Options => self.reply_options(req, ctx),
             // A subscription dialog has no INVITE usage to end.
             Method::Bye => self.reply_simple(req, ctx, 481),
-            _ => self.reply(req, ctx, 405, "Method Not Allowed", None, &[(HeaderName::Allow, ALLOW)]),
+            _ => self.reply(
+                req,
+                ctx,
+                405,
+                "Method Not Allowed",
+                None,
+                &[(HeaderName::Allow, ALLOW)],
+            ),
         }
     }
 
@@ -744,7 +846,9 @@ impl SessionState {
         if resp.status < 200 {
             return;
         }
-        let Some(pending) = self.pending.remove(&token) else { return };
+        let Some(pending) = self.pending.remove(&token) else {
+            return;
+        };
         if let Pending::Notify { sid } = pending {
             match resp.status {
                 200..=299 => {
@@ -767,7 +871,9 @@ impl SessionState {
 
     /// A request this session sent got no final response.
     pub fn on_failure(&mut self, now: Instant, token: u64, failure: Failure) {
-        let Some(pending) = self.pending.remove(&token) else { return };
+        let Some(pending) = self.pending.remove(&token) else {
+            return;
+        };
         if let Pending::Notify { sid } = pending {
             // RFC 6665 §4.2.2: a NOTIFY timeout ends the subscription.
             tracing::debug!(?failure, "NOTIFY failed; subscription removed");
@@ -818,7 +924,12 @@ impl SessionState {
         self.shutting_down = true;
         let pids: Vec<u64> = self.participants.keys().copied().collect();
         for pid in pids {
-            self.hang_up(now, pid, DisconnectionMethod::Booted, Some("conference ended"));
+            self.hang_up(
+                now,
+                pid,
+                DisconnectionMethod::Booted,
+                Some("conference ended"),
+            );
         }
         let sids: Vec<u64> = self.subscriptions.keys().copied().collect();
         for sid in sids {
@@ -854,7 +965,9 @@ impl SessionState {
         terminal: Option<&'static str>,
         cache: Option<&mut HashMap<Option<u64>, (Bytes, Bytes)>>,
     ) {
-        let Some(sub) = self.subscriptions.get(&sid) else { return };
+        let Some(sub) = self.subscriptions.get(&sid) else {
+            return;
+        };
         let base = (!sub.needs_full && terminal.is_none()).then_some(sub.acked);
         let parts = match cache.as_ref().and_then(|c| c.get(&base)) {
             Some(p) => p.clone(),
@@ -871,7 +984,9 @@ impl SessionState {
         let interval = self.settings.min_notify_interval;
         let contact_udp = self.settings.contact_udp.clone();
         let contact_tcp = self.settings.contact_tcp.clone();
-        let Some(sub) = self.subscriptions.get_mut(&sid) else { return };
+        let Some(sub) = self.subscriptions.get_mut(&sid) else {
+            return;
+        };
         sub.sent(token, seq, now, interval);
         let mut body = BytesMut::with_capacity(parts.0.len() + parts.1.len() + 10);
         body.extend_from_slice(&parts.0);
@@ -885,9 +1000,10 @@ impl SessionState {
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Event, &sub.event);
         match terminal {
-            Some(reason) => {
-                w.header_fmt(HeaderName::SubscriptionState, format_args!("terminated;reason={reason}"))
-            }
+            Some(reason) => w.header_fmt(
+                HeaderName::SubscriptionState,
+                format_args!("terminated;reason={reason}"),
+            ),
             None => w.header_fmt(
                 HeaderName::SubscriptionState,
                 format_args!("active;expires={}", sub.remaining(now)),
@@ -905,7 +1021,7 @@ impl SessionState {
         metrics::counter!("focus_notify_sent_total").increment(1);
         self.effects.push_back(Effect::Send {
             token,
-            request: spec,
+            request: Box::new(spec),
         });
     }
 

@@ -1,15 +1,19 @@
-//! Group-session behaviour in virtual time, without actix or sockets.
+//! Group-session behaviour in virtual time, without actix or sockets: every input is a parsed
+//! message and an instant, every output an effect we inspect.
 
 use super::*;
+use crate::conference_info::{self as ci, ConferenceInfo};
+use crate::sip::{parse, Framing, Message, ParseLimits};
 
-#[test]
-fn new_session_is_idle() {
-    let settings = Arc::new(SessionSettings {
+const SDP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSettings> {
+    Arc::new(SessionSettings {
         conference_uri: "sip:team@focus.example.com".into(),
         display_name: "Team".into(),
-        subject: String::new(),
-        max_participants: 2,
-        allow_signalling_only: true,
+        subject: "Chat".into(),
+        max_participants: max,
+        allow_signalling_only: signalling_only,
         contact_udp: "<sip:team@127.0.0.1:5060>;isfocus".into(),
         contact_tcp: "<sip:team@127.0.0.1:5060;transport=tcp>;isfocus".into(),
         warn_agent: "focus.example.com".into(),
@@ -18,11 +22,706 @@ fn new_session_is_idle() {
         min_expires: 60,
         default_expires: 3600,
         max_expires: 7200,
-        max_subscriptions: 10,
-        min_notify_interval: Duration::from_millis(0),
+        max_subscriptions: 3,
+        min_notify_interval: Duration::from_millis(interval_ms),
         departed_retention: Duration::from_secs(30),
         retry_after_s: 5,
-    });
-    let s = SessionState::new(settings, Instant::now(), SystemTime::now());
-    assert!(s.is_idle());
+    })
+}
+
+fn source() -> Target {
+    Target {
+        protocol: Protocol::Udp,
+        addr: "10.0.0.1:5060".parse().unwrap(),
+        conn: None,
+    }
+}
+
+fn msg(text: &str) -> Request {
+    match parse(
+        Bytes::copy_from_slice(text.as_bytes()),
+        Framing::Datagram,
+        &ParseLimits::default(),
+    ) {
+        Ok(Message::Request(r)) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn resp(text: &str) -> Response {
+    match parse(
+        Bytes::copy_from_slice(text.as_bytes()),
+        Framing::Datagram,
+        &ParseLimits::default(),
+    ) {
+        Ok(Message::Response(r)) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A request from user `who` in call `call` (CSeq `cseq`), with optional To tag and body.
+fn request(
+    method: &str,
+    who: &str,
+    call: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    extra: &str,
+    body: &str,
+) -> Request {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".into()
+    };
+    msg(&format!(
+        "{method} sip:team@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{call}{cseq}{method}\r\nFrom: \"{who}\" <sip:{who}@example.com>;tag={who}-tag\r\nTo: <sip:team@focus.example.com>{to_tag}\r\nCall-ID: {call}\r\nCSeq: {cseq} {method}\r\nContact: <sip:{who}@10.0.0.1:5060>\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+struct Harness {
+    s: SessionState,
+    now: Instant,
+    txn: u64,
+}
+
+struct Sent {
+    token: u64,
+    method: Method,
+    text: String,
+}
+
+impl Sent {
+    fn body(&self) -> &str {
+        self.text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("")
+    }
+    fn doc(&self) -> ConferenceInfo {
+        ci::parse(self.body().as_bytes(), &ci::Limits::default()).expect("conference-info parses")
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.text
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
+    }
+}
+
+#[derive(Default)]
+struct Out {
+    responses: Vec<(u16, String)>,
+    sent: Vec<Sent>,
+    registered: usize,
+    unregistered: usize,
+}
+
+impl Harness {
+    fn new(max: u32, signalling_only: bool, interval_ms: u64) -> Harness {
+        let now = Instant::now();
+        Harness {
+            s: SessionState::new(
+                settings(max, signalling_only, interval_ms),
+                now,
+                SystemTime::UNIX_EPOCH,
+            ),
+            now,
+            txn: 0,
+        }
+    }
+
+    fn drain(&mut self) -> Out {
+        let mut out = Out::default();
+        while let Some(e) = self.s.poll_effect() {
+            match e {
+                Effect::Respond { status, bytes, .. } => out
+                    .responses
+                    .push((status, String::from_utf8_lossy(&bytes).into_owned())),
+                Effect::Send { token, request } => {
+                    let text = String::from_utf8_lossy(&request.rest).into_owned();
+                    out.sent.push(Sent {
+                        token,
+                        method: request.method,
+                        text,
+                    })
+                }
+                Effect::RegisterDialog(_) => out.registered += 1,
+                Effect::UnregisterDialog(_) => out.unregistered += 1,
+            }
+        }
+        out
+    }
+
+    fn send(&mut self, req: &Request) -> Out {
+        self.txn += 1;
+        let ctx = RequestCtx {
+            txn: self.txn,
+            source: source(),
+        };
+        self.s.on_request(self.now, req, ctx);
+        self.drain()
+    }
+
+    /// Joins `who`; returns the focus's To tag.
+    fn join(&mut self, who: &str) -> String {
+        let out = self.send(&request(
+            "INVITE",
+            who,
+            &format!("call-{who}"),
+            1,
+            None,
+            "",
+            SDP,
+        ));
+        assert_eq!(out.responses.len(), 1, "one final response");
+        let (status, text) = &out.responses[0];
+        assert_eq!(*status, 200, "{text}");
+        let to = text.lines().find(|l| l.starts_with("To:")).unwrap();
+        to.split("tag=").nth(1).unwrap().trim().to_string()
+    }
+
+    fn ok(&mut self, token: u64) -> Out {
+        let r = resp("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 NOTIFY\r\nContent-Length: 0\r\n\r\n");
+        self.s.on_response(self.now, token, &r);
+        self.drain()
+    }
+
+    fn answer(&mut self, token: u64, status: u16) -> Out {
+        let r = resp(&format!("SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 NOTIFY\r\nContent-Length: 0\r\n\r\n"));
+        self.s.on_response(self.now, token, &r);
+        self.drain()
+    }
+
+    fn advance(&mut self, d: Duration) -> Out {
+        self.now += d;
+        self.s.handle_timeout(self.now);
+        self.drain()
+    }
+
+    fn subscribe(&mut self, who: &str, expires: u32) -> (String, Out) {
+        let out = self.send(&request(
+            "SUBSCRIBE",
+            who,
+            &format!("sub-{who}"),
+            1,
+            None,
+            &format!("Event: conference\r\nExpires: {expires}\r\n"),
+            "",
+        ));
+        let (status, text) = &out.responses[0];
+        assert_eq!(*status, 200, "{text}");
+        let tag = text
+            .lines()
+            .find(|l| l.starts_with("To:"))
+            .unwrap()
+            .split("tag=")
+            .nth(1)
+            .unwrap()
+            .to_string();
+        (tag, out)
+    }
+}
+
+#[test]
+fn join_answers_with_isfocus_contact_and_declined_audio() {
+    let mut h = Harness::new(10, true, 0);
+    let out = h.send(&request("INVITE", "alice", "c1", 1, None, "", SDP));
+    assert_eq!(out.registered, 1);
+    let (status, text) = &out.responses[0];
+    assert_eq!(*status, 200);
+    assert!(
+        text.contains("Contact: <sip:team@127.0.0.1:5060>;isfocus\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("m=audio 0 RTP/AVP 0"), "{text}");
+    assert!(text.contains("Content-Type: application/sdp"));
+    assert_eq!(h.s.participant_count(), 1);
+    let doc = h.s.full_document();
+    let users = doc.users.unwrap().users;
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].entity, "sip:alice@example.com");
+    assert_eq!(users[0].display_text.as_deref(), Some("alice"));
+    assert_eq!(
+        users[0].endpoints[0].status,
+        Some(ci::EndpointStatus::Connected)
+    );
+    assert_eq!(doc.conference_state.unwrap().user_count, Some(1));
+}
+
+#[test]
+fn full_group_is_busy_with_warning() {
+    let mut h = Harness::new(1, true, 0);
+    h.join("alice");
+    let out = h.send(&request("INVITE", "bob", "c2", 1, None, "", SDP));
+    let (status, text) = &out.responses[0];
+    assert_eq!(*status, 486);
+    assert!(
+        text.contains(
+            "Warning: 399 focus.example.com \"Group sip:team@focus.example.com is full\""
+        ),
+        "{text}"
+    );
+    assert_eq!(out.registered, 0);
+    assert_eq!(h.s.participant_count(), 1);
+}
+
+#[test]
+fn signalling_only_needs_policy() {
+    let mut h = Harness::new(10, false, 0);
+    let out = h.send(&request("INVITE", "alice", "c1", 1, None, "", SDP));
+    assert_eq!(out.responses[0].0, 488);
+    assert!(out.responses[0].1.contains("Warning: 304 "));
+    assert!(h.s.is_idle());
+}
+
+#[test]
+fn malformed_sdp_and_missing_contact_are_400() {
+    let mut h = Harness::new(10, true, 0);
+    let out = h.send(&request(
+        "INVITE",
+        "alice",
+        "c1",
+        1,
+        None,
+        "",
+        "v=0\r\nbogus\r\n",
+    ));
+    assert_eq!(out.responses[0].0, 400);
+    assert!(out.responses[0]
+        .1
+        .starts_with("SIP/2.0 400 Malformed SDP\r\n"));
+    let req = msg("INVITE sip:team@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK9\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:team@focus.example.com>\r\nCall-ID: nc\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+    let out = h.send(&req);
+    assert_eq!(out.responses[0].0, 400);
+    assert!(out.responses[0]
+        .1
+        .starts_with("SIP/2.0 400 Missing or invalid Contact header\r\n"));
+    assert!(h.s.is_idle());
+}
+
+#[test]
+fn bye_leaves_and_cseq_must_not_go_back() {
+    let mut h = Harness::new(10, true, 0);
+    let tag = h.join("alice");
+    let out = h.send(&request(
+        "UPDATE",
+        "alice",
+        "call-alice",
+        1,
+        Some(&tag),
+        "",
+        "",
+    ));
+    assert_eq!(
+        out.responses[0].0, 200,
+        "same CSeq as the INVITE is not lower"
+    );
+    let out = h.send(&request(
+        "BYE",
+        "alice",
+        "call-alice",
+        0,
+        Some(&tag),
+        "",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 500);
+    let out = h.send(&request(
+        "BYE",
+        "alice",
+        "call-alice",
+        2,
+        Some(&tag),
+        "",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 200);
+    assert_eq!(out.unregistered, 1);
+    assert_eq!(h.s.participant_count(), 0);
+    let out = h.send(&request(
+        "BYE",
+        "alice",
+        "call-alice",
+        3,
+        Some(&tag),
+        "",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 481);
+}
+
+#[test]
+fn reinvite_keeps_origin_and_delayed_offer_blocks_new_offers() {
+    let mut h = Harness::new(10, true, 0);
+    let tag = h.join("alice");
+    let out = h.send(&request(
+        "INVITE",
+        "alice",
+        "call-alice",
+        2,
+        Some(&tag),
+        "",
+        SDP,
+    ));
+    let (status, text) = &out.responses[0];
+    assert_eq!(*status, 200);
+    assert!(text.contains("m=audio 0 RTP/AVP 0"));
+    // A delayed-offer re-INVITE: we offer in the 200 and wait for the answer in the ACK.
+    let out = h.send(&request(
+        "INVITE",
+        "alice",
+        "call-alice",
+        3,
+        Some(&tag),
+        "",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 200);
+    assert!(out.responses[0].1.contains("v=0"));
+    let out = h.send(&request(
+        "UPDATE",
+        "alice",
+        "call-alice",
+        4,
+        Some(&tag),
+        "",
+        SDP,
+    ));
+    assert_eq!(out.responses[0].0, 491);
+    let ack = request("ACK", "alice", "call-alice", 3, Some(&tag), "", SDP);
+    h.s.on_ack(h.now, &ack);
+    let out = h.drain();
+    assert!(out.sent.is_empty(), "a valid answer keeps the participant");
+    let out = h.send(&request(
+        "UPDATE",
+        "alice",
+        "call-alice",
+        5,
+        Some(&tag),
+        "",
+        SDP,
+    ));
+    assert_eq!(out.responses[0].0, 200);
+}
+
+/// Drives one subscriber through joins and leaves, answering each NOTIFY, and checks that
+/// merging the partial documents always gives the current full document.
+#[test]
+fn partial_notifications_merge_to_the_full_state() {
+    let mut h = Harness::new(10, true, 0);
+    let (_, out) = h.subscribe("watcher", 600);
+    let mut view = out.sent[0].doc();
+    let mut token = out.sent[0].token;
+    let mut version = view.version;
+    let step = |h: &mut Harness,
+                view: &mut ConferenceInfo,
+                token: &mut u64,
+                version: &mut u32,
+                out: Out| {
+        let notifies: Vec<&Sent> = out
+            .sent
+            .iter()
+            .filter(|s| s.method == Method::Notify)
+            .collect();
+        assert_eq!(
+            notifies.len(),
+            1,
+            "one NOTIFY per change when the interval is 0"
+        );
+        let doc = notifies[0].doc();
+        assert_eq!(doc.version, *version + 1);
+        assert_eq!(doc.state, ci::ElemState::Partial);
+        ci::apply(view, &doc).unwrap();
+        *version = doc.version;
+        *token = notifies[0].token;
+        let mut full = h.s.full_document();
+        full.version = *version;
+        let sort = |d: &mut ConferenceInfo| {
+            if let Some(u) = d.users.as_mut() {
+                u.users.sort_by(|a, b| a.entity.cmp(&b.entity));
+            }
+        };
+        let mut mine = view.clone();
+        sort(&mut mine);
+        sort(&mut full);
+        assert_eq!(mine.users, full.users);
+        assert_eq!(mine.conference_state, full.conference_state);
+    };
+    h.ok(token);
+    let tag_a = {
+        let out = h.send(&request("INVITE", "alice", "ca", 1, None, "", SDP));
+        let tag = out.responses[0]
+            .1
+            .lines()
+            .find(|l| l.starts_with("To:"))
+            .unwrap()
+            .split("tag=")
+            .nth(1)
+            .unwrap()
+            .to_string();
+        step(&mut h, &mut view, &mut token, &mut version, out);
+        tag
+    };
+    h.ok(token);
+    let out = h.send(&request("INVITE", "bob", "cb", 1, None, "", SDP));
+    step(&mut h, &mut view, &mut token, &mut version, out);
+    h.ok(token);
+    let out = h.send(&request("BYE", "alice", "ca", 2, Some(&tag_a), "", ""));
+    step(&mut h, &mut view, &mut token, &mut version, out);
+    let alice = view
+        .users
+        .as_ref()
+        .unwrap()
+        .users
+        .iter()
+        .find(|u| u.entity == "sip:alice@example.com")
+        .unwrap();
+    assert_eq!(
+        alice.endpoints[0].status,
+        Some(ci::EndpointStatus::Disconnected)
+    );
+    assert_eq!(
+        alice.endpoints[0].disconnection_method,
+        Some(ci::DisconnectionMethod::Departed)
+    );
+    assert_eq!(view.conference_state.unwrap().user_count, Some(1));
+    // After the retention time alice is deleted from the roster.
+    h.ok(token);
+    let out = h.advance(Duration::from_secs(31));
+    step(&mut h, &mut view, &mut token, &mut version, out);
+    assert!(view
+        .users
+        .as_ref()
+        .unwrap()
+        .users
+        .iter()
+        .all(|u| u.entity != "sip:alice@example.com"));
+}
+
+#[test]
+fn one_notify_in_flight_and_rate_limit_coalesce_without_loss() {
+    let mut h = Harness::new(10, true, 1000);
+    let (_, out) = h.subscribe("watcher", 600);
+    let token = out.sent[0].token;
+    // Three joins while the first NOTIFY is unanswered: nothing is sent.
+    for who in ["a", "b", "c"] {
+        let out = h.send(&request(
+            "INVITE",
+            who,
+            &format!("c{who}"),
+            1,
+            None,
+            "",
+            SDP,
+        ));
+        assert!(out.sent.is_empty());
+    }
+    // Answering it does not send at once either: the interval has not passed.
+    let out = h.ok(token);
+    assert!(out.sent.is_empty());
+    let due = h.s.poll_timeout(h.now).unwrap();
+    assert_eq!(due, h.now + Duration::from_millis(1000));
+    let out = h.advance(Duration::from_millis(1000));
+    assert_eq!(out.sent.len(), 1);
+    let doc = out.sent[0].doc();
+    assert_eq!(doc.version, 2);
+    assert_eq!(
+        doc.users.unwrap().users.len(),
+        3,
+        "all three joins in one NOTIFY"
+    );
+}
+
+#[test]
+fn notify_failures() {
+    let mut h = Harness::new(10, true, 0);
+    // 481 ends the subscription.
+    let (_, out) = h.subscribe("w1", 600);
+    let out481 = h.answer(out.sent[0].token, 481);
+    assert_eq!(out481.unregistered, 1);
+    assert_eq!(h.s.subscription_count(), 0);
+    // A timeout ends it too.
+    let (_, out) = h.subscribe("w2", 600);
+    h.s.on_failure(h.now, out.sent[0].token, Failure::Timeout);
+    assert_eq!(h.drain().unregistered, 1);
+    assert_eq!(h.s.subscription_count(), 0);
+    // Another error keeps it, and the next NOTIFY carries the full state.
+    let (_, out) = h.subscribe("w3", 600);
+    let out = h.answer(out.sent[0].token, 500);
+    assert_eq!(out.sent.len(), 1, "resent at once");
+    let doc = out.sent[0].doc();
+    assert_eq!((doc.version, doc.state), (2, ci::ElemState::Full));
+}
+
+#[test]
+fn expiry_refresh_and_unsubscribe() {
+    let mut h = Harness::new(10, true, 0);
+    let (tag, out) = h.subscribe("w", 60);
+    h.ok(out.sent[0].token);
+    assert_eq!(
+        h.s.poll_timeout(h.now),
+        Some(h.now + Duration::from_secs(60))
+    );
+    // Refresh: 200 and a full NOTIFY.
+    let out = h.send(&request(
+        "SUBSCRIBE",
+        "w",
+        "sub-w",
+        2,
+        Some(&tag),
+        "Event: conference\r\nExpires: 120\r\n",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 200);
+    assert!(out.responses[0].1.contains("Expires: 120\r\n"));
+    assert_eq!(out.sent.len(), 1);
+    assert_eq!(out.sent[0].doc().version, 2);
+    h.ok(out.sent[0].token);
+    // Expiry: a terminated NOTIFY at the new deadline.
+    let out = h.advance(Duration::from_secs(120));
+    assert_eq!(out.sent.len(), 1);
+    assert_eq!(
+        out.sent[0].header("Subscription-State"),
+        Some("terminated;reason=timeout")
+    );
+    assert_eq!(h.s.subscription_count(), 0);
+    // Unsubscribe with Expires: 0.
+    let (tag, out) = h.subscribe("w2", 60);
+    h.ok(out.sent[0].token);
+    let out = h.send(&request(
+        "SUBSCRIBE",
+        "w2",
+        "sub-w2",
+        2,
+        Some(&tag),
+        "Event: conference\r\nExpires: 0\r\n",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 200);
+    assert_eq!(
+        out.sent[0].header("Subscription-State"),
+        Some("terminated;reason=timeout")
+    );
+    assert!(h.s.is_idle());
+}
+
+#[test]
+fn subscribe_refusals() {
+    let mut h = Harness::new(10, true, 0);
+    let out = h.send(&request(
+        "SUBSCRIBE",
+        "w",
+        "s1",
+        1,
+        None,
+        "Event: presence\r\n",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 489);
+    assert!(out.responses[0].1.contains("Allow-Events: conference\r\n"));
+    let out = h.send(&request(
+        "SUBSCRIBE",
+        "w",
+        "s2",
+        1,
+        None,
+        "Event: conference\r\nExpires: 10\r\n",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 423);
+    assert!(out.responses[0].1.contains("Min-Expires: 60\r\n"));
+    let out = h.send(&request("SUBSCRIBE", "w", "s3", 1, None, "", ""));
+    assert_eq!(out.responses[0].0, 400);
+    // Limit: three subscriptions per session in these settings.
+    for i in 0..3 {
+        h.subscribe(&format!("w{i}"), 600);
+    }
+    let out = h.send(&request(
+        "SUBSCRIBE",
+        "w9",
+        "s9",
+        1,
+        None,
+        "Event: conference\r\n",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 503);
+    assert!(out.responses[0].1.contains("Retry-After: 5\r\n"));
+}
+
+#[test]
+fn missing_ack_hangs_up_and_cancel_withdraws() {
+    let mut h = Harness::new(10, true, 0);
+    h.join("alice");
+    let txn = h.txn;
+    h.s.on_ack_timeout(h.now, txn);
+    let out = h.drain();
+    assert_eq!(out.sent.len(), 1);
+    assert_eq!(out.sent[0].method, Method::Bye);
+    assert!(out.sent[0].text.contains("CSeq: 2 BYE\r\n"));
+    let doc = h.s.full_document();
+    let ep = &doc.users.unwrap().users[0].endpoints[0];
+    assert_eq!(
+        ep.disconnection_method,
+        Some(ci::DisconnectionMethod::Failed)
+    );
+
+    h.join("bob");
+    let txn = h.txn;
+    h.s.on_response_refused(h.now, txn);
+    let out = h.drain();
+    assert!(out.sent.is_empty(), "no BYE: the INVITE was answered 487");
+    assert_eq!(out.unregistered, 1);
+    assert!(h
+        .s
+        .full_document()
+        .users
+        .unwrap()
+        .users
+        .iter()
+        .all(|u| u.entity != "sip:bob@example.com"));
+}
+
+#[test]
+fn shutdown_byes_everyone_and_terminates_subscriptions() {
+    let mut h = Harness::new(10, true, 0);
+    let (_, out) = h.subscribe("w", 600);
+    h.ok(out.sent[0].token);
+    // Each join's NOTIFY is answered before the next join, so nothing is left in flight.
+    for who in ["alice", "bob"] {
+        let out = h.send(&request(
+            "INVITE",
+            who,
+            &format!("c{who}"),
+            1,
+            None,
+            "",
+            SDP,
+        ));
+        assert_eq!(out.sent.len(), 1);
+        h.ok(out.sent[0].token);
+    }
+    assert_eq!(h.s.outstanding(), 0);
+    h.s.shutdown(h.now);
+    let out = h.drain();
+    let byes = out.sent.iter().filter(|s| s.method == Method::Bye).count();
+    assert_eq!(byes, 2);
+    let last = out
+        .sent
+        .iter()
+        .rfind(|s| s.method == Method::Notify)
+        .unwrap();
+    assert_eq!(
+        last.header("Subscription-State"),
+        Some("terminated;reason=noresource")
+    );
+    assert!(h.s.is_idle());
+    assert_eq!(h.s.outstanding(), 3);
+    let tokens: Vec<u64> = out.sent.iter().map(|s| s.token).collect();
+    for t in tokens {
+        h.ok(t);
+    }
+    assert_eq!(h.s.outstanding(), 0);
+    // New joins are refused while shutting down.
+    let out = h.send(&request("INVITE", "carol", "cc", 1, None, "", SDP));
+    assert_eq!(out.responses[0].0, 503);
 }

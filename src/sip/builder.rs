@@ -58,7 +58,14 @@ impl MessageWriter {
         to_tag: Option<&str>,
     ) -> MessageWriter {
         let mut w = MessageWriter::response(status, reason);
-        w.copy_dialog_headers(&req.headers, &req.via, source, status, to_tag, req.to.tag().is_some());
+        w.copy_dialog_headers(
+            &req.headers,
+            &req.via,
+            source,
+            status,
+            to_tag,
+            req.to.tag().is_some(),
+        );
         w
     }
 
@@ -72,7 +79,14 @@ impl MessageWriter {
             .get(HeaderName::To)
             .and_then(|t| super::name_addr::NameAddr::parse(t).ok())
             .is_some_and(|t| t.tag().is_some());
-        w.copy_dialog_headers(&rejected.headers, &rejected.via, source, status, Some(to_tag), has_tag);
+        w.copy_dialog_headers(
+            &rejected.headers,
+            &rejected.via,
+            source,
+            status,
+            Some(to_tag),
+            has_tag,
+        );
         w
     }
 
@@ -94,7 +108,12 @@ impl MessageWriter {
                 self.header(HeaderName::Via, via);
             }
         }
-        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+        for name in [
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ] {
             let value = headers.get(name).unwrap_or("");
             self.buf.put_slice(name.as_str().as_bytes());
             self.buf.put_slice(b": ");

@@ -51,7 +51,10 @@ impl Framer {
             self.scanned = 0;
             return Ok(Some(Frame::Ping));
         }
-        let lead = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let lead = buf
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
         if lead == buf.len() {
             // Only line ends so far: wait, a ping may be completing (but never grow unbounded).
             if lead >= 4 {
@@ -140,8 +143,14 @@ fn content_length(head: &[u8]) -> Result<Option<usize>, FrameError> {
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(s.len());
-    let end = s.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |e| e + 1);
+    let start = s
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |e| e + 1);
     &s[start..end.max(start)]
 }
 
@@ -159,8 +168,14 @@ mod tests {
         let m2 = msg("l : 2", "hi");
         let mut buf = BytesMut::from(format!("{m1}{m2}").as_bytes());
         let mut f = Framer::new(65535);
-        assert_eq!(f.decode(&mut buf), Ok(Some(Frame::Message(Bytes::from(m1)))));
-        assert_eq!(f.decode(&mut buf), Ok(Some(Frame::Message(Bytes::from(m2)))));
+        assert_eq!(
+            f.decode(&mut buf),
+            Ok(Some(Frame::Message(Bytes::from(m1))))
+        );
+        assert_eq!(
+            f.decode(&mut buf),
+            Ok(Some(Frame::Message(Bytes::from(m2))))
+        );
         assert_eq!(f.decode(&mut buf), Ok(None));
     }
 
@@ -203,7 +218,10 @@ mod tests {
         let mut f = Framer::new(65535);
         for (cl, err) in [
             ("Content-Length: -999", FrameError::BadContentLength),
-            ("Content-Length: 1\r\nl: 1", FrameError::MultipleContentLength),
+            (
+                "Content-Length: 1\r\nl: 1",
+                FrameError::MultipleContentLength,
+            ),
             ("Content-Length: 1, 2", FrameError::MultipleContentLength),
             ("Content-Length: 99999999", FrameError::TooLarge),
         ] {

@@ -133,7 +133,9 @@ impl Headers {
     }
 
     fn slice(&self, r: &Range<u32>) -> &str {
-        self.text.get(r.start as usize..r.end as usize).unwrap_or("")
+        self.text
+            .get(r.start as usize..r.end as usize)
+            .unwrap_or("")
     }
 
     /// Number of header lines.
@@ -174,7 +176,8 @@ impl Headers {
             .iter()
             .find(|e| {
                 if known == HeaderName::Other {
-                    e.name == HeaderName::Other && self.slice(&e.name_range).eq_ignore_ascii_case(name)
+                    e.name == HeaderName::Other
+                        && self.slice(&e.name_range).eq_ignore_ascii_case(name)
                 } else {
                     e.name == known
                 }
@@ -272,9 +275,11 @@ mod tests {
 
     #[test]
     fn comma_split_respects_quotes_and_brackets() {
-        let v: Vec<_> =
-            split_commas(r#""Doe, J" <sip:a@b;x=1,2>;p=1 , <sip:c@d>,, tok"#).collect();
-        assert_eq!(v, vec![r#""Doe, J" <sip:a@b;x=1,2>;p=1"#, "<sip:c@d>", "tok"]);
+        let v: Vec<_> = split_commas(r#""Doe, J" <sip:a@b;x=1,2>;p=1 , <sip:c@d>,, tok"#).collect();
+        assert_eq!(
+            v,
+            vec![r#""Doe, J" <sip:a@b;x=1,2>;p=1"#, "<sip:c@d>", "tok"]
+        );
         assert_eq!(split_commas(" ,, ").count(), 0);
     }
 

@@ -119,7 +119,10 @@ mod tests {
         );
         let odd = "!interesting-Method0123456789_*+`.%indeed'~";
         assert_eq!(Method::parse(odd).map(|m| m.to_string()), Some(odd.into()));
-        assert_eq!(Method::parse("RE%47IST%45R").map(|m| m.metric_label()), Some("other"));
+        assert_eq!(
+            Method::parse("RE%47IST%45R").map(|m| m.metric_label()),
+            Some("other")
+        );
         assert_eq!(Method::parse("BAD METHOD"), None);
         assert_eq!(Method::parse(""), None);
     }

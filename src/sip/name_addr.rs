@@ -106,7 +106,11 @@ impl NameAddr {
         out.push('<');
         out.push_str(self.uri.as_str());
         out.push('>');
-        for p in self.params.iter().filter(|p| !p.name.eq_ignore_ascii_case("tag")) {
+        for p in self
+            .params
+            .iter()
+            .filter(|p| !p.name.eq_ignore_ascii_case("tag"))
+        {
             out.push(';');
             out.push_str(&p.name);
             if let Some(v) = &p.value {
@@ -137,12 +141,15 @@ mod tests {
 
     #[test]
     fn torture_forms() {
-        let a = NameAddr::parse(r#""J Rosenberg \\\""       <sip:jdrosen@example.com> ; tag = 98asjd8"#)
-            .unwrap();
+        let a = NameAddr::parse(
+            r#""J Rosenberg \\\""       <sip:jdrosen@example.com> ; tag = 98asjd8"#,
+        )
+        .unwrap();
         assert_eq!(a.display.as_deref(), Some(r#"J Rosenberg \""#));
         assert_eq!(a.tag(), Some("98asjd8"));
 
-        let a = NameAddr::parse("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").unwrap();
+        let a =
+            NameAddr::parse("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").unwrap();
         assert_eq!(a.uri.as_str(), "sip:vivekg@chair-dnrc.example.com");
         assert_eq!(a.tag(), Some("1918181833n"));
 

@@ -25,9 +25,10 @@ pub fn parse_header_params(s: &str) -> Result<Vec<Param>, BadParams> {
             }
             if v.starts_with('"') {
                 unquote(v).ok_or(BadParams)?;
-            } else if !v.bytes().all(|b| {
-                super::method::is_token_byte(b) || b":[]".contains(&b)
-            }) {
+            } else if !v
+                .bytes()
+                .all(|b| super::method::is_token_byte(b) || b":[]".contains(&b))
+            {
                 return Err(BadParams);
             }
         }
@@ -124,7 +125,10 @@ mod tests {
 
     #[test]
     fn unquote_rules() {
-        assert_eq!(unquote(r#""J Rosenberg \\\"""#).as_deref(), Some(r#"J Rosenberg \""#));
+        assert_eq!(
+            unquote(r#""J Rosenberg \\\"""#).as_deref(),
+            Some(r#"J Rosenberg \""#)
+        );
         assert_eq!(unquote(r#""a" b"#), None);
         assert_eq!(unquote(r#""abc"#), None);
     }

@@ -119,8 +119,15 @@ impl ParseError {
 }
 
 enum StartLine<'a> {
-    Request { method: &'a str, uri: &'a str, version: &'a str },
-    Response { code: u16, reason: &'a str },
+    Request {
+        method: &'a str,
+        uri: &'a str,
+        version: &'a str,
+    },
+    Response {
+        code: u16,
+        reason: &'a str,
+    },
 }
 
 /// Parses one message.
@@ -134,7 +141,9 @@ pub fn parse(buf: Bytes, framing: Framing, limits: &ParseLimits) -> Result<Messa
     let (head_end, body_start) = find_head_end(data, start);
     let head = &data[start..head_end];
 
-    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let first = lines.next().unwrap_or(&[]);
     let first = std::str::from_utf8(first).map_err(|_| ParseError::Drop(Fault::NotUtf8))?;
     let start_line = parse_start_line(first);
@@ -237,7 +246,11 @@ pub fn parse(buf: Bytes, framing: Framing, limits: &ParseLimits) -> Result<Messa
                 cseq: core.cseq,
             }))
         }
-        StartLine::Request { method, uri, version } => {
+        StartLine::Request {
+            method,
+            uri,
+            version,
+        } => {
             let result = (|| {
                 if let Some(f) = fault {
                     return Err(f);
@@ -254,7 +267,9 @@ pub fn parse(buf: Bytes, framing: Framing, limits: &ParseLimits) -> Result<Messa
                     return Err(Fault::CSeqMethod);
                 }
                 let max_forwards = match single(&headers, HeaderName::MaxForwards)? {
-                    Some(v) => Some(parse_saturating(v).ok_or(Fault::Malformed(HeaderName::MaxForwards))?),
+                    Some(v) => {
+                        Some(parse_saturating(v).ok_or(Fault::Malformed(HeaderName::MaxForwards))?)
+                    }
                     None => None,
                 };
                 Ok((method, uri, core, max_forwards))
@@ -287,9 +302,14 @@ fn reject_or_drop(fault: Fault, headers: Headers, is_request: bool) -> ParseErro
         .values(HeaderName::Via)
         .next()
         .and_then(|v| Via::parse_lenient(v).ok());
-    let complete = [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq]
-        .iter()
-        .all(|h| headers.get(*h).is_some());
+    let complete = [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ]
+    .iter()
+    .all(|h| headers.get(*h).is_some());
     match via {
         Some(via) if complete => ParseError::Reject(Box::new(Rejected {
             fault,
@@ -349,7 +369,11 @@ fn parse_start_line(line: &str) -> Result<StartLine<'_>, Fault> {
         return Err(Fault::StartLine);
     }
     check_version(version)?;
-    Ok(StartLine::Request { method, uri, version })
+    Ok(StartLine::Request {
+        method,
+        uri,
+        version,
+    })
 }
 
 fn check_version(version: &str) -> Result<(), Fault> {
@@ -414,7 +438,12 @@ fn parse_core(headers: &Headers) -> Result<Core, Fault> {
         return Err(Fault::Malformed(HeaderName::CallId));
     }
     let cseq = parse_cseq(required(headers, HeaderName::CSeq)?)?;
-    Ok(Core { via, from, to, cseq })
+    Ok(Core {
+        via,
+        from,
+        to,
+        cseq,
+    })
 }
 
 /// `CSeq: 1*DIGIT LWS Method`, the number below 2^31 (RFC 3261 §8.1.1.5).

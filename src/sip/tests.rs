@@ -26,7 +26,11 @@ m=audio 6000 RTP/AVP 0\r\n\
 a=rtpmap:0 PCMU/8000\r\n";
 
 fn p(s: &str) -> Result<Message, ParseError> {
-    parse(Bytes::copy_from_slice(s.as_bytes()), Framing::Datagram, &ParseLimits::default())
+    parse(
+        Bytes::copy_from_slice(s.as_bytes()),
+        Framing::Datagram,
+        &ParseLimits::default(),
+    )
 }
 
 fn req(s: &str) -> Request {
@@ -49,7 +53,13 @@ fn typical_invite() {
     assert_eq!(r.method, Method::Invite);
     assert_eq!(r.uri.user.as_deref(), Some("team"));
     assert_eq!(r.call_id(), "1-1@127.0.0.1");
-    assert_eq!(r.cseq, CSeq { seq: 1, method: Method::Invite });
+    assert_eq!(
+        r.cseq,
+        CSeq {
+            seq: 1,
+            method: Method::Invite
+        }
+    );
     assert_eq!(r.from.tag(), Some("1"));
     assert_eq!(r.from.display.as_deref(), Some("Alice"));
     assert_eq!(r.to.tag(), None);
@@ -140,20 +150,39 @@ fn faults_name_the_culprit() {
         rejected(&base("Content-Length: 0\r\n", "1 OPTIONS")).fault,
         Fault::Multiple(HeaderName::ContentLength)
     );
-    assert_eq!(rejected(&base("Bad Header\r\n", "1 OPTIONS")).fault, Fault::HeaderLine);
+    assert_eq!(
+        rejected(&base("Bad Header\r\n", "1 OPTIONS")).fault,
+        Fault::HeaderLine
+    );
     let r = rejected(&base("", "1 OPTIONS").replace("SIP/2.0\r\n", "SIP/7.0\r\n"));
-    assert_eq!((r.fault.status(), r.fault.to_string().as_str()), (505, "Version Not Supported"));
-    let r = rejected(&base("", "1 OPTIONS").replace("sip:user@example.com SIP", "<sip:user@example.com> SIP"));
+    assert_eq!(
+        (r.fault.status(), r.fault.to_string().as_str()),
+        (505, "Version Not Supported")
+    );
+    let r = rejected(
+        &base("", "1 OPTIONS").replace("sip:user@example.com SIP", "<sip:user@example.com> SIP"),
+    );
     assert_eq!(r.fault, Fault::RequestUri);
-    let r = rejected(&base("", "1 OPTIONS").replace("OPTIONS sip:user@example.com", "OPTIONS  sip:user@example.com"));
+    let r = rejected(&base("", "1 OPTIONS").replace(
+        "OPTIONS sip:user@example.com",
+        "OPTIONS  sip:user@example.com",
+    ));
     assert_eq!(r.fault, Fault::StartLine);
-    let r = rejected(&base("", "1 OPTIONS").replace("sip:user@example.com SIP", "sip:user@example.com?Route=%3Csip:x%3E SIP"));
+    let r = rejected(&base("", "1 OPTIONS").replace(
+        "sip:user@example.com SIP",
+        "sip:user@example.com?Route=%3Csip:x%3E SIP",
+    ));
     assert_eq!(r.fault, Fault::UriHeaders);
-    let r = rejected(&base("", "1 OPTIONS").replace("From: <sip:a@b>", "From: \"unterminated <sip:a@b>"));
+    let r = rejected(
+        &base("", "1 OPTIONS").replace("From: <sip:a@b>", "From: \"unterminated <sip:a@b>"),
+    );
     assert_eq!(r.fault, Fault::Malformed(HeaderName::From));
     // Without Call-ID no response can be addressed: dropped.
     let no_callid = base("", "1 OPTIONS").replace("Call-ID: c1\r\n", "");
-    assert!(matches!(p(&no_callid), Err(ParseError::Drop(Fault::Missing(HeaderName::CallId)))));
+    assert!(matches!(
+        p(&no_callid),
+        Err(ParseError::Drop(Fault::Missing(HeaderName::CallId)))
+    ));
 }
 
 #[test]
@@ -190,7 +219,11 @@ fn writer_response_copies_dialog_headers() {
     assert_eq!(back.via.branch(), r.via.branch());
     assert_eq!(back.headers.get(HeaderName::RetryAfter), Some("5"));
     // rport was asked for: filled with the source port.
-    assert!(back.headers.get(HeaderName::Via).unwrap().contains("rport=5061"));
+    assert!(back
+        .headers
+        .get(HeaderName::Via)
+        .unwrap()
+        .contains("rport=5061"));
 }
 
 #[test]
@@ -272,11 +305,19 @@ fn agrees_with_rsip_on_plain_messages() {
     use rsip::prelude::*;
     let ours = req(INVITE);
     let theirs = rsip::SipMessage::try_from(INVITE).expect("rsip parses a plain INVITE");
-    let rsip::SipMessage::Request(theirs) = theirs else { panic!("rsip: not a request") };
+    let rsip::SipMessage::Request(theirs) = theirs else {
+        panic!("rsip: not a request")
+    };
     assert_eq!(theirs.method.to_string(), ours.method.to_string());
     assert_eq!(theirs.call_id_header().unwrap().value(), ours.call_id());
     let from = theirs.from_header().unwrap().typed().unwrap();
-    assert_eq!(from.tag().map(|t| t.value().to_string()).as_deref(), ours.from.tag());
-    assert_eq!(theirs.cseq_header().unwrap().typed().unwrap().seq, ours.cseq.seq);
+    assert_eq!(
+        from.tag().map(|t| t.value().to_string()).as_deref(),
+        ours.from.tag()
+    );
+    assert_eq!(
+        theirs.cseq_header().unwrap().typed().unwrap().seq,
+        ours.cseq.seq
+    );
     assert_eq!(theirs.body.len(), ours.body.len());
 }

@@ -138,7 +138,9 @@ pub struct Uri {
 impl Uri {
     /// Parses an absolute URI.
     pub fn parse(s: &str) -> Result<Uri, UriError> {
-        if s.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"') {
+        if s.bytes()
+            .any(|b| b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"')
+        {
             return Err(UriError::BadChar);
         }
         let colon = s.find(':').ok_or(UriError::MissingScheme)?;

@@ -106,7 +106,10 @@ impl Via {
             *part = &rest[..end];
             rest = rest[end..].trim_start();
             if i < 2 {
-                rest = rest.strip_prefix('/').ok_or(ViaError::Protocol)?.trim_start();
+                rest = rest
+                    .strip_prefix('/')
+                    .ok_or(ViaError::Protocol)?
+                    .trim_start();
             }
         }
         if !parts[0].eq_ignore_ascii_case("SIP") || parts[1] != "2.0" {
@@ -198,16 +201,19 @@ mod tests {
         assert_eq!(v.branch(), Some("390skdjuw"));
         assert!(!v.has_rfc3261_branch());
 
-        let v = Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8")
-            .unwrap();
+        let v =
+            Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8")
+                .unwrap();
         assert_eq!(v.transport, ViaTransport::Tcp);
         assert!(v.has_rfc3261_branch());
 
-        let v = Via::parse("SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3")
-            .unwrap();
+        let v =
+            Via::parse("SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3")
+                .unwrap();
         assert_eq!(v.port, None);
-        let v = Via::parse("SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKas3")
-            .unwrap();
+        let v =
+            Via::parse("SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKas3")
+                .unwrap();
         assert!(v.has_rfc3261_branch());
 
         let v = Via::parse("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK").unwrap();

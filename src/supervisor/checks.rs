@@ -59,7 +59,9 @@ fn check_method(m: &Method) -> Option<Refusal> {
         | Method::Update => None,
         // RFC 3261 §8.2.1: a method we do not know at all is 501, a known one we do not
         // serve 405 with Allow.
-        Method::Extension(_) => Some(Refusal::new(501, "Not Implemented").with(HeaderName::Allow, ALLOW)),
+        Method::Extension(_) => {
+            Some(Refusal::new(501, "Not Implemented").with(HeaderName::Allow, ALLOW))
+        }
         _ => Some(Refusal::new(405, "Method Not Allowed").with(HeaderName::Allow, ALLOW)),
     }
 }
@@ -163,7 +165,11 @@ mod tests {
             "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 {method}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        match parse(Bytes::from(text), Framing::Datagram, &ParseLimits::default()) {
+        match parse(
+            Bytes::from(text),
+            Framing::Datagram,
+            &ParseLimits::default(),
+        ) {
             Ok(Message::Request(r)) => r,
             other => panic!("{other:?}"),
         }
@@ -176,19 +182,86 @@ mod tests {
         assert_eq!(check(&req("FOO", sip, "", "")).unwrap().status, 501);
         let r = check(&req("REGISTER", sip, "", "")).unwrap();
         assert_eq!((r.status, r.headers[0].1.as_str()), (405, ALLOW));
-        assert_eq!(check(&req("OPTIONS", "soap.beep://x:1", "", "")).unwrap().status, 416);
-        assert_eq!(check(&req("OPTIONS", "tel:+123", "", "")).unwrap().status, 404);
-        let r = check(&req("OPTIONS", sip, "Require: nothingSupportsThis, nothingSupportsThisEither\r\nProxy-Require: foo\r\n", "")).unwrap();
+        assert_eq!(
+            check(&req("OPTIONS", "soap.beep://x:1", "", ""))
+                .unwrap()
+                .status,
+            416
+        );
+        assert_eq!(
+            check(&req("OPTIONS", "tel:+123", "", "")).unwrap().status,
+            404
+        );
+        let r = check(&req(
+            "OPTIONS",
+            sip,
+            "Require: nothingSupportsThis, nothingSupportsThisEither\r\nProxy-Require: foo\r\n",
+            "",
+        ))
+        .unwrap();
         assert_eq!(r.status, 420);
-        assert_eq!(r.headers[0].1, "nothingSupportsThis, nothingSupportsThisEither");
-        let r = check(&req("INVITE", sip, "Content-Type: application/unknownformat\r\n", "xyz")).unwrap();
+        assert_eq!(
+            r.headers[0].1,
+            "nothingSupportsThis, nothingSupportsThisEither"
+        );
+        let r = check(&req(
+            "INVITE",
+            sip,
+            "Content-Type: application/unknownformat\r\n",
+            "xyz",
+        ))
+        .unwrap();
         assert_eq!((r.status, r.headers[0].1.as_str()), (415, ACCEPT));
-        assert_eq!(check(&req("INVITE", sip, "Content-Type: application/sdp\r\n", "v=0")), None);
-        assert_eq!(check(&req("INVITE", sip, "Accept: text/nobodyKnowsThis\r\n", "")).unwrap().status, 406);
-        assert_eq!(check(&req("INVITE", sip, "Accept: application/*\r\n", "")), None);
-        assert_eq!(check(&req("SUBSCRIBE", sip, "Accept: application/conference-info+xml\r\n", "")), None);
-        assert_eq!(check(&req("SUBSCRIBE", sip, "Accept: application/pidf+xml\r\n", "")).unwrap().status, 406);
-        assert_eq!(check(&req("INVITE", sip, "Content-Encoding: gzip\r\nContent-Type: application/sdp\r\n", "v=0")).unwrap().status, 415);
+        assert_eq!(
+            check(&req(
+                "INVITE",
+                sip,
+                "Content-Type: application/sdp\r\n",
+                "v=0"
+            )),
+            None
+        );
+        assert_eq!(
+            check(&req("INVITE", sip, "Accept: text/nobodyKnowsThis\r\n", ""))
+                .unwrap()
+                .status,
+            406
+        );
+        assert_eq!(
+            check(&req("INVITE", sip, "Accept: application/*\r\n", "")),
+            None
+        );
+        assert_eq!(
+            check(&req(
+                "SUBSCRIBE",
+                sip,
+                "Accept: application/conference-info+xml\r\n",
+                ""
+            )),
+            None
+        );
+        assert_eq!(
+            check(&req(
+                "SUBSCRIBE",
+                sip,
+                "Accept: application/pidf+xml\r\n",
+                ""
+            ))
+            .unwrap()
+            .status,
+            406
+        );
+        assert_eq!(
+            check(&req(
+                "INVITE",
+                sip,
+                "Content-Encoding: gzip\r\nContent-Type: application/sdp\r\n",
+                "v=0"
+            ))
+            .unwrap()
+            .status,
+            415
+        );
         // ACK and CANCEL are never refused for Require.
         assert_eq!(check(&req("ACK", sip, "Require: foo\r\n", "")), None);
     }

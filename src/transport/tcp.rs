@@ -136,8 +136,15 @@ impl TcpRegistry {
         self.by_peer.remove_if(&peer, |_, v| *v == id);
     }
 
-    async fn read_loop(&self, mut read: tokio::net::tcp::OwnedReadHalf, id: ConnId, peer: SocketAddr) {
-        let Some(sink) = self.sink.get().cloned() else { return };
+    async fn read_loop(
+        &self,
+        mut read: tokio::net::tcp::OwnedReadHalf,
+        id: ConnId,
+        peer: SocketAddr,
+    ) {
+        let Some(sink) = self.sink.get().cloned() else {
+            return;
+        };
         let source = Target {
             protocol: Protocol::Tcp,
             addr: peer,
@@ -162,7 +169,10 @@ impl TcpRegistry {
             loop {
                 match framer.decode(&mut buf) {
                     Ok(Some(Frame::Message(bytes))) => {
-                        sink.on_message(parse(bytes, Framing::Stream, &self.settings.limits), source);
+                        sink.on_message(
+                            parse(bytes, Framing::Stream, &self.settings.limits),
+                            source,
+                        );
                     }
                     Ok(Some(Frame::Ping)) => {
                         // RFC 5626 §3.5.1 keep-alive: answer CRLFCRLF with CRLF.
@@ -189,12 +199,21 @@ impl TcpRegistry {
     }
 
     /// Queues bytes on a connection: the given one when alive, else the latest to `addr`.
-    pub fn send(&self, conn: Option<ConnId>, addr: SocketAddr, data: Bytes) -> Result<(), SendError> {
+    pub fn send(
+        &self,
+        conn: Option<ConnId>,
+        addr: SocketAddr,
+        data: Bytes,
+    ) -> Result<(), SendError> {
         let id = conn
             .filter(|c| self.conns.contains_key(c))
             .or_else(|| self.by_peer.get(&addr).map(|r| *r))
             .ok_or(SendError::Closed)?;
-        let tx = self.conns.get(&id).map(|c| c.tx.clone()).ok_or(SendError::Closed)?;
+        let tx = self
+            .conns
+            .get(&id)
+            .map(|c| c.tx.clone())
+            .ok_or(SendError::Closed)?;
         tx.try_send(data).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SendError::Full,
             mpsc::error::TrySendError::Closed(_) => SendError::Closed,

@@ -77,7 +77,8 @@ impl UdpTransport {
             metrics::counter!("focus_transport_bytes_received_total", "transport" => "udp")
                 .increment(n as u64);
             if n > max_message {
-                metrics::counter!("focus_sip_parse_errors_total", "reason" => "too_large").increment(1);
+                metrics::counter!("focus_sip_parse_errors_total", "reason" => "too_large")
+                    .increment(1);
                 continue;
             }
             // Copy out exactly the datagram: a body kept by a session must not pin 64 KiB.
