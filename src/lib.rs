@@ -13,7 +13,7 @@
 //! 4. [`session`]: one actix actor per group session around a pure `SessionState` (roster,
 //!    participants' dialogs and [`sdp`] offer/answer, conference-event subscriptions with
 //!    [`conference_info`] documents) whose effects the actor executes.
-//! 5. [`metrics`] names every metric; `/metrics` serves them.
+//! 5. [`metrics`] names every metric; `/metrics` serves them. [`server`] assembles it all.
 #![forbid(unsafe_code)]
 
 pub mod conference_info;
@@ -22,6 +22,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod metrics;
 pub mod sdp;
+pub mod server;
 pub mod session;
 pub mod sip;
 pub mod supervisor;

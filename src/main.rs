@@ -4,13 +4,9 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use cpm_focus::config::Config;
-use cpm_focus::endpoint::{Endpoint, EndpointSettings};
-use cpm_focus::sip::ParseLimits;
-use cpm_focus::supervisor::{Supervisor, SupervisorSettings};
-use cpm_focus::transport::{Sink, TcpRegistry, TcpSettings, Transports, UdpTransport};
-use std::net::{IpAddr, SocketAddr};
+use cpm_focus::server::Server;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -104,95 +100,20 @@ async fn run(
         cancel.clone(),
     ));
 
-    let udp = Arc::new(
-        UdpTransport::bind(cli.sip_listen)
-            .with_context(|| format!("binding UDP {}", cli.sip_listen))?,
-    );
-    // TCP on the same address (and the same port when UDP picked one).
-    let tcp_addr = SocketAddr::new(cli.sip_listen.ip(), udp.local_addr().port());
-    let limits = ParseLimits {
-        max_headers: config.sip.max_headers,
-    };
-    let transport_cancel = CancellationToken::new();
-    let tcp = Arc::new(
-        TcpRegistry::bind(
-            tcp_addr,
-            TcpSettings {
-                max_message: config.sip.max_message_size,
-                max_connections: config.sip.max_tcp_connections,
-                idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_s),
-                write_queue: config.sip.tcp_write_queue,
-                limits,
-            },
-            transport_cancel.clone(),
-        )
-        .with_context(|| format!("binding TCP {tcp_addr}"))?,
-    );
-    let transports = Transports {
-        udp: udp.clone(),
-        tcp: tcp.clone(),
-    };
-    let advertised = advertised_host(&config, cli.sip_listen.ip());
-    let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let endpoint = Endpoint::start(
-        transports,
-        EndpointSettings {
-            timers: config.sip.timers(),
-            force_rport: config.sip.force_rport,
-            max_transactions: config.sip.max_transactions,
-            retry_after_s: config.supervisor.retry_after_s,
-            advertised_host: advertised.clone(),
-            outbound_proxy: (!config.sip.outbound_proxy.is_empty())
-                .then(|| config.sip.outbound_proxy.clone()),
-            shard_queue: config.sip.queue_depth,
-            shards,
-        },
-    );
-    let domain = cpm_focus::sip::Host::parse(&config.focus.domain)
-        .map_err(|e| anyhow::anyhow!("focus.domain: {e}"))?;
-    let supervisor = Arc::new(Supervisor::new(
-        &config,
-        SupervisorSettings {
-            domain,
-            local_ips: vec![cli.sip_listen.ip()],
-            advertised_host: advertised.clone(),
-            udp_port: udp.local_addr().port(),
-            tcp_port: tcp.local_addr().port(),
-            mailbox_capacity: config.supervisor.mailbox_capacity,
-            max_sessions: config.supervisor.max_sessions,
-            retry_after_s: config.supervisor.retry_after_s,
-        },
-        endpoint.clone(),
-        arbiters,
-    ));
-    endpoint.set_router(supervisor.clone());
-    let sink: Arc<dyn Sink> = Arc::new(endpoint.clone());
-    tokio::spawn(udp.clone().run(
-        sink.clone(),
-        config.sip.max_message_size,
-        limits,
-        transport_cancel.clone(),
-    ));
-    tokio::spawn(tcp.clone().run(sink));
-
+    let server = Server::start(&config, cli.sip_listen, arbiters)?;
     tracing::info!(
-        sip_udp = %udp.local_addr(), sip_tcp = %tcp.local_addr(), metrics = %metrics_addr,
+        sip_udp = %server.udp_addr, sip_tcp = %server.tcp_addr, metrics = %metrics_addr,
         domain = %config.focus.domain, groups = config.groups.len(), "cpm-focus ready"
     );
     // One machine-readable line for scripts and tests.
     println!(
         "cpm-focus ready sip_udp={} sip_tcp={} metrics={}",
-        udp.local_addr(),
-        tcp.local_addr(),
-        metrics_addr
+        server.udp_addr, server.tcp_addr, metrics_addr
     );
 
     wait_for_signal().await;
     tracing::info!("shutting down: ending sessions");
-    supervisor
-        .shutdown(Duration::from_secs(config.shutdown.grace_s))
-        .await;
-    transport_cancel.cancel();
+    server.shutdown().await;
     cancel.cancel();
     tracing::info!("stopped");
     Ok(0)
@@ -213,22 +134,4 @@ async fn wait_for_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-/// The host written into Via, Contact and SDP.
-fn advertised_host(config: &Config, listen: IpAddr) -> String {
-    if !config.sip.advertise.is_empty() {
-        return config.sip.advertise.clone();
-    }
-    if !listen.is_unspecified() {
-        return listen.to_string();
-    }
-    // The address of the interface with the default route (no packet is sent).
-    std::net::UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| {
-            s.connect("192.0.2.1:9")?;
-            s.local_addr()
-        })
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|_| "127.0.0.1".into())
 }

@@ -88,6 +88,11 @@ impl Tables {
         }
     }
 
+    /// The routing entry of a conference's session, if one runs.
+    pub fn session(&self, key: &str) -> Option<SessionEntry> {
+        self.conferences.get(key).map(|e| e.clone())
+    }
+
     /// Sessions in the table.
     pub fn session_count(&self) -> usize {
         self.conferences.len()

@@ -27,6 +27,9 @@ pub enum SessionInput {
     Tu(TuEvent),
     /// End the session (focus shutdown); the sender learns when it is done.
     Shutdown(oneshot::Sender<()>),
+    /// Fault injection for the panic-isolation test.
+    #[cfg(test)]
+    Panic,
 }
 
 /// Delivers transaction events to the actor. `do_send` is right here: these are answers to
@@ -56,8 +59,9 @@ pub struct SessionActor {
     tu: Option<TuHandle>,
     timer: Option<(Instant, SpawnHandle)>,
     shutdown: Option<oneshot::Sender<()>>,
-    /// Set when the actor stops normally; a drop without it means a panic.
-    clean: bool,
+    /// Set while a handler runs. actix stops an actor whose handler panicked when it drops
+    /// its context, so `stopped` seeing this still set means the handler never returned.
+    busy: bool,
 }
 
 impl SessionActor {
@@ -81,7 +85,7 @@ impl SessionActor {
             tu: None,
             timer: None,
             shutdown: None,
-            clean: false,
+            busy: false,
         }
     }
 
@@ -141,9 +145,11 @@ impl SessionActor {
             if let Some(at) = next {
                 let delay = at.saturating_duration_since(now);
                 let h = ctx.run_later(delay, |act, ctx| {
+                    act.busy = true;
                     act.timer = None;
                     act.state.handle_timeout(Instant::now());
                     act.settle(ctx);
+                    act.busy = false;
                 });
                 self.timer = Some((at, h));
             }
@@ -177,21 +183,15 @@ impl Actor for SessionActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        self.clean = true;
-        self.tables.forget_session(&self.key, self.instance, false);
         metrics::gauge!("focus_session_actors").decrement(1.0);
-    }
-}
-
-impl Drop for SessionActor {
-    fn drop(&mut self) {
-        if self.clean {
+        if !self.busy {
+            self.tables.forget_session(&self.key, self.instance, false);
             return;
         }
-        // The actor died without stopping: a panic in a handler. End the session cleanly for
-        // everyone in it (BYE, final NOTIFY) and leave no routes pointing at it.
+        // A handler panicked (there must be none, but): end this session cleanly for everyone
+        // in it (BYE, final NOTIFY) and leave no route pointing at it. Other sessions on the
+        // arbiter are untouched: tokio confines the panic to this actor's task.
         metrics::counter!("focus_session_panics_total").increment(1);
-        metrics::gauge!("focus_session_actors").decrement(1.0);
         tracing::error!(conference = %self.key, "session actor panicked; ending the session");
         self.state.shutdown(Instant::now());
         self.execute();
@@ -204,6 +204,7 @@ impl Handler<SessionInput> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: SessionInput, ctx: &mut Self::Context) {
+        self.busy = true;
         let now = Instant::now();
         match msg {
             SessionInput::Request(incoming) => {
@@ -239,7 +240,10 @@ impl Handler<SessionInput> for SessionActor {
                 self.shutdown = Some(tx);
                 self.state.shutdown(now);
             }
+            #[cfg(test)]
+            SessionInput::Panic => panic!("injected fault"),
         }
         self.settle(ctx);
+        self.busy = false;
     }
 }

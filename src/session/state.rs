@@ -595,7 +595,15 @@ impl SessionState {
         };
         let (uri, mut w) = p.dialog.request(&Method::Bye);
         if let Some(r) = reason {
-            w.header_fmt(HeaderName::Other, format_args!("{r}"));
+            // RFC 3326: tell the participant why the focus hangs up.
+            let cause = match method {
+                DisconnectionMethod::Failed => 408,
+                _ => 200,
+            };
+            w.header_fmt(
+                HeaderName::Reason,
+                format_args!("SIP;cause={cause};text=\"{r}\""),
+            );
         }
         let rest = w.finish_empty();
         let spec = OutgoingSpec {

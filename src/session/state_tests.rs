@@ -658,6 +658,20 @@ fn missing_ack_hangs_up_and_cancel_withdraws() {
     assert_eq!(out.sent.len(), 1);
     assert_eq!(out.sent[0].method, Method::Bye);
     assert!(out.sent[0].text.contains("CSeq: 2 BYE\r\n"));
+    assert!(
+        out.sent[0]
+            .text
+            .contains("Reason: SIP;cause=408;text=\"no ACK\"\r\n"),
+        "{}",
+        out.sent[0].text
+    );
+    // Every line of what we send is a well-formed header.
+    let head = out.sent[0].text.split("\r\n\r\n").next().unwrap();
+    assert!(
+        head.lines()
+            .all(|l| l.split_once(": ").is_some_and(|(n, _)| !n.is_empty())),
+        "{head}"
+    );
     let doc = h.s.full_document();
     let ep = &doc.users.unwrap().users[0].endpoints[0];
     assert_eq!(

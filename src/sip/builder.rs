@@ -128,8 +128,10 @@ impl MessageWriter {
         }
     }
 
-    /// Adds a header line.
+    /// Adds a header line (a known name: extension headers go through
+    /// [`MessageWriter::header_named`]).
     pub fn header(&mut self, name: HeaderName, value: &str) -> &mut Self {
+        debug_assert!(name != HeaderName::Other, "HeaderName::Other has no text");
         self.header_named(name.as_str(), value)
     }
 
@@ -152,6 +154,7 @@ impl MessageWriter {
 
     /// Adds a header whose value is formatted.
     pub fn header_fmt(&mut self, name: HeaderName, value: std::fmt::Arguments<'_>) -> &mut Self {
+        debug_assert!(name != HeaderName::Other, "HeaderName::Other has no text");
         self.buf.put_slice(name.as_str().as_bytes());
         self.buf.put_slice(b": ");
         let _ = Fmt(&mut self.buf).write_fmt(value);

@@ -91,6 +91,7 @@ header_names! {
     ConversationId => "Conversation-ID";
     InReplyToContributionId => "InReplyTo-Contribution-ID";
     ReferSub => "Refer-Sub";
+    Reason => "Reason";
 }
 
 /// One header line after normalization.

@@ -1,0 +1,291 @@
+//! Assembles a running focus: transports, endpoint, supervisor and their tasks. `main` adds
+//! the command line, the metrics exporter and signals; tests start a server in-process.
+
+use crate::config::Config;
+use crate::endpoint::{Endpoint, EndpointSettings};
+use crate::sip::{Host, ParseLimits};
+use crate::supervisor::{Supervisor, SupervisorSettings};
+use crate::transport::{Sink, TcpRegistry, TcpSettings, Transports, UdpTransport};
+use actix::dev::ArbiterHandle;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+/// Why the focus could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("binding {what} {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("focus.domain: {0}")]
+    Domain(crate::sip::UriError),
+}
+
+/// A running focus.
+pub struct Server {
+    pub supervisor: Arc<Supervisor>,
+    pub endpoint: Endpoint,
+    pub udp_addr: SocketAddr,
+    pub tcp_addr: SocketAddr,
+    cancel: CancellationToken,
+    grace: Duration,
+}
+
+impl Server {
+    /// Binds UDP and TCP on `listen` (the same port for both; port 0 picks one) and starts
+    /// the endpoint and the supervisor, with session actors on `arbiters`. Must be called
+    /// inside a multi-threaded tokio runtime.
+    pub fn start(
+        config: &Config,
+        listen: SocketAddr,
+        arbiters: Vec<ArbiterHandle>,
+    ) -> Result<Server, StartError> {
+        let udp = Arc::new(
+            UdpTransport::bind(listen).map_err(|source| StartError::Bind {
+                what: "UDP",
+                addr: listen,
+                source,
+            })?,
+        );
+        let tcp_addr = SocketAddr::new(listen.ip(), udp.local_addr().port());
+        let limits = ParseLimits {
+            max_headers: config.sip.max_headers,
+        };
+        let cancel = CancellationToken::new();
+        let tcp = Arc::new(
+            TcpRegistry::bind(
+                tcp_addr,
+                TcpSettings {
+                    max_message: config.sip.max_message_size,
+                    max_connections: config.sip.max_tcp_connections,
+                    idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_s),
+                    write_queue: config.sip.tcp_write_queue,
+                    limits,
+                },
+                cancel.clone(),
+            )
+            .map_err(|source| StartError::Bind {
+                what: "TCP",
+                addr: tcp_addr,
+                source,
+            })?,
+        );
+        let transports = Transports {
+            udp: udp.clone(),
+            tcp: tcp.clone(),
+        };
+        let advertised = advertised_host(config, listen.ip());
+        let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let endpoint = Endpoint::start(
+            transports,
+            EndpointSettings {
+                timers: config.sip.timers(),
+                force_rport: config.sip.force_rport,
+                max_transactions: config.sip.max_transactions,
+                retry_after_s: config.supervisor.retry_after_s,
+                advertised_host: advertised.clone(),
+                outbound_proxy: (!config.sip.outbound_proxy.is_empty())
+                    .then(|| config.sip.outbound_proxy.clone()),
+                shard_queue: config.sip.queue_depth,
+                shards,
+            },
+        );
+        let domain = Host::parse(&config.focus.domain).map_err(StartError::Domain)?;
+        let supervisor = Arc::new(Supervisor::new(
+            config,
+            SupervisorSettings {
+                domain,
+                local_ips: vec![listen.ip()],
+                advertised_host: advertised,
+                udp_port: udp.local_addr().port(),
+                tcp_port: tcp.local_addr().port(),
+                mailbox_capacity: config.supervisor.mailbox_capacity,
+                max_sessions: config.supervisor.max_sessions,
+                retry_after_s: config.supervisor.retry_after_s,
+            },
+            endpoint.clone(),
+            arbiters,
+        ));
+        endpoint.set_router(supervisor.clone());
+        let sink: Arc<dyn Sink> = Arc::new(endpoint.clone());
+        tokio::spawn(udp.clone().run(
+            sink.clone(),
+            config.sip.max_message_size,
+            limits,
+            cancel.clone(),
+        ));
+        tokio::spawn(tcp.clone().run(sink));
+        Ok(Server {
+            supervisor,
+            endpoint,
+            udp_addr: udp.local_addr(),
+            tcp_addr: tcp.local_addr(),
+            cancel,
+            grace: Duration::from_secs(config.shutdown.grace_s),
+        })
+    }
+
+    /// Graceful stop: new sessions are refused, every session ends (BYE to participants,
+    /// final NOTIFY to subscribers, bounded by the configured grace time), then the
+    /// transports close.
+    pub async fn shutdown(&self) {
+        self.supervisor.shutdown(self.grace).await;
+        self.cancel.cancel();
+    }
+}
+
+/// The host written into Via, Contact and SDP.
+fn advertised_host(config: &Config, listen: IpAddr) -> String {
+    if !config.sip.advertise.is_empty() {
+        return config.sip.advertise.clone();
+    }
+    if !listen.is_unspecified() {
+        return listen.to_string();
+    }
+    // The address of the interface with the default route (no packet is sent).
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("192.0.2.1:9")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::SessionInput;
+    use crate::sip::{parse, Framing, Message, ParseLimits};
+    use bytes::Bytes;
+    use std::net::UdpSocket;
+
+    fn invite(to: &str, from: &str, call: &str, me: SocketAddr) -> String {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+        format!(
+            "INVITE sip:{to}@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call};rport\r\nFrom: <sip:{from}@example.com>;tag={from}\r\nTo: <sip:{to}@focus.example.com>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <sip:{from}@{me}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+    }
+
+    fn recv(sock: &UdpSocket) -> Message {
+        let mut buf = [0u8; 65536];
+        let (n, _) = sock
+            .recv_from(&mut buf)
+            .expect("a message within the timeout");
+        parse(
+            Bytes::copy_from_slice(&buf[..n]),
+            Framing::Datagram,
+            &ParseLimits::default(),
+        )
+        .expect("the focus sends valid SIP")
+    }
+
+    /// Joins and returns the focus's To tag, skipping the 100.
+    fn join(sock: &UdpSocket, focus: SocketAddr, to: &str, from: &str, call: &str) -> String {
+        let me = sock.local_addr().unwrap();
+        sock.send_to(invite(to, from, call, me).as_bytes(), focus)
+            .unwrap();
+        loop {
+            if let Message::Response(r) = recv(sock) {
+                if r.status >= 200 {
+                    assert_eq!(r.status, 200);
+                    let tag = r.to.tag().unwrap().to_string();
+                    let ack = format!(
+                        "ACK sip:{to}@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKack{call}\r\nFrom: <sip:{from}@example.com>;tag={from}\r\nTo: <sip:{to}@focus.example.com>;tag={tag}\r\nCall-ID: {call}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+                    );
+                    sock.send_to(ack.as_bytes(), focus).unwrap();
+                    return tag;
+                }
+            }
+        }
+    }
+
+    /// A panic inside one session ends that session cleanly (its participant gets a BYE, its
+    /// routes disappear) and leaves the other session on the same arbiter untouched.
+    #[test]
+    fn a_panicking_session_is_isolated() {
+        let mut config = Config::embedded().unwrap();
+        config.groups.push(crate::config::GroupConfig {
+            uri: "sip:other@focus.example.com".into(),
+            display_name: String::new(),
+            subject: String::new(),
+            join: crate::config::JoinRule::Open,
+            max_participants: 10,
+            allow_signalling_only: true,
+        });
+        let _system = actix::System::new();
+        // One arbiter: both sessions share its thread.
+        let arbiter = actix::Arbiter::new();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(async {
+            Server::start(
+                &config,
+                "127.0.0.1:0".parse().unwrap(),
+                vec![arbiter.handle()],
+            )
+            .unwrap()
+        });
+        let focus = server.udp_addr;
+        let alice = UdpSocket::bind("127.0.0.1:0").unwrap();
+        alice
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let bob = UdpSocket::bind("127.0.0.1:0").unwrap();
+        bob.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        join(&alice, focus, "team", "alice", "call-a");
+        let bob_tag = join(&bob, focus, "other", "bob", "call-b");
+
+        let tables = server.supervisor.tables().clone();
+        let team = tables.session("team").expect("team session runs");
+        team.addr.do_send(SessionInput::Panic);
+
+        // Alice is told the session is over.
+        let bye = loop {
+            match recv(&alice) {
+                Message::Request(r) => break r,
+                Message::Response(_) => continue,
+            }
+        };
+        assert_eq!(bye.method, crate::sip::Method::Bye);
+        assert_eq!(bye.call_id(), "call-a");
+        // Routes to the dead session are gone; a new join starts a fresh session.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while tables
+            .session("team")
+            .is_some_and(|e| e.instance == team.instance)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dead session still routed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let carol = UdpSocket::bind("127.0.0.1:0").unwrap();
+        carol
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        join(&carol, focus, "team", "carol", "call-c");
+        // Bob's session, on the same arbiter, still answers in its dialog.
+        let me = bob.local_addr().unwrap();
+        let bye = format!(
+            "BYE sip:other@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKbyeb\r\nFrom: <sip:bob@example.com>;tag=bob\r\nTo: <sip:other@focus.example.com>;tag={bob_tag}\r\nCall-ID: call-b\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+        );
+        bob.send_to(bye.as_bytes(), focus).unwrap();
+        match recv(&bob) {
+            Message::Response(r) => assert_eq!(r.status, 200),
+            other => panic!("{other:?}"),
+        }
+        rt.block_on(server.shutdown());
+        arbiter.stop();
+    }
+}
