@@ -20,6 +20,7 @@ pub mod conference_info;
 pub mod config;
 pub mod dialog;
 pub mod endpoint;
+pub mod media;
 pub mod metrics;
 pub mod sdp;
 pub mod server;
