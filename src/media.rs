@@ -5,4 +5,5 @@
 //! Both are sans-IO codecs: bytes in, typed messages out, and back. Connections, timers and
 //! the fan-out policy live with the session, not here.
 
+pub mod cpim;
 pub mod msrp;

@@ -182,6 +182,9 @@ fn rcs_group_chat_send_with_cpim() {
     assert_eq!(send.byte_range, Some(ByteRange::whole(323)));
     assert_eq!(send.from_path[0].host.to_string(), "[2001:db8:1::23]");
     assert_eq!(send.to_bytes().unwrap(), RCS_GROUP_SEND.as_bytes());
+    let cpim = crate::media::cpim::Cpim::parse(send.body.clone(), &Default::default()).unwrap();
+    assert_eq!(&cpim.body[..], b"Hello group");
+    assert_eq!(cpim.imdn_message_id(), Some("Xu8dbqWSPkKLYaAKfQ2C"));
 }
 
 #[test]
