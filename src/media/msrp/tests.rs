@@ -1,4 +1,7 @@
-//! Tests of the MSRP codec: real-world messages, every parse fault, writing, chunking.
+//! Tests of the MSRP codec: real-world messages, every parse fault, writing, chunking,
+//! and properties (`tests/prop.rs`).
+
+mod prop;
 
 use super::*;
 use bytes::{Bytes, BytesMut};
