@@ -536,7 +536,8 @@ impl SessionState {
         let Some(p) = self.participants.get_mut(&pid) else { return };
         let (uri, mut w) = p.dialog.request(&Method::Bye);
         if let Some(r) = reason {
-            w.header_fmt(HeaderName::Other, format_args!("{r}"));
+            // RFC 3326 Reason. (`HeaderName::Other` has no name: it wrote `: text`.)
+            w.header_named("Reason", &format!("SIP;text=\"{r}\""));
         }
         let rest = w.finish_empty();
         let spec = OutgoingSpec {
