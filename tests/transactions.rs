@@ -1,0 +1,154 @@
+//! Transaction-layer behaviour over UDP: the 2xx to INVITE retransmitted until its ACK,
+//! retransmitted INVITEs absorbed, and the BYE that ends a session whose ACK never came.
+
+mod support;
+
+use cpm_focus::conference_info::{DisconnectionMethod, EndpointStatus};
+use cpm_focus::sip::Method;
+use std::time::Duration;
+use support::{endpoint_state, user_count, Call, Focus, Ua, AUDIO_OFFER, TEAM, WAIT};
+
+fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}
+
+#[test]
+fn lost_2xx_is_retransmitted_at_t1_doubling_until_the_ack() {
+    const T1: u64 = 100;
+    let focus = Focus::start(&format!("[sip]\nt1_ms = {T1}\n"));
+    let t1 = Duration::from_millis(T1);
+    let mut ua = Ua::udp(&focus, "alice");
+    let mut call = Call::new(TEAM);
+    let b = ua.invite(&mut call, Some(AUDIO_OFFER));
+    assert_eq!(ua.expect_response(&b).status, 100);
+    let ok = ua.wait_for(WAIT, |m| m.response().is_some_and(|r| r.status == 200)).expect("no 200");
+    // Do not ACK: the focus must think the 200 was lost.
+    let mut copies = Vec::new();
+    for _ in 0..3 {
+        let again = ua
+            .wait_for(WAIT, |m| m.response().is_some_and(|r| r.status == 200))
+            .expect("the 200 was not retransmitted");
+        assert_eq!(again.raw, ok.raw, "a retransmission must repeat the 200 byte for byte");
+        copies.push(again.at);
+    }
+    let gaps: Vec<Duration> = std::iter::once(copies[0] - ok.at)
+        .chain(copies.windows(2).map(|w| w[1] - w[0]))
+        .collect();
+    // Intervals T1, 2·T1, 4·T1 (RFC 3261 §13.3.1.4). Timers never fire early (allow the
+    // clock granularity of the two processes); a loaded machine can make them late.
+    for (i, gap) in gaps.iter().enumerate() {
+        let expected = t1 * (1 << i);
+        assert!(
+            *gap >= expected.mul_f64(0.8) && *gap <= expected + Duration::from_millis(750),
+            "gap {i} is {} ms, expected about {} ms (all: {:?})",
+            ms(*gap),
+            ms(expected),
+            gaps.iter().map(|g| ms(*g)).collect::<Vec<_>>()
+        );
+    }
+    call.learn(ok.response().unwrap());
+    ua.ack(&call);
+    // The next copy was due 8·T1 after the last; after the ACK none comes.
+    ua.assert_quiet(t1 * 12, "no 200 after the ACK");
+    assert_eq!(ua.bye(&mut call).status, 200);
+}
+
+#[test]
+fn retransmitted_invite_gets_the_same_200_and_joins_once() {
+    // T1 long enough that no timer retransmission can be mistaken for the answer to ours.
+    let focus = Focus::start("[sip]\nt1_ms = 3000\nt2_ms = 4000\n");
+    let mut watcher = Ua::udp(&focus, "watcher");
+    let (_sub, first) = watcher.subscribe_to(TEAM);
+    let mut view = first.doc;
+    let mut ua = Ua::udp(&focus, "bob");
+    let mut call = Call::new(TEAM);
+    let b = ua.invite(&mut call, Some(AUDIO_OFFER));
+    assert_eq!(ua.expect_response(&b).status, 100);
+    let ok = ua.wait_for(WAIT, |m| m.response().is_some_and(|r| r.status == 200)).expect("no 200");
+    ua.retransmit(&b);
+    let again = ua
+        .wait_for(Duration::from_millis(2500), |m| m.response().is_some_and(|r| r.status == 200))
+        .expect("the retransmitted INVITE got no 200");
+    assert_eq!(again.raw, ok.raw, "the INVITE copy must get the same 200 (same To tag)");
+    assert_eq!(
+        focus.metric("focus_sip_retransmissions_received_total"),
+        Some(1.0)
+    );
+    call.learn(ok.response().unwrap());
+    ua.ack(&call);
+    // After the ACK a late copy of the INVITE is absorbed silently.
+    ua.retransmit(&b);
+    ua.assert_quiet(Duration::from_millis(300), "a stale INVITE copy after the ACK");
+
+    // One participant, one endpoint.
+    let n = watcher.expect_notify();
+    cpm_focus::conference_info::apply(&mut view, &n.doc).unwrap();
+    assert_eq!(user_count(&view), Some(1));
+    assert_eq!(
+        endpoint_state(&view, &ua.aor()),
+        Some((EndpointStatus::Connected, None))
+    );
+    assert_eq!(focus.metric("focus_participants_active"), Some(1.0));
+    assert!(watcher.next_notify(Duration::from_millis(300)).is_none(), "a second join was notified");
+    assert_eq!(ua.bye(&mut call).status, 200);
+    assert_eq!(focus.metric("focus_participants_active"), Some(0.0));
+}
+
+#[test]
+fn without_an_ack_the_focus_gives_up_after_64_t1_and_sends_bye() {
+    // 64·T1 = 3.2 s.
+    let focus = Focus::start("[sip]\nt1_ms = 50\nt2_ms = 400\n");
+    let mut watcher = Ua::tcp(&focus, "watcher");
+    let (_sub, first) = watcher.subscribe_to(TEAM);
+    let mut view = first.doc;
+    let mut ua = Ua::udp(&focus, "carol");
+    let mut call = Call::new(TEAM);
+    let b = ua.invite(&mut call, Some(AUDIO_OFFER));
+    let ok = ua.expect_final(&b);
+    assert_eq!(ok.status, 200);
+    call.learn(&ok);
+    let tag = call.to_tag.clone().unwrap();
+    let sent = std::time::Instant::now();
+
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(10));
+    let waited = bye.at - sent;
+    assert!(
+        waited >= Duration::from_millis(3000) && waited <= Duration::from_secs(8),
+        "BYE after {} ms, expected about 3200",
+        ms(waited)
+    );
+    let req = bye.request().unwrap();
+    // In the dialog, to the Contact the INVITE gave.
+    assert_eq!(req.uri.to_string(), ua.contact_uri());
+    assert_eq!(req.call_id(), call.call_id);
+    assert_eq!(req.from.tag(), Some(tag.as_str()));
+    assert_eq!(req.to.tag(), Some(call.from_tag.as_str()));
+    assert_eq!(req.cseq.method, Method::Bye);
+    assert_eq!(req.headers.get_by_name("Reason"), Some("SIP;text=\"no ACK\""));
+    ua.respond(&bye, 200);
+    // Every 200 before the BYE was a retransmission of the same one.
+    let others = ua.drain(Duration::from_millis(200));
+    assert!(
+        others
+            .iter()
+            .all(|m| m.response().is_some_and(|r| r.status == 200 && r.to.tag() == Some(tag.as_str()))),
+        "unexpected: {:?}",
+        others.iter().map(|m| m.text()).collect::<Vec<_>>()
+    );
+    assert_eq!(focus.metric("focus_sip_ack_timeouts_total"), Some(1.0));
+    assert_eq!(focus.metric("focus_participants_active"), Some(0.0));
+
+    // The roster shows the participant failed.
+    let entity = ua.aor();
+    let deadline = std::time::Instant::now() + WAIT;
+    while endpoint_state(&view, &entity).map(|s| s.0) != Some(EndpointStatus::Disconnected) {
+        assert!(std::time::Instant::now() < deadline, "roster never showed the departure");
+        let n = watcher.expect_notify();
+        cpm_focus::conference_info::apply(&mut view, &n.doc).unwrap();
+    }
+    assert_eq!(
+        endpoint_state(&view, &entity),
+        Some((EndpointStatus::Disconnected, Some(DisconnectionMethod::Failed)))
+    );
+    assert_eq!(user_count(&view), Some(0));
+}
