@@ -92,6 +92,8 @@ pub struct IncomingRequest {
 enum TuCommand {
     Respond {
         key: TsxKey,
+        /// The transaction's id, for a `ResponseRefused` after the transaction is gone.
+        txn: u64,
         status: u16,
         bytes: Bytes,
         ack_key: Option<Box<str>>,
@@ -129,6 +131,7 @@ impl ServerTxn {
     pub fn provisional(&self, status: u16, bytes: Bytes) {
         let _ = self.tx.send(TuCommand::Respond {
             key: self.key.clone(),
+            txn: self.id,
             status,
             bytes,
             ack_key: None,
@@ -153,6 +156,7 @@ impl ServerTxn {
         self.answered = true;
         let _ = self.tx.send(TuCommand::Respond {
             key: self.key.clone(),
+            txn: self.id,
             status,
             bytes,
             ack_key: ack.map(|(c, t)| key::ack_key(c, t)),
