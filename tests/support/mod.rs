@@ -18,9 +18,11 @@ pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use focus::Focus;
 pub use ua::{Notify, Origin, Rx, Ua};
 
-use cpm_focus::conference_info::{ConferenceInfo, DisconnectionMethod, EndpointStatus, User};
+use cpm_focus::conference_info::{
+    apply, ConferenceInfo, DisconnectionMethod, EndpointStatus, User,
+};
 use cpm_focus::sip::{HeaderName, NameAddr, Response};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The focus domain of the embedded configuration.
 pub const DOMAIN: &str = "focus.example.com";
@@ -74,4 +76,21 @@ pub fn without_version(view: &ConferenceInfo) -> ConferenceInfo {
         version: 0,
         ..view.clone()
     }
+}
+
+/// Merges the subscriber's NOTIFYs into `view` until `done` holds (within 10 s); returns how
+/// many were applied. Each must follow the view (consecutive version, same conference).
+pub fn follow(ua: &mut Ua, view: &mut ConferenceInfo, mut done: impl FnMut(&ConferenceInfo) -> bool) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut applied = 0;
+    while !done(view) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = ua.next_notify(left).unwrap_or_else(|| {
+            panic!("{}: the view never reached the expected state: {view:#?}", ua.name)
+        });
+        assert!(!n.is_terminated(), "subscription ended early: {}", n.state);
+        apply(view, &n.doc).unwrap_or_else(|e| panic!("NOTIFY does not follow the view: {e}"));
+        applied += 1;
+    }
+    applied
 }

@@ -209,10 +209,18 @@ impl Net {
             }
         };
         let reason = cpm_focus::sip::reason_phrase(status);
-        self.send(origin, response_text(req, status, reason, None, "").as_bytes());
+        let answer = response_text(req, status, reason, None, "");
         if !first {
+            self.send(origin, answer.as_bytes());
             return;
         }
+        // Queue the NOTIFY before answering it: the answer lets the focus send the next one,
+        // possibly on another connection (and reader thread), which must queue behind this.
+        self.queue_notify(req, raw, origin, at, status);
+        self.send(origin, answer.as_bytes());
+    }
+
+    fn queue_notify(&self, req: &Request, raw: Bytes, origin: Origin, at: Instant, status: u16) {
         let state = req
             .headers
             .get(HeaderName::SubscriptionState)
@@ -460,7 +468,17 @@ impl Ua {
 
     /// The next response on transaction `branch` (provisional or final).
     pub fn expect_response(&mut self, branch: &str) -> Response {
-        let got = self.wait_for(WAIT, |m| m.response().is_some_and(|r| r.branch() == Some(branch)));
+        self.expect_response_to(branch, None)
+    }
+
+    /// The next response on transaction `branch` whose CSeq names `method` (a CANCEL shares
+    /// its INVITE's branch), or any method.
+    pub fn expect_response_to(&mut self, branch: &str, method: Option<Method>) -> Response {
+        let got = self.wait_for(WAIT, |m| {
+            m.response().is_some_and(|r| {
+                r.branch() == Some(branch) && method.as_ref().is_none_or(|x| *x == r.cseq.method)
+            })
+        });
         match got {
             Some(m) => m.response().cloned().unwrap(),
             None => panic!(
@@ -475,8 +493,13 @@ impl Ua {
     /// [`Ua::provisionals`]. A non-2xx final to an INVITE is ACKed, as the client
     /// transaction would.
     pub fn expect_final(&mut self, branch: &str) -> Response {
+        self.expect_final_to(branch, None)
+    }
+
+    /// [`Ua::expect_final`] for the response to `method` only.
+    pub fn expect_final_to(&mut self, branch: &str, method: Option<Method>) -> Response {
         loop {
-            let r = self.expect_response(branch);
+            let r = self.expect_response_to(branch, method.clone());
             if r.status < 200 {
                 self.provisionals.push(r);
                 continue;
