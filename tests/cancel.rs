@@ -81,6 +81,10 @@ fn race(tcp: bool, rounds: usize) {
             })
     });
     assert_eq!(focus.metric("focus_participants_active"), Some(1.0));
+    assert_eq!(
+        focus.metric("focus_sip_cancelled_total").unwrap_or(0.0),
+        cancelled.len() as f64
+    );
     // A fresh full document agrees.
     let mut fetcher = Ua::udp(&focus, "fetcher");
     let mut call = Call::new(TEAM);

@@ -176,3 +176,122 @@ fn requests_for_unknown_dialogs_get_481() {
     let b = ua.send_request(&mut wrong, "BYE", "", None);
     assert_eq!(ua.expect_final(&b).status, 481);
 }
+
+/// An SDP answer with no streams, for an offer with none.
+const EMPTY_ANSWER: &str = "v=0\r\no=alice 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n";
+
+#[test]
+fn delayed_offer_join_needs_the_answer_in_the_ack() {
+    let focus = Focus::start("");
+    // With the answer in the ACK the participant stays.
+    let mut ua = Ua::udp(&focus, "frank");
+    let mut call = Call::new(TEAM);
+    let b = ua.invite(&mut call, None);
+    let ok = ua.expect_final(&b);
+    assert_eq!(ok.status, 200, "{}", ok.reason);
+    let offer = sdp_of(&ok);
+    assert!(offer.media.is_empty(), "the focus offers no media yet: {offer:?}");
+    call.learn(&ok);
+    ua.ack_with(&call, Some(EMPTY_ANSWER));
+    // A re-INVITE while nothing is pending works, so the offer/answer round completed.
+    let b = ua.invite(&mut call, Some(AUDIO_OFFER));
+    assert_eq!(ua.expect_final(&b).status, 200);
+    ua.ack(&call);
+    assert_eq!(focus.metric("focus_participants_active"), Some(1.0));
+
+    // Without it, the focus ends the session (RFC 3261 §13.2.2.4).
+    let mut bad = Ua::tcp(&focus, "grace");
+    let mut bad_call = Call::new(TEAM);
+    let b = bad.invite(&mut bad_call, None);
+    let ok = bad.expect_final(&b);
+    assert_eq!(ok.status, 200);
+    bad_call.learn(&ok);
+    bad.ack(&bad_call);
+    let bye = bad.expect_request(cpm_focus::sip::Method::Bye, support::WAIT);
+    let req = bye.request().unwrap();
+    assert_eq!(req.call_id(), bad_call.call_id);
+    assert_eq!(
+        req.headers.get_by_name("Reason"),
+        Some("SIP;text=\"no valid SDP answer in ACK\"")
+    );
+    bad.respond(&bye, 200);
+    assert_eq!(ua.bye(&mut call).status, 200);
+    assert_eq!(focus.metric("focus_participants_active"), Some(0.0));
+}
+
+#[test]
+fn reinvite_without_offer_while_an_offer_is_pending_gets_491() {
+    let focus = Focus::start("");
+    let mut ua = Ua::udp(&focus, "heidi");
+    let (mut call, _) = ua.join(TEAM);
+    // A re-INVITE without SDP: the focus offers in its 200 and waits for the ACK's answer.
+    let b = ua.invite(&mut call, None);
+    let ok = ua.expect_final(&b);
+    assert_eq!(ok.status, 200);
+    assert!(!ok.body.is_empty(), "a 200 to an offerless re-INVITE must carry an offer");
+    // An UPDATE with an offer before that ACK collides with the pending offer.
+    let b = ua.send_request(&mut call, "UPDATE", "", Some(("application/sdp", AUDIO_OFFER)));
+    let r = ua.expect_final(&b);
+    assert_eq!((r.status, &*r.reason), (491, "Request Pending"));
+    ua.ack_with(&call, Some(EMPTY_ANSWER));
+    // Now the UPDATE's offer gets an answer.
+    let b = ua.send_request(&mut call, "UPDATE", "", Some(("application/sdp", AUDIO_OFFER)));
+    let r = ua.expect_final(&b);
+    assert_eq!(r.status, 200, "{}", r.reason);
+    let answer = sdp_of(&r);
+    assert_eq!(answer.media.len(), 1);
+    assert_eq!(answer.media[0].port, 0);
+    assert_eq!(ua.bye(&mut call).status, 200);
+}
+
+#[test]
+fn malformed_sdp_offer_is_400_with_a_warning() {
+    let focus = Focus::start("");
+    let mut ua = Ua::udp(&focus, "ivan");
+    let mut call = Call::new(TEAM);
+    let b = ua.invite(&mut call, Some("this is not SDP\r\n"));
+    let r = ua.expect_final(&b);
+    assert_eq!((r.status, &*r.reason), (400, "Malformed SDP"));
+    let warning = r.headers.get(HeaderName::Warning).expect("no Warning");
+    assert!(warning.starts_with("399 focus.example.com \""), "{warning}");
+    // Inside a dialog too, and the dialog survives it.
+    let (mut call, _) = ua.join(TEAM);
+    let b = ua.invite(&mut call, Some("v=0\r\n"));
+    let r = ua.expect_final(&b);
+    assert_eq!(r.status, 400, "{}", r.reason);
+    assert_eq!(ua.bye(&mut call).status, 200);
+    assert_eq!(focus.metric("focus_participants_active"), Some(0.0));
+}
+
+#[test]
+fn two_devices_of_one_identity_and_a_session_that_restarts() {
+    let focus = Focus::start("");
+    let mut phone = Ua::udp(&focus, "judy");
+    let mut laptop = Ua::tcp(&focus, "judy");
+    let (mut c1, _) = phone.join(TEAM);
+    let (mut c2, _) = laptop.join(TEAM);
+    let mut sub = Ua::udp(&focus, "sub");
+    let (mut sub_call, first) = sub.subscribe_to(TEAM);
+    // One user with two endpoints (one per dialog).
+    let users = first.doc.users.as_ref().unwrap();
+    assert_eq!(users.users.len(), 1);
+    assert_eq!(users.users[0].entity, "sip:judy@example.com");
+    assert_eq!(users.users[0].endpoints.len(), 2);
+    assert_eq!(support::user_count(&first.doc), Some(1));
+    assert_eq!(phone.bye(&mut c1).status, 200);
+    assert_eq!(laptop.bye(&mut c2).status, 200);
+    // Unsubscribe: the session is empty and stops; the next join starts a new one.
+    assert_eq!(sub.subscribe(&mut sub_call, Some(0)).status, 200);
+    while !sub.expect_notify().is_terminated() {}
+    focus.wait_metric("focus_session_actors", support::WAIT, |v| v == 0.0);
+    let (mut c3, _) = phone.join(TEAM);
+    assert_eq!(
+        focus.metric("focus_sessions_started_total{kind=\"predefined\"}"),
+        Some(2.0)
+    );
+    // The new session starts from an empty roster.
+    let (_, fresh) = sub.subscribe_to(TEAM);
+    assert_eq!(support::user_entities(&fresh.doc), vec!["sip:judy@example.com".to_string()]);
+    assert_eq!(fresh.doc.users.as_ref().unwrap().users[0].endpoints.len(), 1);
+    assert_eq!(phone.bye(&mut c3).status, 200);
+}

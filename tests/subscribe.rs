@@ -243,3 +243,71 @@ fn notifies_are_coalesced_under_the_rate_limit_and_nothing_is_lost() {
     }
     assert_eq!(without_version(&view), without_version(&fetch(&focus, "fetcher")));
 }
+
+#[test]
+fn a_refresh_gets_full_state_with_the_next_version() {
+    let focus = Focus::start("");
+    let mut alice = Ua::udp(&focus, "alice");
+    let (mut c, _) = alice.join(TEAM);
+    let mut sub = Ua::tcp(&focus, "sub");
+    let (mut call, first) = sub.subscribe_to(TEAM);
+    let r = sub.subscribe(&mut call, Some(600));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers.get(HeaderName::Expires), Some("600"));
+    let n = sub.expect_notify();
+    assert!(n.state == "active;expires=600" || n.state == "active;expires=599", "{}", n.state);
+    assert_eq!((n.doc.state, n.doc.version), (ElemState::Full, 2));
+    assert_eq!(without_version(&n.doc), without_version(&first.doc));
+    // Misuse of the dialogs: SUBSCRIBE in a participant's dialog, BYE in a subscription's.
+    let b = alice.send_request(&mut c, "SUBSCRIBE", "Event: conference\r\n", None);
+    let r = alice.expect_final(&b);
+    assert_eq!((r.status, &*r.reason), (403, "Forbidden"));
+    assert!(r.headers.get(HeaderName::Warning).is_some());
+    let b = sub.send_request(&mut call, "BYE", "", None);
+    assert_eq!(sub.expect_final(&b).status, 481);
+    // Neither ended anything.
+    assert_eq!(alice.bye(&mut c).status, 200);
+    assert_eq!(sub.expect_notify().doc.version, 3);
+}
+
+#[test]
+fn a_subscription_expires_with_a_final_notify() {
+    let focus = Focus::start("[subscriptions]\nmin_expires_s = 1\n");
+    let mut sub = Ua::udp(&focus, "sub");
+    let mut call = Call::new(TEAM);
+    let r = sub.subscribe(&mut call, Some(1));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers.get(HeaderName::Expires), Some("1"));
+    let first = sub.expect_notify();
+    assert!(first.state == "active;expires=1" || first.state == "active;expires=0", "{}", first.state);
+    let last = sub.expect_notify();
+    assert_eq!(last.state, "terminated;reason=timeout");
+    assert_eq!(last.doc.version, 2);
+    let lived = last.at - first.at;
+    assert!(lived >= Duration::from_millis(900), "expired after {lived:?}");
+    assert_eq!(focus.metric("focus_subscriptions_active"), Some(0.0));
+}
+
+#[test]
+fn departed_participants_are_deleted_after_the_retention_time() {
+    let focus = Focus::start("[subscriptions]\ndeparted_retention_s = 1\n");
+    let mut sub = Ua::udp(&focus, "sub");
+    let (_call, first) = sub.subscribe_to(TEAM);
+    let mut view = first.doc;
+    let mut alice = Ua::udp(&focus, "alice");
+    let (mut c, _) = alice.join(TEAM);
+    assert_eq!(alice.bye(&mut c).status, 200);
+    let aor = alice.aor();
+    support::follow(&mut sub, &mut view, |v| {
+        endpoint_state(v, &aor).map(|s| s.0) == Some(EndpointStatus::Disconnected)
+    });
+    let departed = Instant::now();
+    let n = sub.expect_notify();
+    let users = &n.doc.users.as_ref().expect("no users in the purge NOTIFY").users;
+    assert_eq!(users.len(), 1);
+    assert_eq!((users[0].entity.as_str(), users[0].state), (aor.as_str(), ElemState::Deleted));
+    assert!(n.at - departed >= Duration::from_millis(800), "purged after {:?}", n.at - departed);
+    apply(&mut view, &n.doc).unwrap();
+    assert!(user_entities(&view).is_empty());
+    assert_eq!(without_version(&view), without_version(&fetch(&focus, "fetcher")));
+}

@@ -152,3 +152,20 @@ fn without_an_ack_the_focus_gives_up_after_64_t1_and_sends_bye() {
     );
     assert_eq!(user_count(&view), Some(0));
 }
+
+#[test]
+fn a_request_arriving_again_by_another_path_is_482() {
+    let focus = Focus::start("");
+    let mut ua = Ua::udp(&focus, "dave");
+    let mut call = Call::new(TEAM);
+    let first = ua.send_request(&mut call, "OPTIONS", "", None);
+    assert_eq!(ua.expect_final(&first).status, 200);
+    // Same From tag, Call-ID and CSeq, another branch: a merged request (RFC 3261 §8.2.2.2).
+    let other = "z9hG4bK-e2e-merged";
+    ua.send_raw(&ua.request_text("OPTIONS", &call, call.cseq, other, "", None));
+    let r = ua.expect_final(other);
+    assert_eq!((r.status, &*r.reason), (482, "Loop Detected"));
+    // The original's retransmission still gets its 200.
+    ua.retransmit(&first);
+    assert_eq!(ua.expect_final(&first).status, 200);
+}

@@ -140,6 +140,23 @@ impl Focus {
         metric_in(&self.metrics(), series)
     }
 
+    /// Waits until series `series` has a value `pred` accepts (metrics change after the
+    /// messages that cause them, on the focus's own schedule); panics after `timeout`.
+    pub fn wait_metric(&self, series: &str, timeout: Duration, pred: impl Fn(f64) -> bool) -> f64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.metric(series);
+            if let Some(v) = v.filter(|v| pred(*v)) {
+                return v;
+            }
+            if Instant::now() >= deadline {
+                panic!("{series} is {v:?} after {timeout:?}");
+            }
+            // /metrics has no change notification: poll it.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let status = Command::new("kill")

@@ -15,7 +15,7 @@ mod focus;
 mod ua;
 
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
-pub use focus::Focus;
+pub use focus::{metric_in, Focus};
 pub use ua::{Notify, Origin, Rx, Ua};
 
 use cpm_focus::conference_info::{
