@@ -693,6 +693,7 @@ impl SessionState {
                 // RFC 6665 §4.2.1.2: a refresh gets a NOTIFY too; we send the full state.
                 sub.forced = true;
                 sub.needs_full = true;
+                sub.next_allowed = now;
                 let tag = sub.dialog.id.local_tag.to_string();
                 self.reply_subscribe_ok(req, ctx, &tag, expires);
                 if expires == 0 {
