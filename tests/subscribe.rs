@@ -311,3 +311,47 @@ fn departed_participants_are_deleted_after_the_retention_time() {
     assert!(user_entities(&view).is_empty());
     assert_eq!(without_version(&view), without_version(&fetch(&focus, "fetcher")));
 }
+
+#[test]
+fn a_failed_notify_is_retried_with_full_state_at_the_rate_limit() {
+    const INTERVAL: Duration = Duration::from_millis(300);
+    let focus = Focus::start("[subscriptions]\nmin_notify_interval_ms = 300\n");
+    let mut sub = Ua::udp(&focus, "sub");
+    let (_call, first) = sub.subscribe_to(TEAM);
+    sub.set_notify_status(500);
+    let mut alice = Ua::udp(&focus, "alice");
+    let (_c, _) = alice.join(TEAM);
+    // Count what a subscriber answering 500 gets in 1 s: one NOTIFY per interval at most.
+    let start = Instant::now();
+    let mut failed = Vec::new();
+    while let Some(n) = sub.next_notify(Duration::from_secs(1).saturating_sub(start.elapsed())) {
+        assert_eq!(n.answered, 500);
+        failed.push(n);
+        assert!(failed.len() <= 10, "NOTIFY storm: {} in {:?}", failed.len(), start.elapsed());
+    }
+    assert!(
+        (2..=5).contains(&failed.len()),
+        "{} NOTIFYs answered 500 within 1 s at a 300 ms interval",
+        failed.len()
+    );
+    let mut at = first.at;
+    for (i, n) in failed.iter().enumerate() {
+        assert!(
+            n.at - at >= INTERVAL.mul_f64(0.8),
+            "NOTIFY {i} came {:?} after the previous one",
+            n.at - at
+        );
+        at = n.at;
+        assert_eq!(n.doc.version, 2 + i as u32);
+        if i > 0 {
+            // After a failure the subscriber's view is unknown: full state again.
+            assert_eq!(n.doc.state, ElemState::Full);
+        }
+    }
+    // Once the subscriber answers again, it is up to date and stays subscribed.
+    sub.set_notify_status(200);
+    let ok = sub.expect_notify();
+    assert_eq!((ok.answered, ok.doc.state), (200, ElemState::Full));
+    assert_eq!(endpoint_state(&ok.doc, &alice.aor()), Some((EndpointStatus::Connected, None)));
+    assert_eq!(focus.metric("focus_subscriptions_active"), Some(1.0));
+}
