@@ -231,3 +231,26 @@ fn unframeable_tcp_stream_gets_400_and_is_closed_alone() {
         Some(1.0)
     );
 }
+
+#[test]
+fn dialog_creating_requests_need_a_contact() {
+    let focus = Focus::start("");
+    let mut ua = Ua::udp(&focus, "heidi");
+    for (method, extra, body) in [
+        ("INVITE", "", Some(("application/sdp", AUDIO_OFFER))),
+        ("SUBSCRIBE", "Event: conference\r\n", None),
+    ] {
+        let mut call = Call::new(TEAM);
+        call.cseq += 1;
+        let b = format!("z9hG4bK-e2e-nocontact-{method}");
+        let text = ua.request_text(method, &call, call.cseq, &b, extra, body);
+        let text = text.replace(&format!("Contact: <{}>\r\n", ua.contact_uri()), "");
+        assert!(!text.contains("Contact:"));
+        ua.send_raw(&text);
+        let r = ua.expect_final(&b);
+        assert_eq!((r.status, &*r.reason), (400, "Missing or invalid Contact header"), "{method}");
+    }
+    assert_eq!(focus.metric("focus_participants_active").unwrap_or(0.0), 0.0);
+    assert_eq!(focus.metric("focus_subscriptions_active").unwrap_or(0.0), 0.0);
+    still_serving(&mut ua);
+}

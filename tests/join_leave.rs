@@ -295,3 +295,28 @@ fn two_devices_of_one_identity_and_a_session_that_restarts() {
     assert_eq!(fresh.doc.users.as_ref().unwrap().users[0].endpoints.len(), 1);
     assert_eq!(phone.bye(&mut c3).status, 200);
 }
+
+#[test]
+fn a_target_refresh_moves_where_the_focus_sends_its_bye() {
+    let mut focus = Focus::start("[shutdown]\ngrace_s = 30\n");
+    let mut old = Ua::udp(&focus, "kate");
+    let mut new = Ua::udp(&focus, "kate");
+    let (mut call, _) = old.join(TEAM);
+    // UPDATE from the old socket with the new socket's Contact (the device moved).
+    call.cseq += 1;
+    let b = "z9hG4bK-e2e-refresh";
+    let text = old
+        .request_text("UPDATE", &call, call.cseq, b, "", None)
+        .replace(&old.contact_uri(), &new.contact_uri());
+    old.send_raw(&text);
+    assert_eq!(old.expect_final(b).status, 200);
+    // The focus's BYE (at shutdown) goes to the new target, in the same dialog.
+    focus.terminate();
+    let bye = new.expect_request(cpm_focus::sip::Method::Bye, support::WAIT);
+    let req = bye.request().unwrap();
+    assert_eq!(req.uri.to_string(), new.contact_uri());
+    assert_eq!(req.call_id(), call.call_id);
+    new.respond(&bye, 200);
+    assert_eq!(focus.wait_exit(support::WAIT).code(), Some(0));
+    old.assert_quiet(std::time::Duration::from_millis(100), "nothing for the old target");
+}

@@ -36,6 +36,9 @@ fn options_everywhere(tcp: bool) {
     // The group through the address the focus listens on.
     let r = ua.options(&format!("sip:team@{addr}"));
     assert_capabilities(&r, &format!("sip:team@{addr}{transport}"));
+    // The focus by the address it listens on.
+    let r = ua.options(&format!("sip:{addr}"));
+    assert_capabilities(&r, &format!("sip:{addr}{transport}"));
     // Host names compare case-insensitively.
     let r = ua.options("sip:team@FOCUS.Example.COM");
     assert_eq!(r.status, 200, "{}", r.reason);

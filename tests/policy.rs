@@ -81,3 +81,23 @@ fn signalling_only_participants_get_488_when_the_group_forbids_them() {
     let (mut call, _) = ua.join("sip:open@focus.example.com");
     assert_eq!(ua.bye(&mut call).status, 200);
 }
+
+#[test]
+fn subscriptions_beyond_the_per_session_limit_get_503() {
+    let focus = Focus::start("[subscriptions]\nmax_per_session = 1\n");
+    let mut first = Ua::udp(&focus, "alice");
+    let (_c, _) = first.subscribe_to(TEAM);
+    let mut second = Ua::udp(&focus, "bob");
+    let mut call = Call::new(TEAM);
+    let r = second.subscribe(&mut call, None);
+    assert_eq!((r.status, &*r.reason), (503, "Service Unavailable"));
+    assert_eq!(r.headers.get(HeaderName::RetryAfter), Some("5"));
+    assert_eq!(
+        r.headers.get(HeaderName::Warning),
+        Some("399 focus.example.com \"Too many subscriptions to this conference\"")
+    );
+    assert_eq!(
+        focus.metric("focus_overload_rejections_total{reason=\"subscriptions\"}"),
+        Some(1.0)
+    );
+}

@@ -73,3 +73,35 @@ fn sigterm_on_an_idle_focus_exits_zero_at_once() {
     assert_eq!(status.code(), Some(0), "exit status {status}");
     assert!(t.elapsed() < Duration::from_secs(3), "idle shutdown took {:?}", t.elapsed());
 }
+
+#[test]
+fn sigterm_with_an_unresponsive_participant_exits_after_the_grace_period() {
+    let mut focus = Focus::start("[shutdown]\ngrace_s = 1\n");
+    let mut mute = Ua::udp(&focus, "mute");
+    let (_call, _) = mute.join(TEAM);
+    let mut bob = Ua::tcp(&focus, "bob");
+    let (bob_call, _) = bob.join(TEAM);
+    let t = Instant::now();
+    focus.terminate();
+    // Both get a BYE (bob's on his own connection); only bob answers.
+    let bye = bob.expect_request(Method::Bye, WAIT);
+    assert_eq!(bye.request().unwrap().call_id(), bob_call.call_id);
+    assert_eq!(bye.origin, bob.primary, "the BYE must reuse the participant's connection");
+    bob.respond(&bye, 200);
+    let first = mute.expect_request(Method::Bye, WAIT);
+    // A SUBSCRIBE while draining is refused too.
+    let mut late = Ua::udp(&focus, "late");
+    let mut c = Call::new(TEAM);
+    let r = late.subscribe(&mut c, None);
+    assert_eq!((r.status, r.headers.get(HeaderName::RetryAfter)), (503, Some("5")));
+    // Over UDP the unanswered BYE is retransmitted until the focus gives up at the grace time.
+    let again = mute.expect_request(Method::Bye, WAIT);
+    assert_eq!(again.raw, first.raw, "a retransmission repeats the BYE");
+    let status = focus.wait_exit(WAIT);
+    assert_eq!(status.code(), Some(0), "exit status {status}");
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "exit after {took:?}, grace is 1 s"
+    );
+}
