@@ -386,6 +386,7 @@ impl Shard {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn respond(
         &mut self,
         key: TsxKey,
