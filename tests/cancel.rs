@@ -12,19 +12,34 @@ use support::{
 fn cancel_for_an_unknown_transaction_is_481() {
     let focus = Focus::start("");
     for tcp in [false, true] {
-        let mut ua = if tcp { Ua::tcp(&focus, "alice") } else { Ua::udp(&focus, "alice") };
+        let mut ua = if tcp {
+            Ua::tcp(&focus, "alice")
+        } else {
+            Ua::udp(&focus, "alice")
+        };
         // A CANCEL whose branch matches no INVITE.
         let mut call = Call::new(TEAM);
         let b = ua.send_request(&mut call, "CANCEL", "", None);
         let r = ua.expect_final(&b);
-        assert_eq!((r.status, &*r.reason), (481, "Call/Transaction Does Not Exist"), "tcp={tcp}");
+        assert_eq!(
+            (r.status, &*r.reason),
+            (481, "Call/Transaction Does Not Exist"),
+            "tcp={tcp}"
+        );
         // The same, after its INVITE was answered and the transaction is over for CANCEL
         // purposes on the client side: still 200 (the server transaction lingers) or 481.
         let (call, _) = ua.join(TEAM);
         let b = ua.cancel(&call);
         let r = ua.expect_final_to(&b, Some(Method::Cancel));
-        assert!(r.status == 200 || r.status == 481, "CANCEL after 200: {}", r.status);
-        ua.assert_quiet(std::time::Duration::from_millis(100), "a CANCEL after the 200 must not end the call with a 487");
+        assert!(
+            r.status == 200 || r.status == 481,
+            "CANCEL after 200: {}",
+            r.status
+        );
+        ua.assert_quiet(
+            std::time::Duration::from_millis(100),
+            "a CANCEL after the 200 must not end the call with a 487",
+        );
     }
 }
 
@@ -40,12 +55,20 @@ fn race(tcp: bool, rounds: usize) {
     let mut answered = Vec::new();
     for i in 0..rounds {
         let name = format!("racer{i}");
-        let mut ua = if tcp { Ua::tcp(&focus, &name) } else { Ua::udp(&focus, &name) };
+        let mut ua = if tcp {
+            Ua::tcp(&focus, &name)
+        } else {
+            Ua::udp(&focus, &name)
+        };
         let mut call = Call::new(TEAM);
         let b = ua.invite(&mut call, Some(AUDIO_OFFER));
         ua.cancel(&call);
         let to_cancel = ua.expect_final_to(&b, Some(Method::Cancel));
-        assert_eq!(to_cancel.status, 200, "CANCEL of a live INVITE: {}", to_cancel.reason);
+        assert_eq!(
+            to_cancel.status, 200,
+            "CANCEL of a live INVITE: {}",
+            to_cancel.reason
+        );
         let to_invite = ua.expect_final_to(&b, Some(Method::Invite));
         match to_invite.status {
             487 => {
@@ -58,13 +81,21 @@ fn race(tcp: bool, rounds: usize) {
                 call.learn(&to_invite);
                 ua.ack(&call);
                 let bye = ua.bye(&mut call);
-                assert_eq!(bye.status, 200, "BYE after a 200 that won the race: {}", bye.reason);
+                assert_eq!(
+                    bye.status, 200,
+                    "BYE after a 200 that won the race: {}",
+                    bye.reason
+                );
                 answered.push(ua.aor());
             }
             other => panic!("INVITE answered {other} {}", to_invite.reason),
         }
     }
-    eprintln!("tcp={tcp}: {} cancelled, {} answered", cancelled.len(), answered.len());
+    eprintln!(
+        "tcp={tcp}: {} cancelled, {} answered",
+        cancelled.len(),
+        answered.len()
+    );
 
     // A sentinel joins last. The roster must settle with the sentinel in it, every answered
     // racer departed and no cancelled one at all (a cancelled join may show up briefly and
@@ -77,7 +108,10 @@ fn race(tcp: bool, rounds: usize) {
             && cancelled.iter().all(|a| user(v, a).is_none())
             && answered.iter().all(|a| {
                 endpoint_state(v, a)
-                    == Some((EndpointStatus::Disconnected, Some(DisconnectionMethod::Departed)))
+                    == Some((
+                        EndpointStatus::Disconnected,
+                        Some(DisconnectionMethod::Departed),
+                    ))
             })
     });
     assert_eq!(focus.metric("focus_participants_active"), Some(1.0));

@@ -7,7 +7,7 @@ use cpm_focus::endpoint::{
 };
 use cpm_focus::sip::{parse, Framing, Message, ParseLimits, Request, Response};
 use cpm_focus::transaction::TimerConfig;
-use cpm_focus::transport::{Sink, TcpRegistry, TcpSettings, Target, Transports, UdpTransport};
+use cpm_focus::transport::{Sink, Target, TcpRegistry, TcpSettings, Transports, UdpTransport};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,10 @@ struct Keeper {
 
 impl Router for Keeper {
     fn route(&self, incoming: IncomingRequest) {
-        self.kept.lock().unwrap().push((incoming.request, incoming.txn));
+        self.kept
+            .lock()
+            .unwrap()
+            .push((incoming.request, incoming.txn));
     }
 
     fn ack(&self, _request: Arc<Request>, _source: Target) {
@@ -108,7 +111,10 @@ impl Harness {
     }
 
     async fn send(&self, text: &str) {
-        self.client.send_to(text.as_bytes(), self.focus).await.unwrap();
+        self.client
+            .send_to(text.as_bytes(), self.focus)
+            .await
+            .unwrap();
     }
 
     /// The next response, or `None` after `timeout`.
@@ -121,7 +127,10 @@ impl Harness {
         let bytes = Bytes::copy_from_slice(&buf[..n]);
         match parse(bytes.clone(), Framing::Datagram, &ParseLimits::default()) {
             Ok(Message::Response(r)) => Some(r),
-            other => panic!("not a response: {other:?}\n{}", String::from_utf8_lossy(&bytes)),
+            other => panic!(
+                "not a response: {other:?}\n{}",
+                String::from_utf8_lossy(&bytes)
+            ),
         }
     }
 
@@ -130,13 +139,21 @@ impl Harness {
             .recv(WAIT)
             .await
             .unwrap_or_else(|| panic!("no {status} to {method}"));
-        assert_eq!((r.status, r.cseq.method.as_str()), (status, method), "{}", r.reason);
+        assert_eq!(
+            (r.status, r.cseq.method.as_str()),
+            (status, method),
+            "{}",
+            r.reason
+        );
         r
     }
 
     async fn assert_quiet(&self, window: Duration, what: &str) {
         if let Some(r) = self.recv(window).await {
-            panic!("expected nothing ({what}), got {} {} to {}", r.status, r.reason, r.cseq.method);
+            panic!(
+                "expected nothing ({what}), got {} {} to {}",
+                r.status, r.reason, r.cseq.method
+            );
         }
     }
 
@@ -144,7 +161,11 @@ impl Harness {
         let local = self.client.local_addr().unwrap();
         let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
         let body = if method == "INVITE" { "v=0\r\n" } else { "" };
-        let ctype = if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" };
+        let ctype = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
         format!(
             "{method} sip:team@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a1\r\nTo: <sip:team@focus.example.com>{to_tag}\r\nCall-ID: {branch}@test\r\nCSeq: 1 {method}\r\nContact: <sip:alice@{local}>\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
             body.len()
@@ -195,12 +216,22 @@ async fn cancel_gets_200_and_the_pending_invite_487_whose_ack_is_absorbed() {
     let again = h.expect(487, "INVITE").await;
     assert_eq!(again.to.tag(), terminated.to.tag());
     // The ACK (same branch, the 487's To tag) stops it and is not passed to the router.
-    h.send(&h.request("ACK", "z9hG4bK-ep-1", terminated.to.tag())).await;
-    h.assert_quiet(Duration::from_millis(400), "no 487 after its ACK").await;
-    assert_eq!(h.router.acks.load(Ordering::SeqCst), 0, "the ACK for a 487 reached the router");
+    h.send(&h.request("ACK", "z9hG4bK-ep-1", terminated.to.tag()))
+        .await;
+    h.assert_quiet(Duration::from_millis(400), "no 487 after its ACK")
+        .await;
+    assert_eq!(
+        h.router.acks.load(Ordering::SeqCst),
+        0,
+        "the ACK for a 487 reached the router"
+    );
     // Dropping the kept transaction sends nothing: it was answered (487) already.
     h.router.kept.lock().unwrap().clear();
-    h.assert_quiet(Duration::from_millis(300), "nothing after the txn is dropped").await;
+    h.assert_quiet(
+        Duration::from_millis(300),
+        "nothing after the txn is dropped",
+    )
+    .await;
     h.wait_idle().await;
 }
 
@@ -208,7 +239,8 @@ async fn cancel_gets_200_and_the_pending_invite_487_whose_ack_is_absorbed() {
 async fn a_2xx_after_the_cancelled_transaction_ended_is_refused_to_its_tu() {
     let h = Harness::start().await;
     let terminated = h.invite_and_cancel("z9hG4bK-ep-2").await;
-    h.send(&h.request("ACK", "z9hG4bK-ep-2", terminated.to.tag())).await;
+    h.send(&h.request("ACK", "z9hG4bK-ep-2", terminated.to.tag()))
+        .await;
     // Timer I (T4) ends the transaction; only then does the TU's 200 arrive.
     h.wait_idle().await;
     let (request, txn) = h.router.kept.lock().unwrap().pop().unwrap();
@@ -216,9 +248,15 @@ async fn a_2xx_after_the_cancelled_transaction_ended_is_refused_to_its_tu() {
     let (tx, mut events) = mpsc::unbounded_channel();
     let tu: Arc<dyn TransactionUser> = Arc::new(Events(tx));
     let local = h.client.local_addr().unwrap();
-    let mut w = cpm_focus::sip::MessageWriter::response_to(&request, local, 200, "OK", Some("late"));
+    let mut w =
+        cpm_focus::sip::MessageWriter::response_to(&request, local, 200, "OK", Some("late"));
     w.header(cpm_focus::sip::HeaderName::Contact, "<sip:team@127.0.0.1>");
-    txn.respond_in_dialog(200, w.finish_empty(), Some((request.call_id(), "late")), Some(tu));
+    txn.respond_in_dialog(
+        200,
+        w.finish_empty(),
+        Some((request.call_id(), "late")),
+        Some(tu),
+    );
     let event = tokio::time::timeout(WAIT, events.recv())
         .await
         .expect("the TU was not told its 200 was refused")
@@ -227,7 +265,11 @@ async fn a_2xx_after_the_cancelled_transaction_ended_is_refused_to_its_tu() {
         TuEvent::ResponseRefused { txn, status } => assert_eq!((txn, status), (id, 200)),
         other => panic!("unexpected {other:?}"),
     }
-    h.assert_quiet(Duration::from_millis(200), "the refused 200 must not be sent").await;
+    h.assert_quiet(
+        Duration::from_millis(200),
+        "the refused 200 must not be sent",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,8 +282,16 @@ async fn a_2xx_racing_the_487_is_refused_while_the_transaction_lingers() {
     let tu: Arc<dyn TransactionUser> = Arc::new(Events(tx));
     let local = h.client.local_addr().unwrap();
     let w = cpm_focus::sip::MessageWriter::response_to(&request, local, 200, "OK", Some("late"));
-    txn.respond_in_dialog(200, w.finish_empty(), Some((request.call_id(), "late")), Some(tu));
-    let event = tokio::time::timeout(WAIT, events.recv()).await.unwrap().unwrap();
+    txn.respond_in_dialog(
+        200,
+        w.finish_empty(),
+        Some((request.call_id(), "late")),
+        Some(tu),
+    );
+    let event = tokio::time::timeout(WAIT, events.recv())
+        .await
+        .unwrap()
+        .unwrap();
     match event {
         TuEvent::ResponseRefused { txn, status } => assert_eq!((txn, status), (id, 200)),
         other => panic!("unexpected {other:?}"),

@@ -36,7 +36,9 @@ fn raw_headers(raw: &str, name: &str) -> Vec<String> {
         .lines()
         .filter_map(|l| {
             let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
         })
         .collect()
 }
@@ -51,14 +53,22 @@ fn refused(ua: &mut Ua, text: &str, status: u16, reason: &str) {
         .unwrap_or_else(|| panic!("no answer to:\n{text}"));
     let answer = String::from_utf8(raw.to_vec()).expect("UTF-8 answer");
     let status_line = answer.lines().next().unwrap();
-    assert_eq!(status_line, format!("SIP/2.0 {status} {reason}"), "for:\n{text}");
+    assert_eq!(
+        status_line,
+        format!("SIP/2.0 {status} {reason}"),
+        "for:\n{text}"
+    );
     for name in ["Via", "From", "Call-ID", "CSeq"] {
         let mut sent = raw_headers(text, name);
         if name != "Via" {
             // A response carries one of each (the first, when the request had two).
             sent.truncate(1);
         }
-        assert_eq!(raw_headers(&answer, name), sent, "{name} not copied exactly:\n{answer}");
+        assert_eq!(
+            raw_headers(&answer, name),
+            sent,
+            "{name} not copied exactly:\n{answer}"
+        );
     }
     let sent_to = raw_headers(text, "To");
     let got_to = raw_headers(&answer, "To");
@@ -81,17 +91,41 @@ fn malformed_requests_get_400_or_505_naming_the_fault() {
     let mut ua = Ua::udp(&focus, "alice");
     ua.raw_ok = true;
     let cases = [
-        (("CSeq: 7 OPTIONS", "CSeq: seven OPTIONS"), 400, "Malformed CSeq header"),
-        (("CSeq: 7 OPTIONS", "CSeq: 7 INVITE"), 400, "CSeq method does not match Request-Line"),
+        (
+            ("CSeq: 7 OPTIONS", "CSeq: seven OPTIONS"),
+            400,
+            "Malformed CSeq header",
+        ),
+        (
+            ("CSeq: 7 OPTIONS", "CSeq: 7 INVITE"),
+            400,
+            "CSeq method does not match Request-Line",
+        ),
         (
             ("From: \"Alice\" <", "From: \"Alice <"),
             400,
             "Malformed From header",
         ),
-        (("Max-Forwards: 70", "Max-Forwards: seventy"), 400, "Malformed Max-Forwards header"),
-        (("Max-Forwards: 70", "Call-ID: second-call-id"), 400, "Multiple Call-ID headers"),
-        (("focus.example.com SIP/2.0", "focus.example.com SIP/7.0"), 505, "Version Not Supported"),
-        (("Content-Length: 0", "Content-Length: 50"), 400, "Content-Length larger than message"),
+        (
+            ("Max-Forwards: 70", "Max-Forwards: seventy"),
+            400,
+            "Malformed Max-Forwards header",
+        ),
+        (
+            ("Max-Forwards: 70", "Call-ID: second-call-id"),
+            400,
+            "Multiple Call-ID headers",
+        ),
+        (
+            ("focus.example.com SIP/2.0", "focus.example.com SIP/7.0"),
+            505,
+            "Version Not Supported",
+        ),
+        (
+            ("Content-Length: 0", "Content-Length: 50"),
+            400,
+            "Content-Length larger than message",
+        ),
     ];
     for (i, (edit, status, reason)) in cases.into_iter().enumerate() {
         let text = options_text(&ua, &format!("bad-{i}"), edit);
@@ -116,7 +150,10 @@ fn a_request_without_call_id_is_dropped_unanswered() {
     // first thing to come back after this OPTIONS is either the 400 or the OPTIONS' 200.
     let r = ua.options(TEAM);
     assert_eq!(r.status, 200);
-    ua.assert_quiet(std::time::Duration::from_millis(200), "no answer to a request without Call-ID");
+    ua.assert_quiet(
+        std::time::Duration::from_millis(200),
+        "no answer to a request without Call-ID",
+    );
     assert_eq!(
         focus.metric("focus_sip_parse_errors_total{reason=\"dropped\"}"),
         Some(1.0)
@@ -140,13 +177,22 @@ fn methods_extensions_and_bodies_the_focus_does_not_serve() {
         let mut call = Call::new(TEAM);
         let b = ua.send_request(&mut call, method, "", None);
         let r = ua.expect_final(&b);
-        assert_eq!((r.status, &*r.reason), (405, "Method Not Allowed"), "{method}");
+        assert_eq!(
+            (r.status, &*r.reason),
+            (405, "Method Not Allowed"),
+            "{method}"
+        );
         assert_eq!(r.headers.get(HeaderName::Allow), Some(ALLOW), "{method}");
     }
 
     // An extension the request requires: 420 naming it in Unsupported.
     let mut call = Call::new(TEAM);
-    let b = ua.send_request(&mut call, "INVITE", "Require: foo\r\n", Some(("application/sdp", AUDIO_OFFER)));
+    let b = ua.send_request(
+        &mut call,
+        "INVITE",
+        "Require: foo\r\n",
+        Some(("application/sdp", AUDIO_OFFER)),
+    );
     let r = ua.expect_final(&b);
     assert_eq!((r.status, &*r.reason), (420, "Bad Extension"));
     assert_eq!(r.headers.get(HeaderName::Unsupported), Some("foo"));
@@ -160,7 +206,12 @@ fn methods_extensions_and_bodies_the_focus_does_not_serve() {
 
     // A client that cannot read SDP: 406 with what the focus would send.
     let mut call = Call::new(TEAM);
-    let b = ua.send_request(&mut call, "INVITE", "Accept: text/html\r\n", Some(("application/sdp", AUDIO_OFFER)));
+    let b = ua.send_request(
+        &mut call,
+        "INVITE",
+        "Accept: text/html\r\n",
+        Some(("application/sdp", AUDIO_OFFER)),
+    );
     let r = ua.expect_final(&b);
     assert_eq!((r.status, &*r.reason), (406, "Not Acceptable"));
     assert_eq!(r.headers.get(HeaderName::Accept), Some("application/sdp"));
@@ -172,9 +223,18 @@ fn methods_extensions_and_bodies_the_focus_does_not_serve() {
     assert_eq!((r.status, &*r.reason), (416, "Unsupported URI Scheme"));
 
     // None of these joined anyone.
-    assert_eq!(focus.metric("focus_participants_active").unwrap_or(0.0), 0.0);
-    assert_eq!(focus.metric("focus_sip_unsupported_methods_total"), Some(4.0));
-    ua.assert_quiet(std::time::Duration::from_millis(300), "no retransmitted finals after the ACKs");
+    assert_eq!(
+        focus.metric("focus_participants_active").unwrap_or(0.0),
+        0.0
+    );
+    assert_eq!(
+        focus.metric("focus_sip_unsupported_methods_total"),
+        Some(4.0)
+    );
+    ua.assert_quiet(
+        std::time::Duration::from_millis(300),
+        "no retransmitted finals after the ACKs",
+    );
     still_serving(&mut ua);
 }
 
@@ -196,8 +256,16 @@ fn stray_responses_and_garbage_get_no_reply() {
     let b = ua.send_request(&mut probe, "OPTIONS", "", None);
     let first = ua.recv(WAIT).expect("no answer to the probe");
     let r: &Response = first.response().expect("a response");
-    assert_eq!((r.branch(), r.status), (Some(b.as_str()), 200), "{}", first.text());
-    ua.assert_quiet(std::time::Duration::from_millis(200), "nothing answers a stray response");
+    assert_eq!(
+        (r.branch(), r.status),
+        (Some(b.as_str()), 200),
+        "{}",
+        first.text()
+    );
+    ua.assert_quiet(
+        std::time::Duration::from_millis(200),
+        "nothing answers a stray response",
+    );
     assert_eq!(focus.metric("focus_sip_stray_responses_total"), Some(1.0));
     assert_eq!(
         focus.metric("focus_sip_parse_errors_total{reason=\"dropped\"}"),
@@ -216,11 +284,19 @@ fn unframeable_tcp_stream_gets_400_and_is_closed_alone() {
         bad.local
     );
     bad.send_raw(&text);
-    let rx = bad.recv(WAIT).expect("no answer to a negative Content-Length");
+    let rx = bad
+        .recv(WAIT)
+        .expect("no answer to a negative Content-Length");
     let r = rx.response().expect("a response");
-    assert_eq!((r.status, &*r.reason), (400, "Malformed Content-Length header"));
+    assert_eq!(
+        (r.status, &*r.reason),
+        (400, "Malformed Content-Length header")
+    );
     assert_eq!(r.call_id(), "ncl@127.0.0.1");
-    assert!(bad.wait_closed(bad.primary, WAIT), "the focus kept the unframeable connection open");
+    assert!(
+        bad.wait_closed(bad.primary, WAIT),
+        "the focus kept the unframeable connection open"
+    );
     assert!(matches!(bad.primary, Origin::Tcp(_)));
     // The other connection, open all along, still works; so does a new one.
     still_serving(&mut good);
@@ -248,9 +324,19 @@ fn dialog_creating_requests_need_a_contact() {
         assert!(!text.contains("Contact:"));
         ua.send_raw(&text);
         let r = ua.expect_final(&b);
-        assert_eq!((r.status, &*r.reason), (400, "Missing or invalid Contact header"), "{method}");
+        assert_eq!(
+            (r.status, &*r.reason),
+            (400, "Missing or invalid Contact header"),
+            "{method}"
+        );
     }
-    assert_eq!(focus.metric("focus_participants_active").unwrap_or(0.0), 0.0);
-    assert_eq!(focus.metric("focus_subscriptions_active").unwrap_or(0.0), 0.0);
+    assert_eq!(
+        focus.metric("focus_participants_active").unwrap_or(0.0),
+        0.0
+    );
+    assert_eq!(
+        focus.metric("focus_subscriptions_active").unwrap_or(0.0),
+        0.0
+    );
     still_serving(&mut ua);
 }

@@ -16,13 +16,20 @@ fn sdp_of(resp: &Response) -> cpm_focus::sdp::SessionDescription {
         resp.reason
     );
     cpm_focus::sdp::parse(&resp.body).unwrap_or_else(|e| {
-        panic!("SDP answer does not parse: {e}\n{}", String::from_utf8_lossy(&resp.body))
+        panic!(
+            "SDP answer does not parse: {e}\n{}",
+            String::from_utf8_lossy(&resp.body)
+        )
     })
 }
 
 fn join_and_leave(tcp: bool) {
     let focus = Focus::start("");
-    let mut ua = if tcp { Ua::tcp(&focus, "alice") } else { Ua::udp(&focus, "alice") };
+    let mut ua = if tcp {
+        Ua::tcp(&focus, "alice")
+    } else {
+        Ua::udp(&focus, "alice")
+    };
     let mut call = Call::new(TEAM);
     let branch = ua.invite(&mut call, Some(AUDIO_OFFER));
 
@@ -32,7 +39,11 @@ fn join_and_leave(tcp: bool) {
     assert_eq!(trying.to.tag(), None, "100 Trying must not carry a To tag");
     let ok = ua.expect_final(&branch);
     assert_eq!(ok.status, 200, "{}", ok.reason);
-    assert!(ua.provisionals.is_empty(), "more provisionals: {:?}", ua.provisionals);
+    assert!(
+        ua.provisionals.is_empty(),
+        "more provisionals: {:?}",
+        ua.provisionals
+    );
     let tag = ok.to.tag().expect("200 without To tag").to_string();
     assert!(tag.len() >= 8, "To tag {tag:?} is too short to be random");
     assert_eq!(ok.call_id(), call.call_id);
@@ -52,9 +63,15 @@ fn join_and_leave(tcp: bool) {
     let sdp = sdp_of(&ok);
     assert_eq!(sdp.media.len(), 1);
     let m = &sdp.media[0];
-    assert_eq!((m.media.as_str(), m.port, m.proto.as_str()), ("audio", 0, "RTP/AVP"));
+    assert_eq!(
+        (m.media.as_str(), m.port, m.proto.as_str()),
+        ("audio", 0, "RTP/AVP")
+    );
     assert_eq!(sdp.origin.address, "127.0.0.1");
-    assert_ne!(sdp.origin.session_id, "53655765", "the focus copied the offer's o= line");
+    assert_ne!(
+        sdp.origin.session_id, "53655765",
+        "the focus copied the offer's o= line"
+    );
 
     call.learn(&ok);
     ua.ack(&call);
@@ -92,10 +109,17 @@ fn reinvite_keeps_the_session_id_and_bumps_the_version_only_on_change() {
     let b = ua.invite(&mut call, Some(AUDIO_OFFER));
     let same = ua.expect_final(&b);
     assert_eq!(same.status, 200, "{}", same.reason);
-    assert_eq!(same.to.tag(), Some(tag.as_str()), "re-INVITE answered outside the dialog");
+    assert_eq!(
+        same.to.tag(),
+        Some(tag.as_str()),
+        "re-INVITE answered outside the dialog"
+    );
     let same_sdp = sdp_of(&same);
     assert_eq!(same_sdp.origin.session_id, first.origin.session_id);
-    assert_eq!(same_sdp.origin.session_version, first.origin.session_version);
+    assert_eq!(
+        same_sdp.origin.session_version,
+        first.origin.session_version
+    );
     ua.ack(&call);
 
     // A changed offer (video added): both streams declined, version + 1.
@@ -106,7 +130,11 @@ fn reinvite_keeps_the_session_id_and_bumps_the_version_only_on_change() {
     assert_eq!(changed_sdp.origin.session_id, first.origin.session_id);
     let v0: u64 = first.origin.session_version.parse().unwrap();
     let v1: u64 = changed_sdp.origin.session_version.parse().unwrap();
-    assert_eq!(v1, v0 + 1, "changed answer must increment the version by one");
+    assert_eq!(
+        v1,
+        v0 + 1,
+        "changed answer must increment the version by one"
+    );
     let media: Vec<(&str, u16)> = changed_sdp
         .media
         .iter()
@@ -168,7 +196,10 @@ fn requests_for_unknown_dialogs_get_481() {
     let mut call = Call::new(TEAM);
     let b = ua.send_request(&mut call, "BYE", "", None);
     let r = ua.expect_final(&b);
-    assert_eq!((r.status, &*r.reason), (481, "Call/Transaction Does Not Exist"));
+    assert_eq!(
+        (r.status, &*r.reason),
+        (481, "Call/Transaction Does Not Exist")
+    );
     // A real dialog with a wrong Call-ID is unknown too.
     let (call, _) = ua.join(TEAM);
     let mut wrong = call.clone();
@@ -178,7 +209,8 @@ fn requests_for_unknown_dialogs_get_481() {
 }
 
 /// An SDP answer with no streams, for an offer with none.
-const EMPTY_ANSWER: &str = "v=0\r\no=alice 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n";
+const EMPTY_ANSWER: &str =
+    "v=0\r\no=alice 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n";
 
 #[test]
 fn delayed_offer_join_needs_the_answer_in_the_ack() {
@@ -190,7 +222,10 @@ fn delayed_offer_join_needs_the_answer_in_the_ack() {
     let ok = ua.expect_final(&b);
     assert_eq!(ok.status, 200, "{}", ok.reason);
     let offer = sdp_of(&ok);
-    assert!(offer.media.is_empty(), "the focus offers no media yet: {offer:?}");
+    assert!(
+        offer.media.is_empty(),
+        "the focus offers no media yet: {offer:?}"
+    );
     call.learn(&ok);
     ua.ack_with(&call, Some(EMPTY_ANSWER));
     // A re-INVITE while nothing is pending works, so the offer/answer round completed.
@@ -228,14 +263,27 @@ fn reinvite_without_offer_while_an_offer_is_pending_gets_491() {
     let b = ua.invite(&mut call, None);
     let ok = ua.expect_final(&b);
     assert_eq!(ok.status, 200);
-    assert!(!ok.body.is_empty(), "a 200 to an offerless re-INVITE must carry an offer");
+    assert!(
+        !ok.body.is_empty(),
+        "a 200 to an offerless re-INVITE must carry an offer"
+    );
     // An UPDATE with an offer before that ACK collides with the pending offer.
-    let b = ua.send_request(&mut call, "UPDATE", "", Some(("application/sdp", AUDIO_OFFER)));
+    let b = ua.send_request(
+        &mut call,
+        "UPDATE",
+        "",
+        Some(("application/sdp", AUDIO_OFFER)),
+    );
     let r = ua.expect_final(&b);
     assert_eq!((r.status, &*r.reason), (491, "Request Pending"));
     ua.ack_with(&call, Some(EMPTY_ANSWER));
     // Now the UPDATE's offer gets an answer.
-    let b = ua.send_request(&mut call, "UPDATE", "", Some(("application/sdp", AUDIO_OFFER)));
+    let b = ua.send_request(
+        &mut call,
+        "UPDATE",
+        "",
+        Some(("application/sdp", AUDIO_OFFER)),
+    );
     let r = ua.expect_final(&b);
     assert_eq!(r.status, 200, "{}", r.reason);
     let answer = sdp_of(&r);
@@ -291,8 +339,14 @@ fn two_devices_of_one_identity_and_a_session_that_restarts() {
     );
     // The new session starts from an empty roster.
     let (_, fresh) = sub.subscribe_to(TEAM);
-    assert_eq!(support::user_entities(&fresh.doc), vec!["sip:judy@example.com".to_string()]);
-    assert_eq!(fresh.doc.users.as_ref().unwrap().users[0].endpoints.len(), 1);
+    assert_eq!(
+        support::user_entities(&fresh.doc),
+        vec!["sip:judy@example.com".to_string()]
+    );
+    assert_eq!(
+        fresh.doc.users.as_ref().unwrap().users[0].endpoints.len(),
+        1
+    );
     assert_eq!(phone.bye(&mut c3).status, 200);
 }
 
@@ -318,5 +372,8 @@ fn a_target_refresh_moves_where_the_focus_sends_its_bye() {
     assert_eq!(req.call_id(), call.call_id);
     new.respond(&bye, 200);
     assert_eq!(focus.wait_exit(support::WAIT).code(), Some(0));
-    old.assert_quiet(std::time::Duration::from_millis(100), "nothing for the old target");
+    old.assert_quiet(
+        std::time::Duration::from_millis(100),
+        "nothing for the old target",
+    );
 }

@@ -20,7 +20,11 @@ fn assert_capabilities(r: &Response, contact: &str) {
 
 fn options_everywhere(tcp: bool) {
     let focus = Focus::start("");
-    let mut ua = if tcp { Ua::tcp(&focus, "alice") } else { Ua::udp(&focus, "alice") };
+    let mut ua = if tcp {
+        Ua::tcp(&focus, "alice")
+    } else {
+        Ua::udp(&focus, "alice")
+    };
     let (addr, transport) = if tcp {
         (focus.sip_tcp, ";transport=tcp")
     } else {

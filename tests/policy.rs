@@ -9,14 +9,20 @@ use support::{Call, Focus, Ua, AUDIO_OFFER, TEAM};
 fn invite_to_an_unknown_conference_is_404() {
     let focus = Focus::start("");
     let mut ua = Ua::udp(&focus, "alice");
-    for uri in ["sip:nosuchgroup@focus.example.com", "sip:team@elsewhere.example.org"] {
+    for uri in [
+        "sip:nosuchgroup@focus.example.com",
+        "sip:team@elsewhere.example.org",
+    ] {
         let mut call = Call::new(uri);
         let b = ua.invite(&mut call, Some(AUDIO_OFFER));
         let r = ua.expect_final(&b);
         assert_eq!((r.status, &*r.reason), (404, "Not Found"), "{uri}");
     }
     // Nothing was started for them.
-    assert_eq!(focus.metric("focus_sessions_started_total{kind=\"predefined\"}"), None);
+    assert_eq!(
+        focus.metric("focus_sessions_started_total{kind=\"predefined\"}"),
+        None
+    );
     // SUBSCRIBE to an unknown conference is 404 as well.
     let mut call = Call::new("sip:nosuchgroup@focus.example.com");
     assert_eq!(ua.subscribe(&mut call, None).status, 404);

@@ -48,7 +48,10 @@ fn sigterm_ends_sessions_and_exits_zero() {
     assert_eq!(user_count(&last.doc), Some(0));
     assert_eq!(
         endpoint_state(&last.doc, &alice.aor()),
-        Some((EndpointStatus::Disconnected, Some(DisconnectionMethod::Booted)))
+        Some((
+            EndpointStatus::Disconnected,
+            Some(DisconnectionMethod::Booted)
+        ))
     );
 
     alice.respond(&bye, 200);
@@ -71,7 +74,11 @@ fn sigterm_on_an_idle_focus_exits_zero_at_once() {
     focus.terminate();
     let status = focus.wait_exit(WAIT);
     assert_eq!(status.code(), Some(0), "exit status {status}");
-    assert!(t.elapsed() < Duration::from_secs(3), "idle shutdown took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "idle shutdown took {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -86,14 +93,20 @@ fn sigterm_with_an_unresponsive_participant_exits_after_the_grace_period() {
     // Both get a BYE (bob's on his own connection); only bob answers.
     let bye = bob.expect_request(Method::Bye, WAIT);
     assert_eq!(bye.request().unwrap().call_id(), bob_call.call_id);
-    assert_eq!(bye.origin, bob.primary, "the BYE must reuse the participant's connection");
+    assert_eq!(
+        bye.origin, bob.primary,
+        "the BYE must reuse the participant's connection"
+    );
     bob.respond(&bye, 200);
     let first = mute.expect_request(Method::Bye, WAIT);
     // A SUBSCRIBE while draining is refused too.
     let mut late = Ua::udp(&focus, "late");
     let mut c = Call::new(TEAM);
     let r = late.subscribe(&mut c, None);
-    assert_eq!((r.status, r.headers.get(HeaderName::RetryAfter)), (503, Some("5")));
+    assert_eq!(
+        (r.status, r.headers.get(HeaderName::RetryAfter)),
+        (503, Some("5"))
+    );
     // Over UDP the unanswered BYE is retransmitted until the focus gives up at the grace time.
     let again = mute.expect_request(Method::Bye, WAIT);
     assert_eq!(again.raw, first.raw, "a retransmission repeats the BYE");

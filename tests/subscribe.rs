@@ -3,7 +3,9 @@
 
 mod support;
 
-use cpm_focus::conference_info::{apply, ConferenceInfo, DisconnectionMethod, ElemState, EndpointStatus};
+use cpm_focus::conference_info::{
+    apply, ConferenceInfo, DisconnectionMethod, ElemState, EndpointStatus,
+};
 use cpm_focus::sip::HeaderName;
 use std::time::{Duration, Instant};
 use support::{
@@ -27,7 +29,11 @@ fn fetch(focus: &Focus, name: &str) -> ConferenceInfo {
 
 fn check_first_notify(n: &Notify, call: &Call) {
     assert_eq!(n.request.call_id(), call.call_id);
-    assert_eq!(n.request.from.tag(), call.to_tag.as_deref(), "NOTIFY outside the dialog");
+    assert_eq!(
+        n.request.from.tag(),
+        call.to_tag.as_deref(),
+        "NOTIFY outside the dialog"
+    );
     assert_eq!(n.request.to.tag(), Some(call.from_tag.as_str()));
     assert_eq!(n.request.headers.get(HeaderName::Event), Some("conference"));
     assert_eq!(
@@ -35,7 +41,11 @@ fn check_first_notify(n: &Notify, call: &Call) {
         Some("application/conference-info+xml")
     );
     let (_, isfocus) = {
-        let v = n.request.headers.get(HeaderName::Contact).expect("NOTIFY without Contact");
+        let v = n
+            .request
+            .headers
+            .get(HeaderName::Contact)
+            .expect("NOTIFY without Contact");
         let a = cpm_focus::sip::NameAddr::parse(v).unwrap();
         (a.uri.to_string(), a.param("isfocus").is_some())
     };
@@ -46,7 +56,10 @@ fn check_first_notify(n: &Notify, call: &Call) {
         n.state
     );
     let doc = &n.doc;
-    assert_eq!((doc.entity.as_str(), doc.state, doc.version), (TEAM, ElemState::Full, 1));
+    assert_eq!(
+        (doc.entity.as_str(), doc.state, doc.version),
+        (TEAM, ElemState::Full, 1)
+    );
     let d = doc.description.as_ref().expect("no conference-description");
     assert_eq!(d.display_text.as_deref(), Some("Team"));
     assert_eq!(d.subject.as_deref(), Some("Team chat"));
@@ -58,7 +71,11 @@ fn check_first_notify(n: &Notify, call: &Call) {
 
 fn joins_and_leaves_are_notified_in_order(tcp: bool) {
     let focus = Focus::start("");
-    let mut sub = if tcp { Ua::tcp(&focus, "sub") } else { Ua::udp(&focus, "sub") };
+    let mut sub = if tcp {
+        Ua::tcp(&focus, "sub")
+    } else {
+        Ua::udp(&focus, "sub")
+    };
     let mut call = Call::new(TEAM);
     let r = sub.subscribe(&mut call, None);
     assert_eq!((r.status, &*r.reason), (200, "OK"));
@@ -66,7 +83,10 @@ fn joins_and_leaves_are_notified_in_order(tcp: bool) {
     let (contact, isfocus) = contact_of(&r);
     assert!(isfocus, "200 Contact lacks isfocus");
     let addr = if tcp { focus.sip_tcp } else { focus.sip_udp };
-    assert!(contact.starts_with(&format!("sip:team@{addr}")), "{contact}");
+    assert!(
+        contact.starts_with(&format!("sip:team@{addr}")),
+        "{contact}"
+    );
     assert!(r.to.tag().is_some());
     let first = sub.expect_notify();
     check_first_notify(&first, &call);
@@ -78,7 +98,10 @@ fn joins_and_leaves_are_notified_in_order(tcp: bool) {
     assert_eq!((n.doc.state, n.doc.version), (ElemState::Partial, 2));
     apply(&mut view, &n.doc).unwrap();
     assert_eq!(user_count(&view), Some(1));
-    assert_eq!(endpoint_state(&view, &alice.aor()), Some((EndpointStatus::Connected, None)));
+    assert_eq!(
+        endpoint_state(&view, &alice.aor()),
+        Some((EndpointStatus::Connected, None))
+    );
 
     let mut bob = Ua::tcp(&focus, "bob");
     let (mut bob_call, _) = bob.join(TEAM);
@@ -96,14 +119,23 @@ fn joins_and_leaves_are_notified_in_order(tcp: bool) {
     assert_eq!(user_count(&view), Some(1));
     assert_eq!(
         endpoint_state(&view, &alice.aor()),
-        Some((EndpointStatus::Disconnected, Some(DisconnectionMethod::Departed)))
+        Some((
+            EndpointStatus::Disconnected,
+            Some(DisconnectionMethod::Departed)
+        ))
     );
-    assert_eq!(endpoint_state(&view, &bob.aor()), Some((EndpointStatus::Connected, None)));
+    assert_eq!(
+        endpoint_state(&view, &bob.aor()),
+        Some((EndpointStatus::Connected, None))
+    );
     let active = view.conference_state.and_then(|s| s.active);
     assert_eq!(active, Some(true));
 
     // The merged view is exactly what a fresh full document says.
-    assert_eq!(without_version(&view), without_version(&fetch(&focus, "fetcher")));
+    assert_eq!(
+        without_version(&view),
+        without_version(&fetch(&focus, "fetcher"))
+    );
 
     assert_eq!(bob.bye(&mut bob_call).status, 200);
     let n = sub.expect_notify();
@@ -111,7 +143,10 @@ fn joins_and_leaves_are_notified_in_order(tcp: bool) {
     apply(&mut view, &n.doc).unwrap();
     assert_eq!(user_count(&view), Some(0));
     assert_eq!(view.conference_state.and_then(|s| s.active), Some(false));
-    assert!(sub.next_notify(Duration::from_millis(200)).is_none(), "NOTIFY without a change");
+    assert!(
+        sub.next_notify(Duration::from_millis(200)).is_none(),
+        "NOTIFY without a change"
+    );
 }
 
 #[test]
@@ -141,7 +176,10 @@ fn expires_zero_ends_the_subscription_with_a_final_notify() {
     // The dialog is gone: a join is not notified, a refresh finds nothing.
     let mut alice = Ua::udp(&focus, "alice");
     let (mut c, _) = alice.join(TEAM);
-    assert!(sub.next_notify(Duration::from_millis(300)).is_none(), "NOTIFY after unsubscribing");
+    assert!(
+        sub.next_notify(Duration::from_millis(300)).is_none(),
+        "NOTIFY after unsubscribing"
+    );
     assert_eq!(sub.subscribe(&mut call, Some(600)).status, 481);
     assert_eq!(alice.bye(&mut c).status, 200);
 }
@@ -168,10 +206,18 @@ fn subscribe_refusals() {
     assert_eq!((r.status, &*r.reason), (400, "Missing Event header"));
 
     let mut call = Call::new(TEAM);
-    let b = ua.send_request(&mut call, "SUBSCRIBE", "Event: conference\r\nAccept: application/pidf+xml\r\n", None);
+    let b = ua.send_request(
+        &mut call,
+        "SUBSCRIBE",
+        "Event: conference\r\nAccept: application/pidf+xml\r\n",
+        None,
+    );
     let r = ua.expect_final(&b);
     assert_eq!(r.status, 406);
-    assert_eq!(r.headers.get(HeaderName::Accept), Some("application/conference-info+xml"));
+    assert_eq!(
+        r.headers.get(HeaderName::Accept),
+        Some("application/conference-info+xml")
+    );
 
     // A long subscription is granted, shortened to the maximum.
     let mut call = Call::new(TEAM);
@@ -196,7 +242,10 @@ fn answering_a_notify_with_481_ends_the_subscription() {
     sub.set_notify_status(200);
     // The leave is not notified any more, and the dialog is gone.
     assert_eq!(alice.bye(&mut c).status, 200);
-    assert!(sub.next_notify(Duration::from_millis(300)).is_none(), "NOTIFY after 481");
+    assert!(
+        sub.next_notify(Duration::from_millis(300)).is_none(),
+        "NOTIFY after 481"
+    );
     assert_eq!(focus.metric("focus_subscriptions_active"), Some(0.0));
     assert_eq!(sub.subscribe(&mut call, Some(600)).status, 481);
 }
@@ -208,7 +257,9 @@ fn notifies_are_coalesced_under_the_rate_limit_and_nothing_is_lost() {
     let mut sub = Ua::udp(&focus, "sub");
     let (_call, first) = sub.subscribe_to(TEAM);
     let mut view = first.doc;
-    let mut uas: Vec<Ua> = (0..JOINS).map(|i| Ua::udp(&focus, &format!("user{i}"))).collect();
+    let mut uas: Vec<Ua> = (0..JOINS)
+        .map(|i| Ua::udp(&focus, &format!("user{i}")))
+        .collect();
     let mut calls = Vec::new();
     for ua in &mut uas {
         calls.push(ua.join(TEAM).0);
@@ -239,9 +290,16 @@ fn notifies_are_coalesced_under_the_rate_limit_and_nothing_is_lost() {
     }
     // Every join is in the merged view, connected, and it equals a fresh full document.
     for aor in &aors {
-        assert_eq!(endpoint_state(&view, aor), Some((EndpointStatus::Connected, None)), "{aor}");
+        assert_eq!(
+            endpoint_state(&view, aor),
+            Some((EndpointStatus::Connected, None)),
+            "{aor}"
+        );
     }
-    assert_eq!(without_version(&view), without_version(&fetch(&focus, "fetcher")));
+    assert_eq!(
+        without_version(&view),
+        without_version(&fetch(&focus, "fetcher"))
+    );
 }
 
 #[test]
@@ -255,7 +313,11 @@ fn a_refresh_gets_full_state_with_the_next_version() {
     assert_eq!(r.status, 200);
     assert_eq!(r.headers.get(HeaderName::Expires), Some("600"));
     let n = sub.expect_notify();
-    assert!(n.state == "active;expires=600" || n.state == "active;expires=599", "{}", n.state);
+    assert!(
+        n.state == "active;expires=600" || n.state == "active;expires=599",
+        "{}",
+        n.state
+    );
     assert_eq!((n.doc.state, n.doc.version), (ElemState::Full, 2));
     assert_eq!(without_version(&n.doc), without_version(&first.doc));
     // Misuse of the dialogs: SUBSCRIBE in a participant's dialog, BYE in a subscription's.
@@ -279,12 +341,19 @@ fn a_subscription_expires_with_a_final_notify() {
     assert_eq!(r.status, 200);
     assert_eq!(r.headers.get(HeaderName::Expires), Some("1"));
     let first = sub.expect_notify();
-    assert!(first.state == "active;expires=1" || first.state == "active;expires=0", "{}", first.state);
+    assert!(
+        first.state == "active;expires=1" || first.state == "active;expires=0",
+        "{}",
+        first.state
+    );
     let last = sub.expect_notify();
     assert_eq!(last.state, "terminated;reason=timeout");
     assert_eq!(last.doc.version, 2);
     let lived = last.at - first.at;
-    assert!(lived >= Duration::from_millis(900), "expired after {lived:?}");
+    assert!(
+        lived >= Duration::from_millis(900),
+        "expired after {lived:?}"
+    );
     assert_eq!(focus.metric("focus_subscriptions_active"), Some(0.0));
 }
 
@@ -303,13 +372,28 @@ fn departed_participants_are_deleted_after_the_retention_time() {
     });
     let departed = Instant::now();
     let n = sub.expect_notify();
-    let users = &n.doc.users.as_ref().expect("no users in the purge NOTIFY").users;
+    let users = &n
+        .doc
+        .users
+        .as_ref()
+        .expect("no users in the purge NOTIFY")
+        .users;
     assert_eq!(users.len(), 1);
-    assert_eq!((users[0].entity.as_str(), users[0].state), (aor.as_str(), ElemState::Deleted));
-    assert!(n.at - departed >= Duration::from_millis(800), "purged after {:?}", n.at - departed);
+    assert_eq!(
+        (users[0].entity.as_str(), users[0].state),
+        (aor.as_str(), ElemState::Deleted)
+    );
+    assert!(
+        n.at - departed >= Duration::from_millis(800),
+        "purged after {:?}",
+        n.at - departed
+    );
     apply(&mut view, &n.doc).unwrap();
     assert!(user_entities(&view).is_empty());
-    assert_eq!(without_version(&view), without_version(&fetch(&focus, "fetcher")));
+    assert_eq!(
+        without_version(&view),
+        without_version(&fetch(&focus, "fetcher"))
+    );
 }
 
 #[test]
@@ -327,7 +411,12 @@ fn a_failed_notify_is_retried_with_full_state_at_the_rate_limit() {
     while let Some(n) = sub.next_notify(Duration::from_secs(1).saturating_sub(start.elapsed())) {
         assert_eq!(n.answered, 500);
         failed.push(n);
-        assert!(failed.len() <= 10, "NOTIFY storm: {} in {:?}", failed.len(), start.elapsed());
+        assert!(
+            failed.len() <= 10,
+            "NOTIFY storm: {} in {:?}",
+            failed.len(),
+            start.elapsed()
+        );
     }
     assert!(
         (2..=5).contains(&failed.len()),
@@ -352,6 +441,9 @@ fn a_failed_notify_is_retried_with_full_state_at_the_rate_limit() {
     sub.set_notify_status(200);
     let ok = sub.expect_notify();
     assert_eq!((ok.answered, ok.doc.state), (200, ElemState::Full));
-    assert_eq!(endpoint_state(&ok.doc, &alice.aor()), Some((EndpointStatus::Connected, None)));
+    assert_eq!(
+        endpoint_state(&ok.doc, &alice.aor()),
+        Some((EndpointStatus::Connected, None))
+    );
     assert_eq!(focus.metric("focus_subscriptions_active"), Some(1.0));
 }

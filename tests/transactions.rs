@@ -21,14 +21,19 @@ fn lost_2xx_is_retransmitted_at_t1_doubling_until_the_ack() {
     let mut call = Call::new(TEAM);
     let b = ua.invite(&mut call, Some(AUDIO_OFFER));
     assert_eq!(ua.expect_response(&b).status, 100);
-    let ok = ua.wait_for(WAIT, |m| m.response().is_some_and(|r| r.status == 200)).expect("no 200");
+    let ok = ua
+        .wait_for(WAIT, |m| m.response().is_some_and(|r| r.status == 200))
+        .expect("no 200");
     // Do not ACK: the focus must think the 200 was lost.
     let mut copies = Vec::new();
     for _ in 0..3 {
         let again = ua
             .wait_for(WAIT, |m| m.response().is_some_and(|r| r.status == 200))
             .expect("the 200 was not retransmitted");
-        assert_eq!(again.raw, ok.raw, "a retransmission must repeat the 200 byte for byte");
+        assert_eq!(
+            again.raw, ok.raw,
+            "a retransmission must repeat the 200 byte for byte"
+        );
         copies.push(again.at);
     }
     let gaps: Vec<Duration> = std::iter::once(copies[0] - ok.at)
@@ -64,12 +69,19 @@ fn retransmitted_invite_gets_the_same_200_and_joins_once() {
     let mut call = Call::new(TEAM);
     let b = ua.invite(&mut call, Some(AUDIO_OFFER));
     assert_eq!(ua.expect_response(&b).status, 100);
-    let ok = ua.wait_for(WAIT, |m| m.response().is_some_and(|r| r.status == 200)).expect("no 200");
+    let ok = ua
+        .wait_for(WAIT, |m| m.response().is_some_and(|r| r.status == 200))
+        .expect("no 200");
     ua.retransmit(&b);
     let again = ua
-        .wait_for(Duration::from_millis(2500), |m| m.response().is_some_and(|r| r.status == 200))
+        .wait_for(Duration::from_millis(2500), |m| {
+            m.response().is_some_and(|r| r.status == 200)
+        })
         .expect("the retransmitted INVITE got no 200");
-    assert_eq!(again.raw, ok.raw, "the INVITE copy must get the same 200 (same To tag)");
+    assert_eq!(
+        again.raw, ok.raw,
+        "the INVITE copy must get the same 200 (same To tag)"
+    );
     assert_eq!(
         focus.metric("focus_sip_retransmissions_received_total"),
         Some(1.0)
@@ -78,7 +90,10 @@ fn retransmitted_invite_gets_the_same_200_and_joins_once() {
     ua.ack(&call);
     // After the ACK a late copy of the INVITE is absorbed silently.
     ua.retransmit(&b);
-    ua.assert_quiet(Duration::from_millis(300), "a stale INVITE copy after the ACK");
+    ua.assert_quiet(
+        Duration::from_millis(300),
+        "a stale INVITE copy after the ACK",
+    );
 
     // One participant, one endpoint.
     let n = watcher.expect_notify();
@@ -89,7 +104,10 @@ fn retransmitted_invite_gets_the_same_200_and_joins_once() {
         Some((EndpointStatus::Connected, None))
     );
     assert_eq!(focus.metric("focus_participants_active"), Some(1.0));
-    assert!(watcher.next_notify(Duration::from_millis(300)).is_none(), "a second join was notified");
+    assert!(
+        watcher.next_notify(Duration::from_millis(300)).is_none(),
+        "a second join was notified"
+    );
     assert_eq!(ua.bye(&mut call).status, 200);
     assert_eq!(focus.metric("focus_participants_active"), Some(0.0));
 }
@@ -124,14 +142,17 @@ fn without_an_ack_the_focus_gives_up_after_64_t1_and_sends_bye() {
     assert_eq!(req.from.tag(), Some(tag.as_str()));
     assert_eq!(req.to.tag(), Some(call.from_tag.as_str()));
     assert_eq!(req.cseq.method, Method::Bye);
-    assert_eq!(req.headers.get_by_name("Reason"), Some("SIP;text=\"no ACK\""));
+    assert_eq!(
+        req.headers.get_by_name("Reason"),
+        Some("SIP;text=\"no ACK\"")
+    );
     ua.respond(&bye, 200);
     // Every 200 before the BYE was a retransmission of the same one.
     let others = ua.drain(Duration::from_millis(200));
     assert!(
-        others
-            .iter()
-            .all(|m| m.response().is_some_and(|r| r.status == 200 && r.to.tag() == Some(tag.as_str()))),
+        others.iter().all(|m| m
+            .response()
+            .is_some_and(|r| r.status == 200 && r.to.tag() == Some(tag.as_str()))),
         "unexpected: {:?}",
         others.iter().map(|m| m.text()).collect::<Vec<_>>()
     );
@@ -142,13 +163,19 @@ fn without_an_ack_the_focus_gives_up_after_64_t1_and_sends_bye() {
     let entity = ua.aor();
     let deadline = std::time::Instant::now() + WAIT;
     while endpoint_state(&view, &entity).map(|s| s.0) != Some(EndpointStatus::Disconnected) {
-        assert!(std::time::Instant::now() < deadline, "roster never showed the departure");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "roster never showed the departure"
+        );
         let n = watcher.expect_notify();
         cpm_focus::conference_info::apply(&mut view, &n.doc).unwrap();
     }
     assert_eq!(
         endpoint_state(&view, &entity),
-        Some((EndpointStatus::Disconnected, Some(DisconnectionMethod::Failed)))
+        Some((
+            EndpointStatus::Disconnected,
+            Some(DisconnectionMethod::Failed)
+        ))
     );
     assert_eq!(user_count(&view), Some(0));
 }

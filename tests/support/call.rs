@@ -1,8 +1,8 @@
 //! Requests the test agent sends, and the per-call state (Call-ID, tags, CSeq, remote target)
 //! they are built from.
 
-use super::ua::Ua;
 use super::contact_of;
+use super::ua::Ua;
 use cpm_focus::sip::{HeaderName, Response};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -118,7 +118,11 @@ impl Ua {
     }
 
     fn via(&self, branch: &str) -> String {
-        format!("SIP/2.0/{} {};branch={branch};rport", self.transport(), self.local)
+        format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            self.transport(),
+            self.local
+        )
     }
 
     fn from(&self, call: &Call) -> String {
@@ -216,7 +220,14 @@ impl Ua {
     pub fn ack_with(&mut self, call: &Call, sdp: Option<&str>) {
         let (_, cseq) = call.last_invite.clone().expect("no INVITE to ACK");
         let b = branch();
-        let text = self.request_text("ACK", call, cseq, &b, "", sdp.map(|s| ("application/sdp", s)));
+        let text = self.request_text(
+            "ACK",
+            call,
+            cseq,
+            &b,
+            "",
+            sdp.map(|s| ("application/sdp", s)),
+        );
         self.send_raw(&text);
         self.sent.insert(b, text);
     }
@@ -224,7 +235,9 @@ impl Ua {
     /// The ACK for a non-2xx final: same branch, Request-URI and From as the INVITE, To from
     /// the response (RFC 3261 §17.1.1.3).
     pub fn ack_non_2xx(&mut self, branch: &str, resp: &Response) {
-        let Some(inv) = self.invites.get(branch) else { return };
+        let Some(inv) = self.invites.get(branch) else {
+            return;
+        };
         let to = resp.headers.get(HeaderName::To).unwrap_or("");
         let text = format!(
             "ACK {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\nContent-Length: 0\r\n\r\n",
@@ -251,7 +264,11 @@ impl Ua {
         let mut call = Call::new(uri);
         let b = self.invite(&mut call, Some(AUDIO_OFFER));
         let ok = self.expect_final(&b);
-        assert_eq!(ok.status, 200, "{}: join refused: {} {}", self.name, ok.status, ok.reason);
+        assert_eq!(
+            ok.status, 200,
+            "{}: join refused: {} {}",
+            self.name, ok.status, ok.reason
+        );
         call.learn(&ok);
         self.ack(&call);
         (call, ok)
@@ -272,10 +289,11 @@ impl Ua {
 
     /// SUBSCRIBE to the conference event package (`expires` None: no Expires header).
     pub fn subscribe(&mut self, call: &mut Call, expires: Option<u32>) -> Response {
-        let exp = expires.map(|e| format!("Expires: {e}\r\n")).unwrap_or_default();
-        let extra = format!(
-            "Event: conference\r\nAccept: application/conference-info+xml\r\n{exp}"
-        );
+        let exp = expires
+            .map(|e| format!("Expires: {e}\r\n"))
+            .unwrap_or_default();
+        let extra =
+            format!("Event: conference\r\nAccept: application/conference-info+xml\r\n{exp}");
         let b = self.send_request(call, "SUBSCRIBE", &extra, None);
         let r = self.expect_final(&b);
         if r.status == 200 {
@@ -288,9 +306,17 @@ impl Ua {
     pub fn subscribe_to(&mut self, uri: &str) -> (Call, super::Notify) {
         let mut call = Call::new(uri);
         let r = self.subscribe(&mut call, None);
-        assert_eq!(r.status, 200, "{}: SUBSCRIBE refused: {} {}", self.name, r.status, r.reason);
+        assert_eq!(
+            r.status, 200,
+            "{}: SUBSCRIBE refused: {} {}",
+            self.name, r.status, r.reason
+        );
         let n = self.expect_notify();
-        assert_eq!(n.request.call_id(), call.call_id, "NOTIFY of another subscription");
+        assert_eq!(
+            n.request.call_id(),
+            call.call_id,
+            "NOTIFY of another subscription"
+        );
         (call, n)
     }
 }

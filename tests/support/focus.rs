@@ -53,7 +53,12 @@ impl Focus {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cpm-focus"))
             .arg("--config")
             .arg(&config_path)
-            .args(["--sip-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+            .args([
+                "--sip-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
             .env("RUST_LOG", "cpm_focus=debug,info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -212,7 +217,8 @@ pub fn metric_in(text: &str, series: &str) -> Option<f64> {
 
 /// The configuration file a test focus runs with.
 pub fn config_text(extra_toml: &str) -> String {
-    let mut table: Table = toml::from_str(cpm_focus::config::DEFAULT_TOML).expect("embedded config");
+    let mut table: Table =
+        toml::from_str(cpm_focus::config::DEFAULT_TOML).expect("embedded config");
     for layer in [TEST_DEFAULTS, extra_toml] {
         let over: Table = toml::from_str(layer)
             .unwrap_or_else(|e| panic!("test config {layer:?} is not TOML: {e}"));
@@ -230,7 +236,9 @@ fn merge(base: &mut Table, over: Table) {
             (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
             (Some(Value::Array(b)), Value::Array(o)) if key == "groups" => {
                 for group in o {
-                    let Value::Table(g) = group else { panic!("[[groups]] entry is not a table") };
+                    let Value::Table(g) = group else {
+                        panic!("[[groups]] entry is not a table")
+                    };
                     let uri = g.get("uri").cloned();
                     let same = b.iter_mut().find(|e| {
                         uri.is_some() && e.as_table().and_then(|t| t.get("uri")) == uri.as_ref()

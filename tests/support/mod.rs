@@ -43,7 +43,11 @@ pub fn contact_of(resp: &Response) -> (String, bool) {
 
 /// The users of a conference-info view, by entity.
 pub fn user<'a>(view: &'a ConferenceInfo, entity: &str) -> Option<&'a User> {
-    view.users.as_ref()?.users.iter().find(|u| u.entity == entity)
+    view.users
+        .as_ref()?
+        .users
+        .iter()
+        .find(|u| u.entity == entity)
 }
 
 /// Entities of the users in a view, in document order.
@@ -65,7 +69,12 @@ pub fn endpoint_state(
     entity: &str,
 ) -> Option<(EndpointStatus, Option<DisconnectionMethod>)> {
     let u = user(view, entity)?;
-    assert_eq!(u.endpoints.len(), 1, "user {entity} has {} endpoints", u.endpoints.len());
+    assert_eq!(
+        u.endpoints.len(),
+        1,
+        "user {entity} has {} endpoints",
+        u.endpoints.len()
+    );
     let e = &u.endpoints[0];
     Some((e.status?, e.disconnection_method))
 }
@@ -80,13 +89,20 @@ pub fn without_version(view: &ConferenceInfo) -> ConferenceInfo {
 
 /// Merges the subscriber's NOTIFYs into `view` until `done` holds (within 10 s); returns how
 /// many were applied. Each must follow the view (consecutive version, same conference).
-pub fn follow(ua: &mut Ua, view: &mut ConferenceInfo, mut done: impl FnMut(&ConferenceInfo) -> bool) -> usize {
+pub fn follow(
+    ua: &mut Ua,
+    view: &mut ConferenceInfo,
+    mut done: impl FnMut(&ConferenceInfo) -> bool,
+) -> usize {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut applied = 0;
     while !done(view) {
         let left = deadline.saturating_duration_since(Instant::now());
         let n = ua.next_notify(left).unwrap_or_else(|| {
-            panic!("{}: the view never reached the expected state: {view:#?}", ua.name)
+            panic!(
+                "{}: the view never reached the expected state: {view:#?}",
+                ua.name
+            )
         });
         assert!(!n.is_terminated(), "subscription ended early: {}", n.state);
         apply(view, &n.doc).unwrap_or_else(|e| panic!("NOTIFY does not follow the view: {e}"));

@@ -113,7 +113,9 @@ impl Net {
             }
             Origin::Tcp(id) => {
                 let mut conns = self.tcp.lock().unwrap();
-                let s = conns.get_mut(&id).unwrap_or_else(|| panic!("TCP connection {id} is gone"));
+                let s = conns
+                    .get_mut(&id)
+                    .unwrap_or_else(|| panic!("TCP connection {id} is gone"));
                 s.write_all(bytes).expect("TCP send");
             }
         }
@@ -147,7 +149,10 @@ impl Net {
                     Ok(Some(Frame::Ping)) => {}
                     Ok(None) => break,
                     Err(e) => {
-                        self.emit(Event::Garbage(buf.split().freeze(), format!("unframeable: {e}")));
+                        self.emit(Event::Garbage(
+                            buf.split().freeze(),
+                            format!("unframeable: {e}"),
+                        ));
                         return;
                     }
                 }
@@ -242,7 +247,13 @@ impl Net {
 
 /// A response to `req` that copies Via (all), From, To (adding `to_tag` when it has none),
 /// Call-ID and CSeq; `extra` is inserted before Content-Length.
-pub fn response_text(req: &Request, status: u16, reason: &str, to_tag: Option<&str>, extra: &str) -> String {
+pub fn response_text(
+    req: &Request,
+    status: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+    extra: &str,
+) -> String {
     let mut s = format!("SIP/2.0 {status} {reason}\r\n");
     for v in req.headers.get_all(HeaderName::Via) {
         s.push_str(&format!("Via: {v}\r\n"));
@@ -455,7 +466,10 @@ impl Ua {
             got.is_empty(),
             "{}: expected nothing ({what}), got:\n{}",
             self.name,
-            got.iter().map(Rx::text).collect::<Vec<_>>().join("\n----\n")
+            got.iter()
+                .map(Rx::text)
+                .collect::<Vec<_>>()
+                .join("\n----\n")
         );
     }
 
@@ -463,7 +477,11 @@ impl Ua {
         if self.stash.is_empty() {
             return "nothing".into();
         }
-        self.stash.iter().map(Rx::summary).collect::<Vec<_>>().join("; ")
+        self.stash
+            .iter()
+            .map(Rx::summary)
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// The next response on transaction `branch` (provisional or final).
@@ -551,7 +569,9 @@ impl Ua {
 
     /// True once the focus closed TCP connection `origin`, waiting at most `timeout`.
     pub fn wait_closed(&mut self, origin: Origin, timeout: Duration) -> bool {
-        let Origin::Tcp(id) = origin else { panic!("not a TCP origin") };
+        let Origin::Tcp(id) = origin else {
+            panic!("not a TCP origin")
+        };
         let deadline = Instant::now() + timeout;
         loop {
             if self.closed.contains(&id) {
