@@ -94,29 +94,33 @@ async fn run(cli: Cli, config: Config, arbiters: Vec<actix::dev::ArbiterHandle>)
     let metrics_addr = metrics_listener.local_addr()?;
     tokio::spawn(cpm_focus::metrics::serve(metrics_listener, handle, cancel.clone()));
 
-    let udp = Arc::new(
-        UdpTransport::bind(cli.sip_listen).with_context(|| format!("binding UDP {}", cli.sip_listen))?,
-    );
-    // TCP on the same address (and the same port when UDP picked one).
-    let tcp_addr = SocketAddr::new(cli.sip_listen.ip(), udp.local_addr().port());
     let limits = ParseLimits {
         max_headers: config.sip.max_headers,
     };
     let transport_cancel = CancellationToken::new();
-    let tcp = Arc::new(
-        TcpRegistry::bind(
-            tcp_addr,
-            TcpSettings {
-                max_message: config.sip.max_message_size,
-                max_connections: config.sip.max_tcp_connections,
-                idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_s),
-                write_queue: config.sip.tcp_write_queue,
-                limits,
-            },
-            transport_cancel.clone(),
-        )
-        .with_context(|| format!("binding TCP {tcp_addr}"))?,
-    );
+    let tcp_settings = TcpSettings {
+        max_message: config.sip.max_message_size,
+        max_connections: config.sip.max_tcp_connections,
+        idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_s),
+        write_queue: config.sip.tcp_write_queue,
+        limits,
+    };
+    // TCP on the same address (and the same port when UDP picked one). A port UDP picked may
+    // be taken for TCP (by another socket's ephemeral port): then pick again.
+    let mut attempt = 0;
+    let (udp, tcp) = loop {
+        attempt += 1;
+        let udp = Arc::new(
+            UdpTransport::bind(cli.sip_listen)
+                .with_context(|| format!("binding UDP {}", cli.sip_listen))?,
+        );
+        let tcp_addr = SocketAddr::new(cli.sip_listen.ip(), udp.local_addr().port());
+        match TcpRegistry::bind(tcp_addr, tcp_settings, transport_cancel.clone()) {
+            Ok(tcp) => break (udp, Arc::new(tcp)),
+            Err(_) if cli.sip_listen.port() == 0 && attempt < 20 => continue,
+            Err(e) => return Err(e).with_context(|| format!("binding TCP {tcp_addr}")),
+        }
+    };
     let transports = Transports {
         udp: udp.clone(),
         tcp: tcp.clone(),
