@@ -167,6 +167,8 @@ async fn run(cli: Cli, config: Config, arbiters: Vec<actix::dev::ArbiterHandle>)
     ));
     tokio::spawn(tcp.clone().run(sink));
 
+    // Handlers first: a SIGTERM right after the ready line must not kill us by default action.
+    let signalled = wait_for_signal();
     tracing::info!(
         sip_udp = %udp.local_addr(), sip_tcp = %tcp.local_addr(), metrics = %metrics_addr,
         domain = %config.focus.domain, groups = config.groups.len(), "cpm-focus ready"
@@ -179,7 +181,7 @@ async fn run(cli: Cli, config: Config, arbiters: Vec<actix::dev::ArbiterHandle>)
         metrics_addr
     );
 
-    wait_for_signal().await;
+    signalled.await;
     tracing::info!("shutting down: ending sessions");
     supervisor
         .shutdown(Duration::from_secs(config.shutdown.grace_s))
@@ -190,19 +192,22 @@ async fn run(cli: Cli, config: Config, arbiters: Vec<actix::dev::ArbiterHandle>)
     Ok(0)
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM and SIGINT handlers now and returns the wait for either.
+fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
