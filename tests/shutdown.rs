@@ -118,3 +118,14 @@ fn sigterm_with_an_unresponsive_participant_exits_after_the_grace_period() {
         "exit after {took:?}, grace is 1 s"
     );
 }
+
+#[test]
+fn sigterm_right_after_the_ready_line_is_graceful() {
+    // The ready line promises the focus is up, signal handling included.
+    for _ in 0..40 {
+        let mut focus = Focus::start("");
+        focus.terminate();
+        let status = focus.wait_exit(WAIT);
+        assert_eq!(status.code(), Some(0), "exit status {status}");
+    }
+}

@@ -190,6 +190,12 @@ impl Focus {
 
 impl Drop for Focus {
     fn drop(&mut self) {
+        if std::thread::panicking() && self.exited.is_none() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                eprintln!("---- the focus had exited on its own: {status} ----");
+                self.exited = Some(status);
+            }
+        }
         if self.exited.is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
