@@ -340,3 +340,21 @@ fn dialog_creating_requests_need_a_contact() {
     );
     still_serving(&mut ua);
 }
+
+#[test]
+fn compressed_bodies_are_refused_with_415() {
+    let focus = Focus::start("");
+    let mut ua = Ua::udp(&focus, "ivan");
+    let mut call = Call::new(TEAM);
+    let b = ua.send_request(
+        &mut call,
+        "INVITE",
+        "Content-Encoding: gzip\r\n",
+        Some(("application/sdp", AUDIO_OFFER)),
+    );
+    let r = ua.expect_final(&b);
+    assert_eq!((r.status, &*r.reason), (415, "Unsupported Media Type"));
+    assert_eq!(r.headers.get(HeaderName::Accept), Some("application/sdp"));
+    assert_eq!(r.headers.get(HeaderName::AcceptEncoding), Some("identity"));
+    still_serving(&mut ua);
+}
