@@ -90,6 +90,8 @@ pub struct IncomingRequest {
 enum TuCommand {
     Respond {
         key: TsxKey,
+        /// The transaction's id, for a `ResponseRefused` after the transaction is gone.
+        txn: u64,
         status: u16,
         bytes: Bytes,
         ack_key: Option<Box<str>>,
@@ -127,6 +129,7 @@ impl ServerTxn {
     pub fn provisional(&self, status: u16, bytes: Bytes) {
         let _ = self.tx.send(TuCommand::Respond {
             key: self.key.clone(),
+            txn: self.id,
             status,
             bytes,
             ack_key: None,
@@ -151,6 +154,7 @@ impl ServerTxn {
         self.answered = true;
         let _ = self.tx.send(TuCommand::Respond {
             key: self.key.clone(),
+            txn: self.id,
             status,
             bytes,
             ack_key: ack.map(|(c, t)| key::ack_key(c, t)),

@@ -100,6 +100,8 @@ async fn run(
         cancel.clone(),
     ));
 
+    // Handlers first: a SIGTERM right after the ready line must not kill us by default action.
+    let signalled = wait_for_signal();
     let server = Server::start(&config, cli.sip_listen, arbiters)?;
     tracing::info!(
         sip_udp = %server.udp_addr, sip_tcp = %server.tcp_addr, metrics = %metrics_addr,
@@ -111,7 +113,7 @@ async fn run(
         server.udp_addr, server.tcp_addr, metrics_addr
     );
 
-    wait_for_signal().await;
+    signalled.await;
     tracing::info!("shutting down: ending sessions");
     server.shutdown().await;
     cancel.cancel();
@@ -119,19 +121,22 @@ async fn run(
     Ok(0)
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM and SIGINT handlers now and returns the wait for either.
+fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

@@ -28,104 +28,161 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
     Ok(handle)
 }
 
-fn describe() {
-    describe_counter!(
+/// The kind of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric the focus exports: name, kind and help text. Dashboards and tests read it.
+pub const METRICS: &[(&str, Kind, &str)] = &[
+    (
         "focus_sip_requests_received_total",
-        "SIP requests received (retransmissions included), by method"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "SIP requests received (retransmissions included), by method",
+    ),
+    (
         "focus_sip_retransmissions_received_total",
-        "Request retransmissions absorbed by the transaction layer"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "Request retransmissions absorbed by the transaction layer",
+    ),
+    (
         "focus_sip_responses_sent_total",
-        "SIP responses sent, by status class"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "SIP responses sent, by status class",
+    ),
+    (
         "focus_sip_requests_sent_total",
-        "Requests the focus originated (NOTIFY, BYE), by method"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "Requests the focus originated (NOTIFY, BYE), by method",
+    ),
+    (
         "focus_sip_requests_failed_total",
-        "Requests the focus originated that got no final response, by reason"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "Requests the focus originated that got no final response, by reason",
+    ),
+    (
         "focus_sip_parse_errors_total",
-        "Messages that failed to parse: rejected (answered 400/505), dropped, unframeable"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "Messages that failed to parse: rejected (answered 400/505), dropped, unframeable",
+    ),
+    (
         "focus_sip_stray_responses_total",
-        "Responses that matched no transaction (dropped)"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "Responses that matched no transaction (dropped)",
+    ),
+    (
         "focus_sip_cancelled_total",
-        "INVITEs terminated by CANCEL (answered 487)"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "INVITEs terminated by CANCEL (answered 487)",
+    ),
+    (
         "focus_sip_ack_timeouts_total",
-        "2xx responses to INVITE that never got their ACK"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "2xx responses to INVITE that never got their ACK",
+    ),
+    (
         "focus_sip_abandoned_total",
-        "Requests a session could not answer (answered 503)"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "Requests a session could not answer (answered 503)",
+    ),
+    (
         "focus_sip_unsupported_methods_total",
-        "Requests answered 405 or 501"
-    );
-    describe_gauge!("focus_transactions_active", "SIP transactions alive");
-    describe_gauge!(
+        Kind::Counter,
+        "Requests answered 405 or 501",
+    ),
+    (
+        "focus_transactions_active",
+        Kind::Gauge,
+        "SIP transactions alive",
+    ),
+    (
         "focus_sessions_active",
-        "Group sessions with at least one participant"
-    );
-    describe_gauge!(
+        Kind::Gauge,
+        "Group sessions with at least one participant",
+    ),
+    (
         "focus_session_actors",
-        "Session actors running (active sessions and groups holding subscriptions)"
-    );
-    describe_counter!(
+        Kind::Gauge,
+        "Session actors running (active sessions and groups holding subscriptions)",
+    ),
+    (
         "focus_sessions_started_total",
-        "Session actors started, by kind"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "Session actors started, by kind",
+    ),
+    (
         "focus_session_panics_total",
-        "Session actors that panicked (their sessions were ended cleanly)"
-    );
-    describe_gauge!("focus_participants_active", "Participants in all sessions");
-    describe_gauge!(
+        Kind::Counter,
+        "Session actors that panicked (their sessions were ended cleanly)",
+    ),
+    (
+        "focus_participants_active",
+        Kind::Gauge,
+        "Participants in all sessions",
+    ),
+    (
         "focus_subscriptions_active",
-        "Conference-event subscriptions"
-    );
-    describe_counter!("focus_notify_sent_total", "Conference-event NOTIFYs sent");
-    describe_counter!(
+        Kind::Gauge,
+        "Conference-event subscriptions",
+    ),
+    (
+        "focus_notify_sent_total",
+        Kind::Counter,
+        "Conference-event NOTIFYs sent",
+    ),
+    (
         "focus_overload_rejections_total",
-        "Requests refused with 503 to shed load, by reason"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "Requests refused with 503 to shed load, by reason",
+    ),
+    (
         "focus_policy_rejections_total",
-        "Requests refused by group policy, by reason"
-    );
-    describe_histogram!(
+        Kind::Counter,
+        "Requests refused by group policy, by reason",
+    ),
+    (
         "focus_request_duration_seconds",
-        Unit::Seconds,
-        "Request arrival to final response, by method"
-    );
-    describe_gauge!("focus_tcp_connections_active", "Open SIP TCP connections");
-    describe_counter!(
+        Kind::Histogram,
+        "Request arrival to final response, by method",
+    ),
+    (
+        "focus_tcp_connections_active",
+        Kind::Gauge,
+        "Open SIP TCP connections",
+    ),
+    (
         "focus_tcp_connections_refused_total",
-        "TCP connections refused at the connection limit"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "TCP connections refused at the connection limit",
+    ),
+    (
         "focus_tcp_idle_closed_total",
-        "TCP connections closed for idleness"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "TCP connections closed for idleness",
+    ),
+    (
         "focus_transport_bytes_received_total",
-        "Bytes received, by transport"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "Bytes received, by transport",
+    ),
+    (
         "focus_transport_send_errors_total",
-        "Sends that failed, by transport and reason"
-    );
+        Kind::Counter,
+        "Sends that failed, by transport and reason",
+    ),
+];
+
+fn describe() {
+    for (name, kind, help) in METRICS {
+        match kind {
+            Kind::Counter => describe_counter!(*name, *help),
+            Kind::Gauge => describe_gauge!(*name, *help),
+            Kind::Histogram => describe_histogram!(*name, Unit::Seconds, *help),
+        }
+    }
 }
 
 /// Serves `/metrics` (Prometheus text format) and `/health` until cancelled.

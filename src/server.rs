@@ -45,36 +45,42 @@ impl Server {
         listen: SocketAddr,
         arbiters: Vec<ArbiterHandle>,
     ) -> Result<Server, StartError> {
-        let udp = Arc::new(
-            UdpTransport::bind(listen).map_err(|source| StartError::Bind {
-                what: "UDP",
-                addr: listen,
-                source,
-            })?,
-        );
-        let tcp_addr = SocketAddr::new(listen.ip(), udp.local_addr().port());
         let limits = ParseLimits {
             max_headers: config.sip.max_headers,
         };
         let cancel = CancellationToken::new();
-        let tcp = Arc::new(
-            TcpRegistry::bind(
-                tcp_addr,
-                TcpSettings {
-                    max_message: config.sip.max_message_size,
-                    max_connections: config.sip.max_tcp_connections,
-                    idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_s),
-                    write_queue: config.sip.tcp_write_queue,
-                    limits,
-                },
-                cancel.clone(),
-            )
-            .map_err(|source| StartError::Bind {
-                what: "TCP",
-                addr: tcp_addr,
-                source,
-            })?,
-        );
+        let tcp_settings = TcpSettings {
+            max_message: config.sip.max_message_size,
+            max_connections: config.sip.max_tcp_connections,
+            idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_s),
+            write_queue: config.sip.tcp_write_queue,
+            limits,
+        };
+        // TCP on the same address, and on the port UDP picked when asked for port 0. That port
+        // may be taken for TCP (another socket's ephemeral port): then pick again.
+        let mut attempt = 0;
+        let (udp, tcp) = loop {
+            attempt += 1;
+            let udp = Arc::new(
+                UdpTransport::bind(listen).map_err(|source| StartError::Bind {
+                    what: "UDP",
+                    addr: listen,
+                    source,
+                })?,
+            );
+            let tcp_addr = SocketAddr::new(listen.ip(), udp.local_addr().port());
+            match TcpRegistry::bind(tcp_addr, tcp_settings, cancel.clone()) {
+                Ok(tcp) => break (udp, Arc::new(tcp)),
+                Err(_) if listen.port() == 0 && attempt < 20 => continue,
+                Err(source) => {
+                    return Err(StartError::Bind {
+                        what: "TCP",
+                        addr: tcp_addr,
+                        source,
+                    })
+                }
+            }
+        };
         let transports = Transports {
             udp: udp.clone(),
             tcp: tcp.clone(),

@@ -378,11 +378,12 @@ impl Shard {
         match cmd {
             TuCommand::Respond {
                 key,
+                txn,
                 status,
                 bytes,
                 ack_key,
                 tu,
-            } => self.respond(key, status, bytes, ack_key, tu, now),
+            } => self.respond(key, txn, status, bytes, ack_key, tu, now),
             TuCommand::Abandon { key } => {
                 let Some(entry) = self.servers.get(&key) else {
                     return;
@@ -402,15 +403,18 @@ impl Shard {
                 );
                 w.header_fmt(HeaderName::RetryAfter, format_args!("{retry}"));
                 metrics::counter!("focus_sip_abandoned_total").increment(1);
-                self.respond(key, 503, w.finish_empty(), None, None, now);
+                let txn = entry.id;
+                self.respond(key, txn, 503, w.finish_empty(), None, None, now);
             }
             TuCommand::Send(prepared) => self.start_client(*prepared, now),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn respond(
         &mut self,
         key: TsxKey,
+        txn: u64,
         status: u16,
         bytes: Bytes,
         ack_key: Option<Box<str>>,
@@ -418,9 +422,11 @@ impl Shard {
         now: Instant,
     ) {
         let Some(entry) = self.servers.get_mut(&key) else {
+            // The transaction already ended (CANCELled, its 487 ACKed): the TU must undo what
+            // the response promised, so it needs the transaction's real id.
             if status >= 200 {
                 if let Some(tu) = tu {
-                    tu.on_event(TuEvent::ResponseRefused { txn: 0, status });
+                    tu.on_event(TuEvent::ResponseRefused { txn, status });
                 }
             }
             return;

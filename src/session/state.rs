@@ -551,7 +551,7 @@ impl SessionState {
                     now,
                     pid,
                     DisconnectionMethod::Failed,
-                    Some("no valid SDP answer in ACK"),
+                    Some((488, "no valid SDP answer in ACK")),
                 );
             }
         }
@@ -561,7 +561,7 @@ impl SessionState {
     /// No ACK came for the 2xx of transaction `txn`: end that participant's session.
     pub fn on_ack_timeout(&mut self, now: Instant, txn: u64) {
         if let Some(pid) = self.invites.remove(&txn) {
-            self.hang_up(now, pid, DisconnectionMethod::Failed, Some("no ACK"));
+            self.hang_up(now, pid, DisconnectionMethod::Failed, Some((408, "no ACK")));
             self.flush(now);
         }
     }
@@ -588,18 +588,14 @@ impl SessionState {
         now: Instant,
         pid: u64,
         method: DisconnectionMethod,
-        reason: Option<&str>,
+        reason: Option<(u16, &str)>,
     ) {
         let Some(p) = self.participants.get_mut(&pid) else {
             return;
         };
         let (uri, mut w) = p.dialog.request(&Method::Bye);
-        if let Some(r) = reason {
-            // RFC 3326: tell the participant why the focus hangs up.
-            let cause = match method {
-                DisconnectionMethod::Failed => 408,
-                _ => 200,
-            };
+        if let Some((cause, r)) = reason {
+            // RFC 3326: tell the participant why the focus hangs up, as a SIP status.
             w.header_fmt(
                 HeaderName::Reason,
                 format_args!("SIP;cause={cause};text=\"{r}\""),
@@ -619,7 +615,7 @@ impl SessionState {
             token,
             request: Box::new(spec),
         });
-        self.leave(now, pid, method, reason.map(str::to_string));
+        self.leave(now, pid, method, reason.map(|(_, r)| r.to_string()));
     }
 
     /// Removes a participant from the session and the roster.
@@ -795,6 +791,7 @@ impl SessionState {
                 // RFC 6665 §4.2.1.2: a refresh gets a NOTIFY too; we send the full state.
                 sub.forced = true;
                 sub.needs_full = true;
+                sub.next_allowed = now;
                 let tag = sub.dialog.id.local_tag.to_string();
                 self.reply_subscribe_ok(req, ctx, &tag, expires);
                 if expires == 0 {
@@ -936,7 +933,7 @@ impl SessionState {
                 now,
                 pid,
                 DisconnectionMethod::Booted,
-                Some("conference ended"),
+                Some((200, "conference ended")),
             );
         }
         let sids: Vec<u64> = self.subscriptions.keys().copied().collect();

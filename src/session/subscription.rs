@@ -58,14 +58,13 @@ impl Subscription {
         self.forced || seq > known
     }
 
-    /// The time a NOTIFY should go, if one is due at all: at once for forced ones (RFC 6665
-    /// §4.2.1: the first NOTIFY follows the 200 immediately), else at the rate limit.
-    pub fn due_at(&self, seq: u64, now: Instant) -> Option<Instant> {
+    /// The time a NOTIFY should go, if one is due at all: at the rate limit. The first
+    /// NOTIFY and a refresh's go at once (RFC 6665 §4.2.1: they follow the 200 immediately)
+    /// because their `next_allowed` is the time they were asked for; a retry after a failed
+    /// NOTIFY waits like any other, or a subscriber answering errors gets a NOTIFY storm.
+    pub fn due_at(&self, seq: u64, _now: Instant) -> Option<Instant> {
         if self.in_flight.is_some() || !self.has_news(seq) {
             return None;
-        }
-        if self.forced {
-            return Some(now);
         }
         Some(self.next_allowed)
     }

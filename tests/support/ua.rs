@@ -1,0 +1,599 @@
+//! A synchronous test user agent. Reader threads own the receive side of every socket and
+//! answer NOTIFYs at once (so a subscriber never stalls the focus while the test drives other
+//! agents); everything else goes through a channel to [`Ua::wait_for`], a receive with a
+//! deadline.
+
+use super::call::SentInvite;
+use super::{Focus, WAIT};
+use bytes::{Bytes, BytesMut};
+use cpm_focus::conference_info::{self, ConferenceInfo};
+use cpm_focus::sip::{
+    parse, Frame, Framer, Framing, HeaderName, Message, Method, ParseLimits, Request, Response,
+};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Where a message came from (and where an answer to it goes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    Udp(SocketAddr),
+    /// One of the agent's TCP connections, by its number.
+    Tcp(u64),
+}
+
+/// A message the agent received.
+#[derive(Debug, Clone)]
+pub struct Rx {
+    pub msg: Message,
+    pub raw: Bytes,
+    pub origin: Origin,
+    pub at: Instant,
+}
+
+impl Rx {
+    pub fn response(&self) -> Option<&Response> {
+        match &self.msg {
+            Message::Response(r) => Some(r),
+            Message::Request(_) => None,
+        }
+    }
+
+    pub fn request(&self) -> Option<&Request> {
+        match &self.msg {
+            Message::Request(r) => Some(r),
+            Message::Response(_) => None,
+        }
+    }
+
+    /// The message as text (for assertion messages).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.raw).into_owned()
+    }
+
+    fn summary(&self) -> String {
+        self.text().lines().next().unwrap_or("").to_string()
+    }
+}
+
+/// A NOTIFY the agent answered.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    pub request: Request,
+    pub origin: Origin,
+    pub at: Instant,
+    /// The `Subscription-State` value.
+    pub state: String,
+    /// The conference-info body.
+    pub doc: ConferenceInfo,
+    /// The status the agent answered with.
+    pub answered: u16,
+}
+
+impl Notify {
+    /// True for `Subscription-State: terminated...`.
+    pub fn is_terminated(&self) -> bool {
+        self.state.starts_with("terminated")
+    }
+}
+
+#[allow(clippy::large_enum_variant)] // test-only channel item; boxing buys nothing here
+enum Event {
+    Msg(Rx),
+    Notify(Box<Notify>),
+    Closed(u64),
+    Garbage(Bytes, String),
+}
+
+/// What the reader threads share with the agent.
+struct Net {
+    udp: Option<UdpSocket>,
+    tcp: Mutex<HashMap<u64, TcpStream>>,
+    next_conn: AtomicU64,
+    /// Status NOTIFYs are answered with; 0 hands them to the test like any request.
+    notify_status: AtomicU16,
+    /// NOTIFYs answered (Call-ID, CSeq) with their status: retransmissions get the same.
+    answered: Mutex<HashMap<(String, u32), u16>>,
+    stop: AtomicBool,
+    tx: Mutex<mpsc::Sender<Event>>,
+}
+
+impl Net {
+    fn emit(&self, e: Event) {
+        let _ = self.tx.lock().unwrap().send(e);
+    }
+
+    fn send(&self, to: Origin, bytes: &[u8]) {
+        match to {
+            Origin::Udp(addr) => {
+                let udp = self.udp.as_ref().expect("agent has no UDP socket");
+                udp.send_to(bytes, addr).expect("UDP send");
+            }
+            Origin::Tcp(id) => {
+                let mut conns = self.tcp.lock().unwrap();
+                let s = conns
+                    .get_mut(&id)
+                    .unwrap_or_else(|| panic!("TCP connection {id} is gone"));
+                s.write_all(bytes).expect("TCP send");
+            }
+        }
+    }
+
+    fn add_conn(self: &Arc<Self>, stream: TcpStream) -> u64 {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let reader = stream.try_clone().expect("clone TCP stream");
+        self.tcp.lock().unwrap().insert(id, stream);
+        let net = self.clone();
+        std::thread::spawn(move || net.tcp_reader(id, reader));
+        id
+    }
+
+    fn tcp_reader(&self, id: u64, mut stream: TcpStream) {
+        let mut framer = Framer::new(1 << 20);
+        let mut buf = BytesMut::with_capacity(8192);
+        let mut chunk = [0u8; 16384];
+        loop {
+            let n = match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => {
+                    self.emit(Event::Closed(id));
+                    return;
+                }
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            loop {
+                match framer.decode(&mut buf) {
+                    Ok(Some(Frame::Message(bytes))) => self.handle(bytes, Origin::Tcp(id)),
+                    Ok(Some(Frame::Ping)) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.emit(Event::Garbage(
+                            buf.split().freeze(),
+                            format!("unframeable: {e}"),
+                        ));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn udp_reader(&self, socket: UdpSocket) {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut buf = vec![0u8; 65536];
+        while !self.stop.load(Ordering::Relaxed) {
+            if let Ok((n, from)) = socket.recv_from(&mut buf) {
+                self.handle(Bytes::copy_from_slice(&buf[..n]), Origin::Udp(from));
+            }
+        }
+    }
+
+    fn handle(&self, raw: Bytes, origin: Origin) {
+        let at = Instant::now();
+        let framing = match origin {
+            Origin::Udp(_) => Framing::Datagram,
+            Origin::Tcp(_) => Framing::Stream,
+        };
+        let msg = match parse(raw.clone(), framing, &ParseLimits::default()) {
+            Ok(m) => m,
+            Err(e) => {
+                let fault = e.fault().to_string();
+                self.emit(Event::Garbage(raw, fault));
+                return;
+            }
+        };
+        if let Message::Request(req) = &msg {
+            let status = self.notify_status.load(Ordering::Relaxed);
+            if req.method == Method::Notify && status != 0 {
+                self.answer_notify(req, raw, origin, at, status);
+                return;
+            }
+        }
+        self.emit(Event::Msg(Rx {
+            msg,
+            raw,
+            origin,
+            at,
+        }));
+    }
+
+    fn answer_notify(&self, req: &Request, raw: Bytes, origin: Origin, at: Instant, status: u16) {
+        let key = (req.call_id().to_string(), req.cseq.seq);
+        let (status, first) = {
+            let mut answered = self.answered.lock().unwrap();
+            match answered.get(&key) {
+                Some(s) => (*s, false),
+                None => {
+                    answered.insert(key, status);
+                    (status, true)
+                }
+            }
+        };
+        let reason = cpm_focus::sip::reason_phrase(status);
+        let answer = response_text(req, status, reason, None, "");
+        if !first {
+            self.send(origin, answer.as_bytes());
+            return;
+        }
+        // Queue the NOTIFY before answering it: the answer lets the focus send the next one,
+        // possibly on another connection (and reader thread), which must queue behind this.
+        self.queue_notify(req, raw, origin, at, status);
+        self.send(origin, answer.as_bytes());
+    }
+
+    fn queue_notify(&self, req: &Request, raw: Bytes, origin: Origin, at: Instant, status: u16) {
+        let state = req
+            .headers
+            .get(HeaderName::SubscriptionState)
+            .unwrap_or("")
+            .to_string();
+        match conference_info::parse(&req.body, &conference_info::Limits::default()) {
+            Ok(doc) => self.emit(Event::Notify(Box::new(Notify {
+                request: req.clone(),
+                origin,
+                at,
+                state,
+                doc,
+                answered: status,
+            }))),
+            Err(e) => self.emit(Event::Garbage(raw, format!("NOTIFY body: {e}"))),
+        }
+    }
+}
+
+/// A response to `req` that copies Via (all), From, To (adding `to_tag` when it has none),
+/// Call-ID and CSeq; `extra` is inserted before Content-Length.
+pub fn response_text(
+    req: &Request,
+    status: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+    extra: &str,
+) -> String {
+    let mut s = format!("SIP/2.0 {status} {reason}\r\n");
+    for v in req.headers.get_all(HeaderName::Via) {
+        s.push_str(&format!("Via: {v}\r\n"));
+    }
+    let h = |n: HeaderName| req.headers.get(n).unwrap_or("").to_string();
+    s.push_str(&format!("From: {}\r\n", h(HeaderName::From)));
+    let mut to = h(HeaderName::To);
+    if let (None, Some(tag)) = (req.to.tag(), to_tag) {
+        to.push_str(&format!(";tag={tag}"));
+    }
+    s.push_str(&format!("To: {to}\r\n"));
+    s.push_str(&format!("Call-ID: {}\r\n", h(HeaderName::CallId)));
+    s.push_str(&format!("CSeq: {}\r\n", h(HeaderName::CSeq)));
+    s.push_str(extra);
+    s.push_str("Content-Length: 0\r\n\r\n");
+    s
+}
+
+/// A test user agent: `name@example.com`, on UDP or on one TCP connection to the focus.
+pub struct Ua {
+    pub name: String,
+    net: Arc<Net>,
+    rx: mpsc::Receiver<Event>,
+    /// Where requests to the focus go.
+    pub primary: Origin,
+    /// The address written into Via and Contact.
+    pub local: SocketAddr,
+    pub tcp: bool,
+    pub focus_udp: SocketAddr,
+    pub focus_tcp: SocketAddr,
+    /// Received and not yet consumed.
+    stash: VecDeque<Rx>,
+    notifies: VecDeque<Notify>,
+    closed: HashSet<u64>,
+    /// Messages that did not parse, kept when [`Ua::raw_ok`] is set.
+    garbage: VecDeque<Bytes>,
+    /// Accept unparseable messages (see [`Ua::recv_raw`]) instead of failing the test.
+    pub raw_ok: bool,
+    listener: Option<SocketAddr>,
+    /// Provisional responses skipped by [`Ua::expect_final`], in arrival order.
+    pub provisionals: Vec<Response>,
+    /// INVITEs sent, by branch (to ACK a non-2xx, CANCEL or retransmit them).
+    pub(super) invites: HashMap<String, SentInvite>,
+    /// Every request sent, by branch, as text (for retransmissions).
+    pub(super) sent: HashMap<String, String>,
+}
+
+impl Ua {
+    fn new(name: &str, focus: &Focus, udp: Option<UdpSocket>) -> (Ua, Arc<Net>) {
+        let (tx, rx) = mpsc::channel();
+        let net = Arc::new(Net {
+            udp,
+            tcp: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            notify_status: AtomicU16::new(200),
+            answered: Mutex::new(HashMap::new()),
+            stop: AtomicBool::new(false),
+            tx: Mutex::new(tx),
+        });
+        let ua = Ua {
+            name: name.to_string(),
+            net: net.clone(),
+            rx,
+            primary: Origin::Udp(focus.sip_udp),
+            local: "127.0.0.1:0".parse().unwrap(),
+            tcp: false,
+            focus_udp: focus.sip_udp,
+            focus_tcp: focus.sip_tcp,
+            stash: VecDeque::new(),
+            notifies: VecDeque::new(),
+            closed: HashSet::new(),
+            garbage: VecDeque::new(),
+            raw_ok: false,
+            listener: None,
+            provisionals: Vec::new(),
+            invites: HashMap::new(),
+            sent: HashMap::new(),
+        };
+        (ua, net)
+    }
+
+    /// An agent on UDP. It also listens on TCP on the same port, as SIP agents do: the focus
+    /// sends requests larger than 1300 bytes (a NOTIFY with a big roster) over TCP.
+    pub fn udp(focus: &Focus, name: &str) -> Ua {
+        let (udp, listener) = (0..50)
+            .find_map(|_| {
+                let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+                let port = udp.local_addr().ok()?.port();
+                let l = TcpListener::bind(("127.0.0.1", port)).ok()?;
+                Some((udp, l))
+            })
+            .expect("no UDP port with a free TCP twin");
+        let local = udp.local_addr().unwrap();
+        let reader = udp.try_clone().unwrap();
+        let (mut ua, net) = Ua::new(name, focus, Some(udp));
+        ua.local = local;
+        ua.listener = Some(local);
+        let n = net.clone();
+        std::thread::spawn(move || n.udp_reader(reader));
+        let n = net.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if n.stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                if let Ok(s) = stream {
+                    n.add_conn(s);
+                }
+            }
+        });
+        ua
+    }
+
+    /// An agent on one TCP connection to the focus (which reuses it for its requests).
+    pub fn tcp(focus: &Focus, name: &str) -> Ua {
+        let stream = TcpStream::connect_timeout(&focus.sip_tcp, WAIT).expect("TCP connect");
+        stream.set_nodelay(true).unwrap();
+        let local = stream.local_addr().unwrap();
+        let (mut ua, net) = Ua::new(name, focus, None);
+        let id = net.add_conn(stream);
+        ua.primary = Origin::Tcp(id);
+        ua.local = local;
+        ua.tcp = true;
+        ua
+    }
+
+    /// Answer NOTIFYs with `status` from now on; 0 hands them to the test as requests.
+    pub fn set_notify_status(&self, status: u16) {
+        self.net.notify_status.store(status, Ordering::Relaxed);
+    }
+
+    /// Sends text to the focus on the primary transport.
+    pub fn send_raw(&self, text: &str) {
+        self.net.send(self.primary, text.as_bytes());
+    }
+
+    /// Sends bytes to where `origin` names.
+    pub fn send_to(&self, origin: Origin, bytes: &[u8]) {
+        self.net.send(origin, bytes);
+    }
+
+    fn pump(&mut self, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.rx.recv_timeout(left) {
+            Ok(Event::Msg(m)) => self.stash.push_back(m),
+            Ok(Event::Notify(n)) => self.notifies.push_back(*n),
+            Ok(Event::Closed(id)) => {
+                self.closed.insert(id);
+            }
+            Ok(Event::Garbage(raw, _)) if self.raw_ok => self.garbage.push_back(raw),
+            Ok(Event::Garbage(raw, why)) => panic!(
+                "{}: the focus sent something unusable ({why}):\n{}",
+                self.name,
+                String::from_utf8_lossy(&raw)
+            ),
+            Err(_) => return false,
+        }
+        true
+    }
+
+    /// The first received message (in arrival order) that `pred` accepts, waiting at most
+    /// `timeout`; the others stay queued.
+    pub fn wait_for(&mut self, timeout: Duration, mut pred: impl FnMut(&Rx) -> bool) -> Option<Rx> {
+        let deadline = Instant::now() + timeout;
+        let mut checked = 0;
+        loop {
+            if let Some(i) = self.stash.iter().skip(checked).position(&mut pred) {
+                return self.stash.remove(checked + i);
+            }
+            checked = self.stash.len();
+            if !self.pump(deadline) {
+                return None;
+            }
+        }
+    }
+
+    /// The next message as bytes, whether it parses or not (set [`Ua::raw_ok`] first).
+    pub fn recv_raw(&mut self, timeout: Duration) -> Option<Bytes> {
+        assert!(self.raw_ok, "recv_raw needs raw_ok");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = self.stash.pop_front() {
+                return Some(m.raw);
+            }
+            if let Some(g) = self.garbage.pop_front() {
+                return Some(g);
+            }
+            if !self.pump(deadline) {
+                return None;
+            }
+        }
+    }
+
+    /// The next message (not a NOTIFY being auto-answered).
+    pub fn recv(&mut self, timeout: Duration) -> Option<Rx> {
+        self.wait_for(timeout, |_| true)
+    }
+
+    /// Everything that arrives within `window` (NOTIFYs go to their own queue).
+    pub fn drain(&mut self, window: Duration) -> Vec<Rx> {
+        let deadline = Instant::now() + window;
+        while self.pump(deadline) {}
+        self.stash.drain(..).collect()
+    }
+
+    /// Asserts that nothing but auto-answered NOTIFYs arrives within `window`.
+    pub fn assert_quiet(&mut self, window: Duration, what: &str) {
+        let got = self.drain(window);
+        assert!(
+            got.is_empty(),
+            "{}: expected nothing ({what}), got:\n{}",
+            self.name,
+            got.iter()
+                .map(Rx::text)
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+    }
+
+    fn describe_stash(&self) -> String {
+        if self.stash.is_empty() {
+            return "nothing".into();
+        }
+        self.stash
+            .iter()
+            .map(Rx::summary)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The next response on transaction `branch` (provisional or final).
+    pub fn expect_response(&mut self, branch: &str) -> Response {
+        self.expect_response_to(branch, None)
+    }
+
+    /// The next response on transaction `branch` whose CSeq names `method` (a CANCEL shares
+    /// its INVITE's branch), or any method.
+    pub fn expect_response_to(&mut self, branch: &str, method: Option<Method>) -> Response {
+        let got = self.wait_for(WAIT, |m| {
+            m.response().is_some_and(|r| {
+                r.branch() == Some(branch) && method.as_ref().is_none_or(|x| *x == r.cseq.method)
+            })
+        });
+        match got {
+            Some(m) => m.response().cloned().unwrap(),
+            None => panic!(
+                "{}: no response on {branch} within {WAIT:?}; queued: {}",
+                self.name,
+                self.describe_stash()
+            ),
+        }
+    }
+
+    /// The final response on transaction `branch`; provisionals before it are kept in
+    /// [`Ua::provisionals`]. A non-2xx final to an INVITE is ACKed, as the client
+    /// transaction would.
+    pub fn expect_final(&mut self, branch: &str) -> Response {
+        self.expect_final_to(branch, None)
+    }
+
+    /// [`Ua::expect_final`] for the response to `method` only.
+    pub fn expect_final_to(&mut self, branch: &str, method: Option<Method>) -> Response {
+        loop {
+            let r = self.expect_response_to(branch, method.clone());
+            if r.status < 200 {
+                self.provisionals.push(r);
+                continue;
+            }
+            if r.cseq.method == Method::Invite && r.status >= 300 {
+                self.ack_non_2xx(branch, &r);
+            }
+            return r;
+        }
+    }
+
+    /// The next request with `method`.
+    pub fn expect_request(&mut self, method: Method, timeout: Duration) -> Rx {
+        let got = self.wait_for(timeout, |m| m.request().is_some_and(|r| r.method == method));
+        got.unwrap_or_else(|| {
+            panic!(
+                "{}: no {method} within {timeout:?}; queued: {}",
+                self.name,
+                self.describe_stash()
+            )
+        })
+    }
+
+    /// Answers a request the agent received.
+    pub fn respond(&self, rx: &Rx, status: u16) {
+        let req = rx.request().expect("respond to a request");
+        let text = response_text(req, status, cpm_focus::sip::reason_phrase(status), None, "");
+        self.net.send(rx.origin, text.as_bytes());
+    }
+
+    /// The next NOTIFY answered (in arrival order).
+    pub fn next_notify(&mut self, timeout: Duration) -> Option<Notify> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(n) = self.notifies.pop_front() {
+                return Some(n);
+            }
+            if !self.pump(deadline) {
+                return None;
+            }
+        }
+    }
+
+    /// Like [`Ua::next_notify`], panicking when none comes within [`WAIT`].
+    pub fn expect_notify(&mut self) -> Notify {
+        self.next_notify(WAIT)
+            .unwrap_or_else(|| panic!("{}: no NOTIFY within {WAIT:?}", self.name))
+    }
+
+    /// True once the focus closed TCP connection `origin`, waiting at most `timeout`.
+    pub fn wait_closed(&mut self, origin: Origin, timeout: Duration) -> bool {
+        let Origin::Tcp(id) = origin else {
+            panic!("not a TCP origin")
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.closed.contains(&id) {
+                return true;
+            }
+            if !self.pump(deadline) {
+                return false;
+            }
+        }
+    }
+}
+
+impl Drop for Ua {
+    fn drop(&mut self) {
+        self.net.stop.store(true, Ordering::Relaxed);
+        for s in self.net.tcp.lock().unwrap().values() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        // Wake the accept loop so it sees `stop`.
+        if let Some(l) = self.listener {
+            let _ = TcpStream::connect_timeout(&l, Duration::from_millis(200));
+        }
+    }
+}
