@@ -105,7 +105,8 @@ async fn run(
     let server = Server::start(&config, cli.sip_listen, arbiters)?;
     tracing::info!(
         sip_udp = %server.udp_addr, sip_tcp = %server.tcp_addr, metrics = %metrics_addr,
-        domain = %config.focus.domain, groups = config.groups.len(), "cpm-focus ready"
+        domain = %config.focus.domain, instance = %config.focus.instance_id,
+        groups = config.groups.len(), "cpm-focus ready"
     );
     // One machine-readable line for scripts and tests.
     println!(

@@ -113,6 +113,11 @@ impl Server {
                 mailbox_capacity: config.supervisor.mailbox_capacity,
                 max_sessions: config.supervisor.max_sessions,
                 retry_after_s: config.supervisor.retry_after_s,
+                server: format!(
+                    "cpm-focus/{} ({})",
+                    env!("CARGO_PKG_VERSION"),
+                    config.focus.instance_id
+                ),
             },
             endpoint.clone(),
             arbiters,

@@ -120,6 +120,8 @@ pub struct SupervisorSettings {
     pub mailbox_capacity: usize,
     pub max_sessions: usize,
     pub retry_after_s: u32,
+    /// `Server` header value for OPTIONS answers (product and instance).
+    pub server: String,
 }
 
 /// The router.
@@ -364,6 +366,7 @@ impl Supervisor {
                     w.header(HeaderName::Allow, checks::ALLOW);
                     w.header(HeaderName::Accept, checks::ACCEPT);
                     w.header(HeaderName::AllowEvents, checks::ALLOW_EVENTS);
+                    w.header(HeaderName::Server, &self.settings.server);
                 });
             }
             Method::Invite | Method::Subscribe => {

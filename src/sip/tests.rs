@@ -177,7 +177,8 @@ fn faults_name_the_culprit() {
         &base("", "1 OPTIONS").replace("From: <sip:a@b>", "From: \"unterminated <sip:a@b>"),
     );
     assert_eq!(r.fault, Fault::Malformed(HeaderName::From));
-    // Without Call-ID no response can be addressed: dropped.
+    // Without a Call-ID a response would lack a mandatory header itself (RFC 3261 §8.2.6.2
+    // copies it): such a request is dropped and counted, not answered.
     let no_callid = base("", "1 OPTIONS").replace("Call-ID: c1\r\n", "");
     assert!(matches!(
         p(&no_callid),
