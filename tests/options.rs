@@ -34,6 +34,12 @@ fn options_everywhere(tcp: bool) {
     // The focus itself.
     let r = ua.options("sip:focus.example.com");
     assert_capabilities(&r, &format!("sip:{addr}{transport}"));
+    // Out-of-dialog answers name the product and the instance (config focus.instance_id).
+    let server = r.headers.get(HeaderName::Server).unwrap_or("");
+    assert!(
+        server.starts_with("cpm-focus/") && server.ends_with("(focus-1)"),
+        "Server: {server}"
+    );
     // The group by its URI.
     let r = ua.options(TEAM);
     assert_capabilities(&r, &format!("sip:team@{addr}{transport}"));
