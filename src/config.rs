@@ -45,6 +45,7 @@ pub struct Config {
     pub supervisor: SupervisorConfig,
     pub subscriptions: SubscriptionConfig,
     pub shutdown: ShutdownConfig,
+    pub msrp: MsrpConfig,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -176,6 +177,35 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// `[msrp]`: the MSRP switch for session-mode group chat.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MsrpConfig {
+    pub enabled: bool,
+    pub max_message_size: u64,
+    pub max_chunk_size: usize,
+    pub queue_depth: usize,
+    pub delivery_timeout_s: u64,
+    pub bind_timeout_s: u64,
+    pub connection_grace_s: u64,
+    pub max_connections: usize,
+}
+
+impl Default for MsrpConfig {
+    fn default() -> Self {
+        MsrpConfig {
+            enabled: true,
+            max_message_size: 4 * 1024 * 1024,
+            max_chunk_size: 256 * 1024,
+            queue_depth: 1024,
+            delivery_timeout_s: 30,
+            bind_timeout_s: 30,
+            connection_grace_s: 10,
+            max_connections: 4096,
+        }
+    }
+}
+
 /// Who may join a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -199,6 +229,8 @@ pub struct GroupConfig {
     pub max_participants: u32,
     #[serde(default = "default_true")]
     pub allow_signalling_only: bool,
+    #[serde(default = "default_true")]
+    pub allow_private_messages: bool,
 }
 
 fn default_join() -> JoinRule {
@@ -319,6 +351,28 @@ impl Config {
         if sub.max_per_session == 0 {
             bad("subscriptions.max_per_session".into(), "must be positive");
         }
+        let m = &self.msrp;
+        if m.max_message_size == 0 {
+            bad("msrp.max_message_size".into(), "must be positive");
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&m.max_chunk_size) {
+            bad(
+                "msrp.max_chunk_size".into(),
+                "must be between 1024 and 16777216",
+            );
+        }
+        if m.queue_depth == 0 {
+            bad("msrp.queue_depth".into(), "must be positive");
+        }
+        if m.delivery_timeout_s == 0 {
+            bad("msrp.delivery_timeout_s".into(), "must be positive");
+        }
+        if m.bind_timeout_s == 0 {
+            bad("msrp.bind_timeout_s".into(), "must be positive");
+        }
+        if m.max_connections == 0 {
+            bad("msrp.max_connections".into(), "must be positive");
+        }
         if self.shutdown.grace_s > 300 {
             bad("shutdown.grace_s".into(), "must be at most 300");
         }
@@ -385,6 +439,9 @@ mod tests {
             d.subscriptions.min_notify_interval_ms
         );
         assert_eq!(c.shutdown.grace_s, d.shutdown.grace_s);
+        assert_eq!(c.msrp.max_message_size, d.msrp.max_message_size);
+        assert_eq!(c.msrp.queue_depth, d.msrp.queue_depth);
+        assert!(c.groups[0].allow_private_messages);
     }
 
     #[test]

@@ -20,6 +20,9 @@ struct Cli {
     /// SIP address, UDP and TCP (port 0 picks a free port).
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:5060")]
     sip_listen: SocketAddr,
+    /// MSRP (TCP) address for group chat (default: the SIP address with port 2855).
+    #[arg(long, value_name = "IP:PORT")]
+    msrp_listen: Option<SocketAddr>,
     /// Prometheus /metrics address.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9090")]
     metrics_listen: SocketAddr,
@@ -102,7 +105,7 @@ async fn run(
 
     // Handlers first: a SIGTERM right after the ready line must not kill us by default action.
     let signalled = wait_for_signal();
-    let server = Server::start(&config, cli.sip_listen, arbiters)?;
+    let server = Server::start(&config, cli.sip_listen, cli.msrp_listen, arbiters)?;
     tracing::info!(
         sip_udp = %server.udp_addr, sip_tcp = %server.tcp_addr, metrics = %metrics_addr,
         domain = %config.focus.domain, instance = %config.focus.instance_id,
@@ -110,8 +113,13 @@ async fn run(
     );
     // One machine-readable line for scripts and tests.
     println!(
-        "cpm-focus ready sip_udp={} sip_tcp={} metrics={}",
-        server.udp_addr, server.tcp_addr, metrics_addr
+        "cpm-focus ready sip_udp={} sip_tcp={} metrics={} msrp={}",
+        server.udp_addr,
+        server.tcp_addr,
+        metrics_addr,
+        server
+            .msrp_addr
+            .map_or_else(|| "off".to_string(), |a| a.to_string())
     );
 
     signalled.await;

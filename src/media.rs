@@ -6,4 +6,5 @@
 //! the fan-out policy live with the session, not here.
 
 pub mod cpim;
+pub mod imdn;
 pub mod msrp;

@@ -23,6 +23,10 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
             Matcher::Full("focus_request_duration_seconds".into()),
             LATENCY_BUCKETS,
         )?
+        .set_buckets_for_metric(
+            Matcher::Full("focus_msrp_fanout_duration_seconds".into()),
+            LATENCY_BUCKETS,
+        )?
         .install_recorder()?;
     describe();
     Ok(handle)
@@ -172,6 +176,51 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "focus_transport_send_errors_total",
         Kind::Counter,
         "Sends that failed, by transport and reason",
+    ),
+    (
+        "focus_msrp_members",
+        Kind::Gauge,
+        "Participants with an MSRP leg installed in the switch",
+    ),
+    (
+        "focus_msrp_connections_active",
+        Kind::Gauge,
+        "Open MSRP connections",
+    ),
+    (
+        "focus_msrp_connections_refused_total",
+        Kind::Counter,
+        "MSRP connections refused at the connection limit",
+    ),
+    (
+        "focus_msrp_messages_received_total",
+        Kind::Counter,
+        "MSRP SEND chunks received from participants",
+    ),
+    (
+        "focus_msrp_messages_delivered_total",
+        Kind::Counter,
+        "Messages delivered to a recipient (its last chunk answered 200)",
+    ),
+    (
+        "focus_msrp_bytes_relayed_total",
+        Kind::Counter,
+        "Message bytes received for relaying",
+    ),
+    (
+        "focus_msrp_delivery_failures_total",
+        Kind::Counter,
+        "Deliveries that failed, by reason (error_response, timeout, left, stalled, too_large)",
+    ),
+    (
+        "focus_msrp_fanout_duration_seconds",
+        Kind::Histogram,
+        "Receipt of a message to its last recipient's queue",
+    ),
+    (
+        "focus_msrp_participants_lost_total",
+        Kind::Counter,
+        "Participants removed because their MSRP connection never bound or stayed lost",
     ),
 ];
 

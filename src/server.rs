@@ -3,6 +3,8 @@
 
 use crate::config::Config;
 use crate::endpoint::{Endpoint, EndpointSettings};
+use crate::media::msrp::switch::{Switch, SwitchSettings};
+use crate::session::MsrpOffer;
 use crate::sip::{Host, ParseLimits};
 use crate::supervisor::{Supervisor, SupervisorSettings};
 use crate::transport::{Sink, TcpRegistry, TcpSettings, Transports, UdpTransport};
@@ -32,6 +34,9 @@ pub struct Server {
     pub endpoint: Endpoint,
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
+    /// The MSRP listener, when the switch runs.
+    pub msrp_addr: Option<SocketAddr>,
+    pub switch: Option<Arc<Switch>>,
     cancel: CancellationToken,
     grace: Duration,
 }
@@ -43,6 +48,7 @@ impl Server {
     pub fn start(
         config: &Config,
         listen: SocketAddr,
+        msrp_listen: Option<SocketAddr>,
         arbiters: Vec<ArbiterHandle>,
     ) -> Result<Server, StartError> {
         let limits = ParseLimits {
@@ -102,6 +108,46 @@ impl Server {
             },
         );
         let domain = Host::parse(&config.focus.domain).map_err(StartError::Domain)?;
+        // The MSRP switch: default listener beside SIP, on port 2855 (RFC 4975's port).
+        let (switch, msrp_addr, msrp_offer) = if config.msrp.enabled {
+            let addr = msrp_listen.unwrap_or_else(|| {
+                SocketAddr::new(listen.ip(), if listen.port() == 0 { 0 } else { 2855 })
+            });
+            let bind_err = |source| StartError::Bind {
+                what: "MSRP",
+                addr,
+                source,
+            };
+            let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+            std_listener.set_nonblocking(true).map_err(bind_err)?;
+            let listener = tokio::net::TcpListener::from_std(std_listener).map_err(bind_err)?;
+            let bound = listener.local_addr().map_err(bind_err)?;
+            let host = Host::parse(&advertised).unwrap_or(Host::Ip(bound.ip()));
+            let switch = Arc::new(Switch::new(
+                SwitchSettings {
+                    max_message: config.msrp.max_message_size,
+                    max_frame: config.msrp.max_chunk_size,
+                    queue_depth: config.msrp.queue_depth,
+                    delivery_timeout: Duration::from_secs(config.msrp.delivery_timeout_s),
+                    max_connections: config.msrp.max_connections,
+                },
+                host,
+                bound.port(),
+            ));
+            tokio::spawn(crate::media::msrp::connection::listen(
+                switch.clone(),
+                listener,
+                cancel.clone(),
+            ));
+            let offer = MsrpOffer {
+                host: advertised.clone(),
+                port: bound.port(),
+                max_size: config.msrp.max_message_size,
+            };
+            (Some(switch), Some(bound), Some(offer))
+        } else {
+            (None, None, None)
+        };
         let supervisor = Arc::new(Supervisor::new(
             config,
             SupervisorSettings {
@@ -118,9 +164,11 @@ impl Server {
                     env!("CARGO_PKG_VERSION"),
                     config.focus.instance_id
                 ),
+                msrp: msrp_offer,
             },
             endpoint.clone(),
             arbiters,
+            switch.clone(),
         ));
         endpoint.set_router(supervisor.clone());
         let sink: Arc<dyn Sink> = Arc::new(endpoint.clone());
@@ -136,6 +184,8 @@ impl Server {
             endpoint,
             udp_addr: udp.local_addr(),
             tcp_addr: tcp.local_addr(),
+            msrp_addr,
+            switch,
             cancel,
             grace: Duration::from_secs(config.shutdown.grace_s),
         })
@@ -229,6 +279,7 @@ mod tests {
             join: crate::config::JoinRule::Open,
             max_participants: 10,
             allow_signalling_only: true,
+            allow_private_messages: true,
         });
         let _system = actix::System::new();
         // One arbiter: both sessions share its thread.
@@ -242,6 +293,7 @@ mod tests {
             Server::start(
                 &config,
                 "127.0.0.1:0".parse().unwrap(),
+                None,
                 vec![arbiter.handle()],
             )
             .unwrap()

@@ -8,9 +8,11 @@
 //! - `actor.rs`: the actix actor that executes the state's effects
 
 mod actor;
+mod media;
 mod roster;
 mod state;
 mod subscription;
 
 pub use actor::{SessionActor, SessionInput};
+pub use media::{MsrpLeg, MsrpOffer};
 pub use state::{Effect, OutgoingSpec, RequestCtx, SessionSettings, SessionState};

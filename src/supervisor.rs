@@ -12,6 +12,7 @@ pub mod checks;
 use crate::config::Config;
 use crate::dialog::DialogId;
 use crate::endpoint::{Endpoint, IncomingRequest, Router};
+use crate::media::msrp::switch::Switch;
 use crate::session::{SessionActor, SessionInput, SessionSettings, SessionState};
 use crate::sip::{HeaderName, Host, Method, Request};
 use crate::transport::{Protocol, Target};
@@ -122,6 +123,8 @@ pub struct SupervisorSettings {
     pub retry_after_s: u32,
     /// `Server` header value for OPTIONS answers (product and instance).
     pub server: String,
+    /// The MSRP side sessions announce, when the switch runs.
+    pub msrp: Option<crate::session::MsrpOffer>,
 }
 
 /// The router.
@@ -131,6 +134,8 @@ pub struct Supervisor {
     settings: SupervisorSettings,
     groups: HashMap<String, Group>,
     arbiters: Vec<ArbiterHandle>,
+    /// The MSRP switch sessions install their participants in.
+    switch: Option<Arc<Switch>>,
     next_arbiter: AtomicUsize,
     next_instance: AtomicU64,
     draining: AtomicBool,
@@ -143,6 +148,7 @@ impl Supervisor {
         settings: SupervisorSettings,
         endpoint: Endpoint,
         arbiters: Vec<ArbiterHandle>,
+        switch: Option<Arc<Switch>>,
     ) -> Supervisor {
         let mut groups = HashMap::new();
         for g in &config.groups {
@@ -191,6 +197,10 @@ impl Supervisor {
                 ),
                 departed_retention: Duration::from_secs(config.subscriptions.departed_retention_s),
                 retry_after_s: config.supervisor.retry_after_s,
+                msrp: settings.msrp.clone(),
+                allow_private: g.allow_private_messages,
+                media_bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
+                media_grace: Duration::from_secs(config.msrp.connection_grace_s),
             };
             groups.insert(
                 user,
@@ -205,6 +215,7 @@ impl Supervisor {
             settings,
             groups,
             arbiters,
+            switch,
             next_arbiter: AtomicUsize::new(0),
             next_instance: AtomicU64::new(1),
             draining: AtomicBool::new(false),
@@ -287,13 +298,14 @@ impl Supervisor {
         let arbiter = &self.arbiters[self.next_arbiter.fetch_add(1, Ordering::Relaxed) % n];
         let tables = self.tables.clone();
         let endpoint = self.endpoint.clone();
+        let switch = self.switch.clone();
         let capacity = self.settings.mailbox_capacity;
         let key: Box<str> = key.into();
         let counter = in_flight.clone();
         let addr = SessionActor::start_in_arbiter(arbiter, move |ctx| {
             ctx.set_mailbox_capacity(capacity);
             let state = SessionState::new(settings, Instant::now(), SystemTime::now());
-            SessionActor::new(state, key, instance, tables, endpoint, counter)
+            SessionActor::new(state, key, instance, tables, endpoint, counter, switch)
         });
         metrics::counter!("focus_sessions_started_total", "kind" => "predefined").increment(1);
         SessionEntry {

@@ -208,9 +208,9 @@ fn requests_for_unknown_dialogs_get_481() {
     assert_eq!(ua.expect_final(&b).status, 481);
 }
 
-/// An SDP answer with no streams, for an offer with none.
-const EMPTY_ANSWER: &str =
-    "v=0\r\no=alice 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n";
+/// An SDP answer declining the focus's one offered stream (MSRP).
+const DECLINING_ANSWER: &str =
+    "v=0\r\no=alice 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 0 TCP/MSRP *\r\n";
 
 #[test]
 fn delayed_offer_join_needs_the_answer_in_the_ack() {
@@ -222,12 +222,15 @@ fn delayed_offer_join_needs_the_answer_in_the_ack() {
     let ok = ua.expect_final(&b);
     assert_eq!(ok.status, 200, "{}", ok.reason);
     let offer = sdp_of(&ok);
-    assert!(
-        offer.media.is_empty(),
-        "the focus offers no media yet: {offer:?}"
+    // The focus offers what it serves: one MSRP stream, passive (the answerer connects).
+    assert_eq!(offer.media.len(), 1, "{offer:?}");
+    assert_eq!(
+        (offer.media[0].media.as_str(), offer.media[0].proto.as_str()),
+        ("message", "TCP/MSRP")
     );
+    assert_eq!(offer.media[0].setup(), Some("passive"));
     call.learn(&ok);
-    ua.ack_with(&call, Some(EMPTY_ANSWER));
+    ua.ack_with(&call, Some(DECLINING_ANSWER));
     // A re-INVITE while nothing is pending works, so the offer/answer round completed.
     let b = ua.invite(&mut call, Some(AUDIO_OFFER));
     assert_eq!(ua.expect_final(&b).status, 200);
@@ -276,7 +279,7 @@ fn reinvite_without_offer_while_an_offer_is_pending_gets_491() {
     );
     let r = ua.expect_final(&b);
     assert_eq!((r.status, &*r.reason), (491, "Request Pending"));
-    ua.ack_with(&call, Some(EMPTY_ANSWER));
+    ua.ack_with(&call, Some(DECLINING_ANSWER));
     // Now the UPDATE's offer gets an answer.
     let b = ua.send_request(
         &mut call,

@@ -12,10 +12,12 @@
 //! [`ReassemblyLimits`] (message size, chunks per message, messages in progress).
 
 mod chunk;
+pub mod connection;
 mod framer;
 mod message;
 mod parse;
 pub mod status;
+pub mod switch;
 mod uri;
 mod write;
 

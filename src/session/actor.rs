@@ -6,6 +6,9 @@ use super::state::{Effect, RequestCtx, SessionState};
 use crate::endpoint::{
     Endpoint, IncomingRequest, OutgoingRequest, ServerTxn, TransactionUser, TuEvent, TuHandle,
 };
+use crate::media::cpim::Addr as CpimAddr;
+use crate::media::msrp::connection::connect_out;
+use crate::media::msrp::switch::{Group, MediaEvent, MemberEvents, MemberSpec, Switch};
 use crate::sip::Request;
 use crate::supervisor::{SessionEntry, Tables};
 use crate::transport::Target;
@@ -25,6 +28,8 @@ pub enum SessionInput {
     Ack(Arc<Request>, Target),
     /// Transaction-layer news about requests this session sent or answered.
     Tu(TuEvent),
+    /// News about a participant's MSRP leg.
+    Media(u64, MediaEvent),
     /// End the session (focus shutdown); the sender learns when it is done.
     Shutdown(oneshot::Sender<()>),
     /// Fault injection for the panic-isolation test.
@@ -42,6 +47,15 @@ impl TransactionUser for SessionTu {
     }
 }
 
+/// Delivers MSRP switch events to the actor (bounded by the participants' connections).
+struct SessionMedia(Addr<SessionActor>);
+
+impl MemberEvents for SessionMedia {
+    fn on_media_event(&self, pid: u64, event: MediaEvent) {
+        self.0.do_send(SessionInput::Media(pid, event));
+    }
+}
+
 /// One group session.
 pub struct SessionActor {
     state: SessionState,
@@ -52,6 +66,9 @@ pub struct SessionActor {
     endpoint: Endpoint,
     /// Counts messages routed to this actor and not yet handled (see [`Tables::retire`]).
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// The MSRP switch and this session's group in it.
+    switch: Option<Arc<Switch>>,
+    group: Option<Arc<Group>>,
     /// This actor's routing entry, for registering its dialogs.
     me: Option<SessionEntry>,
     /// Requests the state has not answered yet.
@@ -72,6 +89,7 @@ impl SessionActor {
         tables: Arc<Tables>,
         endpoint: Endpoint,
         in_flight: Arc<std::sync::atomic::AtomicUsize>,
+        switch: Option<Arc<Switch>>,
     ) -> SessionActor {
         SessionActor {
             state,
@@ -80,6 +98,8 @@ impl SessionActor {
             tables,
             endpoint,
             in_flight,
+            switch,
+            group: None,
             me: None,
             txns: HashMap::new(),
             tu: None,
@@ -129,6 +149,46 @@ impl SessionActor {
                     }
                 }
                 Effect::UnregisterDialog(id) => self.tables.unregister_dialog(&id, self.instance),
+                Effect::MsrpAdd {
+                    pid,
+                    leg,
+                    display,
+                    identity,
+                } => {
+                    let (Some(switch), Some(group), Some(me)) =
+                        (&self.switch, &self.group, &self.me)
+                    else {
+                        continue;
+                    };
+                    let cpim_from = match display {
+                        Some(d) => CpimAddr::with_display(identity.clone(), d),
+                        None => CpimAddr::new(identity.clone()),
+                    };
+                    let active = leg.active;
+                    let member = switch.add_member(
+                        group,
+                        MemberSpec {
+                            pid,
+                            session_id: leg.session_id,
+                            peer_path: leg.peer_path,
+                            cpim_from,
+                            identity,
+                            events: Arc::new(SessionMedia(me.addr.clone())),
+                        },
+                    );
+                    if active {
+                        connect_out(
+                            switch.clone(),
+                            member,
+                            tokio_util::sync::CancellationToken::new(),
+                        );
+                    }
+                }
+                Effect::MsrpRemove { session_id } => {
+                    if let Some(switch) = &self.switch {
+                        switch.remove_member(&session_id);
+                    }
+                }
             }
         }
     }
@@ -174,6 +234,12 @@ impl Actor for SessionActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.tu = Some(Arc::new(SessionTu(ctx.address())));
+        if let Some(switch) = &self.switch {
+            self.group = Some(switch.group(
+                self.state.conference_uri(),
+                self.state.allows_private_messages(),
+            ));
+        }
         self.me = Some(SessionEntry {
             addr: ctx.address(),
             instance: self.instance,
@@ -236,6 +302,7 @@ impl Handler<SessionInput> for SessionActor {
                 TuEvent::AckTimeout { txn } => self.state.on_ack_timeout(now, txn),
                 TuEvent::ResponseRefused { txn, .. } => self.state.on_response_refused(now, txn),
             },
+            SessionInput::Media(pid, event) => self.state.on_media_event(now, pid, event),
             SessionInput::Shutdown(tx) => {
                 self.shutdown = Some(tx);
                 self.state.shutdown(now);

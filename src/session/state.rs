@@ -2,6 +2,7 @@
 //! requests, responses and time, and returns [`Effect`]s (responses to send, requests to send,
 //! dialogs to register) that the actor executes. No sockets, no clock, no actix.
 
+use super::media::{self, FocusPolicy, MsrpLeg, MsrpOffer};
 use super::roster::{user_element, EndpointEntry, Roster};
 use super::subscription::Subscription;
 use crate::conference_info::{
@@ -10,7 +11,8 @@ use crate::conference_info::{
 };
 use crate::dialog::{Dialog, DialogId};
 use crate::endpoint::{new_tag, Destination, Failure};
-use crate::sdp::{self, AnswerContext, DefaultDeclineAll, LocalSdpState};
+use crate::media::msrp::switch::MediaEvent;
+use crate::sdp::{self, AnswerContext, LocalSdpState};
 use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request, Response};
 use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS, CONFERENCE_INFO};
 use crate::transport::{Protocol, Target};
@@ -45,6 +47,14 @@ pub struct SessionSettings {
     /// How long departed participants stay in conference-info as `disconnected`.
     pub departed_retention: Duration,
     pub retry_after_s: u32,
+    /// The focus's MSRP side; `None` serves no MSRP (every stream declined).
+    pub msrp: Option<MsrpOffer>,
+    /// Whether a CPIM `To` naming one participant is delivered privately (else 428).
+    pub allow_private: bool,
+    /// A participant whose MSRP connection is not bound this long after joining, or stays
+    /// lost this long, is removed (BYE).
+    pub media_bind_timeout: Duration,
+    pub media_grace: Duration,
 }
 
 /// A request's transaction and origin.
@@ -81,6 +91,18 @@ pub enum Effect {
         token: u64,
         request: Box<OutgoingSpec>,
     },
+    /// Install a participant's MSRP leg in the switch.
+    MsrpAdd {
+        pid: u64,
+        leg: MsrpLeg,
+        /// CPIM `From` of its messages: display name and identity.
+        display: Option<String>,
+        identity: String,
+    },
+    /// Remove an MSRP leg (closing its connection).
+    MsrpRemove {
+        session_id: String,
+    },
     /// Route in-dialog requests of this dialog to this session (before the response goes).
     RegisterDialog(DialogId),
     UnregisterDialog(DialogId),
@@ -96,6 +118,14 @@ enum Owner {
 struct Participant {
     dialog: Dialog,
     sdp: LocalSdpState,
+    identity: String,
+    display: Option<String>,
+    /// Our MSRP session id toward this participant (fixed for the dialog).
+    msrp_session: String,
+    msrp: Option<MsrpLeg>,
+    /// When the MSRP leg must be bound (again) by: after joining, or after its connection
+    /// was lost.
+    media_deadline: Option<Instant>,
     /// We offered in our 2xx (delayed offer) and wait for the answer in the ACK.
     offer_pending: bool,
     /// The INVITE transaction whose 2xx awaits its ACK.
@@ -106,6 +136,15 @@ struct Participant {
 enum Pending {
     Notify { sid: u64 },
     Bye,
+}
+
+/// The outcome of one offer/answer round.
+struct Negotiated {
+    body: Bytes,
+    /// The body is our offer (the request had none).
+    is_offer: bool,
+    accepted: usize,
+    leg: Option<MsrpLeg>,
 }
 
 /// The pure state of one group session.
@@ -176,6 +215,11 @@ impl SessionState {
     /// The conference URI.
     pub fn conference_uri(&self) -> &str {
         &self.settings.conference_uri
+    }
+
+    /// Whether private chat messages are delivered (group policy).
+    pub fn allows_private_messages(&self) -> bool {
+        self.settings.allow_private
     }
 
     fn wall(&self, now: Instant) -> SystemTime {
@@ -290,25 +334,38 @@ impl SessionState {
     }
 
     /// Answers an offer (or makes one when the request has none) in a participant's SDP
-    /// state. Returns the body, whether it is an offer, and the streams accepted; or the
-    /// refusal as (status, reason, warning).
+    /// state, serving MSRP under `session_id`.
     fn negotiate(
         &self,
         sdp_state: &mut LocalSdpState,
         body: &[u8],
-    ) -> Result<(Bytes, bool, usize), (u16, &'static str, String)> {
+        session_id: &str,
+    ) -> Result<Negotiated, (u16, &'static str, String)> {
         let ctx = self.answer_ctx();
+        let msrp = self.settings.msrp.as_ref();
         if body.is_empty() {
-            return match sdp_state.offer(Vec::new(), &ctx) {
-                Ok(sdp) => Ok((Bytes::from(sdp.to_bytes()), true, 0)),
+            let lines = media::offer_lines(msrp, session_id);
+            return match sdp_state.offer(lines, &ctx) {
+                Ok(sdp) => Ok(Negotiated {
+                    body: Bytes::from(sdp.to_bytes()),
+                    is_offer: true,
+                    accepted: 0,
+                    leg: None,
+                }),
                 Err(e) => Err((500, "Server Internal Error", e.to_string())),
             };
         }
         let offer = sdp::parse(body).map_err(|e| (400, "Malformed SDP", e.to_string()))?;
-        match sdp_state.answer(&offer, &DefaultDeclineAll, &ctx) {
+        let policy = FocusPolicy::new(msrp, session_id);
+        match sdp_state.answer(&offer, &policy, &ctx) {
             Ok(a) => {
                 let accepted = a.accepted_count();
-                Ok((Bytes::from(a.into_sdp().to_bytes()), false, accepted))
+                Ok(Negotiated {
+                    body: Bytes::from(a.into_sdp().to_bytes()),
+                    is_offer: false,
+                    accepted,
+                    leg: policy.leg(&offer),
+                })
             }
             Err(e) => {
                 let status = e.status_code();
@@ -342,13 +399,15 @@ impl SessionState {
             return;
         }
         let mut sdp_state = LocalSdpState::random();
-        let (body, offer_pending, accepted) = match self.negotiate(&mut sdp_state, &req.body) {
+        let msrp_session = media::new_session_id();
+        let n = match self.negotiate(&mut sdp_state, &req.body, &msrp_session) {
             Ok(x) => x,
             Err((status, reason, warning)) => {
                 self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
                 return;
             }
         };
+        let (body, offer_pending, accepted) = (n.body, n.is_offer, n.accepted);
         // RFC 3264: a participant whose every stream was declined joins signalling-only, when
         // the group allows it.
         if accepted == 0 && !offer_pending && !self.settings.allow_signalling_only {
@@ -397,17 +456,25 @@ impl SessionState {
             remote_tag: dialog.remote_tag.to_string(),
             local_tag: tag.clone(),
         };
+        let identity = req.from.uri.aor();
+        let display = req.from.display.as_deref().map(str::to_string);
         self.participants.insert(
             pid,
             Participant {
                 dialog,
                 sdp: sdp_state,
+                identity: identity.clone(),
+                display: display.clone(),
+                msrp_session,
+                msrp: None,
+                media_deadline: None,
                 offer_pending,
                 awaiting_ack: Some(ctx.txn),
             },
         );
-        let identity = req.from.uri.aor();
-        let display = req.from.display.as_deref().map(str::to_string);
+        if let Some(leg) = n.leg {
+            self.install_msrp(now, pid, leg);
+        }
         self.roster
             .join(&identity, display, "participant", endpoint);
         metrics::gauge!("focus_participants_active").increment(1.0);
@@ -441,7 +508,7 @@ impl SessionState {
                 self.reply_simple(req, ctx, 200);
                 self.leave(now, pid, DisconnectionMethod::Departed, None);
             }
-            Method::Invite | Method::Update => self.on_offer_in_dialog(req, ctx, pid),
+            Method::Invite | Method::Update => self.on_offer_in_dialog(now, req, ctx, pid),
             Method::Options => self.reply_options(req, ctx),
             Method::Subscribe => self.reply(
                 req,
@@ -466,7 +533,7 @@ impl SessionState {
     }
 
     /// re-INVITE or UPDATE: a new offer (or none) in an existing participant dialog.
-    fn on_offer_in_dialog(&mut self, req: &Request, ctx: RequestCtx, pid: u64) {
+    fn on_offer_in_dialog(&mut self, now: Instant, req: &Request, ctx: RequestCtx, pid: u64) {
         let Some(p) = self.participants.get_mut(&pid) else {
             return;
         };
@@ -489,14 +556,16 @@ impl SessionState {
             return;
         }
         let mut sdp_state = p.sdp.clone();
-        let negotiated = self.negotiate(&mut sdp_state, &req.body);
-        let (body, offer_pending, accepted) = match negotiated {
+        let session_id = p.msrp_session.clone();
+        let negotiated = self.negotiate(&mut sdp_state, &req.body, &session_id);
+        let n = match negotiated {
             Ok(x) => x,
             Err((status, reason, warning)) => {
                 self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
                 return;
             }
         };
+        let (body, offer_pending, accepted) = (n.body, n.is_offer, n.accepted);
         if accepted == 0 && !offer_pending && !self.settings.allow_signalling_only {
             self.reply(
                 req,
@@ -528,6 +597,78 @@ impl SessionState {
         } else {
             self.respond(ctx, 200, bytes, None);
         }
+        if !offer_pending {
+            self.update_msrp(now, pid, n.leg);
+        }
+    }
+
+    /// Installs a participant's MSRP leg; it must bind within the bind timeout.
+    fn install_msrp(&mut self, now: Instant, pid: u64, leg: MsrpLeg) {
+        let deadline = now + self.settings.media_bind_timeout;
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
+        p.msrp = Some(leg.clone());
+        p.media_deadline = Some(deadline);
+        let (display, identity) = (p.display.clone(), p.identity.clone());
+        self.effects.push_back(Effect::MsrpAdd {
+            pid,
+            leg,
+            display,
+            identity,
+        });
+    }
+
+    /// Removes a participant's MSRP leg (if any).
+    fn drop_msrp(&mut self, pid: u64) {
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
+        p.media_deadline = None;
+        if let Some(leg) = p.msrp.take() {
+            self.effects.push_back(Effect::MsrpRemove {
+                session_id: leg.session_id,
+            });
+        }
+    }
+
+    /// A new offer/answer round changed (or kept) the MSRP leg.
+    fn update_msrp(&mut self, now: Instant, pid: u64, leg: Option<MsrpLeg>) {
+        let current = self.participants.get(&pid).and_then(|p| p.msrp.clone());
+        if current == leg {
+            return;
+        }
+        self.drop_msrp(pid);
+        if let Some(l) = leg {
+            self.install_msrp(now, pid, l);
+        }
+    }
+
+    /// News from the MSRP switch about a participant's leg.
+    pub fn on_media_event(&mut self, now: Instant, pid: u64, event: MediaEvent) {
+        let grace = self.settings.media_grace;
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
+        match event {
+            MediaEvent::Bound => p.media_deadline = None,
+            // A lost connection may come back (the participant reconnects and binds again)
+            // within the grace time; after it the participant is gone.
+            MediaEvent::Lost => {
+                if p.msrp.is_some() {
+                    p.media_deadline = Some(now + grace);
+                }
+            }
+            MediaEvent::Stalled => {
+                self.hang_up(
+                    now,
+                    pid,
+                    DisconnectionMethod::Failed,
+                    Some((503, "MSRP receive queue overflow")),
+                );
+            }
+        }
+        self.flush(now);
     }
 
     /// An ACK for one of our 2xx (matched to its dialog by the endpoint).
@@ -544,9 +685,17 @@ impl SessionState {
         }
         if p.offer_pending {
             p.offer_pending = false;
-            // The answer to our offer: we declined nothing and serve nothing yet, so it only
-            // has to be well-formed; a broken one ends the session (RFC 3261 §13.2.2.4).
-            if req.body.is_empty() || sdp::parse(&req.body).is_err() {
+            // The answer to our offer sets up the MSRP leg it accepts; a missing or broken
+            // answer ends the session (RFC 3261 §13.2.2.4).
+            let answer = if req.body.is_empty() {
+                None
+            } else {
+                sdp::parse(&req.body).ok()
+            };
+            if let Some(answer) = answer {
+                let leg = media::leg_from_answer(&answer, &p.msrp_session);
+                self.update_msrp(now, pid, leg);
+            } else {
                 self.hang_up(
                     now,
                     pid,
@@ -626,6 +775,7 @@ impl SessionState {
         method: DisconnectionMethod,
         reason: Option<String>,
     ) {
+        self.drop_msrp(pid);
         let Some(p) = self.participants.remove(&pid) else {
             return;
         };
@@ -901,7 +1051,8 @@ impl SessionState {
             .roster
             .oldest_departure()
             .map(|t| t + self.settings.departed_retention);
-        subs.chain(purge).min()
+        let media = self.participants.values().filter_map(|p| p.media_deadline);
+        subs.chain(purge).chain(media).min()
     }
 
     /// Runs what is due at `now`: subscription expiry, purging departed participants, and
@@ -915,6 +1066,22 @@ impl SessionState {
             .collect();
         for sid in expired {
             self.terminate_subscription(now, sid, "timeout");
+        }
+        // MSRP legs that never bound, or stayed lost past the grace time.
+        let silent: Vec<u64> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.media_deadline.is_some_and(|d| d <= now))
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in silent {
+            metrics::counter!("focus_msrp_participants_lost_total").increment(1);
+            self.hang_up(
+                now,
+                pid,
+                DisconnectionMethod::Failed,
+                Some((408, "MSRP connection lost")),
+            );
         }
         if let Some(cutoff) = now.checked_sub(self.settings.departed_retention) {
             if self.roster.purge_departed(cutoff) {

@@ -26,6 +26,14 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         min_notify_interval: Duration::from_millis(interval_ms),
         departed_retention: Duration::from_secs(30),
         retry_after_s: 5,
+        msrp: Some(super::super::media::MsrpOffer {
+            host: "127.0.0.1".into(),
+            port: 2855,
+            max_size: 4096,
+        }),
+        allow_private: true,
+        media_bind_timeout: Duration::from_secs(30),
+        media_grace: Duration::from_secs(10),
     })
 }
 
@@ -113,6 +121,8 @@ struct Out {
     sent: Vec<Sent>,
     registered: usize,
     unregistered: usize,
+    msrp_added: Vec<(u64, super::super::media::MsrpLeg)>,
+    msrp_removed: Vec<String>,
 }
 
 impl Harness {
@@ -146,6 +156,8 @@ impl Harness {
                 }
                 Effect::RegisterDialog(_) => out.registered += 1,
                 Effect::UnregisterDialog(_) => out.unregistered += 1,
+                Effect::MsrpAdd { pid, leg, .. } => out.msrp_added.push((pid, leg)),
+                Effect::MsrpRemove { session_id } => out.msrp_removed.push(session_id),
             }
         }
         out

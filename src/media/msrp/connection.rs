@@ -1,0 +1,307 @@
+//! MSRP connections: the listener (the focus is passive by default, RFC 6135), outbound
+//! connections when a participant's SDP asks the focus to be active, and the per-connection
+//! reader and writer tasks that feed the [`Switch`].
+//!
+//! A connection may carry several sessions (RFC 4975 §7: connection reuse); each SEND's
+//! To-Path names the session it belongs to, and the first SEND for a session binds it.
+
+use super::switch::{Link, MediaEvent, Member, Outgoing, Switch};
+use super::{
+    parse, parse_head, Frame, FrameError, Framer, Message, Method, ParseError, ParseLimits,
+    Request, Response,
+};
+use bytes::{Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Accepts MSRP connections until cancelled.
+pub async fn listen(switch: Arc<Switch>, listener: TcpListener, cancel: CancellationToken) {
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let Ok((stream, peer)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        if open.load(Ordering::Relaxed) >= switch.settings().max_connections {
+            metrics::counter!("focus_msrp_connections_refused_total").increment(1);
+            continue;
+        }
+        let switch = switch.clone();
+        let open = open.clone();
+        let cancel = cancel.clone();
+        open.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            run(switch, stream, peer, None, cancel).await;
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+/// Connects to a member that asked the focus to be active (`a=setup:passive` in its offer)
+/// and binds the connection with an empty SEND (RFC 4975 §5.4).
+pub fn connect_out(switch: Arc<Switch>, member: Arc<Member>, cancel: CancellationToken) {
+    let rt = switch.runtime().clone();
+    rt.spawn(async move {
+        let Some(first) = member.peer_path.first() else {
+            return;
+        };
+        let port = first.port.unwrap_or(2855);
+        let addr = match &first.host {
+            crate::sip::Host::Ip(ip) => Some(SocketAddr::new(*ip, port)),
+            crate::sip::Host::Domain(d) => tokio::net::lookup_host((d.as_ref(), port))
+                .await
+                .ok()
+                .and_then(|mut a| a.next()),
+        };
+        let stream = match addr {
+            Some(a) => tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(a))
+                .await
+                .ok()
+                .and_then(Result::ok),
+            None => None,
+        };
+        match stream {
+            Some(s) => {
+                let peer = s
+                    .peer_addr()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                run(switch, s, peer, Some(member), cancel).await;
+            }
+            None => member.notify(MediaEvent::Lost),
+        }
+    });
+}
+
+/// Drives one connection until it closes.
+async fn run(
+    switch: Arc<Switch>,
+    stream: TcpStream,
+    _peer: SocketAddr,
+    outbound: Option<Arc<Member>>,
+    cancel: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut read, write) = stream.into_split();
+    let settings = *switch.settings();
+    let (tx, rx) = mpsc::channel::<Outgoing>(settings.queue_depth.max(1));
+    let conn = switch.next_conn_id();
+    let link = Link {
+        conn,
+        tx: tx.clone(),
+    };
+    let closing = cancel.child_token();
+    tokio::spawn(write_loop(write, rx, closing.clone()));
+    metrics::gauge!("focus_msrp_connections_active").increment(1.0);
+
+    let mut bound: Vec<Arc<Member>> = Vec::new();
+    if let Some(m) = outbound {
+        if switch.bind(&m, &link).is_ok() {
+            bound.push(m.clone());
+            let bind = Request::send(
+                m.peer_path.clone(),
+                vec![m.our_uri.clone()],
+                "",
+                Bytes::new(),
+            );
+            if let Ok(b) = bind.to_bytes() {
+                let _ = tx.try_send(Outgoing::from(b));
+            }
+        }
+    }
+    let limits = ParseLimits::default();
+    let mut framer = Framer::new(settings.max_frame);
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    'conn: loop {
+        let n = tokio::select! {
+            _ = closing.cancelled() => break,
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let had = !bound.is_empty();
+                bound.retain(|m| m.link().is_some_and(|l| l.conn == conn));
+                if had && bound.is_empty() {
+                    // Every session on it ended (BYE) or moved: close the connection.
+                    break;
+                }
+                for m in &bound {
+                    switch.sweep(m, now);
+                }
+                continue;
+            }
+            r = read.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+        };
+        let _ = n;
+        loop {
+            let frame = match framer.decode(&mut buf) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(FrameError::Oversized { head }) => {
+                    // Answer 413 (RFC 4975 §7.3.1 "stop sending") and go on with the next.
+                    if let Ok(Message::Request(req)) = parse_head(head, &limits) {
+                        metrics::counter!("focus_msrp_delivery_failures_total", "reason" => "too_large").increment(1);
+                        send_back(
+                            &tx,
+                            Response::for_request(&req, 413, Some("Chunk too large")),
+                        );
+                    }
+                    continue;
+                }
+                Err(_) => break 'conn,
+            };
+            if !handle(&switch, frame, &link, &mut bound, &limits) {
+                break 'conn;
+            }
+        }
+    }
+    closing.cancel();
+    metrics::gauge!("focus_msrp_connections_active").decrement(1.0);
+    switch.connection_lost(conn, &bound);
+}
+
+/// Handles one frame; false closes the connection.
+fn handle(
+    switch: &Arc<Switch>,
+    frame: Frame,
+    link: &Link,
+    bound: &mut Vec<Arc<Member>>,
+    limits: &ParseLimits,
+) -> bool {
+    let msg = match parse(frame.bytes, limits) {
+        Ok(m) => m,
+        Err(ParseError::Reject(r)) => {
+            if r.should_respond() {
+                send_back(&link.tx, r.response());
+            }
+            return true;
+        }
+        Err(ParseError::Close(_)) => return false,
+    };
+    match msg {
+        Message::Request(req) => {
+            // The last To-Path hop is us: its session id names the member.
+            let member = req
+                .to_path
+                .last()
+                .and_then(|u| u.session_id.as_deref().and_then(|s| switch.member(s)))
+                .filter(|m| req.to_path.last() == Some(&m.our_uri));
+            let Some(member) = member else {
+                // RFC 4975 §7.3.1: not a session of ours.
+                if req.should_respond(481) {
+                    send_back(
+                        &link.tx,
+                        Response::for_request(&req, 481, Some("Session not found")),
+                    );
+                }
+                return true;
+            };
+            match switch.bind(&member, link) {
+                Ok(_) => {
+                    if !bound
+                        .iter()
+                        .any(|m| std::ptr::eq(m.as_ref(), member.as_ref()))
+                    {
+                        bound.push(member.clone());
+                    }
+                }
+                Err(_) => {
+                    if req.should_respond(506) {
+                        send_back(
+                            &link.tx,
+                            Response::for_request(&req, 506, Some("Session already bound")),
+                        );
+                    }
+                    return true;
+                }
+            }
+            match req.method {
+                Method::Send => {
+                    for b in switch.on_send(&member, req, Instant::now()) {
+                        let _ = link.tx.try_send(Outgoing::from(b));
+                    }
+                }
+                Method::Report => {}
+                Method::Nickname => {
+                    let code = switch.on_nickname(&member, &req);
+                    send_back(&link.tx, Response::for_request(&req, code, None));
+                }
+                Method::Other(_) => {
+                    if req.should_respond(501) {
+                        send_back(&link.tx, Response::for_request(&req, 501, None));
+                    }
+                }
+            }
+        }
+        Message::Response(resp) => {
+            // A response's To-Path is our URI toward the member that answered (§7.2).
+            let member = resp
+                .to_path
+                .first()
+                .and_then(|u| u.session_id.as_deref().and_then(|s| switch.member(s)));
+            if let Some(m) = member {
+                switch.on_response(&m, &resp);
+            }
+        }
+    }
+    true
+}
+
+fn send_back(tx: &mpsc::Sender<Outgoing>, resp: Response) {
+    if let Ok(b) = resp.to_bytes() {
+        let _ = tx.try_send(Outgoing::from(b));
+    }
+}
+
+async fn write_loop(
+    write: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Outgoing>,
+    closing: CancellationToken,
+) {
+    let mut w = BufWriter::with_capacity(64 * 1024, write);
+    loop {
+        let item = tokio::select! {
+            _ = closing.cancelled() => break,
+            i = rx.recv() => i,
+        };
+        let Some(mut out) = item else { break };
+        loop {
+            if write_out(&mut w, &out).await.is_err() {
+                closing.cancel();
+                return;
+            }
+            // Batch what is already queued into one flush.
+            match rx.try_recv() {
+                Ok(next) => out = next,
+                Err(_) => break,
+            }
+        }
+        if w.flush().await.is_err() {
+            closing.cancel();
+            return;
+        }
+    }
+    let _ = w.flush().await;
+    let _ = w.shutdown().await;
+}
+
+async fn write_out(
+    w: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    out: &Outgoing,
+) -> std::io::Result<()> {
+    w.write_all(&out.head).await?;
+    w.write_all(&out.prefix).await?;
+    w.write_all(&out.body).await?;
+    w.write_all(&out.tail).await
+}
