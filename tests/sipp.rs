@@ -1,0 +1,426 @@
+//! SIPp against the real binary: each test starts `cpm-focus` on free loopback ports, runs
+//! one scenario of `tests/sipp/` with SIPp at a fixed rate, and requires SIPp's exit status 0
+//! and exactly as many successful calls as it placed.
+//!
+//! The tests are `#[ignore]`d so that `cargo test` needs nothing but Rust. Run them with
+//! `cargo test --test sipp -- --ignored` (SIPp 3.6: Debian package `sip-tester`). Without
+//! `sipp` on the PATH they are skipped with a loud message, except under `CI` (set by CI,
+//! which installs SIPp), where a missing `sipp` fails them.
+//!
+//! Every test has its own focus, its own SIPp local ports and its own temporary directory
+//! (config, SIPp statistics and error logs, focus stderr), so they run in parallel.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Longest a SIPp run may take before the test kills it.
+const SIPP_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Where the scenarios live.
+const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
+
+/// SIPp transport modes used here: one socket for all calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    fn sipp_flag(self) -> &'static str {
+        match self {
+            Transport::Udp => "u1",
+            Transport::Tcp => "t1",
+        }
+    }
+}
+
+/// A scratch directory under the system temp dir, removed when the test passes and kept
+/// (and named) when it fails.
+struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let path =
+            std::env::temp_dir().join(format!("cpm-focus-sipp-{}-{test}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("create scratch directory");
+        Scratch { path }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("sipp test files kept in {}", self.path.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// A running focus, killed on drop.
+struct Focus {
+    child: Child,
+    udp: SocketAddr,
+    tcp: SocketAddr,
+    stderr: PathBuf,
+}
+
+impl Focus {
+    /// Starts the binary with the embedded configuration, NOTIFY rate limit off, on free
+    /// loopback ports, and waits for its ready line.
+    fn start(scratch: &Scratch) -> Focus {
+        let config = scratch.file("focus.toml");
+        fs::write(&config, test_config()).expect("write focus config");
+        let stderr = scratch.file("focus.stderr");
+        let child = Command::new(env!("CARGO_BIN_EXE_cpm-focus"))
+            .arg("--config")
+            .arg(&config)
+            .args([
+                "--sip-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&stderr).expect("create focus stderr file"))
+            .spawn()
+            .expect("start cpm-focus");
+        let mut focus = Focus {
+            child,
+            udp: "0.0.0.0:0".parse().unwrap(),
+            tcp: "0.0.0.0:0".parse().unwrap(),
+            stderr,
+        };
+        let stdout = focus.child.stdout.take().expect("focus stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Forward the ready line, then keep draining so the focus never blocks on stdout.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("cpm-focus ready ") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => panic!(
+                "cpm-focus printed no ready line within 30 s; stderr:\n{}",
+                tail(&focus.stderr, 40)
+            ),
+        };
+        for field in line.split_whitespace() {
+            if let Some(v) = field.strip_prefix("sip_udp=") {
+                focus.udp = v.parse().expect("sip_udp address");
+            } else if let Some(v) = field.strip_prefix("sip_tcp=") {
+                focus.tcp = v.parse().expect("sip_tcp address");
+            }
+        }
+        assert_ne!(focus.udp.port(), 0, "no sip_udp in ready line {line:?}");
+        assert_ne!(focus.tcp.port(), 0, "no sip_tcp in ready line {line:?}");
+        focus
+    }
+
+    fn addr(&self, transport: Transport) -> SocketAddr {
+        match transport {
+            Transport::Udp => self.udp,
+            Transport::Tcp => self.tcp,
+        }
+    }
+
+    /// Fails the test if the focus died during the run.
+    fn assert_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "cpm-focus exited during the run ({status}); stderr:\n{}",
+                tail(&self.stderr, 40)
+            );
+        }
+    }
+}
+
+impl Drop for Focus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The embedded default configuration with `min_notify_interval_ms = 0`, so that NOTIFYs are
+/// never held back by the rate limit while SIPp waits for them.
+fn test_config() -> String {
+    let mut table: toml::Table =
+        toml::from_str(cpm_focus::config::DEFAULT_TOML).expect("embedded config parses");
+    let subscriptions = table
+        .entry("subscriptions")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .expect("[subscriptions] is a table");
+    subscriptions.insert("min_notify_interval_ms".into(), toml::Value::Integer(0));
+    let text = toml::to_string(&table).expect("config serializes");
+    cpm_focus::config::Config::from_toml(&text).expect("test config is valid");
+    text
+}
+
+/// What one SIPp run produced.
+struct SippRun {
+    status: ExitStatus,
+    successful: u64,
+    failed: u64,
+    elapsed: Duration,
+    errors: PathBuf,
+    screen: PathBuf,
+    stderr: PathBuf,
+}
+
+/// Load parameters of one SIPp run.
+struct Load {
+    calls: u64,
+    /// Calls per second.
+    rate: u64,
+    /// Most simultaneous calls.
+    limit: u64,
+}
+
+/// `sipp` on the PATH, or `None` after saying loudly why the test is skipped.
+fn sipp_binary(test: &str) -> Option<&'static str> {
+    match Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(_) => Some("sipp"),
+        Err(e) => {
+            let banner = "=".repeat(78);
+            let msg = format!(
+                "{banner}\nSKIPPED {test}: `sipp` cannot be run ({e}).\n\
+                 Install SIPp 3.6 (Debian/Ubuntu: apt-get install -y sip-tester) to run the \
+                 SIPp tests.\n{banner}"
+            );
+            if std::env::var_os("CI").is_some() {
+                panic!("{msg}\nCI installs SIPp, so a missing sipp is a setup failure there.");
+            }
+            // Straight to stderr: libtest captures `eprintln!` of passing tests, and a skip
+            // must be seen.
+            let _ = writeln!(std::io::stderr(), "{msg}");
+            None
+        }
+    }
+}
+
+/// Runs `scenario` against `focus` and returns SIPp's verdict and counters.
+fn run_sipp(
+    sipp: &str,
+    scratch: &Scratch,
+    focus: &Focus,
+    scenario: &str,
+    transport: Transport,
+    load: &Load,
+) -> SippRun {
+    let tag = format!("{scenario}-{}", transport.sipp_flag());
+    let stat = scratch.file(&format!("{tag}.csv"));
+    let errors = scratch.file(&format!("{tag}.errors.log"));
+    let screen = scratch.file(&format!("{tag}.screen.log"));
+    let stdout = scratch.file(&format!("{tag}.stdout"));
+    let stderr = scratch.file(&format!("{tag}.stderr"));
+    let scenario_path = Path::new(SCENARIOS).join(format!("{scenario}.xml"));
+    let started = Instant::now();
+    let mut child = Command::new(sipp)
+        .arg("-sf")
+        .arg(&scenario_path)
+        .args(["-s", "team"])
+        .arg(focus.addr(transport).to_string())
+        .args(["-t", transport.sipp_flag()])
+        // Local address for Via and Contact (the focus sends NOTIFY there); port: SIPp takes
+        // the first free one from 5060 on, so parallel runs never collide.
+        .args(["-i", "127.0.0.1"])
+        .args(["-m", &load.calls.to_string()])
+        .args(["-r", &load.rate.to_string(), "-rp", "1000"])
+        .args(["-l", &load.limit.to_string()])
+        // A call waiting over 10 s for a message fails (without it, a call that got 100 and
+        // lost its 200 waits forever, and SIPp's global -timeout waits for it too).
+        .args(["-recv_timeout", "10s"])
+        .args(["-timeout", "60s", "-timeout_error"])
+        .args(["-trace_stat", "-fd", "1"])
+        .arg("-stf")
+        .arg(&stat)
+        .arg("-trace_err")
+        .arg("-error_file")
+        .arg(&errors)
+        .arg("-trace_screen")
+        .arg("-screen_file")
+        .arg(&screen)
+        .arg("-nostdin")
+        .current_dir(&scratch.path)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&stdout).expect("create sipp stdout file"))
+        .stderr(fs::File::create(&stderr).expect("create sipp stderr file"))
+        .spawn()
+        .expect("run sipp");
+    // Our own deadline on top of SIPp's: never hang the test suite.
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for sipp") {
+            break status;
+        }
+        if started.elapsed() > SIPP_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "SIPp still running after {SIPP_DEADLINE:?}: killed. Statistics ({}):\n{}",
+                stat.display(),
+                tail(&stat, 5)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let elapsed = started.elapsed();
+    let (successful, failed) = final_counts(&stat).unwrap_or_else(|| {
+        panic!(
+            "no statistics from SIPp in {} (exit {status}); screen:\n{}",
+            stat.display(),
+            tail(&screen, 40)
+        )
+    });
+    SippRun {
+        status,
+        successful,
+        failed,
+        elapsed,
+        errors,
+        screen,
+        stderr,
+    }
+}
+
+/// `SuccessfulCall(C)` and `FailedCall(C)` from the last row of SIPp's `-trace_stat` CSV.
+fn final_counts(stat: &Path) -> Option<(u64, u64)> {
+    let text = fs::read_to_string(stat).ok()?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next()?.split(';').collect();
+    let last: Vec<&str> = lines.next_back()?.split(';').collect();
+    let column = |name: &str| -> Option<u64> {
+        let i = header.iter().position(|h| h.trim() == name)?;
+        last.get(i)?.trim().parse().ok()
+    };
+    Some((column("SuccessfulCall(C)")?, column("FailedCall(C)")?))
+}
+
+/// The last `n` lines of a text file (for failure messages).
+fn tail(path: &Path, n: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| format!("({}: {e})", path.display()));
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Starts a focus, runs the scenario, and asserts a clean run.
+fn scenario_test(test: &str, scenario: &str, transport: Transport, load: Load) {
+    let Some(sipp) = sipp_binary(test) else {
+        return;
+    };
+    let scratch = Scratch::new(test);
+    let mut focus = Focus::start(&scratch);
+    let run = run_sipp(sipp, &scratch, &focus, scenario, transport, &load);
+    focus.assert_alive();
+    let report = || {
+        format!(
+            "{scenario} over {transport:?}: exit {}, {} successful, {} failed of {} calls in {:.1} s\n\
+             --- SIPp stderr:\n{}\n--- SIPp unexpected messages ({}):\n{}\n\
+             --- SIPp final screen:\n{}\n--- focus stderr:\n{}",
+            run.status,
+            run.successful,
+            run.failed,
+            load.calls,
+            run.elapsed.as_secs_f64(),
+            tail(&run.stderr, 10),
+            run.errors.display(),
+            tail(&run.errors, 60),
+            tail(&run.screen, 60),
+            tail(&focus.stderr, 40),
+        )
+    };
+    assert!(run.status.success(), "SIPp failed: {}", report());
+    assert_eq!(run.successful, load.calls, "{}", report());
+    assert_eq!(run.failed, 0, "{}", report());
+    eprintln!(
+        "{test}: {} calls, {} successful, {} failed, {:.1} s",
+        load.calls,
+        run.successful,
+        run.failed,
+        run.elapsed.as_secs_f64()
+    );
+}
+
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn join_leave_udp() {
+    scenario_test(
+        "join_leave_udp",
+        "join_leave",
+        Transport::Udp,
+        Load {
+            calls: 500,
+            rate: 250,
+            limit: 500,
+        },
+    );
+}
+
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn join_leave_tcp() {
+    scenario_test(
+        "join_leave_tcp",
+        "join_leave",
+        Transport::Tcp,
+        Load {
+            calls: 500,
+            rate: 250,
+            limit: 500,
+        },
+    );
+}
+
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn subscribe_udp() {
+    scenario_test(
+        "subscribe_udp",
+        "subscribe",
+        Transport::Udp,
+        Load {
+            calls: 20,
+            rate: 10,
+            limit: 20,
+        },
+    );
+}
+
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn subscribe_tcp() {
+    scenario_test(
+        "subscribe_tcp",
+        "subscribe",
+        Transport::Tcp,
+        Load {
+            calls: 20,
+            rate: 10,
+            limit: 20,
+        },
+    );
+}
