@@ -7,6 +7,7 @@
 //! response must never be lost).
 
 mod key;
+mod linger;
 mod outbound;
 mod shard;
 

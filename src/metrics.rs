@@ -103,6 +103,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "SIP transactions alive",
     ),
     (
+        "focus_transactions_lingering",
+        Kind::Gauge,
+        "Completed transactions absorbing retransmissions until their last timer",
+    ),
+    (
         "focus_sessions_active",
         Kind::Gauge,
         "Group sessions with at least one participant",

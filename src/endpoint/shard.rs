@@ -2,6 +2,7 @@
 //! the index that matches ACKs to the 2xx they acknowledge.
 
 use super::key::{self, TsxKey};
+use super::linger::Linger;
 use super::outbound::Prepared;
 use super::{
     new_tag, response_target, Failure, IncomingRequest, Inner, ServerTxn, TuCommand, TuEvent,
@@ -9,7 +10,8 @@ use super::{
 };
 use crate::sip::{HeaderName, Message, MessageWriter, Method, Request, Response};
 use crate::transaction::{
-    Event, InviteServer, InviteServerState, NonInviteClient, NonInviteServer,
+    Event, InviteServer, InviteServerState, NonInviteClient, NonInviteServer, NonInviteServerState,
+    Timer,
 };
 use crate::transport::Target;
 use bytes::Bytes;
@@ -43,6 +45,10 @@ struct ServerEntry {
     merge_key: Option<Box<str>>,
     /// A final response was recorded in the latency histogram.
     finished: bool,
+    /// The final response, repeated to retransmissions once the transaction lingers.
+    final_response: Option<Bytes>,
+    /// The ACK for our 2xx arrived.
+    acked: bool,
 }
 
 struct ClientEntry {
@@ -66,6 +72,8 @@ pub(super) struct Shard {
     /// From tag + Call-ID + CSeq → out-of-dialog server transaction (merged-request check).
     merged: HashMap<Box<str>, TsxKey>,
     timers: BinaryHeap<Reverse<(Instant, TsxKey)>>,
+    /// Completed transactions absorbing retransmissions.
+    linger: Linger,
 }
 
 impl Shard {
@@ -85,12 +93,19 @@ impl Shard {
             acks: HashMap::new(),
             merged: HashMap::new(),
             timers: BinaryHeap::new(),
+            linger: Linger::default(),
         }
     }
 
     pub(super) async fn run(mut self) {
         loop {
-            let deadline = self.timers.peek().map(|Reverse((t, _))| *t);
+            let deadline = match (
+                self.timers.peek().map(|Reverse((t, _))| *t),
+                self.linger.next_expiry(),
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep = async {
                 match deadline {
                     Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -153,6 +168,14 @@ impl Shard {
             self.on_ack(req, key, source, now);
             return;
         }
+        if let Some(l) = self.linger.get(&key) {
+            // A retransmission of a completed transaction: repeat its final response.
+            metrics::counter!("focus_sip_retransmissions_received_total").increment(1);
+            if let Some(bytes) = l.response.clone() {
+                let _ = self.inner.transports.send(&l.target, bytes);
+            }
+            return;
+        }
         if let Some(entry) = self.servers.get_mut(&key) {
             // A retransmission: absorbed here, the session never sees it.
             metrics::counter!("focus_sip_retransmissions_received_total").increment(1);
@@ -174,7 +197,7 @@ impl Shard {
             if self
                 .merged
                 .get(mk)
-                .is_some_and(|k| self.servers.contains_key(k))
+                .is_some_and(|k| self.servers.contains_key(k) || self.linger.get(k).is_some())
             {
                 self.stateless(&req, source, target, 482, "Loop Detected", None);
                 return;
@@ -210,11 +233,13 @@ impl Shard {
                 if let Some(ist) = self.acks.get(&ak).cloned() {
                     if let Some(ServerEntry {
                         machine: ServerMachine::Invite(m),
+                        acked,
                         ..
                     }) = self.servers.get_mut(&ist)
                     {
                         m.on_ack_2xx(now);
                         while m.poll_event().is_some() {}
+                        *acked = true;
                     }
                     self.drive_server(&ist, now);
                 }
@@ -236,6 +261,8 @@ impl Shard {
                 ack_key: None,
                 merge_key: merge_key.clone(),
                 finished: false,
+                final_response: None,
+                acked: false,
             },
         );
         if let Some(mk) = merge_key {
@@ -277,6 +304,10 @@ impl Shard {
     }
 
     fn on_ack(&mut self, req: Request, key: TsxKey, source: Target, now: Instant) {
+        if self.linger.get(&key).is_some() {
+            // An ACK retransmission for a confirmed non-2xx: absorbed.
+            return;
+        }
         // ACK for a non-2xx final: same branch as the INVITE.
         if let Some(entry) = self.servers.get_mut(&key) {
             if let ServerMachine::Invite(m) = &mut entry.machine {
@@ -295,6 +326,7 @@ impl Shard {
                 first = false;
                 if let Some(ServerEntry {
                     machine: ServerMachine::Invite(m),
+                    acked,
                     ..
                 }) = self.servers.get_mut(&ist)
                 {
@@ -304,6 +336,7 @@ impl Shard {
                             first = true;
                         }
                     }
+                    *acked = true;
                 }
                 self.drive_server(&ist, now);
             }
@@ -431,6 +464,9 @@ impl Shard {
             }
             return;
         };
+        if status >= 200 {
+            entry.final_response = Some(bytes.clone());
+        }
         let result = match &mut entry.machine {
             ServerMachine::Invite(m) => m.send_response(now, status, bytes),
             ServerMachine::NonInvite(m) => m.send_response(now, status, bytes),
@@ -544,7 +580,32 @@ impl Shard {
             ServerMachine::Invite(m) => (m.is_terminated(), m.poll_timeout()),
             ServerMachine::NonInvite(m) => (m.is_terminated(), m.poll_timeout()),
         };
-        if terminated {
+        // A transaction that only absorbs retransmissions from now on moves to the compact
+        // linger store until its last timer (J, I or L).
+        let linger = match &entry.machine {
+            ServerMachine::NonInvite(m) if m.state() == NonInviteServerState::Completed => {
+                m.timer(Timer::J).map(|t| (t, entry.final_response.clone()))
+            }
+            ServerMachine::Invite(m) if m.state() == InviteServerState::Confirmed => {
+                m.timer(Timer::I).map(|t| (t, None))
+            }
+            ServerMachine::Invite(m) if m.state() == InviteServerState::Accepted && entry.acked => {
+                m.timer(Timer::L).map(|t| (t, None))
+            }
+            _ => None,
+        };
+        let lingers = linger.is_some();
+        if let Some((until, response)) = linger {
+            let target = entry.target;
+            // An exact-size copy: the writer's buffer has slack, and this lives for 32 s.
+            let response = response.map(|b| Bytes::copy_from_slice(&b));
+            // The merged-request index keeps pointing at it while it lingers.
+            let merge_key = entry.merge_key.take();
+            self.linger
+                .insert(key.clone(), response, target, merge_key, until);
+            metrics::gauge!("focus_transactions_lingering").set(self.linger.len() as f64);
+        }
+        if terminated || lingers {
             if let Some(entry) = self.servers.remove(key) {
                 if let Some(ak) = entry.ack_key {
                     self.acks.remove(&ak);
@@ -610,6 +671,13 @@ impl Shard {
     }
 
     fn on_timers(&mut self, now: Instant) {
+        let merged = &mut self.merged;
+        if self.linger.expire(now, |mk| {
+            merged.remove(&mk);
+        }) > 0
+        {
+            metrics::gauge!("focus_transactions_lingering").set(self.linger.len() as f64);
+        }
         while let Some(Reverse((t, _))) = self.timers.peek() {
             if *t > now {
                 break;
