@@ -12,7 +12,7 @@ mod outbound;
 mod shard;
 
 pub use key::TsxKey;
-pub use outbound::{Destination, OutgoingRequest};
+pub use outbound::{Destination, InviteBasis, OutgoingRequest};
 
 use crate::sip::{Message, MessageWriter, Method, ParseError, Request, Response};
 use crate::transaction::TimerConfig;
@@ -102,6 +102,11 @@ enum TuCommand {
         key: TsxKey,
     },
     Send(Box<outbound::Prepared>),
+    /// Cancel our INVITE with this Call-ID and CSeq.
+    Cancel {
+        call_id: Box<str>,
+        cseq: u32,
+    },
 }
 
 /// The obligation to answer one server transaction. Answer with [`ServerTxn::respond`] (or a
@@ -288,6 +293,16 @@ impl Endpoint {
     /// Sends an ACK for a 2xx (outside any transaction, RFC 3261 §13.2.2.4).
     pub fn send_stateless(&self, target: Target, bytes: Bytes) {
         let _ = self.inner.transports.send(&target, bytes);
+    }
+
+    /// Cancels a pending INVITE the focus sent (RFC 3261 §9.1); its outcome (usually 487)
+    /// reaches the TU as the INVITE's final response.
+    pub fn cancel_invite(&self, call_id: &str, cseq: u32) {
+        let shard = self.shard_of(call_id);
+        let _ = self.inner.tu[shard].send(TuCommand::Cancel {
+            call_id: call_id.into(),
+            cseq,
+        });
     }
 
     fn shard_of(&self, call_id: &str) -> usize {

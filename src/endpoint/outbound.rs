@@ -33,6 +33,21 @@ pub struct OutgoingRequest {
     /// The TU's correlation value, echoed in [`TuEvent`]s.
     pub token: u64,
     pub tu: TuHandle,
+    /// For INVITE: what the transaction needs to build the ACK for a non-2xx final and a
+    /// CANCEL (RFC 3261 §17.1.1.3, §9.1).
+    pub invite: Option<InviteBasis>,
+}
+
+/// The header values of an INVITE that its ACK (non-2xx) and CANCEL repeat.
+#[derive(Debug, Clone)]
+pub struct InviteBasis {
+    /// From header value, tag included.
+    pub from: String,
+    /// To header value as sent (no tag).
+    pub to: String,
+    pub cseq: u32,
+    /// Route header values, in order.
+    pub routes: Vec<String>,
 }
 
 /// A request ready for its client transaction.
@@ -43,6 +58,47 @@ pub(super) struct Prepared {
     pub method: Method,
     pub token: u64,
     pub tu: TuHandle,
+    pub call_id: Box<str>,
+    /// INVITE only: the pieces of its ACK and CANCEL.
+    pub invite: Option<Box<InviteCtx>>,
+}
+
+/// What an INVITE client transaction keeps to build its ACK and CANCEL.
+pub(super) struct InviteCtx {
+    pub request_uri: String,
+    /// Top Via value (same branch for ACK and CANCEL).
+    pub via: String,
+    pub basis: InviteBasis,
+}
+
+impl InviteCtx {
+    /// A request that repeats the INVITE's Request-URI, Via, Route, From, Call-ID and CSeq
+    /// number, with `method` and the given To.
+    pub fn build(&self, method: &str, call_id: &str, to: &str) -> Bytes {
+        let b = &self.basis;
+        let mut out = BytesMut::with_capacity(512);
+        let mut line = |name: &str, value: &str| {
+            out.put_slice(name.as_bytes());
+            out.put_slice(b": ");
+            out.put_slice(value.as_bytes());
+            out.put_slice(b"\r\n");
+        };
+        line("Via", &self.via);
+        for r in &b.routes {
+            line("Route", r);
+        }
+        line("From", &b.from);
+        line("To", to);
+        line("Call-ID", call_id);
+        line("CSeq", &format!("{} {method}", b.cseq));
+        line("Max-Forwards", "70");
+        line("Content-Length", "0");
+        let mut msg = BytesMut::with_capacity(out.len() + self.request_uri.len() + 32);
+        msg.put_slice(format!("{method} {} SIP/2.0\r\n", self.request_uri).as_bytes());
+        msg.put_slice(&out);
+        msg.put_slice(b"\r\n");
+        msg.freeze()
+    }
 }
 
 pub(super) fn send(inner: Arc<Inner>, req: OutgoingRequest) {
@@ -138,28 +194,44 @@ async fn resolve(
 fn dispatch(inner: &Arc<Inner>, req: OutgoingRequest, target: Target) {
     let branch = new_branch();
     let local_port = inner.transports.local_addr(target.protocol).port();
+    let via = format!(
+        "SIP/2.0/{} {}:{};branch={};rport",
+        target.protocol.via_token(),
+        inner.settings.advertised_host,
+        local_port,
+        branch
+    );
     let mut buf = BytesMut::with_capacity(req.rest.len() + req.request_uri.len() + 160);
     buf.put_slice(req.method.as_str().as_bytes());
     buf.put_u8(b' ');
     buf.put_slice(req.request_uri.as_bytes());
-    buf.put_slice(b" SIP/2.0\r\nVia: SIP/2.0/");
-    buf.put_slice(target.protocol.via_token().as_bytes());
-    buf.put_u8(b' ');
-    buf.put_slice(inner.settings.advertised_host.as_bytes());
-    buf.put_u8(b':');
-    buf.put_slice(local_port.to_string().as_bytes());
-    buf.put_slice(b";branch=");
-    buf.put_slice(branch.as_bytes());
-    buf.put_slice(b";rport\r\n");
+    buf.put_slice(b" SIP/2.0\r\nVia: ");
+    buf.put_slice(via.as_bytes());
+    buf.put_slice(b"\r\n");
     buf.put_slice(&req.rest);
+    let bytes = buf.freeze();
+    if req.method == Method::Ack {
+        // The ACK for a 2xx is a transaction of its own, sent once (RFC 3261 §13.2.2.4).
+        let _ = inner.transports.send(&target, bytes);
+        return;
+    }
     let shard = super::shard_index(&req.call_id, inner.tu.len());
+    let invite = req.invite.map(|basis| {
+        Box::new(InviteCtx {
+            request_uri: req.request_uri.clone(),
+            via,
+            basis,
+        })
+    });
     let prepared = Prepared {
-        bytes: buf.freeze(),
+        bytes,
         target,
         branch,
         method: req.method,
         token: req.token,
         tu: req.tu,
+        call_id: req.call_id,
+        invite,
     };
     if let Err(e) = inner.tu[shard].send(TuCommand::Send(Box::new(prepared))) {
         if let TuCommand::Send(p) = e.0 {

@@ -3,15 +3,15 @@
 
 use super::key::{self, TsxKey};
 use super::linger::Linger;
-use super::outbound::Prepared;
+use super::outbound::{InviteCtx, Prepared};
 use super::{
     new_tag, response_target, Failure, IncomingRequest, Inner, ServerTxn, TuCommand, TuEvent,
     TuHandle,
 };
 use crate::sip::{HeaderName, Message, MessageWriter, Method, Request, Response};
 use crate::transaction::{
-    Event, InviteServer, InviteServerState, NonInviteClient, NonInviteServer, NonInviteServerState,
-    Timer,
+    Event, InviteClient, InviteClientState, InviteServer, InviteServerState, NonInviteClient,
+    NonInviteServer, NonInviteServerState, Timer,
 };
 use crate::transport::Target;
 use bytes::Bytes;
@@ -51,13 +51,70 @@ struct ServerEntry {
     acked: bool,
 }
 
+enum ClientMachine {
+    Invite(InviteClient),
+    NonInvite(NonInviteClient),
+}
+
 struct ClientEntry {
-    machine: NonInviteClient,
+    machine: ClientMachine,
     target: Target,
     tu: TuHandle,
     token: u64,
     scheduled: Option<Instant>,
     method: Method,
+    call_id: Box<str>,
+    /// INVITE: how to build its ACK and CANCEL.
+    invite: Option<Box<InviteCtx>>,
+    /// A CANCEL was asked for before any provisional response: sent at the first one
+    /// (RFC 3261 §9.1).
+    cancel_pending: bool,
+}
+
+impl ClientMachine {
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        match self {
+            ClientMachine::Invite(m) => m.poll_transmit(),
+            ClientMachine::NonInvite(m) => m.poll_transmit(),
+        }
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        match self {
+            ClientMachine::Invite(m) => m.poll_event(),
+            ClientMachine::NonInvite(m) => m.poll_event(),
+        }
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            ClientMachine::Invite(m) => m.poll_timeout(),
+            ClientMachine::NonInvite(m) => m.poll_timeout(),
+        }
+    }
+    fn is_terminated(&self) -> bool {
+        match self {
+            ClientMachine::Invite(m) => m.is_terminated(),
+            ClientMachine::NonInvite(m) => m.is_terminated(),
+        }
+    }
+    fn on_transport_error(&mut self) {
+        match self {
+            ClientMachine::Invite(m) => m.on_transport_error(),
+            ClientMachine::NonInvite(m) => m.on_transport_error(),
+        }
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        match self {
+            ClientMachine::Invite(m) => m.handle_timeout(now),
+            ClientMachine::NonInvite(m) => m.handle_timeout(now),
+        }
+    }
+}
+
+/// The CANCEL's own transaction answers nobody: the INVITE's outcome is what the TU learns.
+struct NoTu;
+
+impl super::TransactionUser for NoTu {
+    fn on_event(&self, _event: TuEvent) {}
 }
 
 pub(super) struct Shard {
@@ -396,7 +453,19 @@ impl Shard {
             metrics::counter!("focus_sip_stray_responses_total").increment(1);
             return;
         };
-        let disposition = entry.machine.on_response(now, resp.status);
+        let disposition = match &mut entry.machine {
+            ClientMachine::Invite(m) => m.on_response(now, resp.status),
+            ClientMachine::NonInvite(m) => m.on_response(now, resp.status),
+        };
+        if disposition.needs_ack() {
+            // RFC 3261 §17.1.1.3: the transaction itself acknowledges a non-2xx final.
+            if let (ClientMachine::Invite(m), Some(ctx)) = (&mut entry.machine, &entry.invite) {
+                let to = resp.headers.get(HeaderName::To).unwrap_or("");
+                let ack = ctx.build("ACK", &entry.call_id, to);
+                let _ = m.send_ack(now, ack);
+            }
+        }
+        let cancel_now = entry.cancel_pending && (100..200).contains(&resp.status);
         if disposition.pass_to_tu() {
             entry.tu.on_event(TuEvent::Response {
                 token: entry.token,
@@ -404,6 +473,54 @@ impl Shard {
             });
         }
         self.drive_client(&key, now);
+        if cancel_now {
+            self.send_cancel(&key, now);
+        }
+    }
+
+    /// Cancels the pending INVITE with this Call-ID and CSeq: now if a provisional response
+    /// came, else at the first one; nothing once it has a final response.
+    fn cancel(&mut self, call_id: &str, cseq: u32, now: Instant) {
+        let key = self.clients.iter().find_map(|(k, e)| {
+            let matches = e.method == Method::Invite
+                && &*e.call_id == call_id
+                && e.invite.as_ref().is_some_and(|c| c.basis.cseq == cseq);
+            matches.then(|| k.clone())
+        });
+        let Some(key) = key else { return };
+        let Some(entry) = self.clients.get_mut(&key) else {
+            return;
+        };
+        match &entry.machine {
+            ClientMachine::Invite(m) if m.state() == InviteClientState::Calling => {
+                entry.cancel_pending = true;
+            }
+            ClientMachine::Invite(m) if m.state() == InviteClientState::Proceeding => {
+                self.send_cancel(&key, now);
+            }
+            _ => {}
+        }
+    }
+
+    fn send_cancel(&mut self, key: &TsxKey, now: Instant) {
+        let Some(entry) = self.clients.get_mut(key) else {
+            return;
+        };
+        entry.cancel_pending = false;
+        let Some(ctx) = &entry.invite else { return };
+        let bytes = ctx.build("CANCEL", &entry.call_id, &ctx.basis.to);
+        let branch = key.split('|').nth(1).unwrap_or("").to_string();
+        let prepared = Prepared {
+            bytes,
+            target: entry.target,
+            branch,
+            method: Method::Cancel,
+            token: 0,
+            tu: Arc::new(NoTu),
+            call_id: entry.call_id.clone(),
+            invite: None,
+        };
+        self.start_client(prepared, now);
     }
 
     fn on_command(&mut self, cmd: TuCommand) {
@@ -440,6 +557,7 @@ impl Shard {
                 self.respond(key, txn, 503, w.finish_empty(), None, None, now);
             }
             TuCommand::Send(prepared) => self.start_client(*prepared, now),
+            TuCommand::Cancel { call_id, cseq } => self.cancel(&call_id, cseq, now),
         }
     }
 
@@ -511,12 +629,13 @@ impl Shard {
 
     fn start_client(&mut self, p: Prepared, now: Instant) {
         let key = key::client_key(&p.branch, &p.method);
-        let machine = NonInviteClient::new(
-            now,
-            self.inner.settings.timers,
-            p.target.protocol.is_reliable(),
-            p.bytes,
-        );
+        let reliable = p.target.protocol.is_reliable();
+        let timers = self.inner.settings.timers;
+        let machine = if p.method == Method::Invite {
+            ClientMachine::Invite(InviteClient::new(now, timers, reliable, p.bytes))
+        } else {
+            ClientMachine::NonInvite(NonInviteClient::new(now, timers, reliable, p.bytes))
+        };
         metrics::counter!("focus_sip_requests_sent_total", "method" => p.method.metric_label())
             .increment(1);
         self.clients.insert(
@@ -528,6 +647,9 @@ impl Shard {
                 token: p.token,
                 scheduled: None,
                 method: p.method,
+                call_id: p.call_id,
+                invite: p.invite,
+                cancel_pending: false,
             },
         );
         self.inner.active.fetch_add(1, Ordering::Relaxed);

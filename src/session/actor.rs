@@ -141,6 +141,7 @@ impl SessionActor {
                         destination: request.destination,
                         token,
                         tu,
+                        invite: request.invite,
                     });
                 }
                 Effect::RegisterDialog(id) => {

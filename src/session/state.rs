@@ -73,6 +73,8 @@ pub struct OutgoingSpec {
     pub rest: Bytes,
     pub call_id: Box<str>,
     pub destination: Destination,
+    /// INVITE: what its ACK and CANCEL repeat.
+    pub invite: Option<crate::endpoint::InviteBasis>,
 }
 
 /// What the actor must do.
@@ -757,6 +759,7 @@ impl SessionState {
             rest,
             call_id: p.dialog.id.call_id.clone(),
             destination: p.dialog.destination(),
+            invite: None,
         };
         let token = self.id();
         self.pending.insert(token, Pending::Bye);
@@ -1188,6 +1191,7 @@ impl SessionState {
             rest,
             call_id: sub.dialog.id.call_id.clone(),
             destination: sub.dialog.destination(),
+            invite: None,
         };
         self.pending.insert(token, Pending::Notify { sid });
         metrics::counter!("focus_notify_sent_total").increment(1);
