@@ -469,7 +469,8 @@ impl Switch {
                 .record(relay.info.received.elapsed().as_secs_f64());
             if req.success_report() {
                 // RFC 4975 §7.1.2: we received the whole message.
-                let total = relay.total.map(|t| shift(t, -relay.delta)).unwrap_or(end);
+                // Both in relayed coordinates: shift back to the sender's.
+                let total = shift(relay.total.unwrap_or(end), -relay.delta);
                 let report = Request::report(&req, Status::ok(), ByteRange::whole(total));
                 if let Ok(b) = report.to_bytes() {
                     back.push(b);
