@@ -277,7 +277,13 @@ async fn write_loop(
         };
         let Some(mut out) = item else { break };
         loop {
-            if write_out(&mut w, &out).await.is_err() {
+            // A peer that stopped reading blocks the write: closing must still end it, or
+            // the connection would stay open for as long as that peer does.
+            let written = tokio::select! {
+                _ = closing.cancelled() => return,
+                r = write_out(&mut w, &out) => r,
+            };
+            if written.is_err() {
                 closing.cancel();
                 return;
             }
@@ -287,13 +293,21 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        if w.flush().await.is_err() {
+        let flushed = tokio::select! {
+            _ = closing.cancelled() => return,
+            r = w.flush() => r,
+        };
+        if flushed.is_err() {
             closing.cancel();
             return;
         }
     }
-    let _ = w.flush().await;
-    let _ = w.shutdown().await;
+    // Bounded for the same reason.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = w.flush().await;
+        let _ = w.shutdown().await;
+    })
+    .await;
 }
 
 async fn write_out(
