@@ -369,13 +369,20 @@ impl Switch {
         let mut back = Vec::new();
         metrics::counter!("focus_msrp_messages_received_total").increment(1);
         let range = req.byte_range();
-        if let Some(total) = range.total {
-            if total > self.settings.max_message {
-                metrics::counter!("focus_msrp_delivery_failures_total", "reason" => "too_large")
-                    .increment(1);
-                respond(&mut back, &req, 413, Some("Message too large"));
-                return back;
+        // The declared total, or (total `*`) the bytes so far, past the maximum.
+        let last_byte = range
+            .start
+            .saturating_add(req.body.len() as u64)
+            .saturating_sub(1);
+        let max = self.settings.max_message;
+        if range.total.is_some_and(|t| t > max) || last_byte > max {
+            metrics::counter!("focus_msrp_delivery_failures_total", "reason" => "too_large")
+                .increment(1);
+            if let (Some(id), Ok(mut r)) = (&req.message_id, sender.relays.lock()) {
+                r.remove(id);
             }
+            respond(&mut back, &req, 413, Some("Message too large"));
+            return back;
         }
         // Acknowledge at once: the switch took responsibility for the chunk (RFC 7701 §5).
         if req.should_respond(200) {
