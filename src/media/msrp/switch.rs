@@ -350,15 +350,16 @@ impl Switch {
     /// A connection closed: its members are unbound and their sessions told.
     pub fn connection_lost(&self, conn: u64, members: &[Arc<Member>]) {
         for m in members {
-            let was = match m.link.lock() {
-                Ok(mut l) if l.as_ref().is_some_and(|x| x.conn == conn) => {
+            // Tell the session while still holding the link: a rebind on another connection
+            // (which takes the lock, then reports Bound) must not overtake this Lost, or the
+            // session would start the grace timer for a participant that is connected.
+            if let Ok(mut l) = m.link.lock() {
+                if l.as_ref().is_some_and(|x| x.conn == conn) {
                     *l = None;
-                    true
+                    if !m.closed.load(Ordering::SeqCst) {
+                        m.events.on_media_event(m.pid, MediaEvent::Lost);
+                    }
                 }
-                _ => false,
-            };
-            if was && !m.closed.load(Ordering::SeqCst) {
-                m.events.on_media_event(m.pid, MediaEvent::Lost);
             }
         }
     }
