@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 
 /// Switch limits.
 #[derive(Debug, Clone, Copy)]
@@ -144,11 +145,13 @@ impl Member {
         self.events.on_media_event(self.pid, event);
     }
 
-    fn queue(&self, out: Outgoing) -> Result<(), ()> {
+    /// Queues toward the member's connection: `Full` when it cannot keep up, `Closed` when it
+    /// has none (or it is closing).
+    fn queue(&self, out: Outgoing) -> Result<(), TrySendError<Outgoing>> {
         let Some(link) = self.link() else {
-            return Err(());
+            return Err(TrySendError::Closed(out));
         };
-        link.tx.try_send(out).map_err(|_| ())
+        link.tx.try_send(out)
     }
 }
 
@@ -448,7 +451,7 @@ impl Switch {
             tail.put_slice(b"\r\n");
             if let Ok(mut o) = target.outstanding.lock() {
                 o.insert(
-                    tid,
+                    tid.clone(),
                     Outstanding {
                         sent: now,
                         info: relay.info.clone(),
@@ -462,11 +465,21 @@ impl Switch {
                 body: content.clone(),
                 tail: tail.freeze(),
             };
-            if target.queue(out).is_err() {
-                // The recipient cannot keep up: cut it off rather than stall the group.
-                metrics::counter!("focus_msrp_delivery_failures_total", "reason" => "stalled")
-                    .increment(1);
-                self.stall(&target);
+            match target.queue(out) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    // The recipient cannot keep up: cut it off rather than stall the group.
+                    metrics::counter!("focus_msrp_delivery_failures_total", "reason" => "stalled")
+                        .increment(1);
+                    self.stall(&target);
+                }
+                Err(TrySendError::Closed(_)) => {
+                    // Its connection is closing (connection_lost follows, and the grace
+                    // time): not a stall.
+                    if let Ok(mut o) = target.outstanding.lock() {
+                        o.remove(&tid);
+                    }
+                }
             }
         }
         if last {
