@@ -167,8 +167,8 @@ async fn run(
         }
     }
     closing.cancel();
-    metrics::gauge!("focus_msrp_connections_active").decrement(1.0);
     switch.connection_lost(conn, &bound);
+    metrics::gauge!("focus_msrp_connections_active").decrement(1.0);
 }
 
 /// Handles one frame; false closes the connection.
