@@ -440,6 +440,9 @@ impl Switch {
         };
         for target in targets {
             if target.link().is_none() {
+                // Not bound yet, or its connection dropped and the grace time runs: this
+                // delivery failed (and the sender hears so when it asked).
+                self.delivery_failed(&target, &relay.info, "not_connected");
                 continue;
             }
             let tid = new_transaction_id();
@@ -479,6 +482,7 @@ impl Switch {
                     if let Ok(mut o) = target.outstanding.lock() {
                         o.remove(&tid);
                     }
+                    self.delivery_failed(&target, &relay.info, "not_connected");
                 }
             }
         }
