@@ -472,8 +472,7 @@ impl Switch {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
                     // The recipient cannot keep up: cut it off rather than stall the group.
-                    metrics::counter!("focus_msrp_delivery_failures_total", "reason" => "stalled")
-                        .increment(1);
+                    self.delivery_failed(&target, &relay.info, "stalled");
                     self.stall(&target);
                 }
                 Err(TrySendError::Closed(_)) => {
