@@ -147,12 +147,21 @@ impl Member {
 
     /// Queues toward the member's connection: `Full` when it cannot keep up, `Closed` when it
     /// has none (or it is closing).
-    fn queue(&self, out: Outgoing) -> Result<(), TrySendError<Outgoing>> {
+    fn queue(&self, out: Outgoing) -> Result<(), QueueError> {
         let Some(link) = self.link() else {
-            return Err(TrySendError::Closed(out));
+            return Err(QueueError::Closed);
         };
-        link.tx.try_send(out)
+        link.tx.try_send(out).map_err(|e| match e {
+            TrySendError::Full(_) => QueueError::Full,
+            TrySendError::Closed(_) => QueueError::Closed,
+        })
     }
+}
+
+/// Why a message could not be queued toward a member.
+enum QueueError {
+    Full,
+    Closed,
 }
 
 /// The members of one group session.
@@ -470,12 +479,12 @@ impl Switch {
             };
             match target.queue(out) {
                 Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
+                Err(QueueError::Full) => {
                     // The recipient cannot keep up: cut it off rather than stall the group.
                     self.delivery_failed(&target, &relay.info, "stalled");
                     self.stall(&target);
                 }
-                Err(TrySendError::Closed(_)) => {
+                Err(QueueError::Closed) => {
                     // Its connection is closing (connection_lost follows, and the grace
                     // time): not a stall.
                     if let Ok(mut o) = target.outstanding.lock() {
