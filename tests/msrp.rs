@@ -78,7 +78,7 @@ fn expect_bye(ua: &mut Ua, call: &Call, timeout: Duration) -> (String, Instant) 
 /// A negative delivery notification (RFC 5438) the focus sent `sender` about `imdn_id`
 /// toward `recipient`.
 fn assert_failed_imdn(m: &Received, sender: &str, imdn_id: &str, recipient: &str) {
-    assert_eq!(m.from_uri(), TEAM, "an IMDN comes from the group");
+    assert_eq!(m.sender_uri(), TEAM, "an IMDN comes from the group");
     assert_eq!(m.to_uris(), vec![sender.to_string()]);
     assert_eq!(m.inner_type().as_deref(), Some("message/imdn+xml"));
     let cpim = m.cpim();
@@ -158,7 +158,7 @@ fn sdp_answer_announces_the_focus_path_and_setup() {
     for r in [&mut a, &mut b] {
         let m = r.expect_message();
         assert_eq!(m.text(), "from the passive side");
-        assert_eq!(m.from_uri(), "sip:carol@example.com");
+        assert_eq!(m.sender_uri(), "sip:carol@example.com");
     }
     assert_eq!(a.say("to the passive side").code, 200);
     assert_eq!(c.expect_message().text(), "to the passive side");
@@ -179,7 +179,7 @@ fn three_participants_get_each_message_once_with_the_senders_identity() {
     for r in [&mut bob, &mut carol] {
         let m = r.msrp.expect_message();
         assert_eq!(m.request.content_type.as_deref(), Some("message/cpim"));
-        assert_eq!(m.from_uri(), "sip:alice@example.com");
+        assert_eq!(m.sender_uri(), "sip:alice@example.com");
         assert_eq!(m.to_uris(), vec![TEAM.to_string()]);
         assert_eq!(m.inner_type().as_deref(), Some("text/plain"));
         assert_eq!(m.text(), "hello from alice");
@@ -196,7 +196,7 @@ fn three_participants_get_each_message_once_with_the_senders_identity() {
     send_expect(&mut bob.msrp, &req, 200);
     for r in [&mut alice, &mut carol] {
         let m = r.msrp.expect_message();
-        assert_eq!(m.from_uri(), "sip:bob@example.com", "CPIM From spoofed");
+        assert_eq!(m.sender_uri(), "sip:bob@example.com", "CPIM From spoofed");
         assert_eq!(m.to_uris(), vec![TEAM.to_string()]);
         assert_eq!(m.text(), "I am carol, really");
     }
@@ -230,7 +230,7 @@ fn three_participants_get_each_message_once_with_the_senders_identity() {
                 "{}: got its own message back",
                 m.chat.name
             );
-            assert_eq!(got.from_uri(), format!("sip:{name}@example.com"));
+            assert_eq!(got.sender_uri(), format!("sip:{name}@example.com"));
             let n = next.entry(name.to_string()).or_default();
             assert_eq!(
                 seq.parse::<usize>().unwrap(),
@@ -303,7 +303,7 @@ fn a_chunked_megabyte_is_relayed_in_chunks_and_reassembles_identical() {
             r.msrp.chunks_received,
             tids.len()
         );
-        assert_eq!(m.from_uri(), "sip:alice@example.com");
+        assert_eq!(m.sender_uri(), "sip:alice@example.com");
         assert_eq!(m.inner_type().as_deref(), Some("application/octet-stream"));
         assert!(m.content() == payload, "{}: content differs", r.chat.name);
     }
@@ -331,7 +331,7 @@ fn a_private_message_reaches_only_the_named_participant() {
     send_expect(&mut alice.msrp, &req, 200);
     let m = bob.msrp.expect_message();
     assert_eq!(m.text(), "just for bob");
-    assert_eq!(m.from_uri(), "sip:alice@example.com");
+    assert_eq!(m.sender_uri(), "sip:alice@example.com");
     assert_eq!(m.to_uris(), vec!["sip:bob@example.com".to_string()]);
     // Then a group message: the first (and only) thing carol gets.
     assert_eq!(alice.msrp.say("for everyone").code, 200);
@@ -564,7 +564,7 @@ fn messages_in_flight_to_a_participant_who_leaves_are_reported_failed() {
 fn a_message_to_a_participant_whose_connection_is_down_is_reported_failed() {
     let focus = Focus::start("[msrp]\nconnection_grace_s = 30\n");
     let mut alice = member(&focus, "alice");
-    let mut bob = member(&focus, "bob");
+    let bob = member(&focus, "bob");
     let mut carol = member(&focus, "carol");
 
     bob.msrp.close();
@@ -734,6 +734,8 @@ fn a_reinvite_that_moves_the_msrp_end_rebinds_it() {
     bob.ua
         .reinvite_chat(&mut bob.chat, Endpoint::new("bob", Setup::Active));
     assert_eq!(bob.chat.media.attr("setup"), Some("passive"));
+    // The focus's end stays the same for the dialog.
+    assert_eq!(bob.chat.focus_path, old_path);
     assert!(
         bob.msrp.wait_closed(WAIT),
         "the focus keeps the connection of bob's old MSRP end"
@@ -747,7 +749,6 @@ fn a_reinvite_that_moves_the_msrp_end_rebinds_it() {
     assert_eq!(moved.say("new place").code, 200);
     assert_eq!(alice.msrp.expect_message().text(), "new place");
     assert_eq!(focus.metric("focus_msrp_members"), Some(2.0));
-    let _ = old_path;
 }
 
 /// Open file descriptors of a process (Linux).
@@ -894,7 +895,7 @@ fn hundred_participants_each_get_every_other_message_once_in_order() {
                     let (from, seq) = text.split_once(' ').expect("sender and sequence");
                     let (from, seq): (usize, usize) = (from.parse().unwrap(), seq.parse().unwrap());
                     assert_ne!(from, i, "p{i:03} got its own message");
-                    assert_eq!(m.from_uri(), format!("sip:p{from:03}@example.com"));
+                    assert_eq!(m.sender_uri(), format!("sip:p{from:03}@example.com"));
                     assert_eq!(m.to_uris(), vec![TEAM.to_string()]);
                     assert_eq!(
                         seq, next[from],

@@ -340,7 +340,7 @@ impl Received {
     }
 
     /// The CPIM From URI.
-    pub fn from_uri(&self) -> String {
+    pub fn sender_uri(&self) -> String {
         self.cpim()
             .from
             .as_ref()
