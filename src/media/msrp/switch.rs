@@ -391,8 +391,12 @@ impl Switch {
         if range.total.is_some_and(|t| t > max) || last_byte > max {
             metrics::counter!("focus_msrp_delivery_failures_total", "reason" => "too_large")
                 .increment(1);
-            if let (Some(id), Ok(mut r)) = (&req.message_id, sender.relays.lock()) {
-                r.remove(id);
+            let relay = match (&req.message_id, sender.relays.lock()) {
+                (Some(id), Ok(mut r)) => r.remove(id),
+                _ => None,
+            };
+            if let Some(relay) = relay {
+                self.abort_relay(sender, &relay, shift(range.start, relay.delta));
             }
             respond(&mut back, &req, 413, Some("Message too large"));
             return back;
@@ -626,6 +630,38 @@ impl Switch {
             info,
             first: Some((prefix, skip)),
         })
+    }
+
+    /// Ends a message whose first chunks were relayed but whose rest is refused: recipients
+    /// get an empty chunk flagged `#` (aborted, RFC 4975 §7.1) at `next`, the first byte
+    /// they will not get, instead of waiting for the end of that message forever.
+    fn abort_relay(&self, sender: &Arc<Member>, relay: &Relay, next: u64) {
+        let targets: Vec<Arc<Member>> = match (&relay.private_to, sender.group.upgrade()) {
+            (Some(t), _) => vec![t.clone()],
+            (None, Some(group)) => group
+                .snapshot()
+                .iter()
+                .filter(|m| !Arc::ptr_eq(m, sender))
+                .cloned()
+                .collect(),
+            (None, None) => return,
+        };
+        let range = ByteRange {
+            start: next,
+            end: Some(next.saturating_sub(1)),
+            total: None,
+        };
+        for target in targets {
+            let tid = new_transaction_id();
+            let head = frame_head(&target, &tid, &relay.our_id, range);
+            let tail = Bytes::from(format!("\r\n-------{tid}#\r\n"));
+            let _ = target.queue(Outgoing {
+                head,
+                prefix: Bytes::new(),
+                body: Bytes::new(),
+                tail,
+            });
+        }
     }
 
     fn stall(&self, m: &Arc<Member>) {
