@@ -414,22 +414,13 @@ fn messages_above_the_maximum_are_413() {
     for c in cpm_focus::media::msrp::chunks(&ok, 500) {
         send_expect(&mut alice.msrp, &c, 200);
     }
-    // Bob may have seen the growing message's first chunks, never a 2001-byte one.
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let m = bob
-            .msrp
-            .next_message(deadline.saturating_duration_since(Instant::now()))
-            .expect("the 1900-byte message never arrived");
-        assert!(
-            m.content().len() <= 2000,
-            "{} bytes relayed",
-            m.content().len()
-        );
-        if m.text() == "z".repeat(1900) {
-            break;
-        }
-    }
+    // Bob got the growing message's first 2000 bytes as they came, then its end as aborted
+    // (`#`), and the 1900-byte one whole; never the oversized ones.
+    let m = bob.msrp.expect_message();
+    assert_eq!(m.text(), "z".repeat(1900));
+    assert_eq!(bob.msrp.aborted.len(), 1, "{:?}", bob.msrp.aborted);
+    bob.msrp
+        .assert_no_message(Duration::from_millis(200), "nothing else relayed");
     assert!(
         metric(
             &focus,

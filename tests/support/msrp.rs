@@ -16,8 +16,8 @@ use super::{Call, Ua, WAIT};
 use bytes::{Bytes, BytesMut};
 use cpm_focus::media::cpim::{Addr, Cpim, CpimLimits};
 use cpm_focus::media::msrp::{
-    chunks, parse, Framer, Message, Method, MsrpUri, ParseLimits, Reassembler, Reassembly,
-    ReassemblyLimits, Request, Response,
+    chunks, parse, ByteRange, Framer, Message, Method, MsrpUri, ParseLimits, Reassembler,
+    Reassembly, ReassemblyLimits, Request, Response,
 };
 use cpm_focus::sip::Response as SipResponse;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -391,6 +391,8 @@ pub struct MsrpClient {
     pub empty_sends: Vec<Request>,
     /// SEND chunks received so far.
     pub chunks_received: usize,
+    /// Messages the focus aborted (a `#` chunk): what had arrived of each.
+    pub aborted: Vec<Option<ByteRange>>,
     closed: bool,
 }
 
@@ -424,6 +426,7 @@ impl MsrpClient {
             }),
             empty_sends: Vec::new(),
             chunks_received: 0,
+            aborted: Vec::new(),
             closed: false,
         }
     }
@@ -564,9 +567,7 @@ impl MsrpClient {
                 match self.reassembler.accept(chunk) {
                     Ok(Reassembly::Partial) => {}
                     Ok(Reassembly::Complete(r)) => return Some(received(*r)),
-                    Ok(Reassembly::Aborted { received }) => {
-                        panic!("{}: the focus aborted a message ({received:?})", self.name)
-                    }
+                    Ok(Reassembly::Aborted { received }) => self.aborted.push(received),
                     Err(e) => panic!("{}: chunks do not reassemble: {e}", self.name),
                 }
             }
