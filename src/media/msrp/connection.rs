@@ -122,6 +122,8 @@ async fn run(
     let mut framer = Framer::new(settings.max_frame);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let opened = Instant::now();
+    let mut ever_bound = !bound.is_empty();
     'conn: loop {
         let n = tokio::select! {
             _ = closing.cancelled() => break,
@@ -131,6 +133,11 @@ async fn run(
                 bound.retain(|m| m.link().is_some_and(|l| l.conn == conn));
                 if had && bound.is_empty() {
                     // Every session on it ended (BYE) or moved: close the connection.
+                    break;
+                }
+                ever_bound |= had;
+                if !ever_bound && now.duration_since(opened) >= settings.bind_timeout {
+                    // It never named a session of ours: it must not hold a connection slot.
                     break;
                 }
                 for m in &bound {

@@ -37,6 +37,8 @@ pub struct SwitchSettings {
     pub delivery_timeout: Duration,
     /// Most MSRP connections at once.
     pub max_connections: usize,
+    /// A connection that has bound no session this long after it opened is closed.
+    pub bind_timeout: Duration,
 }
 
 /// What the switch tells a session about one of its members.
