@@ -215,7 +215,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_msrp_delivery_failures_total",
         Kind::Counter,
-        "Deliveries that failed, by reason (error_response, timeout, left, stalled, too_large)",
+        "Deliveries that failed, by reason (error_response, timeout, left, not_connected, stalled, too_large)",
     ),
     (
         "focus_msrp_fanout_duration_seconds",

@@ -130,6 +130,7 @@ impl Server {
                     queue_depth: config.msrp.queue_depth,
                     delivery_timeout: Duration::from_secs(config.msrp.delivery_timeout_s),
                     max_connections: config.msrp.max_connections,
+                    bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
                 },
                 host,
                 bound.port(),

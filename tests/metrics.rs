@@ -221,7 +221,8 @@ fn every_described_metric_is_served_after_traffic() {
 
     // Every described metric is served, except the few this traffic cannot provoke.
     for name in described() {
-        // MSRP metrics need group-chat traffic: tests/msrp.rs asserts them.
+        // MSRP metrics need group-chat traffic: tests/msrp.rs serves and asserts every
+        // focus_msrp_* one (every_msrp_metric_is_served_with_the_values_traffic_implies).
         if NOT_PROVOKED_HERE.iter().any(|(n, _)| *n == name) || name.starts_with("focus_msrp_") {
             continue;
         }

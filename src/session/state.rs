@@ -444,7 +444,6 @@ impl SessionState {
         self.dialogs
             .insert(tag.clone().into(), Owner::Participant(pid));
         self.effects.push_back(Effect::RegisterDialog(id.clone()));
-        self.respond(ctx, 200, bytes, Some(id));
         self.invites.insert(ctx.txn, pid);
         let endpoint = EndpointEntry {
             pid: Some(pid),
@@ -474,9 +473,12 @@ impl SessionState {
                 awaiting_ack: Some(ctx.txn),
             },
         );
+        // The MSRP leg is in the switch before the 200 leaves: a participant may connect and
+        // bind as soon as it reads the answer.
         if let Some(leg) = n.leg {
             self.install_msrp(now, pid, leg);
         }
+        self.respond(ctx, 200, bytes, Some(id));
         self.roster
             .join(&identity, display, "participant", endpoint);
         metrics::gauge!("focus_participants_active").increment(1.0);
@@ -590,18 +592,20 @@ impl SessionState {
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Allow, ALLOW);
         let bytes = w.finish(Some("application/sdp"), &body);
-        if req.method == Method::Invite {
+        let ack = if req.method == Method::Invite {
             p.offer_pending = offer_pending;
             p.awaiting_ack = Some(ctx.txn);
             let id = p.dialog.id.clone();
             self.invites.insert(ctx.txn, pid);
-            self.respond(ctx, 200, bytes, Some(id));
+            Some(id)
         } else {
-            self.respond(ctx, 200, bytes, None);
-        }
+            None
+        };
+        // The new MSRP leg is in the switch before the 200 leaves (see `on_join`).
         if !offer_pending {
             self.update_msrp(now, pid, n.leg);
         }
+        self.respond(ctx, 200, bytes, ack);
     }
 
     /// Installs a participant's MSRP leg; it must bind within the bind timeout.

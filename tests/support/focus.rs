@@ -34,6 +34,8 @@ pub struct Focus {
     pub sip_tcp: SocketAddr,
     /// The `/metrics` HTTP listener.
     pub metrics_addr: SocketAddr,
+    /// The MSRP listener (`None` when `[msrp] enabled = false`: the ready line says `off`).
+    pub msrp: Option<SocketAddr>,
     /// Everything the focus wrote on stderr (its tracing log).
     log: Arc<Mutex<String>>,
     config_path: PathBuf,
@@ -57,6 +59,8 @@ impl Focus {
                 "--sip-listen",
                 "127.0.0.1:0",
                 "--metrics-listen",
+                "127.0.0.1:0",
+                "--msrp-listen",
                 "127.0.0.1:0",
             ])
             .env("RUST_LOG", "cpm_focus=debug,info")
@@ -99,16 +103,25 @@ impl Focus {
                 );
             }
         };
-        let field = |name: &str| -> SocketAddr {
+        let value = |name: &str| -> &str {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
-                .and_then(|v| v.parse().ok())
                 .unwrap_or_else(|| panic!("no {name}= in ready line {line:?}"))
+        };
+        let field = |name: &str| -> SocketAddr {
+            let v = value(name);
+            v.parse()
+                .unwrap_or_else(|e| panic!("{name}={v} in ready line {line:?}: {e}"))
+        };
+        let msrp = match value("msrp") {
+            "off" => None,
+            _ => Some(field("msrp")),
         };
         Focus {
             sip_udp: field("sip_udp"),
             sip_tcp: field("sip_tcp"),
             metrics_addr: field("metrics"),
+            msrp,
             child,
             log,
             config_path,

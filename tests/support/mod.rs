@@ -5,6 +5,8 @@
 //! - `ua.rs`: sockets, reader threads, NOTIFY auto-answer, receive-with-timeout
 //! - `call.rs`: request builders (INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE...) and the
 //!   per-call state they use
+//! - `msrp.rs`: chat joins with an MSRP offer and a synchronous MSRP participant (binding,
+//!   SEND, chunks, auto-answered incoming SENDs, reassembly, REPORTs)
 //!
 //! Every wait is a receive with a deadline ([`WAIT`] for a message that must come), never a
 //! sleep used as synchronisation.
@@ -12,10 +14,12 @@
 
 mod call;
 mod focus;
+mod msrp;
 mod ua;
 
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use focus::{metric_in, Focus};
+pub use msrp::{cpim_text, Chat, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
 pub use ua::{Notify, Origin, Rx, Ua};
 
 use cpm_focus::conference_info::{

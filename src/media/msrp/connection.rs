@@ -122,6 +122,8 @@ async fn run(
     let mut framer = Framer::new(settings.max_frame);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let opened = Instant::now();
+    let mut ever_bound = !bound.is_empty();
     'conn: loop {
         let n = tokio::select! {
             _ = closing.cancelled() => break,
@@ -131,6 +133,11 @@ async fn run(
                 bound.retain(|m| m.link().is_some_and(|l| l.conn == conn));
                 if had && bound.is_empty() {
                     // Every session on it ended (BYE) or moved: close the connection.
+                    break;
+                }
+                ever_bound |= had;
+                if !ever_bound && now.duration_since(opened) >= settings.bind_timeout {
+                    // It never named a session of ours: it must not hold a connection slot.
                     break;
                 }
                 for m in &bound {
@@ -167,8 +174,8 @@ async fn run(
         }
     }
     closing.cancel();
-    metrics::gauge!("focus_msrp_connections_active").decrement(1.0);
     switch.connection_lost(conn, &bound);
+    metrics::gauge!("focus_msrp_connections_active").decrement(1.0);
 }
 
 /// Handles one frame; false closes the connection.
@@ -277,7 +284,13 @@ async fn write_loop(
         };
         let Some(mut out) = item else { break };
         loop {
-            if write_out(&mut w, &out).await.is_err() {
+            // A peer that stopped reading blocks the write: closing must still end it, or
+            // the connection would stay open for as long as that peer does.
+            let written = tokio::select! {
+                _ = closing.cancelled() => return,
+                r = write_out(&mut w, &out) => r,
+            };
+            if written.is_err() {
                 closing.cancel();
                 return;
             }
@@ -287,13 +300,21 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        if w.flush().await.is_err() {
+        let flushed = tokio::select! {
+            _ = closing.cancelled() => return,
+            r = w.flush() => r,
+        };
+        if flushed.is_err() {
             closing.cancel();
             return;
         }
     }
-    let _ = w.flush().await;
-    let _ = w.shutdown().await;
+    // Bounded for the same reason.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = w.flush().await;
+        let _ = w.shutdown().await;
+    })
+    .await;
 }
 
 async fn write_out(

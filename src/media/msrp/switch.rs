@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 
 /// Switch limits.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +37,8 @@ pub struct SwitchSettings {
     pub delivery_timeout: Duration,
     /// Most MSRP connections at once.
     pub max_connections: usize,
+    /// A connection that has bound no session this long after it opened is closed.
+    pub bind_timeout: Duration,
 }
 
 /// What the switch tells a session about one of its members.
@@ -144,12 +147,23 @@ impl Member {
         self.events.on_media_event(self.pid, event);
     }
 
-    fn queue(&self, out: Outgoing) -> Result<(), ()> {
+    /// Queues toward the member's connection: `Full` when it cannot keep up, `Closed` when it
+    /// has none (or it is closing).
+    fn queue(&self, out: Outgoing) -> Result<(), QueueError> {
         let Some(link) = self.link() else {
-            return Err(());
+            return Err(QueueError::Closed);
         };
-        link.tx.try_send(out).map_err(|_| ())
+        link.tx.try_send(out).map_err(|e| match e {
+            TrySendError::Full(_) => QueueError::Full,
+            TrySendError::Closed(_) => QueueError::Closed,
+        })
     }
+}
+
+/// Why a message could not be queued toward a member.
+enum QueueError {
+    Full,
+    Closed,
 }
 
 /// The members of one group session.
@@ -350,15 +364,16 @@ impl Switch {
     /// A connection closed: its members are unbound and their sessions told.
     pub fn connection_lost(&self, conn: u64, members: &[Arc<Member>]) {
         for m in members {
-            let was = match m.link.lock() {
-                Ok(mut l) if l.as_ref().is_some_and(|x| x.conn == conn) => {
+            // Tell the session while still holding the link: a rebind on another connection
+            // (which takes the lock, then reports Bound) must not overtake this Lost, or the
+            // session would start the grace timer for a participant that is connected.
+            if let Ok(mut l) = m.link.lock() {
+                if l.as_ref().is_some_and(|x| x.conn == conn) {
                     *l = None;
-                    true
+                    if !m.closed.load(Ordering::SeqCst) {
+                        m.events.on_media_event(m.pid, MediaEvent::Lost);
+                    }
                 }
-                _ => false,
-            };
-            if was && !m.closed.load(Ordering::SeqCst) {
-                m.events.on_media_event(m.pid, MediaEvent::Lost);
             }
         }
     }
@@ -369,13 +384,24 @@ impl Switch {
         let mut back = Vec::new();
         metrics::counter!("focus_msrp_messages_received_total").increment(1);
         let range = req.byte_range();
-        if let Some(total) = range.total {
-            if total > self.settings.max_message {
-                metrics::counter!("focus_msrp_delivery_failures_total", "reason" => "too_large")
-                    .increment(1);
-                respond(&mut back, &req, 413, Some("Message too large"));
-                return back;
+        // The declared total, or (total `*`) the bytes so far, past the maximum.
+        let last_byte = range
+            .start
+            .saturating_add(req.body.len() as u64)
+            .saturating_sub(1);
+        let max = self.settings.max_message;
+        if range.total.is_some_and(|t| t > max) || last_byte > max {
+            metrics::counter!("focus_msrp_delivery_failures_total", "reason" => "too_large")
+                .increment(1);
+            let relay = match (&req.message_id, sender.relays.lock()) {
+                (Some(id), Ok(mut r)) => r.remove(id),
+                _ => None,
+            };
+            if let Some(relay) = relay {
+                self.abort_relay(sender, &relay, shift(range.start, relay.delta));
             }
+            respond(&mut back, &req, 413, Some("Message too large"));
+            return back;
         }
         // Acknowledge at once: the switch took responsibility for the chunk (RFC 7701 §5).
         if req.should_respond(200) {
@@ -429,6 +455,9 @@ impl Switch {
         };
         for target in targets {
             if target.link().is_none() {
+                // Not bound yet, or its connection dropped and the grace time runs: this
+                // delivery failed (and the sender hears so when it asked).
+                self.delivery_failed(&target, &relay.info, "not_connected");
                 continue;
             }
             let tid = new_transaction_id();
@@ -440,7 +469,7 @@ impl Switch {
             tail.put_slice(b"\r\n");
             if let Ok(mut o) = target.outstanding.lock() {
                 o.insert(
-                    tid,
+                    tid.clone(),
                     Outstanding {
                         sent: now,
                         info: relay.info.clone(),
@@ -454,11 +483,21 @@ impl Switch {
                 body: content.clone(),
                 tail: tail.freeze(),
             };
-            if target.queue(out).is_err() {
-                // The recipient cannot keep up: cut it off rather than stall the group.
-                metrics::counter!("focus_msrp_delivery_failures_total", "reason" => "stalled")
-                    .increment(1);
-                self.stall(&target);
+            match target.queue(out) {
+                Ok(()) => {}
+                Err(QueueError::Full) => {
+                    // The recipient cannot keep up: cut it off rather than stall the group.
+                    self.delivery_failed(&target, &relay.info, "stalled");
+                    self.stall(&target);
+                }
+                Err(QueueError::Closed) => {
+                    // Its connection is closing (connection_lost follows, and the grace
+                    // time): not a stall.
+                    if let Ok(mut o) = target.outstanding.lock() {
+                        o.remove(&tid);
+                    }
+                    self.delivery_failed(&target, &relay.info, "not_connected");
+                }
             }
         }
         if last {
@@ -469,7 +508,8 @@ impl Switch {
                 .record(relay.info.received.elapsed().as_secs_f64());
             if req.success_report() {
                 // RFC 4975 §7.1.2: we received the whole message.
-                let total = relay.total.map(|t| shift(t, -relay.delta)).unwrap_or(end);
+                // Both in relayed coordinates: shift back to the sender's.
+                let total = shift(relay.total.unwrap_or(end), -relay.delta);
                 let report = Request::report(&req, Status::ok(), ByteRange::whole(total));
                 if let Ok(b) = report.to_bytes() {
                     back.push(b);
@@ -592,6 +632,38 @@ impl Switch {
             info,
             first: Some((prefix, skip)),
         })
+    }
+
+    /// Ends a message whose first chunks were relayed but whose rest is refused: recipients
+    /// get an empty chunk flagged `#` (aborted, RFC 4975 §7.1) at `next`, the first byte
+    /// they will not get, instead of waiting for the end of that message forever.
+    fn abort_relay(&self, sender: &Arc<Member>, relay: &Relay, next: u64) {
+        let targets: Vec<Arc<Member>> = match (&relay.private_to, sender.group.upgrade()) {
+            (Some(t), _) => vec![t.clone()],
+            (None, Some(group)) => group
+                .snapshot()
+                .iter()
+                .filter(|m| !Arc::ptr_eq(m, sender))
+                .cloned()
+                .collect(),
+            (None, None) => return,
+        };
+        let range = ByteRange {
+            start: next,
+            end: Some(next.saturating_sub(1)),
+            total: None,
+        };
+        for target in targets {
+            let tid = new_transaction_id();
+            let head = frame_head(&target, &tid, &relay.our_id, range);
+            let tail = Bytes::from(format!("\r\n-------{tid}#\r\n"));
+            let _ = target.queue(Outgoing {
+                head,
+                prefix: Bytes::new(),
+                body: Bytes::new(),
+                tail,
+            });
+        }
     }
 
     fn stall(&self, m: &Arc<Member>) {
