@@ -37,6 +37,7 @@ fn fanout(c: &mut Criterion) {
                 queue_depth: 4,
                 delivery_timeout: Duration::from_secs(30),
                 max_connections: 10_000,
+                bind_timeout: Duration::from_secs(30),
             },
             Host::Ip("127.0.0.1".parse().unwrap()),
             2855,
