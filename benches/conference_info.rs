@@ -23,8 +23,19 @@ fn settings() -> Arc<SessionSettings> {
         conference_uri: "sip:team@focus.example.com".into(),
         display_name: "Team".into(),
         subject: "Team chat".into(),
-        max_participants: 10_000,
-        allow_signalling_only: true,
+        policy: cpm_focus::policy::GroupPolicy {
+            join: cpm_focus::config::JoinRule::Open,
+            max_participants: 10_000,
+            media: vec![cpm_focus::config::MediaKind::Msrp],
+            allow_signalling_only: true,
+            allow_anonymous: true,
+            allow_private: true,
+            add: cpm_focus::config::Authority::Moderators,
+            remove: cpm_focus::config::Authority::Moderators,
+            locked: false,
+            members: Default::default(),
+        },
+        trusted_hosts: Vec::new(),
         contact_udp: "<sip:team@192.0.2.1:5060>;isfocus".into(),
         contact_tcp: "<sip:team@192.0.2.1:5060;transport=tcp>;isfocus".into(),
         warn_agent: "focus.example.com".into(),
@@ -38,9 +49,9 @@ fn settings() -> Arc<SessionSettings> {
         departed_retention: Duration::from_secs(30),
         retry_after_s: 5,
         msrp: None,
-        allow_private: true,
         media_bind_timeout: Duration::from_secs(30),
         media_grace: Duration::from_secs(10),
+        dial_timeout: Duration::from_secs(60),
     })
 }
 

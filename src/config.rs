@@ -46,6 +46,7 @@ pub struct Config {
     pub subscriptions: SubscriptionConfig,
     pub shutdown: ShutdownConfig,
     pub msrp: MsrpConfig,
+    pub policy: ProviderPolicy,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -212,6 +213,107 @@ impl Default for MsrpConfig {
 pub enum JoinRule {
     /// Anyone may join.
     Open,
+    /// Only the group's listed members may join.
+    MembersOnly,
+    /// Nobody dials in: only participants the focus invited (REFER, URI list) join.
+    InvitedOnly,
+}
+
+/// A member's role in a group (shown in conference-info `roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Participant,
+    Moderator,
+    Host,
+}
+
+impl Role {
+    /// The RFC 4575 role token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Participant => "participant",
+            Role::Moderator => "moderator",
+            Role::Host => "host",
+        }
+    }
+}
+
+/// Who may add or remove participants (REFER, RFC 4579).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Authority {
+    /// Hosts only.
+    Hosts,
+    /// Hosts and moderators.
+    Moderators,
+    /// Any listed member.
+    Members,
+    /// Any participant.
+    Anyone,
+}
+
+/// A media type a session may serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MediaKind {
+    /// Session-mode chat (`m=message ... TCP/MSRP`).
+    Msrp,
+    /// Talk bursts (`m=audio`), served from a later release.
+    Audio,
+}
+
+/// `[[groups.members]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    pub uri: String,
+    #[serde(default = "default_role")]
+    pub role: Role,
+}
+
+fn default_role() -> Role {
+    Role::Participant
+}
+
+/// `[policy]`: service-provider policy, over every group and ad-hoc session.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderPolicy {
+    /// No session holds more participants than this, whatever its group says.
+    pub max_participants_per_session: u32,
+    /// Media the focus may serve at all.
+    pub allowed_media: Vec<MediaKind>,
+    /// Hosts (IP addresses) whose P-Asserted-Identity is trusted (RFC 3325).
+    pub trusted_hosts: Vec<String>,
+    /// Whether ad-hoc groups may be created, and by whom: "anyone", "none", or a list of
+    /// domains in `adhoc_domains`.
+    pub adhoc: AdhocRule,
+    pub adhoc_domains: Vec<String>,
+    /// How long a participant the focus calls may ring before the focus gives up (CANCEL).
+    pub dial_out_timeout_s: u64,
+}
+
+/// Who may create ad-hoc groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdhocRule {
+    Anyone,
+    None,
+    Domains,
+}
+
+impl Default for ProviderPolicy {
+    fn default() -> Self {
+        ProviderPolicy {
+            max_participants_per_session: 1000,
+            allowed_media: vec![MediaKind::Msrp],
+            trusted_hosts: Vec::new(),
+            adhoc: AdhocRule::Anyone,
+            adhoc_domains: Vec::new(),
+            dial_out_timeout_s: 60,
+        }
+    }
 }
 
 /// `[[groups]]`: a pre-defined group.
@@ -231,6 +333,24 @@ pub struct GroupConfig {
     pub allow_signalling_only: bool,
     #[serde(default = "default_true")]
     pub allow_private_messages: bool,
+    /// Media this group serves (a subset of the provider's); default: all the provider allows.
+    #[serde(default)]
+    pub allowed_media: Option<Vec<MediaKind>>,
+    #[serde(default = "default_true")]
+    pub allow_anonymous: bool,
+    #[serde(default = "default_add")]
+    pub add: Authority,
+    #[serde(default = "default_add")]
+    pub remove: Authority,
+    /// The group starts locked: nobody new may join until a moderator unlocks it.
+    #[serde(default)]
+    pub locked: bool,
+    #[serde(default)]
+    pub members: Vec<MemberConfig>,
+}
+
+fn default_add() -> Authority {
+    Authority::Moderators
 }
 
 fn default_join() -> JoinRule {
@@ -373,6 +493,27 @@ impl Config {
         if m.max_connections == 0 {
             bad("msrp.max_connections".into(), "must be positive");
         }
+        let p = &self.policy;
+        if p.max_participants_per_session == 0 {
+            bad(
+                "policy.max_participants_per_session".into(),
+                "must be positive",
+            );
+        }
+        for (i, h) in p.trusted_hosts.iter().enumerate() {
+            if h.parse::<std::net::IpAddr>().is_err() {
+                bad(
+                    format!("policy.trusted_hosts[{i}]"),
+                    "must be an IP address",
+                );
+            }
+        }
+        if p.adhoc == AdhocRule::Domains && p.adhoc_domains.is_empty() {
+            bad(
+                "policy.adhoc_domains".into(),
+                "adhoc = \"domains\" needs domains",
+            );
+        }
         if self.shutdown.grace_s > 300 {
             bad("shutdown.grace_s".into(), "must be at most 300");
         }
@@ -401,6 +542,26 @@ impl Config {
             }
             if g.max_participants == 0 {
                 bad(key("max_participants"), "must be positive");
+            }
+            if let Some(media) = &g.allowed_media {
+                if media.iter().any(|m| !self.policy.allowed_media.contains(m)) {
+                    bad(
+                        key("allowed_media"),
+                        "must be a subset of policy.allowed_media",
+                    );
+                }
+            }
+            for (j, m) in g.members.iter().enumerate() {
+                match Uri::parse(&m.uri) {
+                    Ok(u) if u.is_sip() || u.scheme == Scheme::Tel => {}
+                    _ => bad(
+                        format!("groups[{i}].members[{j}].uri"),
+                        "must be a sip:, sips: or tel: URI",
+                    ),
+                }
+            }
+            if g.join == JoinRule::MembersOnly && g.members.is_empty() {
+                bad(key("members"), "a members-only group needs members");
             }
         }
         issues

@@ -97,6 +97,73 @@ impl Dialog {
         })
     }
 
+    /// Builds the UAC side of a dialog from our INVITE and its 2xx (RFC 3261 §12.1.2): the route
+    /// set is the 2xx's Record-Route reversed, the remote target its Contact.
+    pub fn uac(
+        call_id: &str,
+        local_tag: &str,
+        local_addr: String,
+        remote_addr: String,
+        cseq: u32,
+        resp: &crate::sip::Response,
+        flow: Target,
+    ) -> Result<Dialog, DialogError> {
+        let contact = resp
+            .headers
+            .values(HeaderName::Contact)
+            .next()
+            .ok_or(DialogError::BadContact)?;
+        let contact = NameAddr::parse(contact).map_err(|_| DialogError::BadContact)?;
+        if !contact.uri.is_sip() {
+            return Err(DialogError::BadContact);
+        }
+        let mut route_set = Vec::new();
+        for rr in resp.headers.values(HeaderName::RecordRoute) {
+            let a = NameAddr::parse(rr).map_err(|_| DialogError::BadRecordRoute)?;
+            if !a.uri.is_sip() {
+                return Err(DialogError::BadRecordRoute);
+            }
+            route_set.push(rr.to_string());
+        }
+        route_set.reverse();
+        Ok(Dialog {
+            id: DialogId {
+                call_id: call_id.into(),
+                local_tag: local_tag.into(),
+            },
+            remote_tag: resp.to.tag().unwrap_or("").into(),
+            local_addr,
+            remote_addr,
+            remote_target: contact.uri,
+            route_set,
+            local_cseq: cseq,
+            remote_cseq: 0,
+            flow,
+        })
+    }
+
+    /// The ACK for our 2xx to an INVITE with CSeq `cseq` (RFC 3261 §13.2.2.4): a request of
+    /// its own, in the dialog, with the INVITE's CSeq number.
+    pub fn ack(&self, cseq: u32) -> (String, MessageWriter) {
+        let (request_uri, routes) = self.request_uri_and_routes();
+        let mut w = MessageWriter::headers_only();
+        for r in &routes {
+            w.header(HeaderName::Route, r);
+        }
+        w.header_fmt(
+            HeaderName::From,
+            format_args!("{};tag={}", self.local_addr, self.id.local_tag),
+        );
+        w.header_fmt(
+            HeaderName::To,
+            format_args!("{};tag={}", self.remote_addr, self.remote_tag),
+        );
+        w.header(HeaderName::CallId, &self.id.call_id);
+        w.header_fmt(HeaderName::CSeq, format_args!("{cseq} ACK"));
+        w.header(HeaderName::MaxForwards, "70");
+        (request_uri, w)
+    }
+
     /// Checks and records the CSeq of an in-dialog request (ACK and CANCEL are not checked).
     pub fn accept_remote_cseq(&mut self, req: &Request) -> Result<(), DialogError> {
         if matches!(req.method, Method::Ack | Method::Cancel) {

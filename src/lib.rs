@@ -22,6 +22,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod media;
 pub mod metrics;
+pub mod policy;
 pub mod sdp;
 pub mod server;
 pub mod session;

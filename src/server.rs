@@ -281,6 +281,12 @@ mod tests {
             max_participants: 10,
             allow_signalling_only: true,
             allow_private_messages: true,
+            allowed_media: None,
+            allow_anonymous: true,
+            add: crate::config::Authority::Moderators,
+            remove: crate::config::Authority::Moderators,
+            locked: false,
+            members: Vec::new(),
         });
         let _system = actix::System::new();
         // One arbiter: both sessions share its thread.

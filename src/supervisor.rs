@@ -181,8 +181,13 @@ impl Supervisor {
                 conference_uri: g.uri.clone(),
                 display_name: g.display_name.clone(),
                 subject: g.subject.clone(),
-                max_participants: g.max_participants,
-                allow_signalling_only: g.allow_signalling_only,
+                policy: crate::policy::GroupPolicy::for_group(g, &config.policy),
+                trusted_hosts: config
+                    .policy
+                    .trusted_hosts
+                    .iter()
+                    .filter_map(|h| h.parse().ok())
+                    .collect(),
                 contact_udp: contact(Protocol::Udp),
                 contact_tcp: contact(Protocol::Tcp),
                 warn_agent: config.focus.domain.clone(),
@@ -198,9 +203,9 @@ impl Supervisor {
                 departed_retention: Duration::from_secs(config.subscriptions.departed_retention_s),
                 retry_after_s: config.supervisor.retry_after_s,
                 msrp: settings.msrp.clone(),
-                allow_private: g.allow_private_messages,
                 media_bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
                 media_grace: Duration::from_secs(config.msrp.connection_grace_s),
+                dial_timeout: Duration::from_secs(config.policy.dial_out_timeout_s),
             };
             groups.insert(
                 user,
@@ -381,7 +386,7 @@ impl Supervisor {
                     w.header(HeaderName::Server, &self.settings.server);
                 });
             }
-            Method::Invite | Method::Subscribe => {
+            Method::Invite | Method::Subscribe | Method::Refer | Method::Message => {
                 if self.draining.load(Ordering::Relaxed) {
                     self.overloaded(&req, incoming, "draining");
                     return;

@@ -7,7 +7,7 @@ mod support;
 use cpm_focus::sip::{HeaderName, Response};
 use support::{Call, Focus, Origin, Ua, AUDIO_OFFER, TEAM, WAIT};
 
-const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, UPDATE";
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, REFER, INFO, MESSAGE, UPDATE";
 
 /// An OPTIONS with two Vias (the second as a proxy would leave it), in which `edit` then
 /// replaces one piece of text.
@@ -173,7 +173,7 @@ fn methods_extensions_and_bodies_the_focus_does_not_serve() {
     assert_eq!(r.headers.get(HeaderName::Allow), Some(ALLOW));
 
     // A known method the focus does not serve: 405 with Allow.
-    for method in ["REGISTER", "MESSAGE", "PUBLISH"] {
+    for method in ["REGISTER", "PUBLISH", "NOTIFY"] {
         let mut call = Call::new(TEAM);
         let b = ua.send_request(&mut call, method, "", None);
         let r = ua.expect_final(&b);

@@ -5,7 +5,7 @@ mod support;
 use cpm_focus::sip::{HeaderName, Response};
 use support::{contact_of, Focus, Ua, TEAM};
 
-const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, UPDATE";
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, REFER, INFO, MESSAGE, UPDATE";
 
 fn assert_capabilities(r: &Response, contact: &str) {
     assert_eq!((r.status, &*r.reason), (200, "OK"));

@@ -46,7 +46,7 @@ fn a_full_group_refuses_with_486_and_a_warning() {
     assert_eq!((r.status, &*r.reason), (486, "Busy Here"));
     assert_eq!(
         r.headers.get(HeaderName::Warning),
-        Some("399 focus.example.com \"Group sip:team@focus.example.com is full\"")
+        Some("399 focus.example.com \"The group is full\"")
     );
     assert_eq!(
         focus.metric("focus_policy_rejections_total{reason=\"full\"}"),

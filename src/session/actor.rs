@@ -185,6 +185,14 @@ impl SessionActor {
                         );
                     }
                 }
+                Effect::CancelInvite { call_id, cseq } => {
+                    self.endpoint.cancel_invite(&call_id, cseq);
+                }
+                Effect::MsrpMute { session_id, muted } => {
+                    if let Some(switch) = &self.switch {
+                        switch.set_muted(&session_id, muted);
+                    }
+                }
                 Effect::MsrpRemove { session_id } => {
                     if let Some(switch) = &self.switch {
                         switch.remove_member(&session_id);

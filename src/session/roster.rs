@@ -24,6 +24,10 @@ pub struct EndpointEntry {
     pub call_id: String,
     pub remote_tag: String,
     pub local_tag: String,
+    /// An anonymous participant: no dialog details (they could identify it) are shown.
+    pub hidden: bool,
+    /// Who asked the focus to bring this endpoint in (REFER), shown as `referred`.
+    pub referred_by: Option<String>,
 }
 
 /// One user: an identity with its endpoints.
@@ -38,9 +42,16 @@ pub struct UserEntry {
 }
 
 impl UserEntry {
-    /// True while one of its endpoints is in the conference.
+    /// True while one of its endpoints is in the conference (dialing-out and alerting
+    /// endpoints are not in it yet).
     pub fn is_present(&self) -> bool {
-        self.endpoints.iter().any(|e| e.departed_at.is_none())
+        self.endpoints.iter().any(|e| {
+            e.departed_at.is_none()
+                && !matches!(
+                    e.status,
+                    EndpointStatus::DialingOut | EndpointStatus::Alerting | EndpointStatus::Pending
+                )
+        })
     }
 }
 
@@ -69,7 +80,8 @@ impl Roster {
         self.present
     }
 
-    /// Counts endpoints currently in the conference.
+    /// Counts endpoints currently in the conference or on their way in (the limit counts
+    /// the participants being called too).
     pub fn present_endpoints(&self) -> usize {
         self.users
             .values()
@@ -194,6 +206,32 @@ impl Roster {
         }
     }
 
+    /// Updates the endpoint status of a participant (alerting, connected, muted); returns
+    /// whether anything changed.
+    pub fn set_status(&mut self, pid: u64, status: EndpointStatus) -> bool {
+        let rev = self.seq + 1;
+        let mut changed = false;
+        for u in self.users.values_mut() {
+            for e in u.endpoints.iter_mut().filter(|e| e.pid == Some(pid)) {
+                if e.status != status {
+                    e.status = status;
+                    u.revision = rev;
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.bump();
+            self.recount();
+        }
+        changed
+    }
+
+    /// Records a conference-level change (lock, unlock): subscribers get a NOTIFY.
+    pub fn touch(&mut self) -> u64 {
+        self.bump()
+    }
+
     /// Purges endpoints that left before `cutoff`; users left with none are deleted.
     /// Returns whether anything changed.
     pub fn purge_departed(&mut self, cutoff: Instant) -> bool {
@@ -274,11 +312,18 @@ pub fn user_element(u: &UserEntry) -> User {
                     by: None,
                 });
             }
-            ep.call_info = Some(SipDialogInfo {
-                display_text: None,
-                call_id: e.call_id.clone(),
-                from_tag: e.remote_tag.clone(),
-                to_tag: e.local_tag.clone(),
+            if !e.hidden {
+                ep.call_info = Some(SipDialogInfo {
+                    display_text: None,
+                    call_id: e.call_id.clone(),
+                    from_tag: e.remote_tag.clone(),
+                    to_tag: e.local_tag.clone(),
+                });
+            }
+            ep.referred = e.referred_by.as_ref().map(|by| Execution {
+                when: None,
+                reason: None,
+                by: Some(by.clone()),
             });
             ep
         })
@@ -302,6 +347,8 @@ mod tests {
             call_id: format!("c{pid}"),
             remote_tag: "r".into(),
             local_tag: "l".into(),
+            hidden: false,
+            referred_by: None,
         }
     }
 

@@ -9,9 +9,11 @@ use crate::conference_info::{
     self as ci, ConferenceDescription, ConferenceInfo, ConferenceState, DisconnectionMethod,
     ElemState, EndpointStatus, HostInfo, JoiningMethod, UriEntry, User, Users,
 };
+use crate::config::{MediaKind, Role};
 use crate::dialog::{Dialog, DialogId};
 use crate::endpoint::{new_tag, Destination, Failure};
 use crate::media::msrp::switch::MediaEvent;
+use crate::policy::{Arrival, GroupPolicy, Identity, Refusal, ANONYMOUS_DOMAIN};
 use crate::sdp::{self, AnswerContext, LocalSdpState};
 use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request, Response};
 use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS, CONFERENCE_INFO};
@@ -29,8 +31,10 @@ pub struct SessionSettings {
     pub conference_uri: String,
     pub display_name: String,
     pub subject: String,
-    pub max_participants: u32,
-    pub allow_signalling_only: bool,
+    /// Group policy under the provider's (membership, roles, limits, media, rights).
+    pub policy: GroupPolicy,
+    /// Hosts whose P-Asserted-Identity is believed (RFC 3325).
+    pub trusted_hosts: Vec<IpAddr>,
     /// The focus's Contact for requests that came over UDP and TCP (with `;isfocus`).
     pub contact_udp: String,
     pub contact_tcp: String,
@@ -49,12 +53,12 @@ pub struct SessionSettings {
     pub retry_after_s: u32,
     /// The focus's MSRP side; `None` serves no MSRP (every stream declined).
     pub msrp: Option<MsrpOffer>,
-    /// Whether a CPIM `To` naming one participant is delivered privately (else 428).
-    pub allow_private: bool,
     /// A participant whose MSRP connection is not bound this long after joining, or stays
     /// lost this long, is removed (BYE).
     pub media_bind_timeout: Duration,
     pub media_grace: Duration,
+    /// How long a dialed-out participant may ring before the focus CANCELs.
+    pub dial_timeout: Duration,
 }
 
 /// A request's transaction and origin.
@@ -93,6 +97,16 @@ pub enum Effect {
         token: u64,
         request: Box<OutgoingSpec>,
     },
+    /// Cancel our INVITE (a dial-out nobody answered in time).
+    CancelInvite {
+        call_id: Box<str>,
+        cseq: u32,
+    },
+    /// Mute or unmute a participant's MSRP leg (moderation): its messages are refused.
+    MsrpMute {
+        session_id: String,
+        muted: bool,
+    },
     /// Install a participant's MSRP leg in the switch.
     MsrpAdd {
         pid: u64,
@@ -114,14 +128,20 @@ pub enum Effect {
 enum Owner {
     Participant(u64),
     Subscription(u64),
+    /// The implicit subscription of an out-of-dialog REFER (RFC 3515).
+    Referral(u64),
 }
 
 #[derive(Debug)]
 struct Participant {
     dialog: Dialog,
     sdp: LocalSdpState,
+    /// The identity the others see: the real address of record, or an anonymous alias.
     identity: String,
     display: Option<String>,
+    /// The real address of record (policy decisions, never shown when anonymous).
+    real: String,
+    role: Role,
     /// Our MSRP session id toward this participant (fixed for the dialog).
     msrp_session: String,
     msrp: Option<MsrpLeg>,
@@ -136,8 +156,18 @@ struct Participant {
 
 #[derive(Debug, Clone, Copy)]
 enum Pending {
-    Notify { sid: u64 },
+    Notify {
+        sid: u64,
+    },
     Bye,
+    /// Our INVITE to a dialed-out participant.
+    Invite {
+        pid: u64,
+    },
+    /// A NOTIFY of a REFER's implicit subscription.
+    ReferNotify {
+        rid: u64,
+    },
 }
 
 /// The outcome of one offer/answer round.
@@ -160,10 +190,20 @@ pub struct SessionState {
     pending: HashMap<u64, Pending>,
     /// INVITE transactions whose 2xx is not yet ACKed → participant.
     invites: HashMap<u64, u64>,
+    /// Participants the focus is calling (REFER), not yet answered.
+    dialouts: HashMap<u64, refer::DialOut>,
+    /// Our answered INVITEs (token → participant): their 2xx retransmissions are ACKed again.
+    answered: HashMap<u64, u64>,
+    /// REFER implicit subscriptions.
+    referrals: HashMap<u64, refer::Referral>,
     next_id: u64,
     /// Change counter value when conference-state (user-count, active) last changed.
     state_rev: u64,
     active: bool,
+    /// New dial-ins are refused (policy `locked`, or a moderator locked it).
+    locked: bool,
+    /// Anonymous aliases handed out so far.
+    anonymous_count: u32,
     shutting_down: bool,
     effects: VecDeque<Effect>,
 }
@@ -172,6 +212,7 @@ impl SessionState {
     /// A new, empty session. `now` and `wall` anchor its clock (wall time for conference-info
     /// timestamps is derived from `now`, so tests stay deterministic).
     pub fn new(settings: Arc<SessionSettings>, now: Instant, wall: SystemTime) -> SessionState {
+        let locked = settings.policy.locked;
         SessionState {
             settings,
             epoch: (now, wall),
@@ -181,9 +222,14 @@ impl SessionState {
             dialogs: HashMap::new(),
             pending: HashMap::new(),
             invites: HashMap::new(),
+            dialouts: HashMap::new(),
+            answered: HashMap::new(),
+            referrals: HashMap::new(),
             next_id: 1,
             state_rev: 0,
             active: false,
+            locked,
+            anonymous_count: 0,
             shutting_down: false,
             effects: VecDeque::new(),
         }
@@ -194,9 +240,12 @@ impl SessionState {
         self.effects.pop_front()
     }
 
-    /// No participants and no subscriptions: the actor may stop.
+    /// No participants, no one being called, no subscriptions: the actor may stop.
     pub fn is_idle(&self) -> bool {
-        self.participants.is_empty() && self.subscriptions.is_empty()
+        self.participants.is_empty()
+            && self.subscriptions.is_empty()
+            && self.dialouts.is_empty()
+            && self.referrals.is_empty()
     }
 
     /// Requests sent and not yet answered (shutdown waits for them).
@@ -221,7 +270,7 @@ impl SessionState {
 
     /// Whether private chat messages are delivered (group policy).
     pub fn allows_private_messages(&self) -> bool {
-        self.settings.allow_private
+        self.settings.policy.allow_private
     }
 
     fn wall(&self, now: Instant) -> SystemTime {
@@ -281,6 +330,34 @@ impl SessionState {
         self.respond(ctx, status, bytes, None);
     }
 
+    /// Answers a policy refusal with its status and Warning, and counts it.
+    fn refuse(&mut self, req: &Request, ctx: RequestCtx, refusal: &Refusal) {
+        refusal.count();
+        self.reply(
+            req,
+            ctx,
+            refusal.status,
+            crate::sip::reason_phrase(refusal.status),
+            Some((refusal.code, &refusal.warning)),
+            &[],
+        );
+    }
+
+    /// What the others see of a participant: its address of record and display name, or an
+    /// anonymous alias unique in this session (RFC 3323).
+    fn public_identity(&mut self, who: &Identity) -> (String, Option<String>) {
+        if who.anonymous {
+            self.anonymous_count += 1;
+            let n = self.anonymous_count;
+            (
+                format!("sip:anonymous-{n}@{ANONYMOUS_DOMAIN}"),
+                Some(format!("Anonymous {n}")),
+            )
+        } else {
+            (who.aor.clone(), who.display.clone())
+        }
+    }
+
     fn reply_simple(&mut self, req: &Request, ctx: RequestCtx, status: u16) {
         self.reply(
             req,
@@ -302,6 +379,16 @@ impl SessionState {
                 Method::Invite => self.on_join(now, req, ctx),
                 Method::Subscribe => self.on_subscribe(now, req, ctx),
                 Method::Options => self.reply_options(req, ctx),
+                Method::Refer => self.on_refer(now, req, ctx, None),
+                // Pager-mode group messages arrive with the URI-list service.
+                Method::Message => self.reply(
+                    req,
+                    ctx,
+                    405,
+                    "Method Not Allowed",
+                    None,
+                    &[(HeaderName::Allow, ALLOW)],
+                ),
                 _ => self.reply_simple(req, ctx, 481),
             },
         }
@@ -344,7 +431,11 @@ impl SessionState {
         session_id: &str,
     ) -> Result<Negotiated, (u16, &'static str, String)> {
         let ctx = self.answer_ctx();
-        let msrp = self.settings.msrp.as_ref();
+        let msrp = self
+            .settings
+            .msrp
+            .as_ref()
+            .filter(|_| self.settings.policy.serves(MediaKind::Msrp));
         if body.is_empty() {
             let lines = media::offer_lines(msrp, session_id);
             return match sdp_state.offer(lines, &ctx) {
@@ -394,12 +485,19 @@ impl SessionState {
             );
             return;
         }
-        if self.roster.present_endpoints() >= self.settings.max_participants as usize {
-            metrics::counter!("focus_policy_rejections_total", "reason" => "full").increment(1);
-            let text = format!("Group {} is full", self.settings.conference_uri);
-            self.reply(req, ctx, 486, "Busy Here", Some((399, &text)), &[]);
-            return;
-        }
+        let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
+        let role = match self.settings.policy.admit(
+            &who,
+            Arrival::DialIn,
+            self.roster.present_endpoints(),
+            self.locked,
+        ) {
+            Ok(role) => role,
+            Err(refusal) => {
+                self.refuse(req, ctx, &refusal);
+                return;
+            }
+        };
         let mut sdp_state = LocalSdpState::random();
         let msrp_session = media::new_session_id();
         let n = match self.negotiate(&mut sdp_state, &req.body, &msrp_session) {
@@ -412,16 +510,8 @@ impl SessionState {
         let (body, offer_pending, accepted) = (n.body, n.is_offer, n.accepted);
         // RFC 3264: a participant whose every stream was declined joins signalling-only, when
         // the group allows it.
-        if accepted == 0 && !offer_pending && !self.settings.allow_signalling_only {
-            metrics::counter!("focus_policy_rejections_total", "reason" => "media").increment(1);
-            self.reply(
-                req,
-                ctx,
-                488,
-                "Not Acceptable Here",
-                Some((304, "No media stream the group serves was offered")),
-                &[],
-            );
+        if accepted == 0 && !offer_pending && !self.settings.policy.allow_signalling_only {
+            self.refuse(req, ctx, &GroupPolicy::no_media());
             return;
         }
         let tag = new_tag();
@@ -445,9 +535,14 @@ impl SessionState {
             .insert(tag.clone().into(), Owner::Participant(pid));
         self.effects.push_back(Effect::RegisterDialog(id.clone()));
         self.invites.insert(ctx.txn, pid);
+        let public = self.public_identity(&who);
         let endpoint = EndpointEntry {
             pid: Some(pid),
-            entity: dialog.remote_target.to_string(),
+            entity: if who.anonymous {
+                public.0.clone()
+            } else {
+                dialog.remote_target.to_string()
+            },
             status: EndpointStatus::Connected,
             joining_method: JoiningMethod::DialedIn,
             joined_at: self.wall(now),
@@ -456,9 +551,10 @@ impl SessionState {
             call_id: dialog.id.call_id.to_string(),
             remote_tag: dialog.remote_tag.to_string(),
             local_tag: tag.clone(),
+            hidden: who.anonymous,
+            referred_by: None,
         };
-        let identity = req.from.uri.aor();
-        let display = req.from.display.as_deref().map(str::to_string);
+        let (identity, display) = public;
         self.participants.insert(
             pid,
             Participant {
@@ -466,6 +562,8 @@ impl SessionState {
                 sdp: sdp_state,
                 identity: identity.clone(),
                 display: display.clone(),
+                real: who.aor.clone(),
+                role,
                 msrp_session,
                 msrp: None,
                 media_deadline: None,
@@ -480,7 +578,7 @@ impl SessionState {
         }
         self.respond(ctx, 200, bytes, Some(id));
         self.roster
-            .join(&identity, display, "participant", endpoint);
+            .join(&identity, display, role.as_str(), endpoint);
         metrics::gauge!("focus_participants_active").increment(1.0);
         tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant joined");
         self.roster_changed();
@@ -494,6 +592,7 @@ impl SessionState {
         match owner {
             Owner::Participant(pid) => self.on_participant_request(now, req, ctx, pid),
             Owner::Subscription(sid) => self.on_subscription_request(now, req, ctx, sid),
+            Owner::Referral(rid) => self.on_referral_request(req, ctx, rid),
         }
     }
 
@@ -514,6 +613,8 @@ impl SessionState {
             }
             Method::Invite | Method::Update => self.on_offer_in_dialog(now, req, ctx, pid),
             Method::Options => self.reply_options(req, ctx),
+            Method::Refer => self.on_refer(now, req, ctx, Some(pid)),
+            Method::Info | Method::Message => self.on_control(now, req, ctx, pid),
             Method::Subscribe => self.reply(
                 req,
                 ctx,
@@ -570,15 +671,8 @@ impl SessionState {
             }
         };
         let (body, offer_pending, accepted) = (n.body, n.is_offer, n.accepted);
-        if accepted == 0 && !offer_pending && !self.settings.allow_signalling_only {
-            self.reply(
-                req,
-                ctx,
-                488,
-                "Not Acceptable Here",
-                Some((304, "No media stream the group serves was offered")),
-                &[],
-            );
+        if accepted == 0 && !offer_pending && !self.settings.policy.allow_signalling_only {
+            self.refuse(req, ctx, &GroupPolicy::no_media());
             return;
         }
         let contact = self.contact(ctx.source.protocol).to_string();
@@ -782,6 +876,7 @@ impl SessionState {
         method: DisconnectionMethod,
         reason: Option<String>,
     ) {
+        self.answered.retain(|_, p| *p != pid);
         self.drop_msrp(pid);
         let Some(p) = self.participants.remove(&pid) else {
             return;
@@ -1005,12 +1100,30 @@ impl SessionState {
 
     /// A response to a request this session sent.
     pub fn on_response(&mut self, now: Instant, token: u64, resp: &Response) {
+        if let Some(Pending::Invite { pid }) = self.pending.get(&token).copied() {
+            self.on_dial_response(now, token, pid, resp);
+            self.flush(now);
+            return;
+        }
+        if let Some(pid) = self.answered.get(&token).copied() {
+            // A retransmitted 2xx: our ACK was lost (RFC 3261 §13.2.2.4).
+            if (200..300).contains(&resp.status) {
+                self.send_ack(pid);
+            }
+            return;
+        }
         if resp.status < 200 {
             return;
         }
         let Some(pending) = self.pending.remove(&token) else {
             return;
         };
+        if let Pending::ReferNotify { rid } = pending {
+            if resp.status == 481 {
+                // RFC 6665: the referrer is gone; stop telling it.
+                self.end_referral(rid);
+            }
+        }
         if let Pending::Notify { sid } = pending {
             match resp.status {
                 200..=299 => {
@@ -1036,10 +1149,15 @@ impl SessionState {
         let Some(pending) = self.pending.remove(&token) else {
             return;
         };
-        if let Pending::Notify { sid } = pending {
-            // RFC 6665 §4.2.2: a NOTIFY timeout ends the subscription.
-            tracing::debug!(?failure, "NOTIFY failed; subscription removed");
-            self.drop_subscription(sid);
+        match pending {
+            Pending::Notify { sid } => {
+                // RFC 6665 §4.2.2: a NOTIFY timeout ends the subscription.
+                tracing::debug!(?failure, "NOTIFY failed; subscription removed");
+                self.drop_subscription(sid);
+            }
+            Pending::Invite { pid } => self.dial_failed(now, pid, 408, DisconnectionMethod::Failed),
+            Pending::ReferNotify { rid } => self.end_referral(rid),
+            Pending::Bye => {}
         }
         self.flush(now);
     }
@@ -1059,7 +1177,8 @@ impl SessionState {
             .oldest_departure()
             .map(|t| t + self.settings.departed_retention);
         let media = self.participants.values().filter_map(|p| p.media_deadline);
-        subs.chain(purge).chain(media).min()
+        let dials = self.dialouts.values().map(|d| d.deadline);
+        subs.chain(purge).chain(media).chain(dials).min()
     }
 
     /// Runs what is due at `now`: subscription expiry, purging departed participants, and
@@ -1074,6 +1193,7 @@ impl SessionState {
         for sid in expired {
             self.terminate_subscription(now, sid, "timeout");
         }
+        self.dial_timeouts(now);
         // MSRP legs that never bound, or stayed lost past the grace time.
         let silent: Vec<u64> = self
             .participants
@@ -1109,6 +1229,17 @@ impl SessionState {
                 DisconnectionMethod::Booted,
                 Some((200, "conference ended")),
             );
+        }
+        let calling: Vec<u64> = self.dialouts.keys().copied().collect();
+        for pid in calling {
+            if let Some(d) = self.dialouts.get(&pid) {
+                let (call_id, cseq) = (d.call_id.clone(), d.cseq);
+                self.effects
+                    .push_back(Effect::CancelInvite { call_id, cseq });
+            }
+            self.pending
+                .retain(|_, p| !matches!(p, Pending::Invite { pid: x } if *x == pid));
+            self.dial_failed(now, pid, 487, DisconnectionMethod::Failed);
         }
         let sids: Vec<u64> = self.subscriptions.keys().copied().collect();
         for sid in sids {
@@ -1223,7 +1354,7 @@ impl SessionState {
             display_text: non_empty(&self.settings.display_name),
             subject: non_empty(&self.settings.subject),
             conf_uris: vec![UriEntry::new(self.settings.conference_uri.clone())],
-            maximum_user_count: Some(self.settings.max_participants),
+            maximum_user_count: Some(self.settings.policy.max_participants),
             ..ConferenceDescription::default()
         }
     }
@@ -1232,7 +1363,7 @@ impl SessionState {
         ConferenceState {
             user_count: Some(self.roster.present_users() as u32),
             active: Some(self.active),
-            locked: Some(false),
+            locked: Some(self.locked),
         }
     }
 
@@ -1301,6 +1432,9 @@ fn split_version(out: Vec<u8>) -> (Bytes, Bytes) {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+mod control;
+mod refer;
 
 #[cfg(test)]
 #[path = "state_tests.rs"]

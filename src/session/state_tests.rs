@@ -12,8 +12,19 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         conference_uri: "sip:team@focus.example.com".into(),
         display_name: "Team".into(),
         subject: "Chat".into(),
-        max_participants: max,
-        allow_signalling_only: signalling_only,
+        policy: crate::policy::GroupPolicy {
+            join: crate::config::JoinRule::Open,
+            max_participants: max,
+            media: vec![crate::config::MediaKind::Msrp],
+            allow_signalling_only: signalling_only,
+            allow_anonymous: true,
+            allow_private: true,
+            add: crate::config::Authority::Moderators,
+            remove: crate::config::Authority::Moderators,
+            locked: false,
+            members: Default::default(),
+        },
+        trusted_hosts: Vec::new(),
         contact_udp: "<sip:team@127.0.0.1:5060>;isfocus".into(),
         contact_tcp: "<sip:team@127.0.0.1:5060;transport=tcp>;isfocus".into(),
         warn_agent: "focus.example.com".into(),
@@ -31,9 +42,9 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
             port: 2855,
             max_size: 4096,
         }),
-        allow_private: true,
         media_bind_timeout: Duration::from_secs(30),
         media_grace: Duration::from_secs(10),
+        dial_timeout: Duration::from_secs(60),
     })
 }
 
@@ -123,6 +134,8 @@ struct Out {
     unregistered: usize,
     msrp_added: Vec<(u64, super::super::media::MsrpLeg)>,
     msrp_removed: Vec<String>,
+    cancelled: Vec<String>,
+    muted: Vec<(String, bool)>,
 }
 
 impl Harness {
@@ -158,6 +171,8 @@ impl Harness {
                 Effect::UnregisterDialog(_) => out.unregistered += 1,
                 Effect::MsrpAdd { pid, leg, .. } => out.msrp_added.push((pid, leg)),
                 Effect::MsrpRemove { session_id } => out.msrp_removed.push(session_id),
+                Effect::CancelInvite { call_id, .. } => out.cancelled.push(call_id.to_string()),
+                Effect::MsrpMute { session_id, muted } => out.muted.push((session_id, muted)),
             }
         }
         out
@@ -267,9 +282,7 @@ fn full_group_is_busy_with_warning() {
     let (status, text) = &out.responses[0];
     assert_eq!(*status, 486);
     assert!(
-        text.contains(
-            "Warning: 399 focus.example.com \"Group sip:team@focus.example.com is full\""
-        ),
+        text.contains("Warning: 399 focus.example.com \"The group is full\""),
         "{text}"
     );
     assert_eq!(out.registered, 0);
@@ -750,4 +763,373 @@ fn shutdown_byes_everyone_and_terminates_subscriptions() {
     // New joins are refused while shutting down.
     let out = h.send(&request("INVITE", "carol", "cc", 1, None, "", SDP));
     assert_eq!(out.responses[0].0, 503);
+}
+
+// ----- conference control (REFER, moderation) -----
+
+impl Harness {
+    /// A session whose group lists `host@example.com` as host and `mod@example.com` as
+    /// moderator.
+    fn with_members() -> Harness {
+        let mut s = (*settings(10, true, 0)).clone();
+        s.policy
+            .members
+            .insert("sip:host@example.com".into(), crate::config::Role::Host);
+        s.policy
+            .members
+            .insert("sip:mod@example.com".into(), crate::config::Role::Moderator);
+        let now = Instant::now();
+        Harness {
+            s: SessionState::new(Arc::new(s), now, SystemTime::UNIX_EPOCH),
+            now,
+            txn: 0,
+        }
+    }
+
+    fn respond_to(&mut self, token: u64, status: u16, extra: &str, body: &str) -> Out {
+        let ct = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
+        let r = resp(&format!(
+            "SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:team@focus.example.com>;tag=f\r\nTo: <sip:bob@example.com>;tag=bobtag\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        self.s.on_response(self.now, token, &r);
+        self.drain()
+    }
+}
+
+fn sipfrag(s: &Sent) -> &str {
+    s.body().trim_end()
+}
+
+#[test]
+fn refer_from_a_plain_participant_is_forbidden() {
+    let mut h = Harness::with_members();
+    let out = h.send(&request(
+        "REFER",
+        "alice",
+        "r1",
+        1,
+        None,
+        "Refer-To: <sip:bob@example.com>\r\n",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 403);
+    assert!(out.responses[0]
+        .1
+        .contains("Warning: 399 focus.example.com \"You may not add participants\""));
+    assert!(out.sent.is_empty());
+}
+
+#[test]
+fn refer_add_dials_out_and_reports_progress() {
+    let mut h = Harness::with_members();
+    let out = h.send(&request(
+        "REFER",
+        "host",
+        "r1",
+        1,
+        None,
+        "Refer-To: <sip:bob@example.com>\r\n",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 202);
+    assert!(out.responses[0].1.contains(";isfocus"));
+    let notify = out
+        .sent
+        .iter()
+        .find(|s| s.method == Method::Notify)
+        .unwrap();
+    assert_eq!(notify.header("Event"), Some("refer"));
+    assert_eq!(sipfrag(notify), "SIP/2.0 100 Trying");
+    let invite = out
+        .sent
+        .iter()
+        .find(|s| s.method == Method::Invite)
+        .unwrap();
+    assert!(invite
+        .text
+        .contains("Contact: <sip:team@127.0.0.1:5060>;isfocus\r\n"));
+    assert!(invite
+        .text
+        .contains("Referred-By: <sip:host@example.com>\r\n"));
+    assert!(
+        invite.body().contains("m=message 2855 TCP/MSRP *"),
+        "{}",
+        invite.text
+    );
+    let user = |h: &Harness| {
+        h.s.full_document()
+            .users
+            .unwrap()
+            .users
+            .into_iter()
+            .find(|u| u.entity == "sip:bob@example.com")
+            .unwrap()
+    };
+    let ep = user(&h).endpoints[0].clone();
+    assert_eq!(ep.status, Some(ci::EndpointStatus::DialingOut));
+    assert_eq!(ep.joining_method, Some(ci::JoiningMethod::DialedOut));
+    assert_eq!(
+        ep.referred.and_then(|r| r.by).as_deref(),
+        Some("sip:host@example.com")
+    );
+    // Ringing, then answered.
+    let out = h.respond_to(invite.token, 180, "", "");
+    assert_eq!(sipfrag(&out.sent[0]), "SIP/2.0 180 X");
+    assert_eq!(
+        user(&h).endpoints[0].status,
+        Some(ci::EndpointStatus::Alerting)
+    );
+    let answer = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=message 7000 TCP/MSRP *\r\na=path:msrp://10.0.0.2:7000/bob;tcp\r\na=accept-types:message/cpim\r\na=setup:active\r\n";
+    let out = h.respond_to(
+        invite.token,
+        200,
+        "Contact: <sip:bob@10.0.0.2:5060>\r\n",
+        answer,
+    );
+    let ack = out
+        .sent
+        .iter()
+        .find(|s| s.method == Method::Ack)
+        .expect("ACK for the 2xx");
+    assert!(ack.text.contains("CSeq: 1 ACK\r\n"));
+    let done = out
+        .sent
+        .iter()
+        .find(|s| s.method == Method::Notify)
+        .unwrap();
+    assert_eq!(sipfrag(done), "SIP/2.0 200 OK");
+    assert_eq!(
+        done.header("Subscription-State"),
+        Some("terminated;reason=noresource")
+    );
+    assert_eq!(out.msrp_added.len(), 1);
+    assert_eq!(
+        user(&h).endpoints[0].status,
+        Some(ci::EndpointStatus::Connected)
+    );
+    assert_eq!(h.s.participant_count(), 1);
+    // A retransmitted 2xx is ACKed again.
+    let out = h.respond_to(
+        invite.token,
+        200,
+        "Contact: <sip:bob@10.0.0.2:5060>\r\n",
+        answer,
+    );
+    assert_eq!(
+        out.sent.iter().filter(|s| s.method == Method::Ack).count(),
+        1
+    );
+}
+
+#[test]
+fn refer_add_to_a_busy_target_is_reported() {
+    let mut h = Harness::with_members();
+    let out = h.send(&request(
+        "REFER",
+        "mod",
+        "r1",
+        1,
+        None,
+        "Refer-To: <sip:bob@example.com>\r\n",
+        "",
+    ));
+    let invite = out
+        .sent
+        .iter()
+        .find(|s| s.method == Method::Invite)
+        .unwrap();
+    let out = h.respond_to(invite.token, 486, "", "");
+    let done = out
+        .sent
+        .iter()
+        .find(|s| s.method == Method::Notify)
+        .unwrap();
+    assert_eq!(sipfrag(done), "SIP/2.0 486 Busy Here");
+    let doc = h.s.full_document();
+    let ep = &doc.users.unwrap().users[0].endpoints[0];
+    assert_eq!(ep.status, Some(ci::EndpointStatus::Disconnected));
+    assert_eq!(ep.disconnection_method, Some(ci::DisconnectionMethod::Busy));
+    assert_eq!(h.s.participant_count(), 0);
+}
+
+#[test]
+fn refer_ring_timeout_cancels() {
+    let mut h = Harness::with_members();
+    let out = h.send(&request(
+        "REFER",
+        "host",
+        "r1",
+        1,
+        None,
+        "Refer-To: <sip:bob@example.com>\r\nRefer-Sub: false\r\n",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 200, "Refer-Sub: false is answered 200");
+    assert!(out.responses[0].1.contains("Refer-Sub: false\r\n"));
+    assert!(
+        out.sent.iter().all(|s| s.method != Method::Notify),
+        "no implicit subscription"
+    );
+    let out = h.advance(Duration::from_secs(60));
+    assert_eq!(out.cancelled.len(), 1);
+}
+
+#[test]
+fn refer_bye_removes_a_participant() {
+    let mut h = Harness::with_members();
+    h.join("alice");
+    let out = h.send(&request(
+        "REFER",
+        "host",
+        "r1",
+        1,
+        None,
+        "Refer-To: <sip:alice@example.com;method=BYE>\r\n",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 202);
+    let bye = out
+        .sent
+        .iter()
+        .find(|s| s.method == Method::Bye)
+        .expect("BYE to alice");
+    assert!(bye
+        .text
+        .contains("Reason: SIP;cause=200;text=\"removed by sip:host@example.com\""));
+    let last = out
+        .sent
+        .iter()
+        .rfind(|s| s.method == Method::Notify)
+        .unwrap();
+    assert_eq!(sipfrag(last), "SIP/2.0 200 OK");
+    let doc = h.s.full_document();
+    let alice = doc
+        .users
+        .unwrap()
+        .users
+        .into_iter()
+        .find(|u| u.entity == "sip:alice@example.com")
+        .unwrap();
+    assert_eq!(
+        alice.endpoints[0].disconnection_method,
+        Some(ci::DisconnectionMethod::Booted)
+    );
+    // Removing someone who is not there fails with 481.
+    let out = h.send(&request(
+        "REFER",
+        "host",
+        "r2",
+        1,
+        None,
+        "Refer-To: <sip:nobody@example.com;method=BYE>\r\n",
+        "",
+    ));
+    let last = out
+        .sent
+        .iter()
+        .rfind(|s| s.method == Method::Notify)
+        .unwrap();
+    assert_eq!(sipfrag(last), "SIP/2.0 481 Call/Transaction Does Not Exist");
+}
+
+fn control(h: &mut Harness, who: &str, tag: &str, cseq: u32, json: &str) -> Out {
+    let req = msg(&format!(
+        "INFO sip:team@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKc{cseq}\r\nFrom: <sip:{who}@example.com>;tag={who}-tag\r\nTo: <sip:team@focus.example.com>;tag={tag}\r\nCall-ID: call-{who}\r\nCSeq: {cseq} INFO\r\nContent-Type: application/vnd.cpm-focus.control+json\r\nContent-Length: {}\r\n\r\n{json}",
+        json.len()
+    ));
+    h.send(&req)
+}
+
+#[test]
+fn moderation_lock_mute_end() {
+    let mut h = Harness::with_members();
+    let mod_tag = h.join("mod");
+    let alice_tag = h.join("alice");
+    // A plain participant may not moderate.
+    let out = control(&mut h, "alice", &alice_tag, 2, r#"{"action":"lock"}"#);
+    assert_eq!(out.responses[0].0, 403);
+    // The moderator locks: new dial-ins are refused, conference-info says locked.
+    let out = control(&mut h, "mod", &mod_tag, 2, r#"{"action":"lock"}"#);
+    assert_eq!(out.responses[0].0, 200);
+    assert_eq!(
+        h.s.full_document().conference_state.unwrap().locked,
+        Some(true)
+    );
+    let out = h.send(&request("INVITE", "bob", "cb", 1, None, "", SDP));
+    assert_eq!(out.responses[0].0, 403);
+    assert!(out.responses[0].1.contains("The group is locked"));
+    let out = control(&mut h, "mod", &mod_tag, 3, r#"{"action":"unlock"}"#);
+    assert_eq!(out.responses[0].0, 200);
+    // Mute alice.
+    let out = control(
+        &mut h,
+        "mod",
+        &mod_tag,
+        4,
+        r#"{"action":"mute","target":"sip:alice@example.com"}"#,
+    );
+    assert_eq!(out.responses[0].0, 200);
+    let doc = h.s.full_document();
+    let alice = doc
+        .users
+        .unwrap()
+        .users
+        .into_iter()
+        .find(|u| u.entity == "sip:alice@example.com")
+        .unwrap();
+    assert_eq!(
+        alice.endpoints[0].status,
+        Some(ci::EndpointStatus::MutedViaFocus)
+    );
+    let out = control(
+        &mut h,
+        "mod",
+        &mod_tag,
+        5,
+        r#"{"action":"mute","target":"sip:nobody@example.com"}"#,
+    );
+    assert_eq!(out.responses[0].0, 404);
+    let out = control(&mut h, "mod", &mod_tag, 6, r#"{"action":"explode"}"#);
+    assert_eq!(out.responses[0].0, 400);
+    let out = control(&mut h, "mod", &mod_tag, 7, "not json");
+    assert_eq!(out.responses[0].0, 400);
+    // End: everyone gets a BYE.
+    let out = control(&mut h, "mod", &mod_tag, 8, r#"{"action":"end"}"#);
+    assert_eq!(out.responses[0].0, 200);
+    assert_eq!(
+        out.sent.iter().filter(|s| s.method == Method::Bye).count(),
+        2
+    );
+    assert_eq!(h.s.participant_count(), 0);
+}
+
+#[test]
+fn anonymous_participants_are_hidden() {
+    let mut h = Harness::new(10, true, 0);
+    let out = h.send(&request(
+        "INVITE",
+        "alice",
+        "ca",
+        1,
+        None,
+        "Privacy: id\r\n",
+        SDP,
+    ));
+    assert_eq!(out.responses[0].0, 200);
+    let doc = h.s.full_document();
+    let mut xml = Vec::new();
+    ci::render(&doc, &mut xml);
+    let xml = String::from_utf8(xml).unwrap();
+    assert!(!xml.contains("alice"), "{xml}");
+    assert!(xml.contains("sip:anonymous-1@anonymous.invalid"));
+    assert!(xml.contains("<display-text>Anonymous 1</display-text>"));
+    assert!(
+        !xml.contains("call-info") && !xml.contains("<sip>"),
+        "{xml}"
+    );
 }

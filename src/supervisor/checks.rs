@@ -5,13 +5,16 @@
 use crate::sip::{HeaderName, Method, Request, Scheme};
 
 /// Methods the focus implements (the `Allow` header).
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, UPDATE";
+pub const ALLOW: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, REFER, INFO, MESSAGE, UPDATE";
 /// Body types the focus accepts in requests (the `Accept` header).
 pub const ACCEPT: &str = "application/sdp";
 /// Option tags the focus supports (the `Supported` header); empty for now.
 pub const SUPPORTED: &[&str] = &[];
 /// Event packages (the `Allow-Events` header).
 pub const ALLOW_EVENTS: &str = "conference";
+/// Moderation requests (lock, unlock, end, mute) in INFO or MESSAGE.
+pub const CONTROL: &str = "application/vnd.cpm-focus.control+json";
 /// The conference-info body type.
 pub const CONFERENCE_INFO: &str = "application/conference-info+xml";
 
@@ -56,6 +59,9 @@ fn check_method(m: &Method) -> Option<Refusal> {
         | Method::Cancel
         | Method::Options
         | Method::Subscribe
+        | Method::Refer
+        | Method::Info
+        | Method::Message
         | Method::Update => None,
         // RFC 3261 §8.2.1: a method we do not know at all is 501, a known one we do not
         // serve 405 with Allow.
@@ -111,16 +117,28 @@ fn check_body(req: &Request) -> Option<Refusal> {
         return None;
     }
     let ct = req.headers.get(HeaderName::ContentType).map(media_type);
-    let ok = match (&req.method, ct) {
-        (Method::Invite | Method::Update, Some(t)) => t.eq_ignore_ascii_case("application/sdp"),
-        // A body without a type is malformed for us: we cannot know what it is.
-        (_, None) => false,
-        _ => false,
+    // A body without a type is malformed for us: we cannot know what it is.
+    let Some(t) = ct else {
+        return Some(Refusal::new(415, "Unsupported Media Type").with(HeaderName::Accept, ACCEPT));
     };
-    if ok {
+    let accepted: &str = match req.method {
+        Method::Invite | Method::Update => ACCEPT,
+        // RFC 5368: a URI list of targets.
+        Method::Refer => "multipart/mixed",
+        Method::Info => CONTROL,
+        // Group messages carry any content; the session decides.
+        Method::Message => return None,
+        _ => "",
+    };
+    if accepted.split(", ").any(|a| t.eq_ignore_ascii_case(a)) {
         None
     } else {
-        Some(Refusal::new(415, "Unsupported Media Type").with(HeaderName::Accept, ACCEPT))
+        let accept = if accepted.is_empty() {
+            ACCEPT
+        } else {
+            accepted
+        };
+        Some(Refusal::new(415, "Unsupported Media Type").with(HeaderName::Accept, accept))
     }
 }
 
@@ -180,6 +198,9 @@ mod tests {
         let sip = "sip:team@focus.example.com";
         assert_eq!(check(&req("INVITE", sip, "", "")), None);
         assert_eq!(check(&req("FOO", sip, "", "")).unwrap().status, 501);
+        assert_eq!(check(&req("REFER", sip, "", "")), None);
+        let r = check(&req("INFO", sip, "Content-Type: text/plain\r\n", "x")).unwrap();
+        assert_eq!((r.status, r.headers[0].1.as_str()), (415, CONTROL));
         let r = check(&req("REGISTER", sip, "", "")).unwrap();
         assert_eq!((r.status, r.headers[0].1.as_str()), (405, ALLOW));
         assert_eq!(

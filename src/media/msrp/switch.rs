@@ -134,6 +134,8 @@ pub struct Member {
     nickname: Mutex<Option<String>>,
     events: Arc<dyn MemberEvents>,
     closed: AtomicBool,
+    /// Muted by a moderator: its messages are refused (403) instead of relayed.
+    muted: AtomicBool,
 }
 
 impl Member {
@@ -298,6 +300,7 @@ impl Switch {
             nickname: Mutex::new(None),
             events: spec.events,
             closed: AtomicBool::new(false),
+            muted: AtomicBool::new(false),
         });
         if let Some(old) = self.members.insert(spec.session_id.into(), member.clone()) {
             self.close_member(&old);
@@ -336,6 +339,13 @@ impl Switch {
         }
         if let Ok(mut r) = m.relays.lock() {
             r.clear();
+        }
+    }
+
+    /// Mutes or unmutes a member (moderation, `muted-via-focus`).
+    pub fn set_muted(&self, session_id: &str, muted: bool) {
+        if let Some(m) = self.members.get(session_id) {
+            m.muted.store(muted, Ordering::SeqCst);
         }
     }
 
@@ -383,6 +393,13 @@ impl Switch {
     pub fn on_send(&self, sender: &Arc<Member>, req: Request, now: Instant) -> Vec<Bytes> {
         let mut back = Vec::new();
         metrics::counter!("focus_msrp_messages_received_total").increment(1);
+        if sender.muted.load(Ordering::SeqCst) && !req.body.is_empty() {
+            // A moderator muted this participant (RFC 4575 muted-via-focus).
+            metrics::counter!("focus_msrp_delivery_failures_total", "reason" => "muted")
+                .increment(1);
+            respond(&mut back, &req, 403, Some("Muted by the focus"));
+            return back;
+        }
         let range = req.byte_range();
         // The declared total, or (total `*`) the bytes so far, past the maximum.
         let last_byte = range

@@ -1,0 +1,211 @@
+//! Group and service-provider policy as pure decisions: who may join, with what media, and
+//! who may add, remove or moderate. Each refusal is typed, carries the status and Warning
+//! text it is answered with, and a bounded label for `focus_policy_rejections_total`.
+
+mod identity;
+
+pub use identity::{identify, Identity, ANONYMOUS_DOMAIN};
+
+use crate::config::{Authority, GroupConfig, JoinRule, MediaKind, ProviderPolicy, Role};
+use std::collections::HashMap;
+use std::fmt;
+
+/// A refusal and how it is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    /// The metric label (bounded).
+    pub label: &'static str,
+    /// The Warning code (RFC 3261 §20.43): 399, or 304 for media.
+    pub code: u16,
+    /// The Warning text.
+    pub warning: String,
+}
+
+impl Refusal {
+    fn new(status: u16, label: &'static str, warning: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            label,
+            code: 399,
+            warning: warning.into(),
+        }
+    }
+
+    /// Counts the refusal.
+    pub fn count(&self) {
+        metrics::counter!("focus_policy_rejections_total", "reason" => self.label).increment(1);
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.warning)
+    }
+}
+
+/// How a participant arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// INVITE to the conference URI.
+    DialIn,
+    /// The focus called it (REFER, URI list).
+    Invited,
+}
+
+/// A control action (RFC 4579 REFER, or moderation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Add,
+    Remove,
+    /// Lock, unlock, end, mute.
+    Moderate,
+}
+
+/// The policy one session enforces: the group's, bounded by the provider's.
+#[derive(Debug, Clone)]
+pub struct GroupPolicy {
+    pub join: JoinRule,
+    pub max_participants: u32,
+    pub media: Vec<MediaKind>,
+    pub allow_signalling_only: bool,
+    pub allow_anonymous: bool,
+    pub allow_private: bool,
+    pub add: Authority,
+    pub remove: Authority,
+    pub locked: bool,
+    /// Listed members by address of record.
+    pub members: HashMap<String, Role>,
+}
+
+impl GroupPolicy {
+    /// The policy of a pre-defined group under the provider's policy.
+    pub fn for_group(g: &GroupConfig, provider: &ProviderPolicy) -> GroupPolicy {
+        let media = match &g.allowed_media {
+            Some(m) => m
+                .iter()
+                .copied()
+                .filter(|k| provider.allowed_media.contains(k))
+                .collect(),
+            None => provider.allowed_media.clone(),
+        };
+        let members = g
+            .members
+            .iter()
+            .filter_map(|m| {
+                crate::sip::Uri::parse(&m.uri)
+                    .ok()
+                    .map(|u| (u.aor(), m.role))
+            })
+            .collect();
+        GroupPolicy {
+            join: g.join,
+            max_participants: g
+                .max_participants
+                .min(provider.max_participants_per_session),
+            media,
+            allow_signalling_only: g.allow_signalling_only,
+            allow_anonymous: g.allow_anonymous,
+            allow_private: g.allow_private_messages,
+            add: g.add,
+            remove: g.remove,
+            locked: g.locked,
+            members,
+        }
+    }
+
+    /// The listed role of an address of record.
+    pub fn member_role(&self, aor: &str) -> Option<Role> {
+        self.members.get(aor).copied()
+    }
+
+    /// Whether the session serves a media kind.
+    pub fn serves(&self, kind: MediaKind) -> bool {
+        self.media.contains(&kind)
+    }
+
+    /// Decides a join. `present` counts participants in the session now.
+    pub fn admit(
+        &self,
+        who: &Identity,
+        arrival: Arrival,
+        present: usize,
+        locked: bool,
+    ) -> Result<Role, Refusal> {
+        let role = self.member_role(&who.aor);
+        if locked && arrival == Arrival::DialIn {
+            return Err(Refusal::new(403, "locked", "The group is locked"));
+        }
+        match self.join {
+            JoinRule::Open => {}
+            JoinRule::MembersOnly if role.is_none() => {
+                return Err(Refusal::new(
+                    403,
+                    "not_member",
+                    "Only members of this group may join",
+                ))
+            }
+            JoinRule::MembersOnly => {}
+            JoinRule::InvitedOnly if arrival == Arrival::DialIn && role.is_none() => {
+                return Err(Refusal::new(
+                    403,
+                    "not_invited",
+                    "Only invited participants may join this group",
+                ))
+            }
+            JoinRule::InvitedOnly => {}
+        }
+        if who.anonymous && !self.allow_anonymous {
+            return Err(Refusal::new(
+                403,
+                "anonymous",
+                "Anonymous participation is not allowed in this group",
+            ));
+        }
+        if present >= self.max_participants as usize {
+            return Err(Refusal::new(486, "full", "The group is full"));
+        }
+        Ok(role.unwrap_or(Role::Participant))
+    }
+
+    /// Decides a control action by an actor (`None`: not a participant nor a member).
+    pub fn allow(&self, actor: Option<Role>, listed: bool, action: Action) -> Result<(), Refusal> {
+        let needed = match action {
+            Action::Add => self.add,
+            Action::Remove => self.remove,
+            Action::Moderate => Authority::Moderators,
+        };
+        let ok = match needed {
+            Authority::Anyone => actor.is_some(),
+            Authority::Members => listed || actor.is_some_and(|r| r >= Role::Moderator),
+            Authority::Moderators => actor.is_some_and(|r| r >= Role::Moderator),
+            Authority::Hosts => actor == Some(Role::Host),
+        };
+        if ok {
+            Ok(())
+        } else {
+            let what = match action {
+                Action::Add => "add participants",
+                Action::Remove => "remove participants",
+                Action::Moderate => "moderate this group",
+            };
+            Err(Refusal::new(
+                403,
+                "not_authorized",
+                format!("You may not {what}"),
+            ))
+        }
+    }
+
+    /// The refusal for an offer without any media the group serves, when signalling-only
+    /// participants are not allowed.
+    pub fn no_media() -> Refusal {
+        Refusal {
+            code: 304,
+            ..Refusal::new(488, "media", "No media stream the group serves was offered")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

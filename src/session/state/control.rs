@@ -1,0 +1,129 @@
+//! Moderation inside a participant's dialog: INFO or MESSAGE carrying
+//! `application/vnd.cpm-focus.control+json` (documented in the README):
+//! `{"action": "lock" | "unlock" | "end" | "mute" | "unmute", "target": "sip:..."}`.
+//! Only roles the group policy allows to moderate may; anyone else gets 403.
+
+use super::*;
+use crate::supervisor::checks::CONTROL;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Control {
+    action: String,
+    #[serde(default)]
+    target: Option<String>,
+}
+
+impl SessionState {
+    pub(super) fn on_control(&mut self, now: Instant, req: &Request, ctx: RequestCtx, pid: u64) {
+        let ct = req
+            .headers
+            .get(HeaderName::ContentType)
+            .map(crate::supervisor::checks::media_type)
+            .unwrap_or("");
+        if !ct.eq_ignore_ascii_case(CONTROL) {
+            self.reply(
+                req,
+                ctx,
+                415,
+                "Unsupported Media Type",
+                None,
+                &[(HeaderName::Accept, CONTROL)],
+            );
+            return;
+        }
+        let Ok(control) = serde_json::from_slice::<Control>(&req.body) else {
+            self.reply(req, ctx, 400, "Malformed control request", None, &[]);
+            return;
+        };
+        let Some(actor) = self.participants.get(&pid) else {
+            self.reply_simple(req, ctx, 481);
+            return;
+        };
+        let listed = self.settings.policy.member_role(&actor.real).is_some();
+        if let Err(r) =
+            self.settings
+                .policy
+                .allow(Some(actor.role), listed, crate::policy::Action::Moderate)
+        {
+            self.refuse(req, ctx, &r);
+            return;
+        }
+        let by = actor.identity.clone();
+        metrics::counter!("focus_moderation_actions_total", "action" => action_label(&control.action))
+            .increment(1);
+        match control.action.as_str() {
+            "lock" | "unlock" => {
+                let lock = control.action == "lock";
+                self.reply_simple(req, ctx, 200);
+                if self.locked != lock {
+                    self.locked = lock;
+                    self.roster.touch();
+                    self.roster_changed();
+                }
+            }
+            "end" => {
+                self.reply_simple(req, ctx, 200);
+                let reason = format!("conference ended by {by}");
+                let pids: Vec<u64> = self.participants.keys().copied().collect();
+                for p in pids {
+                    self.hang_up(now, p, DisconnectionMethod::Booted, Some((200, &reason)));
+                }
+                let calling: Vec<u64> = self.dialouts.keys().copied().collect();
+                for p in calling {
+                    if let Some(d) = self.dialouts.get_mut(&p) {
+                        d.deadline = now;
+                    }
+                }
+                self.dial_timeouts(now);
+            }
+            "mute" | "unmute" => {
+                let mute = control.action == "mute";
+                let Some(target) = control.target.as_deref() else {
+                    self.reply(req, ctx, 400, "Control action needs a target", None, &[]);
+                    return;
+                };
+                let aor = crate::sip::Uri::parse(target.trim_matches(['<', '>']))
+                    .map(|u| u.aor())
+                    .unwrap_or_else(|_| target.to_string());
+                let found = self
+                    .participants
+                    .iter()
+                    .find(|(_, p)| p.identity == aor || p.real == aor)
+                    .map(|(pid, p)| (*pid, p.msrp.as_ref().map(|l| l.session_id.clone())));
+                let Some((target_pid, session)) = found else {
+                    self.reply(req, ctx, 404, "No such participant", None, &[]);
+                    return;
+                };
+                self.reply_simple(req, ctx, 200);
+                let status = if mute {
+                    EndpointStatus::MutedViaFocus
+                } else {
+                    EndpointStatus::Connected
+                };
+                if self.roster.set_status(target_pid, status) {
+                    self.roster_changed();
+                }
+                if let Some(session_id) = session {
+                    self.effects.push_back(Effect::MsrpMute {
+                        session_id,
+                        muted: mute,
+                    });
+                }
+            }
+            _ => self.reply(req, ctx, 400, "Unknown control action", None, &[]),
+        }
+    }
+}
+
+fn action_label(action: &str) -> &'static str {
+    match action {
+        "lock" => "lock",
+        "unlock" => "unlock",
+        "end" => "end",
+        "mute" => "mute",
+        "unmute" => "unmute",
+        _ => "unknown",
+    }
+}

@@ -1,0 +1,647 @@
+//! REFER conference control (RFC 4579 §5, RFC 3515, RFC 4488): a host or moderator adds a
+//! participant (the focus calls it) or removes one (the focus sends BYE); the referrer learns
+//! the outcome through `message/sipfrag` NOTIFYs of the REFER's implicit subscription, and
+//! everyone through the conference package.
+
+use super::*;
+use crate::endpoint::InviteBasis;
+use crate::sip::{NameAddr, Uri};
+
+/// How long a REFER's implicit subscription lives at most (it ends with the final sipfrag).
+const REFER_EXPIRES: u32 = 60;
+
+/// A participant the focus is calling.
+pub(in crate::session) struct DialOut {
+    pub call_id: Box<str>,
+    pub local_tag: String,
+    /// From (the conference, without tag) and To (the target) header values.
+    pub from: String,
+    pub to: String,
+    pub cseq: u32,
+    pub sdp: LocalSdpState,
+    pub msrp_session: String,
+    pub referral: Option<u64>,
+    pub identity: String,
+    pub display: Option<String>,
+    pub real: String,
+    pub role: Role,
+    /// When to give up ringing (CANCEL), then when to give up waiting for the CANCEL's effect.
+    pub deadline: Instant,
+    pub cancelled: bool,
+    pub alerting: bool,
+}
+
+/// A REFER's implicit subscription (RFC 3515 §2.4.4).
+pub(in crate::session) struct Referral {
+    pub via: ReferVia,
+    /// `refer`, or `refer;id=<CSeq>` inside an INVITE dialog.
+    pub event: String,
+}
+
+/// Where a referral's NOTIFYs travel.
+pub(in crate::session) enum ReferVia {
+    /// The dialog an out-of-dialog REFER created.
+    Own(Box<Dialog>),
+    /// The referrer's own INVITE dialog (in-dialog REFER).
+    Participant(u64),
+}
+
+impl SessionState {
+    /// A REFER to the conference: `from` is the referring participant when it came in its
+    /// dialog.
+    pub(super) fn on_refer(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        ctx: RequestCtx,
+        from: Option<u64>,
+    ) {
+        let targets: Vec<&str> = req.headers.values(HeaderName::ReferTo).collect();
+        let [target] = targets.as_slice() else {
+            self.reply(req, ctx, 400, "Exactly one Refer-To required", None, &[]);
+            return;
+        };
+        let Ok(target) = NameAddr::parse(target) else {
+            self.reply(req, ctx, 400, "Malformed Refer-To header", None, &[]);
+            return;
+        };
+        if !target.uri.is_sip() {
+            self.reply(req, ctx, 400, "Refer-To must be a SIP URI", None, &[]);
+            return;
+        }
+        // RFC 4579 §5.3: `method=BYE` asks to remove the participant.
+        let remove = target
+            .uri
+            .param("method")
+            .flatten()
+            .is_some_and(|m| m.eq_ignore_ascii_case("BYE"));
+        let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
+        let listed = self.settings.policy.member_role(&who.aor);
+        let actor = match from {
+            Some(pid) => self.participants.get(&pid).map(|p| p.role),
+            None => self
+                .participants
+                .values()
+                .find(|p| p.real == who.aor)
+                .map(|p| p.role)
+                .or(listed),
+        };
+        let action = if remove {
+            crate::policy::Action::Remove
+        } else {
+            crate::policy::Action::Add
+        };
+        if let Err(r) = self.settings.policy.allow(actor, listed.is_some(), action) {
+            self.refuse(req, ctx, &r);
+            return;
+        }
+        // RFC 4488: `Refer-Sub: false` asks for no implicit subscription.
+        let no_sub = req
+            .headers
+            .get(HeaderName::ReferSub)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
+        let contact = self.contact(ctx.source.protocol).to_string();
+        let rid = if no_sub {
+            let mut w = self.writer(req, ctx, 200, "OK");
+            w.header(HeaderName::ReferSub, "false");
+            self.respond(ctx, 200, w.finish_empty(), None);
+            None
+        } else {
+            let rid = self.id();
+            match from {
+                Some(pid) => {
+                    self.referrals.insert(
+                        rid,
+                        Referral {
+                            via: ReferVia::Participant(pid),
+                            event: format!("refer;id={}", req.cseq.seq),
+                        },
+                    );
+                    let mut w = self.writer(req, ctx, 202, "Accepted");
+                    w.header(HeaderName::Contact, &contact);
+                    self.respond(ctx, 202, w.finish_empty(), None);
+                }
+                None => {
+                    let tag = new_tag();
+                    let dialog = match Dialog::uas(req, &tag, ctx.source) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            let reason = e.to_string();
+                            self.reply(req, ctx, e.status(), &reason, None, &[]);
+                            return;
+                        }
+                    };
+                    self.dialogs
+                        .insert(tag.clone().into(), Owner::Referral(rid));
+                    self.effects
+                        .push_back(Effect::RegisterDialog(dialog.id.clone()));
+                    self.referrals.insert(
+                        rid,
+                        Referral {
+                            via: ReferVia::Own(Box::new(dialog)),
+                            event: "refer".into(),
+                        },
+                    );
+                    let mut w = MessageWriter::response_to(
+                        req,
+                        ctx.source.addr,
+                        202,
+                        "Accepted",
+                        Some(&tag),
+                    );
+                    w.header(HeaderName::Contact, &contact);
+                    self.respond(ctx, 202, w.finish_empty(), None);
+                }
+            }
+            self.referral_notify(Some(rid), 100, "Trying", false);
+            Some(rid)
+        };
+        let by = match from.and_then(|pid| self.participants.get(&pid)) {
+            Some(p) => p.identity.clone(),
+            None => who.aor.clone(),
+        };
+        if remove {
+            self.refer_remove(now, &target.uri, rid, &by);
+        } else {
+            self.dial_out(now, &target, rid, &by);
+        }
+    }
+
+    /// A response writer for `req` with the right To tag.
+    fn writer(&self, req: &Request, ctx: RequestCtx, status: u16, reason: &str) -> MessageWriter {
+        let tag = req.to.tag().map(str::to_string).unwrap_or_else(new_tag);
+        MessageWriter::response_to(req, ctx.source.addr, status, reason, Some(&tag))
+    }
+
+    /// Requests in a referral's own dialog: refreshes and unsubscribes are accepted; the
+    /// subscription ends with the final NOTIFY anyway.
+    pub(super) fn on_referral_request(&mut self, req: &Request, ctx: RequestCtx, rid: u64) {
+        match req.method {
+            Method::Subscribe => {
+                let mut w = self.writer(req, ctx, 200, "OK");
+                let expires = req
+                    .headers
+                    .get(HeaderName::Expires)
+                    .and_then(parse_saturating)
+                    .unwrap_or(REFER_EXPIRES)
+                    .min(REFER_EXPIRES);
+                w.header_fmt(HeaderName::Expires, format_args!("{expires}"));
+                self.respond(ctx, 200, w.finish_empty(), None);
+                if expires == 0 {
+                    self.end_referral(rid);
+                }
+            }
+            Method::Options => self.reply_options(req, ctx),
+            _ => self.reply(
+                req,
+                ctx,
+                405,
+                "Method Not Allowed",
+                None,
+                &[(HeaderName::Allow, ALLOW)],
+            ),
+        }
+    }
+
+    /// Sends a referral NOTIFY with `SIP/2.0 <status> <reason>` (RFC 3515 §2.4.5);
+    /// `last` terminates the implicit subscription.
+    pub(super) fn referral_notify(
+        &mut self,
+        rid: Option<u64>,
+        status: u16,
+        reason: &str,
+        last: bool,
+    ) {
+        let Some(rid) = rid else { return };
+        let contact_udp = self.settings.contact_udp.clone();
+        let contact_tcp = self.settings.contact_tcp.clone();
+        let Some(r) = self.referrals.get_mut(&rid) else {
+            return;
+        };
+        let event = r.event.clone();
+        let dialog = match &mut r.via {
+            ReferVia::Own(d) => Some(&mut **d),
+            ReferVia::Participant(pid) => self.participants.get_mut(pid).map(|p| &mut p.dialog),
+        };
+        let Some(dialog) = dialog else {
+            self.referrals.remove(&rid);
+            return;
+        };
+        let (uri, mut w) = dialog.request(&Method::Notify);
+        let contact = match dialog.flow.protocol {
+            Protocol::Udp => contact_udp,
+            Protocol::Tcp => contact_tcp,
+        };
+        w.header(HeaderName::Contact, &contact);
+        w.header(HeaderName::Event, &event);
+        if last {
+            w.header(
+                HeaderName::SubscriptionState,
+                "terminated;reason=noresource",
+            );
+        } else {
+            w.header_fmt(
+                HeaderName::SubscriptionState,
+                format_args!("active;expires={REFER_EXPIRES}"),
+            );
+        }
+        let body = format!("SIP/2.0 {status} {reason}\r\n");
+        let rest = w.finish(Some("message/sipfrag;version=2.0"), body.as_bytes());
+        let spec = OutgoingSpec {
+            method: Method::Notify,
+            request_uri: uri,
+            rest,
+            call_id: dialog.id.call_id.clone(),
+            destination: dialog.destination(),
+            invite: None,
+        };
+        let token = self.id();
+        self.pending.insert(token, Pending::ReferNotify { rid });
+        self.effects.push_back(Effect::Send {
+            token,
+            request: Box::new(spec),
+        });
+        if last {
+            self.end_referral(rid);
+        }
+    }
+
+    /// Forgets a referral (and its own dialog).
+    pub(super) fn end_referral(&mut self, rid: u64) {
+        if let Some(r) = self.referrals.remove(&rid) {
+            if let ReferVia::Own(d) = r.via {
+                self.dialogs.remove(&d.id.local_tag);
+                self.effects.push_back(Effect::UnregisterDialog(d.id));
+            }
+        }
+    }
+
+    /// Calls `target` into the session (RFC 4579 §5.2).
+    fn dial_out(&mut self, now: Instant, target: &NameAddr, rid: Option<u64>, by: &str) {
+        let aor = target.uri.aor();
+        if self.participants.values().any(|p| p.real == aor)
+            || self.dialouts.values().any(|d| d.real == aor)
+        {
+            // Already in (or being called): nothing to do, and that is a success.
+            self.referral_notify(rid, 200, "OK", true);
+            return;
+        }
+        let who = Identity {
+            aor: aor.clone(),
+            display: target.display.as_deref().map(str::to_string),
+            asserted: false,
+            anonymous: false,
+        };
+        let role = match self.settings.policy.admit(
+            &who,
+            Arrival::Invited,
+            self.roster.present_endpoints(),
+            self.locked,
+        ) {
+            Ok(r) => r,
+            Err(refusal) => {
+                refusal.count();
+                let reason = crate::sip::reason_phrase(refusal.status);
+                self.referral_notify(rid, refusal.status, reason, true);
+                return;
+            }
+        };
+        let pid = self.id();
+        let local_tag = new_tag();
+        let call_id: Box<str> = format!("{}@{}", new_tag(), self.settings.warn_agent).into();
+        let msrp_session = media::new_session_id();
+        let mut sdp_state = LocalSdpState::random();
+        let served = self
+            .settings
+            .msrp
+            .as_ref()
+            .filter(|_| self.settings.policy.serves(MediaKind::Msrp));
+        let body = match sdp_state.offer(
+            media::offer_lines(served, &msrp_session),
+            &self.answer_ctx(),
+        ) {
+            Ok(sdp) => sdp.to_bytes(),
+            Err(_) => {
+                self.referral_notify(rid, 500, "Server Internal Error", true);
+                return;
+            }
+        };
+        let from = match self.settings.display_name.as_str() {
+            "" => format!("<{}>", self.settings.conference_uri),
+            d => format!(
+                "\"{}\" <{}>",
+                d.replace('"', "'"),
+                self.settings.conference_uri
+            ),
+        };
+        let to = format!("<{}>", request_target(&target.uri));
+        let tcp = target
+            .uri
+            .param("transport")
+            .flatten()
+            .is_some_and(|t| t.eq_ignore_ascii_case("tcp"));
+        let contact = if tcp {
+            self.settings.contact_tcp.clone()
+        } else {
+            self.settings.contact_udp.clone()
+        };
+        let cseq = 1;
+        let mut w = MessageWriter::headers_only();
+        w.header_fmt(HeaderName::From, format_args!("{from};tag={local_tag}"));
+        w.header(HeaderName::To, &to);
+        w.header(HeaderName::CallId, &call_id);
+        w.header_fmt(HeaderName::CSeq, format_args!("{cseq} INVITE"));
+        w.header(HeaderName::MaxForwards, "70");
+        w.header(HeaderName::Contact, &contact);
+        w.header(HeaderName::Allow, ALLOW);
+        w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
+        if !self.settings.subject.is_empty() {
+            w.header(HeaderName::Subject, &self.settings.subject);
+        }
+        w.header_fmt(HeaderName::ReferredBy, format_args!("<{by}>"));
+        let rest = w.finish(Some("application/sdp"), &body);
+        let token = self.id();
+        self.pending.insert(token, Pending::Invite { pid });
+        self.effects.push_back(Effect::Send {
+            token,
+            request: Box::new(OutgoingSpec {
+                method: Method::Invite,
+                request_uri: request_target(&target.uri),
+                rest,
+                call_id: call_id.clone(),
+                destination: Destination {
+                    next_hop: target.uri.clone(),
+                    flow: None,
+                },
+                invite: Some(InviteBasis {
+                    from: format!("{from};tag={local_tag}"),
+                    to: to.clone(),
+                    cseq,
+                    routes: Vec::new(),
+                }),
+            }),
+        });
+        let display = who.display.clone();
+        self.roster.join(
+            &aor,
+            display.clone(),
+            role.as_str(),
+            EndpointEntry {
+                pid: Some(pid),
+                entity: request_target(&target.uri),
+                status: EndpointStatus::DialingOut,
+                joining_method: JoiningMethod::DialedOut,
+                joined_at: self.wall(now),
+                disconnection: None,
+                departed_at: None,
+                call_id: call_id.to_string(),
+                remote_tag: String::new(),
+                local_tag: local_tag.clone(),
+                hidden: false,
+                referred_by: Some(by.to_string()),
+            },
+        );
+        self.dialouts.insert(
+            pid,
+            DialOut {
+                call_id,
+                local_tag,
+                from,
+                to,
+                cseq,
+                sdp: sdp_state,
+                msrp_session,
+                referral: rid,
+                identity: aor.clone(),
+                display,
+                real: aor,
+                role,
+                deadline: now + self.settings.dial_timeout,
+                cancelled: false,
+                alerting: false,
+            },
+        );
+        metrics::counter!("focus_dialouts_total", "outcome" => "started").increment(1);
+        self.roster_changed();
+    }
+
+    /// A response to our INVITE toward a dialed-out participant.
+    pub(super) fn on_dial_response(&mut self, now: Instant, token: u64, pid: u64, resp: &Response) {
+        match resp.status {
+            100..=199 => {
+                if resp.status == 100 {
+                    return;
+                }
+                let Some(d) = self.dialouts.get_mut(&pid) else {
+                    return;
+                };
+                if !d.alerting {
+                    d.alerting = true;
+                    let rid = d.referral;
+                    if self.roster.set_status(pid, EndpointStatus::Alerting) {
+                        self.roster_changed();
+                    }
+                    let reason = resp.reason.to_string();
+                    self.referral_notify(rid, resp.status, &reason, false);
+                }
+            }
+            200..=299 => {
+                self.pending.remove(&token);
+                let Some(d) = self.dialouts.remove(&pid) else {
+                    return;
+                };
+                let flow = Target {
+                    protocol: Protocol::Udp,
+                    addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+                    conn: None,
+                };
+                let dialog = match Dialog::uac(
+                    &d.call_id,
+                    &d.local_tag,
+                    d.from.clone(),
+                    d.to.clone(),
+                    d.cseq,
+                    resp,
+                    flow,
+                ) {
+                    Ok(dialog) => dialog,
+                    Err(_) => {
+                        // Without a Contact we cannot even ACK in its dialog: give up.
+                        self.dialouts.insert(pid, d);
+                        self.dial_failed(now, pid, 502, DisconnectionMethod::Failed);
+                        return;
+                    }
+                };
+                let rid = d.referral;
+                self.dialogs
+                    .insert(d.local_tag.clone().into(), Owner::Participant(pid));
+                self.effects
+                    .push_back(Effect::RegisterDialog(dialog.id.clone()));
+                self.participants.insert(
+                    pid,
+                    Participant {
+                        dialog,
+                        sdp: d.sdp,
+                        identity: d.identity,
+                        display: d.display,
+                        real: d.real,
+                        role: d.role,
+                        msrp_session: d.msrp_session.clone(),
+                        msrp: None,
+                        media_deadline: None,
+                        offer_pending: false,
+                        awaiting_ack: None,
+                    },
+                );
+                self.answered.insert(token, pid);
+                self.send_ack(pid);
+                metrics::gauge!("focus_participants_active").increment(1.0);
+                metrics::counter!("focus_dialouts_total", "outcome" => "answered").increment(1);
+                if self.roster.set_status(pid, EndpointStatus::Connected) {
+                    self.roster_changed();
+                }
+                // The 2xx carries the answer to our offer; a broken one ends the call.
+                match sdp::parse(&resp.body) {
+                    Ok(answer) => {
+                        if let Some(leg) = media::leg_from_answer(&answer, &d.msrp_session) {
+                            self.install_msrp(now, pid, leg);
+                        }
+                    }
+                    Err(_) => self.hang_up(
+                        now,
+                        pid,
+                        DisconnectionMethod::Failed,
+                        Some((488, "no valid SDP answer")),
+                    ),
+                }
+                self.referral_notify(rid, 200, "OK", true);
+            }
+            _ => {
+                self.pending.remove(&token);
+                let method = match resp.status {
+                    486 | 600 | 603 => DisconnectionMethod::Busy,
+                    _ => DisconnectionMethod::Failed,
+                };
+                self.dial_failed(now, pid, resp.status, method);
+            }
+        }
+    }
+
+    /// A dial-out ended without a session.
+    pub(super) fn dial_failed(
+        &mut self,
+        now: Instant,
+        pid: u64,
+        status: u16,
+        method: DisconnectionMethod,
+    ) {
+        let Some(d) = self.dialouts.remove(&pid) else {
+            return;
+        };
+        let outcome = match method {
+            DisconnectionMethod::Busy => "busy",
+            _ => "failed",
+        };
+        metrics::counter!("focus_dialouts_total", "outcome" => outcome).increment(1);
+        let wall = self.wall(now);
+        let reason = crate::sip::reason_phrase(status);
+        self.roster
+            .depart(pid, method, Some(format!("{status} {reason}")), now, wall);
+        self.roster_changed();
+        self.referral_notify(d.referral, status, reason, true);
+    }
+
+    /// Sends (again) the ACK for the 2xx of the INVITE that brought `pid` in.
+    pub(super) fn send_ack(&mut self, pid: u64) {
+        let Some(p) = self.participants.get(&pid) else {
+            return;
+        };
+        let cseq = p.dialog.local_cseq;
+        let (uri, w) = p.dialog.ack(cseq);
+        let spec = OutgoingSpec {
+            method: Method::Ack,
+            request_uri: uri,
+            rest: w.finish_empty(),
+            call_id: p.dialog.id.call_id.clone(),
+            destination: p.dialog.destination(),
+            invite: None,
+        };
+        let token = self.id();
+        self.effects.push_back(Effect::Send {
+            token,
+            request: Box::new(spec),
+        });
+    }
+
+    /// Ring timeouts: CANCEL what rang too long; give up on what the CANCEL did not end.
+    pub(super) fn dial_timeouts(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .dialouts
+            .iter()
+            .filter(|(_, d)| d.deadline <= now)
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in due {
+            let Some(d) = self.dialouts.get_mut(&pid) else {
+                continue;
+            };
+            if d.cancelled {
+                // No final response came after our CANCEL: stop waiting.
+                self.pending
+                    .retain(|_, p| !matches!(p, Pending::Invite { pid: x } if *x == pid));
+                self.dial_failed(now, pid, 408, DisconnectionMethod::Failed);
+            } else {
+                d.cancelled = true;
+                d.deadline = now + Duration::from_secs(32);
+                let (call_id, cseq) = (d.call_id.clone(), d.cseq);
+                self.effects
+                    .push_back(Effect::CancelInvite { call_id, cseq });
+            }
+        }
+    }
+
+    /// Removes the participant a REFER with `method=BYE` names (RFC 4579 §5.3).
+    fn refer_remove(&mut self, now: Instant, target: &Uri, rid: Option<u64>, by: &str) {
+        let aor = target.aor();
+        let pid = self
+            .participants
+            .iter()
+            .find(|(_, p)| p.real == aor || p.identity == aor)
+            .map(|(pid, _)| *pid);
+        if let Some(pid) = pid {
+            let reason = format!("removed by {by}");
+            self.hang_up(now, pid, DisconnectionMethod::Booted, Some((200, &reason)));
+            self.referral_notify(rid, 200, "OK", true);
+            return;
+        }
+        let calling = self
+            .dialouts
+            .iter()
+            .find(|(_, d)| d.real == aor)
+            .map(|(pid, _)| *pid);
+        if let Some(pid) = calling {
+            if let Some(d) = self.dialouts.get_mut(&pid) {
+                d.deadline = now;
+            }
+            self.dial_timeouts(now);
+            self.referral_notify(rid, 200, "OK", true);
+            return;
+        }
+        self.referral_notify(rid, 481, "Call/Transaction Does Not Exist", true);
+    }
+}
+
+/// The URI to call: the Refer-To URI without the REFER-only `method` parameter and without
+/// headers.
+fn request_target(uri: &Uri) -> String {
+    let text = uri.as_str();
+    let base = text.split('?').next().unwrap_or(text);
+    base.split(';')
+        .filter(|p| {
+            !p.trim_start()
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("method="))
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
