@@ -33,7 +33,7 @@ pub use model::{
     CopyControl, Entry, Reference, ResourceList, ANONYMOUS_URI, COPY_CONTROL_NAMESPACE, MIME_TYPE,
     NAMESPACE,
 };
-pub use parse::{parse, ListError, ListLimits};
+pub use parse::{parse, ListError, ListLimits, DEPTH_CAP};
 pub use render::{render, render_history};
 
 #[cfg(test)]
