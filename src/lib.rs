@@ -16,6 +16,7 @@
 //! 5. [`metrics`] names every metric; `/metrics` serves them. [`server`] assembles it all.
 #![forbid(unsafe_code)]
 
+pub mod body;
 pub mod conference_info;
 pub mod config;
 pub mod dialog;

@@ -1,0 +1,31 @@
+//! Request bodies that carry URI lists: the decoders and encoders behind INVITE with a URI
+//! list (RFC 5366), the MESSAGE exploder (RFC 5365) and REFER to multiple targets (RFC 5368).
+//!
+//! - [`multipart`]: `multipart/*` bodies (RFC 2046 §5.1). The list travels as one part of a
+//!   `multipart/mixed` body beside the SDP offer or the message payload, marked
+//!   `Content-Disposition: recipient-list`; a REFER points at it with `Refer-To: <cid:…>`.
+//! - [`resource_lists`]: `application/resource-lists+xml` (RFC 4826) with the copy-control
+//!   attributes of RFC 5364, flattened to the recipients a URI-list service acts on, plus the
+//!   `recipient-list-history` document a MESSAGE exploder sends on.
+//!
+//! Both decoders are pure functions of their input and bounded by explicit limits: bodies come
+//! from peers, and one request must not make the focus allocate without bound.
+
+pub mod multipart;
+pub mod resource_lists;
+
+/// Longest input excerpt an error may quote: errors are logged and may become reason phrases,
+/// so they never carry a whole body.
+const QUOTE_MAX: usize = 64;
+
+/// `s`, cut at [`QUOTE_MAX`] bytes on a character boundary.
+fn quote(s: &str) -> String {
+    if s.len() <= QUOTE_MAX {
+        return s.to_owned();
+    }
+    let mut end = QUOTE_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
