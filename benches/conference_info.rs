@@ -52,6 +52,7 @@ fn settings() -> Arc<SessionSettings> {
         media_bind_timeout: Duration::from_secs(30),
         media_grace: Duration::from_secs(10),
         dial_timeout: Duration::from_secs(60),
+        max_list: 100,
     })
 }
 

@@ -292,6 +292,8 @@ pub struct ProviderPolicy {
     pub adhoc_domains: Vec<String>,
     /// How long a participant the focus calls may ring before the focus gives up (CANCEL).
     pub dial_out_timeout_s: u64,
+    /// Most targets one URI list may name (REFER, INVITE or MESSAGE with a list); more is 403.
+    pub max_list_size: usize,
 }
 
 /// Who may create ad-hoc groups.
@@ -312,6 +314,7 @@ impl Default for ProviderPolicy {
             adhoc: AdhocRule::Anyone,
             adhoc_domains: Vec::new(),
             dial_out_timeout_s: 60,
+            max_list_size: 100,
         }
     }
 }

@@ -206,6 +206,7 @@ impl Supervisor {
                 media_bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
                 media_grace: Duration::from_secs(config.msrp.connection_grace_s),
                 dial_timeout: Duration::from_secs(config.policy.dial_out_timeout_s),
+                max_list: config.policy.max_list_size,
             };
             groups.insert(
                 user,

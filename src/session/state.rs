@@ -59,6 +59,8 @@ pub struct SessionSettings {
     pub media_grace: Duration,
     /// How long a dialed-out participant may ring before the focus CANCELs.
     pub dial_timeout: Duration,
+    /// Most targets one URI list (REFER, INVITE, MESSAGE) may name.
+    pub max_list: usize,
 }
 
 /// A request's transaction and origin.

@@ -45,6 +45,7 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         media_bind_timeout: Duration::from_secs(30),
         media_grace: Duration::from_secs(10),
         dial_timeout: Duration::from_secs(60),
+        max_list: 100,
     })
 }
 

@@ -10,7 +10,7 @@ pub const ALLOW: &str =
 /// Body types the focus accepts in requests (the `Accept` header).
 pub const ACCEPT: &str = "application/sdp";
 /// Option tags the focus supports (the `Supported` header); empty for now.
-pub const SUPPORTED: &[&str] = &[];
+pub const SUPPORTED: &[&str] = &["multiple-refer", "norefersub"];
 /// Event packages (the `Allow-Events` header).
 pub const ALLOW_EVENTS: &str = "conference";
 /// Moderation requests (lock, unlock, end, mute) in INFO or MESSAGE.

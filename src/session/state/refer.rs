@@ -65,6 +65,10 @@ impl SessionState {
             self.reply(req, ctx, 400, "Malformed Refer-To header", None, &[]);
             return;
         };
+        if matches!(&target.uri.scheme, crate::sip::Scheme::Other(s) if &**s == "cid") {
+            self.on_multiple_refer(now, req, ctx, from, &target.uri);
+            return;
+        }
         if !target.uri.is_sip() {
             self.reply(req, ctx, 400, "Refer-To must be a SIP URI", None, &[]);
             return;
@@ -164,6 +168,113 @@ impl SessionState {
             self.refer_remove(now, &target.uri, rid, &by);
         } else {
             self.dial_out(now, &target, rid, &by);
+        }
+    }
+
+    /// REFER to several targets at once (RFC 5368): `Refer-To: <cid:...>` names a
+    /// `recipient-list` part of the body. No implicit subscription: progress is reported by the
+    /// conference package.
+    fn on_multiple_refer(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        ctx: RequestCtx,
+        from: Option<u64>,
+        cid: &Uri,
+    ) {
+        use crate::body::{multipart, resource_lists};
+        if !req.headers.has_token(HeaderName::Require, "multiple-refer") {
+            self.reply(
+                req,
+                ctx,
+                421,
+                "Extension Required",
+                None,
+                &[(HeaderName::Require, "multiple-refer")],
+            );
+            return;
+        }
+        let ct = req.headers.get(HeaderName::ContentType).unwrap_or("");
+        let list = multipart::parse(ct, req.body.clone(), &multipart::MultipartLimits::default())
+            .ok()
+            .and_then(|m| {
+                let part = m.find_by_content_id(cid.as_str())?;
+                if !part.is_content_type(resource_lists::MIME_TYPE) {
+                    return None;
+                }
+                resource_lists::parse(&part.body, &resource_lists::ListLimits::default()).ok()
+            });
+        let Some(mut list) = list else {
+            self.reply(req, ctx, 400, "Malformed or missing URI list", None, &[]);
+            return;
+        };
+        list.dedup();
+        if list.entries.len() > self.settings.max_list {
+            let r = Refusal {
+                status: 403,
+                label: "list_too_long",
+                code: 399,
+                warning: format!("At most {} targets per request", self.settings.max_list),
+            };
+            self.refuse(req, ctx, &r);
+            return;
+        }
+        let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
+        let listed = self.settings.policy.member_role(&who.aor);
+        let actor = match from {
+            Some(pid) => self.participants.get(&pid).map(|p| p.role),
+            None => self
+                .participants
+                .values()
+                .find(|p| p.real == who.aor)
+                .map(|p| p.role)
+                .or(listed),
+        };
+        let mut targets = Vec::new();
+        for e in &list.entries {
+            let Ok(uri) = Uri::parse(&e.uri) else { continue };
+            if !uri.is_sip() {
+                continue;
+            }
+            let remove = uri
+                .param("method")
+                .flatten()
+                .or_else(|| {
+                    uri.headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("method"))
+                        .and_then(|h| h.value.as_deref())
+                })
+                .is_some_and(|m| m.eq_ignore_ascii_case("BYE"));
+            let action = if remove {
+                crate::policy::Action::Remove
+            } else {
+                crate::policy::Action::Add
+            };
+            if let Err(r) = self.settings.policy.allow(actor, listed.is_some(), action) {
+                self.refuse(req, ctx, &r);
+                return;
+            }
+            targets.push((uri, e.display_name.clone(), remove));
+        }
+        let mut w = self.writer(req, ctx, 202, "Accepted");
+        w.header(HeaderName::ReferSub, "false");
+        self.respond(ctx, 202, w.finish_empty(), None);
+        let by = match from.and_then(|pid| self.participants.get(&pid)) {
+            Some(p) => p.identity.clone(),
+            None => who.aor,
+        };
+        for (uri, display, remove) in targets {
+            if remove {
+                self.refer_remove(now, &uri, None, &by);
+            } else {
+                let target = NameAddr {
+                    display: display.map(Into::into),
+                    uri,
+                    params: Vec::new(),
+                };
+                self.dial_out(now, &target, None, &by);
+            }
         }
     }
 
@@ -633,7 +744,7 @@ impl SessionState {
 
 /// The URI to call: the Refer-To URI without the REFER-only `method` parameter and without
 /// headers.
-fn request_target(uri: &Uri) -> String {
+pub(super) fn request_target(uri: &Uri) -> String {
     let text = uri.as_str();
     let base = text.split('?').next().unwrap_or(text);
     base.split(';')
