@@ -53,6 +53,8 @@ fn settings() -> Arc<SessionSettings> {
         media_grace: Duration::from_secs(10),
         dial_timeout: Duration::from_secs(60),
         max_list: 100,
+        pager_rate: 1000,
+        pager_queue: 1000,
     })
 }
 

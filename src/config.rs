@@ -294,6 +294,9 @@ pub struct ProviderPolicy {
     pub dial_out_timeout_s: u64,
     /// Most targets one URI list may name (REFER, INVITE or MESSAGE with a list); more is 403.
     pub max_list_size: usize,
+    /// Group messages one session relays per second (pager mode), and most it queues.
+    pub pager_rate: u32,
+    pub pager_queue: usize,
 }
 
 /// Who may create ad-hoc groups.
@@ -315,6 +318,8 @@ impl Default for ProviderPolicy {
             adhoc_domains: Vec::new(),
             dial_out_timeout_s: 60,
             max_list_size: 100,
+            pager_rate: 2000,
+            pager_queue: 20_000,
         }
     }
 }
@@ -510,6 +515,12 @@ impl Config {
                     "must be an IP address",
                 );
             }
+        }
+        if p.pager_rate == 0 {
+            bad("policy.pager_rate".into(), "must be positive");
+        }
+        if p.pager_queue == 0 {
+            bad("policy.pager_queue".into(), "must be positive");
         }
         if p.adhoc == AdhocRule::Domains && p.adhoc_domains.is_empty() {
             bad(

@@ -8,11 +8,13 @@
 //! - `actor.rs`: the actix actor that executes the state's effects
 
 mod actor;
+mod charge;
 mod media;
 mod roster;
 mod state;
 mod subscription;
 
 pub use actor::{SessionActor, SessionInput};
+pub use charge::{ChargeEvent, SessionKind};
 pub use media::{MsrpLeg, MsrpOffer};
 pub use state::{Effect, OutgoingSpec, RequestCtx, SessionSettings, SessionState};

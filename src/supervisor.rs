@@ -207,6 +207,8 @@ impl Supervisor {
                 media_grace: Duration::from_secs(config.msrp.connection_grace_s),
                 dial_timeout: Duration::from_secs(config.policy.dial_out_timeout_s),
                 max_list: config.policy.max_list_size,
+                pager_rate: config.policy.pager_rate,
+                pager_queue: config.policy.pager_queue,
             };
             groups.insert(
                 user,

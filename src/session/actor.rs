@@ -185,6 +185,7 @@ impl SessionActor {
                         );
                     }
                 }
+                Effect::Charge(event) => self.charge(event),
                 Effect::CancelInvite { call_id, cseq } => {
                     self.endpoint.cancel_invite(&call_id, cseq);
                 }
@@ -200,6 +201,11 @@ impl SessionActor {
                 }
             }
         }
+    }
+
+    /// Hands a charging event to the records (the writer arrives with offline charging).
+    fn charge(&mut self, event: crate::session::ChargeEvent) {
+        tracing::trace!(?event, "charging event");
     }
 
     /// After each input: run effects, re-arm the timer, and stop when idle or done.

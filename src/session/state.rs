@@ -2,6 +2,7 @@
 //! requests, responses and time, and returns [`Effect`]s (responses to send, requests to send,
 //! dialogs to register) that the actor executes. No sockets, no clock, no actix.
 
+use super::charge::ChargeEvent;
 use super::media::{self, FocusPolicy, MsrpLeg, MsrpOffer};
 use super::roster::{user_element, EndpointEntry, Roster};
 use super::subscription::Subscription;
@@ -61,6 +62,9 @@ pub struct SessionSettings {
     pub dial_timeout: Duration,
     /// Most targets one URI list (REFER, INVITE, MESSAGE) may name.
     pub max_list: usize,
+    /// Group messages relayed per second by this session (pacing), and most waiting.
+    pub pager_rate: u32,
+    pub pager_queue: usize,
 }
 
 /// A request's transaction and origin.
@@ -104,6 +108,8 @@ pub enum Effect {
         call_id: Box<str>,
         cseq: u32,
     },
+    /// A charging event for the records (offline charging).
+    Charge(crate::session::ChargeEvent),
     /// Mute or unmute a participant's MSRP leg (moderation): its messages are refused.
     MsrpMute {
         session_id: String,
@@ -144,6 +150,8 @@ struct Participant {
     /// The real address of record (policy decisions, never shown when anonymous).
     real: String,
     role: Role,
+    /// When it joined (participant durations for charging).
+    joined: Instant,
     /// Our MSRP session id toward this participant (fixed for the dialog).
     msrp_session: String,
     msrp: Option<MsrpLeg>,
@@ -156,7 +164,7 @@ struct Participant {
     awaiting_ack: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 enum Pending {
     Notify {
         sid: u64,
@@ -169,6 +177,11 @@ enum Pending {
     /// A NOTIFY of a REFER's implicit subscription.
     ReferNotify {
         rid: u64,
+    },
+    /// A group message toward one recipient.
+    Pager {
+        report: Option<Arc<pager::NegativeReport>>,
+        recipient: String,
     },
 }
 
@@ -198,6 +211,8 @@ pub struct SessionState {
     answered: HashMap<u64, u64>,
     /// REFER implicit subscriptions.
     referrals: HashMap<u64, refer::Referral>,
+    /// Group messages waiting for their turn.
+    pacer: pager::Pacer,
     next_id: u64,
     /// Change counter value when conference-state (user-count, active) last changed.
     state_rev: u64,
@@ -206,6 +221,9 @@ pub struct SessionState {
     locked: bool,
     /// Anonymous aliases handed out so far.
     anonymous_count: u32,
+    /// When the session went active, and how many participants it has had since.
+    started: Option<Instant>,
+    participants_total: u32,
     shutting_down: bool,
     effects: VecDeque<Effect>,
 }
@@ -227,11 +245,14 @@ impl SessionState {
             dialouts: HashMap::new(),
             answered: HashMap::new(),
             referrals: HashMap::new(),
+            pacer: pager::Pacer::new(),
             next_id: 1,
             state_rev: 0,
             active: false,
             locked,
             anonymous_count: 0,
+            started: None,
+            participants_total: 0,
             shutting_down: false,
             effects: VecDeque::new(),
         }
@@ -382,15 +403,7 @@ impl SessionState {
                 Method::Subscribe => self.on_subscribe(now, req, ctx),
                 Method::Options => self.reply_options(req, ctx),
                 Method::Refer => self.on_refer(now, req, ctx, None),
-                // Pager-mode group messages arrive with the URI-list service.
-                Method::Message => self.reply(
-                    req,
-                    ctx,
-                    405,
-                    "Method Not Allowed",
-                    None,
-                    &[(HeaderName::Allow, ALLOW)],
-                ),
+                Method::Message => self.on_group_message(now, req, ctx),
                 _ => self.reply_simple(req, ctx, 481),
             },
         }
@@ -566,6 +579,7 @@ impl SessionState {
                 display: display.clone(),
                 real: who.aor.clone(),
                 role,
+                joined: now,
                 msrp_session,
                 msrp: None,
                 media_deadline: None,
@@ -581,9 +595,10 @@ impl SessionState {
         self.respond(ctx, 200, bytes, Some(id));
         self.roster
             .join(&identity, display, role.as_str(), endpoint);
+        self.charge_join(now, pid, false, who.anonymous);
         metrics::gauge!("focus_participants_active").increment(1.0);
         tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant joined");
-        self.roster_changed();
+        self.roster_changed_at(now);
     }
 
     fn on_in_dialog(&mut self, now: Instant, req: &Request, ctx: RequestCtx, tag: &str) {
@@ -892,8 +907,14 @@ impl SessionState {
         metrics::gauge!("focus_participants_active").decrement(1.0);
         let wall = self.wall(now);
         self.roster.depart(pid, method, reason, now, wall);
+        self.effects.push_back(Effect::Charge(ChargeEvent::Leave {
+            participant: p.identity.clone(),
+            real: p.real.clone(),
+            method,
+            duration: now.saturating_duration_since(p.joined),
+        }));
         tracing::debug!(conference = %self.settings.conference_uri, ?method, "participant left");
-        self.roster_changed();
+        self.roster_changed_at(now);
     }
 
     /// Bookkeeping after any roster change: conference-state and the active flag.
@@ -909,6 +930,51 @@ impl SessionState {
                 metrics::gauge!("focus_sessions_active").decrement(1.0);
             }
         }
+    }
+
+    /// [`SessionState::roster_changed`], plus the charging events of a session that starts
+    /// (first participant in) or stops (last participant out).
+    fn roster_changed_at(&mut self, now: Instant) {
+        let was = self.active;
+        self.roster_changed();
+        match (was, self.active) {
+            (false, true) => {
+                self.started = Some(now);
+                self.participants_total = 0;
+                let subject =
+                    (!self.settings.subject.is_empty()).then(|| self.settings.subject.clone());
+                self.effects
+                    .push_back(Effect::Charge(ChargeEvent::SessionStart { subject }));
+            }
+            (true, false) => {
+                let duration = self
+                    .started
+                    .take()
+                    .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+                self.effects
+                    .push_back(Effect::Charge(ChargeEvent::SessionStop {
+                        duration,
+                        participants_total: self.participants_total,
+                    }));
+            }
+            _ => {}
+        }
+    }
+
+    /// Records a participant's arrival for charging.
+    fn charge_join(&mut self, now: Instant, pid: u64, dialed_out: bool, anonymous: bool) {
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
+        p.joined = now;
+        self.participants_total += 1;
+        let event = ChargeEvent::Join {
+            participant: p.identity.clone(),
+            real: p.real.clone(),
+            dialed_out,
+            anonymous,
+        };
+        self.effects.push_back(Effect::Charge(event));
     }
 
     // ----- subscriptions -----
@@ -1102,7 +1168,7 @@ impl SessionState {
 
     /// A response to a request this session sent.
     pub fn on_response(&mut self, now: Instant, token: u64, resp: &Response) {
-        if let Some(Pending::Invite { pid }) = self.pending.get(&token).copied() {
+        if let Some(&Pending::Invite { pid }) = self.pending.get(&token) {
             self.on_dial_response(now, token, pid, resp);
             self.flush(now);
             return;
@@ -1120,14 +1186,20 @@ impl SessionState {
         let Some(pending) = self.pending.remove(&token) else {
             return;
         };
-        if let Pending::ReferNotify { rid } = pending {
-            if resp.status == 481 {
+        match pending {
+            Pending::ReferNotify { rid } if resp.status == 481 => {
                 // RFC 6665: the referrer is gone; stop telling it.
                 self.end_referral(rid);
             }
-        }
-        if let Pending::Notify { sid } = pending {
-            match resp.status {
+            Pending::Pager { report, recipient } => {
+                if (200..300).contains(&resp.status) {
+                    metrics::counter!("focus_group_message_deliveries_total", "outcome" => "delivered")
+                        .increment(1);
+                } else {
+                    self.pager_failed(now, report, &recipient);
+                }
+            }
+            Pending::Notify { sid } => match resp.status {
                 200..=299 => {
                     if let Some(s) = self.subscriptions.get_mut(&sid) {
                         s.delivered(token);
@@ -1141,7 +1213,8 @@ impl SessionState {
                         s.undelivered(token);
                     }
                 }
-            }
+            },
+            _ => {}
         }
         self.flush(now);
     }
@@ -1159,6 +1232,7 @@ impl SessionState {
             }
             Pending::Invite { pid } => self.dial_failed(now, pid, 408, DisconnectionMethod::Failed),
             Pending::ReferNotify { rid } => self.end_referral(rid),
+            Pending::Pager { report, recipient } => self.pager_failed(now, report, &recipient),
             Pending::Bye => {}
         }
         self.flush(now);
@@ -1180,7 +1254,12 @@ impl SessionState {
             .map(|t| t + self.settings.departed_retention);
         let media = self.participants.values().filter_map(|p| p.media_deadline);
         let dials = self.dialouts.values().map(|d| d.deadline);
-        subs.chain(purge).chain(media).chain(dials).min()
+        let pager = self.pacer.next_at(now, f64::from(self.settings.pager_rate));
+        subs.chain(purge)
+            .chain(media)
+            .chain(dials)
+            .chain(pager)
+            .min()
     }
 
     /// Runs what is due at `now`: subscription expiry, purging departed participants, and
@@ -1196,6 +1275,7 @@ impl SessionState {
             self.terminate_subscription(now, sid, "timeout");
         }
         self.dial_timeouts(now);
+        self.pump_pager(now);
         // MSRP legs that never bound, or stayed lost past the grace time.
         let silent: Vec<u64> = self
             .participants
@@ -1436,6 +1516,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 mod control;
+mod pager;
 mod refer;
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         media_grace: Duration::from_secs(10),
         dial_timeout: Duration::from_secs(60),
         max_list: 100,
+        pager_rate: 1000,
+        pager_queue: 1000,
     })
 }
 
@@ -137,6 +139,7 @@ struct Out {
     msrp_removed: Vec<String>,
     cancelled: Vec<String>,
     muted: Vec<(String, bool)>,
+    charges: Vec<crate::session::ChargeEvent>,
 }
 
 impl Harness {
@@ -174,6 +177,7 @@ impl Harness {
                 Effect::MsrpRemove { session_id } => out.msrp_removed.push(session_id),
                 Effect::CancelInvite { call_id, .. } => out.cancelled.push(call_id.to_string()),
                 Effect::MsrpMute { session_id, muted } => out.muted.push((session_id, muted)),
+                Effect::Charge(e) => out.charges.push(e),
             }
         }
         out

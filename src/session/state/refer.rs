@@ -232,7 +232,9 @@ impl SessionState {
         };
         let mut targets = Vec::new();
         for e in &list.entries {
-            let Ok(uri) = Uri::parse(&e.uri) else { continue };
+            let Ok(uri) = Uri::parse(&e.uri) else {
+                continue;
+            };
             if !uri.is_sip() {
                 continue;
             }
@@ -597,6 +599,7 @@ impl SessionState {
                         display: d.display,
                         real: d.real,
                         role: d.role,
+                        joined: now,
                         msrp_session: d.msrp_session.clone(),
                         msrp: None,
                         media_deadline: None,
@@ -608,8 +611,9 @@ impl SessionState {
                 self.send_ack(pid);
                 metrics::gauge!("focus_participants_active").increment(1.0);
                 metrics::counter!("focus_dialouts_total", "outcome" => "answered").increment(1);
+                self.charge_join(now, pid, true, false);
                 if self.roster.set_status(pid, EndpointStatus::Connected) {
-                    self.roster_changed();
+                    self.roster_changed_at(now);
                 }
                 // The 2xx carries the answer to our offer; a broken one ends the call.
                 match sdp::parse(&resp.body) {

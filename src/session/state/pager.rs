@@ -1,0 +1,309 @@
+//! Pager-mode group messages (OMA CPM, RFC 3428): a MESSAGE to a group URI or an active
+//! conference URI is answered `202 Accepted` and relayed as a MESSAGE of its own to every
+//! member (a pre-defined group with listed members) or participant (a session), except the
+//! sender. Fan-out is paced by a per-group token bucket and bounded by a queue; every failed
+//! delivery is counted and, when the sender asked for it (IMDN in CPIM), reported back.
+
+use super::*;
+use crate::media::cpim::{Cpim, CpimLimits};
+use crate::media::imdn;
+use std::collections::VecDeque;
+
+/// One delivery waiting for its turn.
+pub(in crate::session) struct PagerItem {
+    pub spec: OutgoingSpec,
+    pub report: Option<Arc<NegativeReport>>,
+    pub recipient: String,
+}
+
+/// What a failed delivery reports back to the sender (RFC 5438 negative-delivery).
+pub(in crate::session) struct NegativeReport {
+    pub imdn_id: String,
+    /// Where the report goes: the sender's Contact, or its address of record.
+    pub sender_target: crate::sip::Uri,
+    pub sender: String,
+}
+
+/// The pacing state of a session's group messages.
+pub(in crate::session) struct Pacer {
+    pub queue: VecDeque<PagerItem>,
+    tokens: f64,
+    last: Option<Instant>,
+}
+
+impl Pacer {
+    pub fn new() -> Pacer {
+        Pacer {
+            queue: VecDeque::new(),
+            tokens: 0.0,
+            last: None,
+        }
+    }
+
+    /// Refills at `rate` per second up to a one-second burst.
+    fn refill(&mut self, now: Instant, rate: f64) {
+        let elapsed = self
+            .last
+            .map_or(1.0, |l| now.saturating_duration_since(l).as_secs_f64());
+        self.tokens = (self.tokens + elapsed * rate).min(rate.max(1.0));
+        self.last = Some(now);
+    }
+
+    /// When the next queued item may go.
+    pub fn next_at(&self, now: Instant, rate: f64) -> Option<Instant> {
+        if self.queue.is_empty() {
+            return None;
+        }
+        if self.tokens >= 1.0 || rate <= 0.0 {
+            return Some(now);
+        }
+        let wait = (1.0 - self.tokens) / rate;
+        Some(now + Duration::from_secs_f64(wait.max(0.001)))
+    }
+}
+
+impl SessionState {
+    /// A MESSAGE to the group or conference URI.
+    pub(super) fn on_group_message(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
+        let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
+        let participant = self.participants.values().any(|p| p.real == who.aor);
+        let member = self.settings.policy.member_role(&who.aor).is_some() || participant;
+        if self.settings.policy.join != crate::config::JoinRule::Open && !member {
+            let r = Refusal {
+                status: 403,
+                label: "not_member",
+                code: 399,
+                warning: "Only members may send group messages".into(),
+            };
+            self.refuse(req, ctx, &r);
+            return;
+        }
+        // Members of a pre-defined group get it whether or not they are in a session; a
+        // session without listed members reaches its participants.
+        let mut recipients: Vec<(String, crate::sip::Uri, Option<Destination>)> = Vec::new();
+        if self.settings.policy.members.is_empty() {
+            for p in self.participants.values() {
+                if p.real != who.aor {
+                    recipients.push((
+                        p.identity.clone(),
+                        p.dialog.remote_target.clone(),
+                        Some(p.dialog.destination()),
+                    ));
+                }
+            }
+        } else {
+            for aor in self.settings.policy.members.keys() {
+                if *aor == who.aor {
+                    continue;
+                }
+                // A member in the session is reached where it is; others at their address.
+                let here = self.participants.values().find(|p| &p.real == aor);
+                match here {
+                    Some(p) => recipients.push((
+                        p.identity.clone(),
+                        p.dialog.remote_target.clone(),
+                        Some(p.dialog.destination()),
+                    )),
+                    None => {
+                        if let Ok(uri) = crate::sip::Uri::parse(aor) {
+                            recipients.push((aor.clone(), uri, None));
+                        }
+                    }
+                }
+            }
+        }
+        if self.pacer.queue.len() + recipients.len() > self.settings.pager_queue {
+            metrics::counter!("focus_overload_rejections_total", "reason" => "pager_queue")
+                .increment(1);
+            let retry = self.settings.retry_after_s.to_string();
+            self.reply(
+                req,
+                ctx,
+                503,
+                "Service Unavailable",
+                None,
+                &[(HeaderName::RetryAfter, &retry)],
+            );
+            return;
+        }
+        let content_type = req
+            .headers
+            .get(HeaderName::ContentType)
+            .unwrap_or("text/plain")
+            .to_string();
+        let report = negative_report(req, &content_type, &who);
+        // The sender as the recipients see it (RFC 3323: the alias when anonymous).
+        let from = if who.anonymous {
+            "\"Anonymous\" <sip:anonymous@anonymous.invalid>".to_string()
+        } else {
+            let mut s = String::new();
+            req.from.write_without_tag(&mut s);
+            if who.asserted {
+                match &who.display {
+                    Some(d) => format!("\"{}\" <{}>", d.replace('"', "'"), who.aor),
+                    None => format!("<{}>", who.aor),
+                }
+            } else {
+                s
+            }
+        };
+        let count = recipients.len();
+        for (shown, uri, dest) in recipients {
+            let call_id: Box<str> = format!("{}@{}", new_tag(), self.settings.warn_agent).into();
+            let mut w = MessageWriter::headers_only();
+            w.header_fmt(HeaderName::From, format_args!("{from};tag={}", new_tag()));
+            w.header_fmt(HeaderName::To, format_args!("<{uri}>"));
+            w.header(HeaderName::CallId, &call_id);
+            w.header(HeaderName::CSeq, "1 MESSAGE");
+            w.header(HeaderName::MaxForwards, "70");
+            // Tells the recipient which group the message belongs to (RFC 3892 style).
+            w.header_fmt(
+                HeaderName::ReferredBy,
+                format_args!("<{}>", self.settings.conference_uri),
+            );
+            for h in [HeaderName::ContributionId, HeaderName::ConversationId] {
+                if let Some(v) = req.headers.get(h) {
+                    w.header(h, v);
+                }
+            }
+            let rest = w.finish(Some(&content_type), &req.body);
+            let destination = dest.unwrap_or(Destination {
+                next_hop: uri.clone(),
+                flow: None,
+            });
+            self.pacer.queue.push_back(PagerItem {
+                spec: OutgoingSpec {
+                    method: Method::Message,
+                    request_uri: uri.to_string(),
+                    rest,
+                    call_id,
+                    destination,
+                    invite: None,
+                },
+                report: report.clone(),
+                recipient: shown,
+            });
+        }
+        metrics::counter!("focus_group_messages_total", "mode" => "pager").increment(1);
+        self.effects
+            .push_back(Effect::Charge(crate::session::ChargeEvent::GroupMessage {
+                sender: who.aor.clone(),
+                recipients: count as u32,
+                size: req.body.len() as u64,
+            }));
+        self.reply(req, ctx, 202, "Accepted", None, &[]);
+        self.pump_pager(now);
+    }
+
+    /// Sends what the token bucket allows now.
+    pub(super) fn pump_pager(&mut self, now: Instant) {
+        let rate = f64::from(self.settings.pager_rate);
+        self.pacer.refill(now, rate);
+        while self.pacer.tokens >= 1.0 {
+            let Some(item) = self.pacer.queue.pop_front() else {
+                break;
+            };
+            self.pacer.tokens -= 1.0;
+            let token = self.id();
+            self.pending.insert(
+                token,
+                Pending::Pager {
+                    report: item.report,
+                    recipient: item.recipient,
+                },
+            );
+            self.effects.push_back(Effect::Send {
+                token,
+                request: Box::new(item.spec),
+            });
+        }
+    }
+
+    /// A group-message delivery failed: count it, and report it when asked.
+    pub(super) fn pager_failed(
+        &mut self,
+        now: Instant,
+        report: Option<Arc<NegativeReport>>,
+        recipient: &str,
+    ) {
+        metrics::counter!("focus_group_message_deliveries_total", "outcome" => "failed")
+            .increment(1);
+        let Some(r) = report else { return };
+        let body = imdn::failed_delivery(&r.imdn_id, recipient, self.wall(now));
+        let cpim = Cpim::new(
+            crate::media::cpim::Addr::new(self.settings.conference_uri.clone()),
+            crate::media::cpim::Addr::new(r.sender.clone()),
+            imdn::CONTENT_TYPE,
+            Bytes::from(body),
+            self.wall(now),
+        )
+        .with_imdn(&crate::media::msrp::new_message_id(), None);
+        let Ok(cpim_body) = cpim.to_bytes() else {
+            return;
+        };
+        let call_id: Box<str> = format!("{}@{}", new_tag(), self.settings.warn_agent).into();
+        let mut w = MessageWriter::headers_only();
+        w.header_fmt(
+            HeaderName::From,
+            format_args!("<{}>;tag={}", self.settings.conference_uri, new_tag()),
+        );
+        w.header_fmt(HeaderName::To, format_args!("<{}>", r.sender));
+        w.header(HeaderName::CallId, &call_id);
+        w.header(HeaderName::CSeq, "1 MESSAGE");
+        w.header(HeaderName::MaxForwards, "70");
+        let rest = w.finish(Some("message/cpim"), &cpim_body);
+        let token = self.id();
+        self.pending.insert(token, Pending::Bye);
+        self.effects.push_back(Effect::Send {
+            token,
+            request: Box::new(OutgoingSpec {
+                method: Method::Message,
+                request_uri: r.sender_target.to_string(),
+                rest,
+                call_id,
+                destination: Destination {
+                    next_hop: r.sender_target.clone(),
+                    flow: None,
+                },
+                invite: None,
+            }),
+        });
+    }
+}
+
+/// The negative-delivery request of a CPIM-wrapped MESSAGE, if it made one.
+fn negative_report(
+    req: &Request,
+    content_type: &str,
+    who: &Identity,
+) -> Option<Arc<NegativeReport>> {
+    let is_cpim =
+        crate::supervisor::checks::media_type(content_type).eq_ignore_ascii_case("message/cpim");
+    if !is_cpim {
+        return None;
+    }
+    let cpim = Cpim::parse(
+        req.body.clone(),
+        &CpimLimits {
+            max_headers: 64,
+            max_size: 1 << 20,
+        },
+    )
+    .ok()?;
+    let id = cpim.imdn_message_id()?;
+    if !imdn::wants_negative_delivery(cpim.disposition_notification()?) {
+        return None;
+    }
+    let target = req
+        .headers
+        .values(HeaderName::Contact)
+        .next()
+        .and_then(|c| crate::sip::NameAddr::parse(c).ok())
+        .map(|a| a.uri)
+        .unwrap_or_else(|| req.from.uri.clone());
+    Some(Arc::new(NegativeReport {
+        imdn_id: id.to_string(),
+        sender_target: target,
+        sender: who.aor.clone(),
+    }))
+}
