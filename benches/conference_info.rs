@@ -55,6 +55,9 @@ fn settings() -> Arc<SessionSettings> {
         max_list: 100,
         pager_rate: 1000,
         pager_queue: 1000,
+        kind: cpm_focus::session::SessionKind::Predefined,
+        restart_members: Vec::new(),
+        restart_ids: None,
     })
 }
 

@@ -57,6 +57,14 @@ pub struct FocusConfig {
     pub domain: String,
     pub display_name: String,
     pub instance_id: String,
+    /// User part of the conference factory URI (RFC 4579): INVITE creates ad-hoc sessions.
+    pub factory_user: String,
+    /// User part of the URI-list service for group MESSAGE (RFC 5365 exploder).
+    pub list_service_user: String,
+    /// How long an ended ad-hoc session can be restarted by its Contribution-ID, seconds.
+    pub restart_window_s: u64,
+    /// Most ended ad-hoc sessions remembered for restart.
+    pub max_remembered: usize,
 }
 
 impl Default for FocusConfig {
@@ -65,6 +73,10 @@ impl Default for FocusConfig {
             domain: "focus.example.com".into(),
             display_name: "cpm-focus".into(),
             instance_id: "focus-1".into(),
+            factory_user: "conf-factory".into(),
+            list_service_user: "list-service".into(),
+            restart_window_s: 86_400,
+            max_remembered: 10_000,
         }
     }
 }
@@ -408,6 +420,33 @@ impl Config {
             })
         };
         let domain = Host::parse(&self.focus.domain);
+        for (key, user) in [
+            ("focus.factory_user", &self.focus.factory_user),
+            ("focus.list_service_user", &self.focus.list_service_user),
+        ] {
+            if user.is_empty()
+                || !user
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            {
+                bad(
+                    key.into(),
+                    "must be a non-empty token of letters, digits, '-', '_', '.'",
+                );
+            }
+        }
+        if !self
+            .focus
+            .instance_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || self.focus.instance_id.is_empty()
+        {
+            bad(
+                "focus.instance_id".into(),
+                "must be letters, digits and '-'",
+            );
+        }
         if domain.is_err() {
             bad("focus.domain".into(), "must be a host name or IP address");
         }

@@ -21,6 +21,7 @@ pub mod conference_info;
 pub mod config;
 pub mod dialog;
 pub mod endpoint;
+pub mod exploder;
 pub mod media;
 pub mod metrics;
 pub mod policy;

@@ -114,6 +114,23 @@ impl GroupPolicy {
         }
     }
 
+    /// The policy of an ad-hoc session: open to its (unguessable) URI, any participant may
+    /// add others (RCS group chat), the provider's limits and media.
+    pub fn adhoc(provider: &ProviderPolicy) -> GroupPolicy {
+        GroupPolicy {
+            join: JoinRule::Open,
+            max_participants: provider.max_participants_per_session,
+            media: provider.allowed_media.clone(),
+            allow_signalling_only: true,
+            allow_anonymous: true,
+            allow_private: true,
+            add: Authority::Anyone,
+            remove: Authority::Moderators,
+            locked: false,
+            members: HashMap::new(),
+        }
+    }
+
     /// The listed role of an address of record.
     pub fn member_role(&self, aor: &str) -> Option<Role> {
         self.members.get(aor).copied()

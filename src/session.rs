@@ -17,4 +17,4 @@ mod subscription;
 pub use actor::{SessionActor, SessionInput};
 pub use charge::{ChargeEvent, SessionKind};
 pub use media::{MsrpLeg, MsrpOffer};
-pub use state::{Effect, OutgoingSpec, RequestCtx, SessionSettings, SessionState};
+pub use state::{AdhocRecord, Effect, OutgoingSpec, RequestCtx, SessionSettings, SessionState};

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::dialog::DialogId;
 use crate::endpoint::{Endpoint, IncomingRequest, Router};
 use crate::media::msrp::switch::Switch;
-use crate::session::{SessionActor, SessionInput, SessionSettings, SessionState};
+use crate::session::{AdhocRecord, SessionActor, SessionInput, SessionSettings, SessionState};
 use crate::sip::{HeaderName, Host, Method, Request};
 use crate::transport::{Protocol, Target};
 use actix::dev::SendError;
@@ -47,6 +47,48 @@ enum Delivery {
 pub struct Tables {
     conferences: DashMap<Box<str>, SessionEntry>,
     dialogs: DashMap<DialogId, SessionEntry>,
+    /// Live ad-hoc sessions by Contribution-ID (or Conversation-ID): a creator's repeated
+    /// INVITE to the factory joins instead of creating a second one.
+    adhoc_live: DashMap<String, Box<str>>,
+    /// Ended ad-hoc sessions that may be restarted.
+    remembered: std::sync::Mutex<RestartStore>,
+}
+
+/// Ended ad-hoc sessions by Contribution-ID, bounded in number and age.
+#[derive(Default)]
+struct RestartStore {
+    records: HashMap<String, (AdhocRecord, Instant)>,
+    order: std::collections::VecDeque<String>,
+    window: Duration,
+    max: usize,
+}
+
+impl RestartStore {
+    fn put(&mut self, record: AdhocRecord, now: Instant) {
+        if self.max == 0 {
+            return;
+        }
+        let key = record.key.clone();
+        if self
+            .records
+            .insert(key.clone(), (record, now + self.window))
+            .is_none()
+        {
+            self.order.push_back(key);
+        }
+        while self.records.len() > self.max {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.records.remove(&old);
+        }
+    }
+
+    fn take(&mut self, key: &str, now: Instant) -> Option<AdhocRecord> {
+        let (record, until) = self.records.remove(key)?;
+        self.order.retain(|k| k != key);
+        (until > now).then_some(record)
+    }
 }
 
 impl Tables {
@@ -94,6 +136,27 @@ impl Tables {
         self.conferences.get(key).map(|e| e.clone())
     }
 
+    /// Sets how long and how many ended ad-hoc sessions are remembered.
+    pub fn set_restart_limits(&self, window: Duration, max: usize) {
+        if let Ok(mut r) = self.remembered.lock() {
+            r.window = window;
+            r.max = max;
+        }
+    }
+
+    /// An ad-hoc session started under a Contribution-ID.
+    pub fn adhoc_started(&self, key: &str, user: &str) {
+        self.adhoc_live.insert(key.to_string(), user.into());
+    }
+
+    /// An ad-hoc session ended: forget it as live, remember it for restart.
+    pub fn adhoc_ended(&self, record: AdhocRecord, user: &str) {
+        self.adhoc_live.remove_if(&record.key, |_, u| &**u == user);
+        if let Ok(mut r) = self.remembered.lock() {
+            r.put(record, Instant::now());
+        }
+    }
+
     /// Sessions in the table.
     pub fn session_count(&self) -> usize {
         self.conferences.len()
@@ -103,6 +166,109 @@ impl Tables {
     pub fn dialog_count(&self) -> usize {
         self.dialogs.len()
     }
+}
+
+/// What every session shares, from the configuration and the bound transports.
+struct Template {
+    udp_port: u16,
+    tcp_port: u16,
+    advertised_host: String,
+    sdp_address: IpAddr,
+    trusted_hosts: Vec<IpAddr>,
+    base: SessionSettings,
+}
+
+impl Template {
+    fn new(config: &Config, settings: &SupervisorSettings) -> Template {
+        let sdp_address = settings
+            .advertised_host
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| settings.local_ips.first().copied())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let trusted_hosts: Vec<IpAddr> = config
+            .policy
+            .trusted_hosts
+            .iter()
+            .filter_map(|h| h.parse().ok())
+            .collect();
+        let base = SessionSettings {
+            conference_uri: String::new(),
+            display_name: String::new(),
+            subject: String::new(),
+            policy: crate::policy::GroupPolicy::adhoc(&config.policy),
+            trusted_hosts: trusted_hosts.clone(),
+            contact_udp: String::new(),
+            contact_tcp: String::new(),
+            warn_agent: config.focus.domain.clone(),
+            sdp_address,
+            focus_display: config.focus.display_name.clone(),
+            min_expires: config.subscriptions.min_expires_s,
+            default_expires: config.subscriptions.default_expires_s,
+            max_expires: config.subscriptions.max_expires_s,
+            max_subscriptions: config.subscriptions.max_per_session,
+            min_notify_interval: Duration::from_millis(config.subscriptions.min_notify_interval_ms),
+            departed_retention: Duration::from_secs(config.subscriptions.departed_retention_s),
+            retry_after_s: config.supervisor.retry_after_s,
+            msrp: settings.msrp.clone(),
+            media_bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
+            media_grace: Duration::from_secs(config.msrp.connection_grace_s),
+            dial_timeout: Duration::from_secs(config.policy.dial_out_timeout_s),
+            max_list: config.policy.max_list_size,
+            pager_rate: config.policy.pager_rate,
+            pager_queue: config.policy.pager_queue,
+            kind: crate::session::SessionKind::Predefined,
+            restart_members: Vec::new(),
+            restart_ids: None,
+        };
+        Template {
+            udp_port: settings.udp_port,
+            tcp_port: settings.tcp_port,
+            advertised_host: settings.advertised_host.clone(),
+            sdp_address,
+            trusted_hosts,
+            base,
+        }
+    }
+
+    /// Settings of a session at `conference_uri`, whose URI user (as written) is `user`.
+    fn settings(
+        &self,
+        conference_uri: &str,
+        user: &str,
+        policy: crate::policy::GroupPolicy,
+    ) -> SessionSettings {
+        let contact = |p: Protocol| {
+            let (port, transport) = match p {
+                Protocol::Udp => (self.udp_port, ""),
+                Protocol::Tcp => (self.tcp_port, ";transport=tcp"),
+            };
+            format!(
+                "<sip:{user}@{}:{port}{transport}>;isfocus",
+                self.advertised_host
+            )
+        };
+        let _ = self.sdp_address;
+        SessionSettings {
+            conference_uri: conference_uri.to_string(),
+            contact_udp: contact(Protocol::Udp),
+            contact_tcp: contact(Protocol::Tcp),
+            policy,
+            ..self.base.clone()
+        }
+    }
+}
+
+/// The conference factory and URI-list service.
+struct AdhocSettings {
+    factory_user: String,
+    list_service_user: String,
+    instance: String,
+    rule: crate::config::AdhocRule,
+    domains: Vec<String>,
+    provider: crate::config::ProviderPolicy,
+    restart_window: Duration,
+    max_remembered: usize,
 }
 
 /// How a group is configured, prepared for sessions.
@@ -133,6 +299,10 @@ pub struct Supervisor {
     endpoint: Endpoint,
     settings: SupervisorSettings,
     groups: HashMap<String, Group>,
+    /// Builds session settings for groups and ad-hoc sessions.
+    template: Arc<Template>,
+    adhoc: AdhocSettings,
+    exploder: Arc<crate::exploder::Exploder>,
     arbiters: Vec<ArbiterHandle>,
     /// The MSRP switch sessions install their participants in.
     switch: Option<Arc<Switch>>,
@@ -150,66 +320,25 @@ impl Supervisor {
         arbiters: Vec<ArbiterHandle>,
         switch: Option<Arc<Switch>>,
     ) -> Supervisor {
+        let template = Arc::new(Template::new(config, &settings));
         let mut groups = HashMap::new();
         for g in &config.groups {
             let Ok(uri) = crate::sip::Uri::parse(&g.uri) else {
                 continue;
             };
-            let Some(user) = uri.user_unescaped().map(|u| u.into_owned()) else {
+            let (Some(user), Some(raw_user)) = (
+                uri.user_unescaped().map(|u| u.into_owned()),
+                uri.user.as_deref(),
+            ) else {
                 continue;
             };
-            let contact = |p: Protocol| {
-                let (port, transport) = match p {
-                    Protocol::Udp => (settings.udp_port, ""),
-                    Protocol::Tcp => (settings.tcp_port, ";transport=tcp"),
-                };
-                format!(
-                    "<sip:{}@{}:{}{}>;isfocus",
-                    uri.user.as_deref().unwrap_or(""),
-                    settings.advertised_host,
-                    port,
-                    transport
-                )
-            };
-            let sdp_address = settings
-                .advertised_host
-                .parse::<IpAddr>()
-                .ok()
-                .or_else(|| settings.local_ips.first().copied())
-                .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-            let s = SessionSettings {
-                conference_uri: g.uri.clone(),
-                display_name: g.display_name.clone(),
-                subject: g.subject.clone(),
-                policy: crate::policy::GroupPolicy::for_group(g, &config.policy),
-                trusted_hosts: config
-                    .policy
-                    .trusted_hosts
-                    .iter()
-                    .filter_map(|h| h.parse().ok())
-                    .collect(),
-                contact_udp: contact(Protocol::Udp),
-                contact_tcp: contact(Protocol::Tcp),
-                warn_agent: config.focus.domain.clone(),
-                sdp_address,
-                focus_display: config.focus.display_name.clone(),
-                min_expires: config.subscriptions.min_expires_s,
-                default_expires: config.subscriptions.default_expires_s,
-                max_expires: config.subscriptions.max_expires_s,
-                max_subscriptions: config.subscriptions.max_per_session,
-                min_notify_interval: Duration::from_millis(
-                    config.subscriptions.min_notify_interval_ms,
-                ),
-                departed_retention: Duration::from_secs(config.subscriptions.departed_retention_s),
-                retry_after_s: config.supervisor.retry_after_s,
-                msrp: settings.msrp.clone(),
-                media_bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
-                media_grace: Duration::from_secs(config.msrp.connection_grace_s),
-                dial_timeout: Duration::from_secs(config.policy.dial_out_timeout_s),
-                max_list: config.policy.max_list_size,
-                pager_rate: config.policy.pager_rate,
-                pager_queue: config.policy.pager_queue,
-            };
+            let mut s = template.settings(
+                &g.uri,
+                raw_user,
+                crate::policy::GroupPolicy::for_group(g, &config.policy),
+            );
+            s.display_name = g.display_name.clone();
+            s.subject = g.subject.clone();
             groups.insert(
                 user,
                 Group {
@@ -217,11 +346,32 @@ impl Supervisor {
                 },
             );
         }
+        let adhoc = AdhocSettings {
+            factory_user: config.focus.factory_user.clone(),
+            list_service_user: config.focus.list_service_user.clone(),
+            instance: config.focus.instance_id.clone(),
+            rule: config.policy.adhoc,
+            domains: config.policy.adhoc_domains.clone(),
+            provider: config.policy.clone(),
+            restart_window: Duration::from_secs(config.focus.restart_window_s),
+            max_remembered: config.focus.max_remembered,
+        };
+        let exploder = Arc::new(crate::exploder::Exploder::new(
+            endpoint.clone(),
+            config.policy.max_list_size,
+            config.focus.domain.clone(),
+            template.trusted_hosts.clone(),
+        ));
+        let tables = Arc::new(Tables::default());
+        tables.set_restart_limits(adhoc.restart_window, adhoc.max_remembered);
         Supervisor {
-            tables: Arc::new(Tables::default()),
+            tables,
             endpoint,
             settings,
             groups,
+            template,
+            adhoc,
+            exploder,
             arbiters,
             switch,
             next_arbiter: AtomicUsize::new(0),
@@ -294,12 +444,17 @@ impl Supervisor {
             .tables
             .conferences
             .entry(user.into())
-            .or_insert_with(|| self.start(user, group.settings.clone()));
+            .or_insert_with(|| self.start_session(user, group.settings.clone(), "predefined"));
         entry.in_flight.fetch_add(1, Ordering::SeqCst);
         Ok(entry.clone())
     }
 
-    fn start(&self, key: &str, settings: Arc<SessionSettings>) -> SessionEntry {
+    fn start_session(
+        &self,
+        key: &str,
+        settings: Arc<SessionSettings>,
+        kind: &'static str,
+    ) -> SessionEntry {
         let instance = self.next_instance.fetch_add(1, Ordering::Relaxed);
         let in_flight = Arc::new(AtomicUsize::new(0));
         let n = self.arbiters.len().max(1);
@@ -315,7 +470,7 @@ impl Supervisor {
             let state = SessionState::new(settings, Instant::now(), SystemTime::now());
             SessionActor::new(state, key, instance, tables, endpoint, counter, switch)
         });
-        metrics::counter!("focus_sessions_started_total", "kind" => "predefined").increment(1);
+        metrics::counter!("focus_sessions_started_total", "kind" => kind).increment(1);
         SessionEntry {
             addr,
             instance,
@@ -371,6 +526,10 @@ impl Supervisor {
             .user_unescaped()
             .map(|u| u.into_owned())
             .unwrap_or_default();
+        if user == self.adhoc.factory_user || user == self.adhoc.list_service_user {
+            self.route_service(incoming, &user);
+            return;
+        }
         match req.method {
             Method::Options => {
                 let known = user.is_empty()
@@ -428,6 +587,169 @@ impl Supervisor {
             }
             // BYE, UPDATE and the like need a dialog.
             _ => incoming.txn.reply(&req, 481),
+        }
+    }
+
+    /// Requests to the conference factory and the URI-list service.
+    fn route_service(&self, incoming: IncomingRequest, user: &str) {
+        let req = incoming.request.clone();
+        let factory = user == self.adhoc.factory_user;
+        match req.method {
+            Method::Options => {
+                let contact = self.contact_for(user, incoming.source.protocol);
+                incoming.txn.reply_with(&req, 200, "OK", |w| {
+                    w.header(HeaderName::Contact, &contact);
+                    w.header(HeaderName::Allow, checks::ALLOW);
+                    w.header(HeaderName::Server, &self.settings.server);
+                });
+            }
+            Method::Invite if factory => self.create_adhoc(incoming),
+            Method::Message if !factory => self.exploder.handle(incoming),
+            _ => {
+                let allow = if factory {
+                    "INVITE, OPTIONS"
+                } else {
+                    "MESSAGE, OPTIONS"
+                };
+                incoming
+                    .txn
+                    .reply_with(&req, 405, "Method Not Allowed", |w| {
+                        w.header(HeaderName::Allow, allow);
+                    });
+            }
+        }
+    }
+
+    /// INVITE to the conference factory (RFC 4579 §5.1): a new ad-hoc session with an
+    /// unguessable URI, or (RCS) the live or ended session of the same Contribution-ID.
+    fn create_adhoc(&self, incoming: IncomingRequest) {
+        let req = incoming.request.clone();
+        if self.draining.load(Ordering::Relaxed) {
+            self.overloaded(&req, incoming, "draining");
+            return;
+        }
+        let who = crate::policy::identify(
+            &req,
+            incoming.source.addr.ip(),
+            &self.template.trusted_hosts,
+        );
+        let allowed = match self.adhoc.rule {
+            crate::config::AdhocRule::Anyone => true,
+            crate::config::AdhocRule::None => false,
+            crate::config::AdhocRule::Domains => crate::sip::Uri::parse(&who.aor)
+                .ok()
+                .and_then(|u| u.host.map(|h| h.to_string()))
+                .is_some_and(|h| {
+                    self.adhoc
+                        .domains
+                        .iter()
+                        .any(|d| d.eq_ignore_ascii_case(&h))
+                }),
+        };
+        if !allowed {
+            metrics::counter!("focus_policy_rejections_total", "reason" => "adhoc").increment(1);
+            let warning = format!(
+                "399 {} \"You may not create group sessions\"",
+                self.settings.domain
+            );
+            incoming.txn.reply_with(&req, 403, "Forbidden", |w| {
+                w.header(HeaderName::Warning, &warning);
+            });
+            return;
+        }
+        let key = req
+            .headers
+            .get(HeaderName::ContributionId)
+            .or_else(|| req.headers.get(HeaderName::ConversationId))
+            .map(str::to_string);
+        if let Some(k) = &key {
+            // The same conversation, still live: join it.
+            let live = self.tables.adhoc_live.get(k).map(|u| u.to_string());
+            if let Some(user) = live {
+                if let Ok(entry) = self.session_for(&user) {
+                    self.deliver_or_answer(&req, &entry, incoming);
+                    return;
+                }
+            }
+        }
+        let remembered = key.as_deref().and_then(|k| {
+            self.tables
+                .remembered
+                .lock()
+                .ok()
+                .and_then(|mut r| r.take(k, Instant::now()))
+        });
+        if self.tables.conferences.len() >= self.settings.max_sessions {
+            self.overloaded(&req, incoming, "sessions");
+            return;
+        }
+        let (user, mut s, kind) = match remembered {
+            Some(rec) => {
+                let Some(user) = crate::sip::Uri::parse(&rec.conference_uri)
+                    .ok()
+                    .and_then(|u| u.user.as_deref().map(str::to_string))
+                else {
+                    incoming.txn.reply(&req, 500);
+                    return;
+                };
+                let mut s = self.template.settings(
+                    &rec.conference_uri,
+                    &user,
+                    crate::policy::GroupPolicy::adhoc(&self.adhoc.provider),
+                );
+                s.kind = crate::session::SessionKind::Restarted;
+                s.subject = rec.subject.clone().unwrap_or_default();
+                s.restart_members = rec.members.clone();
+                s.restart_ids = Some((rec.subject, rec.contribution_id, rec.conversation_id));
+                (user, s, "restarted")
+            }
+            None => {
+                let user = format!(
+                    "conf-{}-{:016x}",
+                    self.adhoc.instance,
+                    rand::random::<u64>()
+                );
+                let uri = format!("sip:{user}@{}", self.settings.domain);
+                let mut s = self.template.settings(
+                    &uri,
+                    &user,
+                    crate::policy::GroupPolicy::adhoc(&self.adhoc.provider),
+                );
+                s.kind = crate::session::SessionKind::Adhoc;
+                s.subject = req
+                    .headers
+                    .get(HeaderName::Subject)
+                    .unwrap_or("")
+                    .to_string();
+                (user, s, "adhoc")
+            }
+        };
+        // The creator hosts its session.
+        s.policy
+            .members
+            .insert(who.aor.clone(), crate::config::Role::Host);
+        let settings = Arc::new(s);
+        let entry = {
+            let e = self
+                .tables
+                .conferences
+                .entry(user.as_str().into())
+                .or_insert_with(|| self.start_session(&user, settings, kind));
+            e.in_flight.fetch_add(1, Ordering::SeqCst);
+            e.clone()
+        };
+        if let Some(k) = &key {
+            self.tables.adhoc_started(k, &user);
+        }
+        self.deliver_or_answer(&req, &entry, incoming);
+    }
+
+    fn deliver_or_answer(&self, req: &Request, entry: &SessionEntry, incoming: IncomingRequest) {
+        match Self::deliver(entry, SessionInput::Request(incoming)) {
+            Delivery::Sent => {}
+            Delivery::Full(SessionInput::Request(inc)) => self.overloaded(req, inc, "mailbox"),
+            Delivery::Closed(SessionInput::Request(inc)) => inc.txn.reply(req, 503),
+            Delivery::Full(_) | Delivery::Closed(_) => {}
         }
     }
 

@@ -202,7 +202,11 @@ fn methods_extensions_and_bodies_the_focus_does_not_serve() {
     let b = ua.send_request(&mut call, "INVITE", "", Some(("text/plain", "hello")));
     let r = ua.expect_final(&b);
     assert_eq!((r.status, &*r.reason), (415, "Unsupported Media Type"));
-    assert_eq!(r.headers.get(HeaderName::Accept), Some("application/sdp"));
+    // SDP, or SDP beside a URI list of invitees (RFC 5366).
+    assert_eq!(
+        r.headers.get(HeaderName::Accept),
+        Some("application/sdp, multipart/mixed")
+    );
 
     // A client that cannot read SDP: 406 with what the focus would send.
     let mut call = Call::new(TEAM);

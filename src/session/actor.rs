@@ -265,6 +265,10 @@ impl Actor for SessionActor {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         metrics::gauge!("focus_session_actors").decrement(1.0);
+        // An ended ad-hoc session may be restarted by its Contribution-ID.
+        if let Some(record) = self.state.adhoc_record() {
+            self.tables.adhoc_ended(record, &self.key);
+        }
         if !self.busy {
             self.tables.forget_session(&self.key, self.instance, false);
             return;

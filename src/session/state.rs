@@ -65,6 +65,13 @@ pub struct SessionSettings {
     /// Group messages relayed per second by this session (pacing), and most waiting.
     pub pager_rate: u32,
     pub pager_queue: usize,
+    /// Pre-defined, ad-hoc or restarted.
+    pub kind: crate::session::SessionKind,
+    /// A restarted session's remembered members (address of record, display name), called
+    /// again when the first participant arrives.
+    pub restart_members: Vec<(String, Option<String>)>,
+    /// Identifiers a restarted session keeps from its first life.
+    pub restart_ids: Option<(Option<String>, Option<String>, Option<String>)>,
 }
 
 /// A request's transaction and origin.
@@ -213,6 +220,12 @@ pub struct SessionState {
     referrals: HashMap<u64, refer::Referral>,
     /// Group messages waiting for their turn.
     pacer: pager::Pacer,
+    /// Subject, Contribution-ID and Conversation-ID of the conversation.
+    ids: Option<uri_list::ConversationIds>,
+    /// Everyone who was ever a member (restart remembers them).
+    ever: Vec<(String, Option<String>)>,
+    /// A restarted session called its members back already.
+    called_back: bool,
     next_id: u64,
     /// Change counter value when conference-state (user-count, active) last changed.
     state_rev: u64,
@@ -233,6 +246,17 @@ impl SessionState {
     /// timestamps is derived from `now`, so tests stay deterministic).
     pub fn new(settings: Arc<SessionSettings>, now: Instant, wall: SystemTime) -> SessionState {
         let locked = settings.policy.locked;
+        let ids =
+            settings
+                .restart_ids
+                .clone()
+                .map(
+                    |(subject, contribution_id, conversation_id)| uri_list::ConversationIds {
+                        subject,
+                        contribution_id,
+                        conversation_id,
+                    },
+                );
         SessionState {
             settings,
             epoch: (now, wall),
@@ -246,6 +270,9 @@ impl SessionState {
             answered: HashMap::new(),
             referrals: HashMap::new(),
             pacer: pager::Pacer::new(),
+            ids,
+            ever: Vec::new(),
+            called_back: false,
             next_id: 1,
             state_rev: 0,
             active: false,
@@ -513,9 +540,27 @@ impl SessionState {
                 return;
             }
         };
+        let invite_body = match uri_list::split_invite_body(req, self.settings.max_list) {
+            Ok(b) => b,
+            Err((status, reason)) => {
+                self.reply(req, ctx, status, reason, None, &[]);
+                return;
+            }
+        };
+        if !invite_body.invitees.is_empty() {
+            let listed = self.settings.policy.member_role(&who.aor).is_some();
+            if let Err(r) =
+                self.settings
+                    .policy
+                    .allow(Some(role), listed, crate::policy::Action::Add)
+            {
+                self.refuse(req, ctx, &r);
+                return;
+            }
+        }
         let mut sdp_state = LocalSdpState::random();
         let msrp_session = media::new_session_id();
-        let n = match self.negotiate(&mut sdp_state, &req.body, &msrp_session) {
+        let n = match self.negotiate(&mut sdp_state, &invite_body.sdp, &msrp_session) {
             Ok(x) => x,
             Err((status, reason, warning)) => {
                 self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
@@ -599,6 +644,21 @@ impl SessionState {
         metrics::gauge!("focus_participants_active").increment(1.0);
         tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant joined");
         self.roster_changed_at(now);
+        self.learn_ids(req);
+        self.remember_member(&who.aor, who.display.clone());
+        if !invite_body.invitees.is_empty() {
+            self.invite_list(now, &invite_body.invitees, &identity, &who.aor);
+        }
+        if self.settings.kind == crate::session::SessionKind::Restarted {
+            self.call_back_members(now, &who.aor);
+        }
+    }
+
+    /// Keeps an address of record in the member list a restart calls back.
+    fn remember_member(&mut self, aor: &str, display: Option<String>) {
+        if !self.ever.iter().any(|(a, _)| a == aor) {
+            self.ever.push((aor.to_string(), display));
+        }
     }
 
     fn on_in_dialog(&mut self, now: Instant, req: &Request, ctx: RequestCtx, tag: &str) {
@@ -1518,6 +1578,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod control;
 mod pager;
 mod refer;
+mod uri_list;
+
+pub use uri_list::AdhocRecord;
 
 #[cfg(test)]
 #[path = "state_tests.rs"]

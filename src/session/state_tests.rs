@@ -48,6 +48,9 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         max_list: 100,
         pager_rate: 1000,
         pager_queue: 1000,
+        kind: crate::session::SessionKind::Predefined,
+        restart_members: Vec::new(),
+        restart_ids: None,
     })
 }
 

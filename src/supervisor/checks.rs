@@ -10,7 +10,12 @@ pub const ALLOW: &str =
 /// Body types the focus accepts in requests (the `Accept` header).
 pub const ACCEPT: &str = "application/sdp";
 /// Option tags the focus supports (the `Supported` header); empty for now.
-pub const SUPPORTED: &[&str] = &["multiple-refer", "norefersub"];
+pub const SUPPORTED: &[&str] = &[
+    "multiple-refer",
+    "norefersub",
+    "recipient-list-invite",
+    "recipient-list-message",
+];
 /// Event packages (the `Allow-Events` header).
 pub const ALLOW_EVENTS: &str = "conference";
 /// Moderation requests (lock, unlock, end, mute) in INFO or MESSAGE.
@@ -122,7 +127,9 @@ fn check_body(req: &Request) -> Option<Refusal> {
         return Some(Refusal::new(415, "Unsupported Media Type").with(HeaderName::Accept, ACCEPT));
     };
     let accepted: &str = match req.method {
-        Method::Invite | Method::Update => ACCEPT,
+        // RFC 5366: the SDP beside a URI list of invitees.
+        Method::Invite => "application/sdp, multipart/mixed",
+        Method::Update => ACCEPT,
         // RFC 5368: a URI list of targets.
         Method::Refer => "multipart/mixed",
         Method::Info => CONTROL,
@@ -232,7 +239,10 @@ mod tests {
             "xyz",
         ))
         .unwrap();
-        assert_eq!((r.status, r.headers[0].1.as_str()), (415, ACCEPT));
+        assert_eq!(
+            (r.status, r.headers[0].1.as_str()),
+            (415, "application/sdp, multipart/mixed")
+        );
         assert_eq!(
             check(&req(
                 "INVITE",

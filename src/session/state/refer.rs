@@ -391,6 +391,19 @@ impl SessionState {
 
     /// Calls `target` into the session (RFC 4579 §5.2).
     fn dial_out(&mut self, now: Instant, target: &NameAddr, rid: Option<u64>, by: &str) {
+        self.dial_out_as(now, target, rid, by, false);
+    }
+
+    /// Calls `target`; a `hidden` invitee (bcc or anonymized in a URI list) is shown to the
+    /// others only as an anonymous alias.
+    pub(super) fn dial_out_as(
+        &mut self,
+        now: Instant,
+        target: &NameAddr,
+        rid: Option<u64>,
+        by: &str,
+        hidden: bool,
+    ) {
         let aor = target.uri.aor();
         if self.participants.values().any(|p| p.real == aor)
             || self.dialouts.values().any(|d| d.real == aor)
@@ -468,8 +481,21 @@ impl SessionState {
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Allow, ALLOW);
         w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
-        if !self.settings.subject.is_empty() {
-            w.header(HeaderName::Subject, &self.settings.subject);
+        // Invitees learn what the conversation is (RCS/CPM: Subject, Contribution-ID,
+        // Conversation-ID copied unchanged).
+        let ids = self.ids.clone().unwrap_or_default();
+        let subject = ids
+            .subject
+            .clone()
+            .or_else(|| (!self.settings.subject.is_empty()).then(|| self.settings.subject.clone()));
+        if let Some(s) = subject {
+            w.header(HeaderName::Subject, &s);
+        }
+        if let Some(c) = &ids.contribution_id {
+            w.header(HeaderName::ContributionId, c);
+        }
+        if let Some(c) = &ids.conversation_id {
+            w.header(HeaderName::ConversationId, c);
         }
         w.header_fmt(HeaderName::ReferredBy, format_args!("<{by}>"));
         let rest = w.finish(Some("application/sdp"), &body);
@@ -494,14 +520,26 @@ impl SessionState {
                 }),
             }),
         });
-        let display = who.display.clone();
+        self.remember_member(&aor, who.display.clone());
+        let (identity, display) = if hidden {
+            self.public_identity(&Identity {
+                anonymous: true,
+                ..who.clone()
+            })
+        } else {
+            (aor.clone(), who.display.clone())
+        };
         self.roster.join(
-            &aor,
+            &identity,
             display.clone(),
             role.as_str(),
             EndpointEntry {
                 pid: Some(pid),
-                entity: request_target(&target.uri),
+                entity: if hidden {
+                    identity.clone()
+                } else {
+                    request_target(&target.uri)
+                },
                 status: EndpointStatus::DialingOut,
                 joining_method: JoiningMethod::DialedOut,
                 joined_at: self.wall(now),
@@ -510,7 +548,7 @@ impl SessionState {
                 call_id: call_id.to_string(),
                 remote_tag: String::new(),
                 local_tag: local_tag.clone(),
-                hidden: false,
+                hidden,
                 referred_by: Some(by.to_string()),
             },
         );
@@ -525,7 +563,7 @@ impl SessionState {
                 sdp: sdp_state,
                 msrp_session,
                 referral: rid,
-                identity: aor.clone(),
+                identity,
                 display,
                 real: aor,
                 role,

@@ -1,0 +1,176 @@
+//! The URI-list service for MESSAGE (RFC 5365 exploder): a MESSAGE whose `multipart/mixed`
+//! body holds the payload and a `recipient-list` resource list (with
+//! `Require: recipient-list-message`) is answered `202 Accepted` and sent on as one MESSAGE
+//! per listed recipient, carrying the payload only (plus, when there are To or Cc
+//! recipients, the `recipient-list-history` that RFC 5364 lets them see: no bcc, anonymized
+//! entries masked). It keeps no state beyond its requests in flight.
+
+use crate::body::{multipart, resource_lists};
+use crate::endpoint::{
+    new_tag, Destination, Endpoint, IncomingRequest, OutgoingRequest, TransactionUser, TuEvent,
+};
+use crate::sip::{HeaderName, MessageWriter, Method, Uri};
+use bytes::Bytes;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The exploder.
+pub struct Exploder {
+    endpoint: Endpoint,
+    max_list: usize,
+    domain: String,
+    trusted: Vec<IpAddr>,
+    next: AtomicU64,
+}
+
+impl Exploder {
+    pub fn new(
+        endpoint: Endpoint,
+        max_list: usize,
+        domain: String,
+        trusted: Vec<IpAddr>,
+    ) -> Exploder {
+        Exploder {
+            endpoint,
+            max_list,
+            domain,
+            trusted,
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// Handles one MESSAGE to the URI-list service.
+    pub fn handle(self: &Arc<Self>, incoming: IncomingRequest) {
+        let req = incoming.request.clone();
+        let txn = incoming.txn;
+        if req.method != Method::Message {
+            txn.reply_with(&req, 405, "Method Not Allowed", |w| {
+                w.header(HeaderName::Allow, "MESSAGE, OPTIONS");
+            });
+            return;
+        }
+        if !req
+            .headers
+            .has_token(HeaderName::Require, "recipient-list-message")
+        {
+            txn.reply_with(&req, 421, "Extension Required", |w| {
+                w.header(HeaderName::Require, "recipient-list-message");
+            });
+            return;
+        }
+        let ct = req.headers.get(HeaderName::ContentType).unwrap_or("");
+        let Ok(body) =
+            multipart::parse(ct, req.body.clone(), &multipart::MultipartLimits::default())
+        else {
+            txn.reply_with(&req, 400, "Malformed multipart body", |_| {});
+            return;
+        };
+        let list = body
+            .find_by_disposition(multipart::RECIPIENT_LIST)
+            .filter(|p| p.is_content_type(resource_lists::MIME_TYPE))
+            .and_then(|p| {
+                resource_lists::parse(&p.body, &resource_lists::ListLimits::default()).ok()
+            });
+        let payload = body
+            .parts
+            .iter()
+            .find(|p| !p.is_disposition(multipart::RECIPIENT_LIST))
+            .cloned();
+        let (Some(mut list), Some(payload)) = (list, payload) else {
+            txn.reply_with(&req, 400, "Missing recipient list or payload", |_| {});
+            return;
+        };
+        list.dedup();
+        if list.entries.len() > self.max_list {
+            metrics::counter!("focus_policy_rejections_total", "reason" => "list_too_long")
+                .increment(1);
+            let warning = format!(
+                "399 {} \"At most {} recipients per message\"",
+                self.domain, self.max_list
+            );
+            txn.reply_with(&req, 403, "Forbidden", |w| {
+                w.header(HeaderName::Warning, &warning);
+            });
+            return;
+        }
+        let who = crate::policy::identify(&req, incoming.source.addr.ip(), &self.trusted);
+        let from = if who.anonymous {
+            "\"Anonymous\" <sip:anonymous@anonymous.invalid>".to_string()
+        } else {
+            let mut s = String::new();
+            req.from.write_without_tag(&mut s);
+            s
+        };
+        // RFC 5365 §4.2: To and Cc recipients learn who else got it (never the bcc ones).
+        let shows_history = list
+            .entries
+            .iter()
+            .any(|e| e.copy_control != resource_lists::CopyControl::Bcc);
+        let history = shows_history.then(|| resource_lists::render_history(&list.entries));
+        let payload_type = payload.content_type().unwrap_or("text/plain").to_string();
+        let (content_type, out_body): (String, Bytes) = match &history {
+            None => (payload_type, payload.body.clone()),
+            Some(h) => {
+                let parts = vec![
+                    payload.clone(),
+                    multipart::Part::new(resource_lists::MIME_TYPE, Bytes::from(h.clone()))
+                        .with_disposition(multipart::RECIPIENT_LIST_HISTORY),
+                ];
+                match multipart::Multipart::mixed(parts).encode_with_new_boundary() {
+                    Ok(x) => x,
+                    Err(_) => (payload_type, payload.body.clone()),
+                }
+            }
+        };
+        txn.reply_with(&req, 202, "Accepted", |_| {});
+        metrics::counter!("focus_group_messages_total", "mode" => "exploder").increment(1);
+        let tu: Arc<dyn TransactionUser> = self.clone();
+        for e in &list.entries {
+            let Ok(uri) = Uri::parse(&e.uri) else {
+                metrics::counter!("focus_group_message_deliveries_total", "outcome" => "failed")
+                    .increment(1);
+                continue;
+            };
+            if !uri.is_sip() {
+                metrics::counter!("focus_group_message_deliveries_total", "outcome" => "failed")
+                    .increment(1);
+                continue;
+            }
+            let call_id: Box<str> = format!("{}@{}", new_tag(), self.domain).into();
+            let mut w = MessageWriter::headers_only();
+            w.header_fmt(HeaderName::From, format_args!("{from};tag={}", new_tag()));
+            w.header_fmt(HeaderName::To, format_args!("<{uri}>"));
+            w.header(HeaderName::CallId, &call_id);
+            w.header(HeaderName::CSeq, "1 MESSAGE");
+            w.header(HeaderName::MaxForwards, "70");
+            let rest = w.finish(Some(&content_type), &out_body);
+            self.endpoint.send_request(OutgoingRequest {
+                method: Method::Message,
+                request_uri: uri.to_string(),
+                rest,
+                call_id,
+                destination: Destination {
+                    next_hop: uri,
+                    flow: None,
+                },
+                token: self.next.fetch_add(1, Ordering::Relaxed),
+                tu: tu.clone(),
+                invite: None,
+            });
+        }
+    }
+}
+
+impl TransactionUser for Exploder {
+    fn on_event(&self, event: TuEvent) {
+        let outcome = match event {
+            TuEvent::Response { response, .. } if response.status < 200 => return,
+            TuEvent::Response { response, .. } if response.status < 300 => "delivered",
+            TuEvent::Response { .. } | TuEvent::Failed { .. } => "failed",
+            TuEvent::AckTimeout { .. } | TuEvent::ResponseRefused { .. } => return,
+        };
+        metrics::counter!("focus_group_message_deliveries_total", "outcome" => outcome)
+            .increment(1);
+    }
+}
