@@ -227,6 +227,26 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Participants removed because their MSRP connection never bound or stayed lost",
     ),
+    (
+        "focus_dialouts_total",
+        Kind::Counter,
+        "Participants the focus called (REFER, URI list, restart), by outcome: started, answered, busy, failed",
+    ),
+    (
+        "focus_group_messages_total",
+        Kind::Counter,
+        "Group messages accepted (202), by mode: pager, exploder",
+    ),
+    (
+        "focus_group_message_deliveries_total",
+        Kind::Counter,
+        "Group message deliveries, by outcome: delivered, failed",
+    ),
+    (
+        "focus_moderation_actions_total",
+        Kind::Counter,
+        "Moderation requests accepted, by action",
+    ),
 ];
 
 fn describe() {
