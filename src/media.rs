@@ -8,3 +8,4 @@
 pub mod cpim;
 pub mod imdn;
 pub mod msrp;
+pub mod rtp;
