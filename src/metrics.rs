@@ -227,6 +227,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Participants removed because their MSRP connection never bound or stayed lost",
     ),
+    (
+        "focus_credit_checks_total",
+        Kind::Counter,
+        "Online credit checks, by outcome (granted, denied, unavailable)",
+    ),
 ];
 
 fn describe() {
