@@ -47,6 +47,7 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub msrp: MsrpConfig,
     pub policy: ProviderPolicy,
+    pub charging: ChargingConfig,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -216,6 +217,105 @@ impl Default for MsrpConfig {
             connection_grace_s: 10,
             max_connections: 4096,
         }
+    }
+}
+
+/// When the charging writer forces records to disk (`fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsyncPolicy {
+    /// After every batch: nothing acknowledged is lost in a power cut, at a sync per batch.
+    Always,
+    /// At most `fsync_interval_ms` after a write: a power cut loses at most that much.
+    Interval,
+    /// Left to the operating system (flush and shutdown still sync).
+    Never,
+}
+
+/// What the focus does when the credit-control server cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnUnavailable {
+    /// Admit the session or message (the records still let it be charged later).
+    Allow,
+    /// Refuse it (503): nothing is served that could not be authorized.
+    Deny,
+}
+
+/// `[charging]`: offline charging records and the online credit check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChargingConfig {
+    /// The JSON-lines file records are appended to; empty disables offline charging.
+    pub path: String,
+    /// The file is rotated before a record would make it larger than this, in bytes.
+    pub max_file_bytes: u64,
+    /// Rotated files kept (`path.1` is the newest).
+    pub keep_files: usize,
+    pub fsync: FsyncPolicy,
+    pub fsync_interval_ms: u64,
+    /// Records held in memory while the file cannot be written; more are dropped (counted).
+    pub max_backlog: usize,
+    /// Credit-control endpoint (`http://host:port/path`); empty disables online charging.
+    pub online_url: String,
+    pub online_timeout_ms: u64,
+    pub on_unavailable: OnUnavailable,
+}
+
+impl Default for ChargingConfig {
+    fn default() -> Self {
+        ChargingConfig {
+            path: String::new(),
+            max_file_bytes: 64 * 1024 * 1024,
+            keep_files: 10,
+            fsync: FsyncPolicy::Interval,
+            fsync_interval_ms: 1000,
+            max_backlog: 100_000,
+            online_url: String::new(),
+            online_timeout_ms: 1000,
+            on_unavailable: OnUnavailable::Allow,
+        }
+    }
+}
+
+impl ChargingConfig {
+    /// Every problem of the `[charging]` section, each with its key (the charging writer
+    /// checks the same when started on its own).
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut bad = |key: &str, message: &str| {
+            issues.push(ConfigIssue {
+                key: format!("charging.{key}"),
+                message: message.into(),
+            })
+        };
+        // "dir/" would be opened as a file name by Path (which drops the slash).
+        if !self.path.is_empty()
+            && (self.path.ends_with('/') || std::path::Path::new(&self.path).file_name().is_none())
+        {
+            bad("path", "must name a file");
+        }
+        if self.max_file_bytes < 1024 {
+            bad("max_file_bytes", "must be at least 1024");
+        }
+        if !(1..=1000).contains(&self.keep_files) {
+            bad("keep_files", "must be between 1 and 1000");
+        }
+        if !(1..=60_000).contains(&self.fsync_interval_ms) {
+            bad("fsync_interval_ms", "must be between 1 and 60000");
+        }
+        if self.max_backlog == 0 {
+            bad("max_backlog", "must be positive");
+        }
+        if !self.online_url.is_empty() {
+            if let Err(e) = crate::charging::HttpUrl::parse(&self.online_url) {
+                bad("online_url", &e.to_string());
+            }
+        }
+        if !(1..=30_000).contains(&self.online_timeout_ms) {
+            bad("online_timeout_ms", "must be between 1 and 30000");
+        }
+        issues
     }
 }
 
@@ -617,6 +717,7 @@ impl Config {
                 bad(key("members"), "a members-only group needs members");
             }
         }
+        issues.extend(self.charging.validate());
         issues
     }
 
@@ -656,6 +757,53 @@ mod tests {
         assert_eq!(c.msrp.max_message_size, d.msrp.max_message_size);
         assert_eq!(c.msrp.queue_depth, d.msrp.queue_depth);
         assert!(c.groups[0].allow_private_messages);
+        assert_eq!(c.charging.path, d.charging.path);
+        assert_eq!(c.charging.max_file_bytes, d.charging.max_file_bytes);
+        assert_eq!(c.charging.keep_files, d.charging.keep_files);
+        assert_eq!(c.charging.fsync, d.charging.fsync);
+        assert_eq!(c.charging.fsync_interval_ms, d.charging.fsync_interval_ms);
+        assert_eq!(c.charging.max_backlog, d.charging.max_backlog);
+        assert_eq!(c.charging.online_url, d.charging.online_url);
+        assert_eq!(c.charging.online_timeout_ms, d.charging.online_timeout_ms);
+        assert_eq!(c.charging.on_unavailable, d.charging.on_unavailable);
+    }
+
+    #[test]
+    fn charging_errors_are_reported_with_their_keys() {
+        let text = r#"
+            [charging]
+            path = "/var/log/cdr/"
+            max_file_bytes = 10
+            keep_files = 0
+            fsync = "interval"
+            fsync_interval_ms = 0
+            max_backlog = 0
+            online_url = "https://credit.example.com/check"
+            online_timeout_ms = 0
+        "#;
+        let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+            panic!("accepted")
+        };
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "charging.path",
+                "charging.max_file_bytes",
+                "charging.keep_files",
+                "charging.fsync_interval_ms",
+                "charging.max_backlog",
+                "charging.online_url",
+                "charging.online_timeout_ms",
+            ]
+        );
+        let good = Config::from_toml(
+            "[charging]\npath = \"cdr/focus.jsonl\"\nfsync = \"always\"\non_unavailable = \"deny\"\nonline_url = \"http://127.0.0.1:8080/credit\"\n",
+        )
+        .unwrap();
+        assert_eq!(good.charging.fsync, FsyncPolicy::Always);
+        assert_eq!(good.charging.on_unavailable, OnUnavailable::Deny);
+        assert!(Config::from_toml("[charging]\nfsync = \"sometimes\"\n").is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod charging;
 pub mod conference_info;
 pub mod config;
 pub mod dialog;

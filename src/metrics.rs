@@ -247,6 +247,31 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Moderation requests accepted, by action",
     ),
+    (
+        "focus_charging_records_written_total",
+        Kind::Counter,
+        "Charging records written to the charging file, by type",
+    ),
+    (
+        "focus_charging_records_dropped_total",
+        Kind::Counter,
+        "Charging records never written, by reason (disabled, backlog, closed, encode)",
+    ),
+    (
+        "focus_charging_errors_total",
+        Kind::Counter,
+        "Charging file operations that failed, by op (open, write, rotate, sync)",
+    ),
+    (
+        "focus_charging_backlog",
+        Kind::Gauge,
+        "Charging records waiting in memory for the charging file",
+    ),
+    (
+        "focus_credit_checks_total",
+        Kind::Counter,
+        "Online credit checks, by outcome (granted, denied, unavailable)",
+    ),
 ];
 
 fn describe() {
