@@ -21,6 +21,7 @@ pub struct Exploder {
     max_list: usize,
     domain: String,
     trusted: Vec<IpAddr>,
+    charging: crate::charging::ChargingHandle,
     next: AtomicU64,
 }
 
@@ -30,12 +31,14 @@ impl Exploder {
         max_list: usize,
         domain: String,
         trusted: Vec<IpAddr>,
+        charging: crate::charging::ChargingHandle,
     ) -> Exploder {
         Exploder {
             endpoint,
             max_list,
             domain,
             trusted,
+            charging,
             next: AtomicU64::new(1),
         }
     }
@@ -125,6 +128,13 @@ impl Exploder {
         };
         txn.reply_with(&req, 202, "Accepted", |_| {});
         metrics::counter!("focus_group_messages_total", "mode" => "exploder").increment(1);
+        self.charging.record(crate::charging::Record::GroupMessage {
+            conference: None,
+            sender: who.aor.clone(),
+            recipients: list.entries.len() as u32,
+            size: payload.body.len() as u64,
+            mode: crate::charging::MessageMode::Exploder,
+        });
         let tu: Arc<dyn TransactionUser> = self.clone();
         for e in &list.entries {
             let Ok(uri) = Uri::parse(&e.uri) else {

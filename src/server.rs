@@ -2,6 +2,7 @@
 //! the command line, the metrics exporter and signals; tests start a server in-process.
 
 use crate::config::Config;
+use crate::charging::{ChargingHandle, ChargingWriter};
 use crate::endpoint::{Endpoint, EndpointSettings};
 use crate::media::msrp::switch::{Switch, SwitchSettings};
 use crate::session::MsrpOffer;
@@ -26,6 +27,8 @@ pub enum StartError {
     },
     #[error("focus.domain: {0}")]
     Domain(crate::sip::UriError),
+    #[error("charging: {0}")]
+    Charging(#[from] crate::charging::ChargingError),
 }
 
 /// A running focus.
@@ -37,6 +40,8 @@ pub struct Server {
     /// The MSRP listener, when the switch runs.
     pub msrp_addr: Option<SocketAddr>,
     pub switch: Option<Arc<Switch>>,
+    /// Offline charging records.
+    pub charging: ChargingHandle,
     cancel: CancellationToken,
     grace: Duration,
 }
@@ -108,6 +113,8 @@ impl Server {
             },
         );
         let domain = Host::parse(&config.focus.domain).map_err(StartError::Domain)?;
+        let (charging, _writer) = ChargingWriter::start(config)?;
+        let credit = crate::charging::CreditGate::from_config(&config.charging)?;
         // The MSRP switch: default listener beside SIP, on port 2855 (RFC 4975's port).
         let (switch, msrp_addr, msrp_offer) = if config.msrp.enabled {
             let addr = msrp_listen.unwrap_or_else(|| {
@@ -170,7 +177,10 @@ impl Server {
             endpoint.clone(),
             arbiters,
             switch.clone(),
+            charging.clone(),
+            credit,
         ));
+        supervisor.set_self();
         endpoint.set_router(supervisor.clone());
         let sink: Arc<dyn Sink> = Arc::new(endpoint.clone());
         tokio::spawn(udp.clone().run(
@@ -187,6 +197,7 @@ impl Server {
             tcp_addr: tcp.local_addr(),
             msrp_addr,
             switch,
+            charging,
             cancel,
             grace: Duration::from_secs(config.shutdown.grace_s),
         })
@@ -197,6 +208,10 @@ impl Server {
     /// transports close.
     pub async fn shutdown(&self) {
         self.supervisor.shutdown(self.grace).await;
+        // Every record of the sessions just ended is on disk before the process exits.
+        if let Err(e) = self.charging.shutdown().await {
+            tracing::error!(error = %e, "charging records not all written");
+        }
         self.cancel.cancel();
     }
 }

@@ -22,7 +22,7 @@ use dashmap::DashMap;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 /// A routing entry: the actor's address, its instance id and its in-flight counter.
@@ -303,6 +303,11 @@ pub struct Supervisor {
     template: Arc<Template>,
     adhoc: AdhocSettings,
     exploder: Arc<crate::exploder::Exploder>,
+    charging: crate::charging::ChargingHandle,
+    /// Online charging: a credit check before a new participant or group message.
+    credit: Arc<crate::charging::CreditGate>,
+    /// Itself, for the tasks that finish routing after a credit check.
+    me: std::sync::OnceLock<Weak<Supervisor>>,
     arbiters: Vec<ArbiterHandle>,
     /// The MSRP switch sessions install their participants in.
     switch: Option<Arc<Switch>>,
@@ -319,6 +324,8 @@ impl Supervisor {
         endpoint: Endpoint,
         arbiters: Vec<ArbiterHandle>,
         switch: Option<Arc<Switch>>,
+        charging: crate::charging::ChargingHandle,
+        credit: crate::charging::CreditGate,
     ) -> Supervisor {
         let template = Arc::new(Template::new(config, &settings));
         let mut groups = HashMap::new();
@@ -361,6 +368,7 @@ impl Supervisor {
             config.policy.max_list_size,
             config.focus.domain.clone(),
             template.trusted_hosts.clone(),
+            charging.clone(),
         ));
         let tables = Arc::new(Tables::default());
         tables.set_restart_limits(adhoc.restart_window, adhoc.max_remembered);
@@ -372,12 +380,21 @@ impl Supervisor {
             template,
             adhoc,
             exploder,
+            charging,
+            credit: Arc::new(credit),
+            me: std::sync::OnceLock::new(),
             arbiters,
             switch,
             next_arbiter: AtomicUsize::new(0),
             next_instance: AtomicU64::new(1),
             draining: AtomicBool::new(false),
         }
+    }
+
+    /// Lets routing continue in tasks (after an online credit check): call once with the
+    /// supervisor's own `Arc`.
+    pub fn set_self(self: &Arc<Self>) {
+        let _ = self.me.set(Arc::downgrade(self));
     }
 
     /// The routing tables.
@@ -462,13 +479,14 @@ impl Supervisor {
         let tables = self.tables.clone();
         let endpoint = self.endpoint.clone();
         let switch = self.switch.clone();
+        let charging = self.charging.clone();
         let capacity = self.settings.mailbox_capacity;
         let key: Box<str> = key.into();
         let counter = in_flight.clone();
         let addr = SessionActor::start_in_arbiter(arbiter, move |ctx| {
             ctx.set_mailbox_capacity(capacity);
             let state = SessionState::new(settings, Instant::now(), SystemTime::now());
-            SessionActor::new(state, key, instance, tables, endpoint, counter, switch)
+            SessionActor::new(state, key, instance, tables, endpoint, counter, switch, charging)
         });
         metrics::counter!("focus_sessions_started_total", "kind" => kind).increment(1);
         SessionEntry {
@@ -515,7 +533,48 @@ impl Supervisor {
         }
     }
 
+    /// Online charging (a credit check) before a new participant or a group message; then
+    /// the normal routing.
     fn route_out_of_dialog(&self, incoming: IncomingRequest) {
+        let chargeable = matches!(incoming.request.method, Method::Invite | Method::Message);
+        let me = self.me.get().and_then(Weak::upgrade);
+        let (true, true, Some(me)) = (self.credit.is_online(), chargeable, me) else {
+            self.route_new(incoming);
+            return;
+        };
+        let req = incoming.request.clone();
+        let who = crate::policy::identify(&req, incoming.source.addr.ip(), &self.template.trusted_hosts);
+        let check = self.credit.admit(crate::charging::CreditRequest {
+            subject: who.aor,
+            kind: if req.method == Method::Invite {
+                crate::charging::CreditKind::Session
+            } else {
+                crate::charging::CreditKind::Message
+            },
+            conference: req.uri.to_string(),
+            size: (req.method == Method::Message).then_some(req.body.len() as u64),
+        });
+        tokio::spawn(async move {
+            match check.await {
+                Ok(()) => me.route_new(incoming),
+                Err(refusal) => {
+                    refusal.count();
+                    let warning = format!(
+                        "{} {} \"{}\"",
+                        refusal.code,
+                        me.settings.domain,
+                        refusal.warning.replace('"', "'")
+                    );
+                    let reason = crate::sip::reason_phrase(refusal.status);
+                    incoming.txn.reply_with(&req, refusal.status, reason, |w| {
+                        w.header(HeaderName::Warning, &warning);
+                    });
+                }
+            }
+        });
+    }
+
+    fn route_new(&self, incoming: IncomingRequest) {
         let req = incoming.request.clone();
         if !self.is_for_focus(&req) {
             incoming.txn.reply(&req, 404);

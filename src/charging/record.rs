@@ -131,7 +131,7 @@ pub enum SessionKind {
     Predefined,
     /// An ad-hoc group created by its first INVITE.
     Adhoc,
-    /// A session started again after its actor failed.
+    /// An ended ad-hoc session started again by its Contribution-ID (RCS restart).
     Restarted,
 }
 

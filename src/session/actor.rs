@@ -66,6 +66,8 @@ pub struct SessionActor {
     endpoint: Endpoint,
     /// Counts messages routed to this actor and not yet handled (see [`Tables::retire`]).
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// Offline charging records.
+    charging: crate::charging::ChargingHandle,
     /// The MSRP switch and this session's group in it.
     switch: Option<Arc<Switch>>,
     group: Option<Arc<Group>>,
@@ -90,6 +92,7 @@ impl SessionActor {
         endpoint: Endpoint,
         in_flight: Arc<std::sync::atomic::AtomicUsize>,
         switch: Option<Arc<Switch>>,
+        charging: crate::charging::ChargingHandle,
     ) -> SessionActor {
         SessionActor {
             state,
@@ -99,6 +102,7 @@ impl SessionActor {
             endpoint,
             in_flight,
             switch,
+            charging,
             group: None,
             me: None,
             txns: HashMap::new(),
@@ -155,6 +159,7 @@ impl SessionActor {
                     leg,
                     display,
                     identity,
+                    real,
                 } => {
                     let (Some(switch), Some(group), Some(me)) =
                         (&self.switch, &self.group, &self.me)
@@ -174,6 +179,7 @@ impl SessionActor {
                             peer_path: leg.peer_path,
                             cpim_from,
                             identity,
+                            real,
                             events: Arc::new(SessionMedia(me.addr.clone())),
                         },
                     );
@@ -196,16 +202,88 @@ impl SessionActor {
                 }
                 Effect::MsrpRemove { session_id } => {
                     if let Some(switch) = &self.switch {
-                        switch.remove_member(&session_id);
+                        // The volume of a participant's chat, for charging.
+                        if let Some(v) = switch.remove_member(&session_id) {
+                            self.charging.record(crate::charging::Record::MsrpVolume {
+                                conference: self.state.conference_uri().to_string(),
+                                participant: v.participant,
+                                identity: v.identity,
+                                messages_sent: v.messages_sent,
+                                bytes_sent: v.bytes_sent,
+                                messages_received: v.messages_received,
+                                bytes_received: v.bytes_received,
+                            });
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Hands a charging event to the records (the writer arrives with offline charging).
+    /// Turns a session's charging event into a record.
     fn charge(&mut self, event: crate::session::ChargeEvent) {
-        tracing::trace!(?event, "charging event");
+        use crate::charging::{self as c, Record};
+        use crate::session::ChargeEvent as E;
+        let conference = self.state.conference_uri().to_string();
+        let record = match event {
+            E::SessionStart { subject } => Record::SessionStart {
+                conference,
+                kind: match self.state.kind() {
+                    crate::session::SessionKind::Predefined => c::SessionKind::Predefined,
+                    crate::session::SessionKind::Adhoc => c::SessionKind::Adhoc,
+                    crate::session::SessionKind::Restarted => c::SessionKind::Restarted,
+                },
+                subject,
+            },
+            E::SessionStop {
+                duration,
+                participants_total,
+            } => Record::SessionStop {
+                conference,
+                duration_s: c::whole_seconds(duration),
+                participants_total,
+            },
+            E::Join {
+                participant,
+                real,
+                dialed_out,
+                anonymous,
+            } => Record::ParticipantJoin {
+                conference,
+                participant,
+                identity: real,
+                joining_method: if dialed_out {
+                    c::JoiningMethod::DialedOut
+                } else {
+                    c::JoiningMethod::DialedIn
+                },
+                anonymous,
+            },
+            E::Leave {
+                participant,
+                real,
+                method,
+                duration,
+            } => Record::ParticipantLeave {
+                conference,
+                participant,
+                identity: real,
+                disconnection_method: method.into(),
+                duration_s: c::whole_seconds(duration),
+            },
+            E::GroupMessage {
+                sender,
+                recipients,
+                size,
+            } => Record::GroupMessage {
+                conference: Some(conference),
+                sender,
+                recipients,
+                size,
+                mode: c::MessageMode::Pager,
+            },
+        };
+        self.charging.record(record);
     }
 
     /// After each input: run effects, re-arm the timer, and stop when idle or done.

@@ -129,6 +129,8 @@ pub enum Effect {
         /// CPIM `From` of its messages: display name and identity.
         display: Option<String>,
         identity: String,
+        /// The real identity (charging).
+        real: String,
     },
     /// Remove an MSRP leg (closing its connection).
     MsrpRemove {
@@ -316,6 +318,11 @@ impl SessionState {
     /// The conference URI.
     pub fn conference_uri(&self) -> &str {
         &self.settings.conference_uri
+    }
+
+    /// How the session came to be.
+    pub fn kind(&self) -> crate::session::SessionKind {
+        self.settings.kind
     }
 
     /// Whether private chat messages are delivered (group policy).
@@ -787,12 +794,13 @@ impl SessionState {
         };
         p.msrp = Some(leg.clone());
         p.media_deadline = Some(deadline);
-        let (display, identity) = (p.display.clone(), p.identity.clone());
+        let (display, identity, real) = (p.display.clone(), p.identity.clone(), p.real.clone());
         self.effects.push_back(Effect::MsrpAdd {
             pid,
             leg,
             display,
             identity,
+            real,
         });
     }
 

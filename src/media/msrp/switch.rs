@@ -124,6 +124,10 @@ pub struct Member {
     pub cpim_from: Addr,
     /// The identity a private message names to reach this member.
     pub identity: String,
+    /// The real identity, for charging.
+    real: String,
+    /// Messages and bytes sent, messages and bytes received (charging).
+    volume: [AtomicU64; 4],
     /// Pre-encoded path lines toward this member.
     to_path: String,
     from_path: String,
@@ -207,6 +211,17 @@ impl Group {
 #[error("session already bound to another connection")]
 pub struct AlreadyBound;
 
+/// What a participant exchanged over MSRP (offline charging).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub participant: String,
+    pub identity: String,
+    pub messages_sent: u64,
+    pub bytes_sent: u64,
+    pub messages_received: u64,
+    pub bytes_received: u64,
+}
+
 /// What a session installs for a participant.
 pub struct MemberSpec {
     pub pid: u64,
@@ -214,6 +229,8 @@ pub struct MemberSpec {
     pub peer_path: Vec<MsrpUri>,
     pub cpim_from: Addr,
     pub identity: String,
+    /// The real identity (charging only; never shown).
+    pub real: String,
     pub events: Arc<dyn MemberEvents>,
 }
 
@@ -291,6 +308,8 @@ impl Switch {
             peer_path: spec.peer_path,
             cpim_from: spec.cpim_from,
             identity: spec.identity,
+            real: spec.real,
+            volume: Default::default(),
             to_path,
             from_path,
             group: Arc::downgrade(group),
@@ -312,10 +331,17 @@ impl Switch {
 
     /// Removes a member: its connection is closed and what was still on its way to it is
     /// reported as failed.
-    pub fn remove_member(&self, session_id: &str) {
-        if let Some((_, m)) = self.members.remove(session_id) {
-            self.close_member(&m);
-        }
+    pub fn remove_member(&self, session_id: &str) -> Option<Volume> {
+        let (_, m) = self.members.remove(session_id)?;
+        self.close_member(&m);
+        Some(Volume {
+            participant: m.identity.clone(),
+            identity: m.real.clone(),
+            messages_sent: m.volume[0].load(Ordering::Relaxed),
+            bytes_sent: m.volume[1].load(Ordering::Relaxed),
+            messages_received: m.volume[2].load(Ordering::Relaxed),
+            bytes_received: m.volume[3].load(Ordering::Relaxed),
+        })
     }
 
     fn close_member(&self, m: &Arc<Member>) {
@@ -443,6 +469,10 @@ impl Switch {
             }
         };
         metrics::counter!("focus_msrp_bytes_relayed_total").increment(req.body.len() as u64);
+        sender.volume[1].fetch_add(req.body.len() as u64, Ordering::Relaxed);
+        if req.continuation != Continuation::More {
+            sender.volume[0].fetch_add(1, Ordering::Relaxed);
+        }
         let (prefix, body_start) = match &relay.first {
             Some((prefix, skip)) => (prefix.clone(), *skip),
             None => (Bytes::new(), 0),
@@ -500,8 +530,14 @@ impl Switch {
                 body: content.clone(),
                 tail: tail.freeze(),
             };
+            let size = (out.prefix.len() + out.body.len()) as u64;
             match target.queue(out) {
-                Ok(()) => {}
+                Ok(()) => {
+                    target.volume[3].fetch_add(size, Ordering::Relaxed);
+                    if last {
+                        target.volume[2].fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 Err(QueueError::Full) => {
                     // The recipient cannot keep up: cut it off rather than stall the group.
                     self.delivery_failed(&target, &relay.info, "stalled");
