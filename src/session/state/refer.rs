@@ -232,7 +232,9 @@ impl SessionState {
         };
         let mut targets = Vec::new();
         for e in &list.entries {
-            let Ok(uri) = Uri::parse(&e.uri) else { continue };
+            let Ok(uri) = Uri::parse(&e.uri) else {
+                continue;
+            };
             if !uri.is_sip() {
                 continue;
             }
