@@ -154,6 +154,8 @@ struct Participant {
     offer_pending: bool,
     /// The INVITE transaction whose 2xx awaits its ACK.
     awaiting_ack: Option<u64>,
+    /// Muted by a moderator: every MSRP leg it gets (re-INVITE) is muted in the switch too.
+    muted: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -571,6 +573,7 @@ impl SessionState {
                 media_deadline: None,
                 offer_pending,
                 awaiting_ack: Some(ctx.txn),
+                muted: false,
             },
         );
         // The MSRP leg is in the switch before the 200 leaves: a participant may connect and
@@ -712,13 +715,21 @@ impl SessionState {
         };
         p.msrp = Some(leg.clone());
         p.media_deadline = Some(deadline);
-        let (display, identity) = (p.display.clone(), p.identity.clone());
+        let (display, identity, muted) = (p.display.clone(), p.identity.clone(), p.muted);
+        let session_id = leg.session_id.clone();
         self.effects.push_back(Effect::MsrpAdd {
             pid,
             leg,
             display,
             identity,
         });
+        // A new leg of a muted participant (re-INVITE) stays muted.
+        if muted {
+            self.effects.push_back(Effect::MsrpMute {
+                session_id,
+                muted: true,
+            });
+        }
     }
 
     /// Removes a participant's MSRP leg (if any).

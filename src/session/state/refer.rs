@@ -604,6 +604,7 @@ impl SessionState {
                         media_deadline: None,
                         offer_pending: false,
                         awaiting_ack: None,
+                        muted: false,
                     },
                 );
                 self.answered.insert(token, pid);
