@@ -160,10 +160,7 @@ impl SessionState {
             self.referral_notify(Some(rid), 100, "Trying", false);
             Some(rid)
         };
-        let by = match from.and_then(|pid| self.participants.get(&pid)) {
-            Some(p) => p.identity.clone(),
-            None => who.aor.clone(),
-        };
+        let by = self.referrer_name(from, &who);
         if remove {
             self.refer_remove(now, &target.uri, rid, &by);
         } else {
@@ -262,10 +259,7 @@ impl SessionState {
         let mut w = self.writer(req, ctx, 202, "Accepted");
         w.header(HeaderName::ReferSub, "false");
         self.respond(ctx, 202, w.finish_empty(), None);
-        let by = match from.and_then(|pid| self.participants.get(&pid)) {
-            Some(p) => p.identity.clone(),
-            None => who.aor,
-        };
+        let by = self.referrer_name(from, &who);
         for (uri, display, remove) in targets {
             if remove {
                 self.refer_remove(now, &uri, None, &by);
@@ -277,6 +271,22 @@ impl SessionState {
                 };
                 self.dial_out(now, &target, None, &by);
             }
+        }
+    }
+
+    /// How a referrer is named to the others (Referred-By of our INVITE, `referred` in
+    /// conference-info, the Reason of a BYE): as a participant, its public identity (the
+    /// alias when it joined anonymously); otherwise its identity, or the anonymous URI when
+    /// the REFER itself asks for privacy (RFC 3323).
+    fn referrer_name(&self, from: Option<u64>, who: &Identity) -> String {
+        let participant = match from {
+            Some(pid) => self.participants.get(&pid),
+            None => self.participants.values().find(|p| p.real == who.aor),
+        };
+        match participant {
+            Some(p) => p.identity.clone(),
+            None if who.anonymous => format!("sip:anonymous@{ANONYMOUS_DOMAIN}"),
+            None => who.aor.clone(),
         }
     }
 
