@@ -935,3 +935,61 @@ fn a_refer_the_group_policy_refuses_is_reported_in_the_sipfrag() {
     );
     assert_eq!(alice.bye(&mut a).status, 200);
 }
+
+#[test]
+fn who_may_add_and_remove_follows_the_group_policy() {
+    // Any listed member may add; only hosts may remove.
+    let focus = Focus::start(&format!(
+        "{MODERATED}\n[[groups]]\nuri = \"{TEAM}\"\nadd = \"members\"\nremove = \"hosts\"\n"
+    ));
+    let mut carol = Ua::udp(&focus, "carol");
+    let (mut c, _) = carol.join(TEAM);
+    let mut frank = Ua::udp(&focus, "frank");
+    let (mut f, _) = frank.join(TEAM);
+    let mut alice = Ua::udp(&focus, "alice");
+    let (mut a, _) = alice.join(TEAM);
+    let mut dan = Ua::udp(&focus, "dan");
+    // frank is in the session but not listed: he may not add.
+    let b = frank.refer(&mut f, &format!("<{}>", at(&dan)), "Refer-Sub: false\r\n");
+    assert_refused(
+        &frank.expect_final(&b),
+        403,
+        "399 focus.example.com \"You may not add participants\"",
+    );
+    // carol is a listed participant: she may.
+    let b = carol.refer(&mut c, &format!("<{}>", at(&dan)), "Refer-Sub: false\r\n");
+    assert_eq!(carol.expect_final(&b).status, 200);
+    let inv = dan.expect_invite();
+    assert_eq!(
+        inv.header(HeaderName::ReferredBy),
+        Some("<sip:carol@example.com>")
+    );
+    dan.refuse_invite(&inv, 486);
+    // alice moderates, but removing is for hosts.
+    let b = alice.refer(&mut a, "<sip:frank@example.com;method=BYE>", "");
+    assert_refused(
+        &alice.expect_final(&b),
+        403,
+        "399 focus.example.com \"You may not remove participants\"",
+    );
+    // bob is a host: he may remove, from outside the session too.
+    let mut bob = Ua::udp(&focus, "bob");
+    let mut refer = Call::new(TEAM);
+    let b = bob.refer(&mut refer, "<sip:frank@example.com;method=BYE>", "");
+    assert_eq!(bob.expect_final(&b).status, 202);
+    frank.expect_bye(&f);
+    assert_eq!(
+        sipfrag(&bob.expect_sipfrag(), "refer"),
+        "SIP/2.0 100 Trying"
+    );
+    assert_eq!(sipfrag(&bob.expect_sipfrag(), "refer"), "SIP/2.0 200 OK");
+    assert_eq!(
+        metric(
+            &focus,
+            "focus_policy_rejections_total{reason=\"not_authorized\"}"
+        ),
+        2.0
+    );
+    assert_eq!(carol.bye(&mut c).status, 200);
+    assert_eq!(alice.bye(&mut a).status, 200);
+}
