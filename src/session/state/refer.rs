@@ -617,6 +617,16 @@ impl SessionState {
                         muted: false,
                     },
                 );
+                // The 2xx carries the answer to our offer. Its MSRP leg is in the switch
+                // before the ACK leaves: the participant may connect and bind as soon as it
+                // sees the ACK.
+                let answer = sdp::parse(&resp.body).ok();
+                if let Some(leg) = answer
+                    .as_ref()
+                    .and_then(|a| media::leg_from_answer(a, &d.msrp_session))
+                {
+                    self.install_msrp(now, pid, leg);
+                }
                 self.answered.insert(token, pid);
                 self.send_ack(pid);
                 metrics::gauge!("focus_participants_active").increment(1.0);
@@ -624,19 +634,14 @@ impl SessionState {
                 if self.roster.set_status(pid, EndpointStatus::Connected) {
                     self.roster_changed();
                 }
-                // The 2xx carries the answer to our offer; a broken one ends the call.
-                match sdp::parse(&resp.body) {
-                    Ok(answer) => {
-                        if let Some(leg) = media::leg_from_answer(&answer, &d.msrp_session) {
-                            self.install_msrp(now, pid, leg);
-                        }
-                    }
-                    Err(_) => self.hang_up(
+                // A broken answer ends the call.
+                if answer.is_none() {
+                    self.hang_up(
                         now,
                         pid,
                         DisconnectionMethod::Failed,
                         Some((488, "no valid SDP answer")),
-                    ),
+                    );
                 }
                 self.referral_notify(rid, 200, "OK", true);
             }
