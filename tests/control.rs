@@ -189,7 +189,8 @@ fn refer_over_udp_makes_the_focus_call_the_target_and_report_progress() {
 #[test]
 fn refer_inside_a_moderators_dialog_notifies_inside_that_dialog() {
     let focus = Focus::start(MODERATED);
-    let mut alice = Ua::udp(&focus, "alice");
+    // Over TCP this time: the NOTIFYs come back on alice's connection.
+    let mut alice = Ua::tcp(&focus, "alice");
     let (mut call, _) = alice.join(TEAM);
     let mut dan = Ua::udp(&focus, "dan");
     let b = alice.refer(&mut call, &format!("<{}>", at(&dan)), "");
@@ -991,5 +992,35 @@ fn who_may_add_and_remove_follows_the_group_policy() {
         2.0
     );
     assert_eq!(carol.bye(&mut c).status, 200);
+    assert_eq!(alice.bye(&mut a).status, 200);
+}
+
+#[test]
+fn a_target_named_with_transport_tcp_is_called_over_tcp() {
+    let focus = Focus::start(MODERATED);
+    let mut w = Watcher::new(&focus);
+    let mut alice = Ua::udp(&focus, "alice");
+    let (mut a, _) = alice.join(TEAM);
+    // dan listens on TCP on the port of his UDP socket.
+    let mut dan = Ua::udp(&focus, "dan");
+    let target = format!("sip:dan@{};transport=tcp", dan.local);
+    let b = alice.refer(&mut a, &format!("<{target}>"), "Refer-Sub: false\r\n");
+    assert_eq!(alice.expect_final(&b).status, 200);
+    let inv = dan.expect_invite();
+    assert!(
+        matches!(inv.rx.origin, support::Origin::Tcp(_)),
+        "INVITE came over {:?}",
+        inv.rx.origin
+    );
+    let r = inv.request();
+    assert_eq!(r.uri.to_string(), target);
+    let via = r.headers.get(HeaderName::Via).unwrap_or("");
+    assert!(via.starts_with("SIP/2.0/TCP "), "Via {via}");
+    let contact = inv.header(HeaderName::Contact).unwrap();
+    assert!(contact.contains("transport=tcp"), "Contact {contact}");
+    dan.ring(&inv);
+    let (mut dc, _msrp) = dan.accept_chat(&inv);
+    w.until_status(&called(&dan), EndpointStatus::Connected);
+    assert_eq!(dan.bye(&mut dc).status, 200);
     assert_eq!(alice.bye(&mut a).status, 200);
 }
