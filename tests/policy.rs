@@ -361,6 +361,9 @@ fn a_locked_group_refuses_dial_ins_until_a_moderator_unlocks_it() {
     assert_eq!(alice.expect_final(&b).status, 202);
     let inv = alice.expect_invite();
     let (mut a, _msrp) = alice.accept_chat(&inv);
+    for frag in ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"] {
+        assert_eq!(support::sipfrag(&alice.expect_sipfrag(), "refer"), frag);
+    }
     let ok = alice.control(&mut a, "INFO", r#"{"action":"unlock"}"#);
     assert_eq!(ok.status, 200);
     let mut view = n.doc;
@@ -369,6 +372,20 @@ fn a_locked_group_refuses_dial_ins_until_a_moderator_unlocks_it() {
     });
     let (mut b, _) = bob.join(TEAM);
     assert_eq!(rejections(&focus, "locked"), Some(2.0));
+    // In the dialog the focus opened toward her, the host may refer too.
+    let mut dan = Ua::udp(&focus, "dan");
+    let b2 = alice.refer(&mut a, &format!("<sip:dan@{}>", dan.local), "");
+    assert_eq!(alice.expect_final(&b2).status, 202);
+    let event = format!("refer;id={}", a.cseq);
+    assert_eq!(
+        support::sipfrag(&alice.expect_sipfrag(), &event),
+        "SIP/2.0 100 Trying"
+    );
+    let inv = dan.expect_invite();
+    dan.refuse_invite(&inv, 486);
+    let n = alice.expect_sipfrag();
+    assert_eq!(n.request().unwrap().call_id(), a.call_id);
+    assert_eq!(support::sipfrag(&n, &event), "SIP/2.0 486 Busy Here");
     assert_eq!(bob.bye(&mut b).status, 200);
     assert_eq!(alice.bye(&mut a).status, 200);
 }
