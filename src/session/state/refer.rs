@@ -617,6 +617,22 @@ impl SessionState {
                         muted: false,
                     },
                 );
+                if d.cancelled {
+                    // A 2xx that crossed our CANCEL (ring timeout, removal, end): the dialog
+                    // exists, so ACK it, then end it at once (RFC 3261 §15).
+                    self.answered.insert(token, pid);
+                    self.send_ack(pid);
+                    metrics::gauge!("focus_participants_active").increment(1.0);
+                    metrics::counter!("focus_dialouts_total", "outcome" => "failed").increment(1);
+                    self.hang_up(
+                        now,
+                        pid,
+                        DisconnectionMethod::Failed,
+                        Some((487, "call cancelled")),
+                    );
+                    self.referral_notify(rid, 487, "Request Terminated", true);
+                    return;
+                }
                 // The 2xx carries the answer to our offer. Its MSRP leg is in the switch
                 // before the ACK leaves: the participant may connect and bind as soon as it
                 // sees the ACK.
