@@ -1024,3 +1024,55 @@ fn a_target_named_with_transport_tcp_is_called_over_tcp() {
     assert_eq!(dan.bye(&mut dc).status, 200);
     assert_eq!(alice.bye(&mut a).status, 200);
 }
+
+#[test]
+fn a_call_answered_after_the_focus_cancelled_it_is_hung_up() {
+    let focus = Focus::start(MODERATED);
+    let mut w = Watcher::new(&focus);
+    let mut alice = Ua::udp(&focus, "alice");
+    let (mut a, _) = alice.join(TEAM);
+    let mut dan = Ua::udp(&focus, "dan");
+    let mut add = Call::new(TEAM);
+    let b = alice.refer(&mut add, &format!("<{}>", at(&dan)), "");
+    assert_eq!(alice.expect_final(&b).status, 202);
+    let inv = dan.expect_invite();
+    dan.ring(&inv);
+    w.until_status(&called(&dan), EndpointStatus::Alerting);
+    // alice changes her mind while dan's phone rings: the focus CANCELs...
+    let mut remove = Call::new(TEAM);
+    let b = alice.refer(
+        &mut remove,
+        &format!("<{};method=BYE>", called(&dan)),
+        "Refer-Sub: false\r\n",
+    );
+    assert_eq!(alice.expect_final(&b).status, 200);
+    let cancel = dan.expect_request(Method::Cancel, WAIT);
+    // ...but dan had already picked up: his 200 crosses the CANCEL.
+    let end = Endpoint::new("dan", Setup::Active);
+    let (dc, _ack) = dan.accept(&inv, &end);
+    dan.respond(&cancel, 200);
+    // The focus does not keep a call it cancelled: it ends it at once.
+    let bye = dan.expect_bye(&dc);
+    assert!(bye.headers.get_by_name("Reason").is_some(), "{bye:?}");
+    w.until(|v| {
+        endpoint_state(v, &called(&dan))
+            == Some((
+                EndpointStatus::Disconnected,
+                Some(DisconnectionMethod::Failed),
+            ))
+    });
+    assert_eq!(w.view.conference_state.unwrap().user_count, Some(1));
+    let frags: Vec<String> = std::iter::from_fn(|| alice.next_sipfrag(QUIET))
+        .map(|n| sipfrag(&n, "refer"))
+        .collect();
+    assert_eq!(
+        frags,
+        [
+            "SIP/2.0 100 Trying",
+            "SIP/2.0 180 Ringing",
+            "SIP/2.0 487 Request Terminated"
+        ],
+        "the referrer must not be told the call succeeded"
+    );
+    assert_eq!(alice.bye(&mut a).status, 200);
+}
