@@ -490,6 +490,11 @@ impl SessionState {
             return;
         }
         let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
+        let conference = crate::sip::Uri::parse(&self.settings.conference_uri).map(|u| u.aor());
+        if conference.is_ok_and(|c| c == who.aor) {
+            self.refuse(req, ctx, &GroupPolicy::self_join());
+            return;
+        }
         let role = match self.settings.policy.admit(
             &who,
             Arrival::DialIn,
