@@ -1076,3 +1076,47 @@ fn a_call_answered_after_the_focus_cancelled_it_is_hung_up() {
     );
     assert_eq!(alice.bye(&mut a).status, 200);
 }
+
+#[test]
+fn a_conference_refuses_to_join_itself() {
+    let focus = Focus::start(MODERATED);
+    let mut w = Watcher::new(&focus);
+    let mut alice = chat_member(&focus, "alice");
+    let mut carol = chat_member(&focus, "carol");
+    // A REFER naming the conference's own address: the focus would call itself in, and
+    // every chat message would then go round forever.
+    let own = format!("sip:team@{}", focus.sip_udp);
+    let b = alice.ua.refer(&mut alice.call, &format!("<{own}>"), "");
+    assert_eq!(alice.ua.expect_final(&b).status, 202);
+    let event = format!("refer;id={}", alice.call.cseq);
+    assert_eq!(
+        sipfrag(&alice.ua.expect_sipfrag(), &event),
+        "SIP/2.0 100 Trying"
+    );
+    let n = alice.ua.expect_sipfrag();
+    assert_eq!(sipfrag(&n, &event), "SIP/2.0 482 Loop Detected");
+    assert_eq!(subscription_state(&n), "terminated;reason=noresource");
+    w.until(|v| {
+        endpoint_state(v, "sip:team@127.0.0.1")
+            == Some((
+                EndpointStatus::Disconnected,
+                Some(DisconnectionMethod::Failed),
+            ))
+    });
+    assert!(user(&w.view, TEAM).is_none(), "{:#?}", w.view);
+    assert_eq!(w.view.conference_state.unwrap().user_count, Some(2));
+    assert_eq!(
+        metric(&focus, "focus_policy_rejections_total{reason=\"loop\"}"),
+        1.0
+    );
+    // Chat goes on, each message once.
+    assert_eq!(alice.msrp.say("still here").code, 200);
+    assert_eq!(carol.msrp.expect_message().text(), "still here");
+    carol
+        .msrp
+        .assert_no_message(QUIET, "a message delivered twice");
+    alice.msrp.assert_no_message(Duration::ZERO, "an echo");
+    for m in [&mut alice, &mut carol] {
+        assert_eq!(m.ua.bye(&mut m.call).status, 200);
+    }
+}
