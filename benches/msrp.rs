@@ -57,6 +57,7 @@ fn fanout(c: &mut Criterion) {
                     peer_path: vec![peer],
                     cpim_from: Addr::with_display(format!("sip:user{i}@example.com"), "User"),
                     identity: format!("sip:user{i}@example.com"),
+                    real: format!("sip:user{i}@example.com"),
                     events: Arc::new(NoEvents),
                 },
             );

@@ -214,6 +214,13 @@ impl GroupPolicy {
         }
     }
 
+    /// The refusal for a conference that would join itself (the focus called its own URI,
+    /// e.g. after a REFER naming the conference): its chat would relay every message back
+    /// into the group forever.
+    pub fn self_join() -> Refusal {
+        Refusal::new(482, "loop", "A conference cannot join itself")
+    }
+
     /// The refusal for an offer without any media the group serves, when signalling-only
     /// participants are not allowed.
     pub fn no_media() -> Refusal {

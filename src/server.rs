@@ -1,8 +1,8 @@
 //! Assembles a running focus: transports, endpoint, supervisor and their tasks. `main` adds
 //! the command line, the metrics exporter and signals; tests start a server in-process.
 
-use crate::config::Config;
 use crate::charging::{ChargingHandle, ChargingWriter};
+use crate::config::Config;
 use crate::endpoint::{Endpoint, EndpointSettings};
 use crate::media::msrp::switch::{Switch, SwitchSettings};
 use crate::session::MsrpOffer;

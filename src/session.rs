@@ -14,7 +14,7 @@ mod roster;
 mod state;
 mod subscription;
 
-pub use actor::{SessionActor, SessionInput};
+pub use actor::{SessionActor, SessionDeps, SessionInput};
 pub use charge::{ChargeEvent, SessionKind};
 pub use media::{MsrpLeg, MsrpOffer};
 pub use state::{AdhocRecord, Effect, OutgoingSpec, RequestCtx, SessionSettings, SessionState};

@@ -476,17 +476,19 @@ impl Supervisor {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let n = self.arbiters.len().max(1);
         let arbiter = &self.arbiters[self.next_arbiter.fetch_add(1, Ordering::Relaxed) % n];
-        let tables = self.tables.clone();
-        let endpoint = self.endpoint.clone();
-        let switch = self.switch.clone();
-        let charging = self.charging.clone();
+        let deps = crate::session::SessionDeps {
+            tables: self.tables.clone(),
+            endpoint: self.endpoint.clone(),
+            switch: self.switch.clone(),
+            charging: self.charging.clone(),
+        };
         let capacity = self.settings.mailbox_capacity;
         let key: Box<str> = key.into();
         let counter = in_flight.clone();
         let addr = SessionActor::start_in_arbiter(arbiter, move |ctx| {
             ctx.set_mailbox_capacity(capacity);
             let state = SessionState::new(settings, Instant::now(), SystemTime::now());
-            SessionActor::new(state, key, instance, tables, endpoint, counter, switch, charging)
+            SessionActor::new(state, key, instance, counter, deps)
         });
         metrics::counter!("focus_sessions_started_total", "kind" => kind).increment(1);
         SessionEntry {
@@ -543,7 +545,11 @@ impl Supervisor {
             return;
         };
         let req = incoming.request.clone();
-        let who = crate::policy::identify(&req, incoming.source.addr.ip(), &self.template.trusted_hosts);
+        let who = crate::policy::identify(
+            &req,
+            incoming.source.addr.ip(),
+            &self.template.trusted_hosts,
+        );
         let check = self.credit.admit(crate::charging::CreditRequest {
             subject: who.aor,
             kind: if req.method == Method::Invite {

@@ -42,6 +42,22 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
         "focus_moderation_actions_total",
         "needs a moderator: asserted in tests/adhoc.rs",
     ),
+    (
+        "focus_charging_records_written_total",
+        "needs a charging file: asserted in tests/charging.rs",
+    ),
+    (
+        "focus_charging_errors_total",
+        "needs a failing charging file: asserted in tests/charging.rs",
+    ),
+    (
+        "focus_charging_backlog",
+        "needs a charging file: asserted in tests/charging.rs",
+    ),
+    (
+        "focus_credit_checks_total",
+        "needs an online charging server: asserted in tests/charging.rs",
+    ),
 ];
 
 /// Every metric name the focus describes.

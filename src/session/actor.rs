@@ -83,26 +83,32 @@ pub struct SessionActor {
     busy: bool,
 }
 
+/// What every session actor works with, shared across sessions.
+#[derive(Clone)]
+pub struct SessionDeps {
+    pub tables: Arc<Tables>,
+    pub endpoint: Endpoint,
+    pub switch: Option<Arc<Switch>>,
+    pub charging: crate::charging::ChargingHandle,
+}
+
 impl SessionActor {
     pub fn new(
         state: SessionState,
         key: Box<str>,
         instance: u64,
-        tables: Arc<Tables>,
-        endpoint: Endpoint,
         in_flight: Arc<std::sync::atomic::AtomicUsize>,
-        switch: Option<Arc<Switch>>,
-        charging: crate::charging::ChargingHandle,
+        deps: SessionDeps,
     ) -> SessionActor {
         SessionActor {
             state,
             key,
             instance,
-            tables,
-            endpoint,
+            tables: deps.tables,
+            endpoint: deps.endpoint,
             in_flight,
-            switch,
-            charging,
+            switch: deps.switch,
+            charging: deps.charging,
             group: None,
             me: None,
             txns: HashMap::new(),

@@ -171,6 +171,8 @@ struct Participant {
     offer_pending: bool,
     /// The INVITE transaction whose 2xx awaits its ACK.
     awaiting_ack: Option<u64>,
+    /// Muted by a moderator: every MSRP leg it gets (re-INVITE) is muted in the switch too.
+    muted: bool,
 }
 
 #[derive(Clone)]
@@ -535,6 +537,11 @@ impl SessionState {
             return;
         }
         let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
+        let conference = crate::sip::Uri::parse(&self.settings.conference_uri).map(|u| u.aor());
+        if conference.is_ok_and(|c| c == who.aor) {
+            self.refuse(req, ctx, &GroupPolicy::self_join());
+            return;
+        }
         let role = match self.settings.policy.admit(
             &who,
             Arrival::DialIn,
@@ -637,6 +644,7 @@ impl SessionState {
                 media_deadline: None,
                 offer_pending,
                 awaiting_ack: Some(ctx.txn),
+                muted: false,
             },
         );
         // The MSRP leg is in the switch before the 200 leaves: a participant may connect and
@@ -794,7 +802,13 @@ impl SessionState {
         };
         p.msrp = Some(leg.clone());
         p.media_deadline = Some(deadline);
-        let (display, identity, real) = (p.display.clone(), p.identity.clone(), p.real.clone());
+        let (display, identity, real, muted) = (
+            p.display.clone(),
+            p.identity.clone(),
+            p.real.clone(),
+            p.muted,
+        );
+        let session_id = leg.session_id.clone();
         self.effects.push_back(Effect::MsrpAdd {
             pid,
             leg,
@@ -802,6 +816,13 @@ impl SessionState {
             identity,
             real,
         });
+        // A new leg of a muted participant (re-INVITE) stays muted.
+        if muted {
+            self.effects.push_back(Effect::MsrpMute {
+                session_id,
+                muted: true,
+            });
+        }
     }
 
     /// Removes a participant's MSRP leg (if any).

@@ -2,8 +2,8 @@
 //! they are built from.
 
 use super::contact_of;
-use super::ua::Ua;
-use cpm_focus::sip::{HeaderName, Response};
+use super::ua::{Rx, Ua};
+use cpm_focus::sip::{HeaderName, NameAddr, Request, Response};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An audio offer as SIPp's `uac` scenario sends it.
@@ -75,6 +75,29 @@ impl Call {
         }
     }
 
+    /// The dialog of an INVITE the focus sent us (a dial-out) that we answer with tag
+    /// `our_tag`: our requests in it carry the focus's From tag as To tag and go to the
+    /// focus's Contact.
+    pub fn answering(invite: &Request, our_tag: &str) -> Call {
+        let from = NameAddr::parse(invite.headers.get(HeaderName::From).expect("From"))
+            .expect("the focus's From");
+        let contact = invite
+            .headers
+            .get(HeaderName::Contact)
+            .and_then(|c| NameAddr::parse(c).ok())
+            .expect("the focus's INVITE has a Contact");
+        Call {
+            call_id: invite.call_id().to_string(),
+            from_tag: our_tag.to_string(),
+            ruri: contact.uri.to_string(),
+            to_uri: from.uri.to_string(),
+            to_tag: invite.from.tag().map(str::to_string),
+            target: Some(contact.uri.to_string()),
+            cseq: 0,
+            last_invite: None,
+        }
+    }
+
     /// Learns the focus's tag and Contact from a response that establishes the dialog.
     pub fn learn(&mut self, resp: &Response) {
         if let Some(tag) = resp.to.tag() {
@@ -100,7 +123,7 @@ pub struct SentInvite {
 impl Ua {
     /// The agent's address-of-record.
     pub fn aor(&self) -> String {
-        format!("sip:{}@example.com", self.name)
+        format!("sip:{}@{}", self.name, self.domain)
     }
 
     fn transport(&self) -> &'static str {
@@ -126,7 +149,12 @@ impl Ua {
     }
 
     fn from(&self, call: &Call) -> String {
-        format!("\"{}\" <{}>;tag={}", self.name, self.aor(), call.from_tag)
+        format!(
+            "\"{}\" <{}>;tag={}",
+            self.display,
+            self.aor(),
+            call.from_tag
+        )
     }
 
     fn to(&self, call: &Call) -> String {
@@ -206,9 +234,11 @@ impl Ua {
         self.send_raw(text);
     }
 
-    /// Sends an INVITE (initial or re-INVITE) with an SDP offer, or none.
+    /// Sends an INVITE (initial or re-INVITE) with an SDP offer, or none, and the agent's
+    /// [`Ua::invite_headers`].
     pub fn invite(&mut self, call: &mut Call, sdp: Option<&str>) -> String {
-        self.send_request(call, "INVITE", "", sdp.map(|s| ("application/sdp", s)))
+        let extra = self.invite_headers.clone();
+        self.send_request(call, "INVITE", &extra, sdp.map(|s| ("application/sdp", s)))
     }
 
     /// The ACK for a 2xx to the last INVITE of `call` (its own transaction, new branch).
@@ -318,5 +348,50 @@ impl Ua {
             "NOTIFY of another subscription"
         );
         (call, n)
+    }
+}
+
+impl Ua {
+    /// Answers a request the agent received with `status`, adding `to_tag` to To when it has
+    /// none, the `extra` header lines (each ending in CRLF) and a body (Content-Type, text).
+    pub fn answer(
+        &self,
+        rx: &Rx,
+        status: u16,
+        to_tag: Option<&str>,
+        extra: &str,
+        body: Option<(&str, &str)>,
+    ) {
+        let req = rx.request().expect("answer a request");
+        let reason = cpm_focus::sip::reason_phrase(status);
+        let head = super::ua::response_text(req, status, reason, to_tag, extra);
+        let text = match body {
+            None => head,
+            Some((ct, b)) => {
+                let head = head
+                    .strip_suffix("Content-Length: 0\r\n\r\n")
+                    .expect("response head");
+                format!(
+                    "{head}Content-Type: {ct}\r\nContent-Length: {}\r\n\r\n{b}",
+                    b.len()
+                )
+            }
+        };
+        self.send_to(rx.origin, text.as_bytes());
+    }
+
+    /// The agent's Contact header value (for answers that establish a dialog).
+    pub fn contact_header(&self) -> String {
+        format!("Contact: <{}>\r\n", self.contact_uri())
+    }
+
+    /// Sends REFER in `call` (outside or inside a dialog) with `Refer-To: refer_to` and a
+    /// Referred-By naming the agent; `extra` header lines end in CRLF. Returns the branch.
+    pub fn refer(&mut self, call: &mut Call, refer_to: &str, extra: &str) -> String {
+        let headers = format!(
+            "Refer-To: {refer_to}\r\nReferred-By: <{}>\r\n{extra}",
+            self.aor()
+        );
+        self.send_request(call, "REFER", &headers, None)
     }
 }

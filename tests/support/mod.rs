@@ -5,6 +5,8 @@
 //! - `ua.rs`: sockets, reader threads, NOTIFY auto-answer, receive-with-timeout
 //! - `call.rs`: request builders (INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE...) and the
 //!   per-call state they use
+//! - `control.rs`: conference control: answering the focus's dial-out INVITE, refer NOTIFYs
+//!   (`message/sipfrag`), moderation requests
 //! - `msrp.rs`: chat joins with an MSRP offer and a synchronous MSRP participant (binding,
 //!   SEND, chunks, auto-answered incoming SENDs, reassembly, REPORTs)
 //!
@@ -13,11 +15,13 @@
 #![allow(dead_code, unused_imports)]
 
 mod call;
+mod control;
 mod focus;
 mod msrp;
 mod ua;
 
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
+pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
 pub use focus::{metric_in, Focus};
 pub use msrp::{cpim_text, Chat, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
 pub use ua::{Notify, Origin, Rx, Ua};

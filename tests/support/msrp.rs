@@ -195,10 +195,20 @@ impl Chat {
     /// focus's connection (passive). The session is not bound yet (see
     /// [`MsrpClient::bind`]); a passive participant gets the focus's binding SEND.
     pub fn connect(&mut self) -> MsrpClient {
-        let local = self.endpoint.local.take().expect("already connected");
+        let focus_path = self.focus_path.clone();
+        self.endpoint.connect(&focus_path)
+    }
+}
+
+impl Endpoint {
+    /// Opens the MSRP connection toward the focus's URI `focus_path`: connects (active) or
+    /// accepts the focus's connection (passive). Used by [`Chat::connect`], and directly by a
+    /// participant the focus called (its answer carries the endpoint's offer text).
+    pub fn connect(&mut self, focus_path: &MsrpUri) -> MsrpClient {
+        let local = self.local.take().expect("already connected");
         let stream = match local {
             Local::Active(socket) => {
-                let to = focus_addr(&self.focus_path);
+                let to = focus_addr(focus_path);
                 socket
                     .connect_timeout(&to.into(), WAIT)
                     .unwrap_or_else(|e| panic!("{}: connecting to MSRP {to}: {e}", self.name));
@@ -213,7 +223,7 @@ impl Chat {
                     .recv_timeout(WAIT)
                     .unwrap_or_else(|_| panic!("{}: the focus did not connect", self.name))
                     .expect("accepting the focus's MSRP connection");
-                if let Some(n) = self.endpoint.recv_buffer {
+                if let Some(n) = self.recv_buffer {
                     // Set after accept: good enough for a test that shrinks the window.
                     Socket::from(s.try_clone().unwrap())
                         .set_recv_buffer_size(n)
@@ -222,12 +232,7 @@ impl Chat {
                 s
             }
         };
-        MsrpClient::start(
-            &self.name,
-            stream,
-            self.endpoint.path.clone(),
-            self.focus_path.clone(),
-        )
+        MsrpClient::start(&self.name, stream, self.path.clone(), focus_path.clone())
     }
 }
 

@@ -84,6 +84,8 @@ impl Notify {
 enum Event {
     Msg(Rx),
     Notify(Box<Notify>),
+    /// A NOTIFY of a REFER's implicit subscription (`Event: refer`, `message/sipfrag`).
+    Sipfrag(Rx),
     Closed(u64),
     Garbage(Bytes, String),
 }
@@ -227,6 +229,15 @@ impl Net {
     }
 
     fn queue_notify(&self, req: &Request, raw: Bytes, origin: Origin, at: Instant, status: u16) {
+        if is_refer_event(req) {
+            self.emit(Event::Sipfrag(Rx {
+                msg: Message::Request(req.clone()),
+                raw,
+                origin,
+                at,
+            }));
+            return;
+        }
         let state = req
             .headers
             .get(HeaderName::SubscriptionState)
@@ -244,6 +255,14 @@ impl Net {
             Err(e) => self.emit(Event::Garbage(raw, format!("NOTIFY body: {e}"))),
         }
     }
+}
+
+/// True for a NOTIFY of the `refer` event package (RFC 3515), with or without `;id=`.
+fn is_refer_event(req: &Request) -> bool {
+    req.headers
+        .get(HeaderName::Event)
+        .and_then(|e| e.split(';').next())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("refer"))
 }
 
 /// A response to `req` that copies Via (all), From, To (adding `to_tag` when it has none),
@@ -276,6 +295,14 @@ pub fn response_text(
 /// A test user agent: `name@example.com`, on UDP or on one TCP connection to the focus.
 pub struct Ua {
     pub name: String,
+    /// The display name in From (the name unless a test sets another).
+    pub display: String,
+    /// The host part of the agent's address of record (`example.com`; `127.0.0.1` makes the
+    /// AOR the one the focus sees when it calls the agent at its own address).
+    pub domain: String,
+    /// Header lines (each ending in CRLF) every INVITE of the agent carries: `Privacy`,
+    /// `P-Asserted-Identity`.
+    pub invite_headers: String,
     net: Arc<Net>,
     rx: mpsc::Receiver<Event>,
     /// Where requests to the focus go.
@@ -288,6 +315,8 @@ pub struct Ua {
     /// Received and not yet consumed.
     stash: VecDeque<Rx>,
     notifies: VecDeque<Notify>,
+    /// Refer NOTIFYs (answered like the others), in arrival order.
+    sipfrags: VecDeque<Rx>,
     closed: HashSet<u64>,
     /// Messages that did not parse, kept when [`Ua::raw_ok`] is set.
     garbage: VecDeque<Bytes>,
@@ -316,6 +345,9 @@ impl Ua {
         });
         let ua = Ua {
             name: name.to_string(),
+            display: name.to_string(),
+            domain: "example.com".into(),
+            invite_headers: String::new(),
             net: net.clone(),
             rx,
             primary: Origin::Udp(focus.sip_udp),
@@ -325,6 +357,7 @@ impl Ua {
             focus_tcp: focus.sip_tcp,
             stash: VecDeque::new(),
             notifies: VecDeque::new(),
+            sipfrags: VecDeque::new(),
             closed: HashSet::new(),
             garbage: VecDeque::new(),
             raw_ok: false,
@@ -401,6 +434,7 @@ impl Ua {
         match self.rx.recv_timeout(left) {
             Ok(Event::Msg(m)) => self.stash.push_back(m),
             Ok(Event::Notify(n)) => self.notifies.push_back(*n),
+            Ok(Event::Sipfrag(m)) => self.sipfrags.push_back(m),
             Ok(Event::Closed(id)) => {
                 self.closed.insert(id);
             }
@@ -566,6 +600,25 @@ impl Ua {
     pub fn expect_notify(&mut self) -> Notify {
         self.next_notify(WAIT)
             .unwrap_or_else(|| panic!("{}: no NOTIFY within {WAIT:?}", self.name))
+    }
+
+    /// The next refer NOTIFY answered (in arrival order), waiting at most `timeout`.
+    pub fn next_sipfrag(&mut self, timeout: Duration) -> Option<Rx> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(n) = self.sipfrags.pop_front() {
+                return Some(n);
+            }
+            if !self.pump(deadline) {
+                return None;
+            }
+        }
+    }
+
+    /// Like [`Ua::next_sipfrag`], panicking when none comes within [`WAIT`].
+    pub fn expect_sipfrag(&mut self) -> Rx {
+        self.next_sipfrag(WAIT)
+            .unwrap_or_else(|| panic!("{}: no refer NOTIFY within {WAIT:?}", self.name))
     }
 
     /// True once the focus closed TCP connection `origin`, waiting at most `timeout`.

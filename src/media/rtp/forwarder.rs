@@ -148,7 +148,9 @@ impl RtpPlane {
             rtp: Arc::new(rtp),
             rtcp: Arc::new(rtcp),
             remote: Mutex::new(expected),
-            remote_rtcp: Mutex::new(expected.map(|a| SocketAddr::new(a.ip(), a.port().saturating_add(1)))),
+            remote_rtcp: Mutex::new(
+                expected.map(|a| SocketAddr::new(a.ip(), a.port().saturating_add(1))),
+            ),
             out: Mutex::new(OutStream::new(
                 rand::random(),
                 clock_rate,
@@ -170,8 +172,10 @@ impl RtpPlane {
             *guard = Arc::new(list);
         }
         metrics::gauge!("focus_rtp_legs").increment(1.0);
-        self.runtime.spawn(rtp_loop(member.clone(), self.settings.max_packet_rate));
-        self.runtime.spawn(rtcp_loop(member.clone(), self.settings.silence_timeout));
+        self.runtime
+            .spawn(rtp_loop(member.clone(), self.settings.max_packet_rate));
+        self.runtime
+            .spawn(rtcp_loop(member.clone(), self.settings.silence_timeout));
         Ok(member)
     }
 
@@ -218,12 +222,14 @@ impl RtpPlane {
                 free.remove(&p);
                 p
             };
-            let pair = std::net::UdpSocket::bind(SocketAddr::new(self.settings.bind, port)).and_then(|a| {
-                let b = std::net::UdpSocket::bind(SocketAddr::new(self.settings.bind, port + 1))?;
-                a.set_nonblocking(true)?;
-                b.set_nonblocking(true)?;
-                Ok((a, b))
-            });
+            let pair = std::net::UdpSocket::bind(SocketAddr::new(self.settings.bind, port))
+                .and_then(|a| {
+                    let b =
+                        std::net::UdpSocket::bind(SocketAddr::new(self.settings.bind, port + 1))?;
+                    a.set_nonblocking(true)?;
+                    b.set_nonblocking(true)?;
+                    Ok((a, b))
+                });
             match pair {
                 Ok((a, b)) => {
                     let _guard = self.runtime.enter();
@@ -258,13 +264,17 @@ async fn rtp_loop(me: Arc<RtpMember>, max_rate: u32) {
             metrics::counter!("focus_rtp_packets_dropped_total", "reason" => "flood").increment(1);
             continue;
         }
-        let Some(group) = me.group.upgrade() else { return };
+        let Some(group) = me.group.upgrade() else {
+            return;
+        };
         if group.holder() != me.pid || me.muted.load(Ordering::Relaxed) {
-            metrics::counter!("focus_rtp_packets_dropped_total", "reason" => "not_holder").increment(1);
+            metrics::counter!("focus_rtp_packets_dropped_total", "reason" => "not_holder")
+                .increment(1);
             continue;
         }
         let Ok(header) = RtpHeader::parse(&buf[..n]) else {
-            metrics::counter!("focus_rtp_packets_dropped_total", "reason" => "malformed").increment(1);
+            metrics::counter!("focus_rtp_packets_dropped_total", "reason" => "malformed")
+                .increment(1);
             continue;
         };
         let payload_len = n.saturating_sub(header.payload_offset);

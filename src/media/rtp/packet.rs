@@ -47,7 +47,9 @@ impl RtpHeader {
         let mut offset = 12 + 4 * csrc;
         if packet[0] & 0x10 != 0 {
             // Header extension: 16-bit profile, 16-bit length in 32-bit words.
-            let ext = packet.get(offset + 2..offset + 4).ok_or(RtpError::Truncated)?;
+            let ext = packet
+                .get(offset + 2..offset + 4)
+                .ok_or(RtpError::Truncated)?;
             let words = usize::from(u16::from_be_bytes([ext[0], ext[1]]));
             offset += 4 + 4 * words;
         }
@@ -81,7 +83,20 @@ mod tests {
     use super::*;
 
     fn packet(csrc: u8, ext_words: u16) -> Vec<u8> {
-        let mut p = vec![0x80 | csrc, 0x80, 0x12, 0x34, 0, 0, 0x10, 0, 0xde, 0xad, 0xbe, 0xef];
+        let mut p = vec![
+            0x80 | csrc,
+            0x80,
+            0x12,
+            0x34,
+            0,
+            0,
+            0x10,
+            0,
+            0xde,
+            0xad,
+            0xbe,
+            0xef,
+        ];
         for _ in 0..csrc {
             p.extend_from_slice(&[1, 2, 3, 4]);
         }
@@ -99,12 +114,18 @@ mod tests {
     fn parses_and_rewrites() {
         let mut p = packet(2, 1);
         let h = RtpHeader::parse(&p).unwrap();
-        assert_eq!((h.payload_type, h.sequence, h.timestamp, h.ssrc), (0, 0x1234, 0x1000, 0xdeadbeef));
+        assert_eq!(
+            (h.payload_type, h.sequence, h.timestamp, h.ssrc),
+            (0, 0x1234, 0x1000, 0xdeadbeef)
+        );
         assert!(h.marker);
         assert_eq!(&p[h.payload_offset..], b"payload");
         rewrite(&mut p, 7, 99, 42, false);
         let h = RtpHeader::parse(&p).unwrap();
-        assert_eq!((h.sequence, h.timestamp, h.ssrc, h.marker), (7, 99, 42, false));
+        assert_eq!(
+            (h.sequence, h.timestamp, h.ssrc, h.marker),
+            (7, 99, 42, false)
+        );
         assert_eq!(&p[h.payload_offset..], b"payload");
     }
 

@@ -101,7 +101,11 @@ mod tests {
         // Talker A: three packets, 20 ms apart.
         let mut out = Vec::new();
         for i in 0..3u16 {
-            out.push(s.map(&h(0xa, 500 + i, 9000 + u32::from(i) * 160), 160, t0 + Duration::from_millis(20 * u64::from(i))));
+            out.push(s.map(
+                &h(0xa, 500 + i, 9000 + u32::from(i) * 160),
+                160,
+                t0 + Duration::from_millis(20 * u64::from(i)),
+            ));
         }
         assert_eq!(out[0].0, 1000);
         assert!(out[0].2, "first packet of a burst is marked");

@@ -89,9 +89,12 @@ impl SessionState {
                     .unwrap_or_else(|_| target.to_string());
                 let found = self
                     .participants
-                    .iter()
+                    .iter_mut()
                     .find(|(_, p)| p.identity == aor || p.real == aor)
-                    .map(|(pid, p)| (*pid, p.msrp.as_ref().map(|l| l.session_id.clone())));
+                    .map(|(pid, p)| {
+                        p.muted = mute;
+                        (*pid, p.msrp.as_ref().map(|l| l.session_id.clone()))
+                    });
                 let Some((target_pid, session)) = found else {
                     self.reply(req, ctx, 404, "No such participant", None, &[]);
                     return;

@@ -160,10 +160,7 @@ impl SessionState {
             self.referral_notify(Some(rid), 100, "Trying", false);
             Some(rid)
         };
-        let by = match from.and_then(|pid| self.participants.get(&pid)) {
-            Some(p) => p.identity.clone(),
-            None => who.aor.clone(),
-        };
+        let by = self.referrer_name(from, &who);
         if remove {
             self.refer_remove(now, &target.uri, rid, &by);
         } else {
@@ -262,10 +259,7 @@ impl SessionState {
         let mut w = self.writer(req, ctx, 202, "Accepted");
         w.header(HeaderName::ReferSub, "false");
         self.respond(ctx, 202, w.finish_empty(), None);
-        let by = match from.and_then(|pid| self.participants.get(&pid)) {
-            Some(p) => p.identity.clone(),
-            None => who.aor,
-        };
+        let by = self.referrer_name(from, &who);
         for (uri, display, remove) in targets {
             if remove {
                 self.refer_remove(now, &uri, None, &by);
@@ -277,6 +271,22 @@ impl SessionState {
                 };
                 self.dial_out(now, &target, None, &by);
             }
+        }
+    }
+
+    /// How a referrer is named to the others (Referred-By of our INVITE, `referred` in
+    /// conference-info, the Reason of a BYE): as a participant, its public identity (the
+    /// alias when it joined anonymously); otherwise its identity, or the anonymous URI when
+    /// the REFER itself asks for privacy (RFC 3323).
+    fn referrer_name(&self, from: Option<u64>, who: &Identity) -> String {
+        let participant = match from {
+            Some(pid) => self.participants.get(&pid),
+            None => self.participants.values().find(|p| p.real == who.aor),
+        };
+        match participant {
+            Some(p) => p.identity.clone(),
+            None if who.anonymous => format!("sip:anonymous@{ANONYMOUS_DOMAIN}"),
+            None => who.aor.clone(),
         }
     }
 
@@ -643,8 +653,35 @@ impl SessionState {
                         media_deadline: None,
                         offer_pending: false,
                         awaiting_ack: None,
+                        muted: false,
                     },
                 );
+                if d.cancelled {
+                    // A 2xx that crossed our CANCEL (ring timeout, removal, end): the dialog
+                    // exists, so ACK it, then end it at once (RFC 3261 §15).
+                    self.answered.insert(token, pid);
+                    self.send_ack(pid);
+                    metrics::gauge!("focus_participants_active").increment(1.0);
+                    metrics::counter!("focus_dialouts_total", "outcome" => "failed").increment(1);
+                    self.hang_up(
+                        now,
+                        pid,
+                        DisconnectionMethod::Failed,
+                        Some((487, "call cancelled")),
+                    );
+                    self.referral_notify(rid, 487, "Request Terminated", true);
+                    return;
+                }
+                // The 2xx carries the answer to our offer. Its MSRP leg is in the switch
+                // before the ACK leaves: the participant may connect and bind as soon as it
+                // sees the ACK.
+                let answer = sdp::parse(&resp.body).ok();
+                if let Some(leg) = answer
+                    .as_ref()
+                    .and_then(|a| media::leg_from_answer(a, &d.msrp_session))
+                {
+                    self.install_msrp(now, pid, leg);
+                }
                 self.answered.insert(token, pid);
                 self.send_ack(pid);
                 metrics::gauge!("focus_participants_active").increment(1.0);
@@ -653,19 +690,14 @@ impl SessionState {
                 if self.roster.set_status(pid, EndpointStatus::Connected) {
                     self.roster_changed_at(now);
                 }
-                // The 2xx carries the answer to our offer; a broken one ends the call.
-                match sdp::parse(&resp.body) {
-                    Ok(answer) => {
-                        if let Some(leg) = media::leg_from_answer(&answer, &d.msrp_session) {
-                            self.install_msrp(now, pid, leg);
-                        }
-                    }
-                    Err(_) => self.hang_up(
+                // A broken answer ends the call.
+                if answer.is_none() {
+                    self.hang_up(
                         now,
                         pid,
                         DisconnectionMethod::Failed,
                         Some((488, "no valid SDP answer")),
-                    ),
+                    );
                 }
                 self.referral_notify(rid, 200, "OK", true);
             }

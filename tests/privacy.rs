@@ -1,0 +1,370 @@
+//! Identity and privacy end to end: RFC 3325 P-Asserted-Identity is believed only from a
+//! trusted host; RFC 3323 `Privacy` makes a participant anonymous to everyone else (roster,
+//! chat messages, requests the focus sends on its behalf); display names are shown when no
+//! privacy is asked for.
+
+mod support;
+
+use cpm_focus::conference_info::{ConferenceInfo, EndpointStatus};
+use cpm_focus::sip::HeaderName;
+use std::time::Duration;
+use support::{cpim_text, user, Call, Focus, MsrpClient, Notify, Setup, Ua, AUDIO_OFFER, TEAM};
+
+/// A subscriber that keeps the raw text of every NOTIFY body it gets.
+struct Watcher {
+    ua: Ua,
+    view: ConferenceInfo,
+    bodies: Vec<String>,
+}
+
+impl Watcher {
+    fn new(focus: &Focus, name: &str) -> Watcher {
+        let mut ua = Ua::udp(focus, name);
+        let (_call, n) = ua.subscribe_to(TEAM);
+        let bodies = vec![body(&n)];
+        Watcher {
+            ua,
+            view: n.doc,
+            bodies,
+        }
+    }
+
+    /// Follows NOTIFYs until `done` holds, keeping every body.
+    fn until(&mut self, mut done: impl FnMut(&ConferenceInfo) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done(&self.view) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let n = self
+                .ua
+                .next_notify(left)
+                .unwrap_or_else(|| panic!("view never got there: {:#?}", self.view));
+            self.bodies.push(body(&n));
+            cpm_focus::conference_info::apply(&mut self.view, &n.doc).expect("NOTIFY follows");
+        }
+    }
+
+    /// Asserts that no NOTIFY body so far contains any of `secrets` (case-insensitive).
+    fn assert_never_saw(&self, secrets: &[&str]) {
+        assert!(!self.bodies.is_empty(), "no NOTIFY to check");
+        for b in &self.bodies {
+            let lower = b.to_ascii_lowercase();
+            for s in secrets {
+                assert!(
+                    !lower.contains(&s.to_ascii_lowercase()),
+                    "{} saw {s:?} in:\n{b}",
+                    self.ua.name
+                );
+            }
+        }
+    }
+}
+
+fn body(n: &Notify) -> String {
+    String::from_utf8(n.request.body.to_vec()).expect("conference-info is text")
+}
+
+/// A participant in the team chat: SIP agent, dialog, bound MSRP connection.
+struct Member {
+    ua: Ua,
+    call: Call,
+    msrp: MsrpClient,
+}
+
+fn chat_member(mut ua: Ua) -> Member {
+    let mut chat = ua.join_chat(TEAM, Setup::Active);
+    let mut msrp = chat.connect();
+    msrp.bind();
+    Member {
+        ua,
+        call: chat.call,
+        msrp,
+    }
+}
+
+#[test]
+fn an_anonymous_participant_is_anonymous_to_everyone_else() {
+    let focus = Focus::start("");
+    let mut early = Watcher::new(&focus, "early");
+    let mut alice = Ua::udp(&focus, "alice");
+    alice.display = "Alice Liddell".into();
+    let mut alice = chat_member(alice);
+    let mut dave = Ua::udp(&focus, "dave");
+    dave.display = "Dave Secretive".into();
+    dave.invite_headers = "Privacy: id\r\n".into();
+    let mut dave = chat_member(dave);
+    let alias = "sip:anonymous-1@anonymous.invalid";
+    early.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
+    // A subscriber arriving later gets the full state: the same alias.
+    let mut late = Watcher::new(&focus, "late");
+
+    let secrets = [
+        "dave",
+        "Secretive",
+        dave.ua.contact_uri().as_str(),
+        dave.call.call_id.as_str(),
+        dave.call.from_tag.as_str(),
+    ]
+    .map(str::to_string);
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    for w in [&early, &late] {
+        let u = user(&w.view, alias).unwrap_or_else(|| panic!("no alias: {:#?}", w.view));
+        assert_eq!(u.display_text.as_deref(), Some("Anonymous 1"));
+        let e = &u.endpoints[0];
+        assert_eq!(e.entity, alias, "the endpoint is the alias too");
+        assert!(e.call_info.is_none(), "dialog details identify the caller");
+        assert_eq!(e.status, Some(EndpointStatus::Connected));
+        // alice, who asked for nothing, is shown as herself.
+        assert!(user(&w.view, "sip:alice@example.com").is_some());
+        w.assert_never_saw(&secrets);
+    }
+
+    // In the chat: whatever dave writes as CPIM From, the others see the alias.
+    let cpim = cpim_text(&dave.ua.aor(), TEAM, "guess who")
+        .to_bytes()
+        .unwrap();
+    let req = dave.msrp.request("message/cpim", cpim);
+    let tid = dave.msrp.send(&req);
+    assert_eq!(dave.msrp.expect_response(&tid).code, 200);
+    let got = alice.msrp.expect_message();
+    assert_eq!(got.text(), "guess who");
+    let from = got.cpim().from.clone().unwrap();
+    assert_eq!(from.uri, alias);
+    assert_eq!(from.display.as_deref(), Some("Anonymous 1"));
+    let raw = String::from_utf8_lossy(&got.request.body).to_ascii_lowercase();
+    assert!(
+        !raw.contains("dave"),
+        "the relayed message names dave:\n{raw}"
+    );
+    assert_eq!(dave.msrp.say("plain text too").code, 200);
+    assert_eq!(alice.msrp.expect_message().sender_uri(), alias);
+    // dave sees alice as alice.
+    assert_eq!(alice.msrp.say("hi, whoever you are").code, 200);
+    let got = dave.msrp.expect_message();
+    assert_eq!(got.sender_uri(), "sip:alice@example.com");
+    assert_eq!(
+        got.cpim().from.as_ref().unwrap().display.as_deref(),
+        Some("Alice Liddell")
+    );
+
+    // A second anonymous participant gets an alias of its own.
+    let mut erin = Ua::tcp(&focus, "erin");
+    erin.invite_headers = "Privacy: user;id\r\n".into();
+    let (mut ec, _) = erin.join(TEAM);
+    early.until(|v| user(v, "sip:anonymous-2@anonymous.invalid").is_some());
+    let u = user(&early.view, "sip:anonymous-2@anonymous.invalid").unwrap();
+    assert_eq!(u.display_text.as_deref(), Some("Anonymous 2"));
+
+    // Leaving keeps the secret too.
+    assert_eq!(dave.ua.bye(&mut dave.call).status, 200);
+    for w in [&mut early, &mut late] {
+        w.until(|v| {
+            user(v, alias)
+                .is_some_and(|u| u.endpoints[0].status == Some(EndpointStatus::Disconnected))
+        });
+        w.assert_never_saw(&secrets);
+        w.assert_never_saw(&["erin"]);
+    }
+    assert_eq!(erin.bye(&mut ec).status, 200);
+    assert_eq!(alice.ua.bye(&mut alice.call).status, 200);
+}
+
+#[test]
+fn display_names_are_shown_when_no_privacy_is_asked() {
+    let focus = Focus::start("");
+    let mut w = Watcher::new(&focus, "watcher");
+    let mut alice = Ua::udp(&focus, "alice");
+    alice.display = "Alice Liddell".into();
+    let mut alice = chat_member(alice);
+    let mut bob = chat_member(Ua::udp(&focus, "bob"));
+    w.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
+    let u = user(&w.view, "sip:alice@example.com").unwrap();
+    assert_eq!(u.display_text.as_deref(), Some("Alice Liddell"));
+    let e = &u.endpoints[0];
+    assert_eq!(e.entity, alice.ua.contact_uri());
+    let dialog = e
+        .call_info
+        .as_ref()
+        .expect("dialog details of a named participant");
+    assert_eq!(dialog.call_id, alice.call.call_id);
+    assert_eq!(dialog.from_tag, alice.call.from_tag);
+    // The chat names her the same way.
+    assert_eq!(alice.msrp.say("hello").code, 200);
+    let got = bob.msrp.expect_message();
+    let from = got.cpim().from.clone().unwrap();
+    assert_eq!(
+        (from.uri.as_str(), from.display.as_deref()),
+        ("sip:alice@example.com", Some("Alice Liddell"))
+    );
+    assert_eq!(bob.ua.bye(&mut bob.call).status, 200);
+    assert_eq!(alice.ua.bye(&mut alice.call).status, 200);
+}
+
+/// A group whose only member is the asserted identity, and the open team group.
+fn asserted_config(trusted: &str) -> String {
+    format!(
+        r#"
+        [policy]
+        trusted_hosts = ["{trusted}"]
+        [[groups]]
+        uri = "sip:vip@focus.example.com"
+        join = "members-only"
+        [[groups.members]]
+        uri = "sip:eve.asserted@ims.example.net"
+        role = "moderator"
+        "#
+    )
+}
+
+const PAI: &str = "P-Asserted-Identity: \"Eve Asserted\" <sip:eve.asserted@ims.example.net>\r\n";
+
+#[test]
+fn an_asserted_identity_from_a_trusted_host_is_the_identity() {
+    let focus = Focus::start(&asserted_config("127.0.0.1"));
+    let mut w = Watcher::new(&focus, "watcher");
+    let mut eve = Ua::udp(&focus, "eve");
+    eve.invite_headers = PAI.into();
+    let mut eve = chat_member(eve);
+    let mut bob = chat_member(Ua::udp(&focus, "bob"));
+    w.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
+    let u = user(&w.view, "sip:eve.asserted@ims.example.net")
+        .unwrap_or_else(|| panic!("the asserted identity is not in {:#?}", w.view));
+    assert_eq!(u.display_text.as_deref(), Some("Eve Asserted"));
+    assert!(user(&w.view, "sip:eve@example.com").is_none());
+    // Her chat messages carry it.
+    assert_eq!(eve.msrp.say("it is me").code, 200);
+    let got = bob.msrp.expect_message();
+    let from = got.cpim().from.clone().unwrap();
+    assert_eq!(
+        (from.uri.as_str(), from.display.as_deref()),
+        ("sip:eve.asserted@ims.example.net", Some("Eve Asserted"))
+    );
+    // Policy decides on it: the members-only group takes her, as moderator.
+    let mut eve2 = Ua::udp(&focus, "eve");
+    eve2.invite_headers = PAI.into();
+    let (mut c, _) = eve2.join("sip:vip@focus.example.com");
+    let r = eve2.control(&mut c, "INFO", r#"{"action":"lock"}"#);
+    assert_eq!(r.status, 200, "the asserted member is a moderator");
+    assert_eq!(eve2.bye(&mut c).status, 200);
+    assert_eq!(bob.ua.bye(&mut bob.call).status, 200);
+    assert_eq!(eve.ua.bye(&mut eve.call).status, 200);
+}
+
+#[test]
+fn an_asserted_identity_from_an_untrusted_host_is_ignored() {
+    // The only trusted host is elsewhere: the test agents' P-Asserted-Identity is not believed.
+    let focus = Focus::start(&asserted_config("192.0.2.10"));
+    let mut w = Watcher::new(&focus, "watcher");
+    let mut eve = Ua::udp(&focus, "eve");
+    eve.invite_headers = PAI.into();
+    let mut eve = chat_member(eve);
+    let mut bob = chat_member(Ua::udp(&focus, "bob"));
+    w.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
+    assert!(
+        user(&w.view, "sip:eve@example.com").is_some(),
+        "{:#?}",
+        w.view
+    );
+    assert!(user(&w.view, "sip:eve.asserted@ims.example.net").is_none());
+    w.assert_never_saw(&["eve.asserted", "Eve Asserted"]);
+    assert_eq!(eve.msrp.say("trust me").code, 200);
+    assert_eq!(
+        bob.msrp.expect_message().sender_uri(),
+        "sip:eve@example.com"
+    );
+    // Claiming a member's identity gets nobody into the members-only group.
+    let mut eve2 = Ua::udp(&focus, "eve");
+    eve2.invite_headers = PAI.into();
+    let mut call = Call::new("sip:vip@focus.example.com");
+    let b = eve2.invite(&mut call, Some(AUDIO_OFFER));
+    let r = eve2.expect_final(&b);
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.headers.get(HeaderName::Warning),
+        Some("399 focus.example.com \"Only members of this group may join\"")
+    );
+    assert_eq!(
+        focus.metric("focus_policy_rejections_total{reason=\"not_member\"}"),
+        Some(1.0)
+    );
+    assert_eq!(bob.ua.bye(&mut bob.call).status, 200);
+    assert_eq!(eve.ua.bye(&mut eve.call).status, 200);
+}
+
+#[test]
+fn an_anonymous_moderator_stays_anonymous_when_it_adds_or_removes() {
+    let focus = Focus::start(
+        r#"
+        [[groups]]
+        uri = "sip:team@focus.example.com"
+        [[groups.members]]
+        uri = "sip:alice@example.com"
+        role = "moderator"
+        [[groups.members]]
+        uri = "sip:bob@example.com"
+        role = "moderator"
+        "#,
+    );
+    let mut w = Watcher::new(&focus, "watcher");
+    let mut alice = Ua::udp(&focus, "alice");
+    alice.invite_headers = "Privacy: id\r\n".into();
+    let (mut a, _) = alice.join(TEAM);
+    let mut carol = Ua::udp(&focus, "carol");
+    let (c, _) = carol.join(TEAM);
+    let alias = "sip:anonymous-1@anonymous.invalid";
+    // REFER from outside the INVITE dialog (the session knows her by her real identity).
+    let mut dan = Ua::udp(&focus, "dan");
+    let mut refer = Call::new(TEAM);
+    let b = alice.refer(
+        &mut refer,
+        &format!("<sip:dan@{}>", dan.local),
+        "Privacy: id\r\nRefer-Sub: false\r\n",
+    );
+    assert_eq!(alice.expect_final(&b).status, 200);
+    let inv = dan.expect_invite();
+    let by = inv.header(HeaderName::ReferredBy).unwrap_or("").to_string();
+    assert!(!by.contains("alice"), "the INVITE to dan names alice: {by}");
+    assert_eq!(by, format!("<{alias}>"));
+    dan.refuse_invite(&inv, 486);
+    // And removing carol does not name her either.
+    let mut refer = Call::new(TEAM);
+    let b = alice.refer(
+        &mut refer,
+        "<sip:carol@example.com;method=BYE>",
+        "Refer-Sub: false\r\n",
+    );
+    assert_eq!(alice.expect_final(&b).status, 200);
+    let bye = carol.expect_bye(&c);
+    let reason = bye.headers.get_by_name("Reason").unwrap_or("").to_string();
+    assert!(
+        !reason.contains("alice"),
+        "the BYE to carol names alice: {reason}"
+    );
+    // A moderator outside the session asking for privacy: the anonymous URI.
+    let mut bob = Ua::udp(&focus, "bob");
+    let mut erin = Ua::udp(&focus, "erin");
+    let mut refer = Call::new(TEAM);
+    let b = bob.refer(
+        &mut refer,
+        &format!("<sip:erin@{}>", erin.local),
+        "Privacy: id\r\nRefer-Sub: false\r\n",
+    );
+    assert_eq!(bob.expect_final(&b).status, 200);
+    let inv = erin.expect_invite();
+    assert_eq!(
+        inv.header(HeaderName::ReferredBy),
+        Some("<sip:anonymous@anonymous.invalid>")
+    );
+    erin.refuse_invite(&inv, 486);
+    w.until(|v| {
+        user(v, "sip:carol@example.com")
+            .is_some_and(|u| u.endpoints[0].status == Some(EndpointStatus::Disconnected))
+            && user(v, "sip:dan@127.0.0.1")
+                .is_some_and(|u| u.endpoints[0].status == Some(EndpointStatus::Disconnected))
+    });
+    w.until(|v| {
+        user(v, "sip:erin@127.0.0.1")
+            .is_some_and(|u| u.endpoints[0].status == Some(EndpointStatus::Disconnected))
+    });
+    w.assert_never_saw(&["alice", "sip:bob"]);
+    assert_eq!(alice.bye(&mut a).status, 200);
+}
