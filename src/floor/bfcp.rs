@@ -7,8 +7,8 @@
 //! fragmenting. A [`DecodeError`] names the BFCP Error code to answer and builds that answer
 //! ([`DecodeError::error_response`]) when the header could be read.
 //!
-//! Files: [`codes`](self) (registries), `attribute` (TLVs), `message` (COMMON-HEADER),
-//! `parse`, `framer`, `encode`, `fragment`, `error`.
+//! Files: `codes` (the IANA registries), `attribute` (TLVs), `message` (COMMON-HEADER),
+//! `parse`, `framer` (TCP), `encode`, `fragment` (UDP), `error`.
 
 mod attribute;
 mod codes;

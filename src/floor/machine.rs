@@ -245,7 +245,7 @@ impl FloorControl {
         }
     }
 
-    // Requests (RFC 8855 §13.1 to §13.6).
+    // Requests (RFC 8855 §13).
 
     fn floor_request(
         &mut self,
@@ -472,7 +472,7 @@ impl FloorControl {
         Ok(())
     }
 
-    /// A chair accepts, grants, denies or revokes a request (RFC 8855 §12, §13.6). The new
+    /// A chair accepts, grants, denies or revokes a request (RFC 8855 §11, §13). The new
     /// status is the first REQUEST-STATUS of the FLOOR-REQUEST-INFORMATION and applies to the
     /// whole request (all its floors).
     fn chair_action(

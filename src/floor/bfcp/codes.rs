@@ -1,5 +1,5 @@
-//! The code points of the IANA BFCP registries (RFC 8855 §15): primitives, attribute types,
-//! request statuses and error codes, plus the PRIORITY values of §5.2.4.
+//! The code points of the IANA BFCP registries (RFC 8855, IANA Considerations): primitives,
+//! attribute types, request statuses and error codes, plus the PRIORITY values of §5.2.4.
 //!
 //! Unknown primitives and error codes are values, not decode failures: the floor machine
 //! answers an unknown primitive with Error 3, and a client must survive a newer server's

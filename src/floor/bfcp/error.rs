@@ -36,8 +36,9 @@ pub enum DecodeError {
     /// On a stream the layout of what follows is unknown: answer, then close.
     #[error("unsupported version {} (this transport speaks {supported})", header.version)]
     UnsupportedVersion { header: Header, supported: u8 },
-    /// A stream message over the decoder's limit. Not buffered, so the stream is lost:
-    /// answer Error 14 (Generic Error: no code fits better), then close.
+    /// A message over the stream decoder's (or reassembler's) limit. On a stream it is not
+    /// buffered, so the stream is lost: answer Error 14 (Generic Error: no code fits
+    /// better), then close.
     #[error("message of {size} octets exceeds the {max}-octet limit")]
     TooLarge {
         header: Header,
@@ -91,7 +92,7 @@ impl DecodeError {
     }
 
     /// The Error message a floor control server sends back, when it can be addressed
-    /// (RFC 8855 §13.8). An error about an Error is never answered, so peers cannot loop.
+    /// (RFC 8855 §13). An error about an Error is never answered, so peers cannot loop.
     pub fn error_response(&self) -> Option<Message> {
         let header = self.header()?;
         if header.primitive == Primitive::Error {

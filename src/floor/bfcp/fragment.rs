@@ -1,10 +1,10 @@
-//! Fragmentation of messages too large for one UDP datagram (RFC 8855 §6.2.3): each piece
+//! Fragmentation of messages too large for one UDP datagram (RFC 8855 §5.1, §6.2): each piece
 //! repeats the COMMON-HEADER with F set, the whole Payload Length, and its own Fragment Offset
 //! and Fragment Length (4-octet units).
 //!
 //! Reassembly is bounded (messages in progress, octets per message) and evicts the oldest
-//! partial message instead of growing; it keeps no clock, so a driver that wants the RFC's
-//! T2-style lifetime calls [`Reassembler::clear`] on its own timer.
+//! partial message instead of growing; it keeps no clock, so a driver that wants partial
+//! messages to expire calls [`Reassembler::clear`] on its own timer.
 
 use super::encode::{encode, EncodeError};
 use super::error::DecodeError;

@@ -23,7 +23,7 @@ pub const HEADER_LEN: usize = 12;
 /// The COMMON-HEADER of a fragment.
 pub const FRAGMENT_HEADER_LEN: usize = 16;
 
-/// One piece of a message sent over UDP in several datagrams (RFC 8855 §5.1 and §6.2.3).
+/// One piece of a message sent over UDP in several datagrams (RFC 8855 §5.1 and §6.2).
 /// A message carrying one has no attributes: [`Reassembler`](super::Reassembler) joins the
 /// pieces and parses the whole.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -12,7 +12,7 @@ pub(super) struct Request {
     pub requester: u16,
     /// Who would talk.
     pub beneficiary: u16,
-    /// All must be granted together (RFC 8855 §9.1), in the order requested.
+    /// All must be granted together, in the order requested.
     pub floors: Vec<u16>,
     pub priority: Priority,
     /// PARTICIPANT-PROVIDED-INFO, echoed to whoever sees the request.

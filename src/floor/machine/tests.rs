@@ -1,5 +1,8 @@
 //! Floor machine tests in virtual time: every input goes through the codec first and every
 //! message out is encoded and decoded again, so the wire format is checked along the way.
+//! Random operation sequences (`tests/prop.rs`) check the invariants.
+
+mod prop;
 
 use super::*;
 use crate::floor::bfcp::{decode_datagram, encode, StreamDecoder, Text};
