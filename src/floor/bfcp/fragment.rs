@@ -109,7 +109,12 @@ impl Reassembler {
             transaction_id: msg.transaction_id,
             user_id: msg.user_id,
         };
+        // Fragments from `decode_datagram` fit their total; one built by hand may not.
+        let end = 4 * usize::from(fragment.offset) + fragment.data.len();
         let size = 4 * usize::from(fragment.total);
+        if fragment.data.len() % 4 != 0 || fragment.data.is_empty() || end > size {
+            return Err(DecodeError::IncorrectLength { header });
+        }
         if size > self.max_message {
             return Err(DecodeError::TooLarge {
                 header,
@@ -184,7 +189,7 @@ fn assemble(partial: &Partial) -> Option<Bytes> {
     }
     let mut out = vec![0u8; total];
     for (&offset, data) in &partial.pieces {
-        let start = 4 * usize::from(offset);
+        let start = (4 * usize::from(offset)).min(total);
         let end = (start + data.len()).min(total);
         out[start..end].copy_from_slice(&data[..end - start]);
     }

@@ -525,6 +525,22 @@ fn reassembly_is_bounded() {
 }
 
 #[test]
+fn hand_built_fragments_that_do_not_fit_are_refused() {
+    let mut m = Message::new(2, Primitive::Hello, 1, 1, 1);
+    for (offset, data) in [(1u16, &[0u8; 8][..]), (0, &[0u8; 3][..]), (0, &[][..])] {
+        m.fragment = Some(Fragment {
+            total: 2,
+            offset,
+            data: Bytes::copy_from_slice(data),
+        });
+        assert!(matches!(
+            Reassembler::default().push(m.clone()),
+            Err(DecodeError::IncorrectLength { .. })
+        ));
+    }
+}
+
+#[test]
 fn bad_fragment_headers_are_error_13() {
     let mut frag = header(2, 6, 2);
     frag[0] |= 0x08;
