@@ -23,6 +23,7 @@ pub mod config;
 pub mod dialog;
 pub mod endpoint;
 pub mod exploder;
+pub mod floor;
 pub mod media;
 pub mod metrics;
 pub mod policy;
