@@ -34,6 +34,7 @@ fn settings() -> Arc<SessionSettings> {
             remove: cpm_focus::config::Authority::Moderators,
             locked: false,
             members: Default::default(),
+            member_uris: Default::default(),
         },
         trusted_hosts: Vec::new(),
         contact_udp: "<sip:team@192.0.2.1:5060>;isfocus".into(),

@@ -76,6 +76,10 @@ pub struct GroupPolicy {
     pub locked: bool,
     /// Listed members by address of record.
     pub members: HashMap<String, Role>,
+    /// Where listed members are reached when the focus sends to them outside a session
+    /// (group messages): the URI as configured, port and parameters included, by address of
+    /// record. A member without an entry is reached at its address of record.
+    pub member_uris: HashMap<String, String>,
 }
 
 impl GroupPolicy {
@@ -89,14 +93,18 @@ impl GroupPolicy {
                 .collect(),
             None => provider.allowed_media.clone(),
         };
-        let members = g
+        let parsed: Vec<(String, &crate::config::MemberConfig)> = g
             .members
             .iter()
-            .filter_map(|m| {
-                crate::sip::Uri::parse(&m.uri)
-                    .ok()
-                    .map(|u| (u.aor(), m.role))
-            })
+            .filter_map(|m| crate::sip::Uri::parse(&m.uri).ok().map(|u| (u.aor(), m)))
+            .collect();
+        let members = parsed
+            .iter()
+            .map(|(aor, m)| (aor.clone(), m.role))
+            .collect();
+        let member_uris = parsed
+            .iter()
+            .map(|(aor, m)| (aor.clone(), m.uri.clone()))
             .collect();
         GroupPolicy {
             join: g.join,
@@ -111,6 +119,7 @@ impl GroupPolicy {
             remove: g.remove,
             locked: g.locked,
             members,
+            member_uris,
         }
     }
 
@@ -128,6 +137,7 @@ impl GroupPolicy {
             remove: Authority::Moderators,
             locked: false,
             members: HashMap::new(),
+            member_uris: HashMap::new(),
         }
     }
 
@@ -150,7 +160,10 @@ impl GroupPolicy {
         locked: bool,
     ) -> Result<Role, Refusal> {
         let role = self.member_role(&who.aor);
-        if locked && arrival == Arrival::DialIn {
+        // A lock keeps newcomers out, not the group's hosts and moderators (who may also
+        // unlock it).
+        let moderates = role.is_some_and(|r| r >= Role::Moderator);
+        if locked && arrival == Arrival::DialIn && !moderates {
             return Err(Refusal::new(403, "locked", "The group is locked"));
         }
         match self.join {
@@ -183,6 +196,28 @@ impl GroupPolicy {
             return Err(Refusal::new(486, "full", "The group is full"));
         }
         Ok(role.unwrap_or(Role::Participant))
+    }
+
+    /// Decides a subscription to the group's conference events: a members-only or
+    /// invited-only group shows its roster only to those who may be in it, i.e. its listed
+    /// members and whoever is in the session (or being called into it) now.
+    pub fn may_watch(&self, who: &Identity, present: bool) -> Result<(), Refusal> {
+        if present || self.member_role(&who.aor).is_some() {
+            return Ok(());
+        }
+        match self.join {
+            JoinRule::Open => Ok(()),
+            JoinRule::MembersOnly => Err(Refusal::new(
+                403,
+                "not_member",
+                "Only members of this group may subscribe to it",
+            )),
+            JoinRule::InvitedOnly => Err(Refusal::new(
+                403,
+                "not_invited",
+                "Only invited participants may subscribe to this group",
+            )),
+        }
     }
 
     /// Decides a control action by an actor (`None`: not a participant nor a member).
@@ -219,6 +254,15 @@ impl GroupPolicy {
     /// into the group forever.
     pub fn self_join() -> Refusal {
         Refusal::new(482, "loop", "A conference cannot join itself")
+    }
+
+    /// The refusal for a URI list (REFER, INVITE) naming more than `max` targets.
+    pub fn list_too_long(max: usize) -> Refusal {
+        Refusal::new(
+            403,
+            "list_too_long",
+            format!("At most {max} targets per request"),
+        )
     }
 
     /// The refusal for an offer without any media the group serves, when signalling-only

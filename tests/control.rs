@@ -626,8 +626,8 @@ fn a_moderator_locks_and_unlocks_the_group() {
     let r = alice.control(&mut a, "INFO", r#"{"action":"lock"}"#);
     assert_eq!((r.status, &*r.reason), (200, "OK"));
     w.until(|v| v.conference_state.and_then(|s| s.locked) == Some(true));
-    // Nobody new gets in, not even a listed host.
-    for name in ["dan", "bob"] {
+    // Nobody new gets in, not even a listed participant...
+    for name in ["dan", "carol"] {
         let mut ua = Ua::udp(&focus, name);
         let mut call = Call::new(TEAM);
         let b = ua.invite(&mut call, Some(support::AUDIO_OFFER));
@@ -641,6 +641,10 @@ fn a_moderator_locks_and_unlocks_the_group() {
         metric(&focus, "focus_policy_rejections_total{reason=\"locked\"}"),
         2.0
     );
+    // ...but the group's hosts and moderators do.
+    let mut bob = Ua::udp(&focus, "bob");
+    let (mut b, _) = bob.join(TEAM);
+    assert_eq!(bob.bye(&mut b).status, 200);
     // Unlock, this time by MESSAGE.
     let r = alice.control(&mut a, "MESSAGE", r#"{"action":"unlock"}"#);
     assert_eq!(r.status, 200);

@@ -40,7 +40,7 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
     ),
     (
         "focus_moderation_actions_total",
-        "needs a moderator: asserted in tests/adhoc.rs",
+        "needs a moderator: asserted in tests/control.rs and tests/access.rs",
     ),
     (
         "focus_charging_records_written_total",

@@ -217,10 +217,10 @@ fn invited_only_refuses_dial_ins_but_takes_whom_a_moderator_invites() {
     );
     bob.ring(&inv);
     let (mut bc, _msrp) = bob.accept_chat(&inv);
-    let mut watcher = Ua::udp(&focus, "watcher");
-    let (_w, n) = watcher.subscribe_to(board);
+    // Only those who may be in an invited-only group may watch it: alice may.
+    let (_w, n) = alice.subscribe_to(board);
     let mut view = n.doc;
-    follow(&mut watcher, &mut view, |v| {
+    follow(&mut alice, &mut view, |v| {
         endpoint_state(v, "sip:bob@127.0.0.1").is_some_and(|s| s.0 == EndpointStatus::Connected)
     });
     let bob_user = user(&view, "sip:bob@127.0.0.1").unwrap();
@@ -322,7 +322,7 @@ fn a_group_that_forbids_anonymity_refuses_privacy_with_403() {
 }
 
 #[test]
-fn a_locked_group_refuses_dial_ins_until_a_moderator_unlocks_it() {
+fn a_locked_group_refuses_newcomers_until_a_moderator_unlocks_it() {
     let focus = Focus::start(
         r#"
         [[groups]]
@@ -331,6 +331,9 @@ fn a_locked_group_refuses_dial_ins_until_a_moderator_unlocks_it() {
         [[groups.members]]
         uri = "sip:alice@127.0.0.1"
         role = "host"
+        [[groups.members]]
+        uri = "sip:carol@example.com"
+        role = "moderator"
         "#,
     );
     let warning = "399 focus.example.com \"The group is locked\"";
@@ -341,21 +344,17 @@ fn a_locked_group_refuses_dial_ins_until_a_moderator_unlocks_it() {
         "Forbidden",
         warning,
     );
-    // Even the host cannot dial in...
+    assert_eq!(rejections(&focus, "locked"), Some(1.0));
+    // The lock keeps newcomers out, not the group's hosts and moderators.
+    let mut carol = Ua::udp(&focus, "carol");
+    let (mut c, _) = carol.join(TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     // Her address of record is the one the focus reaches her at (no proxy in the test).
     alice.domain = "127.0.0.1".into();
-    assert_refused(
-        &try_join(&mut alice, TEAM, AUDIO_OFFER, ""),
-        403,
-        "Forbidden",
-        warning,
-    );
-    assert_eq!(rejections(&focus, "locked"), Some(2.0));
     let mut watcher = Ua::udp(&focus, "watcher");
     let (_w, n) = watcher.subscribe_to(TEAM);
     assert_eq!(n.doc.conference_state.unwrap().locked, Some(true));
-    // ...but may have the focus call her (REFER from outside the session), and unlock.
+    // A host may also have the focus call her (REFER from outside the session), and unlock.
     let mut r = Call::new(TEAM);
     let b = alice.refer(&mut r, &format!("<sip:alice@{}>", alice.local), "");
     assert_eq!(alice.expect_final(&b).status, 202);
@@ -371,7 +370,7 @@ fn a_locked_group_refuses_dial_ins_until_a_moderator_unlocks_it() {
         v.conference_state.and_then(|s| s.locked) == Some(false)
     });
     let (mut b, _) = bob.join(TEAM);
-    assert_eq!(rejections(&focus, "locked"), Some(2.0));
+    assert_eq!(rejections(&focus, "locked"), Some(1.0));
     // In the dialog the focus opened toward her, the host may refer too.
     let mut dan = Ua::udp(&focus, "dan");
     let b2 = alice.refer(&mut a, &format!("<sip:dan@{}>", dan.local), "");
@@ -387,6 +386,7 @@ fn a_locked_group_refuses_dial_ins_until_a_moderator_unlocks_it() {
     assert_eq!(n.request().unwrap().call_id(), a.call_id);
     assert_eq!(support::sipfrag(&n, &event), "SIP/2.0 486 Busy Here");
     assert_eq!(bob.bye(&mut b).status, 200);
+    assert_eq!(carol.bye(&mut c).status, 200);
     assert_eq!(alice.bye(&mut a).status, 200);
 }
 

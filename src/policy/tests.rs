@@ -51,6 +51,22 @@ fn join_rules() {
     assert!(open
         .admit(&who("sip:x@y", false), Arrival::Invited, 0, true)
         .is_ok());
+    // So do its hosts and moderators, dialing in; a plain listed member does not.
+    for (aor, role) in [
+        ("sip:host@example.com", Role::Host),
+        ("sip:mod@example.com", Role::Moderator),
+    ] {
+        assert_eq!(
+            open.admit(&who(aor, false), Arrival::DialIn, 0, true),
+            Ok(role)
+        );
+    }
+    assert_eq!(
+        open.admit(&who("sip:m@example.com", false), Arrival::DialIn, 0, true)
+            .unwrap_err()
+            .label,
+        "locked"
+    );
 
     let members = group("join = \"members-only\"");
     let r = members
@@ -151,4 +167,21 @@ fn privacy_values() {
     assert!(!identify(&req("Privacy: none\r\n"), any, &[]).anonymous);
     assert!(!identify(&req("Privacy: session\r\n"), any, &[]).anonymous);
     assert!(!identify(&req(""), any, &[]).anonymous);
+}
+
+#[test]
+fn only_those_who_may_join_may_watch_a_closed_group() {
+    let outsider = who("sip:x@y", false);
+    assert!(group("join = \"open\"").may_watch(&outsider, false).is_ok());
+    for (rule, label) in [
+        ("members-only", "not_member"),
+        ("invited-only", "not_invited"),
+    ] {
+        let g = group(&format!("join = \"{rule}\""));
+        let r = g.may_watch(&outsider, false).unwrap_err();
+        assert_eq!((r.status, r.label), (403, label), "{rule}");
+        // A listed member may, and so may whoever is in the session (invited).
+        assert!(g.may_watch(&who("sip:m@example.com", false), false).is_ok());
+        assert!(g.may_watch(&outsider, true).is_ok());
+    }
 }

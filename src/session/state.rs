@@ -224,9 +224,12 @@ pub struct SessionState {
     referrals: HashMap<u64, refer::Referral>,
     /// Group messages waiting for their turn.
     pacer: pager::Pacer,
+    /// Group-message deliveries sent and not yet answered: the session stays until each
+    /// is counted (and reported when it fails).
+    pager_in_flight: usize,
     /// Subject, Contribution-ID and Conversation-ID of the conversation.
     ids: Option<uri_list::ConversationIds>,
-    /// Everyone who was ever a member (restart remembers them).
+    /// Everyone who was ever a member, by where to call them (restart remembers them).
     ever: Vec<(String, Option<String>)>,
     /// A restarted session called its members back already.
     called_back: bool,
@@ -274,6 +277,7 @@ impl SessionState {
             answered: HashMap::new(),
             referrals: HashMap::new(),
             pacer: pager::Pacer::new(),
+            pager_in_flight: 0,
             ids,
             ever: Vec::new(),
             called_back: false,
@@ -294,12 +298,15 @@ impl SessionState {
         self.effects.pop_front()
     }
 
-    /// No participants, no one being called, no subscriptions: the actor may stop.
+    /// No participants, no one being called, no subscriptions, no group message on its
+    /// way: the actor may stop.
     pub fn is_idle(&self) -> bool {
         self.participants.is_empty()
             && self.subscriptions.is_empty()
             && self.dialouts.is_empty()
             && self.referrals.is_empty()
+            && self.pacer.queue.is_empty()
+            && self.pager_in_flight == 0
     }
 
     /// Requests sent and not yet answered (shutdown waits for them).
@@ -554,13 +561,21 @@ impl SessionState {
                 return;
             }
         };
-        let invite_body = match uri_list::split_invite_body(req, self.settings.max_list) {
+        let invite_body = match uri_list::split_invite_body(req) {
             Ok(b) => b,
             Err((status, reason)) => {
                 self.reply(req, ctx, status, reason, None, &[]);
                 return;
             }
         };
+        if invite_body.invitees.len() > self.settings.max_list {
+            self.refuse(
+                req,
+                ctx,
+                &GroupPolicy::list_too_long(self.settings.max_list),
+            );
+            return;
+        }
         if !invite_body.invitees.is_empty() {
             let listed = self.settings.policy.member_role(&who.aor).is_some();
             if let Err(r) =
@@ -669,10 +684,18 @@ impl SessionState {
         }
     }
 
-    /// Keeps an address of record in the member list a restart calls back.
-    fn remember_member(&mut self, aor: &str, display: Option<String>) {
-        if !self.ever.iter().any(|(a, _)| a == aor) {
-            self.ever.push((aor.to_string(), display));
+    /// Keeps a member for a restart to call back: `address` is where to call it (the URI
+    /// the focus called, or the address of record of one who dialed in), one per address of
+    /// record.
+    fn remember_member(&mut self, address: &str, display: Option<String>) {
+        let aor = |a: &str| crate::sip::Uri::parse(a).map(|u| u.aor()).ok();
+        let new = aor(address);
+        if !self
+            .ever
+            .iter()
+            .any(|(a, _)| a == address || (new.is_some() && aor(a) == new))
+        {
+            self.ever.push((address.to_string(), display));
         }
     }
 
@@ -1085,6 +1108,13 @@ impl SessionState {
             );
             return;
         }
+        let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
+        let present = self.participants.values().any(|p| p.real == who.aor)
+            || self.dialouts.values().any(|d| d.real == who.aor);
+        if let Err(r) = self.settings.policy.may_watch(&who, present) {
+            self.refuse(req, ctx, &r);
+            return;
+        }
         let Some(expires) = self.granted_expires(req, ctx) else {
             return;
         };
@@ -1281,6 +1311,7 @@ impl SessionState {
                 self.end_referral(rid);
             }
             Pending::Pager { report, recipient } => {
+                self.pager_in_flight = self.pager_in_flight.saturating_sub(1);
                 if (200..300).contains(&resp.status) {
                     metrics::counter!("focus_group_message_deliveries_total", "outcome" => "delivered")
                         .increment(1);
@@ -1321,7 +1352,10 @@ impl SessionState {
             }
             Pending::Invite { pid } => self.dial_failed(now, pid, 408, DisconnectionMethod::Failed),
             Pending::ReferNotify { rid } => self.end_referral(rid),
-            Pending::Pager { report, recipient } => self.pager_failed(now, report, &recipient),
+            Pending::Pager { report, recipient } => {
+                self.pager_in_flight = self.pager_in_flight.saturating_sub(1);
+                self.pager_failed(now, report, &recipient);
+            }
             Pending::Bye => {}
         }
         self.flush(now);
@@ -1416,6 +1450,8 @@ impl SessionState {
         for sid in sids {
             self.terminate_subscription(now, sid, "noresource");
         }
+        // Group messages already accepted still go out; shutdown waits for their answers.
+        self.flush_pager();
     }
 
     // ----- notifications -----

@@ -23,6 +23,7 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
             remove: crate::config::Authority::Moderators,
             locked: false,
             members: Default::default(),
+            member_uris: Default::default(),
         },
         trusted_hosts: Vec::new(),
         contact_udp: "<sip:team@127.0.0.1:5060>;isfocus".into(),

@@ -9,6 +9,8 @@
 //!   (`message/sipfrag`), moderation requests
 //! - `msrp.rs`: chat joins with an MSRP offer and a synchronous MSRP participant (binding,
 //!   SEND, chunks, auto-answered incoming SENDs, reassembly, REPORTs)
+//! - `sink.rs`: group-message recipients, each on its own socket, answering every MESSAGE and
+//!   keeping one copy per transaction
 //!
 //! Every wait is a receive with a deadline ([`WAIT`] for a message that must come), never a
 //! sleep used as synchronisation.
@@ -18,12 +20,14 @@ mod call;
 mod control;
 mod focus;
 mod msrp;
+mod sink;
 mod ua;
 
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
 pub use focus::{metric_in, Focus};
 pub use msrp::{cpim_text, Chat, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
+pub use sink::{Delivery, Sink};
 pub use ua::{Notify, Origin, Rx, Ua};
 
 use cpm_focus::conference_info::{

@@ -51,6 +51,7 @@ impl SessionState {
             return;
         }
         let by = actor.identity.clone();
+        let actor_real = actor.real.clone();
         metrics::counter!("focus_moderation_actions_total", "action" => action_label(&control.action))
             .increment(1);
         match control.action.as_str() {
@@ -72,11 +73,8 @@ impl SessionState {
                 }
                 let calling: Vec<u64> = self.dialouts.keys().copied().collect();
                 for p in calling {
-                    if let Some(d) = self.dialouts.get_mut(&p) {
-                        d.deadline = now;
-                    }
+                    self.stop_calling(now, p, reason.clone());
                 }
-                self.dial_timeouts(now);
             }
             "mute" | "unmute" => {
                 let mute = control.action == "mute";
@@ -87,10 +85,11 @@ impl SessionState {
                 let aor = crate::sip::Uri::parse(target.trim_matches(['<', '>']))
                     .map(|u| u.aor())
                     .unwrap_or_else(|_| target.to_string());
+                let requester = actor_real.clone();
                 let found = self
                     .participants
                     .iter_mut()
-                    .find(|(_, p)| p.identity == aor || p.real == aor)
+                    .find(|(_, p)| refer::names(&p.identity, &p.real, &aor, &requester))
                     .map(|(pid, p)| {
                         p.muted = mute;
                         (*pid, p.msrp.as_ref().map(|l| l.session_id.clone()))

@@ -1,7 +1,7 @@
 //! Pager-mode group messages (OMA CPM, RFC 3428): a MESSAGE to a group URI or an active
 //! conference URI is answered `202 Accepted` and relayed as a MESSAGE of its own to every
-//! member (a pre-defined group with listed members) or participant (a session), except the
-//! sender. Fan-out is paced by a per-group token bucket and bounded by a queue; every failed
+//! participant of the session and every listed member who is not in it (at the address the
+//! configuration gives), except the sender. Fan-out is paced by a per-group token bucket and bounded by a queue; every failed
 //! delivery is counted and, when the sender asked for it (IMDN in CPIM), reported back.
 
 use super::*;
@@ -78,38 +78,31 @@ impl SessionState {
             self.refuse(req, ctx, &r);
             return;
         }
-        // Members of a pre-defined group get it whether or not they are in a session; a
-        // session without listed members reaches its participants.
+        // Every participant of the session gets it where it is; listed members who are not
+        // in the session get it at their configured address (a pre-defined group's members
+        // whether or not a session runs; an ad-hoc group's creator after it left).
         let mut recipients: Vec<(String, crate::sip::Uri, Option<Destination>)> = Vec::new();
-        if self.settings.policy.members.is_empty() {
-            for p in self.participants.values() {
-                if p.real != who.aor {
-                    recipients.push((
-                        p.identity.clone(),
-                        p.dialog.remote_target.clone(),
-                        Some(p.dialog.destination()),
-                    ));
-                }
+        for p in self.participants.values() {
+            if p.real != who.aor {
+                recipients.push((
+                    p.identity.clone(),
+                    p.dialog.remote_target.clone(),
+                    Some(p.dialog.destination()),
+                ));
             }
-        } else {
-            for aor in self.settings.policy.members.keys() {
-                if *aor == who.aor {
-                    continue;
-                }
-                // A member in the session is reached where it is; others at their address.
-                let here = self.participants.values().find(|p| &p.real == aor);
-                match here {
-                    Some(p) => recipients.push((
-                        p.identity.clone(),
-                        p.dialog.remote_target.clone(),
-                        Some(p.dialog.destination()),
-                    )),
-                    None => {
-                        if let Ok(uri) = crate::sip::Uri::parse(aor) {
-                            recipients.push((aor.clone(), uri, None));
-                        }
-                    }
-                }
+        }
+        for aor in self.settings.policy.members.keys() {
+            if *aor == who.aor || self.participants.values().any(|p| &p.real == aor) {
+                continue;
+            }
+            let address = self
+                .settings
+                .policy
+                .member_uris
+                .get(aor)
+                .map_or(aor.as_str(), String::as_str);
+            if let Ok(uri) = crate::sip::Uri::parse(address) {
+                recipients.push((aor.clone(), uri, None));
             }
         }
         if self.pacer.queue.len() + recipients.len() > self.settings.pager_queue {
@@ -200,23 +193,39 @@ impl SessionState {
         let rate = f64::from(self.settings.pager_rate);
         self.pacer.refill(now, rate);
         while self.pacer.tokens >= 1.0 {
-            let Some(item) = self.pacer.queue.pop_front() else {
+            if self.pacer.queue.is_empty() {
                 break;
-            };
+            }
             self.pacer.tokens -= 1.0;
-            let token = self.id();
-            self.pending.insert(
-                token,
-                Pending::Pager {
-                    report: item.report,
-                    recipient: item.recipient,
-                },
-            );
-            self.effects.push_back(Effect::Send {
-                token,
-                request: Box::new(item.spec),
-            });
+            self.send_next_pager();
         }
+    }
+
+    /// Sends every waiting delivery at once, unpaced: the session is ending (shutdown) and
+    /// an accepted message must still reach everyone or be reported failed.
+    pub(super) fn flush_pager(&mut self) {
+        while !self.pacer.queue.is_empty() {
+            self.send_next_pager();
+        }
+    }
+
+    fn send_next_pager(&mut self) {
+        let Some(item) = self.pacer.queue.pop_front() else {
+            return;
+        };
+        let token = self.id();
+        self.pager_in_flight += 1;
+        self.pending.insert(
+            token,
+            Pending::Pager {
+                report: item.report,
+                recipient: item.recipient,
+            },
+        );
+        self.effects.push_back(Effect::Send {
+            token,
+            request: Box::new(item.spec),
+        });
     }
 
     /// A group-message delivery failed: count it, and report it when asked.

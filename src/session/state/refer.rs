@@ -162,7 +162,7 @@ impl SessionState {
         };
         let by = self.referrer_name(from, &who);
         if remove {
-            self.refer_remove(now, &target.uri, rid, &by);
+            self.refer_remove(now, &target.uri, rid, &by, &who.aor);
         } else {
             self.dial_out(now, &target, rid, &by);
         }
@@ -207,13 +207,11 @@ impl SessionState {
         };
         list.dedup();
         if list.entries.len() > self.settings.max_list {
-            let r = Refusal {
-                status: 403,
-                label: "list_too_long",
-                code: 399,
-                warning: format!("At most {} targets per request", self.settings.max_list),
-            };
-            self.refuse(req, ctx, &r);
+            self.refuse(
+                req,
+                ctx,
+                &GroupPolicy::list_too_long(self.settings.max_list),
+            );
             return;
         }
         let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
@@ -262,7 +260,7 @@ impl SessionState {
         let by = self.referrer_name(from, &who);
         for (uri, display, remove) in targets {
             if remove {
-                self.refer_remove(now, &uri, None, &by);
+                self.refer_remove(now, &uri, None, &by, &who.aor);
             } else {
                 let target = NameAddr {
                     display: display.map(Into::into),
@@ -530,7 +528,7 @@ impl SessionState {
                 }),
             }),
         });
-        self.remember_member(&aor, who.display.clone());
+        self.remember_member(&request_target(&target.uri), who.display.clone());
         let (identity, display) = if hidden {
             self.public_identity(&Identity {
                 anonymous: true,
@@ -634,6 +632,9 @@ impl SessionState {
                     }
                 };
                 let rid = d.referral;
+                // A bcc or anonymized invitee is shown by an alias, like a participant that
+                // asked for privacy.
+                let hidden = d.identity != d.real;
                 self.dialogs
                     .insert(d.local_tag.clone().into(), Owner::Participant(pid));
                 self.effects
@@ -686,7 +687,7 @@ impl SessionState {
                 self.send_ack(pid);
                 metrics::gauge!("focus_participants_active").increment(1.0);
                 metrics::counter!("focus_dialouts_total", "outcome" => "answered").increment(1);
-                self.charge_join(now, pid, true, false);
+                self.charge_join(now, pid, true, hidden);
                 if self.roster.set_status(pid, EndpointStatus::Connected) {
                     self.roster_changed_at(now);
                 }
@@ -776,22 +777,26 @@ impl SessionState {
                     .retain(|_, p| !matches!(p, Pending::Invite { pid: x } if *x == pid));
                 self.dial_failed(now, pid, 408, DisconnectionMethod::Failed);
             } else {
-                d.cancelled = true;
-                d.deadline = now + Duration::from_secs(32);
-                let (call_id, cseq) = (d.call_id.clone(), d.cseq);
-                self.effects
-                    .push_back(Effect::CancelInvite { call_id, cseq });
+                self.cancel_call(now, pid);
             }
         }
     }
 
-    /// Removes the participant a REFER with `method=BYE` names (RFC 4579 §5.3).
-    fn refer_remove(&mut self, now: Instant, target: &Uri, rid: Option<u64>, by: &str) {
+    /// Removes the participant a REFER with `method=BYE` names (RFC 4579 §5.3); `requester`
+    /// is the real identity of whoever asked.
+    fn refer_remove(
+        &mut self,
+        now: Instant,
+        target: &Uri,
+        rid: Option<u64>,
+        by: &str,
+        requester: &str,
+    ) {
         let aor = target.aor();
         let pid = self
             .participants
             .iter()
-            .find(|(_, p)| p.real == aor || p.identity == aor)
+            .find(|(_, p)| names(&p.identity, &p.real, &aor, requester))
             .map(|(pid, _)| *pid);
         if let Some(pid) = pid {
             let reason = format!("removed by {by}");
@@ -802,18 +807,57 @@ impl SessionState {
         let calling = self
             .dialouts
             .iter()
-            .find(|(_, d)| d.real == aor)
+            .find(|(_, d)| names(&d.identity, &d.real, &aor, requester))
             .map(|(pid, _)| *pid);
         if let Some(pid) = calling {
-            if let Some(d) = self.dialouts.get_mut(&pid) {
-                d.deadline = now;
-            }
-            self.dial_timeouts(now);
+            self.stop_calling(now, pid, format!("removed by {by}"));
             self.referral_notify(rid, 200, "OK", true);
             return;
         }
         self.referral_notify(rid, 481, "Call/Transaction Does Not Exist", true);
     }
+
+    /// CANCELs our INVITE to `pid` (once).
+    fn cancel_call(&mut self, now: Instant, pid: u64) {
+        let Some(d) = self.dialouts.get_mut(&pid) else {
+            return;
+        };
+        if d.cancelled {
+            return;
+        }
+        d.cancelled = true;
+        // The INVITE transaction ends within 64·T1 of the CANCEL; wait that long at most.
+        d.deadline = now + Duration::from_secs(32);
+        let (call_id, cseq) = (d.call_id.clone(), d.cseq);
+        self.effects
+            .push_back(Effect::CancelInvite { call_id, cseq });
+    }
+
+    /// Stops calling `pid` because someone decided so (removal, end of the conference): the
+    /// call is CANCELled and conference-info shows the endpoint `disconnected` (`failed`,
+    /// with `reason`) at once, however long the callee takes to end its side. A 2xx that
+    /// crosses the CANCEL is still ACKed and hung up.
+    pub(super) fn stop_calling(&mut self, now: Instant, pid: u64, reason: String) {
+        if !self.dialouts.contains_key(&pid) {
+            return;
+        }
+        self.cancel_call(now, pid);
+        let wall = self.wall(now);
+        if self
+            .roster
+            .depart(pid, DisconnectionMethod::Failed, Some(reason), now, wall)
+        {
+            self.roster_changed();
+        }
+    }
+}
+
+/// Whether a target address of record names a participant (or callee) shown as `identity`
+/// whose real address of record is `real`. Anonymous ones (the identity is an alias) are
+/// named by their alias only, except by themselves: nobody learns who hides behind an alias
+/// by trying real addresses (RFC 3323).
+pub(super) fn names(identity: &str, real: &str, target: &str, requester: &str) -> bool {
+    identity == target || (real == target && (identity == real || requester == real))
 }
 
 /// The URI to call: the Refer-To URI without the REFER-only `method` parameter and without

@@ -21,13 +21,20 @@ pub(in crate::session) struct InviteBody {
     pub invitees: Vec<resource_lists::Entry>,
 }
 
-/// Splits an INVITE body; `Err` is (status, reason) for a body that cannot be used.
+/// Splits an INVITE body; `Err` is (status, reason) for a body that cannot be used. The list
+/// is deduplicated but not bounded here: the caller refuses a long one by policy.
 pub(in crate::session) fn split_invite_body(
     req: &Request,
-    max_list: usize,
 ) -> Result<InviteBody, (u16, &'static str)> {
+    let wants_list = req
+        .headers
+        .has_token(HeaderName::Require, "recipient-list-invite");
     let ct = req.headers.get(HeaderName::ContentType).unwrap_or("");
     if !crate::supervisor::checks::media_type(ct).eq_ignore_ascii_case("multipart/mixed") {
+        if wants_list {
+            // RFC 5366 §4: the request that requires the extension must carry the list.
+            return Err((400, "Missing recipient-list body part"));
+        }
         return Ok(InviteBody {
             sdp: req.body.clone(),
             invitees: Vec::new(),
@@ -42,10 +49,7 @@ pub(in crate::session) fn split_invite_body(
         .map(|p| p.body.clone())
         .unwrap_or_default();
     let mut invitees = Vec::new();
-    if req
-        .headers
-        .has_token(HeaderName::Require, "recipient-list-invite")
-    {
+    if wants_list {
         let list = m
             .find_by_disposition(multipart::RECIPIENT_LIST)
             .filter(|p| p.is_content_type(resource_lists::MIME_TYPE))
@@ -53,9 +57,6 @@ pub(in crate::session) fn split_invite_body(
         let mut parsed = resource_lists::parse(&list.body, &resource_lists::ListLimits::default())
             .map_err(|_| (400u16, "Malformed resource list"))?;
         parsed.dedup();
-        if parsed.entries.len() > max_list {
-            return Err((403, "Too many invitees"));
-        }
         invitees = parsed.entries;
     }
     Ok(InviteBody { sdp, invitees })
@@ -113,13 +114,13 @@ impl SessionState {
         }
         self.called_back = true;
         let members = self.settings.restart_members.clone();
-        for (aor, display) in members {
-            if aor == joiner {
-                continue;
-            }
-            let Ok(uri) = crate::sip::Uri::parse(&aor) else {
+        for (address, display) in members {
+            let Ok(uri) = crate::sip::Uri::parse(&address) else {
                 continue;
             };
+            if uri.aor() == joiner {
+                continue;
+            }
             let target = crate::sip::NameAddr {
                 display: display.map(Into::into),
                 uri,
@@ -160,6 +161,7 @@ pub struct AdhocRecord {
     pub subject: Option<String>,
     pub contribution_id: Option<String>,
     pub conversation_id: Option<String>,
-    /// Members (address of record, display name) in the order they came.
+    /// Members (where to call them, display name) in the order they came: the URI the
+    /// focus called for invitees, the address of record for those who dialed in.
     pub members: Vec<(String, Option<String>)>,
 }
