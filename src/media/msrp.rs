@@ -13,6 +13,7 @@
 
 mod chunk;
 pub mod connection;
+mod expect;
 mod framer;
 mod message;
 mod parse;

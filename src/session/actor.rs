@@ -201,6 +201,11 @@ impl SessionActor {
                 Effect::CancelInvite { call_id, cseq } => {
                     self.endpoint.cancel_invite(&call_id, cseq);
                 }
+                Effect::MsrpExpect { session_id, until } => {
+                    if let Some(switch) = &self.switch {
+                        switch.expect(&session_id, until);
+                    }
+                }
                 Effect::MsrpMute { session_id, muted } => {
                     if let Some(switch) = &self.switch {
                         switch.set_muted(&session_id, muted);

@@ -132,9 +132,15 @@ pub enum Effect {
         /// The real identity (charging).
         real: String,
     },
-    /// Remove an MSRP leg (closing its connection).
+    /// Remove an MSRP leg (closing its connection), or stop expecting one.
     MsrpRemove {
         session_id: String,
+    },
+    /// An MSRP leg will be installed when the answer to our offer comes (delayed offer): the
+    /// switch lets a bind for it wait until then (at most until `until`).
+    MsrpExpect {
+        session_id: String,
+        until: Instant,
     },
     /// Route in-dialog requests of this dialog to this session (before the response goes).
     RegisterDialog(DialogId),
@@ -667,6 +673,17 @@ impl SessionState {
         if let Some(leg) = n.leg {
             self.install_msrp(now, pid, leg);
         }
+        // With a delayed offer the leg comes with the answer in the ACK, and the participant
+        // may bind right after sending it: the switch holds such a bind until the leg is in.
+        let offered_msrp = self.settings.msrp.is_some()
+            && self.settings.policy.serves(MediaKind::Msrp)
+            && offer_pending;
+        if let (true, Some(p)) = (offered_msrp, self.participants.get(&pid)) {
+            self.effects.push_back(Effect::MsrpExpect {
+                session_id: p.msrp_session.clone(),
+                until: now + self.settings.media_bind_timeout,
+            });
+        }
         self.respond(ctx, 200, bytes, Some(id));
         self.roster
             .join(&identity, display, role.as_str(), endpoint);
@@ -857,6 +874,11 @@ impl SessionState {
         if let Some(leg) = p.msrp.take() {
             self.effects.push_back(Effect::MsrpRemove {
                 session_id: leg.session_id,
+            });
+        } else if p.offer_pending {
+            // Gone before answering our offer: nobody may wait for its leg any more.
+            self.effects.push_back(Effect::MsrpRemove {
+                session_id: p.msrp_session.clone(),
             });
         }
     }

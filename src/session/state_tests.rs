@@ -141,6 +141,7 @@ struct Out {
     unregistered: usize,
     msrp_added: Vec<(u64, super::super::media::MsrpLeg)>,
     msrp_removed: Vec<String>,
+    msrp_expected: Vec<String>,
     cancelled: Vec<String>,
     muted: Vec<(String, bool)>,
     charges: Vec<crate::session::ChargeEvent>,
@@ -179,6 +180,11 @@ impl Harness {
                 Effect::UnregisterDialog(_) => out.unregistered += 1,
                 Effect::MsrpAdd { pid, leg, .. } => out.msrp_added.push((pid, leg)),
                 Effect::MsrpRemove { session_id } => out.msrp_removed.push(session_id),
+                Effect::MsrpExpect { session_id, .. } => {
+                    // Announced before the 200 that carries our offer leaves.
+                    assert!(out.responses.is_empty(), "MsrpExpect after the response");
+                    out.msrp_expected.push(session_id)
+                }
                 Effect::CancelInvite { call_id, .. } => out.cancelled.push(call_id.to_string()),
                 Effect::MsrpMute { session_id, muted } => out.muted.push((session_id, muted)),
                 Effect::Charge(e) => out.charges.push(e),
@@ -435,6 +441,31 @@ fn reinvite_keeps_origin_and_delayed_offer_blocks_new_offers() {
         SDP,
     ));
     assert_eq!(out.responses[0].0, 200);
+}
+
+#[test]
+fn a_delayed_offer_join_expects_its_msrp_leg_until_the_answer_or_the_end() {
+    let mut h = Harness::new(10, true, 0);
+    // An INVITE without SDP: our offer (MSRP, passive) goes in the 200; the switch is told
+    // to expect the leg before that 200 leaves.
+    let out = h.send(&request("INVITE", "bob", "call-bob", 1, None, "", ""));
+    assert_eq!(out.responses[0].0, 200);
+    assert!(
+        out.responses[0].1.contains("m=message"),
+        "{}",
+        out.responses[0].1
+    );
+    assert_eq!(out.msrp_expected.len(), 1);
+    let session = out.msrp_expected[0].clone();
+    assert!(out.responses[0].1.contains(&format!("/{session};tcp")));
+    // No ACK ever comes: the participant is hung up and the expectation dropped.
+    h.s.on_ack_timeout(h.now, h.txn);
+    let out = h.drain();
+    assert_eq!(out.msrp_removed, vec![session]);
+    // A join with an offer expects nothing: its leg is installed at once.
+    let out = h.send(&request("INVITE", "carol", "call-carol", 1, None, "", SDP));
+    assert_eq!(out.responses[0].0, 200);
+    assert!(out.msrp_expected.is_empty());
 }
 
 /// Drives one subscriber through joins and leaves, answering each NOTIFY, and checks that

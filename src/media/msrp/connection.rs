@@ -168,8 +168,22 @@ async fn run(
                 }
                 Err(_) => break 'conn,
             };
-            if !handle(&switch, frame, &link, &mut bound, &limits) {
-                break 'conn;
+            match handle(&switch, frame, &link, &mut bound, &limits) {
+                Step::Next => {}
+                Step::Close => break 'conn,
+                Step::Wait(req) => {
+                    // Reading pauses (TCP holds the rest) until the session is installed or
+                    // given up, so requests keep their order.
+                    let session = target_session(&req).unwrap_or_default().to_string();
+                    let member = tokio::select! {
+                        _ = closing.cancelled() => break 'conn,
+                        m = switch.wait_member(&session) => m,
+                    };
+                    match member.filter(|m| req.to_path.last() == Some(&m.our_uri)) {
+                        Some(m) => on_request(&switch, m, *req, &link, &mut bound),
+                        None => session_not_found(&tx, &req),
+                    }
+                }
             }
         }
     }
@@ -178,79 +192,41 @@ async fn run(
     metrics::gauge!("focus_msrp_connections_active").decrement(1.0);
 }
 
-/// Handles one frame; false closes the connection.
+/// What the reader does after a frame.
+enum Step {
+    Next,
+    Close,
+    /// A request for a session the focus has offered but not installed yet (its answer is
+    /// still on the way through the session actor): wait for it, then handle the request.
+    Wait(Box<Request>),
+}
+
+/// Handles one frame.
 fn handle(
     switch: &Arc<Switch>,
     frame: Frame,
     link: &Link,
     bound: &mut Vec<Arc<Member>>,
     limits: &ParseLimits,
-) -> bool {
+) -> Step {
     let msg = match parse(frame.bytes, limits) {
         Ok(m) => m,
         Err(ParseError::Reject(r)) => {
             if r.should_respond() {
                 send_back(&link.tx, r.response());
             }
-            return true;
+            return Step::Next;
         }
-        Err(ParseError::Close(_)) => return false,
+        Err(ParseError::Close(_)) => return Step::Close,
     };
     match msg {
-        Message::Request(req) => {
-            // The last To-Path hop is us: its session id names the member.
-            let member = req
-                .to_path
-                .last()
-                .and_then(|u| u.session_id.as_deref().and_then(|s| switch.member(s)))
-                .filter(|m| req.to_path.last() == Some(&m.our_uri));
-            let Some(member) = member else {
-                // RFC 4975 §7.3.1: not a session of ours.
-                if req.should_respond(481) {
-                    send_back(
-                        &link.tx,
-                        Response::for_request(&req, 481, Some("Session not found")),
-                    );
-                }
-                return true;
-            };
-            match switch.bind(&member, link) {
-                Ok(_) => {
-                    if !bound
-                        .iter()
-                        .any(|m| std::ptr::eq(m.as_ref(), member.as_ref()))
-                    {
-                        bound.push(member.clone());
-                    }
-                }
-                Err(_) => {
-                    if req.should_respond(506) {
-                        send_back(
-                            &link.tx,
-                            Response::for_request(&req, 506, Some("Session already bound")),
-                        );
-                    }
-                    return true;
-                }
+        Message::Request(req) => match member_for(switch, &req) {
+            Some(member) => on_request(switch, member, req, link, bound),
+            None if target_session(&req).is_some_and(|s| switch.is_expected(s)) => {
+                return Step::Wait(Box::new(req))
             }
-            match req.method {
-                Method::Send => {
-                    for b in switch.on_send(&member, req, Instant::now()) {
-                        let _ = link.tx.try_send(Outgoing::from(b));
-                    }
-                }
-                Method::Report => {}
-                Method::Nickname => {
-                    let code = switch.on_nickname(&member, &req);
-                    send_back(&link.tx, Response::for_request(&req, code, None));
-                }
-                Method::Other(_) => {
-                    if req.should_respond(501) {
-                        send_back(&link.tx, Response::for_request(&req, 501, None));
-                    }
-                }
-            }
-        }
+            None => session_not_found(&link.tx, &req),
+        },
         Message::Response(resp) => {
             // A response's To-Path is our URI toward the member that answered (§7.2).
             let member = resp
@@ -262,7 +238,75 @@ fn handle(
             }
         }
     }
-    true
+    Step::Next
+}
+
+/// The session id a request names: the last To-Path hop is us.
+fn target_session(req: &Request) -> Option<&str> {
+    req.to_path.last().and_then(|u| u.session_id.as_deref())
+}
+
+/// The member a request is for, if installed.
+fn member_for(switch: &Switch, req: &Request) -> Option<Arc<Member>> {
+    target_session(req)
+        .and_then(|s| switch.member(s))
+        .filter(|m| req.to_path.last() == Some(&m.our_uri))
+}
+
+/// RFC 4975 §7.3.1: not a session of ours.
+fn session_not_found(tx: &mpsc::Sender<Outgoing>, req: &Request) {
+    if req.should_respond(481) {
+        send_back(
+            tx,
+            Response::for_request(req, 481, Some("Session not found")),
+        );
+    }
+}
+
+/// A request for one of our sessions: it binds the connection, then goes to the switch.
+fn on_request(
+    switch: &Arc<Switch>,
+    member: Arc<Member>,
+    req: Request,
+    link: &Link,
+    bound: &mut Vec<Arc<Member>>,
+) {
+    match switch.bind(&member, link) {
+        Ok(_) => {
+            if !bound
+                .iter()
+                .any(|m| std::ptr::eq(m.as_ref(), member.as_ref()))
+            {
+                bound.push(member.clone());
+            }
+        }
+        Err(_) => {
+            if req.should_respond(506) {
+                send_back(
+                    &link.tx,
+                    Response::for_request(&req, 506, Some("Session already bound")),
+                );
+            }
+            return;
+        }
+    }
+    match req.method {
+        Method::Send => {
+            for b in switch.on_send(&member, req, Instant::now()) {
+                let _ = link.tx.try_send(Outgoing::from(b));
+            }
+        }
+        Method::Report => {}
+        Method::Nickname => {
+            let code = switch.on_nickname(&member, &req);
+            send_back(&link.tx, Response::for_request(&req, code, None));
+        }
+        Method::Other(_) => {
+            if req.should_respond(501) {
+                send_back(&link.tx, Response::for_request(&req, 501, None));
+            }
+        }
+    }
 }
 
 fn send_back(tx: &mpsc::Sender<Outgoing>, resp: Response) {

@@ -237,6 +237,8 @@ pub struct MemberSpec {
 /// The switch: every member of every group, by the session id of our URI toward it.
 pub struct Switch {
     members: DashMap<Box<str>, Arc<Member>>,
+    /// Sessions offered in a 2xx whose answer (in the ACK) has not installed them yet.
+    expected: super::expect::Expected,
     settings: SwitchSettings,
     /// Host and port of our MSRP URIs.
     host: crate::sip::Host,
@@ -251,6 +253,7 @@ impl Switch {
     pub fn new(settings: SwitchSettings, host: crate::sip::Host, port: u16) -> Switch {
         Switch {
             members: DashMap::new(),
+            expected: Default::default(),
             settings,
             host,
             port,
@@ -321,10 +324,13 @@ impl Switch {
             closed: AtomicBool::new(false),
             muted: AtomicBool::new(false),
         });
+        let session_id = spec.session_id.clone();
         if let Some(old) = self.members.insert(spec.session_id.into(), member.clone()) {
             self.close_member(&old);
         }
         group.edit(|list| list.push(member.clone()));
+        // A connection may already be waiting to bind it.
+        self.expected.settle(&session_id);
         metrics::gauge!("focus_msrp_members").increment(1.0);
         member
     }
@@ -332,6 +338,7 @@ impl Switch {
     /// Removes a member: its connection is closed and what was still on its way to it is
     /// reported as failed.
     pub fn remove_member(&self, session_id: &str) -> Option<Volume> {
+        self.expected.settle(session_id);
         let (_, m) = self.members.remove(session_id)?;
         self.close_member(&m);
         Some(Volume {
@@ -378,6 +385,24 @@ impl Switch {
     /// The member a session id names.
     pub fn member(&self, session_id: &str) -> Option<Arc<Member>> {
         self.members.get(session_id).map(|m| m.clone())
+    }
+
+    /// A member for `session_id` is on its way (our offer went out, the answer will install
+    /// it): until `until`, a SEND naming it waits for it rather than getting 481.
+    pub fn expect(&self, session_id: &str, until: Instant) {
+        self.expected.expect(session_id, until);
+    }
+
+    /// Whether a member for `session_id` is expected (see [`Switch::expect`]).
+    pub fn is_expected(&self, session_id: &str) -> bool {
+        self.expected.is_expected(session_id, Instant::now())
+    }
+
+    /// The member for an expected session, once installed; `None` when it will not come.
+    pub async fn wait_member(&self, session_id: &str) -> Option<Arc<Member>> {
+        self.expected
+            .wait(session_id, || self.member(session_id))
+            .await
     }
 
     /// Binds a member to a connection; `Ok(true)` when newly bound.
