@@ -572,8 +572,13 @@ impl Supervisor {
                         refusal.warning.replace('"', "'")
                     );
                     let reason = crate::sip::reason_phrase(refusal.status);
+                    // A credit server out of service is a 503 like any overload: retry later.
+                    let retry = (refusal.status == 503).then(|| me.retry_after());
                     incoming.txn.reply_with(&req, refusal.status, reason, |w| {
                         w.header(HeaderName::Warning, &warning);
+                        if let Some(r) = &retry {
+                            w.header(HeaderName::RetryAfter, r);
+                        }
                     });
                 }
             }

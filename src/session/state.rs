@@ -687,10 +687,12 @@ impl SessionState {
         self.respond(ctx, 200, bytes, Some(id));
         self.roster
             .join(&identity, display, role.as_str(), endpoint);
-        self.charge_join(now, pid, false, who.anonymous);
         metrics::gauge!("focus_participants_active").increment(1.0);
         tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant joined");
+        // The session starts (its first participant) before this participant's join is
+        // charged: session_start precedes the join record and counts it.
         self.roster_changed_at(now);
+        self.charge_join(now, pid, false, who.anonymous);
         self.learn_ids(req);
         self.remember_member(&who.aor, who.display.clone());
         if !invite_body.invitees.is_empty() {

@@ -687,10 +687,10 @@ impl SessionState {
                 self.send_ack(pid);
                 metrics::gauge!("focus_participants_active").increment(1.0);
                 metrics::counter!("focus_dialouts_total", "outcome" => "answered").increment(1);
-                self.charge_join(now, pid, true, hidden);
                 if self.roster.set_status(pid, EndpointStatus::Connected) {
                     self.roster_changed_at(now);
                 }
+                self.charge_join(now, pid, true, hidden);
                 // A broken answer ends the call.
                 if answer.is_none() {
                     self.hang_up(

@@ -1,0 +1,663 @@
+//! Charging end to end: the offline records a scripted session leaves in the charging file
+//! (checked line by line after a graceful stop), rotation by size, a file that cannot be
+//! written at first, and the online credit check against a small HTTP server the test runs
+//! (denied: 402 and nothing happens; granted: the request proceeds; server down: the
+//! configured policy).
+
+mod support;
+
+use cpm_focus::body::multipart::{Multipart, Part};
+use cpm_focus::body::resource_lists::{self, Entry as ListEntry};
+use cpm_focus::charging::{
+    DisconnectionMethod, Entry, JoiningMethod, MessageMode, Record, SessionKind,
+};
+use cpm_focus::sip::{HeaderName, Response};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{Call, Focus, Setup, Sink, Ua, AUDIO_OFFER, TEAM, WAIT};
+
+const CLUB: &str = "sip:club@focus.example.com";
+const LIST_SERVICE: &str = "sip:list-service@focus.example.com";
+
+/// A scratch directory, removed when the test passes.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let p =
+            std::env::temp_dir().join(format!("cpm-focus-charging-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("charging test files kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Every record of one charging file, in order; every line must be complete JSON.
+fn records(path: &Path) -> Vec<Entry> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "a cut line in {}",
+        path.display()
+    );
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The `[charging]` section writing to `path`, and more.
+fn charging_config(path: &Path, extra: &str) -> String {
+    format!(
+        "[charging]\npath = \"{}\"\nfsync = \"always\"\n{extra}\n",
+        path.display()
+    )
+}
+
+/// Stops the focus with SIGTERM and waits for a clean exit (records flushed).
+fn stop(mut focus: Focus) {
+    focus.terminate();
+    let status = focus.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "focus exit");
+}
+
+fn message(ua: &mut Ua, uri: &str, extra: &str, ct: &str, body: &str) -> Response {
+    let mut call = Call::new(uri);
+    let b = ua.send_request(&mut call, "MESSAGE", extra, Some((ct, body)));
+    ua.expect_final(&b)
+}
+
+fn seconds(d: Duration) -> u64 {
+    d.as_secs()
+}
+
+#[test]
+fn a_scripted_session_leaves_one_record_per_event() {
+    let scratch = Scratch::new("scripted");
+    let file = scratch.path("cdr/charging.jsonl");
+    let sinks: Vec<Sink> = (1..=3).map(|i| Sink::start(&format!("c{i}"))).collect();
+    let mut groups = String::from(
+        "[[groups]]\nuri = \"sip:club@focus.example.com\"\n[[groups.members]]\nuri = \"sip:alice@example.com\"\n",
+    );
+    for s in &sinks {
+        groups.push_str(&format!("[[groups.members]]\nuri = \"{}\"\n", s.uri()));
+    }
+    let focus = Focus::start(&format!("{}\n{groups}", charging_config(&file, "")));
+
+    // Two participants chat; bob leaves first, then alice.
+    let mut alice = Ua::udp(&focus, "alice");
+    let mut bob = Ua::udp(&focus, "bob");
+    let alice_invited = Instant::now();
+    let mut a = alice.join_chat(TEAM, Setup::Active);
+    let alice_joined = Instant::now();
+    let mut am = a.connect();
+    am.bind();
+    let bob_invited = Instant::now();
+    let mut b = bob.join_chat(TEAM, Setup::Active);
+    let bob_joined = Instant::now();
+    let mut bm = b.connect();
+    bm.bind();
+    assert_eq!(am.say("hello bob").code, 200);
+    assert_eq!(bm.expect_message().text(), "hello bob");
+    assert_eq!(bm.say("hi").code, 200);
+    assert_eq!(am.expect_message().text(), "hi");
+    assert_eq!(am.say("bye now").code, 200);
+    assert_eq!(bm.expect_message().text(), "bye now");
+    // A participant's time in the session is the time between its join and its leave.
+    std::thread::sleep(Duration::from_millis(1200));
+    let bob_leaving = Instant::now();
+    assert_eq!(bob.bye(&mut b.call).status, 200);
+    let bob_left = Instant::now();
+    let alice_leaving = Instant::now();
+    assert_eq!(alice.bye(&mut a.call).status, 200);
+    let alice_left = Instant::now();
+
+    // A group message to the club (three other members), and one to an ad-hoc list of two.
+    let r = message(&mut alice, CLUB, "", "text/plain", "ping");
+    assert_eq!(r.status, 202);
+    for s in &sinks {
+        s.expect_one(WAIT);
+    }
+    let list = resource_lists::render(&[
+        ListEntry::new(sinks[0].uri()),
+        ListEntry::new(sinks[1].uri()),
+    ]);
+    let (ct, body) = Multipart::mixed(vec![
+        Part::new("text/plain", "to two"),
+        Part::new(resource_lists::MIME_TYPE, list).with_disposition("recipient-list"),
+    ])
+    .encode_with_new_boundary()
+    .unwrap();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    let r = message(
+        &mut alice,
+        LIST_SERVICE,
+        "Require: recipient-list-message\r\n",
+        &ct,
+        &body,
+    );
+    assert_eq!(r.status, 202);
+    sinks[0].wait_deliveries(2, WAIT);
+    sinks[1].wait_deliveries(2, WAIT);
+    focus.wait_metric(
+        "focus_charging_records_written_total{type=\"group_message\"}",
+        WAIT,
+        |v| v == 2.0,
+    );
+    let text = focus.metrics();
+    for (kind, n) in [
+        ("session_start", 1.0),
+        ("session_stop", 1.0),
+        ("participant_join", 2.0),
+        ("participant_leave", 2.0),
+        ("msrp_volume", 2.0),
+    ] {
+        assert_eq!(
+            support::metric_in(
+                &text,
+                &format!("focus_charging_records_written_total{{type=\"{kind}\"}}")
+            ),
+            Some(n),
+            "{kind}"
+        );
+    }
+    assert_eq!(
+        support::metric_in(&text, "focus_charging_backlog"),
+        Some(0.0)
+    );
+    stop(focus);
+
+    // Line by line.
+    let got = records(&file);
+    let kinds: Vec<&str> = got.iter().map(|e| e.record.type_name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "session_start",
+            "participant_join",
+            "participant_join",
+            "msrp_volume",
+            "participant_leave",
+            "msrp_volume",
+            "participant_leave",
+            "session_stop",
+            "group_message",
+            "group_message",
+        ],
+        "{got:#?}"
+    );
+    for (i, e) in got.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "seq of {e:?}");
+        assert_eq!(e.instance, "focus-1");
+        if i > 0 {
+            assert!(e.ts >= got[i - 1].ts, "time goes back at {e:?}");
+        }
+    }
+    match &got[0].record {
+        Record::SessionStart {
+            conference,
+            kind,
+            subject,
+        } => {
+            assert_eq!(conference, TEAM);
+            assert_eq!(*kind, SessionKind::Predefined);
+            assert_eq!(subject.as_deref(), Some("Team chat"));
+        }
+        r => panic!("{r:?}"),
+    }
+    for (rec, who) in [(&got[1], "alice"), (&got[2], "bob")] {
+        match &rec.record {
+            Record::ParticipantJoin {
+                conference,
+                participant,
+                identity,
+                joining_method,
+                anonymous,
+            } => {
+                assert_eq!(conference, TEAM);
+                assert_eq!(participant, &format!("sip:{who}@example.com"));
+                assert_eq!(identity, participant);
+                assert_eq!(*joining_method, JoiningMethod::DialedIn);
+                assert!(!anonymous);
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+    // bob: sent "hi", got "hello bob" and "bye now"; alice the other way round.
+    for (rec, who, sent, bytes_sent, received, min_received) in [
+        (&got[3], "bob", 1, 2, 2, 9 + 7),
+        (&got[5], "alice", 2, 9 + 7, 1, 2),
+    ] {
+        match &rec.record {
+            Record::MsrpVolume {
+                conference,
+                participant,
+                identity,
+                messages_sent,
+                bytes_sent: bs,
+                messages_received,
+                bytes_received,
+            } => {
+                assert_eq!(conference, TEAM);
+                assert_eq!(participant, &format!("sip:{who}@example.com"));
+                assert_eq!(identity, participant);
+                assert_eq!(*messages_sent, sent, "{who}");
+                assert_eq!(*bs, bytes_sent, "{who}");
+                assert_eq!(*messages_received, received, "{who}");
+                // Delivered as message/cpim: the text and the CPIM headers around it.
+                assert!(*bytes_received > min_received, "{who}: {bytes_received}");
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+    // Durations in whole seconds, rounded down: within what the test itself saw.
+    for (rec, who, lower, upper) in [
+        (
+            &got[4],
+            "bob",
+            bob_leaving - bob_joined,
+            bob_left - bob_invited,
+        ),
+        (
+            &got[6],
+            "alice",
+            alice_leaving - alice_joined,
+            alice_left - alice_invited,
+        ),
+    ] {
+        match &rec.record {
+            Record::ParticipantLeave {
+                participant,
+                disconnection_method,
+                duration_s,
+                ..
+            } => {
+                assert_eq!(participant, &format!("sip:{who}@example.com"));
+                assert_eq!(*disconnection_method, DisconnectionMethod::Departed);
+                assert!(
+                    (seconds(lower)..=seconds(upper)).contains(duration_s),
+                    "{who}: {duration_s} s, saw {lower:?}..{upper:?}"
+                );
+                assert!(*duration_s >= 1);
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+    match &got[7].record {
+        Record::SessionStop {
+            conference,
+            duration_s,
+            participants_total,
+        } => {
+            assert_eq!(conference, TEAM);
+            assert_eq!(*participants_total, 2);
+            let (lower, upper) = (alice_leaving - alice_joined, alice_left - alice_invited);
+            assert!(
+                (seconds(lower)..=seconds(upper)).contains(duration_s),
+                "{duration_s} s, saw {lower:?}..{upper:?}"
+            );
+        }
+        r => panic!("{r:?}"),
+    }
+    match &got[8].record {
+        Record::GroupMessage {
+            conference,
+            sender,
+            recipients,
+            size,
+            mode,
+        } => {
+            assert_eq!(conference.as_deref(), Some(CLUB));
+            assert_eq!(sender, "sip:alice@example.com");
+            assert_eq!((*recipients, *size, *mode), (3, 4, MessageMode::Pager));
+        }
+        r => panic!("{r:?}"),
+    }
+    match &got[9].record {
+        Record::GroupMessage {
+            conference,
+            sender,
+            recipients,
+            size,
+            mode,
+        } => {
+            assert_eq!(*conference, None);
+            assert_eq!(sender, "sip:alice@example.com");
+            assert_eq!((*recipients, *size, *mode), (2, 6, MessageMode::Exploder));
+        }
+        r => panic!("{r:?}"),
+    }
+}
+
+#[test]
+fn the_charging_file_rotates_by_size_without_splitting_or_losing_records() {
+    let scratch = Scratch::new("rotation");
+    let file = scratch.path("charging.jsonl");
+    let focus = Focus::start(&charging_config(
+        &file,
+        "max_file_bytes = 1024\nkeep_files = 2\n",
+    ));
+    let mut ua = Ua::udp(&focus, "rotor");
+    // Each join and leave writes four records of about 200 bytes: well over 3 KiB in all.
+    for _ in 0..6 {
+        let (mut call, _) = ua.join(TEAM);
+        assert_eq!(ua.bye(&mut call).status, 200);
+    }
+    focus.wait_metric(
+        "focus_charging_records_written_total{type=\"session_stop\"}",
+        WAIT,
+        |v| v == 6.0,
+    );
+    stop(focus);
+    let mut all = Vec::new();
+    for name in ["charging.jsonl.2", "charging.jsonl.1", "charging.jsonl"] {
+        let p = scratch.path(name);
+        let len = std::fs::metadata(&p)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .len();
+        assert!(len <= 1024, "{name} has {len} bytes");
+        all.extend(records(&p));
+    }
+    assert!(
+        !scratch.path("charging.jsonl.3").exists(),
+        "more files kept than keep_files"
+    );
+    // The kept files hold the newest records, in order, without a gap; older ones were
+    // deleted with the oldest file.
+    assert!(all.len() >= 6, "{} records kept", all.len());
+    let first = all[0].seq;
+    assert!(first > 1, "nothing was rotated away");
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(e.seq, first + i as u64);
+    }
+    assert_eq!(
+        all.last().unwrap().seq,
+        24,
+        "6 × (start, join, leave, stop)"
+    );
+}
+
+#[test]
+fn records_wait_for_a_file_that_cannot_be_written_yet() {
+    let scratch = Scratch::new("unwritable");
+    // The charging directory's place is taken by a plain file: nothing can be opened.
+    let blocker = scratch.path("cdr");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let file = blocker.join("charging.jsonl");
+    let focus = Focus::start(&charging_config(&file, ""));
+    let mut ua = Ua::udp(&focus, "patient");
+    let (mut call, _) = ua.join(TEAM);
+    assert_eq!(ua.bye(&mut call).status, 200);
+    focus.wait_metric("focus_charging_backlog", WAIT, |v| v == 4.0);
+    assert!(focus.metric("focus_charging_errors_total{op=\"open\"}") >= Some(1.0));
+    // The disk comes back: the backlog is written (retried every second), nothing lost.
+    std::fs::remove_file(&blocker).unwrap();
+    focus.wait_metric("focus_charging_backlog", Duration::from_secs(10), |v| {
+        v == 0.0
+    });
+    focus.wait_metric(
+        "focus_charging_records_written_total{type=\"participant_leave\"}",
+        WAIT,
+        |v| v == 1.0,
+    );
+    stop(focus);
+    let got = records(&file);
+    let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+}
+
+// ----- online charging -----
+
+/// How the credit-control server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credit {
+    Grant,
+    Deny,
+    /// Accepts the connection and closes it: no answer.
+    Hang,
+}
+
+/// A credit-control server on a free port: it records each request body and answers per
+/// its mode.
+struct CreditServer {
+    port: u16,
+    mode: Arc<Mutex<Credit>>,
+    requests: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl CreditServer {
+    fn start(mode: Credit) -> CreditServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mode = Arc::new(Mutex::new(mode));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (m, r) = (mode.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (m, r) = (m.clone(), r.clone());
+                std::thread::spawn(move || serve_credit(stream, &m, &r));
+            }
+        });
+        CreditServer {
+            port,
+            mode,
+            requests,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/credit", self.port)
+    }
+
+    fn set(&self, mode: Credit) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    fn requests(&self) -> Vec<serde_json::Value> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn serve_credit(stream: TcpStream, mode: &Mutex<Credit>, requests: &Mutex<Vec<serde_json::Value>>) {
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    let mut length = 0usize;
+    let mut first = true;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if first {
+            assert!(line.starts_with("POST /credit HTTP/1.1"), "{line}");
+            first = false;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    requests
+        .lock()
+        .unwrap()
+        .push(serde_json::from_slice(&body).expect("the credit request is JSON"));
+    let answer = match *mode.lock().unwrap() {
+        Credit::Grant => r#"{"granted":true}"#,
+        Credit::Deny => r#"{"granted":false,"reason":"Out of credit"}"#,
+        Credit::Hang => return,
+    };
+    let mut stream = stream;
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+        answer.len()
+    );
+}
+
+fn try_join(ua: &mut Ua, uri: &str) -> Response {
+    let mut call = Call::new(uri);
+    let b = ua.invite(&mut call, Some(AUDIO_OFFER));
+    let r = ua.expect_final(&b);
+    if r.status == 200 {
+        call.learn(&r);
+        ua.ack(&call);
+        assert_eq!(ua.bye(&mut call).status, 200);
+    }
+    r
+}
+
+#[test]
+fn a_denied_credit_check_is_402_and_nothing_happens() {
+    let scratch = Scratch::new("denied");
+    let file = scratch.path("charging.jsonl");
+    let server = CreditServer::start(Credit::Deny);
+    let sink = Sink::start("member");
+    let focus = Focus::start(&format!(
+        "{}\n[[groups]]\nuri = \"sip:club@focus.example.com\"\n[[groups.members]]\nuri = \"sip:alice@example.com\"\n[[groups.members]]\nuri = \"{}\"\n",
+        charging_config(&file, &format!("online_url = \"{}\"\n", server.url())),
+        sink.uri()
+    ));
+    let mut alice = Ua::udp(&focus, "alice");
+    let r = try_join(&mut alice, TEAM);
+    assert_eq!((r.status, &*r.reason), (402, "Payment Required"));
+    assert_eq!(
+        r.headers.get(HeaderName::Warning),
+        Some("399 focus.example.com \"Out of credit\"")
+    );
+    let r = message(&mut alice, CLUB, "", "text/plain", "hello");
+    assert_eq!(r.status, 402);
+    // The server was asked about the right things.
+    let asked = server.requests();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert_eq!(asked[0]["subject"], "sip:alice@example.com");
+    assert_eq!(asked[0]["kind"], "session");
+    assert_eq!(asked[0]["conference"], TEAM);
+    assert_eq!(asked[1]["kind"], "message");
+    assert_eq!(asked[1]["conference"], CLUB);
+    assert_eq!(asked[1]["size"], 5);
+    // Nothing happened: no session, no delivery, no record.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(sink.deliveries().is_empty());
+    let text = focus.metrics();
+    assert_eq!(
+        support::metric_in(&text, "focus_credit_checks_total{outcome=\"denied\"}"),
+        Some(2.0)
+    );
+    assert_eq!(
+        support::metric_in(&text, "focus_sessions_started_total{kind=\"predefined\"}"),
+        None
+    );
+    assert_eq!(
+        support::metric_in(
+            &text,
+            "focus_policy_rejections_total{reason=\"credit_denied\"}"
+        ),
+        Some(2.0)
+    );
+    stop(focus);
+    assert!(records(&file).is_empty());
+
+    // Granted: the same requests proceed.
+    let focus = Focus::start(&format!(
+        "{}\n[[groups]]\nuri = \"sip:club@focus.example.com\"\n[[groups.members]]\nuri = \"sip:alice@example.com\"\n[[groups.members]]\nuri = \"{}\"\n",
+        charging_config(&file, &format!("online_url = \"{}\"\n", server.url())),
+        sink.uri()
+    ));
+    server.set(Credit::Grant);
+    let mut alice = Ua::udp(&focus, "alice");
+    assert_eq!(try_join(&mut alice, TEAM).status, 200);
+    assert_eq!(
+        message(&mut alice, CLUB, "", "text/plain", "hello").status,
+        202
+    );
+    assert_eq!(sink.expect_one(WAIT).body(), "hello");
+    assert_eq!(
+        focus.metric("focus_credit_checks_total{outcome=\"granted\"}"),
+        Some(2.0)
+    );
+    stop(focus);
+    let kinds: Vec<&'static str> = records(&file)
+        .iter()
+        .map(|e| e.record.type_name())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "session_start",
+            "participant_join",
+            "participant_leave",
+            "session_stop",
+            "group_message"
+        ]
+    );
+}
+
+#[test]
+fn an_unreachable_credit_server_follows_the_configured_policy() {
+    let server = CreditServer::start(Credit::Hang);
+    // "deny": 503 with Retry-After, nothing happens.
+    let focus = Focus::start(&format!(
+        "[charging]\nonline_url = \"{}\"\nonline_timeout_ms = 300\non_unavailable = \"deny\"\n",
+        server.url()
+    ));
+    let mut alice = Ua::udp(&focus, "alice");
+    let r = try_join(&mut alice, TEAM);
+    assert_eq!(r.status, 503, "{}", r.reason);
+    assert_eq!(
+        r.headers.get(HeaderName::Warning),
+        Some("399 focus.example.com \"Credit control unavailable\"")
+    );
+    assert_eq!(r.headers.get(HeaderName::RetryAfter), Some("5"));
+    assert_eq!(
+        focus.metric("focus_credit_checks_total{outcome=\"unavailable\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        focus.metric("focus_sessions_started_total{kind=\"predefined\"}"),
+        None
+    );
+    drop(focus);
+
+    // "allow": the session proceeds (offline records still allow charging later); also when
+    // nothing listens at all.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!(
+        "http://127.0.0.1:{}/credit",
+        closed.local_addr().unwrap().port()
+    );
+    drop(closed);
+    for url in [server.url(), nowhere] {
+        let focus = Focus::start(&format!(
+            "[charging]\nonline_url = \"{url}\"\nonline_timeout_ms = 300\non_unavailable = \"allow\"\n"
+        ));
+        let mut bob = Ua::udp(&focus, "bob");
+        assert_eq!(try_join(&mut bob, TEAM).status, 200, "{url}");
+        assert_eq!(
+            focus.metric("focus_credit_checks_total{outcome=\"unavailable\"}"),
+            Some(1.0)
+        );
+    }
+}
