@@ -75,6 +75,7 @@ struct Focus {
     child: Child,
     udp: SocketAddr,
     tcp: SocketAddr,
+    metrics: SocketAddr,
     stderr: PathBuf,
 }
 
@@ -82,8 +83,13 @@ impl Focus {
     /// Starts the binary with the embedded configuration, NOTIFY rate limit off, on free
     /// loopback ports, and waits for its ready line.
     fn start(scratch: &Scratch) -> Focus {
+        Focus::start_with(scratch, "")
+    }
+
+    /// [`Focus::start`] with `extra` TOML merged in (its `[[groups]]` are added).
+    fn start_with(scratch: &Scratch, extra: &str) -> Focus {
         let config = scratch.file("focus.toml");
-        fs::write(&config, test_config()).expect("write focus config");
+        fs::write(&config, test_config(extra)).expect("write focus config");
         let stderr = scratch.file("focus.stderr");
         let child = Command::new(env!("CARGO_BIN_EXE_cpm-focus"))
             .arg("--config")
@@ -104,6 +110,7 @@ impl Focus {
             child,
             udp: "0.0.0.0:0".parse().unwrap(),
             tcp: "0.0.0.0:0".parse().unwrap(),
+            metrics: "0.0.0.0:0".parse().unwrap(),
             stderr,
         };
         let stdout = focus.child.stdout.take().expect("focus stdout");
@@ -128,6 +135,8 @@ impl Focus {
                 focus.udp = v.parse().expect("sip_udp address");
             } else if let Some(v) = field.strip_prefix("sip_tcp=") {
                 focus.tcp = v.parse().expect("sip_tcp address");
+            } else if let Some(v) = field.strip_prefix("metrics=") {
+                focus.metrics = v.parse().expect("metrics address");
             }
         }
         assert_ne!(focus.udp.port(), 0, "no sip_udp in ready line {line:?}");
@@ -140,6 +149,20 @@ impl Focus {
             Transport::Udp => self.udp,
             Transport::Tcp => self.tcp,
         }
+    }
+
+    /// The value of one `/metrics` series (`name{labels}` as rendered), if served.
+    fn metric(&self, series: &str) -> Option<f64> {
+        let mut s = std::net::TcpStream::connect(self.metrics).expect("connect to /metrics");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .expect("GET /metrics");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut s, &mut text).expect("read /metrics");
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
     }
 
     /// Fails the test if the focus died during the run.
@@ -161,8 +184,9 @@ impl Drop for Focus {
 }
 
 /// The embedded default configuration with `min_notify_interval_ms = 0`, so that NOTIFYs are
-/// never held back by the rate limit while SIPp waits for them.
-fn test_config() -> String {
+/// never held back by the rate limit while SIPp waits for them, and `extra` merged in: its
+/// tables' keys replace the defaults, its `[[groups]]` are added.
+fn test_config(extra: &str) -> String {
     let mut table: toml::Table =
         toml::from_str(cpm_focus::config::DEFAULT_TOML).expect("embedded config parses");
     let subscriptions = table
@@ -171,6 +195,16 @@ fn test_config() -> String {
         .as_table_mut()
         .expect("[subscriptions] is a table");
     subscriptions.insert("min_notify_interval_ms".into(), toml::Value::Integer(0));
+    let extra: toml::Table = toml::from_str(extra).expect("extra config parses");
+    for (key, value) in extra {
+        match (table.get_mut(&key), value) {
+            (Some(toml::Value::Array(groups)), toml::Value::Array(more)) => groups.extend(more),
+            (Some(toml::Value::Table(t)), toml::Value::Table(more)) => t.extend(more),
+            (_, value) => {
+                table.insert(key, value);
+            }
+        }
+    }
     let text = toml::to_string(&table).expect("config serializes");
     cpm_focus::config::Config::from_toml(&text).expect("test config is valid");
     text
@@ -223,32 +257,67 @@ fn sipp_binary(test: &str) -> Option<&'static str> {
     }
 }
 
+/// Where one SIPp run leaves its statistics and logs.
+struct SippFiles {
+    stat: PathBuf,
+    errors: PathBuf,
+    screen: PathBuf,
+    stderr: PathBuf,
+}
+
+/// A SIPp command for `scenario` with the options every run shares (statistics every
+/// second, unexpected messages and the final screen in files under `scratch`, no keyboard);
+/// `tag` names the files.
+fn sipp_command(sipp: &str, scratch: &Scratch, tag: &str, scenario: &str) -> (Command, SippFiles) {
+    let files = SippFiles {
+        stat: scratch.file(&format!("{tag}.csv")),
+        errors: scratch.file(&format!("{tag}.errors.log")),
+        screen: scratch.file(&format!("{tag}.screen.log")),
+        stderr: scratch.file(&format!("{tag}.stderr")),
+    };
+    let stdout = scratch.file(&format!("{tag}.stdout"));
+    let scenario_path = Path::new(SCENARIOS).join(format!("{scenario}.xml"));
+    let mut cmd = Command::new(sipp);
+    cmd.arg("-sf")
+        .arg(&scenario_path)
+        // Local address for Via and Contact (the focus sends NOTIFY there).
+        .args(["-i", "127.0.0.1"])
+        .args(["-trace_stat", "-fd", "1"])
+        .arg("-stf")
+        .arg(&files.stat)
+        .arg("-trace_err")
+        .arg("-error_file")
+        .arg(&files.errors)
+        .arg("-trace_screen")
+        .arg("-screen_file")
+        .arg(&files.screen)
+        .arg("-nostdin")
+        .current_dir(&scratch.path)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&stdout).expect("create sipp stdout file"))
+        .stderr(fs::File::create(&files.stderr).expect("create sipp stderr file"));
+    (cmd, files)
+}
+
 /// Runs `scenario` against `focus` and returns SIPp's verdict and counters.
 fn run_sipp(
     sipp: &str,
     scratch: &Scratch,
     focus: &Focus,
     scenario: &str,
+    service: &str,
     transport: Transport,
     load: &Load,
 ) -> SippRun {
     let tag = format!("{scenario}-{}", transport.sipp_flag());
-    let stat = scratch.file(&format!("{tag}.csv"));
-    let errors = scratch.file(&format!("{tag}.errors.log"));
-    let screen = scratch.file(&format!("{tag}.screen.log"));
-    let stdout = scratch.file(&format!("{tag}.stdout"));
-    let stderr = scratch.file(&format!("{tag}.stderr"));
-    let scenario_path = Path::new(SCENARIOS).join(format!("{scenario}.xml"));
+    let (mut cmd, files) = sipp_command(sipp, scratch, &tag, scenario);
     let started = Instant::now();
-    let mut child = Command::new(sipp)
-        .arg("-sf")
-        .arg(&scenario_path)
-        .args(["-s", "team"])
+    let child = cmd
+        .args(["-s", service])
         .arg(focus.addr(transport).to_string())
+        // Local port: SIPp takes the first free one from 5060 on, so parallel runs never
+        // collide.
         .args(["-t", transport.sipp_flag()])
-        // Local address for Via and Contact (the focus sends NOTIFY there); port: SIPp takes
-        // the first free one from 5060 on, so parallel runs never collide.
-        .args(["-i", "127.0.0.1"])
         .args(["-m", &load.calls.to_string()])
         .args(["-r", &load.rate.to_string(), "-rp", "1000"])
         .args(["-l", &load.limit.to_string()])
@@ -256,22 +325,19 @@ fn run_sipp(
         // lost its 200 waits forever, and SIPp's global -timeout waits for it too).
         .args(["-recv_timeout", "10s"])
         .args(["-timeout", "60s", "-timeout_error"])
-        .args(["-trace_stat", "-fd", "1"])
-        .arg("-stf")
-        .arg(&stat)
-        .arg("-trace_err")
-        .arg("-error_file")
-        .arg(&errors)
-        .arg("-trace_screen")
-        .arg("-screen_file")
-        .arg(&screen)
-        .arg("-nostdin")
-        .current_dir(&scratch.path)
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&stdout).expect("create sipp stdout file"))
-        .stderr(fs::File::create(&stderr).expect("create sipp stderr file"))
         .spawn()
         .expect("run sipp");
+    finish_sipp(child, started, files)
+}
+
+/// Waits for a SIPp run to end (killing it past [`SIPP_DEADLINE`]) and reads its counters.
+fn finish_sipp(mut child: Child, started: Instant, files: SippFiles) -> SippRun {
+    let SippFiles {
+        stat,
+        errors,
+        screen,
+        stderr,
+    } = files;
     // Our own deadline on top of SIPp's: never hang the test suite.
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for sipp") {
@@ -327,14 +393,19 @@ fn tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Starts a focus, runs the scenario, and asserts a clean run.
+/// Starts a focus, runs the scenario against the default group, and asserts a clean run.
 fn scenario_test(test: &str, scenario: &str, transport: Transport, load: Load) {
+    scenario_test_for(test, scenario, "team", transport, load);
+}
+
+/// [`scenario_test`] with `-s service`.
+fn scenario_test_for(test: &str, scenario: &str, service: &str, transport: Transport, load: Load) {
     let Some(sipp) = sipp_binary(test) else {
         return;
     };
     let scratch = Scratch::new(test);
     let mut focus = Focus::start(&scratch);
-    let run = run_sipp(sipp, &scratch, &focus, scenario, transport, &load);
+    let run = run_sipp(sipp, &scratch, &focus, scenario, service, transport, &load);
     focus.assert_alive();
     let report = || {
         format!(
@@ -423,4 +494,192 @@ fn subscribe_tcp() {
             limit: 20,
         },
     );
+}
+
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn factory_udp() {
+    scenario_test_for(
+        "factory_udp",
+        "factory",
+        "conf-factory",
+        Transport::Udp,
+        Load {
+            calls: 200,
+            rate: 100,
+            limit: 200,
+        },
+    );
+}
+
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn factory_tcp() {
+    scenario_test_for(
+        "factory_tcp",
+        "factory",
+        "conf-factory",
+        Transport::Tcp,
+        Load {
+            calls: 200,
+            rate: 100,
+            limit: 200,
+        },
+    );
+}
+
+/// A free UDP port on 127.0.0.1, from the OS (for a SIPp UAS, which must be told its port).
+fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
+    s.local_addr().unwrap().port()
+}
+
+/// SIPp playing the members of a group (`pager_uas.xml`): one UAS on its own UDP port,
+/// answering every MESSAGE the focus sends to any member, exiting after `deliveries` calls.
+struct Members {
+    child: Child,
+    port: u16,
+    started: Instant,
+    files: SippFiles,
+}
+
+impl Members {
+    fn start(sipp: &str, scratch: &Scratch, deliveries: u64) -> Members {
+        let port = free_udp_port();
+        let (mut cmd, files) = sipp_command(sipp, scratch, "members", "pager_uas");
+        let started = Instant::now();
+        let child = cmd
+            .args(["-p", &port.to_string(), "-t", "u1"])
+            .args(["-m", &deliveries.to_string()])
+            // Each delivery's call stays 2 s to absorb a retransmitted MESSAGE.
+            .args(["-d", "2000"])
+            .args(["-timeout", "90s", "-timeout_error"])
+            .spawn()
+            .expect("run sipp");
+        // Ready once its socket holds the port.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "SIPp UAS never bound port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Members {
+            child,
+            port,
+            started,
+            files,
+        }
+    }
+
+    /// The `[[groups]]` entry of group `user` with `n` members, all reached at this UAS.
+    fn group(&self, user: &str, n: u64) -> String {
+        let mut s = format!("[[groups]]\nuri = \"sip:{user}@focus.example.com\"\n");
+        for i in 1..=n {
+            s.push_str(&format!(
+                "[[groups.members]]\nuri = \"sip:m{i}@127.0.0.1:{}\"\n",
+                self.port
+            ));
+        }
+        s
+    }
+
+    fn finish(self) -> SippRun {
+        finish_sipp(self.child, self.started, self.files)
+    }
+}
+
+/// What a failed SIPp run left behind.
+fn describe(what: &str, run: &SippRun) -> String {
+    format!(
+        "{what}: exit {}, {} successful, {} failed in {:.1} s\n--- SIPp stderr:\n{}\n\
+         --- unexpected messages ({}):\n{}\n--- final screen:\n{}",
+        run.status,
+        run.successful,
+        run.failed,
+        run.elapsed.as_secs_f64(),
+        tail(&run.stderr, 10),
+        run.errors.display(),
+        tail(&run.errors, 40),
+        tail(&run.screen, 40),
+    )
+}
+
+/// A SIPp UAC sends group messages to a group of 10 members played by a SIPp UAS: every
+/// message is accepted (202) and every member gets each one exactly once.
+fn pager_test(test: &str, transport: Transport) {
+    const MEMBERS: u64 = 10;
+    const MESSAGES: u64 = 50;
+    let Some(sipp) = sipp_binary(test) else {
+        return;
+    };
+    let scratch = Scratch::new(test);
+    let members = Members::start(sipp, &scratch, MEMBERS * MESSAGES);
+    let mut focus = Focus::start_with(&scratch, &members.group("club", MEMBERS));
+    let load = Load {
+        calls: MESSAGES,
+        rate: 25,
+        limit: MESSAGES,
+    };
+    let sender = run_sipp(
+        sipp,
+        &scratch,
+        &focus,
+        "pager_uac",
+        "club",
+        transport,
+        &load,
+    );
+    let got = members.finish();
+    focus.assert_alive();
+    let report = || {
+        format!(
+            "{}\n{}\n--- focus stderr:\n{}",
+            describe("sender", &sender),
+            describe("members", &got),
+            tail(&focus.stderr, 40)
+        )
+    };
+    assert!(sender.status.success(), "{}", report());
+    assert_eq!(
+        (sender.successful, sender.failed),
+        (MESSAGES, 0),
+        "{}",
+        report()
+    );
+    assert!(got.status.success(), "{}", report());
+    assert_eq!(
+        (got.successful, got.failed),
+        (MEMBERS * MESSAGES, 0),
+        "{}",
+        report()
+    );
+    assert_eq!(
+        focus.metric("focus_group_message_deliveries_total{outcome=\"delivered\"}"),
+        Some((MEMBERS * MESSAGES) as f64),
+        "{}",
+        report()
+    );
+    assert_eq!(
+        focus.metric("focus_group_message_deliveries_total{outcome=\"failed\"}"),
+        None
+    );
+    eprintln!(
+        "{test}: {MESSAGES} messages accepted, {} deliveries answered, {:.1} s",
+        got.successful,
+        got.elapsed.as_secs_f64()
+    );
+}
+
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn pager_udp() {
+    pager_test("pager_udp", Transport::Udp);
+}
+
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn pager_tcp() {
+    pager_test("pager_tcp", Transport::Tcp);
 }
