@@ -773,6 +773,34 @@ fn group_message_fan_out_is_paced_and_bounded() {
 }
 
 #[test]
+fn pacing_holds_across_messages_to_a_group_nobody_is_in() {
+    let sinks: Vec<Sink> = (1..=10).map(|i| Sink::start(&format!("q{i}"))).collect();
+    let focus = Focus::start(&club_config(&sinks, "[policy]\npager_rate = 10\n"));
+    let mut alice = Ua::udp(&focus, "alice");
+    // Three messages, each sent once the one before reached everybody: 30 deliveries from a
+    // bucket of 10 that refills at 10 per second take at least two seconds, however the
+    // messages are spaced.
+    let start = Instant::now();
+    for k in 1..=3 {
+        let r = message(&mut alice, CLUB, "", "text/plain", &format!("round {k}"));
+        assert_eq!(r.status, 202);
+        for s in &sinks {
+            s.wait_deliveries(k, FANOUT_WAIT);
+        }
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(1800),
+        "30 deliveries in {took:?}"
+    );
+    // One session carried the three messages (it stays until its bucket is full again).
+    assert_eq!(
+        metric(&focus, "focus_sessions_started_total{kind=\"predefined\"}"),
+        1.0
+    );
+}
+
+#[test]
 fn failed_deliveries_are_counted_and_reported_by_imdn_when_asked() {
     let ok = Sink::start("fine");
     let busy = Sink::start("busy");

@@ -313,6 +313,7 @@ impl SessionState {
             && self.referrals.is_empty()
             && self.pacer.queue.is_empty()
             && self.pager_in_flight == 0
+            && self.pacer.rested_at.is_none()
     }
 
     /// Requests sent and not yet answered (shutdown waits for them).
@@ -1401,7 +1402,10 @@ impl SessionState {
             .map(|t| t + self.settings.departed_retention);
         let media = self.participants.values().filter_map(|p| p.media_deadline);
         let dials = self.dialouts.values().map(|d| d.deadline);
-        let pager = self.pacer.next_at(now, f64::from(self.settings.pager_rate));
+        let pager = self
+            .pacer
+            .next_at(now, f64::from(self.settings.pager_rate))
+            .or(self.pacer.rested_at);
         subs.chain(purge)
             .chain(media)
             .chain(dials)

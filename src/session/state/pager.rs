@@ -1,8 +1,9 @@
 //! Pager-mode group messages (OMA CPM, RFC 3428): a MESSAGE to a group URI or an active
 //! conference URI is answered `202 Accepted` and relayed as a MESSAGE of its own to every
 //! participant of the session and every listed member who is not in it (at the address the
-//! configuration gives), except the sender. Fan-out is paced by a per-group token bucket and bounded by a queue; every failed
-//! delivery is counted and, when the sender asked for it (IMDN in CPIM), reported back.
+//! configuration gives), except the sender. Fan-out is paced by a per-group token bucket and
+//! bounded by a queue; every failed delivery is counted and, when the sender asked for it
+//! (IMDN in CPIM), reported back. A session lives until each delivery is answered.
 
 use super::*;
 use crate::media::cpim::{Cpim, CpimLimits};
@@ -29,6 +30,10 @@ pub(in crate::session) struct Pacer {
     pub queue: VecDeque<PagerItem>,
     tokens: f64,
     last: Option<Instant>,
+    /// When the bucket is full again after the last sends. Until then the session stays
+    /// (even with nobody in it): a group whose session ended after each message would start
+    /// the next one with a full bucket, and `pager_rate` would bound nothing.
+    pub rested_at: Option<Instant>,
 }
 
 impl Pacer {
@@ -37,6 +42,7 @@ impl Pacer {
             queue: VecDeque::new(),
             tokens: 0.0,
             last: None,
+            rested_at: None,
         }
     }
 
@@ -45,8 +51,11 @@ impl Pacer {
         let elapsed = self
             .last
             .map_or(1.0, |l| now.saturating_duration_since(l).as_secs_f64());
-        self.tokens = (self.tokens + elapsed * rate).min(rate.max(1.0));
+        let burst = rate.max(1.0);
+        self.tokens = (self.tokens + elapsed * rate).min(burst);
         self.last = Some(now);
+        self.rested_at = (self.tokens < burst && rate > 0.0)
+            .then(|| now + Duration::from_secs_f64((burst - self.tokens) / rate));
     }
 
     /// When the next queued item may go.
@@ -91,8 +100,13 @@ impl SessionState {
                 ));
             }
         }
+        let present: std::collections::HashSet<&str> = self
+            .participants
+            .values()
+            .map(|p| p.real.as_str())
+            .collect();
         for aor in self.settings.policy.members.keys() {
-            if *aor == who.aor || self.participants.values().any(|p| &p.real == aor) {
+            if *aor == who.aor || present.contains(aor.as_str()) {
                 continue;
             }
             let address = self
@@ -192,12 +206,18 @@ impl SessionState {
     pub(super) fn pump_pager(&mut self, now: Instant) {
         let rate = f64::from(self.settings.pager_rate);
         self.pacer.refill(now, rate);
+        let mut sent = false;
         while self.pacer.tokens >= 1.0 {
             if self.pacer.queue.is_empty() {
                 break;
             }
             self.pacer.tokens -= 1.0;
             self.send_next_pager();
+            sent = true;
+        }
+        if sent {
+            // Recompute when the bucket is full again.
+            self.pacer.refill(now, rate);
         }
     }
 
