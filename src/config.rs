@@ -48,6 +48,8 @@ pub struct Config {
     pub msrp: MsrpConfig,
     pub policy: ProviderPolicy,
     pub charging: ChargingConfig,
+    pub overload: OverloadConfig,
+    pub tls: TlsConfig,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -96,6 +98,12 @@ pub struct SipConfig {
     pub max_tcp_connections: usize,
     pub tcp_idle_timeout_s: u64,
     pub tcp_write_queue: usize,
+    /// Open TCP (and TLS) connections from one untrusted address.
+    pub max_tcp_connections_per_source: usize,
+    /// Longest time from the first byte of a message to its last on a stream (slowloris).
+    pub tcp_message_timeout_s: u64,
+    /// Longest time one write may wait for a peer that does not read.
+    pub tcp_write_timeout_s: u64,
     pub queue_depth: usize,
     pub outbound_proxy: String,
     pub advertise: String,
@@ -114,6 +122,9 @@ impl Default for SipConfig {
             max_tcp_connections: 4096,
             tcp_idle_timeout_s: 600,
             tcp_write_queue: 1024,
+            max_tcp_connections_per_source: 64,
+            tcp_message_timeout_s: 10,
+            tcp_write_timeout_s: 10,
             queue_depth: 16_384,
             outbound_proxy: String::new(),
             advertise: String::new(),
@@ -203,6 +214,11 @@ pub struct MsrpConfig {
     pub bind_timeout_s: u64,
     pub connection_grace_s: u64,
     pub max_connections: usize,
+    /// Chunks per second one MSRP connection may send (0: unlimited); beyond, the focus
+    /// reads it more slowly (TCP flow control holds the sender back).
+    pub max_chunk_rate: u32,
+    /// Bytes per second one MSRP connection may send (0: unlimited), enforced the same way.
+    pub max_bytes_rate: u64,
 }
 
 impl Default for MsrpConfig {
@@ -216,6 +232,165 @@ impl Default for MsrpConfig {
             bind_timeout_s: 30,
             connection_grace_s: 10,
             max_connections: 4096,
+            max_chunk_rate: 200,
+            max_bytes_rate: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[overload]`: per-source request rates and the high-water marks of admission control.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OverloadConfig {
+    /// SIP requests per second from one untrusted address (0: unlimited), and the burst.
+    pub source_rate: u32,
+    pub source_burst: u32,
+    /// Addresses of the SIP core (besides `policy.trusted_hosts`), exempt from the untrusted
+    /// limits and from the admission marks.
+    pub trusted_sources: Vec<String>,
+    /// Requests per second from each trusted address (0: exempt), and the burst.
+    pub trusted_rate: u32,
+    pub trusted_burst: u32,
+    /// 503s per second a source over its rate gets; its other requests are dropped.
+    pub reject_rate: u32,
+    /// Untrusted addresses whose rates are tracked at once.
+    pub max_sources: usize,
+    /// New work from untrusted sources is refused (503) beyond this percentage of
+    /// `sip.max_transactions`, of a shard queue (`sip.queue_depth`), of a session mailbox
+    /// (`supervisor.mailbox_capacity`).
+    pub transactions_high_pct: u8,
+    pub queue_high_pct: u8,
+    pub mailbox_high_pct: u8,
+}
+
+impl Default for OverloadConfig {
+    fn default() -> Self {
+        OverloadConfig {
+            source_rate: 100,
+            source_burst: 200,
+            trusted_sources: vec!["127.0.0.1".into(), "::1".into()],
+            trusted_rate: 0,
+            trusted_burst: 0,
+            reject_rate: 5,
+            max_sources: 65_536,
+            transactions_high_pct: 80,
+            queue_high_pct: 50,
+            mailbox_high_pct: 50,
+        }
+    }
+}
+
+impl OverloadConfig {
+    /// The trusted core: `policy.trusted_hosts` and `overload.trusted_sources` (valid ones).
+    pub fn trusted(&self, policy: &ProviderPolicy) -> std::collections::HashSet<std::net::IpAddr> {
+        policy
+            .trusted_hosts
+            .iter()
+            .chain(&self.trusted_sources)
+            .filter_map(|h| h.parse().ok())
+            .collect()
+    }
+
+    fn validate(&self, issues: &mut Vec<ConfigIssue>) {
+        let mut bad = |key: String, message: &str| {
+            issues.push(ConfigIssue {
+                key,
+                message: message.into(),
+            })
+        };
+        if self.source_rate > 0 && self.source_burst == 0 {
+            bad(
+                "overload.source_burst".into(),
+                "must be positive when source_rate is",
+            );
+        }
+        if self.trusted_rate > 0 && self.trusted_burst == 0 {
+            bad(
+                "overload.trusted_burst".into(),
+                "must be positive when trusted_rate is",
+            );
+        }
+        for (i, h) in self.trusted_sources.iter().enumerate() {
+            if h.parse::<std::net::IpAddr>().is_err() {
+                bad(
+                    format!("overload.trusted_sources[{i}]"),
+                    "must be an IP address",
+                );
+            }
+        }
+        if self.reject_rate == 0 {
+            bad("overload.reject_rate".into(), "must be positive");
+        }
+        if self.max_sources < 16 {
+            bad("overload.max_sources".into(), "must be at least 16");
+        }
+        for (key, v) in [
+            ("transactions_high_pct", self.transactions_high_pct),
+            ("queue_high_pct", self.queue_high_pct),
+            ("mailbox_high_pct", self.mailbox_high_pct),
+        ] {
+            if !(1..=100).contains(&v) {
+                bad(format!("overload.{key}"), "must be between 1 and 100");
+            }
+        }
+    }
+}
+
+/// `[tls]`: SIP over TLS (`sips:`) and MSRP over TLS (`msrps:`). Off while `cert_file` is
+/// empty.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the focus (leaf first).
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// PEM certificates trusted when the focus connects out over TLS; empty: the focus
+    /// opens no TLS connection of its own (it still answers over the ones it accepted).
+    pub ca_file: String,
+    /// Longest TLS handshake of an accepted connection.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_file: String::new(),
+            key_file: String::new(),
+            ca_file: String::new(),
+            handshake_timeout_ms: 5000,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// True when TLS is configured.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty()
+    }
+
+    fn validate(&self, issues: &mut Vec<ConfigIssue>) {
+        let mut bad = |key: &str, message: &str| {
+            issues.push(ConfigIssue {
+                key: format!("tls.{key}"),
+                message: message.into(),
+            })
+        };
+        if self.cert_file.is_empty() != self.key_file.is_empty() {
+            bad(
+                if self.cert_file.is_empty() {
+                    "cert_file"
+                } else {
+                    "key_file"
+                },
+                "cert_file and key_file go together",
+            );
+        }
+        if !self.ca_file.is_empty() && !self.enabled() {
+            bad("ca_file", "needs cert_file and key_file");
+        }
+        if !(100..=60_000).contains(&self.handshake_timeout_ms) {
+            bad("handshake_timeout_ms", "must be between 100 and 60000");
         }
     }
 }
@@ -581,6 +756,21 @@ impl Config {
         if s.tcp_write_queue == 0 {
             bad("sip.tcp_write_queue".into(), "must be positive");
         }
+        if s.max_tcp_connections_per_source == 0 {
+            bad(
+                "sip.max_tcp_connections_per_source".into(),
+                "must be positive",
+            );
+        }
+        if !(1..=3600).contains(&s.tcp_message_timeout_s) {
+            bad(
+                "sip.tcp_message_timeout_s".into(),
+                "must be between 1 and 3600",
+            );
+        }
+        if !(1..=3600).contains(&s.tcp_write_timeout_s) {
+            bad("sip.tcp_write_timeout_s".into(), "must be between 1 and 3600");
+        }
         if s.queue_depth < 16 {
             bad("sip.queue_depth".into(), "must be at least 16");
         }
@@ -718,6 +908,8 @@ impl Config {
             }
         }
         issues.extend(self.charging.validate());
+        self.overload.validate(&mut issues);
+        self.tls.validate(&mut issues);
         issues
     }
 

@@ -3,7 +3,7 @@
 
 use crate::endpoint::Destination;
 use crate::sip::{HeaderName, MessageWriter, Method, NameAddr, Request, Uri};
-use crate::transport::{Protocol, Target};
+use crate::transport::Target;
 use thiserror::Error;
 
 /// Why a dialog could not be created or a request in it is refused.
@@ -238,7 +238,7 @@ impl Dialog {
             .unwrap_or_else(|| self.remote_target.clone());
         // Connection reuse: a dialog created over TCP keeps using that connection while it is
         // open (the peer may have no listening socket of its own, RFC 5923's concern).
-        let flow = (self.flow.protocol == Protocol::Tcp).then_some(self.flow);
+        let flow = self.flow.protocol.is_reliable().then_some(self.flow);
         Destination { next_hop, flow }
     }
 }
@@ -246,6 +246,7 @@ impl Dialog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Protocol;
     use crate::sip::{parse, Framing, Message, ParseLimits};
     use bytes::Bytes;
 

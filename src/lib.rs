@@ -26,6 +26,7 @@ pub mod exploder;
 pub mod floor;
 pub mod media;
 pub mod metrics;
+pub mod overload;
 pub mod policy;
 pub mod sdp;
 pub mod server;

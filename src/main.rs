@@ -23,6 +23,10 @@ struct Cli {
     /// MSRP (TCP) address for group chat (default: the SIP address with port 2855).
     #[arg(long, value_name = "IP:PORT")]
     msrp_listen: Option<SocketAddr>,
+    /// SIP over TLS address, used when [tls] is configured (default: the SIP address with
+    /// port 5061, or port 0 when the SIP port is 0).
+    #[arg(long, value_name = "IP:PORT")]
+    sips_listen: Option<SocketAddr>,
     /// Prometheus /metrics address.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9090")]
     metrics_listen: SocketAddr,
@@ -105,20 +109,32 @@ async fn run(
 
     // Handlers first: a SIGTERM right after the ready line must not kill us by default action.
     let signalled = wait_for_signal();
-    let server = Server::start(&config, cli.sip_listen, cli.msrp_listen, arbiters)?;
+    let server = Server::start_listening(
+        &config,
+        cpm_focus::server::Listen {
+            sip: cli.sip_listen,
+            msrp: cli.msrp_listen,
+            sips: cli.sips_listen,
+        },
+        arbiters,
+    )?;
     tracing::info!(
         sip_udp = %server.udp_addr, sip_tcp = %server.tcp_addr, metrics = %metrics_addr,
+        sip_tls = ?server.tls_addr,
         domain = %config.focus.domain, instance = %config.focus.instance_id,
         groups = config.groups.len(), "cpm-focus ready"
     );
     // One machine-readable line for scripts and tests.
     println!(
-        "cpm-focus ready sip_udp={} sip_tcp={} metrics={} msrp={}",
+        "cpm-focus ready sip_udp={} sip_tcp={} metrics={} msrp={} sip_tls={}",
         server.udp_addr,
         server.tcp_addr,
         metrics_addr,
         server
             .msrp_addr
+            .map_or_else(|| "off".to_string(), |a| a.to_string()),
+        server
+            .tls_addr
             .map_or_else(|| "off".to_string(), |a| a.to_string())
     );
 

@@ -160,12 +160,27 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_tcp_connections_active",
         Kind::Gauge,
-        "Open SIP TCP connections",
+        "Open SIP TCP and TLS connections, by transport",
     ),
     (
         "focus_tcp_connections_refused_total",
         Kind::Counter,
-        "TCP connections refused at the connection limit",
+        "TCP and TLS connections refused, by reason (limit: the total cap, per_source: the cap per source address)",
+    ),
+    (
+        "focus_tcp_connections_closed_total",
+        Kind::Counter,
+        "TCP and TLS connections closed by the focus, by reason (message_timeout: a message never completed, write_timeout: the peer stopped reading)",
+    ),
+    (
+        "focus_flood_dropped_total",
+        Kind::Counter,
+        "Requests dropped unread from sources over their rate, beyond the 503s they got, by transport",
+    ),
+    (
+        "focus_tls_handshakes_total",
+        Kind::Counter,
+        "TLS handshakes of accepted and outbound connections, by service (sip, msrp) and outcome (ok, failed)",
     ),
     (
         "focus_tcp_idle_closed_total",
@@ -216,6 +231,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "focus_msrp_delivery_failures_total",
         Kind::Counter,
         "Deliveries that failed, by reason (error_response, timeout, left, not_connected, stalled, too_large)",
+    ),
+    (
+        "focus_msrp_throttled_total",
+        Kind::Counter,
+        "Times an MSRP connection over its chunk or byte rate was read more slowly",
     ),
     (
         "focus_msrp_fanout_duration_seconds",

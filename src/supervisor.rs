@@ -172,6 +172,7 @@ impl Tables {
 struct Template {
     udp_port: u16,
     tcp_port: u16,
+    tls_port: Option<u16>,
     advertised_host: String,
     sdp_address: IpAddr,
     trusted_hosts: Vec<IpAddr>,
@@ -200,6 +201,7 @@ impl Template {
             trusted_hosts: trusted_hosts.clone(),
             contact_udp: String::new(),
             contact_tcp: String::new(),
+            contact_tls: String::new(),
             warn_agent: config.focus.domain.clone(),
             sdp_address,
             focus_display: config.focus.display_name.clone(),
@@ -224,6 +226,7 @@ impl Template {
         Template {
             udp_port: settings.udp_port,
             tcp_port: settings.tcp_port,
+            tls_port: settings.tls_port,
             advertised_host: settings.advertised_host.clone(),
             sdp_address,
             trusted_hosts,
@@ -239,13 +242,13 @@ impl Template {
         policy: crate::policy::GroupPolicy,
     ) -> SessionSettings {
         let contact = |p: Protocol| {
-            let (port, transport) = match p {
-                Protocol::Udp => (self.udp_port, ""),
-                Protocol::Tcp => (self.tcp_port, ";transport=tcp"),
-            };
-            format!(
-                "<sip:{user}@{}:{port}{transport}>;isfocus",
-                self.advertised_host
+            focus_contact(
+                user,
+                &self.advertised_host,
+                p,
+                self.udp_port,
+                self.tcp_port,
+                self.tls_port,
             )
         };
         let _ = self.sdp_address;
@@ -253,9 +256,28 @@ impl Template {
             conference_uri: conference_uri.to_string(),
             contact_udp: contact(Protocol::Udp),
             contact_tcp: contact(Protocol::Tcp),
+            contact_tls: contact(Protocol::Tls),
             policy,
             ..self.base.clone()
         }
+    }
+}
+
+/// The focus's Contact (with `;isfocus`) for a dialog over `protocol`: `sips:` over TLS
+/// (RFC 5630 §3.1.3: a dialog that came in over TLS stays on TLS), `transport=tcp` over TCP.
+fn focus_contact(
+    user: &str,
+    host: &str,
+    protocol: Protocol,
+    udp_port: u16,
+    tcp_port: u16,
+    tls_port: Option<u16>,
+) -> String {
+    let at = if user.is_empty() { "" } else { "@" };
+    match (protocol, tls_port) {
+        (Protocol::Tls, Some(port)) => format!("<sips:{user}{at}{host}:{port}>;isfocus"),
+        (Protocol::Udp, _) => format!("<sip:{user}{at}{host}:{udp_port}>;isfocus"),
+        _ => format!("<sip:{user}{at}{host}:{tcp_port};transport=tcp>;isfocus"),
     }
 }
 
@@ -284,6 +306,8 @@ pub struct SupervisorSettings {
     pub advertised_host: String,
     pub udp_port: u16,
     pub tcp_port: u16,
+    /// SIP over TLS, when it runs.
+    pub tls_port: Option<u16>,
     pub mailbox_capacity: usize,
     pub max_sessions: usize,
     pub retry_after_s: u32,
@@ -291,6 +315,8 @@ pub struct SupervisorSettings {
     pub server: String,
     /// The MSRP side sessions announce, when the switch runs.
     pub msrp: Option<crate::session::MsrpOffer>,
+    /// Who is trusted, and the mailbox mark beyond which new work is refused.
+    pub admission: Arc<crate::overload::Admission>,
 }
 
 /// The router.
@@ -421,15 +447,22 @@ impl Supervisor {
     }
 
     fn contact_for(&self, user: &str, protocol: Protocol) -> String {
-        let (port, transport) = match protocol {
-            Protocol::Udp => (self.settings.udp_port, ""),
-            Protocol::Tcp => (self.settings.tcp_port, ";transport=tcp"),
-        };
-        let at = if user.is_empty() { "" } else { "@" };
-        format!(
-            "<sip:{user}{at}{}:{port}{transport}>;isfocus",
-            self.settings.advertised_host
+        focus_contact(
+            user,
+            &self.settings.advertised_host,
+            protocol,
+            self.settings.udp_port,
+            self.settings.tcp_port,
+            self.settings.tls_port,
         )
+    }
+
+    /// True when new work for a session whose mailbox holds `entry`'s waiting requests must
+    /// be refused (its established dialogs keep the rest of the mailbox).
+    fn mailbox_busy(&self, entry: &SessionEntry, source: &Target) -> bool {
+        self.settings
+            .admission
+            .mailbox_busy(source.addr.ip(), entry.in_flight.load(Ordering::SeqCst))
     }
 
     fn retry_after(&self) -> String {
@@ -633,6 +666,11 @@ impl Supervisor {
                             return;
                         }
                     };
+                    if self.mailbox_busy(&entry, &incoming.source) {
+                        entry.in_flight.fetch_sub(1, Ordering::SeqCst);
+                        self.overloaded(&req, incoming, "mailbox_high");
+                        return;
+                    }
                     match Self::deliver(&entry, SessionInput::Request(incoming)) {
                         Delivery::Sent => return,
                         Delivery::Full(SessionInput::Request(inc)) => {

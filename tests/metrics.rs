@@ -149,7 +149,7 @@ fn every_described_metric_is_served_after_traffic() {
         "a connection beyond the limit stayed open"
     );
     assert_eq!(
-        focus.metric("focus_tcp_connections_refused_total"),
+        focus.metric("focus_tcp_connections_refused_total{reason=\"limit\"}"),
         Some(1.0)
     );
     // Idle connections close after 1 s.

@@ -14,6 +14,8 @@ pub struct MsrpOffer {
     pub port: u16,
     /// `a=max-size`: the largest message the focus relays.
     pub max_size: u64,
+    /// The listener also accepts MSRP over TLS (`TCP/TLS/MSRP`, `msrps:`).
+    pub tls: bool,
 }
 
 /// The MSRP leg an answer (or an offer's answer) established.
@@ -30,12 +32,17 @@ pub struct MsrpLeg {
 /// Body types the focus accepts inside MSRP (`a=accept-types`).
 pub const ACCEPT_TYPES: &str = "message/cpim text/plain";
 
-/// An MSRP `m=` line of ours.
-fn msrp_line(offer: &MsrpOffer, session_id: &str, setup: &str) -> MediaDescription {
-    MediaDescription::new("message", offer.port, "TCP/MSRP", ["*"])
+/// An MSRP `m=` line of ours; `secure` for MSRP over TLS (RFC 4975 §14: `msrps:`).
+fn msrp_line(offer: &MsrpOffer, session_id: &str, setup: &str, secure: bool) -> MediaDescription {
+    let (proto, scheme) = if secure {
+        ("TCP/TLS/MSRP", "msrps")
+    } else {
+        ("TCP/MSRP", "msrp")
+    };
+    MediaDescription::new("message", offer.port, proto, ["*"])
         .with_attribute(Attribute::new(
             "path",
-            format!("msrp://{}:{}/{};tcp", offer.host, offer.port, session_id),
+            format!("{scheme}://{}:{}/{};tcp", offer.host, offer.port, session_id),
         ))
         .with_attribute(Attribute::new("accept-types", ACCEPT_TYPES))
         .with_attribute(Attribute::new("accept-wrapped-types", "*"))
@@ -43,8 +50,10 @@ fn msrp_line(offer: &MsrpOffer, session_id: &str, setup: &str) -> MediaDescripti
         .with_attribute(Attribute::new("setup", setup))
 }
 
-/// Parses an `a=path` list; `None` unless every URI is a plain-TCP MSRP URI.
+/// Parses an `a=path` list; `None` unless every URI is an MSRP-over-TCP URI whose scheme
+/// matches the m-line (`msrps:` for `TCP/TLS/MSRP`, `msrp:` for `TCP/MSRP`).
 pub fn parse_path(m: &MediaDescription) -> Option<Vec<MsrpUri>> {
+    let secure = is_secure_msrp(m);
     let path: Vec<MsrpUri> = m
         .path()
         .map(MsrpUri::parse)
@@ -53,12 +62,17 @@ pub fn parse_path(m: &MediaDescription) -> Option<Vec<MsrpUri>> {
     let ok = !path.is_empty()
         && path
             .iter()
-            .all(|u| !u.is_secure() && u.transport.eq_ignore_ascii_case("tcp"));
+            .all(|u| u.is_secure() == secure && u.transport.eq_ignore_ascii_case("tcp"));
     ok.then_some(path)
 }
 
+fn is_secure_msrp(m: &MediaDescription) -> bool {
+    m.proto.eq_ignore_ascii_case("TCP/TLS/MSRP")
+}
+
 fn is_msrp(m: &MediaDescription) -> bool {
-    m.media.eq_ignore_ascii_case("message") && m.proto.eq_ignore_ascii_case("TCP/MSRP")
+    m.media.eq_ignore_ascii_case("message")
+        && (m.proto.eq_ignore_ascii_case("TCP/MSRP") || is_secure_msrp(m))
 }
 
 /// The focus's answer policy: the first usable MSRP stream is accepted, everything else
@@ -104,6 +118,10 @@ impl MediaPolicy for FocusPolicy<'_> {
         if self.taken.get().is_some() || !is_msrp(offered) || parse_path(offered).is_none() {
             return MediaDecision::Decline;
         }
+        let secure = is_secure_msrp(offered);
+        if secure && !msrp.tls {
+            return MediaDecision::Decline;
+        }
         // RFC 4975 §8.6: the participant must accept something we send.
         let accepts = offered.accept_types().any(|t| {
             t == "*"
@@ -119,13 +137,13 @@ impl MediaPolicy for FocusPolicy<'_> {
             _ => return MediaDecision::Decline,
         };
         self.taken.set(Some(index));
-        MediaDecision::Accept(msrp_line(msrp, self.session_id, setup))
+        MediaDecision::Accept(msrp_line(msrp, self.session_id, setup, secure))
     }
 }
 
 /// The media lines of the focus's own offer (a delayed-offer INVITE): MSRP, passive.
 pub fn offer_lines(msrp: Option<&MsrpOffer>, session_id: &str) -> Vec<MediaDescription> {
-    msrp.map(|m| msrp_line(m, session_id, "passive"))
+    msrp.map(|m| msrp_line(m, session_id, "passive", false))
         .into_iter()
         .collect()
 }
@@ -169,6 +187,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 2855,
             max_size: 4096,
+            tls: false,
         };
         let policy = FocusPolicy::new(Some(&msrp), "s1");
         let a = answer(&offer, &policy, &ctx()).unwrap();
@@ -199,6 +218,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 2855,
             max_size: 4096,
+            tls: false,
         };
         let policy = FocusPolicy::new(Some(&msrp), "s1");
         let a = answer(&offer, &policy, &ctx()).unwrap();

@@ -39,6 +39,8 @@ pub struct SessionSettings {
     /// The focus's Contact for requests that came over UDP and TCP (with `;isfocus`).
     pub contact_udp: String,
     pub contact_tcp: String,
+    /// The Contact for dialogs over TLS (`sips:`).
+    pub contact_tls: String,
     /// Warn-agent of Warning headers (the focus domain).
     pub warn_agent: String,
     /// Address written into SDP `o=` and `c=`.
@@ -346,6 +348,7 @@ impl SessionState {
         match protocol {
             Protocol::Udp => &self.settings.contact_udp,
             Protocol::Tcp => &self.settings.contact_tcp,
+            Protocol::Tls => &self.settings.contact_tls,
         }
     }
 
@@ -1465,6 +1468,7 @@ impl SessionState {
         let interval = self.settings.min_notify_interval;
         let contact_udp = self.settings.contact_udp.clone();
         let contact_tcp = self.settings.contact_tcp.clone();
+        let contact_tls = self.settings.contact_tls.clone();
         let Some(sub) = self.subscriptions.get_mut(&sid) else {
             return;
         };
@@ -1477,6 +1481,7 @@ impl SessionState {
         let contact = match sub.dialog.flow.protocol {
             Protocol::Udp => contact_udp,
             Protocol::Tcp => contact_tcp,
+            Protocol::Tls => contact_tls,
         };
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Event, &sub.event);

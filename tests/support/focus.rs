@@ -32,6 +32,8 @@ pub struct Focus {
     pub sip_udp: SocketAddr,
     /// SIP over TCP (same port as UDP).
     pub sip_tcp: SocketAddr,
+    /// SIP over TLS (`None` when `[tls]` is not configured: the ready line says `off`).
+    pub sip_tls: Option<SocketAddr>,
     /// The `/metrics` HTTP listener.
     pub metrics_addr: SocketAddr,
     /// The MSRP listener (`None` when `[msrp] enabled = false`: the ready line says `off`).
@@ -56,6 +58,8 @@ impl Focus {
             .arg("--config")
             .arg(&config_path)
             .args([
+                "--sips-listen",
+                "127.0.0.1:0",
                 "--sip-listen",
                 "127.0.0.1:0",
                 "--metrics-listen",
@@ -117,7 +121,12 @@ impl Focus {
             "off" => None,
             _ => Some(field("msrp")),
         };
+        let sip_tls = match value("sip_tls") {
+            "off" => None,
+            _ => Some(field("sip_tls")),
+        };
         Focus {
+            sip_tls,
             sip_udp: field("sip_udp"),
             sip_tcp: field("sip_tcp"),
             metrics_addr: field("metrics"),

@@ -27,7 +27,8 @@ pub struct RtpSettings {
     pub port_max: u16,
     /// A participant silent (no RTP or RTCP) this long is reported.
     pub silence_timeout: Duration,
-    /// Packets per second one participant may send; beyond, packets are dropped (flood).
+    /// Packets per second one source address may send to a participant's port; beyond,
+    /// its packets are dropped (flood) before they can latch or be forwarded.
     pub max_packet_rate: u32,
 }
 
@@ -63,8 +64,8 @@ pub struct RtpMember {
     remote_rtcp: Mutex<Option<SocketAddr>>,
     out: Mutex<OutStream>,
     last_heard: Mutex<Instant>,
-    /// Packets in the current one-second window (flood control): (window start, count).
-    rate: Mutex<(Instant, u32)>,
+    /// Packets per source in the current one-second window (flood control).
+    rate: Mutex<SourceRates>,
     muted: AtomicBool,
     group: Weak<RtpGroup>,
     events: Arc<dyn RtpEvents>,
@@ -158,7 +159,7 @@ impl RtpPlane {
                 rand::random(),
             )),
             last_heard: Mutex::new(Instant::now()),
-            rate: Mutex::new((Instant::now(), 0)),
+            rate: Mutex::new(SourceRates::new(Instant::now())),
             muted: AtomicBool::new(false),
             group: Arc::downgrade(group),
             events,
@@ -255,14 +256,16 @@ async fn rtp_loop(me: Arc<RtpMember>, max_rate: u32) {
             },
         };
         let now = Instant::now();
+        // Per source: a stranger flooding the port neither uses up the participant's own
+        // budget nor latches the leg to itself.
+        if over_rate(&me, from, max_rate, now) {
+            metrics::counter!("focus_rtp_packets_dropped_total", "reason" => "flood").increment(1);
+            continue;
+        }
         heard(&me, now);
         if let Ok(mut r) = me.remote.lock() {
             // Symmetric RTP: answer where it really sends from (NAT, RFC 4961).
             *r = Some(from);
-        }
-        if over_rate(&me, max_rate) {
-            metrics::counter!("focus_rtp_packets_dropped_total", "reason" => "flood").increment(1);
-            continue;
         }
         let Some(group) = me.group.upgrade() else {
             return;
@@ -342,16 +345,85 @@ fn heard(me: &RtpMember, now: Instant) {
     me.reported_silent.store(false, Ordering::SeqCst);
 }
 
-fn over_rate(me: &RtpMember, max: u32) -> bool {
-    let Ok(mut r) = me.rate.lock() else {
-        return false;
-    };
-    let now = Instant::now();
-    if now.duration_since(r.0) >= Duration::from_secs(1) {
-        *r = (now, 0);
+/// Sources counted apart per leg; more in one second share one count.
+const MAX_SOURCES: usize = 8;
+
+/// Packet counts per source address in a one-second window.
+struct SourceRates {
+    start: Instant,
+    counts: Vec<(SocketAddr, u32)>,
+    others: u32,
+}
+
+impl SourceRates {
+    fn new(now: Instant) -> SourceRates {
+        SourceRates {
+            start: now,
+            counts: Vec::with_capacity(2),
+            others: 0,
+        }
     }
-    r.1 = r.1.saturating_add(1);
-    r.1 > max
+
+    /// Counts a packet from `from`; true when that source is over `max` this second.
+    fn count(&mut self, from: SocketAddr, max: u32, now: Instant) -> bool {
+        if now.duration_since(self.start) >= Duration::from_secs(1) {
+            self.start = now;
+            self.counts.clear();
+            self.others = 0;
+        }
+        let i = match self.counts.iter().position(|(a, _)| *a == from) {
+            Some(i) => Some(i),
+            None if self.counts.len() < MAX_SOURCES => {
+                self.counts.push((from, 0));
+                Some(self.counts.len() - 1)
+            }
+            None => None,
+        };
+        let n = match i {
+            Some(i) => &mut self.counts[i].1,
+            None => &mut self.others,
+        };
+        *n = n.saturating_add(1);
+        *n > max
+    }
+}
+
+fn over_rate(me: &RtpMember, from: SocketAddr, max: u32, now: Instant) -> bool {
+    match me.rate.lock() {
+        Ok(mut r) => r.count(from, max, now),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn a_flooding_source_does_not_use_up_another_sources_budget() {
+        let t0 = Instant::now();
+        let mut r = SourceRates::new(t0);
+        let talker: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        let flood: SocketAddr = "10.0.0.9:4000".parse().unwrap();
+        for _ in 0..50 {
+            assert!(!r.count(flood, 50, t0));
+        }
+        assert!(r.count(flood, 50, t0), "the 51st packet of a second is over");
+        assert!(!r.count(talker, 50, t0), "the talker has its own budget");
+        // A new second starts every count afresh.
+        assert!(!r.count(flood, 50, t0 + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn sources_beyond_the_table_share_one_count() {
+        let t0 = Instant::now();
+        let mut r = SourceRates::new(t0);
+        for i in 0..MAX_SOURCES as u16 {
+            assert!(!r.count(SocketAddr::from(([10, 0, 0, 1], i)), 1, t0));
+        }
+        assert!(!r.count(SocketAddr::from(([10, 0, 0, 2], 1)), 1, t0));
+        assert!(r.count(SocketAddr::from(([10, 0, 0, 3], 1)), 1, t0));
+    }
 }
 
 /// An RTCP sender report (RFC 3550 §6.4.1) for the stream forwarded to `me`.

@@ -338,6 +338,7 @@ impl SessionState {
         let Some(rid) = rid else { return };
         let contact_udp = self.settings.contact_udp.clone();
         let contact_tcp = self.settings.contact_tcp.clone();
+        let contact_tls = self.settings.contact_tls.clone();
         let Some(r) = self.referrals.get_mut(&rid) else {
             return;
         };
@@ -354,6 +355,7 @@ impl SessionState {
         let contact = match dialog.flow.protocol {
             Protocol::Udp => contact_udp,
             Protocol::Tcp => contact_tcp,
+            Protocol::Tls => contact_tls,
         };
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Event, &event);
@@ -471,12 +473,11 @@ impl SessionState {
             ),
         };
         let to = format!("<{}>", request_target(&target.uri));
-        let tcp = target
-            .uri
-            .param("transport")
-            .flatten()
-            .is_some_and(|t| t.eq_ignore_ascii_case("tcp"));
-        let contact = if tcp {
+        let transport = target.uri.param("transport").flatten();
+        let is = |name: &str| transport.is_some_and(|t| t.eq_ignore_ascii_case(name));
+        let contact = if target.uri.scheme == crate::sip::Scheme::Sips || is("tls") {
+            self.settings.contact_tls.clone()
+        } else if is("tcp") {
             self.settings.contact_tcp.clone()
         } else {
             self.settings.contact_udp.clone()
