@@ -127,7 +127,9 @@ impl Ua {
     }
 
     fn transport(&self) -> &'static str {
-        if self.tcp {
+        if self.tls {
+            "TLS"
+        } else if self.tcp {
             "TCP"
         } else {
             "UDP"
@@ -136,6 +138,9 @@ impl Ua {
 
     /// The agent's Contact URI.
     pub fn contact_uri(&self) -> String {
+        if self.tls {
+            return format!("sips:{}@{}", self.name, self.local);
+        }
         let t = if self.tcp { ";transport=tcp" } else { "" };
         format!("sip:{}@{}{t}", self.name, self.local)
     }

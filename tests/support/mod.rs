@@ -18,12 +18,14 @@ mod call;
 mod control;
 mod focus;
 mod msrp;
+mod tls;
 mod ua;
 
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
 pub use focus::{metric_in, Focus};
 pub use msrp::{cpim_text, Chat, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
+pub use tls::Pki;
 pub use ua::{Notify, Origin, Rx, Ua};
 
 use cpm_focus::conference_info::{
