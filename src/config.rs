@@ -769,7 +769,10 @@ impl Config {
             );
         }
         if !(1..=3600).contains(&s.tcp_write_timeout_s) {
-            bad("sip.tcp_write_timeout_s".into(), "must be between 1 and 3600");
+            bad(
+                "sip.tcp_write_timeout_s".into(),
+                "must be between 1 and 3600",
+            );
         }
         if s.queue_depth < 16 {
             bad("sip.queue_depth".into(), "must be at least 16");

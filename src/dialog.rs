@@ -246,8 +246,8 @@ impl Dialog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::Protocol;
     use crate::sip::{parse, Framing, Message, ParseLimits};
+    use crate::transport::Protocol;
     use bytes::Bytes;
 
     fn invite(extra: &str, cseq: u32) -> Request {

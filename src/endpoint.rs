@@ -221,6 +221,8 @@ struct Inner {
     transports: Transports,
     settings: EndpointSettings,
     router: OnceLock<Arc<dyn Router>>,
+    /// Overload marks: new work from untrusted sources is refused past them.
+    admission: OnceLock<Arc<crate::overload::Admission>>,
     active: AtomicUsize,
     next_id: AtomicU64,
     runtime: tokio::runtime::Handle,
@@ -253,6 +255,7 @@ impl Endpoint {
             transports,
             settings,
             router: OnceLock::new(),
+            admission: OnceLock::new(),
             active: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             runtime: tokio::runtime::Handle::current(),
@@ -267,6 +270,12 @@ impl Endpoint {
     /// Installs the router (once).
     pub fn set_router(&self, router: Arc<dyn Router>) {
         let _ = self.inner.router.set(router);
+    }
+
+    /// Installs the admission marks (once): a shard refuses new work from untrusted
+    /// sources past the transaction mark, however fast a burst filled its queue.
+    pub fn set_admission(&self, admission: Arc<crate::overload::Admission>) {
+        let _ = self.inner.admission.set(admission);
     }
 
     /// The transports.

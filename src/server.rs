@@ -204,17 +204,17 @@ impl Server {
             let host = Host::parse(&advertised).unwrap_or(Host::Ip(bound.ip()));
             let switch = Arc::new(
                 Switch::new(
-                SwitchSettings {
-                    max_message: config.msrp.max_message_size,
-                    max_frame: config.msrp.max_chunk_size,
-                    queue_depth: config.msrp.queue_depth,
-                    delivery_timeout: Duration::from_secs(config.msrp.delivery_timeout_s),
-                    max_connections: config.msrp.max_connections,
-                    bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
-                },
-                host,
-                bound.port(),
-            )
+                    SwitchSettings {
+                        max_message: config.msrp.max_message_size,
+                        max_frame: config.msrp.max_chunk_size,
+                        queue_depth: config.msrp.queue_depth,
+                        delivery_timeout: Duration::from_secs(config.msrp.delivery_timeout_s),
+                        max_connections: config.msrp.max_connections,
+                        bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
+                    },
+                    host,
+                    bound.port(),
+                )
                 .with_edge(crate::media::msrp::switch::EdgeSettings {
                     tls: tls.clone(),
                     chunk_rate: config.msrp.max_chunk_rate,
@@ -249,6 +249,7 @@ impl Server {
                 retry_after_s: config.supervisor.retry_after_s,
             },
         ));
+        endpoint.set_admission(admission.clone());
         let supervisor = Arc::new(Supervisor::new(
             config,
             SupervisorSettings {

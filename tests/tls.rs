@@ -48,13 +48,28 @@ fn a_group_is_joined_subscribed_and_chatted_over_tls() {
     b.bind();
     let mut carol = Ua::tls(&focus, "carol", sip_relay);
     let (_sub, notify) = carol.subscribe_to(TEAM_SIPS);
-    assert!(user(&notify.doc, &chat_a.aor).is_some(), "{:#?}", notify.doc);
-    assert!(user(&notify.doc, &chat_b.aor).is_some(), "{:#?}", notify.doc);
+    assert!(
+        user(&notify.doc, &chat_a.aor).is_some(),
+        "{:#?}",
+        notify.doc
+    );
+    assert!(
+        user(&notify.doc, &chat_b.aor).is_some(),
+        "{:#?}",
+        notify.doc
+    );
     // The focus's NOTIFY came over the subscriber's TLS connection, and says so.
     let via = notify.request.headers.get(HeaderName::Via).unwrap_or("");
     assert!(via.starts_with("SIP/2.0/TLS "), "NOTIFY Via: {via}");
-    let contact = notify.request.headers.get(HeaderName::Contact).unwrap_or("");
-    assert!(contact.starts_with("<sips:team@"), "NOTIFY Contact: {contact}");
+    let contact = notify
+        .request
+        .headers
+        .get(HeaderName::Contact)
+        .unwrap_or("");
+    assert!(
+        contact.starts_with("<sips:team@"),
+        "NOTIFY Contact: {contact}"
+    );
 
     // Chat over TLS, both ways.
     assert_eq!(a.say("over tls").code, 200);

@@ -119,9 +119,11 @@ pub(super) fn send(inner: Arc<Inner>, req: OutgoingRequest) {
         }
     }
     let protocol = uri_protocol(&uri);
-    let port = uri
-        .port
-        .unwrap_or(if protocol == Protocol::Tls { 5061 } else { 5060 });
+    let port = uri.port.unwrap_or(if protocol == Protocol::Tls {
+        5061
+    } else {
+        5060
+    });
     if let (Some(ip), Protocol::Udp) = (uri.host.as_ref().and_then(Host::ip), protocol) {
         if size <= UDP_SIZE_LIMIT {
             let target = Target {

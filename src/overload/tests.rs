@@ -24,7 +24,10 @@ fn a_bucket_admits_its_burst_then_its_rate() {
     let mut b = TokenBucket::new(10.0, 5.0, t0);
     assert!((0..5).all(|_| b.take(t0)));
     assert!(!b.take(t0));
-    assert!(b.take(t0 + Duration::from_millis(100)), "one token per 100 ms");
+    assert!(
+        b.take(t0 + Duration::from_millis(100)),
+        "one token per 100 ms"
+    );
     assert!(!b.take(t0 + Duration::from_millis(100)));
     assert!(b.is_full(t0 + Duration::from_secs(1)));
     // A clock that steps back takes nothing and gives nothing.

@@ -42,7 +42,10 @@ fn msrp_line(offer: &MsrpOffer, session_id: &str, setup: &str, secure: bool) -> 
     MediaDescription::new("message", offer.port, proto, ["*"])
         .with_attribute(Attribute::new(
             "path",
-            format!("{scheme}://{}:{}/{};tcp", offer.host, offer.port, session_id),
+            format!(
+                "{scheme}://{}:{}/{};tcp",
+                offer.host, offer.port, session_id
+            ),
         ))
         .with_attribute(Attribute::new("accept-types", ACCEPT_TYPES))
         .with_attribute(Attribute::new("accept-wrapped-types", "*"))

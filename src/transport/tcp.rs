@@ -81,7 +81,11 @@ impl ConnLimits {
 
     /// A slot for a connection with `ip`, or the reason (metric label) there is none.
     /// Outbound connections (`outbound`) count in the total but not per source.
-    pub fn acquire(self: &Arc<Self>, ip: IpAddr, outbound: bool) -> Result<ConnPermit, &'static str> {
+    pub fn acquire(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        outbound: bool,
+    ) -> Result<ConnPermit, &'static str> {
         if self.total.fetch_add(1, Ordering::SeqCst) >= self.max_total {
             self.total.fetch_sub(1, Ordering::SeqCst);
             return Err("limit");
@@ -242,9 +246,11 @@ impl TcpRegistry {
                     let me = self.clone();
                     let tls = tls.clone();
                     tokio::spawn(async move {
-                        let shake =
-                            tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream))
-                                .await;
+                        let shake = tokio::time::timeout(
+                            tls.handshake_timeout,
+                            tls.acceptor.accept(stream),
+                        )
+                        .await;
                         match shake {
                             Ok(Ok(s)) => {
                                 metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "ok").increment(1);
@@ -262,7 +268,13 @@ impl TcpRegistry {
         }
     }
 
-    fn start<R, W>(self: Arc<Self>, read: R, write: W, peer: SocketAddr, permit: ConnPermit) -> ConnId
+    fn start<R, W>(
+        self: Arc<Self>,
+        read: R,
+        write: W,
+        peer: SocketAddr,
+        permit: ConnPermit,
+    ) -> ConnId
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -275,7 +287,12 @@ impl TcpRegistry {
         let label = self.protocol.label();
         metrics::gauge!("focus_tcp_connections_active", "transport" => label).increment(1.0);
         let cancel = self.cancel.child_token();
-        tokio::spawn(write_loop(write, rx, cancel.clone(), self.settings.write_timeout));
+        tokio::spawn(write_loop(
+            write,
+            rx,
+            cancel.clone(),
+            self.settings.write_timeout,
+        ));
         let me = self.clone();
         tokio::spawn(async move {
             me.read_loop(read, id, peer, &cancel).await;
@@ -416,7 +433,11 @@ impl TcpRegistry {
 
     /// Opens a connection to `addr` unless one is open; returns its id. Over TLS, `host`
     /// is the name the peer's certificate must carry.
-    pub async fn connect(self: &Arc<Self>, addr: SocketAddr, host: &str) -> Result<ConnId, SendError> {
+    pub async fn connect(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        host: &str,
+    ) -> Result<ConnId, SendError> {
         if let Some(id) = self.by_peer.get(&addr).map(|r| *r) {
             return Ok(id);
         }

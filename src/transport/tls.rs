@@ -100,6 +100,11 @@ impl TlsContext {
 
     /// The name a peer's certificate must carry: its host (a domain or an IP address).
     pub fn server_name(host: &str) -> Option<ServerName<'static>> {
-        ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string()).ok()
+        ServerName::try_from(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        )
+        .ok()
     }
 }

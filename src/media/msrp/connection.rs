@@ -10,12 +10,12 @@ use super::{
     parse, parse_head, Frame, FrameError, Framer, Message, Method, ParseError, ParseLimits,
     Request, Response,
 };
+use crate::overload::TokenBucket;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use crate::overload::TokenBucket;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -53,7 +53,12 @@ const TLS_HANDSHAKE: u8 = 0x16;
 
 /// Serves an accepted connection: MSRP over TLS when its first byte starts a TLS handshake
 /// and TLS is configured, plain MSRP otherwise.
-async fn accept(switch: Arc<Switch>, stream: TcpStream, peer: SocketAddr, cancel: CancellationToken) {
+async fn accept(
+    switch: Arc<Switch>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    cancel: CancellationToken,
+) {
     let _ = stream.set_nodelay(true);
     let Some(tls) = switch.edge().tls.clone() else {
         let (read, write) = stream.into_split();

@@ -408,7 +408,10 @@ mod rate_tests {
         for _ in 0..50 {
             assert!(!r.count(flood, 50, t0));
         }
-        assert!(r.count(flood, 50, t0), "the 51st packet of a second is over");
+        assert!(
+            r.count(flood, 50, t0),
+            "the 51st packet of a second is over"
+        );
         assert!(!r.count(talker, 50, t0), "the talker has its own budget");
         // A new second starts every count afresh.
         assert!(!r.count(flood, 50, t0 + Duration::from_secs(1)));
