@@ -395,6 +395,36 @@ fn over_rate(me: &RtpMember, from: SocketAddr, max: u32, now: Instant) -> bool {
     }
 }
 
+/// An RTCP sender report (RFC 3550 §6.4.1) for the stream forwarded to `me`.
+fn send_report(me: &RtpMember) {
+    let Some(to) = me.remote_rtcp.lock().ok().and_then(|r| *r) else {
+        return;
+    };
+    let Ok(s) = me.out.lock() else { return };
+    if s.packets == 0 {
+        return;
+    }
+    let ntp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| {
+            let secs = d.as_secs() + 2_208_988_800;
+            let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+            (secs << 32) | frac
+        })
+        .unwrap_or(0);
+    let mut p = BytesMut::with_capacity(28);
+    p.put_u8(0x80);
+    p.put_u8(200);
+    p.put_u16(6);
+    p.put_u32(s.ssrc);
+    p.put_u64(ntp);
+    p.put_u32(s.last_timestamp());
+    p.put_u32(s.packets);
+    p.put_u32(s.octets);
+    drop(s);
+    let _ = me.rtcp.try_send_to(&p, to);
+}
+
 #[cfg(test)]
 mod rate_tests {
     use super::*;
@@ -427,34 +457,4 @@ mod rate_tests {
         assert!(!r.count(SocketAddr::from(([10, 0, 0, 2], 1)), 1, t0));
         assert!(r.count(SocketAddr::from(([10, 0, 0, 3], 1)), 1, t0));
     }
-}
-
-/// An RTCP sender report (RFC 3550 §6.4.1) for the stream forwarded to `me`.
-fn send_report(me: &RtpMember) {
-    let Some(to) = me.remote_rtcp.lock().ok().and_then(|r| *r) else {
-        return;
-    };
-    let Ok(s) = me.out.lock() else { return };
-    if s.packets == 0 {
-        return;
-    }
-    let ntp = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| {
-            let secs = d.as_secs() + 2_208_988_800;
-            let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
-            (secs << 32) | frac
-        })
-        .unwrap_or(0);
-    let mut p = BytesMut::with_capacity(28);
-    p.put_u8(0x80);
-    p.put_u8(200);
-    p.put_u16(6);
-    p.put_u32(s.ssrc);
-    p.put_u64(ntp);
-    p.put_u32(s.last_timestamp());
-    p.put_u32(s.packets);
-    p.put_u32(s.octets);
-    drop(s);
-    let _ = me.rtcp.try_send_to(&p, to);
 }
