@@ -961,6 +961,52 @@ mod tests {
         assert_eq!(c.charging.online_url, d.charging.online_url);
         assert_eq!(c.charging.online_timeout_ms, d.charging.online_timeout_ms);
         assert_eq!(c.charging.on_unavailable, d.charging.on_unavailable);
+        assert_eq!(
+            c.sip.max_tcp_connections_per_source,
+            d.sip.max_tcp_connections_per_source
+        );
+        assert_eq!(c.sip.tcp_message_timeout_s, d.sip.tcp_message_timeout_s);
+        assert_eq!(c.sip.tcp_write_timeout_s, d.sip.tcp_write_timeout_s);
+        assert_eq!(c.msrp.max_chunk_rate, d.msrp.max_chunk_rate);
+        assert_eq!(c.msrp.max_bytes_rate, d.msrp.max_bytes_rate);
+        let (o, od) = (&c.overload, &d.overload);
+        assert_eq!(
+            (o.source_rate, o.source_burst, o.reject_rate, o.max_sources),
+            (od.source_rate, od.source_burst, od.reject_rate, od.max_sources)
+        );
+        assert_eq!(o.trusted_sources, od.trusted_sources);
+        assert_eq!((o.trusted_rate, o.trusted_burst), (od.trusted_rate, od.trusted_burst));
+        assert_eq!(
+            (o.transactions_high_pct, o.queue_high_pct, o.mailbox_high_pct),
+            (od.transactions_high_pct, od.queue_high_pct, od.mailbox_high_pct)
+        );
+        assert!(!c.tls.enabled());
+        assert_eq!(c.tls.handshake_timeout_ms, d.tls.handshake_timeout_ms);
+    }
+
+    #[test]
+    fn overload_and_tls_errors_are_reported_with_their_keys() {
+        let text = r#"
+            [overload]
+            trusted_sources = ["core.example.com"]
+            reject_rate = 0
+            queue_high_pct = 0
+            [tls]
+            key_file = "focus.key"
+        "#;
+        let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+            panic!("accepted")
+        };
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "overload.trusted_sources[0]",
+                "overload.reject_rate",
+                "overload.queue_high_pct",
+                "tls.cert_file",
+            ]
+        );
     }
 
     #[test]
