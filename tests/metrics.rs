@@ -55,6 +55,18 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
         "needs a charging file: asserted in tests/charging.rs",
     ),
     (
+        "focus_tcp_connections_closed_total",
+        "needs a slowloris peer: asserted in tests/overload.rs",
+    ),
+    (
+        "focus_flood_dropped_total",
+        "needs a flooding source: asserted in tests/overload.rs",
+    ),
+    (
+        "focus_tls_handshakes_total",
+        "needs [tls] and certificates: asserted in tests/tls.rs",
+    ),
+    (
         "focus_credit_checks_total",
         "needs an online charging server: asserted in tests/charging.rs",
     ),
