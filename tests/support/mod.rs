@@ -9,6 +9,8 @@
 //!   (`message/sipfrag`), moderation requests
 //! - `msrp.rs`: chat joins with an MSRP offer and a synchronous MSRP participant (binding,
 //!   SEND, chunks, auto-answered incoming SENDs, reassembly, REPORTs)
+//! - `tls.rs`: certificates made at run time and a TLS relay for the agents (SIP and MSRP
+//!   over TLS)
 //!
 //! Every wait is a receive with a deadline ([`WAIT`] for a message that must come), never a
 //! sleep used as synchronisation.
