@@ -972,13 +972,29 @@ mod tests {
         let (o, od) = (&c.overload, &d.overload);
         assert_eq!(
             (o.source_rate, o.source_burst, o.reject_rate, o.max_sources),
-            (od.source_rate, od.source_burst, od.reject_rate, od.max_sources)
+            (
+                od.source_rate,
+                od.source_burst,
+                od.reject_rate,
+                od.max_sources
+            )
         );
         assert_eq!(o.trusted_sources, od.trusted_sources);
-        assert_eq!((o.trusted_rate, o.trusted_burst), (od.trusted_rate, od.trusted_burst));
         assert_eq!(
-            (o.transactions_high_pct, o.queue_high_pct, o.mailbox_high_pct),
-            (od.transactions_high_pct, od.queue_high_pct, od.mailbox_high_pct)
+            (o.trusted_rate, o.trusted_burst),
+            (od.trusted_rate, od.trusted_burst)
+        );
+        assert_eq!(
+            (
+                o.transactions_high_pct,
+                o.queue_high_pct,
+                o.mailbox_high_pct
+            ),
+            (
+                od.transactions_high_pct,
+                od.queue_high_pct,
+                od.mailbox_high_pct
+            )
         );
         assert!(!c.tls.enabled());
         assert_eq!(c.tls.handshake_timeout_ms, d.tls.handshake_timeout_ms);
