@@ -297,6 +297,7 @@ mod tests {
             allow_signalling_only: true,
             allow_private_messages: true,
             allowed_media: None,
+            codecs: None,
             allow_anonymous: true,
             add: crate::config::Authority::Moderators,
             remove: crate::config::Authority::Moderators,
