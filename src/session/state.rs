@@ -627,6 +627,7 @@ impl SessionState {
             local_tag: tag.clone(),
             hidden: who.anonymous,
             referred_by: None,
+            media: Vec::new(),
         };
         let (identity, display) = public;
         self.participants.insert(
