@@ -40,6 +40,8 @@ pub struct Server {
     /// The MSRP listener, when the switch runs.
     pub msrp_addr: Option<SocketAddr>,
     pub switch: Option<Arc<Switch>>,
+    /// The RTP plane and BFCP listener (talk bursts), when the focus serves audio.
+    pub talk: Option<crate::session::talk::TalkPlanes>,
     /// Offline charging records.
     pub charging: ChargingHandle,
     cancel: CancellationToken,
@@ -156,6 +158,13 @@ impl Server {
         } else {
             (None, None, None)
         };
+        let talk = crate::session::talk::TalkPlanes::start(config, listen.ip(), &cancel).map_err(
+            |(addr, source)| StartError::Bind {
+                what: "BFCP",
+                addr,
+                source,
+            },
+        )?;
         let supervisor = Arc::new(Supervisor::new(
             config,
             SupervisorSettings {
@@ -173,6 +182,7 @@ impl Server {
                     config.focus.instance_id
                 ),
                 msrp: msrp_offer,
+                talk: talk.clone(),
             },
             endpoint.clone(),
             arbiters,
@@ -197,6 +207,7 @@ impl Server {
             tcp_addr: tcp.local_addr(),
             msrp_addr,
             switch,
+            talk,
             charging,
             cancel,
             grace: Duration::from_secs(config.shutdown.grace_s),

@@ -51,6 +51,7 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         kind: crate::session::SessionKind::Predefined,
         restart_members: Vec::new(),
         restart_ids: None,
+        talk: None,
     })
 }
 

@@ -242,6 +242,11 @@ impl RtpGroup {
         self.holder.load(Ordering::SeqCst)
     }
 
+    /// The participants with a leg.
+    pub fn pids(&self) -> Vec<u64> {
+        self.snapshot().iter().map(|m| m.pid).collect()
+    }
+
     /// Legs in the group.
     pub fn len(&self) -> usize {
         self.snapshot().len()
