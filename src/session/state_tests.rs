@@ -144,6 +144,7 @@ struct Out {
     cancelled: Vec<String>,
     muted: Vec<(String, bool)>,
     charges: Vec<crate::session::ChargeEvent>,
+    talk: Vec<crate::session::talk::TalkEffect>,
 }
 
 impl Harness {
@@ -182,6 +183,7 @@ impl Harness {
                 Effect::CancelInvite { call_id, .. } => out.cancelled.push(call_id.to_string()),
                 Effect::MsrpMute { session_id, muted } => out.muted.push((session_id, muted)),
                 Effect::Charge(e) => out.charges.push(e),
+                Effect::Talk(e) => out.talk.push(e),
             }
         }
         out

@@ -7,6 +7,7 @@
 //!   per-call state they use
 //! - `control.rs`: conference control: answering the focus's dial-out INVITE, refer NOTIFYs
 //!   (`message/sipfrag`), moderation requests
+//! - `talk.rs`: talk-burst joins (audio and BFCP offers), a BFCP client, RTP send/receive
 //! - `msrp.rs`: chat joins with an MSRP offer and a synchronous MSRP participant (binding,
 //!   SEND, chunks, auto-answered incoming SENDs, reassembly, REPORTs)
 //!
@@ -18,6 +19,7 @@ mod call;
 mod control;
 mod focus;
 mod msrp;
+pub mod talk;
 mod ua;
 
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
