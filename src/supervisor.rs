@@ -220,10 +220,9 @@ impl Template {
             kind: crate::session::SessionKind::Predefined,
             restart_members: Vec::new(),
             restart_ids: None,
-            talk: settings
-                .talk
-                .as_ref()
-                .map(|planes| crate::session::talk::TalkSettings::from_config(config, planes, None)),
+            talk: settings.talk.as_ref().map(|planes| {
+                crate::session::talk::TalkSettings::from_config(config, planes, None)
+            }),
         };
         Template {
             udp_port: settings.udp_port,

@@ -71,7 +71,10 @@ fn one_talker_at_a_time_with_continuous_streams_per_receiver() {
     assert!(alice.audio.has("rtpmap:0 PCMU/8000"), "{}", alice.answer);
     assert!(alice.audio.has("label:alice-audio"), "{}", alice.answer);
     let b = alice.bfcp_section.clone().expect("BFCP accepted");
-    assert_eq!((b.proto.as_str(), b.formats.as_slice()), ("TCP/BFCP", &["*".to_string()][..]));
+    assert_eq!(
+        (b.proto.as_str(), b.formats.as_slice()),
+        ("TCP/BFCP", &["*".to_string()][..])
+    );
     for line in [
         "floorctrl:s-only",
         "floorid:1 mstrm:alice-audio",
@@ -81,7 +84,10 @@ fn one_talker_at_a_time_with_continuous_streams_per_receiver() {
     ] {
         assert!(b.has(line), "{line} missing:\n{}", alice.answer);
     }
-    assert_eq!(b.attr("confid"), Some(alice.conference_id.to_string().as_str()));
+    assert_eq!(
+        b.attr("confid"),
+        Some(alice.conference_id.to_string().as_str())
+    );
     assert_eq!(
         (bob.conference_id, carol.conference_id),
         (alice.conference_id, alice.conference_id)
@@ -89,7 +95,10 @@ fn one_talker_at_a_time_with_continuous_streams_per_receiver() {
     let mut users = [alice.user_id, bob.user_id, carol.user_id];
     users.sort();
     assert!(users.windows(2).all(|w| w[0] != w[1]), "user ids {users:?}");
-    assert_ne!(alice.focus_rtp, bob.focus_rtp, "a port pair per participant");
+    assert_ne!(
+        alice.focus_rtp, bob.focus_rtp,
+        "a port pair per participant"
+    );
 
     // Alice asks and gets the floor; her audio reaches Bob and Carol, not herself.
     let (a_req, status, _) = alice.request_floor();
@@ -110,7 +119,10 @@ fn one_talker_at_a_time_with_continuous_streams_per_receiver() {
         }
         for w in stream.windows(2) {
             assert_eq!(w[1].header.sequence, w[0].header.sequence.wrapping_add(1));
-            assert_eq!(w[1].header.timestamp.wrapping_sub(w[0].header.timestamp), 160);
+            assert_eq!(
+                w[1].header.timestamp.wrapping_sub(w[0].header.timestamp),
+                160
+            );
         }
     }
     assert_ne!(
@@ -150,7 +162,11 @@ fn one_talker_at_a_time_with_continuous_streams_per_receiver() {
     let last = &to_carol[4].header;
     let first = &carol2[0].header;
     assert_eq!(first.ssrc, last.ssrc, "the same source across talkers");
-    assert_eq!(first.sequence, last.sequence.wrapping_add(1), "no sequence jump");
+    assert_eq!(
+        first.sequence,
+        last.sequence.wrapping_add(1),
+        "no sequence jump"
+    );
     let gap = first.timestamp.wrapping_sub(last.timestamp);
     assert!(
         (1..8000 * 60).contains(&gap),
@@ -197,7 +213,8 @@ fn the_talk_burst_limit_revokes_and_the_queue_moves_on() {
         .bfcp()
         .expect_status(a_req, RequestStatus::Revoked, long);
     assert_eq!(info.as_deref(), Some("maximum talk-burst time reached"));
-    bob.bfcp().expect_status(b_req, RequestStatus::Granted, long);
+    bob.bfcp()
+        .expect_status(b_req, RequestStatus::Granted, long);
     // Alice's audio no longer goes through; Bob's does.
     alice.send_rtp(2);
     bob.assert_no_rtp(Duration::from_millis(300), "a revoked talker was forwarded");
@@ -233,11 +250,11 @@ fn a_chair_revokes_and_a_muted_participant_cannot_talk() {
         .map(fri_status)
         .collect();
     assert_eq!(
-        requests
-            .iter()
-            .map(|r| (r.0, r.1))
-            .collect::<Vec<_>>(),
-        vec![(a_req, RequestStatus::Granted), (b_req, RequestStatus::Accepted)]
+        requests.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
+        vec![
+            (a_req, RequestStatus::Granted),
+            (b_req, RequestStatus::Accepted)
+        ]
     );
 
     // Someone who is not a chair may not.
@@ -366,7 +383,10 @@ fn a_silent_holder_loses_the_floor() {
     // Bob keeps his leg alive with RTCP; Alice's device goes quiet.
     let deadline = Instant::now() + Duration::from_secs(15);
     let info = loop {
-        assert!(Instant::now() < deadline, "the silent holder kept the floor");
+        assert!(
+            Instant::now() < deadline,
+            "the silent holder kept the floor"
+        );
         bob.send_rtcp();
         let got = alice.bfcp().wait_for(Duration::from_millis(300), |m| {
             m.primitive == Primitive::FloorRequestStatus && m.transaction_id == 0
@@ -424,11 +444,16 @@ allow_signalling_only = false
     let mut call = Call::new(TALK);
     let b = ua.invite(&mut call, Some(&offer));
     let ok = ua.expect_final(&b);
-    assert_eq!(ok.status, 200, "signalling-only is allowed in the talk group");
+    assert_eq!(
+        ok.status, 200,
+        "signalling-only is allowed in the talk group"
+    );
     let answer = String::from_utf8(ok.body.to_vec()).unwrap();
     let s = sections(&answer);
     assert_eq!(
-        s.iter().map(|m| (m.media.as_str(), m.port)).collect::<Vec<_>>(),
+        s.iter()
+            .map(|m| (m.media.as_str(), m.port))
+            .collect::<Vec<_>>(),
         vec![("audio", 0), ("application", 0)],
         "{answer}"
     );
@@ -537,7 +562,12 @@ fn every_talk_burst_metric_is_served() {
     let mut c_ua = Ua::udp(&focus, "carol");
     let mut call = Call::new(TALK);
     let (rtp, _rtcp) = rtp_pair();
-    let offer = talk_offer(rtp.local_addr().unwrap().port(), &[(0, "PCMU/8000")], "c", true);
+    let offer = talk_offer(
+        rtp.local_addr().unwrap().port(),
+        &[(0, "PCMU/8000")],
+        "c",
+        true,
+    );
     let b = c_ua.invite(&mut call, Some(&offer));
     let ok = c_ua.expect_final(&b);
     assert_eq!(ok.status, 200);
@@ -557,7 +587,10 @@ fn every_talk_burst_metric_is_served() {
     alice.connect_bfcp();
     bob.connect_bfcp();
     let mut third = BfcpClient::connect(alice.bfcp_addr.unwrap(), 1, 1);
-    assert!(third.wait_closed(WAIT), "a connection beyond the limit stayed");
+    assert!(
+        third.wait_closed(WAIT),
+        "a connection beyond the limit stayed"
+    );
     focus.wait_metric("focus_bfcp_connections_refused_total", WAIT, |v| v == 1.0);
 
     // A talk burst, a non-holder, and a silent holder.
@@ -568,7 +601,10 @@ fn every_talk_burst_metric_is_served() {
     bob.send_rtp(1);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        assert!(Instant::now() < deadline, "the silent holder kept the floor");
+        assert!(
+            Instant::now() < deadline,
+            "the silent holder kept the floor"
+        );
         bob.send_rtcp();
         if bob
             .bfcp()
@@ -616,9 +652,13 @@ fn every_talk_burst_metric_is_served() {
     assert!(names.len() >= 16, "{names:?}");
     for name in names {
         assert!(
-            text.lines().any(|l| l.starts_with(name) && !l.starts_with('#')),
+            text.lines()
+                .any(|l| l.starts_with(name) && !l.starts_with('#')),
             "{name} is not served:\n{text}"
         );
-        assert!(text.contains(&format!("# HELP {name} ")), "{name} has no HELP");
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no HELP"
+        );
     }
 }

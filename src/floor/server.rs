@@ -10,8 +10,7 @@
 //! that cannot be framed any further closes the connection after that answer.
 
 use super::bfcp::{
-    encode, Attribute, ErrorCode, ErrorDetails, Message, Primitive, StreamDecoder,
-    VERSION_RELIABLE,
+    encode, Attribute, ErrorCode, ErrorDetails, Message, Primitive, StreamDecoder, VERSION_RELIABLE,
 };
 use bytes::BytesMut;
 use dashmap::DashMap;
@@ -156,7 +155,9 @@ impl FloorServer {
     }
 
     fn sink(&self, conference_id: u32) -> Option<Arc<dyn FloorSink>> {
-        self.directory.get(&conference_id).map(|e| e.value().clone())
+        self.directory
+            .get(&conference_id)
+            .map(|e| e.value().clone())
     }
 
     /// Accepts connections until cancelled.
@@ -238,7 +239,9 @@ impl FloorServer {
                             };
                             bound = Some((sink, msg.user_id));
                         }
-                        let Some((sink, user)) = &bound else { break 'read };
+                        let Some((sink, user)) = &bound else {
+                            break 'read;
+                        };
                         let reply = (msg.primitive != Primitive::Error).then(|| {
                             error(&msg, ErrorCode::GenericError, "the conference is busy")
                         });
@@ -312,7 +315,10 @@ async fn write_loop(
         };
         buf.clear();
         if encode(&msg, &mut buf).is_err() {
-            tracing::warn!(primitive = msg.primitive.name(), "BFCP message not encodable");
+            tracing::warn!(
+                primitive = msg.primitive.name(),
+                "BFCP message not encodable"
+            );
             continue;
         }
         // A peer that stops reading must not hold this task once the connection is closed.

@@ -549,7 +549,9 @@ impl Talk {
     fn handle(&mut self, now: Instant, out: Vec<Output>) {
         for o in out {
             match o {
-                Output::Send { user, message } => self.effects.push(TalkEffect::Send { user, message }),
+                Output::Send { user, message } => {
+                    self.effects.push(TalkEffect::Send { user, message })
+                }
                 Output::Event(FloorEvent::FloorGranted { user, .. }) => {
                     let Some(&pid) = self.users.get(&user) else {
                         continue;

@@ -89,7 +89,8 @@ fn binds_by_the_first_message_and_writes_replies() {
     let mut s = std::net::TcpStream::connect(server.local_addr()).unwrap();
     s.set_read_timeout(Some(wait)).unwrap();
     let hello = |conf: u32, user: u16| Message::new(1, Primitive::Hello, conf, 5, user);
-    s.write_all(&bytes(&hello(conf.wrapping_add(1), 3))).unwrap();
+    s.write_all(&bytes(&hello(conf.wrapping_add(1), 3)))
+        .unwrap();
     let e = read_message(&mut s).expect("an Error");
     assert_eq!(e.primitive, Primitive::Error);
     assert_eq!(error_code(&e), Some(ErrorCode::ConferenceDoesNotExist));
@@ -106,7 +107,9 @@ fn binds_by_the_first_message_and_writes_replies() {
     assert_eq!((user, msg.unwrap().primitive), (3, Primitive::Hello));
     // Garbage that still frames: answered with the codec's Error, connection kept.
     let mut bad = bytes(&hello(conf, 3));
-    bad.extend_from_slice(&[0x20, 0x01, 0x00, 0x01, 0, 0, 0, 1, 0, 9, 0, 3, 0xff, 0x04, 0, 0]);
+    bad.extend_from_slice(&[
+        0x20, 0x01, 0x00, 0x01, 0, 0, 0, 1, 0, 9, 0, 3, 0xff, 0x04, 0, 0,
+    ]);
     s.write_all(&bad[12..]).unwrap();
     let e = read_message(&mut s).expect("an Error");
     assert_eq!(error_code(&e), Some(ErrorCode::UnknownMandatoryAttribute));

@@ -196,7 +196,15 @@ mod tests {
             }
         );
         assert_eq!(Codec::parse("PCMU/8000").unwrap().to_string(), "PCMU/8000");
-        for bad in ["", "PCMU", "PCMU/", "PCMU/x", "PCMU/0", "a b/8000", "PCMU/8000/2/1"] {
+        for bad in [
+            "",
+            "PCMU",
+            "PCMU/",
+            "PCMU/x",
+            "PCMU/0",
+            "a b/8000",
+            "PCMU/8000/2/1",
+        ] {
             assert!(Codec::parse(bad).is_err(), "{bad}");
         }
     }
@@ -206,7 +214,10 @@ mod tests {
         let m = audio("m=audio 6000 RTP/AVP 8 0\r\n");
         let c = choose(&codecs(&["PCMU/8000", "PCMA/8000"]), &m).unwrap();
         // The group's first choice wins over the offer's order.
-        assert_eq!((c.index, c.payload_type, c.rtpmap.as_str()), (0, 0, "0 PCMU/8000"));
+        assert_eq!(
+            (c.index, c.payload_type, c.rtpmap.as_str()),
+            (0, 0, "0 PCMU/8000")
+        );
         let c = choose(&codecs(&["G722/8000", "PCMA/8000"]), &m).unwrap();
         assert_eq!((c.index, c.payload_type), (1, 8));
         assert!(choose(&codecs(&["G729/8000"]), &m).is_none());

@@ -171,9 +171,9 @@ impl RtpMetrics {
     fn new() -> RtpMetrics {
         RtpMetrics {
             forwarded: metrics::counter!("focus_rtp_packets_forwarded_total"),
-            dropped: DropReason::ALL.map(|r| {
-                metrics::counter!("focus_rtp_packets_dropped_total", "reason" => r.label())
-            }),
+            dropped: DropReason::ALL.map(
+                |r| metrics::counter!("focus_rtp_packets_dropped_total", "reason" => r.label()),
+            ),
             latency: metrics::histogram!("focus_rtp_forward_seconds"),
             rtcp: metrics::counter!("focus_rtcp_packets_received_total"),
             silent: metrics::counter!("focus_rtp_silent_total"),
@@ -398,8 +398,7 @@ impl RtpPlane {
     pub fn remove(&self, group: &Arc<RtpGroup>, pid: u64) {
         let removed: Vec<Arc<RtpMember>> = {
             let mut guard = group.members.write().unwrap_or_else(|e| e.into_inner());
-            let (gone, kept): (Vec<_>, Vec<_>) =
-                guard.iter().cloned().partition(|m| m.pid == pid);
+            let (gone, kept): (Vec<_>, Vec<_>) = guard.iter().cloned().partition(|m| m.pid == pid);
             *guard = Arc::new(kept);
             gone
         };
@@ -500,9 +499,7 @@ impl RtpMember {
         match outcome {
             Outcome::Forwarded(n) => {
                 self.metrics.forwarded.increment(n as u64);
-                self.metrics
-                    .latency
-                    .record(now.elapsed().as_secs_f64());
+                self.metrics.latency.record(now.elapsed().as_secs_f64());
             }
             Outcome::Dropped(reason) => self.metrics.dropped(reason, 1),
             Outcome::Rtcp => self.metrics.rtcp.increment(1),

@@ -40,9 +40,7 @@ impl FloorSink for SessionFloor {
             user,
             message,
         };
-        self.0
-            .try_send(SessionInput::Talk(input))
-            .map_err(|_| Busy)
+        self.0.try_send(SessionInput::Talk(input)).map_err(|_| Busy)
     }
 
     fn closed(&self, conn: &Connection, user: u16) {

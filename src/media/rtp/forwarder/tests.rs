@@ -42,7 +42,8 @@ fn codec(index: u8, pt: u8) -> LegCodec {
 /// A participant's end: a socket the focus sends to.
 fn peer() -> std::net::UdpSocket {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(2000))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(2000)))
+        .unwrap();
     s
 }
 
@@ -103,14 +104,21 @@ fn forwards_only_the_holder_rewritten_per_receiver() {
     );
     for i in 0..3u16 {
         assert_eq!(
-            members[0].on_packet(&packet(0, 10 + i, 100 + 160 * u32::from(i), 0xa), now, &mut scratch),
+            members[0].on_packet(
+                &packet(0, 10 + i, 100 + 160 * u32::from(i), 0xa),
+                now,
+                &mut scratch
+            ),
             Outcome::Forwarded(2)
         );
     }
     let bob: Vec<_> = (0..3).map(|_| recv(&peers[1]).unwrap()).collect();
     let carol: Vec<_> = (0..3).map(|_| recv(&peers[2]).unwrap()).collect();
     assert_eq!(bob[0].payload_type, 0);
-    assert_eq!(carol[0].payload_type, 96, "rewritten to the receiver's number");
+    assert_eq!(
+        carol[0].payload_type, 96,
+        "rewritten to the receiver's number"
+    );
     assert_ne!(bob[0].ssrc, 0xa, "the focus's own SSRC per receiver");
     assert_ne!(bob[0].ssrc, carol[0].ssrc);
     assert!(bob[0].marker, "a talk burst starts marked");
@@ -155,7 +163,10 @@ fn reservations_are_bound_released_and_bounded() {
         return;
     };
     assert_eq!(port, base);
-    assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(), "held");
+    assert!(
+        std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(),
+        "held"
+    );
     assert_eq!(plane.reserve(), None, "exhausted");
     plane.release(port);
     assert_eq!(plane.free_ports(), 1);
