@@ -527,19 +527,26 @@ fn bad_floor_control_input_gets_bfcp_errors() {
     );
 }
 
-/// Four consecutive free UDP ports starting at an even one (two RTP pairs).
+/// Four consecutive free UDP ports starting at an even one (two RTP pairs), below both the
+/// default RTP range of other test focuses (20000-29999) and the OS's ephemeral ports, so
+/// nobody else takes them between this check and the focus binding them.
 fn free_range() -> u16 {
-    for _ in 0..200 {
-        let (rtp, rtcp) = rtp_pair();
-        let base = rtp.local_addr().unwrap().port();
-        if base > u16::MAX - 4 {
-            continue;
-        }
-        if let (Ok(_a), Ok(_b)) = (
-            std::net::UdpSocket::bind(("127.0.0.1", base + 2)),
-            std::net::UdpSocket::bind(("127.0.0.1", base + 3)),
-        ) {
-            drop((rtp, rtcp));
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+    for i in 0..500u64 {
+        let base = 10_000
+            + ((seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(i * 7919))
+                % 4_990) as u16
+                * 2;
+        let all: Vec<_> = (0..4)
+            .map(|k| std::net::UdpSocket::bind(("127.0.0.1", base + k)))
+            .collect();
+        if all.iter().all(|s| s.is_ok()) {
             return base;
         }
     }
