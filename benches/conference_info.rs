@@ -59,6 +59,7 @@ fn settings() -> Arc<SessionSettings> {
         kind: cpm_focus::session::SessionKind::Predefined,
         restart_members: Vec::new(),
         restart_ids: None,
+        talk: None,
     })
 }
 

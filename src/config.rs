@@ -46,6 +46,8 @@ pub struct Config {
     pub subscriptions: SubscriptionConfig,
     pub shutdown: ShutdownConfig,
     pub msrp: MsrpConfig,
+    pub rtp: RtpConfig,
+    pub floor: FloorControlConfig,
     pub policy: ProviderPolicy,
     pub charging: ChargingConfig,
     pub overload: OverloadConfig,
@@ -395,6 +397,80 @@ impl TlsConfig {
     }
 }
 
+/// `[rtp]`: the RTP plane of talk-burst groups (served when `policy.allowed_media` has
+/// `audio`). The section's checks live in `config/talk.rs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpConfig {
+    /// UDP ports for participants' legs: an even RTP port and the next odd one for RTCP.
+    pub port_min: u16,
+    pub port_max: u16,
+    /// A participant with no RTP and no RTCP this long loses the floor, in seconds.
+    pub silence_timeout_s: u64,
+    /// Packets per second one participant may send; more are dropped.
+    pub max_packet_rate: u32,
+    /// Codecs forwarded, in preference order (`<encoding>/<rate>[/<channels>]`).
+    pub codecs: Vec<String>,
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig {
+            port_min: 20000,
+            port_max: 29999,
+            silence_timeout_s: 10,
+            max_packet_rate: 200,
+            codecs: vec!["PCMU/8000".into(), "PCMA/8000".into()],
+        }
+    }
+}
+
+/// `[floor]`: the BFCP floor control server (RFC 8855) of talk-burst groups.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FloorControlConfig {
+    /// BFCP over TCP listener, `IP:PORT`; empty: the SIP address with a port the OS picks
+    /// (announced in SDP).
+    pub listen: String,
+    /// Longest talk burst before the floor is revoked, in seconds; 0 for no limit.
+    pub max_talk_burst_s: u64,
+    /// Requests waiting per floor; more are denied.
+    pub max_queue: usize,
+    /// Ongoing requests one participant may have per floor.
+    pub max_requests_per_user: usize,
+    /// Serve higher PRIORITY first (else strictly first come, first served).
+    pub priority_ordering: bool,
+    /// Requests wait for a chair (a host or moderator) to accept or grant them.
+    pub moderated: bool,
+    /// Most BFCP connections at once.
+    pub max_connections: usize,
+    /// A connection that names no existing conference this long after opening is closed,
+    /// in seconds.
+    pub bind_timeout_s: u64,
+    /// Largest BFCP message accepted, in bytes.
+    pub max_message_size: usize,
+    /// Messages queued toward one connection; a client that falls this far behind is
+    /// disconnected.
+    pub write_queue: usize,
+}
+
+impl Default for FloorControlConfig {
+    fn default() -> Self {
+        FloorControlConfig {
+            listen: String::new(),
+            max_talk_burst_s: 30,
+            max_queue: 16,
+            max_requests_per_user: 1,
+            priority_ordering: true,
+            moderated: false,
+            max_connections: 4096,
+            bind_timeout_s: 30,
+            max_message_size: 65536,
+            write_queue: 256,
+        }
+    }
+}
+
 /// When the charging writer forces records to disk (`fsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -546,7 +622,7 @@ pub enum Authority {
 pub enum MediaKind {
     /// Session-mode chat (`m=message ... TCP/MSRP`).
     Msrp,
-    /// Talk bursts (`m=audio`), served from a later release.
+    /// Talk bursts: `m=audio` RTP with BFCP floor control (`m=application ... TCP/BFCP`).
     Audio,
 }
 
@@ -631,6 +707,9 @@ pub struct GroupConfig {
     /// Media this group serves (a subset of the provider's); default: all the provider allows.
     #[serde(default)]
     pub allowed_media: Option<Vec<MediaKind>>,
+    /// Audio codecs this group forwards, in preference order; default: `rtp.codecs`.
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
     #[serde(default = "default_true")]
     pub allow_anonymous: bool,
     #[serde(default = "default_add")]
@@ -913,6 +992,7 @@ impl Config {
         issues.extend(self.charging.validate());
         self.overload.validate(&mut issues);
         self.tls.validate(&mut issues);
+        issues.extend(talk::validate(self));
         issues
     }
 
@@ -925,6 +1005,8 @@ impl Config {
         }
     }
 }
+
+mod talk;
 
 #[cfg(test)]
 mod tests {
@@ -961,6 +1043,21 @@ mod tests {
         assert_eq!(c.charging.online_url, d.charging.online_url);
         assert_eq!(c.charging.online_timeout_ms, d.charging.online_timeout_ms);
         assert_eq!(c.charging.on_unavailable, d.charging.on_unavailable);
+        assert_eq!(c.rtp.port_min, d.rtp.port_min);
+        assert_eq!(c.rtp.port_max, d.rtp.port_max);
+        assert_eq!(c.rtp.silence_timeout_s, d.rtp.silence_timeout_s);
+        assert_eq!(c.rtp.max_packet_rate, d.rtp.max_packet_rate);
+        assert_eq!(c.rtp.codecs, d.rtp.codecs);
+        assert_eq!(c.floor.listen, d.floor.listen);
+        assert_eq!(c.floor.max_talk_burst_s, d.floor.max_talk_burst_s);
+        assert_eq!(c.floor.max_queue, d.floor.max_queue);
+        assert_eq!(c.floor.max_requests_per_user, d.floor.max_requests_per_user);
+        assert_eq!(c.floor.priority_ordering, d.floor.priority_ordering);
+        assert_eq!(c.floor.moderated, d.floor.moderated);
+        assert_eq!(c.floor.max_connections, d.floor.max_connections);
+        assert_eq!(c.floor.bind_timeout_s, d.floor.bind_timeout_s);
+        assert_eq!(c.floor.max_message_size, d.floor.max_message_size);
+        assert_eq!(c.floor.write_queue, d.floor.write_queue);
         assert_eq!(
             c.sip.max_tcp_connections_per_source,
             d.sip.max_tcp_connections_per_source

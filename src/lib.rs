@@ -14,6 +14,9 @@
 //!    participants' dialogs and [`sdp`] offer/answer, conference-event subscriptions with
 //!    [`conference_info`] documents) whose effects the actor executes.
 //! 5. [`metrics`] names every metric; `/metrics` serves them. [`server`] assembles it all.
+//! 6. Talk bursts run beside the sessions: [`floor`] (the BFCP listener, RFC 8855, and the
+//!    floor machine each session owns) and [`media`] (the RTP plane that forwards the floor
+//!    holder's audio); a session's actor only installs legs and who may talk.
 #![forbid(unsafe_code)]
 
 pub mod body;

@@ -126,7 +126,7 @@ async fn run(
     );
     // One machine-readable line for scripts and tests.
     println!(
-        "cpm-focus ready sip_udp={} sip_tcp={} metrics={} msrp={} sip_tls={}",
+        "cpm-focus ready sip_udp={} sip_tcp={} metrics={} msrp={} sip_tls={} bfcp={}",
         server.udp_addr,
         server.tcp_addr,
         metrics_addr,
@@ -135,7 +135,11 @@ async fn run(
             .map_or_else(|| "off".to_string(), |a| a.to_string()),
         server
             .tls_addr
-            .map_or_else(|| "off".to_string(), |a| a.to_string())
+            .map_or_else(|| "off".to_string(), |a| a.to_string()),
+        server
+            .talk
+            .as_ref()
+            .map_or_else(|| "off".to_string(), |t| t.floor.local_addr().to_string())
     );
 
     signalled.await;

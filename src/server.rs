@@ -57,6 +57,8 @@ pub struct Server {
     /// The MSRP listener, when the switch runs.
     pub msrp_addr: Option<SocketAddr>,
     pub switch: Option<Arc<Switch>>,
+    /// The RTP plane and BFCP listener (talk bursts), when the focus serves audio.
+    pub talk: Option<crate::session::talk::TalkPlanes>,
     /// Offline charging records.
     pub charging: ChargingHandle,
     cancel: CancellationToken,
@@ -250,6 +252,13 @@ impl Server {
             },
         ));
         endpoint.set_admission(admission.clone());
+        let talk = crate::session::talk::TalkPlanes::start(config, listen.ip(), &cancel).map_err(
+            |(addr, source)| StartError::Bind {
+                what: "BFCP",
+                addr,
+                source,
+            },
+        )?;
         let supervisor = Arc::new(Supervisor::new(
             config,
             SupervisorSettings {
@@ -269,6 +278,7 @@ impl Server {
                 ),
                 msrp: msrp_offer,
                 admission: admission.clone(),
+                talk: talk.clone(),
             },
             endpoint.clone(),
             arbiters,
@@ -314,6 +324,7 @@ impl Server {
             tls_addr: sips.as_ref().map(|t| t.local_addr()),
             msrp_addr,
             switch,
+            talk,
             charging,
             cancel,
             grace: Duration::from_secs(config.shutdown.grace_s),
@@ -414,6 +425,7 @@ mod tests {
             allow_signalling_only: true,
             allow_private_messages: true,
             allowed_media: None,
+            codecs: None,
             allow_anonymous: true,
             add: crate::config::Authority::Moderators,
             remove: crate::config::Authority::Moderators,

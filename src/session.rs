@@ -5,6 +5,7 @@
 //! - `state.rs`: the decisions (join, leave, re-INVITE, SUBSCRIBE, NOTIFY scheduling)
 //! - `roster.rs`: users and endpoints with change revisions (RFC 4575 partial state)
 //! - `subscription.rs`: one subscription's versions, expiry and rate limit
+//! - `talk.rs`: talk bursts (floor control and RTP legs) as pure state
 //! - `actor.rs`: the actix actor that executes the state's effects
 
 mod actor;
@@ -13,6 +14,7 @@ mod media;
 mod roster;
 mod state;
 mod subscription;
+pub mod talk;
 
 pub use actor::{SessionActor, SessionDeps, SessionInput};
 pub use charge::{ChargeEvent, SessionKind};

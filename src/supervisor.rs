@@ -222,6 +222,9 @@ impl Template {
             kind: crate::session::SessionKind::Predefined,
             restart_members: Vec::new(),
             restart_ids: None,
+            talk: settings.talk.as_ref().map(|planes| {
+                crate::session::talk::TalkSettings::from_config(config, planes, None)
+            }),
         };
         Template {
             udp_port: settings.udp_port,
@@ -317,6 +320,8 @@ pub struct SupervisorSettings {
     pub msrp: Option<crate::session::MsrpOffer>,
     /// Who is trusted, and the mailbox mark beyond which new work is refused.
     pub admission: Arc<crate::overload::Admission>,
+    /// The RTP plane and BFCP listener, when the focus serves audio.
+    pub talk: Option<crate::session::talk::TalkPlanes>,
 }
 
 /// The router.
@@ -372,6 +377,13 @@ impl Supervisor {
             );
             s.display_name = g.display_name.clone();
             s.subject = g.subject.clone();
+            if let (Some(planes), Some(codecs)) = (&settings.talk, &g.codecs) {
+                s.talk = Some(crate::session::talk::TalkSettings::from_config(
+                    config,
+                    planes,
+                    Some(codecs),
+                ));
+            }
             groups.insert(
                 user,
                 Group {
@@ -514,6 +526,7 @@ impl Supervisor {
             endpoint: self.endpoint.clone(),
             switch: self.switch.clone(),
             charging: self.charging.clone(),
+            talk: self.settings.talk.clone(),
         };
         let capacity = self.settings.mailbox_capacity;
         let key: Box<str> = key.into();

@@ -2,6 +2,10 @@
 //! answers, executes effects through the endpoint and the supervisor's tables, and keeps one
 //! timer armed at the state's next deadline.
 
+mod talk;
+
+pub use talk::TalkInput;
+
 use super::state::{Effect, RequestCtx, SessionState};
 use crate::endpoint::{
     Endpoint, IncomingRequest, OutgoingRequest, ServerTxn, TransactionUser, TuEvent, TuHandle,
@@ -30,6 +34,8 @@ pub enum SessionInput {
     Tu(TuEvent),
     /// News about a participant's MSRP leg.
     Media(u64, MediaEvent),
+    /// Talk bursts: BFCP messages and connections, RTP liveness.
+    Talk(TalkInput),
     /// End the session (focus shutdown); the sender learns when it is done.
     Shutdown(oneshot::Sender<()>),
     /// Fault injection for the panic-isolation test.
@@ -73,6 +79,9 @@ pub struct SessionActor {
     group: Option<Arc<Group>>,
     /// This actor's routing entry, for registering its dialogs.
     me: Option<SessionEntry>,
+    /// The talk-burst planes, and this session's part of them once started.
+    planes: Option<crate::session::talk::TalkPlanes>,
+    talk: Option<talk::TalkDriver>,
     /// Requests the state has not answered yet.
     txns: HashMap<u64, ServerTxn>,
     tu: Option<TuHandle>,
@@ -90,6 +99,8 @@ pub struct SessionDeps {
     pub endpoint: Endpoint,
     pub switch: Option<Arc<Switch>>,
     pub charging: crate::charging::ChargingHandle,
+    /// The RTP plane and BFCP listener, when the focus serves audio.
+    pub talk: Option<crate::session::talk::TalkPlanes>,
 }
 
 impl SessionActor {
@@ -111,6 +122,8 @@ impl SessionActor {
             charging: deps.charging,
             group: None,
             me: None,
+            planes: deps.talk,
+            talk: None,
             txns: HashMap::new(),
             tu: None,
             timer: None,
@@ -198,6 +211,11 @@ impl SessionActor {
                     }
                 }
                 Effect::Charge(event) => self.charge(event),
+                Effect::Talk(effect) => {
+                    if let Some(t) = self.talk.as_mut() {
+                        t.execute(effect);
+                    }
+                }
                 Effect::CancelInvite { call_id, cseq } => {
                     self.endpoint.cancel_invite(&call_id, cseq);
                 }
@@ -292,6 +310,32 @@ impl SessionActor {
         self.charging.record(record);
     }
 
+    fn on_talk(&mut self, now: Instant, input: TalkInput) {
+        match input {
+            TalkInput::Bfcp {
+                conn,
+                user,
+                message,
+            } => {
+                let Some(t) = self.talk.as_mut() else {
+                    return;
+                };
+                if !self.state.knows_floor_user(user) {
+                    talk::TalkDriver::refuse(&conn, &message);
+                    return;
+                }
+                t.bind(user, &conn);
+                self.state.on_bfcp(now, user, &message);
+            }
+            TalkInput::BfcpClosed { conn, user } => {
+                if self.talk.as_mut().is_some_and(|t| t.unbind(user, conn)) {
+                    self.state.on_bfcp_closed(now, user);
+                }
+            }
+            TalkInput::Rtp { pid, event } => self.state.on_rtp_event(now, pid, event),
+        }
+    }
+
     /// After each input: run effects, re-arm the timer, and stop when idle or done.
     fn settle(&mut self, ctx: &mut Context<Self>) {
         self.execute();
@@ -344,11 +388,19 @@ impl Actor for SessionActor {
             instance: self.instance,
             in_flight: self.in_flight.clone(),
         });
+        if let Some(planes) = self.planes.clone().filter(|_| self.state.serves_talk()) {
+            let driver = talk::TalkDriver::start(planes, ctx.address());
+            self.state.enable_talk(driver.conference_id());
+            self.talk = Some(driver);
+        }
         metrics::gauge!("focus_session_actors").increment(1.0);
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         metrics::gauge!("focus_session_actors").decrement(1.0);
+        if let Some(t) = self.talk.as_mut() {
+            t.stop();
+        }
         // An ended ad-hoc session may be restarted by its Contribution-ID.
         if let Some(record) = self.state.adhoc_record() {
             self.tables.adhoc_ended(record, &self.key);
@@ -406,6 +458,7 @@ impl Handler<SessionInput> for SessionActor {
                 TuEvent::ResponseRefused { txn, .. } => self.state.on_response_refused(now, txn),
             },
             SessionInput::Media(pid, event) => self.state.on_media_event(now, pid, event),
+            SessionInput::Talk(input) => self.on_talk(now, input),
             SessionInput::Shutdown(tx) => {
                 self.shutdown = Some(tx);
                 self.state.shutdown(now);

@@ -83,6 +83,8 @@ fn is_msrp(m: &MediaDescription) -> bool {
 pub struct FocusPolicy<'a> {
     pub msrp: Option<&'a MsrpOffer>,
     pub session_id: &'a str,
+    /// The audio and BFCP lines planned for talk bursts.
+    talk: Option<&'a super::talk::TalkAnswer>,
     taken: Cell<Option<usize>>,
 }
 
@@ -91,8 +93,15 @@ impl<'a> FocusPolicy<'a> {
         FocusPolicy {
             msrp,
             session_id,
+            talk: None,
             taken: Cell::new(None),
         }
+    }
+
+    /// Also answers the talk-burst streams of `talk` (their lines are already built).
+    pub fn with_talk(mut self, talk: Option<&'a super::talk::TalkAnswer>) -> Self {
+        self.talk = talk;
+        self
     }
 
     /// The MSRP leg the answer accepted, from the offer's m-line at that index.
@@ -115,6 +124,14 @@ impl MediaPolicy for FocusPolicy<'_> {
         offered: &MediaDescription,
         _offer: &SessionDescription,
     ) -> MediaDecision {
+        if let Some(t) = self.talk {
+            if index == t.audio_index {
+                return MediaDecision::Accept(t.audio_line.clone());
+            }
+            if let Some((_, line)) = t.bfcp.as_ref().filter(|(i, _)| *i == index) {
+                return MediaDecision::Accept(line.clone());
+            }
+        }
         let Some(msrp) = self.msrp else {
             return MediaDecision::Decline;
         };

@@ -74,6 +74,8 @@ pub struct SessionSettings {
     pub restart_members: Vec<(String, Option<String>)>,
     /// Identifiers a restarted session keeps from its first life.
     pub restart_ids: Option<(Option<String>, Option<String>, Option<String>)>,
+    /// Talk bursts (RTP and BFCP), when the focus serves audio at all.
+    pub talk: Option<super::talk::TalkSettings>,
 }
 
 /// A request's transaction and origin.
@@ -138,6 +140,8 @@ pub enum Effect {
     MsrpRemove {
         session_id: String,
     },
+    /// Talk bursts: RTP legs, the floor holder, BFCP messages.
+    Talk(super::talk::TalkEffect),
     /// Route in-dialog requests of this dialog to this session (before the response goes).
     RegisterDialog(DialogId),
     UnregisterDialog(DialogId),
@@ -205,6 +209,8 @@ struct Negotiated {
     is_offer: bool,
     accepted: usize,
     leg: Option<MsrpLeg>,
+    /// The talk-burst part of the answer (audio leg, BFCP).
+    talk: Option<super::talk::TalkAnswer>,
 }
 
 /// The pure state of one group session.
@@ -244,6 +250,8 @@ pub struct SessionState {
     started: Option<Instant>,
     participants_total: u32,
     shutting_down: bool,
+    /// Talk bursts, once the actor enabled them (see `state/floor.rs`).
+    talk: Option<super::talk::Talk>,
     effects: VecDeque<Effect>,
 }
 
@@ -287,6 +295,7 @@ impl SessionState {
             started: None,
             participants_total: 0,
             shutting_down: false,
+            talk: None,
             effects: VecDeque::new(),
         }
     }
@@ -477,12 +486,14 @@ impl SessionState {
     }
 
     /// Answers an offer (or makes one when the request has none) in a participant's SDP
-    /// state, serving MSRP under `session_id`.
+    /// state, serving MSRP under `session_id` and talk bursts (`pid`: the participant whose
+    /// audio leg a re-offer renews).
     fn negotiate(
-        &self,
+        &mut self,
         sdp_state: &mut LocalSdpState,
         body: &[u8],
         session_id: &str,
+        pid: Option<u64>,
     ) -> Result<Negotiated, (u16, &'static str, String)> {
         let ctx = self.answer_ctx();
         let msrp = self
@@ -498,23 +509,33 @@ impl SessionState {
                     is_offer: true,
                     accepted: 0,
                     leg: None,
+                    talk: None,
                 }),
                 Err(e) => Err((500, "Server Internal Error", e.to_string())),
             };
         }
         let offer = sdp::parse(body).map_err(|e| (400, "Malformed SDP", e.to_string()))?;
-        let policy = FocusPolicy::new(msrp, session_id);
+        let talk = self.plan_talk(&offer, pid);
+        let msrp = self
+            .settings
+            .msrp
+            .as_ref()
+            .filter(|_| self.settings.policy.serves(MediaKind::Msrp));
+        let policy = FocusPolicy::new(msrp, session_id).with_talk(talk.as_ref());
         match sdp_state.answer(&offer, &policy, &ctx) {
             Ok(a) => {
                 let accepted = a.accepted_count();
+                let leg = policy.leg(&offer);
                 Ok(Negotiated {
                     body: Bytes::from(a.into_sdp().to_bytes()),
                     is_offer: false,
                     accepted,
-                    leg: policy.leg(&offer),
+                    leg,
+                    talk,
                 })
             }
             Err(e) => {
+                self.discard_talk(talk.as_ref());
                 let status = e.status_code();
                 let reason = if status == 400 {
                     "Malformed SDP"
@@ -577,7 +598,7 @@ impl SessionState {
         }
         let mut sdp_state = LocalSdpState::random();
         let msrp_session = media::new_session_id();
-        let n = match self.negotiate(&mut sdp_state, &invite_body.sdp, &msrp_session) {
+        let n = match self.negotiate(&mut sdp_state, &invite_body.sdp, &msrp_session, None) {
             Ok(x) => x,
             Err((status, reason, warning)) => {
                 self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
@@ -588,6 +609,7 @@ impl SessionState {
         // RFC 3264: a participant whose every stream was declined joins signalling-only, when
         // the group allows it.
         if accepted == 0 && !offer_pending && !self.settings.policy.allow_signalling_only {
+            self.discard_talk(n.talk.as_ref());
             self.refuse(req, ctx, &GroupPolicy::no_media());
             return;
         }
@@ -595,6 +617,7 @@ impl SessionState {
         let dialog = match Dialog::uas(req, &tag, ctx.source) {
             Ok(d) => d,
             Err(e) => {
+                self.discard_talk(n.talk.as_ref());
                 let reason = e.to_string();
                 self.reply(req, ctx, e.status(), &reason, None, &[]);
                 return;
@@ -630,6 +653,7 @@ impl SessionState {
             local_tag: tag.clone(),
             hidden: who.anonymous,
             referred_by: None,
+            media: Vec::new(),
         };
         let (identity, display) = public;
         self.participants.insert(
@@ -655,6 +679,8 @@ impl SessionState {
         if let Some(leg) = n.leg {
             self.install_msrp(now, pid, leg);
         }
+        // The RTP leg too: the participant may send as soon as it reads the answer.
+        self.talk_join(now, pid, n.talk);
         self.respond(ctx, 200, bytes, Some(id));
         self.roster
             .join(&identity, display, role.as_str(), endpoint);
@@ -757,7 +783,7 @@ impl SessionState {
         }
         let mut sdp_state = p.sdp.clone();
         let session_id = p.msrp_session.clone();
-        let negotiated = self.negotiate(&mut sdp_state, &req.body, &session_id);
+        let negotiated = self.negotiate(&mut sdp_state, &req.body, &session_id, Some(pid));
         let n = match negotiated {
             Ok(x) => x,
             Err((status, reason, warning)) => {
@@ -767,6 +793,7 @@ impl SessionState {
         };
         let (body, offer_pending, accepted) = (n.body, n.is_offer, n.accepted);
         if accepted == 0 && !offer_pending && !self.settings.policy.allow_signalling_only {
+            self.discard_talk(n.talk.as_ref());
             self.refuse(req, ctx, &GroupPolicy::no_media());
             return;
         }
@@ -793,6 +820,7 @@ impl SessionState {
         // The new MSRP leg is in the switch before the 200 leaves (see `on_join`).
         if !offer_pending {
             self.update_msrp(now, pid, n.leg);
+            self.talk_renew(now, pid, n.talk);
         }
         self.respond(ctx, 200, bytes, ack);
     }
@@ -928,6 +956,7 @@ impl SessionState {
     /// participant never joined.
     pub fn on_response_refused(&mut self, now: Instant, txn: u64) {
         if let Some(pid) = self.invites.remove(&txn) {
+            self.talk_leave(now, pid);
             if let Some(p) = self.participants.remove(&pid) {
                 self.dialogs.remove(&p.dialog.id.local_tag);
                 self.effects
@@ -987,6 +1016,7 @@ impl SessionState {
     ) {
         self.answered.retain(|_, p| *p != pid);
         self.drop_msrp(pid);
+        self.talk_leave(now, pid);
         let Some(p) = self.participants.remove(&pid) else {
             return;
         };
@@ -1351,6 +1381,7 @@ impl SessionState {
             .chain(media)
             .chain(dials)
             .chain(pager)
+            .chain(self.talk_poll_timeout())
             .min()
     }
 
@@ -1368,6 +1399,7 @@ impl SessionState {
         }
         self.dial_timeouts(now);
         self.pump_pager(now);
+        self.talk_timeout(now);
         // MSRP legs that never bound, or stayed lost past the grace time.
         let silent: Vec<u64> = self
             .participants
@@ -1610,6 +1642,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 mod control;
+mod floor;
 mod pager;
 mod refer;
 mod uri_list;

@@ -7,6 +7,7 @@
 //!   per-call state they use
 //! - `control.rs`: conference control: answering the focus's dial-out INVITE, refer NOTIFYs
 //!   (`message/sipfrag`), moderation requests
+//! - `talk.rs`: talk-burst joins (audio and BFCP offers), a BFCP client, RTP send/receive
 //! - `msrp.rs`: chat joins with an MSRP offer and a synchronous MSRP participant (binding,
 //!   SEND, chunks, auto-answered incoming SENDs, reassembly, REPORTs)
 //! - `tls.rs`: certificates made at run time and a TLS relay for the agents (SIP and MSRP
@@ -20,6 +21,7 @@ mod call;
 mod control;
 mod focus;
 mod msrp;
+pub mod talk;
 mod tls;
 mod ua;
 

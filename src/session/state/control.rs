@@ -108,6 +108,8 @@ impl SessionState {
                 if self.roster.set_status(target_pid, status) {
                     self.roster_changed();
                 }
+                // A muted talker loses the floor and is not granted it again.
+                self.talk_mute(now, target_pid, mute);
                 if let Some(session_id) = session {
                     self.effects.push_back(Effect::MsrpMute {
                         session_id,

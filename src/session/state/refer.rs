@@ -561,6 +561,7 @@ impl SessionState {
                 local_tag: local_tag.clone(),
                 hidden,
                 referred_by: Some(by.to_string()),
+                media: Vec::new(),
             },
         );
         self.dialouts.insert(
