@@ -14,8 +14,22 @@
 //!    participants' dialogs and [`sdp`] offer/answer, conference-event subscriptions with
 //!    [`conference_info`] documents) whose effects the actor executes.
 //! 5. [`metrics`] names every metric; `/metrics` serves them. [`server`] assembles it all.
+//!
+//! Operations: [`admin`] is the operator's HTTP API (sessions, moderation, reload, probes);
+//! [`reload`] re-reads the configuration on `SIGHUP` or request and swaps groups and policy
+//! without dropping a session.
 #![forbid(unsafe_code)]
 
+/// The version `--version` prints: the package version and the git revision it was built
+/// from (`build.rs`; `unknown` outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CPM_FOCUS_GIT_REV"),
+    ")"
+);
+
+pub mod admin;
 pub mod body;
 pub mod charging;
 pub mod conference_info;
@@ -28,6 +42,7 @@ pub mod media;
 pub mod metrics;
 pub mod overload;
 pub mod policy;
+pub mod reload;
 pub mod sdp;
 pub mod server;
 pub mod session;

@@ -17,4 +17,7 @@ mod subscription;
 pub use actor::{SessionActor, SessionDeps, SessionInput};
 pub use charge::{ChargeEvent, SessionKind};
 pub use media::{MsrpLeg, MsrpOffer};
-pub use state::{AdhocRecord, Effect, OutgoingSpec, RequestCtx, SessionSettings, SessionState};
+pub use state::{
+    AdhocRecord, AdminCommand, AdminRefusal, Effect, OutgoingSpec, ParticipantView, Reconfigure,
+    RequestCtx, SessionSettings, SessionState, SessionView,
+};
