@@ -26,9 +26,7 @@ use tokio_util::sync::CancellationToken;
 /// Why the admin API cannot start.
 #[derive(Debug, Error)]
 pub enum AdminStartError {
-    #[error(
-        "the admin API listens on {0}, which is not a loopback address: set [admin] token"
-    )]
+    #[error("the admin API listens on {0}, which is not a loopback address: set [admin] token")]
     NoToken(SocketAddr),
 }
 

@@ -558,7 +558,10 @@ impl AdminConfig {
         if !self.token.is_empty()
             && (self.token.len() < 16 || !self.token.bytes().all(|b| b.is_ascii_graphic()))
         {
-            bad("token", "must be at least 16 printable characters without spaces");
+            bad(
+                "token",
+                "must be at least 16 printable characters without spaces",
+            );
         }
         if !(1..=1024).contains(&self.max_connections) {
             bad("max_connections", "must be between 1 and 1024");

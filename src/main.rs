@@ -7,10 +7,10 @@ use cpm_focus::config::Config;
 use cpm_focus::reload::{Reloader, Trigger};
 use cpm_focus::server::Server;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use tokio::signal::unix::{signal, SignalKind};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 /// cpm-focus: the CPM Controlling Function, a SIP conference focus.

@@ -111,7 +111,11 @@ impl Reloader {
     /// Re-reads and applies the file; counted and logged either way.
     pub fn reload(&self, trigger: Trigger, who: &str) -> Result<ReloadReport, ReloadError> {
         let outcome = self.try_reload();
-        let label = if outcome.is_ok() { "applied" } else { "refused" };
+        let label = if outcome.is_ok() {
+            "applied"
+        } else {
+            "refused"
+        };
         metrics::counter!("focus_config_reloads_total", "trigger" => trigger.as_str(), "outcome" => label)
             .increment(1);
         metrics::gauge!("focus_config_last_reload_successful").set(if outcome.is_ok() {
@@ -147,7 +151,9 @@ impl Reloader {
             return Err(ConfigError::Invalid(issues).into());
         }
         if let Some(store) = &self.token {
-            store.check(&applied.admin.token).map_err(ReloadError::Admin)?;
+            store
+                .check(&applied.admin.token)
+                .map_err(ReloadError::Admin)?;
         }
         let mut report = diff(&current, &applied);
         report.restart_required = restart_required(&applied, &file);
@@ -176,7 +182,8 @@ pub fn merge(running: &Config, file: &Config) -> Config {
 pub fn diff(old: &Config, new: &Config) -> ReloadReport {
     // Sections compare by their Debug text: every config type derives Debug, so sections
     // other branches add compare too, without each needing PartialEq.
-    let same = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
+    let same =
+        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
     let mut r = ReloadReport::default();
     for g in &new.groups {
         match old.groups.iter().find(|o| o.uri == g.uri) {
@@ -197,7 +204,8 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
 
 /// The sections of `file` that differ from what runs (`applied`) and need a restart.
 pub fn restart_required(applied: &Config, file: &Config) -> Vec<String> {
-    let same = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
+    let same =
+        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
     let sections: [(&str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 8] = [
         ("focus", &applied.focus, &file.focus),
         ("sip", &applied.sip, &file.sip),
@@ -249,9 +257,8 @@ mod tests {
     #[test]
     fn a_changed_group_is_reported_as_changed() {
         let running = config("[[groups]]\nuri = \"sip:team@focus.example.com\"\n");
-        let file = config(
-            "[[groups]]\nuri = \"sip:team@focus.example.com\"\nmax_participants = 3\n",
-        );
+        let file =
+            config("[[groups]]\nuri = \"sip:team@focus.example.com\"\nmax_participants = 3\n");
         let r = diff(&running, &merge(&running, &file));
         assert_eq!(r.groups_changed, ["sip:team@focus.example.com"]);
         assert!(r.groups_added.is_empty() && r.groups_removed.is_empty());

@@ -197,7 +197,10 @@ impl AdminApi {
                 }
             }
             Route::List => self.list(timeout).await,
-            Route::Show(id) => self.command(id, AdminCommand::Describe { roster: true }, timeout).await,
+            Route::Show(id) => {
+                self.command(id, AdminCommand::Describe { roster: true }, timeout)
+                    .await
+            }
             Route::End(id) => self.command(id, AdminCommand::End, timeout).await,
             Route::Lock(id, lock) => self.command(id, AdminCommand::Lock(*lock), timeout).await,
             Route::Remove(id, target) => {
@@ -319,19 +322,31 @@ mod tests {
     fn routes_by_method_and_path() {
         assert_eq!(route("GET", "/health"), Route::Health);
         assert_eq!(route("GET", "/v1/sessions"), Route::List);
-        assert_eq!(route("GET", "/v1/sessions/team"), Route::Show("team".into()));
-        assert_eq!(route("DELETE", "/v1/sessions/team"), Route::End("team".into()));
+        assert_eq!(
+            route("GET", "/v1/sessions/team"),
+            Route::Show("team".into())
+        );
+        assert_eq!(
+            route("DELETE", "/v1/sessions/team"),
+            Route::End("team".into())
+        );
         assert_eq!(
             route("POST", "/v1/sessions/team/unlock"),
             Route::Lock("team".into(), false)
         );
         assert_eq!(
-            route("DELETE", "/v1/sessions/team/participants/sip:bob@example.com"),
+            route(
+                "DELETE",
+                "/v1/sessions/team/participants/sip:bob@example.com"
+            ),
             Route::Remove("team".into(), "sip:bob@example.com".into())
         );
         assert_eq!(route("POST", "/v1/reload"), Route::Reload);
         assert_eq!(route("GET", "/v1/reload"), Route::Method("POST"));
-        assert_eq!(route("PUT", "/v1/sessions/team"), Route::Method("GET, DELETE"));
+        assert_eq!(
+            route("PUT", "/v1/sessions/team"),
+            Route::Method("GET, DELETE")
+        );
         assert_eq!(route("GET", "/v2/x"), Route::NotFound);
     }
 

@@ -65,8 +65,8 @@ pub fn parse(buf: &[u8], max: usize) -> Result<Option<HttpRequest>, HttpError> {
             Ok(None)
         };
     };
-    let head =
-        std::str::from_utf8(&buf[..head_end]).map_err(|_| HttpError::Malformed("head is not UTF-8"))?;
+    let head = std::str::from_utf8(&buf[..head_end])
+        .map_err(|_| HttpError::Malformed("head is not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let line = lines.next().unwrap_or("");
     let mut parts = line.split(' ');
@@ -94,9 +94,16 @@ pub fn parse(buf: &[u8], max: usize) -> Result<Option<HttpRequest>, HttpError> {
         }
         headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
     }
-    let find = |n: &str| headers.iter().find(|(h, _)| h == n).map(|(_, v)| v.as_str());
+    let find = |n: &str| {
+        headers
+            .iter()
+            .find(|(h, _)| h == n)
+            .map(|(_, v)| v.as_str())
+    };
     if find("transfer-encoding").is_some() {
-        return Err(HttpError::Malformed("only Content-Length bodies are accepted"));
+        return Err(HttpError::Malformed(
+            "only Content-Length bodies are accepted",
+        ));
     }
     let length = match find("content-length") {
         None => 0,
@@ -207,7 +214,10 @@ mod tests {
             Err(HttpError::Malformed(_))
         ));
         assert!(matches!(
-            parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 1024),
+            parse(
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                1024
+            ),
             Err(HttpError::Malformed(_))
         ));
         assert_eq!(

@@ -46,7 +46,11 @@ impl Supervisor {
 
     /// Hands `command` to the session `key`; the receiver yields its answer (a session that
     /// ends first drops the sender).
-    pub fn admin_command(&self, key: &str, command: AdminCommand) -> Result<AdminAnswer, AdminError> {
+    pub fn admin_command(
+        &self,
+        key: &str,
+        command: AdminCommand,
+    ) -> Result<AdminAnswer, AdminError> {
         let entry: SessionEntry = self
             .tables
             .conferences

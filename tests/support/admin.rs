@@ -17,8 +17,7 @@ pub struct HttpReply {
 impl HttpReply {
     /// The body as JSON (panics with the body when it is not).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -30,7 +29,13 @@ impl HttpReply {
 }
 
 /// Sends `method path` with optional headers and body to `addr`.
-pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpReply {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpReply {
     let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("connecting to the HTTP listener");
     s.set_read_timeout(Some(WAIT * 2)).unwrap();
     let mut req = format!(
@@ -44,7 +49,8 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
     req.push_str(body);
     s.write_all(req.as_bytes()).unwrap();
     let mut text = String::new();
-    s.read_to_string(&mut text).expect("reading the HTTP answer");
+    s.read_to_string(&mut text)
+        .expect("reading the HTTP answer");
     let (head, body) = text
         .split_once("\r\n\r\n")
         .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));

@@ -189,7 +189,9 @@ impl SessionState {
                 self.retired = false;
                 s
             }
-            Reconfigure::Other(_) if self.settings.kind == crate::session::SessionKind::Predefined => {
+            Reconfigure::Other(_)
+                if self.settings.kind == crate::session::SessionKind::Predefined =>
+            {
                 if !self.retired {
                     tracing::info!(conference = %self.settings.conference_uri,
                         "group removed from the configuration: no new joins, the session ends when empty");
