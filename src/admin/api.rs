@@ -364,7 +364,10 @@ mod tests {
             "/v1/sessions/{id}/participants/{participant}",
             "/v1/reload",
         ] {
-            assert!(spec.contains(&format!("\n  {path}:\n")), "{path} undocumented");
+            assert!(
+                spec.contains(&format!("\n  {path}:\n")),
+                "{path} undocumented"
+            );
         }
         let participant = crate::session::ParticipantView {
             uri: String::new(),
@@ -392,7 +395,11 @@ mod tests {
         };
         let report = crate::reload::ReloadReport::default();
         let mut fields: Vec<String> = Vec::new();
-        for value in [json!(session), json!(session)["roster"][0].clone(), json!(report)] {
+        for value in [
+            json!(session),
+            json!(session)["roster"][0].clone(),
+            json!(report),
+        ] {
             fields.extend(value.as_object().unwrap().keys().cloned());
         }
         for f in fields {
