@@ -141,8 +141,12 @@ pub async fn serve(
                     http::response(e.status(), &api::error_body(&e.to_string()), &[])
                 }
             };
-            let _ = stream.write_all(&bytes).await;
-            let _ = stream.shutdown().await;
+            // A client that does not read its answer holds its slot no longer than this.
+            let _ = tokio::time::timeout(timeout, async {
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.shutdown().await;
+            })
+            .await;
         });
     }
 }

@@ -100,6 +100,8 @@ impl Reloader {
         supervisor: Arc<Supervisor>,
         token: Option<Arc<dyn TokenStore>>,
     ) -> Reloader {
+        // The running configuration is a good one: alerts on a refused reload start clear.
+        metrics::gauge!("focus_config_last_reload_successful").set(1.0);
         Reloader {
             path,
             current: Mutex::new(running),

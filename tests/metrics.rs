@@ -75,10 +75,6 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
         "needs a configuration reload: asserted in tests/reload.rs and tests/admin.rs",
     ),
     (
-        "focus_config_last_reload_successful",
-        "needs a configuration reload: asserted in tests/reload.rs",
-    ),
-    (
         "focus_credit_checks_total",
         "needs an online charging server: asserted in tests/charging.rs",
     ),

@@ -224,9 +224,4 @@ impl SessionState {
         }
         self.flush(now);
     }
-
-    /// True when the group of this session was removed from the configuration.
-    pub fn is_retiring(&self) -> bool {
-        self.retired
-    }
 }
