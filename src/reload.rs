@@ -208,13 +208,15 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
 pub fn restart_required(applied: &Config, file: &Config) -> Vec<String> {
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let sections: [(&str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 8] = [
+    let sections: [(&str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 10] = [
         ("focus", &applied.focus, &file.focus),
         ("sip", &applied.sip, &file.sip),
         ("supervisor", &applied.supervisor, &file.supervisor),
         ("shutdown", &applied.shutdown, &file.shutdown),
         ("msrp", &applied.msrp, &file.msrp),
         ("charging", &applied.charging, &file.charging),
+        ("overload", &applied.overload, &file.overload),
+        ("tls", &applied.tls, &file.tls),
         ("admin", &applied.admin, &file.admin),
         // Whole-file check last: catches sections this list does not name yet.
         ("other", applied, file),

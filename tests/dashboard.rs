@@ -149,6 +149,11 @@ fn every_metric_a_dashboard_queries_is_exported() {
         r#"
         [supervisor]
         max_sessions = 1
+        [overload]
+        source_rate = 5
+        source_burst = 5
+        reject_rate = 2
+        trusted_sources = ["127.0.0.1"]
         [[groups]]
         uri = "sip:team@focus.example.com"
         max_participants = 2
@@ -186,6 +191,18 @@ fn every_metric_a_dashboard_queries_is_exported() {
     let mut c = Call::new(TEAM);
     let br = carol.send_request(&mut c, "REGISTER", "", None);
     assert_eq!(carol.expect_final(&br).status, 405);
+    // A flood from another loopback address: 503s, then requests dropped unread.
+    let flooder = std::net::UdpSocket::bind("127.0.0.2:0").expect("binding a loopback alias");
+    let me = flooder.local_addr().unwrap();
+    for n in 0..50 {
+        let options = format!(
+            "OPTIONS sip:team@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-flood{n}\r\nMax-Forwards: 70\r\nFrom: <sip:flood@example.com>;tag=f{n}\r\nTo: <sip:team@focus.example.com>\r\nCall-ID: flood-{n}@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        flooder.send_to(options.as_bytes(), focus.sip_udp).unwrap();
+    }
+    focus.wait_metric("focus_flood_dropped_total{transport=\"udp\"}", WAIT, |v| {
+        v >= 1.0
+    });
     // Operations: an admin request and a reload.
     assert_eq!(focus.admin("GET", "/v1/sessions", None).status, 200);
     assert_eq!(focus.admin("POST", "/v1/reload", None).status, 200);
