@@ -17,8 +17,22 @@
 //! 6. Talk bursts run beside the sessions: [`floor`] (the BFCP listener, RFC 8855, and the
 //!    floor machine each session owns) and [`media`] (the RTP plane that forwards the floor
 //!    holder's audio); a session's actor only installs legs and who may talk.
+//!
+//! Operations: [`admin`] is the operator's HTTP API (sessions, moderation, reload, probes);
+//! [`reload`] re-reads the configuration on `SIGHUP` or request and swaps groups and policy
+//! without dropping a session.
 #![forbid(unsafe_code)]
 
+/// The version `--version` prints: the package version and the git revision it was built
+/// from (`build.rs`; `unknown` outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CPM_FOCUS_GIT_REV"),
+    ")"
+);
+
+pub mod admin;
 pub mod body;
 pub mod charging;
 pub mod conference_info;
@@ -31,6 +45,7 @@ pub mod media;
 pub mod metrics;
 pub mod overload;
 pub mod policy;
+pub mod reload;
 pub mod sdp;
 pub mod server;
 pub mod session;

@@ -304,6 +304,21 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Charging records waiting in memory for the charging file",
     ),
     (
+        "focus_admin_requests_total",
+        Kind::Counter,
+        "Admin API requests answered, by action and HTTP status",
+    ),
+    (
+        "focus_config_reloads_total",
+        Kind::Counter,
+        "Configuration reloads, by trigger (sighup, admin) and outcome (applied, refused)",
+    ),
+    (
+        "focus_config_last_reload_successful",
+        Kind::Gauge,
+        "1 when the last configuration reload was applied, 0 when it was refused",
+    ),
+    (
         "focus_credit_checks_total",
         Kind::Counter,
         "Online credit checks, by outcome (granted, denied, unavailable)",

@@ -19,4 +19,7 @@ pub mod talk;
 pub use actor::{SessionActor, SessionDeps, SessionInput};
 pub use charge::{ChargeEvent, SessionKind};
 pub use media::{MsrpLeg, MsrpOffer};
-pub use state::{AdhocRecord, Effect, OutgoingSpec, RequestCtx, SessionSettings, SessionState};
+pub use state::{
+    AdhocRecord, AdminCommand, AdminRefusal, Effect, OutgoingSpec, ParticipantView, Reconfigure,
+    RequestCtx, SessionSettings, SessionState, SessionView,
+};

@@ -7,7 +7,12 @@
 //! with Retry-After. Every routed message is counted in the session's in-flight counter while
 //! the table entry is held, so a session retires itself only when nothing is on its way to it.
 
+mod catalog;
 pub mod checks;
+mod control;
+
+pub use catalog::CatalogChange;
+pub use control::{AdminAnswer, AdminError};
 
 use crate::config::Config;
 use crate::dialog::DialogId;
@@ -296,11 +301,6 @@ struct AdhocSettings {
     max_remembered: usize,
 }
 
-/// How a group is configured, prepared for sessions.
-struct Group {
-    settings: Arc<SessionSettings>,
-}
-
 /// Supervisor settings derived from the configuration and the bound transports.
 pub struct SupervisorSettings {
     pub domain: Host,
@@ -329,11 +329,9 @@ pub struct Supervisor {
     tables: Arc<Tables>,
     endpoint: Endpoint,
     settings: SupervisorSettings,
-    groups: HashMap<String, Group>,
-    /// Builds session settings for groups and ad-hoc sessions.
-    template: Arc<Template>,
-    adhoc: AdhocSettings,
-    exploder: Arc<crate::exploder::Exploder>,
+    /// Groups, policy and the session template: replaced whole by a configuration reload
+    /// (see `catalog.rs`). Read briefly per request; never held across an await.
+    catalog: std::sync::RwLock<Arc<catalog::Catalog>>,
     charging: crate::charging::ChargingHandle,
     /// Online charging: a credit check before a new participant or group message.
     credit: Arc<crate::charging::CreditGate>,
@@ -358,66 +356,14 @@ impl Supervisor {
         charging: crate::charging::ChargingHandle,
         credit: crate::charging::CreditGate,
     ) -> Supervisor {
-        let template = Arc::new(Template::new(config, &settings));
-        let mut groups = HashMap::new();
-        for g in &config.groups {
-            let Ok(uri) = crate::sip::Uri::parse(&g.uri) else {
-                continue;
-            };
-            let (Some(user), Some(raw_user)) = (
-                uri.user_unescaped().map(|u| u.into_owned()),
-                uri.user.as_deref(),
-            ) else {
-                continue;
-            };
-            let mut s = template.settings(
-                &g.uri,
-                raw_user,
-                crate::policy::GroupPolicy::for_group(g, &config.policy),
-            );
-            s.display_name = g.display_name.clone();
-            s.subject = g.subject.clone();
-            if let (Some(planes), Some(codecs)) = (&settings.talk, &g.codecs) {
-                s.talk = Some(crate::session::talk::TalkSettings::from_config(
-                    config,
-                    planes,
-                    Some(codecs),
-                ));
-            }
-            groups.insert(
-                user,
-                Group {
-                    settings: Arc::new(s),
-                },
-            );
-        }
-        let adhoc = AdhocSettings {
-            factory_user: config.focus.factory_user.clone(),
-            list_service_user: config.focus.list_service_user.clone(),
-            instance: config.focus.instance_id.clone(),
-            rule: config.policy.adhoc,
-            domains: config.policy.adhoc_domains.clone(),
-            provider: config.policy.clone(),
-            restart_window: Duration::from_secs(config.focus.restart_window_s),
-            max_remembered: config.focus.max_remembered,
-        };
-        let exploder = Arc::new(crate::exploder::Exploder::new(
-            endpoint.clone(),
-            config.policy.max_list_size,
-            config.focus.domain.clone(),
-            template.trusted_hosts.clone(),
-            charging.clone(),
-        ));
+        let catalog = catalog::Catalog::build(config, &settings, &endpoint, &charging);
         let tables = Arc::new(Tables::default());
-        tables.set_restart_limits(adhoc.restart_window, adhoc.max_remembered);
+        tables.set_restart_limits(catalog.adhoc.restart_window, catalog.adhoc.max_remembered);
         Supervisor {
             tables,
             endpoint,
             settings,
-            groups,
-            template,
-            adhoc,
-            exploder,
+            catalog: std::sync::RwLock::new(Arc::new(catalog)),
             charging,
             credit: Arc::new(credit),
             me: std::sync::OnceLock::new(),
@@ -498,7 +444,10 @@ impl Supervisor {
             e.in_flight.fetch_add(1, Ordering::SeqCst);
             return Ok(e.clone());
         }
-        let group = self.groups.get(user).ok_or(false)?;
+        // The read guard spans the start: a reload swaps the catalog under the write lock and
+        // then updates every session in the table, so none starts with stale settings.
+        let catalog = self.catalog_guard();
+        let group = catalog.groups.get(user).ok_or(false)?;
         if self.tables.conferences.len() >= self.settings.max_sessions {
             return Err(true);
         }
@@ -594,7 +543,7 @@ impl Supervisor {
         let who = crate::policy::identify(
             &req,
             incoming.source.addr.ip(),
-            &self.template.trusted_hosts,
+            &self.catalog().template.trusted_hosts,
         );
         let check = self.credit.admit(crate::charging::CreditRequest {
             subject: who.aor,
@@ -637,14 +586,15 @@ impl Supervisor {
             .user_unescaped()
             .map(|u| u.into_owned())
             .unwrap_or_default();
-        if user == self.adhoc.factory_user || user == self.adhoc.list_service_user {
-            self.route_service(incoming, &user);
+        let catalog = self.catalog();
+        if user == catalog.adhoc.factory_user || user == catalog.adhoc.list_service_user {
+            self.route_service(incoming, &user, &catalog);
             return;
         }
         match req.method {
             Method::Options => {
                 let known = user.is_empty()
-                    || self.groups.contains_key(&user)
+                    || catalog.groups.contains_key(&user)
                     || self.tables.conferences.contains_key(user.as_str());
                 if !known {
                     incoming.txn.reply(&req, 404);
@@ -707,9 +657,9 @@ impl Supervisor {
     }
 
     /// Requests to the conference factory and the URI-list service.
-    fn route_service(&self, incoming: IncomingRequest, user: &str) {
+    fn route_service(&self, incoming: IncomingRequest, user: &str, catalog: &catalog::Catalog) {
         let req = incoming.request.clone();
-        let factory = user == self.adhoc.factory_user;
+        let factory = user == catalog.adhoc.factory_user;
         match req.method {
             Method::Options => {
                 let contact = self.contact_for(user, incoming.source.protocol);
@@ -720,7 +670,7 @@ impl Supervisor {
                 });
             }
             Method::Invite if factory => self.create_adhoc(incoming),
-            Method::Message if !factory => self.exploder.handle(incoming),
+            Method::Message if !factory => catalog.exploder.handle(incoming),
             _ => {
                 let allow = if factory {
                     "INVITE, OPTIONS"
@@ -744,19 +694,21 @@ impl Supervisor {
             self.overloaded(&req, incoming, "draining");
             return;
         }
+        let catalog = self.catalog();
         let who = crate::policy::identify(
             &req,
             incoming.source.addr.ip(),
-            &self.template.trusted_hosts,
+            &catalog.template.trusted_hosts,
         );
-        let allowed = match self.adhoc.rule {
+        let allowed = match catalog.adhoc.rule {
             crate::config::AdhocRule::Anyone => true,
             crate::config::AdhocRule::None => false,
             crate::config::AdhocRule::Domains => crate::sip::Uri::parse(&who.aor)
                 .ok()
                 .and_then(|u| u.host.map(|h| h.to_string()))
                 .is_some_and(|h| {
-                    self.adhoc
+                    catalog
+                        .adhoc
                         .domains
                         .iter()
                         .any(|d| d.eq_ignore_ascii_case(&h))
@@ -799,6 +751,9 @@ impl Supervisor {
             self.overloaded(&req, incoming, "sessions");
             return;
         }
+        // Held to the session's start, as in `session_for`.
+        drop(catalog);
+        let catalog = self.catalog_guard();
         let (user, mut s, kind) = match remembered {
             Some(rec) => {
                 let Some(user) = crate::sip::Uri::parse(&rec.conference_uri)
@@ -808,10 +763,10 @@ impl Supervisor {
                     incoming.txn.reply(&req, 500);
                     return;
                 };
-                let mut s = self.template.settings(
+                let mut s = catalog.template.settings(
                     &rec.conference_uri,
                     &user,
-                    crate::policy::GroupPolicy::adhoc(&self.adhoc.provider),
+                    crate::policy::GroupPolicy::adhoc(&catalog.adhoc.provider),
                 );
                 s.kind = crate::session::SessionKind::Restarted;
                 s.subject = rec.subject.clone().unwrap_or_default();
@@ -822,14 +777,14 @@ impl Supervisor {
             None => {
                 let user = format!(
                     "conf-{}-{:016x}",
-                    self.adhoc.instance,
+                    catalog.adhoc.instance,
                     rand::random::<u64>()
                 );
                 let uri = format!("sip:{user}@{}", self.settings.domain);
-                let mut s = self.template.settings(
+                let mut s = catalog.template.settings(
                     &uri,
                     &user,
-                    crate::policy::GroupPolicy::adhoc(&self.adhoc.provider),
+                    crate::policy::GroupPolicy::adhoc(&catalog.adhoc.provider),
                 );
                 s.kind = crate::session::SessionKind::Adhoc;
                 s.subject = req
@@ -854,6 +809,7 @@ impl Supervisor {
             e.in_flight.fetch_add(1, Ordering::SeqCst);
             e.clone()
         };
+        drop(catalog);
         if let Some(k) = &key {
             self.tables.adhoc_started(k, &user);
         }

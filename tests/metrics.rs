@@ -67,6 +67,14 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
         "needs [tls] and certificates: asserted in tests/tls.rs",
     ),
     (
+        "focus_admin_requests_total",
+        "needs admin API requests: asserted in tests/admin.rs",
+    ),
+    (
+        "focus_config_reloads_total",
+        "needs a configuration reload: asserted in tests/reload.rs and tests/admin.rs",
+    ),
+    (
         "focus_credit_checks_total",
         "needs an online charging server: asserted in tests/charging.rs",
     ),

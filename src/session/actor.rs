@@ -38,6 +38,13 @@ pub enum SessionInput {
     Talk(TalkInput),
     /// End the session (focus shutdown); the sender learns when it is done.
     Shutdown(oneshot::Sender<()>),
+    /// An operator's command (admin API); the answer goes back on the channel.
+    Admin(
+        super::AdminCommand,
+        oneshot::Sender<Result<super::SessionView, super::AdminRefusal>>,
+    ),
+    /// New settings after a configuration reload.
+    Reconfigure(super::Reconfigure),
     /// Fault injection for the panic-isolation test.
     #[cfg(test)]
     Panic,
@@ -463,6 +470,12 @@ impl Handler<SessionInput> for SessionActor {
                 self.shutdown = Some(tx);
                 self.state.shutdown(now);
             }
+            SessionInput::Admin(command, reply) => {
+                self.in_flight
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = reply.send(self.state.on_admin(now, command));
+            }
+            SessionInput::Reconfigure(update) => self.state.reconfigure(now, update),
             #[cfg(test)]
             SessionInput::Panic => panic!("injected fault"),
         }

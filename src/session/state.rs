@@ -252,6 +252,9 @@ pub struct SessionState {
     shutting_down: bool,
     /// Talk bursts, once the actor enabled them (see `state/floor.rs`).
     talk: Option<super::talk::Talk>,
+    /// The group was removed from the configuration: new joins, subscriptions and
+    /// out-of-dialog requests are refused `404`; the session ends when it empties.
+    retired: bool,
     effects: VecDeque<Effect>,
 }
 
@@ -296,6 +299,7 @@ impl SessionState {
             participants_total: 0,
             shutting_down: false,
             talk: None,
+            retired: false,
             effects: VecDeque::new(),
         }
     }
@@ -446,6 +450,10 @@ impl SessionState {
     pub fn on_request(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
         match req.to.tag() {
             Some(tag) => self.on_in_dialog(now, req, ctx, tag),
+            // A removed group is gone for everyone not already in it.
+            None if self.retired && req.method != Method::Options => {
+                self.reply_simple(req, ctx, 404)
+            }
             None => match req.method {
                 Method::Invite => self.on_join(now, req, ctx),
                 Method::Subscribe => self.on_subscribe(now, req, ctx),
@@ -1643,10 +1651,12 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 mod control;
 mod floor;
+mod operator;
 mod pager;
 mod refer;
 mod uri_list;
 
+pub use operator::{AdminCommand, AdminRefusal, ParticipantView, Reconfigure, SessionView};
 pub use uri_list::AdhocRecord;
 
 #[cfg(test)]

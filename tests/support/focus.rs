@@ -38,6 +38,8 @@ pub struct Focus {
     pub metrics_addr: SocketAddr,
     /// The MSRP listener (`None` when `[msrp] enabled = false`: the ready line says `off`).
     pub msrp: Option<SocketAddr>,
+    /// The admin HTTP API.
+    pub admin_addr: SocketAddr,
     /// Everything the focus wrote on stderr (its tracing log).
     log: Arc<Mutex<String>>,
     config_path: PathBuf,
@@ -65,6 +67,8 @@ impl Focus {
                 "--metrics-listen",
                 "127.0.0.1:0",
                 "--msrp-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
                 "127.0.0.1:0",
             ])
             .env("RUST_LOG", "cpm_focus=debug,info")
@@ -130,6 +134,7 @@ impl Focus {
             sip_udp: field("sip_udp"),
             sip_tcp: field("sip_tcp"),
             metrics_addr: field("metrics"),
+            admin_addr: field("admin"),
             msrp,
             child,
             log,
@@ -141,6 +146,20 @@ impl Focus {
     /// The focus's log so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The configuration file the focus was started with (a reload re-reads it).
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config_path
+    }
+
+    /// Sends SIGHUP (configuration reload).
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -HUP failed: {status}");
     }
 
     /// The operating-system process id.

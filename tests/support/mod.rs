@@ -8,6 +8,7 @@
 //! - `control.rs`: conference control: answering the focus's dial-out INVITE, refer NOTIFYs
 //!   (`message/sipfrag`), moderation requests
 //! - `talk.rs`: talk-burst joins (audio and BFCP offers), a BFCP client, RTP send/receive
+//! - `admin.rs`: a small HTTP client for the admin API
 //! - `msrp.rs`: chat joins with an MSRP offer and a synchronous MSRP participant (binding,
 //!   SEND, chunks, auto-answered incoming SENDs, reassembly, REPORTs)
 //! - `tls.rs`: certificates made at run time and a TLS relay for the agents (SIP and MSRP
@@ -17,6 +18,7 @@
 //! sleep used as synchronisation.
 #![allow(dead_code, unused_imports)]
 
+mod admin;
 mod call;
 mod control;
 mod focus;
@@ -25,6 +27,7 @@ pub mod talk;
 mod tls;
 mod ua;
 
+pub use admin::{http, HttpReply};
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
 pub use focus::{metric_in, Focus};
