@@ -58,6 +58,7 @@ fn settings() -> Arc<SessionSettings> {
         kind: cpm_focus::session::SessionKind::Predefined,
         restart_members: Vec::new(),
         restart_ids: None,
+        session_timer: Default::default(),
     })
 }
 

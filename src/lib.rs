@@ -14,6 +14,10 @@
 //!    participants' dialogs and [`sdp`] offer/answer, conference-event subscriptions with
 //!    [`conference_info`] documents) whose effects the actor executes.
 //! 5. [`metrics`] names every metric; `/metrics` serves them. [`server`] assembles it all.
+//!
+//! Liveness and recovery: [`session_timer`] (RFC 4028) finds participants that vanished
+//! without a BYE; [`journal`] keeps the membership of live sessions on disk, and
+//! [`recovery`] resumes them (re-INVITE) when a focus restarts after a crash.
 #![forbid(unsafe_code)]
 
 pub mod body;
@@ -24,12 +28,15 @@ pub mod dialog;
 pub mod endpoint;
 pub mod exploder;
 pub mod floor;
+pub mod journal;
 pub mod media;
 pub mod metrics;
 pub mod policy;
+pub mod recovery;
 pub mod sdp;
 pub mod server;
 pub mod session;
+pub mod session_timer;
 pub mod sip;
 pub mod supervisor;
 pub mod transaction;

@@ -29,6 +29,8 @@ pub enum StartError {
     Domain(crate::sip::UriError),
     #[error("charging: {0}")]
     Charging(#[from] crate::charging::ChargingError),
+    #[error("journal: {0}")]
+    Journal(#[from] crate::journal::JournalError),
 }
 
 /// A running focus.
@@ -42,6 +44,10 @@ pub struct Server {
     pub switch: Option<Arc<Switch>>,
     /// Offline charging records.
     pub charging: ChargingHandle,
+    /// The membership journal (crash recovery).
+    pub journal: crate::journal::JournalHandle,
+    /// What crash recovery found at start.
+    pub recovered: crate::recovery::Outcome,
     cancel: CancellationToken,
     grace: Duration,
 }
@@ -181,6 +187,8 @@ impl Server {
             credit,
         ));
         supervisor.set_self();
+        // Before the transports run: resumed sessions get their participants first.
+        let (journal, recovered) = crate::recovery::start(config, &supervisor, &charging)?;
         endpoint.set_router(supervisor.clone());
         let sink: Arc<dyn Sink> = Arc::new(endpoint.clone());
         tokio::spawn(udp.clone().run(
@@ -198,6 +206,8 @@ impl Server {
             msrp_addr,
             switch,
             charging,
+            journal,
+            recovered,
             cancel,
             grace: Duration::from_secs(config.shutdown.grace_s),
         })
@@ -208,6 +218,8 @@ impl Server {
     /// transports close.
     pub async fn shutdown(&self) {
         self.supervisor.shutdown(self.grace).await;
+        // The sessions just ended closed themselves in the journal: a restart resumes nothing.
+        self.journal.shutdown().await;
         // Every record of the sessions just ended is on disk before the process exits.
         if let Err(e) = self.charging.shutdown().await {
             tracing::error!(error = %e, "charging records not all written");

@@ -9,6 +9,7 @@
 
 mod actor;
 mod charge;
+pub mod fault;
 mod media;
 mod roster;
 mod state;

@@ -8,6 +8,7 @@
 //! the table entry is held, so a session retires itself only when nothing is on its way to it.
 
 pub mod checks;
+mod recover;
 
 use crate::config::Config;
 use crate::dialog::DialogId;
@@ -220,6 +221,7 @@ impl Template {
             kind: crate::session::SessionKind::Predefined,
             restart_members: Vec::new(),
             restart_ids: None,
+            session_timer: config.session_timer.settings(),
         };
         Template {
             udp_port: settings.udp_port,
@@ -311,6 +313,8 @@ pub struct Supervisor {
     arbiters: Vec<ArbiterHandle>,
     /// The MSRP switch sessions install their participants in.
     switch: Option<Arc<Switch>>,
+    /// The membership journal sessions report to (crash recovery); disabled until set.
+    journal: std::sync::OnceLock<crate::journal::JournalHandle>,
     next_arbiter: AtomicUsize,
     next_instance: AtomicU64,
     draining: AtomicBool,
@@ -385,6 +389,7 @@ impl Supervisor {
             me: std::sync::OnceLock::new(),
             arbiters,
             switch,
+            journal: std::sync::OnceLock::new(),
             next_arbiter: AtomicUsize::new(0),
             next_instance: AtomicU64::new(1),
             draining: AtomicBool::new(false),
@@ -481,6 +486,7 @@ impl Supervisor {
             endpoint: self.endpoint.clone(),
             switch: self.switch.clone(),
             charging: self.charging.clone(),
+            journal: self.journal.get().cloned().unwrap_or_default(),
         };
         let capacity = self.settings.mailbox_capacity;
         let key: Box<str> = key.into();

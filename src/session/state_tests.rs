@@ -51,6 +51,7 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         kind: crate::session::SessionKind::Predefined,
         restart_members: Vec::new(),
         restart_ids: None,
+        session_timer: Default::default(),
     })
 }
 
@@ -143,6 +144,7 @@ struct Out {
     cancelled: Vec<String>,
     muted: Vec<(String, bool)>,
     charges: Vec<crate::session::ChargeEvent>,
+    journal: Vec<crate::journal::Event>,
 }
 
 impl Harness {
@@ -181,6 +183,7 @@ impl Harness {
                 Effect::CancelInvite { call_id, .. } => out.cancelled.push(call_id.to_string()),
                 Effect::MsrpMute { session_id, muted } => out.muted.push((session_id, muted)),
                 Effect::Charge(e) => out.charges.push(e),
+                Effect::Journal(e) => out.journal.push(e),
             }
         }
         out
