@@ -1144,3 +1144,6 @@ fn anonymous_participants_are_hidden() {
         "{xml}"
     );
 }
+
+#[path = "state/liveness_tests.rs"]
+mod liveness;
