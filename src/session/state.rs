@@ -1090,8 +1090,9 @@ impl SessionState {
         self.roster_changed();
         match (was, self.active) {
             (false, true) => {
+                // participants_total already counts the participant whose join started it;
+                // it was reset when the previous session in this actor stopped.
                 self.started = Some(now);
-                self.participants_total = 0;
                 let subject =
                     (!self.settings.subject.is_empty()).then(|| self.settings.subject.clone());
                 self.effects
@@ -1112,6 +1113,7 @@ impl SessionState {
                         duration,
                         participants_total: self.participants_total,
                     }));
+                self.participants_total = 0;
             }
             _ => {}
         }

@@ -22,7 +22,7 @@ mod ua;
 
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
-pub use focus::{metric_in, Focus};
+pub use focus::{metric_in, Focus, Launch};
 pub use msrp::{cpim_text, Chat, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
 pub use ua::{Notify, Origin, Rx, Ua};
 
