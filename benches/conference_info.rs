@@ -59,6 +59,7 @@ fn settings() -> Arc<SessionSettings> {
         restart_members: Vec::new(),
         restart_ids: None,
         session_timer: Default::default(),
+        journal: false,
     })
 }
 

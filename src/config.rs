@@ -867,6 +867,60 @@ mod tests {
         assert_eq!(c.charging.online_url, d.charging.online_url);
         assert_eq!(c.charging.online_timeout_ms, d.charging.online_timeout_ms);
         assert_eq!(c.charging.on_unavailable, d.charging.on_unavailable);
+        assert_eq!(c.session_timer.enabled, d.session_timer.enabled);
+        assert_eq!(c.session_timer.expires_s, d.session_timer.expires_s);
+        assert_eq!(c.session_timer.min_se_s, d.session_timer.min_se_s);
+        assert_eq!(c.journal.path, d.journal.path);
+        assert_eq!(c.journal.fsync, d.journal.fsync);
+        assert_eq!(c.journal.fsync_interval_ms, d.journal.fsync_interval_ms);
+        assert_eq!(c.journal.recovery_window_s, d.journal.recovery_window_s);
+        assert_eq!(c.journal.max_bytes, d.journal.max_bytes);
+    }
+
+    #[test]
+    fn session_timer_and_journal_errors_are_reported_with_their_keys() {
+        let text = r#"
+            [session_timer]
+            expires_s = 60
+            min_se_s = 90
+            [journal]
+            path = "state/"
+            fsync_interval_ms = 0
+            recovery_window_s = 9999999
+            max_bytes = 10
+        "#;
+        let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+            panic!("accepted")
+        };
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "session_timer.expires_s",
+                "journal.path",
+                "journal.fsync_interval_ms",
+                "journal.recovery_window_s",
+                "journal.max_bytes",
+            ]
+        );
+        assert!(Config::from_toml(
+            "[session_timer]
+min_se_s = 0
+expires_s = 0
+"
+        )
+        .is_err());
+        let good = Config::from_toml(
+            "[session_timer]
+enabled = false
+[journal]
+path = \"/var/lib/cpm/journal\"
+fsync = \"always\"
+",
+        )
+        .unwrap();
+        assert!(!good.session_timer.settings().enabled);
+        assert_eq!(good.journal.fsync, FsyncPolicy::Always);
     }
 
     #[test]

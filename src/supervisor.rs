@@ -222,6 +222,7 @@ impl Template {
             restart_members: Vec::new(),
             restart_ids: None,
             session_timer: config.session_timer.settings(),
+            journal: !config.journal.path.is_empty(),
         };
         Template {
             udp_port: settings.udp_port,

@@ -74,6 +74,8 @@ pub struct SessionSettings {
     pub restart_ids: Option<(Option<String>, Option<String>, Option<String>)>,
     /// Session timers (RFC 4028) on participants' dialogs.
     pub session_timer: crate::session_timer::TimerSettings,
+    /// Membership changes are journaled (crash recovery); off: no journal effects at all.
+    pub journal: bool,
 }
 
 /// A request's transaction and origin.
@@ -780,7 +782,10 @@ impl SessionState {
             return;
         };
         // An offer of ours is still unanswered: the peer must retry (RFC 3261 §14.2, RFC 3311).
-        if p.offer_pending || self.refresh_invite_pending(pid) {
+        // So is ours while our refresh or resume re-INVITE is out (a bodiless UPDATE carries
+        // no offer and may cross it).
+        let offers = !(req.method == Method::Update && req.body.is_empty());
+        if p.offer_pending || (offers && self.refresh_invite_pending(pid)) {
             self.reply_simple(req, ctx, 491);
             return;
         }

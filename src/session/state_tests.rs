@@ -52,6 +52,7 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         restart_members: Vec::new(),
         restart_ids: None,
         session_timer: Default::default(),
+        journal: true,
     })
 }
 

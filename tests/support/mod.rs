@@ -1,7 +1,8 @@
 //! Black-box test support: a focus process on ephemeral ports ([`Focus`]) and a small
 //! synchronous SIP user agent over real sockets ([`Ua`]).
 //!
-//! - `focus.rs`: config file, process start (ready line), logs, `/metrics`, SIGTERM
+//! - `focus.rs`: config file, process start (ready line, [`Launch`] options), logs,
+//!   `/metrics`, SIGTERM, SIGKILL and restart on the same SIP port
 //! - `ua.rs`: sockets, reader threads, NOTIFY auto-answer, receive-with-timeout
 //! - `call.rs`: request builders (INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE...) and the
 //!   per-call state they use

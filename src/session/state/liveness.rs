@@ -261,7 +261,9 @@ impl SessionState {
         match RefreshAnswer::of(resp.status, min_se) {
             RefreshAnswer::Refreshed => {
                 if invite {
-                    // Its retransmissions are ACKed again (see `on_response`).
+                    // Its retransmissions are ACKed again (see `on_response`); older 2xx of
+                    // this dialog stopped coming long ago (64*T1).
+                    self.answered.retain(|_, p| *p != pid);
                     self.answered.insert(token, pid);
                     self.send_ack_cseq(pid, cseq);
                 }

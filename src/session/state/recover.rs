@@ -100,6 +100,9 @@ impl SessionState {
 
     /// Journals a participant that is in (opening the session in the journal first).
     pub(super) fn journal_join(&mut self, now: Instant, pid: u64) {
+        if !self.settings.journal {
+            return;
+        }
         let Some(record) = self.participant_record(pid) else {
             return;
         };
@@ -366,14 +369,14 @@ impl SessionState {
         }
         match resp.status {
             200..=299 => {
-                self.answered.insert(token, pid);
-                self.send_ack_cseq(pid, cseq);
                 let Some(p) = self.participants.get_mut(&pid) else {
                     return;
                 };
                 p.dialog.refresh_target_from(&resp.headers);
                 let msrp_session = p.msrp_session.clone();
                 let (dialed_out, hidden) = (p.dialed_out, p.hidden);
+                // The new MSRP leg is in the switch before the ACK leaves: the participant may
+                // connect and bind as soon as it sees the ACK.
                 let answer = sdp::parse(&resp.body).ok();
                 if let Some(leg) = answer
                     .as_ref()
@@ -381,6 +384,9 @@ impl SessionState {
                 {
                     self.install_msrp(now, pid, leg);
                 }
+                self.answered.retain(|_, p| *p != pid);
+                self.answered.insert(token, pid);
+                self.send_ack_cseq(pid, cseq);
                 let expires = self.settings.session_timer.expires;
                 self.apply_uac_timer(now, pid, expires, resp);
                 metrics::counter!("focus_recovered_participants_total", "outcome" => "resumed")
