@@ -60,6 +60,8 @@ fn settings() -> Arc<SessionSettings> {
         restart_members: Vec::new(),
         restart_ids: None,
         talk: None,
+        session_timer: Default::default(),
+        journal: false,
     })
 }
 

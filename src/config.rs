@@ -53,6 +53,8 @@ pub struct Config {
     pub overload: OverloadConfig,
     pub tls: TlsConfig,
     pub admin: AdminConfig,
+    pub session_timer: SessionTimerConfig,
+    pub journal: JournalConfig,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -652,6 +654,94 @@ impl AdminConfig {
     }
 }
 
+/// `[session_timer]`: RFC 4028 session timers on participants' dialogs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionTimerConfig {
+    /// Ask for and grant session timers (`Supported: timer`); false leaves dialogs untimed.
+    pub enabled: bool,
+    /// The session interval the focus asks for and the longest it grants, seconds.
+    pub expires_s: u32,
+    /// The shortest session interval accepted (422 with Min-SE below it), seconds.
+    pub min_se_s: u32,
+}
+
+impl Default for SessionTimerConfig {
+    fn default() -> Self {
+        SessionTimerConfig {
+            enabled: true,
+            expires_s: 1800,
+            min_se_s: 90,
+        }
+    }
+}
+
+impl SessionTimerConfig {
+    /// The settings sessions negotiate with.
+    pub fn settings(&self) -> crate::session_timer::TimerSettings {
+        crate::session_timer::TimerSettings {
+            enabled: self.enabled,
+            expires: self.expires_s,
+            min_se: self.min_se_s,
+        }
+    }
+}
+
+/// `[journal]`: the membership journal that lets a restarted focus resume its live groups.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// The journal file; empty disables journaling (and crash recovery).
+    pub path: String,
+    pub fsync: FsyncPolicy,
+    pub fsync_interval_ms: u64,
+    /// A restart this long (at most) after the crash resumes the journaled groups, seconds.
+    pub recovery_window_s: u64,
+    /// The file is compacted (rewritten with only the live sessions) when it grows past this,
+    /// bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            path: String::new(),
+            fsync: FsyncPolicy::Interval,
+            fsync_interval_ms: 1000,
+            recovery_window_s: 300,
+            max_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl JournalConfig {
+    /// Every problem of the `[journal]` section, each with its key.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut bad = |key: &str, message: &str| {
+            issues.push(ConfigIssue {
+                key: format!("journal.{key}"),
+                message: message.into(),
+            })
+        };
+        if !self.path.is_empty()
+            && (self.path.ends_with('/') || std::path::Path::new(&self.path).file_name().is_none())
+        {
+            bad("path", "must name a file");
+        }
+        if !(1..=60_000).contains(&self.fsync_interval_ms) {
+            bad("fsync_interval_ms", "must be between 1 and 60000");
+        }
+        if self.recovery_window_s > 7 * 86_400 {
+            bad("recovery_window_s", "must be at most 604800");
+        }
+        if self.max_bytes < 4096 {
+            bad("max_bytes", "must be at least 4096");
+        }
+        issues
+    }
+}
+
 /// Who may join a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -1071,11 +1161,22 @@ impl Config {
                 bad(key("members"), "a members-only group needs members");
             }
         }
+        let st = &self.session_timer;
+        if st.min_se_s == 0 {
+            bad("session_timer.min_se_s".into(), "must be positive");
+        }
+        if st.expires_s < st.min_se_s {
+            bad(
+                "session_timer.expires_s".into(),
+                "must not be smaller than min_se_s",
+            );
+        }
         issues.extend(self.charging.validate());
         self.overload.validate(&mut issues);
         self.tls.validate(&mut issues);
         issues.extend(talk::validate(self));
         issues.extend(self.admin.validate());
+        issues.extend(self.journal.validate());
         issues
     }
 
@@ -1178,6 +1279,14 @@ mod tests {
         );
         assert!(!c.tls.enabled());
         assert_eq!(c.tls.handshake_timeout_ms, d.tls.handshake_timeout_ms);
+        assert_eq!(c.session_timer.enabled, d.session_timer.enabled);
+        assert_eq!(c.session_timer.expires_s, d.session_timer.expires_s);
+        assert_eq!(c.session_timer.min_se_s, d.session_timer.min_se_s);
+        assert_eq!(c.journal.path, d.journal.path);
+        assert_eq!(c.journal.fsync, d.journal.fsync);
+        assert_eq!(c.journal.fsync_interval_ms, d.journal.fsync_interval_ms);
+        assert_eq!(c.journal.recovery_window_s, d.journal.recovery_window_s);
+        assert_eq!(c.journal.max_bytes, d.journal.max_bytes);
     }
 
     #[test]
@@ -1203,6 +1312,52 @@ mod tests {
                 "tls.cert_file",
             ]
         );
+    }
+
+    #[test]
+    fn session_timer_and_journal_errors_are_reported_with_their_keys() {
+        let text = r#"
+            [session_timer]
+            expires_s = 60
+            min_se_s = 90
+            [journal]
+            path = "state/"
+            fsync_interval_ms = 0
+            recovery_window_s = 9999999
+            max_bytes = 10
+        "#;
+        let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+            panic!("accepted")
+        };
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "session_timer.expires_s",
+                "journal.path",
+                "journal.fsync_interval_ms",
+                "journal.recovery_window_s",
+                "journal.max_bytes",
+            ]
+        );
+        assert!(Config::from_toml(
+            "[session_timer]
+min_se_s = 0
+expires_s = 0
+"
+        )
+        .is_err());
+        let good = Config::from_toml(
+            "[session_timer]
+enabled = false
+[journal]
+path = \"/var/lib/cpm/journal\"
+fsync = \"always\"
+",
+        )
+        .unwrap();
+        assert!(!good.session_timer.settings().enabled);
+        assert_eq!(good.journal.fsync, FsyncPolicy::Always);
     }
 
     #[test]

@@ -178,7 +178,12 @@ impl Dialog {
 
     /// A target refresh (re-INVITE, UPDATE, SUBSCRIBE refresh) may change the remote target.
     pub fn refresh_target(&mut self, req: &Request) {
-        if let Some(c) = req.headers.values(HeaderName::Contact).next() {
+        self.refresh_target_from(&req.headers);
+    }
+
+    /// The target refresh of a message's Contact (a request, or the 2xx to our re-INVITE).
+    pub fn refresh_target_from(&mut self, headers: &crate::sip::Headers) {
+        if let Some(c) = headers.values(HeaderName::Contact).next() {
             if let Ok(a) = NameAddr::parse(c) {
                 if a.uri.is_sip() {
                     self.remote_target = a.uri;
@@ -211,6 +216,18 @@ impl Dialog {
         );
         w.header(HeaderName::MaxForwards, "70");
         (request_uri, w)
+    }
+
+    /// What the INVITE client transaction repeats in the ACK of a non-2xx final and in a
+    /// CANCEL, for our re-INVITE with CSeq `cseq` in this dialog.
+    pub fn invite_basis(&self, cseq: u32) -> crate::endpoint::InviteBasis {
+        let (_, routes) = self.request_uri_and_routes();
+        crate::endpoint::InviteBasis {
+            from: format!("{};tag={}", self.local_addr, self.id.local_tag),
+            to: format!("{};tag={}", self.remote_addr, self.remote_tag),
+            cseq,
+            routes,
+        }
     }
 
     /// RFC 3261 §12.2.1.1: with a loose-routing first route, the Request-URI is the remote

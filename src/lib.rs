@@ -21,6 +21,10 @@
 //! Operations: [`admin`] is the operator's HTTP API (sessions, moderation, reload, probes);
 //! [`reload`] re-reads the configuration on `SIGHUP` or request and swaps groups and policy
 //! without dropping a session.
+//!
+//! Liveness and recovery: [`session_timer`] (RFC 4028) finds participants that vanished
+//! without a BYE; [`journal`] keeps the membership of live sessions on disk, and
+//! [`recovery`] resumes them (re-INVITE) when a focus restarts after a crash.
 #![forbid(unsafe_code)]
 
 /// The version `--version` prints: the package version and the git revision it was built
@@ -41,14 +45,17 @@ pub mod dialog;
 pub mod endpoint;
 pub mod exploder;
 pub mod floor;
+pub mod journal;
 pub mod media;
 pub mod metrics;
 pub mod overload;
 pub mod policy;
+pub mod recovery;
 pub mod reload;
 pub mod sdp;
 pub mod server;
 pub mod session;
+pub mod session_timer;
 pub mod sip;
 pub mod supervisor;
 pub mod transaction;

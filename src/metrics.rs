@@ -403,6 +403,46 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Audio streams declined for want of a free RTP port pair",
     ),
+    (
+        "focus_session_timer_rejections_total",
+        Kind::Counter,
+        "INVITEs and UPDATEs refused 422 because their Session-Expires was below session_timer.min_se_s",
+    ),
+    (
+        "focus_session_timer_refreshes_total",
+        Kind::Counter,
+        "Session refreshes (RFC 4028) completed, by who refreshed (participant, focus)",
+    ),
+    (
+        "focus_session_timer_expired_total",
+        Kind::Counter,
+        "Participants removed because their session was not refreshed in time or a refresh failed",
+    ),
+    (
+        "focus_journal_lines_total",
+        Kind::Counter,
+        "Lines appended to the membership journal, by op (open, join, update, leave, close)",
+    ),
+    (
+        "focus_journal_errors_total",
+        Kind::Counter,
+        "Journal operations that failed, by op (read, write, sync, compact, heartbeat, encode, closed)",
+    ),
+    (
+        "focus_journal_compactions_total",
+        Kind::Counter,
+        "Times the journal was rewritten with only the live sessions (at start and when it grew past max_bytes)",
+    ),
+    (
+        "focus_recovered_sessions_total",
+        Kind::Counter,
+        "Sessions started again after a crash, from the journal",
+    ),
+    (
+        "focus_recovered_participants_total",
+        Kind::Counter,
+        "Participants of resumed sessions, by outcome (resumed: accepted the re-INVITE; redialed: called again after 481; failed)",
+    ),
 ];
 
 fn describe() {

@@ -33,6 +33,8 @@ pub enum StartError {
     Charging(#[from] crate::charging::ChargingError),
     #[error("{0}")]
     Tls(#[from] crate::transport::TlsError),
+    #[error("journal: {0}")]
+    Journal(#[from] crate::journal::JournalError),
 }
 
 /// Where the focus listens.
@@ -61,6 +63,10 @@ pub struct Server {
     pub talk: Option<crate::session::talk::TalkPlanes>,
     /// Offline charging records.
     pub charging: ChargingHandle,
+    /// The membership journal (crash recovery).
+    pub journal: crate::journal::JournalHandle,
+    /// What crash recovery found at start.
+    pub recovered: crate::recovery::Outcome,
     cancel: CancellationToken,
     grace: Duration,
 }
@@ -287,6 +293,8 @@ impl Server {
             credit,
         ));
         supervisor.set_self();
+        // Before the transports run: resumed sessions get their participants first.
+        let (journal, recovered) = crate::recovery::start(config, &supervisor, &charging)?;
         endpoint.set_router(supervisor.clone());
         let o = &config.overload;
         let limiter = crate::overload::SourceLimiter::new(
@@ -326,6 +334,8 @@ impl Server {
             switch,
             talk,
             charging,
+            journal,
+            recovered,
             cancel,
             grace: Duration::from_secs(config.shutdown.grace_s),
         })
@@ -336,6 +346,8 @@ impl Server {
     /// transports close.
     pub async fn shutdown(&self) {
         self.supervisor.shutdown(self.grace).await;
+        // The sessions just ended closed themselves in the journal: a restart resumes nothing.
+        self.journal.shutdown().await;
         // Every record of the sessions just ended is on disk before the process exits.
         if let Err(e) = self.charging.shutdown().await {
             tracing::error!(error = %e, "charging records not all written");

@@ -13,6 +13,7 @@ mod control;
 
 pub use catalog::CatalogChange;
 pub use control::{AdminAnswer, AdminError};
+mod recover;
 
 use crate::config::Config;
 use crate::dialog::DialogId;
@@ -230,6 +231,8 @@ impl Template {
             talk: settings.talk.as_ref().map(|planes| {
                 crate::session::talk::TalkSettings::from_config(config, planes, None)
             }),
+            session_timer: config.session_timer.settings(),
+            journal: !config.journal.path.is_empty(),
         };
         Template {
             udp_port: settings.udp_port,
@@ -340,6 +343,8 @@ pub struct Supervisor {
     arbiters: Vec<ArbiterHandle>,
     /// The MSRP switch sessions install their participants in.
     switch: Option<Arc<Switch>>,
+    /// The membership journal sessions report to (crash recovery); disabled until set.
+    journal: std::sync::OnceLock<crate::journal::JournalHandle>,
     next_arbiter: AtomicUsize,
     next_instance: AtomicU64,
     draining: AtomicBool,
@@ -369,6 +374,7 @@ impl Supervisor {
             me: std::sync::OnceLock::new(),
             arbiters,
             switch,
+            journal: std::sync::OnceLock::new(),
             next_arbiter: AtomicUsize::new(0),
             next_instance: AtomicU64::new(1),
             draining: AtomicBool::new(false),
@@ -476,6 +482,7 @@ impl Supervisor {
             switch: self.switch.clone(),
             charging: self.charging.clone(),
             talk: self.settings.talk.clone(),
+            journal: self.journal.get().cloned().unwrap_or_default(),
         };
         let capacity = self.settings.mailbox_capacity;
         let key: Box<str> = key.into();

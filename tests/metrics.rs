@@ -16,11 +16,11 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
     ),
     (
         "focus_session_panics_total",
-        "needs a session actor to panic",
+        "needs a session actor to panic: asserted in tests/panic.rs",
     ),
     (
         "focus_sip_abandoned_total",
-        "needs a session to drop a request unanswered",
+        "needs a session to drop a request unanswered: asserted in tests/panic.rs",
     ),
     (
         "focus_transport_send_errors_total",
@@ -77,6 +77,38 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
     (
         "focus_credit_checks_total",
         "needs an online charging server: asserted in tests/charging.rs",
+    ),
+    (
+        "focus_session_timer_rejections_total",
+        "needs a too-small Session-Expires: asserted in tests/session_timer.rs",
+    ),
+    (
+        "focus_session_timer_refreshes_total",
+        "needs short session timers: asserted in tests/session_timer.rs",
+    ),
+    (
+        "focus_session_timer_expired_total",
+        "needs short session timers: asserted in tests/session_timer.rs",
+    ),
+    (
+        "focus_journal_lines_total",
+        "needs a journal file: asserted in tests/recovery.rs",
+    ),
+    (
+        "focus_journal_errors_total",
+        "needs a failing journal file: asserted in tests/recovery.rs",
+    ),
+    (
+        "focus_journal_compactions_total",
+        "needs a journal file: asserted in tests/recovery.rs",
+    ),
+    (
+        "focus_recovered_sessions_total",
+        "needs a crash and a restart: asserted in tests/recovery.rs",
+    ),
+    (
+        "focus_recovered_participants_total",
+        "needs a crash and a restart: asserted in tests/recovery.rs",
     ),
 ];
 

@@ -118,7 +118,7 @@ fn tls_is_off_without_certificates_and_plain_msrp_still_works() {
     let focus = Focus::start("");
     assert_eq!(focus.sip_tls, None, "the ready line says sip_tls=off");
     assert!(
-        focus.log().contains("TLS off"),
+        focus.log_contains("TLS off", WAIT),
         "no log line says TLS is off:\n{}",
         focus.log()
     );

@@ -45,6 +45,8 @@ pub enum SessionInput {
     ),
     /// New settings after a configuration reload.
     Reconfigure(super::Reconfigure),
+    /// Resume the participants a crashed focus had in this session (sent once, first).
+    Recover(Box<crate::journal::LiveSession>),
     /// Fault injection for the panic-isolation test.
     #[cfg(test)]
     Panic,
@@ -81,6 +83,8 @@ pub struct SessionActor {
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// Offline charging records.
     charging: crate::charging::ChargingHandle,
+    /// The membership journal (crash recovery).
+    journal: crate::journal::JournalHandle,
     /// The MSRP switch and this session's group in it.
     switch: Option<Arc<Switch>>,
     group: Option<Arc<Group>>,
@@ -108,6 +112,7 @@ pub struct SessionDeps {
     pub charging: crate::charging::ChargingHandle,
     /// The RTP plane and BFCP listener, when the focus serves audio.
     pub talk: Option<crate::session::talk::TalkPlanes>,
+    pub journal: crate::journal::JournalHandle,
 }
 
 impl SessionActor {
@@ -127,6 +132,7 @@ impl SessionActor {
             in_flight,
             switch: deps.switch,
             charging: deps.charging,
+            journal: deps.journal,
             group: None,
             me: None,
             planes: deps.talk,
@@ -223,6 +229,7 @@ impl SessionActor {
                         t.execute(effect);
                     }
                 }
+                Effect::Journal(event) => self.journal.record(&self.key, self.instance, event),
                 Effect::CancelInvite { call_id, cseq } => {
                     self.endpoint.cancel_invite(&call_id, cseq);
                 }
@@ -257,7 +264,8 @@ impl SessionActor {
         use crate::session::ChargeEvent as E;
         let conference = self.state.conference_uri().to_string();
         let record = match event {
-            E::SessionStart { subject } => Record::SessionStart {
+            E::SessionStart { subject, recovered } => Record::SessionStart {
+                recovered,
                 conference,
                 kind: match self.state.kind() {
                     crate::session::SessionKind::Predefined => c::SessionKind::Predefined,
@@ -273,6 +281,7 @@ impl SessionActor {
                 conference,
                 duration_s: c::whole_seconds(duration),
                 participants_total,
+                reason: None,
             },
             E::Join {
                 participant,
@@ -301,6 +310,7 @@ impl SessionActor {
                 identity: real,
                 disconnection_method: method.into(),
                 duration_s: c::whole_seconds(duration),
+                reason: None,
             },
             E::GroupMessage {
                 sender,
@@ -417,12 +427,19 @@ impl Actor for SessionActor {
             return;
         }
         // A handler panicked (there must be none, but): end this session cleanly for everyone
-        // in it (BYE, final NOTIFY) and leave no route pointing at it. Other sessions on the
-        // arbiter are untouched: tokio confines the panic to this actor's task.
+        // in it (BYE, final NOTIFY, charging records closed, journal closed) and leave no
+        // route pointing at it. Other sessions on the arbiter are untouched: tokio confines
+        // the panic to this actor's task. The state may be half-updated; should ending it
+        // panic too, the routes still go.
         metrics::counter!("focus_session_panics_total").increment(1);
         tracing::error!(conference = %self.key, "session actor panicked; ending the session");
-        self.state.shutdown(Instant::now());
-        self.execute();
+        let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.state.abort(Instant::now());
+            self.execute();
+        }));
+        if ended.is_err() {
+            tracing::error!(conference = %self.key, "ending the panicked session failed too");
+        }
         self.tables.forget_session(&self.key, self.instance, true);
         // Unanswered requests are answered 503 by their ServerTxn guards as `txns` drops.
     }
@@ -449,6 +466,7 @@ impl Handler<SessionInput> for SessionActor {
                     source,
                 };
                 self.txns.insert(txn.id(), txn);
+                super::fault::check(&request);
                 self.state.on_request(now, &request, rctx);
             }
             SessionInput::Ack(request, _source) => {
@@ -476,6 +494,7 @@ impl Handler<SessionInput> for SessionActor {
                 let _ = reply.send(self.state.on_admin(now, command));
             }
             SessionInput::Reconfigure(update) => self.state.reconfigure(now, update),
+            SessionInput::Recover(session) => self.state.recover(now, *session),
             #[cfg(test)]
             SessionInput::Panic => panic!("injected fault"),
         }

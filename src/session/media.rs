@@ -168,6 +168,31 @@ pub fn offer_lines(msrp: Option<&MsrpOffer>, session_id: &str) -> Vec<MediaDescr
         .collect()
 }
 
+/// The media lines of a new offer in a dialog whose last SDP from us was `last` (a resume
+/// after a restart): the same m-lines in the same order (RFC 3264 §8), with every MSRP
+/// stream we served replaced by a fresh one under `session_id` (`passive`: the participant
+/// connects to the new focus process); declined lines stay declined.
+pub fn reoffer(
+    last: &SessionDescription,
+    msrp: Option<&MsrpOffer>,
+    session_id: &str,
+) -> Vec<MediaDescription> {
+    let mut lines: Vec<MediaDescription> = last
+        .media
+        .iter()
+        .map(|m| match msrp {
+            Some(offer) if is_msrp(m) && m.port != 0 => {
+                msrp_line(offer, session_id, "passive", is_secure_msrp(m))
+            }
+            _ => m.clone(),
+        })
+        .collect();
+    if lines.is_empty() {
+        lines = offer_lines(msrp, session_id);
+    }
+    lines
+}
+
 /// The MSRP leg an answer to our offer sets up (we offered passive: the answerer connects).
 pub fn leg_from_answer(answer: &SessionDescription, session_id: &str) -> Option<MsrpLeg> {
     let m = answer.media.iter().find(|m| is_msrp(m) && m.port != 0)?;

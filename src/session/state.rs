@@ -76,6 +76,10 @@ pub struct SessionSettings {
     pub restart_ids: Option<(Option<String>, Option<String>, Option<String>)>,
     /// Talk bursts (RTP and BFCP), when the focus serves audio at all.
     pub talk: Option<super::talk::TalkSettings>,
+    /// Session timers (RFC 4028) on participants' dialogs.
+    pub session_timer: crate::session_timer::TimerSettings,
+    /// Membership changes are journaled (crash recovery); off: no journal effects at all.
+    pub journal: bool,
 }
 
 /// A request's transaction and origin.
@@ -142,6 +146,8 @@ pub enum Effect {
     },
     /// Talk bursts: RTP legs, the floor holder, BFCP messages.
     Talk(super::talk::TalkEffect),
+    /// A membership change for the crash-recovery journal.
+    Journal(crate::journal::Event),
     /// Route in-dialog requests of this dialog to this session (before the response goes).
     RegisterDialog(DialogId),
     UnregisterDialog(DialogId),
@@ -179,6 +185,14 @@ struct Participant {
     awaiting_ack: Option<u64>,
     /// Muted by a moderator: every MSRP leg it gets (re-INVITE) is muted in the switch too.
     muted: bool,
+    /// The dialog's session timer (RFC 4028), when one was negotiated.
+    timer: Option<crate::session_timer::SessionTimer>,
+    /// The participant accepts UPDATE (session refreshes use it rather than re-INVITE).
+    peer_update: bool,
+    /// The focus called it in (REFER, URI list, restart) rather than it calling in.
+    dialed_out: bool,
+    /// Shown only as an anonymous alias.
+    hidden: bool,
 }
 
 #[derive(Clone)]
@@ -199,6 +213,19 @@ enum Pending {
     Pager {
         report: Option<Arc<pager::NegativeReport>>,
         recipient: String,
+    },
+    /// Our session refresh (RFC 4028) in a participant's dialog: re-INVITE or UPDATE with
+    /// CSeq `cseq`, asking for `asked` seconds.
+    Refresh {
+        pid: u64,
+        cseq: u32,
+        invite: bool,
+        asked: u32,
+    },
+    /// Our re-INVITE that resumes a participant's dialog after a restart.
+    Resume {
+        pid: u64,
+        cseq: u32,
     },
 }
 
@@ -255,6 +282,10 @@ pub struct SessionState {
     /// The group was removed from the configuration: new joins, subscriptions and
     /// out-of-dialog requests are refused `404`; the session ends when it empties.
     retired: bool,
+    /// The journal has this session open (an `Open` line went out, no `Close` since).
+    journal_open: bool,
+    /// The session was resumed after a restart (its next charging start says so).
+    recovered: bool,
     effects: VecDeque<Effect>,
 }
 
@@ -300,6 +331,8 @@ impl SessionState {
             shutting_down: false,
             talk: None,
             retired: false,
+            journal_open: false,
+            recovered: false,
             effects: VecDeque::new(),
         }
     }
@@ -586,6 +619,10 @@ impl SessionState {
                 return;
             }
         };
+        // RFC 4028: the session interval, or 422/400/420 (answered).
+        let Some(timer) = self.uas_timer(req, ctx) else {
+            return;
+        };
         let invite_body = match uri_list::split_invite_body(req, self.settings.max_list) {
             Ok(b) => b,
             Err((status, reason)) => {
@@ -638,6 +675,9 @@ impl SessionState {
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Allow, ALLOW);
         w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
+        for (name, value) in self.timer_headers(&timer) {
+            w.header(name, &value);
+        }
         let bytes = w.finish(Some("application/sdp"), &body);
         self.dialogs
             .insert(tag.clone().into(), Owner::Participant(pid));
@@ -680,6 +720,12 @@ impl SessionState {
                 offer_pending,
                 awaiting_ack: Some(ctx.txn),
                 muted: false,
+                timer: timer
+                    .duty()
+                    .map(|(i, d)| crate::session_timer::SessionTimer::new(now, i, d)),
+                peer_update: req.headers.has_token(HeaderName::Allow, "UPDATE"),
+                dialed_out: false,
+                hidden: who.anonymous,
             },
         );
         // The MSRP leg is in the switch before the 200 leaves: a participant may connect and
@@ -692,11 +738,12 @@ impl SessionState {
         self.respond(ctx, 200, bytes, Some(id));
         self.roster
             .join(&identity, display, role.as_str(), endpoint);
+        self.learn_ids(req);
         self.charge_join(now, pid, false, who.anonymous);
         metrics::gauge!("focus_participants_active").increment(1.0);
         tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant joined");
         self.roster_changed_at(now);
-        self.learn_ids(req);
+        self.journal_join(now, pid);
         self.remember_member(&who.aor, who.display.clone());
         if !invite_body.invitees.is_empty() {
             self.invite_list(now, &invite_body.invitees, &identity, &who.aor);
@@ -772,23 +819,34 @@ impl SessionState {
             return;
         };
         // An offer of ours is still unanswered: the peer must retry (RFC 3261 §14.2, RFC 3311).
-        if p.offer_pending {
+        // So is ours while our refresh or resume re-INVITE is out (a bodiless UPDATE carries
+        // no offer and may cross it).
+        let offers = !(req.method == Method::Update && req.body.is_empty());
+        if p.offer_pending || (offers && self.refresh_invite_pending(pid)) {
             self.reply_simple(req, ctx, 491);
             return;
         }
+        // A re-INVITE or UPDATE is a session refresh (RFC 4028 §9): new terms, or 422.
+        let Some(timer) = self.uas_timer(req, ctx) else {
+            return;
+        };
         if req.method == Method::Update && req.body.is_empty() {
+            let Some(p) = self.participants.get_mut(&pid) else {
+                return;
+            };
             p.dialog.refresh_target(req);
             let contact = self.contact(ctx.source.protocol).to_string();
-            self.reply(
-                req,
-                ctx,
-                200,
-                "OK",
-                None,
-                &[(HeaderName::Contact, &contact)],
-            );
+            let mut extra = vec![(HeaderName::Contact, contact)];
+            extra.extend(self.timer_headers(&timer));
+            let extra: Vec<(HeaderName, &str)> =
+                extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            self.reply(req, ctx, 200, "OK", None, &extra);
+            self.peer_refreshed(now, pid, req, &timer);
             return;
         }
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
         let mut sdp_state = p.sdp.clone();
         let session_id = p.msrp_session.clone();
         let negotiated = self.negotiate(&mut sdp_state, &req.body, &session_id, Some(pid));
@@ -815,7 +873,13 @@ impl SessionState {
         let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(&local_tag));
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Allow, ALLOW);
+        for (name, value) in self.timer_headers(&timer) {
+            w.header(name, &value);
+        }
         let bytes = w.finish(Some("application/sdp"), &body);
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
         let ack = if req.method == Method::Invite {
             p.offer_pending = offer_pending;
             p.awaiting_ack = Some(ctx.txn);
@@ -831,6 +895,7 @@ impl SessionState {
             self.talk_renew(now, pid, n.talk);
         }
         self.respond(ctx, 200, bytes, ack);
+        self.peer_refreshed(now, pid, req, &timer);
     }
 
     /// Installs a participant's MSRP leg; it must bind within the bind timeout.
@@ -972,6 +1037,7 @@ impl SessionState {
                 metrics::gauge!("focus_participants_active").decrement(1.0);
                 self.roster.withdraw(pid);
                 self.roster_changed();
+                self.journal_leave(pid);
             }
             self.flush(now);
         }
@@ -1045,6 +1111,7 @@ impl SessionState {
         }));
         tracing::debug!(conference = %self.settings.conference_uri, ?method, "participant left");
         self.roster_changed_at(now);
+        self.journal_leave(pid);
     }
 
     /// Bookkeeping after any roster change: conference-state and the active flag.
@@ -1069,23 +1136,30 @@ impl SessionState {
         self.roster_changed();
         match (was, self.active) {
             (false, true) => {
+                // participants_total already counts the participant whose join started it;
+                // it was reset when the previous session in this actor stopped.
                 self.started = Some(now);
-                self.participants_total = 0;
                 let subject =
                     (!self.settings.subject.is_empty()).then(|| self.settings.subject.clone());
                 self.effects
-                    .push_back(Effect::Charge(ChargeEvent::SessionStart { subject }));
+                    .push_back(Effect::Charge(ChargeEvent::SessionStart {
+                        subject,
+                        recovered: self.recovered,
+                    }));
             }
             (true, false) => {
                 let duration = self
                     .started
                     .take()
                     .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+                // A later session in this actor is a new one, not the resumed one.
+                self.recovered = false;
                 self.effects
                     .push_back(Effect::Charge(ChargeEvent::SessionStop {
                         duration,
                         participants_total: self.participants_total,
                     }));
+                self.participants_total = 0;
             }
             _ => {}
         }
@@ -1306,7 +1380,7 @@ impl SessionState {
         if let Some(pid) = self.answered.get(&token).copied() {
             // A retransmitted 2xx: our ACK was lost (RFC 3261 §13.2.2.4).
             if (200..300).contains(&resp.status) {
-                self.send_ack(pid);
+                self.send_ack_cseq(pid, resp.cseq.seq);
             }
             return;
         }
@@ -1329,6 +1403,13 @@ impl SessionState {
                     self.pager_failed(now, report, &recipient);
                 }
             }
+            Pending::Refresh {
+                pid,
+                cseq,
+                invite,
+                asked,
+            } => self.on_refresh_response(now, token, pid, (cseq, invite, asked), resp),
+            Pending::Resume { pid, cseq } => self.on_resume_response(now, token, pid, cseq, resp),
             Pending::Notify { sid } => match resp.status {
                 200..=299 => {
                     if let Some(s) = self.subscriptions.get_mut(&sid) {
@@ -1363,6 +1444,8 @@ impl SessionState {
             Pending::Invite { pid } => self.dial_failed(now, pid, 408, DisconnectionMethod::Failed),
             Pending::ReferNotify { rid } => self.end_referral(rid),
             Pending::Pager { report, recipient } => self.pager_failed(now, report, &recipient),
+            Pending::Refresh { pid, .. } => self.refresh_failed(now, pid),
+            Pending::Resume { pid, .. } => self.resume_failed(now, pid),
             Pending::Bye => {}
         }
         self.flush(now);
@@ -1385,11 +1468,16 @@ impl SessionState {
         let media = self.participants.values().filter_map(|p| p.media_deadline);
         let dials = self.dialouts.values().map(|d| d.deadline);
         let pager = self.pacer.next_at(now, f64::from(self.settings.pager_rate));
+        let timers = self
+            .participants
+            .values()
+            .filter_map(|p| p.timer.as_ref().map(|t| t.deadline()));
         subs.chain(purge)
             .chain(media)
             .chain(dials)
             .chain(pager)
             .chain(self.talk_poll_timeout())
+            .chain(timers)
             .min()
     }
 
@@ -1408,6 +1496,7 @@ impl SessionState {
         self.dial_timeouts(now);
         self.pump_pager(now);
         self.talk_timeout(now);
+        self.session_timeouts(now);
         // MSRP legs that never bound, or stayed lost past the grace time.
         let silent: Vec<u64> = self
             .participants
@@ -1434,15 +1523,25 @@ impl SessionState {
 
     /// Ends the session: BYE to every participant, a final NOTIFY to every subscriber.
     pub fn shutdown(&mut self, now: Instant) {
+        self.end_all(now, DisconnectionMethod::Booted, (200, "conference ended"));
+    }
+
+    /// Ends the session after an internal failure (its actor panicked): as
+    /// [`SessionState::shutdown`], but participants are told the session failed (`Reason:
+    /// SIP;cause=500`) and leave as `failed`.
+    pub fn abort(&mut self, now: Instant) {
+        self.end_all(
+            now,
+            DisconnectionMethod::Failed,
+            (500, "conference failed (internal error)"),
+        );
+    }
+
+    fn end_all(&mut self, now: Instant, method: DisconnectionMethod, reason: (u16, &str)) {
         self.shutting_down = true;
         let pids: Vec<u64> = self.participants.keys().copied().collect();
         for pid in pids {
-            self.hang_up(
-                now,
-                pid,
-                DisconnectionMethod::Booted,
-                Some((200, "conference ended")),
-            );
+            self.hang_up(now, pid, method, Some(reason));
         }
         let calling: Vec<u64> = self.dialouts.keys().copied().collect();
         for pid in calling {
@@ -1651,8 +1750,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 mod control;
 mod floor;
+mod liveness;
 mod operator;
 mod pager;
+mod recover;
 mod refer;
 mod uri_list;
 

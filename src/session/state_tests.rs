@@ -54,6 +54,8 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         restart_members: Vec::new(),
         restart_ids: None,
         talk: None,
+        session_timer: Default::default(),
+        journal: true,
     })
 }
 
@@ -147,6 +149,7 @@ struct Out {
     muted: Vec<(String, bool)>,
     charges: Vec<crate::session::ChargeEvent>,
     talk: Vec<crate::session::talk::TalkEffect>,
+    journal: Vec<crate::journal::Event>,
 }
 
 impl Harness {
@@ -186,6 +189,7 @@ impl Harness {
                 Effect::MsrpMute { session_id, muted } => out.muted.push((session_id, muted)),
                 Effect::Charge(e) => out.charges.push(e),
                 Effect::Talk(e) => out.talk.push(e),
+                Effect::Journal(e) => out.journal.push(e),
             }
         }
         out
@@ -1258,3 +1262,5 @@ fn talk_bursts_join_take_the_floor_and_leave() {
 fn request_in(method: &str, who: &str, call: &str, cseq: u32, tag: &str) -> Request {
     request(method, who, call, cseq, Some(tag), "", "")
 }
+#[path = "state/liveness_tests.rs"]
+mod liveness;

@@ -1,7 +1,8 @@
 //! Black-box test support: a focus process on ephemeral ports ([`Focus`]) and a small
 //! synchronous SIP user agent over real sockets ([`Ua`]).
 //!
-//! - `focus.rs`: config file, process start (ready line), logs, `/metrics`, SIGTERM
+//! - `focus.rs`: config file, process start (ready line, [`Launch`] options), logs,
+//!   `/metrics`, SIGTERM, SIGKILL and restart on the same SIP port
 //! - `ua.rs`: sockets, reader threads, NOTIFY auto-answer, receive-with-timeout
 //! - `call.rs`: request builders (INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE...) and the
 //!   per-call state they use
@@ -30,7 +31,7 @@ mod ua;
 pub use admin::{http, HttpReply};
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
-pub use focus::{metric_in, Focus};
+pub use focus::{metric_in, Focus, Launch};
 pub use msrp::{cpim_text, Chat, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
 pub use tls::Pki;
 pub use ua::{Notify, Origin, Rx, Ua};
