@@ -215,8 +215,10 @@ fn a_scripted_session_leaves_one_record_per_event() {
             conference,
             kind,
             subject,
+            recovered,
         } => {
             assert_eq!(conference, TEAM);
+            assert!(!recovered, "a fresh session is no recovered one");
             assert_eq!(*kind, SessionKind::Predefined);
             assert_eq!(subject.as_deref(), Some("Team chat"));
         }
@@ -287,9 +289,11 @@ fn a_scripted_session_leaves_one_record_per_event() {
                 participant,
                 disconnection_method,
                 duration_s,
+                reason,
                 ..
             } => {
                 assert_eq!(participant, &format!("sip:{who}@example.com"));
+                assert_eq!(*reason, None, "{who} left by BYE");
                 assert_eq!(*disconnection_method, DisconnectionMethod::Departed);
                 assert!(
                     (seconds(lower)..=seconds(upper)).contains(duration_s),
@@ -305,8 +309,10 @@ fn a_scripted_session_leaves_one_record_per_event() {
             conference,
             duration_s,
             participants_total,
+            reason,
         } => {
             assert_eq!(conference, TEAM);
+            assert_eq!(*reason, None, "ended by its participants");
             assert_eq!(*participants_total, 2);
             let (lower, upper) = (alice_leaving - alice_joined, alice_left - alice_invited);
             assert!(

@@ -99,6 +99,8 @@ impl Focus {
                 "127.0.0.1:0",
                 "--metrics-listen",
                 "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
             ])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
