@@ -62,6 +62,8 @@ pub struct SessionSettings {
     pub dial_timeout: Duration,
     /// Most targets one URI list (REFER, INVITE, MESSAGE) may name.
     pub max_list: usize,
+    /// XML bounds for URI lists, and the addresses no request may make the focus call.
+    pub amplification: Arc<crate::policy::Amplification>,
     /// Group messages relayed per second by this session (pacing), and most waiting.
     pub pager_rate: u32,
     pub pager_queue: usize,
@@ -554,13 +556,21 @@ impl SessionState {
                 return;
             }
         };
-        let invite_body = match uri_list::split_invite_body(req, self.settings.max_list) {
+        let invite_body = match uri_list::split_invite_body(
+            req,
+            self.settings.max_list,
+            &self.settings.amplification.lists,
+        ) {
             Ok(b) => b,
             Err((status, reason)) => {
                 self.reply(req, ctx, status, reason, None, &[]);
                 return;
             }
         };
+        if self.names_focus_any(invite_body.invitees.iter().map(|e| e.uri.as_str())) {
+            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
+            return;
+        }
         if !invite_body.invitees.is_empty() {
             let listed = self.settings.policy.member_role(&who.aor).is_some();
             if let Err(r) =

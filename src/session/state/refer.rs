@@ -73,6 +73,12 @@ impl SessionState {
             self.reply(req, ctx, 400, "Refer-To must be a SIP URI", None, &[]);
             return;
         }
+        // The focus itself (this conference or any other URI it answers at) would be called
+        // in by its own INVITE: refused before anything is sent.
+        if self.settings.amplification.names_focus(&target.uri) {
+            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
+            return;
+        }
         // RFC 4579 §5.3: `method=BYE` asks to remove the participant.
         let remove = target
             .uri
@@ -199,7 +205,7 @@ impl SessionState {
                 if !part.is_content_type(resource_lists::MIME_TYPE) {
                     return None;
                 }
-                resource_lists::parse(&part.body, &resource_lists::ListLimits::default()).ok()
+                resource_lists::parse(&part.body, &self.settings.amplification.lists).ok()
             });
         let Some(mut list) = list else {
             self.reply(req, ctx, 400, "Malformed or missing URI list", None, &[]);
@@ -227,6 +233,10 @@ impl SessionState {
                 .map(|p| p.role)
                 .or(listed),
         };
+        if self.names_focus_any(list.entries.iter().map(|e| e.uri.as_str())) {
+            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
+            return;
+        }
         let mut targets = Vec::new();
         for e in &list.entries {
             let Ok(uri) = Uri::parse(&e.uri) else {
@@ -272,6 +282,11 @@ impl SessionState {
                 self.dial_out(now, &target, None, &by);
             }
         }
+    }
+
+    /// True when one of `uris` (as written in a URI list) names the focus itself.
+    pub(super) fn names_focus_any<'a>(&self, mut uris: impl Iterator<Item = &'a str>) -> bool {
+        uris.any(|u| Uri::parse(u).is_ok_and(|u| self.settings.amplification.names_focus(&u)))
     }
 
     /// How a referrer is named to the others (Referred-By of our INVITE, `referred` in
@@ -414,6 +429,14 @@ impl SessionState {
         by: &str,
         hidden: bool,
     ) {
+        if self.settings.amplification.names_focus(&target.uri) {
+            // Requests are checked before they get here; this keeps any other path (a
+            // restarted session's remembered members) from making the focus call itself.
+            let refusal = crate::policy::Amplification::self_target();
+            refusal.count();
+            self.referral_notify(rid, refusal.status, "Loop Detected", true);
+            return;
+        }
         let aor = target.uri.aor();
         if self.participants.values().any(|p| p.real == aor)
             || self.dialouts.values().any(|d| d.real == aor)

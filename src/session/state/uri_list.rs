@@ -25,6 +25,7 @@ pub(in crate::session) struct InviteBody {
 pub(in crate::session) fn split_invite_body(
     req: &Request,
     max_list: usize,
+    limits: &resource_lists::ListLimits,
 ) -> Result<InviteBody, (u16, &'static str)> {
     let ct = req.headers.get(HeaderName::ContentType).unwrap_or("");
     if !crate::supervisor::checks::media_type(ct).eq_ignore_ascii_case("multipart/mixed") {
@@ -50,7 +51,7 @@ pub(in crate::session) fn split_invite_body(
             .find_by_disposition(multipart::RECIPIENT_LIST)
             .filter(|p| p.is_content_type(resource_lists::MIME_TYPE))
             .ok_or((400u16, "Missing recipient-list body part"))?;
-        let mut parsed = resource_lists::parse(&list.body, &resource_lists::ListLimits::default())
+        let mut parsed = resource_lists::parse(&list.body, limits)
             .map_err(|_| (400u16, "Malformed resource list"))?;
         parsed.dedup();
         if parsed.entries.len() > max_list {
