@@ -9,8 +9,11 @@
 use bytes::{Bytes, BytesMut};
 use cpm_focus::sip;
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("sip_framer", sip_framer),
     ("sip_message", sip_message),
     ("sdp", sdp),
