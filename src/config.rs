@@ -868,6 +868,27 @@ mod tests {
     }
 
     #[test]
+    fn xml_bounds_are_checked_and_documented() {
+        let c = Config::embedded().unwrap();
+        let d = XmlConfig::default();
+        assert_eq!(
+            (c.xml.max_bytes, c.xml.max_depth, c.xml.max_elements),
+            (d.max_bytes, d.max_depth, d.max_elements)
+        );
+        let text = "[xml]\nmax_bytes = 10\nmax_depth = 300\nmax_elements = 0\n";
+        let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+            panic!("accepted")
+        };
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["xml.max_bytes", "xml.max_depth", "xml.max_elements"]);
+        let l = Config::from_toml("[xml]\nmax_depth = 5\n")
+            .unwrap()
+            .xml
+            .list_limits();
+        assert_eq!((l.max_depth, l.max_bytes), (5, 65_536));
+    }
+
+    #[test]
     fn every_error_is_reported_with_its_key() {
         let text = r#"
             [focus]
