@@ -734,9 +734,13 @@ impl Shard {
             let response = response.map(|b| Bytes::copy_from_slice(&b));
             // The merged-request index keeps pointing at it while it lingers.
             let merge_key = entry.merge_key.take();
+            let before = self.linger.len();
             self.linger
                 .insert(key.clone(), response, target, merge_key, until);
-            metrics::gauge!("focus_transactions_lingering").set(self.linger.len() as f64);
+            // Each shard adds its own change: the gauge is the sum over shards (a `set` from
+            // each shard would show whichever shard wrote last).
+            metrics::gauge!("focus_transactions_lingering")
+                .increment(self.linger.len() as f64 - before as f64);
         }
         if terminated || lingers {
             if let Some(entry) = self.servers.remove(key) {
@@ -805,11 +809,11 @@ impl Shard {
 
     fn on_timers(&mut self, now: Instant) {
         let merged = &mut self.merged;
-        if self.linger.expire(now, |mk| {
+        let expired = self.linger.expire(now, |mk| {
             merged.remove(&mk);
-        }) > 0
-        {
-            metrics::gauge!("focus_transactions_lingering").set(self.linger.len() as f64);
+        });
+        if expired > 0 {
+            metrics::gauge!("focus_transactions_lingering").decrement(expired as f64);
         }
         while let Some(Reverse((t, _))) = self.timers.peek() {
             if *t > now {
