@@ -567,10 +567,6 @@ impl SessionState {
                 return;
             }
         };
-        if self.names_focus_any(invite_body.invitees.iter().map(|e| e.uri.as_str())) {
-            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
-            return;
-        }
         if !invite_body.invitees.is_empty() {
             let listed = self.settings.policy.member_role(&who.aor).is_some();
             if let Err(r) =
@@ -581,6 +577,11 @@ impl SessionState {
                 self.refuse(req, ctx, &r);
                 return;
             }
+        }
+        // An invitee at the focus itself would be called in by the focus's own INVITE.
+        if self.names_focus_any(invite_body.invitees.iter().map(|e| e.uri.as_str())) {
+            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
+            return;
         }
         let mut sdp_state = LocalSdpState::random();
         let msrp_session = media::new_session_id();

@@ -73,12 +73,6 @@ impl SessionState {
             self.reply(req, ctx, 400, "Refer-To must be a SIP URI", None, &[]);
             return;
         }
-        // The focus itself (this conference or any other URI it answers at) would be called
-        // in by its own INVITE: refused before anything is sent.
-        if self.settings.amplification.names_focus(&target.uri) {
-            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
-            return;
-        }
         // RFC 4579 §5.3: `method=BYE` asks to remove the participant.
         let remove = target
             .uri
@@ -103,6 +97,12 @@ impl SessionState {
         };
         if let Err(r) = self.settings.policy.allow(actor, listed.is_some(), action) {
             self.refuse(req, ctx, &r);
+            return;
+        }
+        // The focus itself (this conference or any other URI it answers at) would be called
+        // in by its own INVITE: refused before anything is sent.
+        if self.settings.amplification.names_focus(&target.uri) {
+            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
             return;
         }
         // RFC 4488: `Refer-Sub: false` asks for no implicit subscription.
@@ -233,10 +233,6 @@ impl SessionState {
                 .map(|p| p.role)
                 .or(listed),
         };
-        if self.names_focus_any(list.entries.iter().map(|e| e.uri.as_str())) {
-            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
-            return;
-        }
         let mut targets = Vec::new();
         for e in &list.entries {
             let Ok(uri) = Uri::parse(&e.uri) else {
@@ -265,6 +261,10 @@ impl SessionState {
                 return;
             }
             targets.push((uri, e.display_name.clone(), remove));
+        }
+        if self.names_focus_any(list.entries.iter().map(|e| e.uri.as_str())) {
+            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
+            return;
         }
         let mut w = self.writer(req, ctx, 202, "Accepted");
         w.header(HeaderName::ReferSub, "false");
