@@ -18,7 +18,7 @@ fn key_method(m: &Method) -> &str {
 
 /// Server transaction key of a request.
 pub fn server_key(req: &Request) -> TsxKey {
-    let mut k = String::with_capacity(96);
+    let mut k = String::with_capacity(96 + req.call_id().len());
     let via = &req.via;
     if via.has_rfc3261_branch() {
         // branch + sent-by + method (RFC 3261 §17.2.3), plus Call-ID and CSeq number: a
