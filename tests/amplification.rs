@@ -216,6 +216,20 @@ fn lists_with_a_dtd_or_over_the_xml_bounds_are_refused_and_nothing_is_sent() {
             "{xml}"
         );
     }
+    // The same parser guards a URI-list INVITE to the factory (RFC 5366).
+    let (ct, body) = multipart(&[
+        ("application/sdp", AUDIO_OFFER, false),
+        (resource_lists::MIME_TYPE, &cases[0], true),
+    ]);
+    let mut call = Call::new(FACTORY);
+    let b = alice.send_request(
+        &mut call,
+        "INVITE",
+        "Require: recipient-list-invite\r\n",
+        Some((&ct, &body)),
+    );
+    let r = alice.expect_final(&b);
+    assert_eq!((r.status, &*r.reason), (400, "Malformed resource list"));
     // Four distinct targets where three are allowed.
     let four: Vec<String> = (1..=4).map(|i| format!("sip:t{i}@example.com")).collect();
     let r = refer_list(&mut alice, &list_xml(&four));
