@@ -183,6 +183,45 @@ pub fn sdp(data: &[u8]) {
     if let Ok(answer) = sdp::answer(&parsed, &sdp::DefaultDeclineAll, &ctx) {
         let _ = answer.sdp().to_bytes();
     }
+    sdp_media_lines(&parsed);
+}
+
+/// What sessions read from offered media lines beyond the SDP model: the BFCP line
+/// (RFC 8856) and the audio codec (payload type, rtpmap, fmtp).
+fn sdp_media_lines(parsed: &cpm_focus::sdp::SessionDescription) {
+    use cpm_focus::floor::sdp as bfcp_sdp;
+    use cpm_focus::media::rtp::{choose, Codec};
+    let group = [
+        Codec::parse("opus/48000/2").expect("codec"),
+        Codec::parse("PCMA/8000").expect("codec"),
+        Codec::parse("PCMU/8000").expect("codec"),
+    ];
+    for m in &parsed.media {
+        if bfcp_sdp::can_serve(m) {
+            let line = bfcp_sdp::ServerLine {
+                port: 5070,
+                conference_id: 1,
+                user_id: 2,
+                floor_id: 3,
+                media_label: "audio",
+            };
+            let _ = bfcp_sdp::answer_line(m, &line);
+        }
+        if let Some(choice) = choose(&group, m) {
+            assert!(
+                choice.payload_type < 128,
+                "payload type {}",
+                choice.payload_type
+            );
+            assert!(
+                m.formats
+                    .iter()
+                    .any(|f| f.parse::<u8>().ok() == Some(choice.payload_type)),
+                "chosen payload type {} not offered",
+                choice.payload_type
+            );
+        }
+    }
 }
 
 /// MSRP (RFC 4975): framing independent of segmentation, every frame parsed, requests
