@@ -227,6 +227,26 @@ fn writer_response_copies_dialog_headers() {
         .contains("rport=5061"));
 }
 
+/// Fuzz finding (sip_message): a copied Via whose protocol and sent-by were separated by a
+/// bare CR was written with the CR dropped (`SIP/2.0/TCPproxy.example.com`), and the
+/// response no longer parsed.
+#[test]
+fn writer_keeps_words_apart_when_it_drops_a_bare_cr() {
+    let with_cr = INVITE.replace(
+        "From:",
+        "Via: SIP/2.0/TCP\rproxy.example.com;branch=z9hG4bK-2\r\nFrom:",
+    );
+    let r = req(&with_cr);
+    let src: std::net::SocketAddr = "127.0.0.1:5061".parse().unwrap();
+    let bytes = MessageWriter::response_to(&r, src, 486, "Busy Here", Some("t")).finish_empty();
+    let text = std::str::from_utf8(&bytes).unwrap();
+    assert!(
+        text.contains("Via: SIP/2.0/TCP proxy.example.com;branch=z9hG4bK-2\r\n"),
+        "{text}"
+    );
+    assert!(matches!(p(text), Ok(Message::Response(_))), "{text}");
+}
+
 /// RFC 3261 §12.1.1: a 2xx (or dialog-creating 1xx) carries the request's Record-Route in
 /// order; a final refusal does not need it.
 #[test]
