@@ -55,6 +55,7 @@ fn settings() -> Arc<SessionSettings> {
         media_grace: Duration::from_secs(10),
         dial_timeout: Duration::from_secs(60),
         max_list: 100,
+        amplification: Default::default(),
         pager_rate: 1000,
         pager_queue: 1000,
         kind: cpm_focus::session::SessionKind::Predefined,

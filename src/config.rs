@@ -50,6 +50,7 @@ pub struct Config {
     pub floor: FloorControlConfig,
     pub policy: ProviderPolicy,
     pub charging: ChargingConfig,
+    pub xml: XmlConfig,
     pub overload: OverloadConfig,
     pub tls: TlsConfig,
     pub admin: AdminConfig,
@@ -470,6 +471,65 @@ impl Default for FloorControlConfig {
             bind_timeout_s: 30,
             max_message_size: 65536,
             write_queue: 256,
+        }
+    }
+}
+
+/// `[xml]`: bounds on every XML body the focus parses from a peer (the RFC 4826 URI lists of
+/// INVITE, REFER and MESSAGE). DTDs and entities beyond the five predefined ones are refused
+/// whatever these say.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct XmlConfig {
+    /// Largest document, bytes.
+    pub max_bytes: usize,
+    /// Deepest element nesting (the root is depth 1).
+    pub max_depth: usize,
+    /// Most elements in one document, foreign ones included.
+    pub max_elements: usize,
+}
+
+impl Default for XmlConfig {
+    fn default() -> Self {
+        XmlConfig {
+            max_bytes: 65_536,
+            max_depth: 16,
+            max_elements: 10_000,
+        }
+    }
+}
+
+impl XmlConfig {
+    /// Every problem of the `[xml]` section, each with its key.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut bad = |key: &str, message: &str| {
+            issues.push(ConfigIssue {
+                key: format!("xml.{key}"),
+                message: message.into(),
+            })
+        };
+        if self.max_bytes < 1024 {
+            bad("max_bytes", "must be at least 1024");
+        }
+        if !(2..=crate::body::resource_lists::DEPTH_CAP).contains(&self.max_depth) {
+            bad("max_depth", "must be between 2 and 256");
+        }
+        if self.max_elements < 2 {
+            bad("max_elements", "must be at least 2");
+        }
+        issues
+    }
+
+    /// The parser limits of a resource list under these bounds.
+    pub fn list_limits(&self) -> crate::body::resource_lists::ListLimits {
+        crate::body::resource_lists::ListLimits {
+            max_bytes: self.max_bytes,
+            max_depth: self.max_depth,
+            max_elements: self.max_elements,
+            // Every entry is an element: the element bound is also the entry bound before
+            // duplicates go; policy.max_list_size bounds the targets after.
+            max_entries: self.max_elements,
         }
     }
 }
@@ -1172,6 +1232,7 @@ impl Config {
             );
         }
         issues.extend(self.charging.validate());
+        issues.extend(self.xml.validate());
         self.overload.validate(&mut issues);
         self.tls.validate(&mut issues);
         issues.extend(talk::validate(self));
@@ -1396,6 +1457,27 @@ fsync = \"always\"
         assert_eq!(good.charging.fsync, FsyncPolicy::Always);
         assert_eq!(good.charging.on_unavailable, OnUnavailable::Deny);
         assert!(Config::from_toml("[charging]\nfsync = \"sometimes\"\n").is_err());
+    }
+
+    #[test]
+    fn xml_bounds_are_checked_and_documented() {
+        let c = Config::embedded().unwrap();
+        let d = XmlConfig::default();
+        assert_eq!(
+            (c.xml.max_bytes, c.xml.max_depth, c.xml.max_elements),
+            (d.max_bytes, d.max_depth, d.max_elements)
+        );
+        let text = "[xml]\nmax_bytes = 10\nmax_depth = 300\nmax_elements = 0\n";
+        let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+            panic!("accepted")
+        };
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["xml.max_bytes", "xml.max_depth", "xml.max_elements"]);
+        let l = Config::from_toml("[xml]\nmax_depth = 5\n")
+            .unwrap()
+            .xml
+            .list_limits();
+        assert_eq!((l.max_depth, l.max_bytes), (5, 65_536));
     }
 
     #[test]

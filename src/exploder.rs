@@ -22,6 +22,8 @@ pub struct Exploder {
     domain: String,
     trusted: Vec<IpAddr>,
     charging: crate::charging::ChargingHandle,
+    /// XML bounds of the list, and the addresses it may not name (the focus's own).
+    amplification: Arc<crate::policy::Amplification>,
     next: AtomicU64,
 }
 
@@ -32,6 +34,7 @@ impl Exploder {
         domain: String,
         trusted: Vec<IpAddr>,
         charging: crate::charging::ChargingHandle,
+        amplification: Arc<crate::policy::Amplification>,
     ) -> Exploder {
         Exploder {
             endpoint,
@@ -39,6 +42,7 @@ impl Exploder {
             domain,
             trusted,
             charging,
+            amplification,
             next: AtomicU64::new(1),
         }
     }
@@ -72,9 +76,7 @@ impl Exploder {
         let list = body
             .find_by_disposition(multipart::RECIPIENT_LIST)
             .filter(|p| p.is_content_type(resource_lists::MIME_TYPE))
-            .and_then(|p| {
-                resource_lists::parse(&p.body, &resource_lists::ListLimits::default()).ok()
-            });
+            .and_then(|p| resource_lists::parse(&p.body, &self.amplification.lists).ok());
         let payload = body
             .parts
             .iter()
@@ -93,6 +95,21 @@ impl Exploder {
                 self.domain, self.max_list
             );
             txn.reply_with(&req, 403, "Forbidden", |w| {
+                w.header(HeaderName::Warning, &warning);
+            });
+            return;
+        }
+        // A recipient at the focus itself (a group, the factory, this very service) would make
+        // the focus message itself: refused before anything is sent.
+        if list
+            .entries
+            .iter()
+            .any(|e| Uri::parse(&e.uri).is_ok_and(|u| self.amplification.names_focus(&u)))
+        {
+            let r = crate::policy::Amplification::self_target();
+            r.count();
+            let warning = format!("{} {} \"{}\"", r.code, self.domain, r.warning);
+            txn.reply_with(&req, r.status, crate::sip::reason_phrase(r.status), |w| {
                 w.header(HeaderName::Warning, &warning);
             });
             return;

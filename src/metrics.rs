@@ -159,6 +159,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Conference-event NOTIFYs sent",
     ),
     (
+        "focus_sip_loops_detected_total",
+        Kind::Counter,
+        "Requests answered 482 Loop Detected: merged (the same request by another path) or looped (a request of the focus's own, come back)",
+    ),
+    (
         "focus_overload_rejections_total",
         Kind::Counter,
         "Requests refused with 503 to shed load, by reason",

@@ -2,8 +2,10 @@
 //! who may add, remove or moderate. Each refusal is typed, carries the status and Warning
 //! text it is answered with, and a bounded label for `focus_policy_rejections_total`.
 
+mod amplification;
 mod identity;
 
+pub use amplification::{Amplification, OwnUris};
 pub use identity::{identify, Identity, ANONYMOUS_DOMAIN};
 
 use crate::config::{Authority, GroupConfig, JoinRule, MediaKind, ProviderPolicy, Role};

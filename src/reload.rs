@@ -208,7 +208,7 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
 pub fn restart_required(applied: &Config, file: &Config) -> Vec<String> {
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let sections: [(&str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 14] = [
+    let sections: [(&str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 15] = [
         ("focus", &applied.focus, &file.focus),
         ("sip", &applied.sip, &file.sip),
         ("supervisor", &applied.supervisor, &file.supervisor),
@@ -222,6 +222,7 @@ pub fn restart_required(applied: &Config, file: &Config) -> Vec<String> {
         ("admin", &applied.admin, &file.admin),
         ("session_timer", &applied.session_timer, &file.session_timer),
         ("journal", &applied.journal, &file.journal),
+        ("xml", &applied.xml, &file.xml),
         // Whole-file check last: catches sections this list does not name yet.
         ("other", applied, file),
     ];

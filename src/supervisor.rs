@@ -185,6 +185,22 @@ struct Template {
     base: SessionSettings,
 }
 
+/// The XML bounds of the configuration, and every address that names this focus.
+fn amplification(config: &Config, settings: &SupervisorSettings) -> crate::policy::Amplification {
+    let mut hosts: Vec<Host> = settings.local_ips.iter().map(|ip| Host::Ip(*ip)).collect();
+    if let Ok(h) = Host::parse(&settings.advertised_host) {
+        hosts.push(h);
+    }
+    crate::policy::Amplification {
+        lists: config.xml.list_limits(),
+        own: crate::policy::OwnUris {
+            domain: settings.domain.clone(),
+            hosts,
+            ports: vec![settings.udp_port, settings.tcp_port],
+        },
+    }
+}
+
 impl Template {
     fn new(config: &Config, settings: &SupervisorSettings) -> Template {
         let sdp_address = settings
@@ -223,6 +239,7 @@ impl Template {
             media_grace: Duration::from_secs(config.msrp.connection_grace_s),
             dial_timeout: Duration::from_secs(config.policy.dial_out_timeout_s),
             max_list: config.policy.max_list_size,
+            amplification: Arc::new(amplification(config, settings)),
             pager_rate: config.policy.pager_rate,
             pager_queue: config.policy.pager_queue,
             kind: crate::session::SessionKind::Predefined,

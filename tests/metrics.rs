@@ -11,6 +11,10 @@ use support::{Call, Focus, Origin, Ua, AUDIO_OFFER, TEAM, WAIT};
 /// Metrics this test cannot provoke from outside, and where they are covered instead.
 const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
     (
+        "focus_sip_loops_detected_total",
+        "needs a merged or looped request: asserted in tests/amplification.rs",
+    ),
+    (
         "focus_sip_cancelled_total",
         "CANCEL races have no fixed outcome: asserted in tests/cancel.rs",
     ),

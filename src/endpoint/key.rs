@@ -18,16 +18,23 @@ fn key_method(m: &Method) -> &str {
 
 /// Server transaction key of a request.
 pub fn server_key(req: &Request) -> TsxKey {
-    let mut k = String::with_capacity(96);
+    let mut k = String::with_capacity(96 + req.call_id().len());
     let via = &req.via;
     if via.has_rfc3261_branch() {
-        // branch + sent-by + method (RFC 3261 §17.2.3).
+        // branch + sent-by + method (RFC 3261 §17.2.3), plus Call-ID and CSeq number: a
+        // retransmission carries the same ones (so do the ACK and CANCEL of an INVITE), and
+        // two requests that differ in them are two requests whatever their branch. RFC 4475
+        // §3.3.2 and §3.3.3 share one branch: matched on branch alone, the second would be
+        // "answered" with the first's response, at the first's address. NUL cannot occur in
+        // a Call-ID, so the fields cannot run into each other.
         let _ = write!(
             k,
-            "S3|{}|{}:{}|{}",
+            "S3|{}|{}:{}|{}\u{0}{}|{}",
             via.branch().unwrap_or(""),
             via.host,
             via.port.unwrap_or(0),
+            req.call_id(),
+            req.cseq.seq,
             key_method(&req.method)
         );
     } else {
@@ -95,8 +102,12 @@ mod tests {
     use bytes::Bytes;
 
     fn req(method: &str, branch: &str, cseq_method: &str) -> Request {
+        req_in(method, branch, cseq_method, "c")
+    }
+
+    fn req_in(method: &str, branch: &str, cseq_method: &str, call_id: &str) -> Request {
         let text = format!(
-            "{method} sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\r\nFrom: <sip:x@y>;tag=f\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 {cseq_method}\r\nContent-Length: 0\r\n\r\n"
+            "{method} sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\r\nFrom: <sip:x@y>;tag=f\r\nTo: <sip:a@b>\r\nCall-ID: {call_id}\r\nCSeq: 1 {cseq_method}\r\nContent-Length: 0\r\n\r\n"
         );
         match parse(
             Bytes::from(text),
@@ -123,5 +134,15 @@ mod tests {
         assert!(server_key(&inv).starts_with("S2|"));
         assert_eq!(server_key(&inv), server_key(&ack));
         assert_eq!(cancelled_invite_key(&cancel), server_key(&inv));
+    }
+
+    #[test]
+    fn one_branch_in_two_calls_is_two_transactions() {
+        // Regression (RFC 4475 §3.3.2/§3.3.3 share a branch): the second request was taken
+        // for a retransmission of the first and never answered at its own address.
+        let a = req_in("OPTIONS", "z9hG4bKkdjuw39234", "OPTIONS", "unkscm.1");
+        let b = req_in("OPTIONS", "z9hG4bKkdjuw39234", "OPTIONS", "novelsc.1");
+        assert_ne!(server_key(&a), server_key(&b));
+        assert_eq!(server_key(&a), server_key(&a.clone()));
     }
 }

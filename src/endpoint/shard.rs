@@ -256,9 +256,20 @@ impl Shard {
                 .get(mk)
                 .is_some_and(|k| self.servers.contains_key(k) || self.linger.get(k).is_some())
             {
+                metrics::counter!("focus_sip_loops_detected_total", "kind" => "merged")
+                    .increment(1);
                 self.stateless(&req, source, target, 482, "Loop Detected", None);
                 return;
             }
+        }
+        // A request the focus itself sent, come back (a target that routes to the focus, a
+        // proxy loop): acting on it would make the focus call or message itself, maybe
+        // without end. It carries one of our Vias, with the branch of a client transaction
+        // still running here (a loop keeps the Call-ID, so the same shard).
+        if self.is_own_request(&req) {
+            metrics::counter!("focus_sip_loops_detected_total", "kind" => "looped").increment(1);
+            self.stateless(&req, source, target, 482, "Loop Detected", None);
+            return;
         }
         if self.inner.active.load(Ordering::Relaxed) >= self.inner.settings.max_transactions {
             metrics::counter!("focus_overload_rejections_total", "reason" => "transactions")
@@ -744,9 +755,13 @@ impl Shard {
             let response = response.map(|b| Bytes::copy_from_slice(&b));
             // The merged-request index keeps pointing at it while it lingers.
             let merge_key = entry.merge_key.take();
+            let before = self.linger.len();
             self.linger
                 .insert(key.clone(), response, target, merge_key, until);
-            metrics::gauge!("focus_transactions_lingering").set(self.linger.len() as f64);
+            // Each shard adds its own change: the gauge is the sum over shards (a `set` from
+            // each shard would show whichever shard wrote last).
+            metrics::gauge!("focus_transactions_lingering")
+                .increment(self.linger.len() as f64 - before as f64);
         }
         if terminated || lingers {
             if let Some(entry) = self.servers.remove(key) {
@@ -815,11 +830,11 @@ impl Shard {
 
     fn on_timers(&mut self, now: Instant) {
         let merged = &mut self.merged;
-        if self.linger.expire(now, |mk| {
+        let expired = self.linger.expire(now, |mk| {
             merged.remove(&mk);
-        }) > 0
-        {
-            metrics::gauge!("focus_transactions_lingering").set(self.linger.len() as f64);
+        });
+        if expired > 0 {
+            metrics::gauge!("focus_transactions_lingering").decrement(expired as f64);
         }
         while let Some(Reverse((t, _))) = self.timers.peek() {
             if *t > now {
@@ -848,6 +863,22 @@ impl Shard {
     }
 
     /// A response outside any transaction (CANCEL results, 482, overload 503).
+    /// True when a Via below the top one carries the branch of a client transaction of ours
+    /// for this method (the top Via is the last hop's, never ours).
+    fn is_own_request(&self, req: &Request) -> bool {
+        if self.clients.is_empty() {
+            return false;
+        }
+        req.headers
+            .values(HeaderName::Via)
+            .skip(1)
+            .filter_map(|v| crate::sip::Via::parse_lenient(v).ok())
+            .any(|via| {
+                via.branch()
+                    .is_some_and(|b| self.clients.contains_key(&key::client_key(b, &req.method)))
+            })
+    }
+
     fn stateless(
         &self,
         req: &Request,

@@ -64,6 +64,8 @@ pub struct SessionSettings {
     pub dial_timeout: Duration,
     /// Most targets one URI list (REFER, INVITE, MESSAGE) may name.
     pub max_list: usize,
+    /// XML bounds for URI lists, and the addresses no request may make the focus call.
+    pub amplification: Arc<crate::policy::Amplification>,
     /// Group messages relayed per second by this session (pacing), and most waiting.
     pub pager_rate: u32,
     pub pager_queue: usize,
@@ -637,7 +639,8 @@ impl SessionState {
         let Some(timer) = self.uas_timer(req, ctx) else {
             return;
         };
-        let invite_body = match uri_list::split_invite_body(req) {
+        let invite_body =
+            match uri_list::split_invite_body(req, &self.settings.amplification.lists) {
             Ok(b) => b,
             Err((status, reason)) => {
                 self.reply(req, ctx, status, reason, None, &[]);
@@ -662,6 +665,11 @@ impl SessionState {
                 self.refuse(req, ctx, &r);
                 return;
             }
+        }
+        // An invitee at the focus itself would be called in by the focus's own INVITE.
+        if self.names_focus_any(invite_body.invitees.iter().map(|e| e.uri.as_str())) {
+            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
+            return;
         }
         let mut sdp_state = LocalSdpState::random();
         let msrp_session = media::new_session_id();

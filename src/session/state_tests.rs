@@ -49,6 +49,7 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         media_grace: Duration::from_secs(10),
         dial_timeout: Duration::from_secs(60),
         max_list: 100,
+        amplification: Default::default(),
         pager_rate: 1000,
         pager_queue: 1000,
         kind: crate::session::SessionKind::Predefined,

@@ -147,9 +147,12 @@ impl MessageWriter {
     pub fn header_named(&mut self, name: &str, value: &str) -> &mut Self {
         self.buf.put_slice(name.as_bytes());
         self.buf.put_slice(b": ");
-        // Values never carry line ends: a CR or LF here would split the message.
+        // Values never carry line ends: a CR or LF here would split the message. Each becomes
+        // a space rather than nothing, so the words it separated (a copied Via's protocol and
+        // sent-by, which our parser splits at any whitespace) stay apart and parse back.
         if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-            for c in value.chars().filter(|c| *c != '\r' && *c != '\n') {
+            for c in value.chars() {
+                let c = if c == '\r' || c == '\n' { ' ' } else { c };
                 let mut tmp = [0u8; 4];
                 self.buf.put_slice(c.encode_utf8(&mut tmp).as_bytes());
             }

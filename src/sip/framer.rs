@@ -45,26 +45,27 @@ impl Framer {
 
     /// Takes the next frame out of `buf`, `Ok(None)` when more bytes are needed.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
-        // Keep-alives and stray CRLFs between messages.
-        if buf.starts_with(b"\r\n\r\n") {
-            buf.advance(4);
-            self.scanned = 0;
-            return Ok(Some(Frame::Ping));
-        }
-        let lead = buf
-            .iter()
-            .take_while(|&&b| b == b'\r' || b == b'\n')
-            .count();
-        if lead == buf.len() {
-            // Only line ends so far: wait, a ping may be completing (but never grow unbounded).
-            if lead >= 4 {
-                buf.clear();
+        // Keep-alives (CRLFCRLF, RFC 5626 §3.5.1) and stray line ends between messages
+        // (ignored, RFC 3261 §7.5), decided byte by byte so that the outcome never depends on
+        // how the stream was segmented: a line end is skipped unless it starts a ping, and the
+        // framer waits only while the few bytes it has could still become one.
+        while let Some(&b) = buf.first() {
+            if b != b'\r' && b != b'\n' {
+                break;
             }
-            return Ok(None);
-        }
-        if lead > 0 {
-            buf.advance(lead);
+            if buf.starts_with(b"\r\n\r\n") {
+                buf.advance(4);
+                self.scanned = 0;
+                return Ok(Some(Frame::Ping));
+            }
+            if buf.len() < 4 && b"\r\n\r\n".starts_with(&buf[..]) {
+                return Ok(None);
+            }
+            buf.advance(1);
             self.scanned = 0;
+        }
+        if buf.is_empty() {
+            return Ok(None);
         }
         let Some((head_end, body_start)) = find_blank_line(buf, self.scanned) else {
             self.scanned = buf.len().saturating_sub(3);
@@ -73,6 +74,11 @@ impl Framer {
             }
             return Ok(None);
         };
+        // A header section over the maximum is too large however its Content-Length reads:
+        // the verdict must not depend on whether the blank line came in the same read.
+        if body_start > self.max_message {
+            return Err(FrameError::TooLarge);
+        }
         let body_len = content_length(&buf[..head_end])?.unwrap_or(0);
         let total = body_start
             .checked_add(body_len)
@@ -231,6 +237,55 @@ mod tests {
         let mut f = Framer::new(100);
         let mut buf = BytesMut::from(&[b'x'; 200][..]);
         assert_eq!(f.decode(&mut buf), Err(FrameError::TooLarge));
+    }
+
+    #[test]
+    fn an_oversized_head_is_too_large_whatever_its_segmentation() {
+        // Fuzz finding: with the whole head in one read a bad Content-Length was reported,
+        // read in pieces the same bytes were TooLarge.
+        let head = format!(
+            "MESSAGE sip:a@b SIP/2.0\r\nX: {}\r\nContent-Length: 1\r\nl: 2\r\n\r\n",
+            "y".repeat(600)
+        );
+        let mut f = Framer::new(512);
+        let mut buf = BytesMut::from(head.as_bytes());
+        assert_eq!(f.decode(&mut buf), Err(FrameError::TooLarge));
+        let mut f = Framer::new(512);
+        let mut buf = BytesMut::new();
+        let mut got = Ok(None);
+        for chunk in head.as_bytes().chunks(100) {
+            buf.extend_from_slice(chunk);
+            got = f.decode(&mut buf);
+            if got != Ok(None) {
+                break;
+            }
+        }
+        assert_eq!(got, Err(FrameError::TooLarge));
+    }
+
+    #[test]
+    fn line_ends_between_messages_do_not_depend_on_segmentation() {
+        // Fuzz finding: "\n\n\n\n\r\n\r\n" read at once was skipped whole, read in pieces its
+        // tail became a ping.
+        let stream = b"\n\n\n\n\r\n\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n\r\n\r";
+        let run = |piece: usize| {
+            let mut f = Framer::new(65535);
+            let mut buf = BytesMut::new();
+            let mut out = Vec::new();
+            for chunk in stream.chunks(piece) {
+                buf.extend_from_slice(chunk);
+                while let Ok(Some(frame)) = f.decode(&mut buf) {
+                    out.push(frame);
+                }
+            }
+            out
+        };
+        let whole = run(stream.len());
+        assert_eq!(whole.len(), 2, "{whole:?}");
+        assert_eq!(whole[0], Frame::Ping);
+        for piece in 1..stream.len() {
+            assert_eq!(run(piece), whole, "in pieces of {piece}");
+        }
     }
 
     #[test]

@@ -67,6 +67,11 @@ impl NameAddr {
             Vec::new()
         } else {
             let p = rest.strip_prefix(';').ok_or(AddrError::Params)?;
+            // `SEMI` must be followed by a parameter (RFC 3261 §20.39); a lone trailing `;`
+            // accepted here made a To whose response copy (`;;tag=`) no parser reads back.
+            if p.trim().is_empty() {
+                return Err(AddrError::Params);
+            }
             parse_header_params(p).map_err(|_| AddrError::Params)?
         };
         Ok(NameAddr {
@@ -164,6 +169,25 @@ mod tests {
 
         let a = NameAddr::parse("<mailto:x@y>;tag=1").unwrap();
         assert!(!a.uri.is_sip());
+    }
+
+    /// Fuzz finding (sip_message): `To: sip:user@example.co;` was accepted, and the
+    /// response's `To: sip:user@example.co;;tag=t1` then did not parse.
+    #[test]
+    fn a_trailing_semicolon_without_a_parameter_is_malformed() {
+        for bad in [
+            "sip:user@example.com;",
+            "sip:user@example.com ; ",
+            "<sip:user@example.com>;",
+            "\"A\" <sip:a@b>;tag=1;",
+        ] {
+            assert_eq!(
+                NameAddr::parse(bad).unwrap_err(),
+                AddrError::Params,
+                "{bad:?}"
+            );
+        }
+        assert!(NameAddr::parse("sip:user@example.com;tag=1").is_ok());
     }
 
     #[test]

@@ -64,8 +64,10 @@ impl Host {
             let inner = inner.strip_suffix(']').ok_or(UriError::BadHost)?;
             return inner
                 .parse::<Ipv6Addr>()
+                .ok()
+                .or_else(|| ipv6_with_abnf_bug(inner))
                 .map(|a| Host::Ip(IpAddr::V6(a)))
-                .map_err(|_| UriError::BadHost);
+                .ok_or(UriError::BadHost);
         }
         if s.is_empty() {
             return Err(UriError::BadHost);
@@ -251,6 +253,18 @@ impl fmt::Display for Uri {
     }
 }
 
+/// RFC 5118 §4.10: the IPv6reference ABNF of RFC 3261 lets a `::` be followed by the `:` of
+/// an embedded IPv4 address (`2001:db8:::192.0.2.1`), and implementations built from it send
+/// that; RFC 5118 asks receivers to accept both forms, so `:::` before a dotted quad reads
+/// as `::`.
+fn ipv6_with_abnf_bug(s: &str) -> Option<Ipv6Addr> {
+    let (head, tail) = s.split_once(":::")?;
+    if !tail.contains('.') || tail.contains(':') {
+        return None;
+    }
+    format!("{head}::{tail}").parse().ok()
+}
+
 fn parse_sip_rest(rest: &str, uri: &mut Uri) -> Result<(), UriError> {
     // userinfo may contain ';', '?', '/' and ':' (RFC 3261 user-unreserved), but never '@',
     // while params and headers never contain a raw '@': the last '@' ends the userinfo.
@@ -420,6 +434,18 @@ mod tests {
         assert_eq!(u.host, Some(Host::Domain("example.com".into())));
         assert_eq!(u.to_string(), odd);
 
+        // RFC 5118 §4.10: both the correct form and the one the RFC 3261 ABNF bug produces.
+        for text in [
+            "sip:user@[2001:db8::192.0.2.1]",
+            "sip:user@[2001:db8:::192.0.2.1]",
+        ] {
+            let u = Uri::parse(text).unwrap();
+            assert_eq!(
+                u.host,
+                Some(Host::Ip("2001:db8::c000:201".parse().unwrap()))
+            );
+        }
+
         let u = Uri::parse("sip:user@example.com?Route=%3Csip:example.com%3E").unwrap();
         assert_eq!(u.headers.len(), 1);
     }
@@ -445,7 +471,8 @@ mod tests {
             "sip:user@host:99999",
             "sip:user@host;;",
             "nocolon",
-            "sip:user@[2001:db8:::192.0.2.1]",
+            "sip:user@[2001:db8:::10]",
+            "sip:user@[2001:db8:::1:192.0.2.1]",
             "1sip:x@y",
         ] {
             assert!(Uri::parse(bad).is_err(), "{bad}");

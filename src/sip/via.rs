@@ -65,12 +65,15 @@ pub struct Via {
     pub host: Host,
     pub port: Option<u16>,
     pub params: Vec<Param>,
+    /// A SIP version other than `2.0`, which only [`Via::parse_lenient`] lets through: the
+    /// `505` to such a request copies its Via as it came.
+    pub other_version: Option<Box<str>>,
 }
 
 impl Via {
     /// Parses one Via value (`SIP / 2.0 / UDP host:port;params`, LWS allowed around `/`).
     pub fn parse(s: &str) -> Result<Via, ViaError> {
-        let (via, params) = Self::parse_head(s)?;
+        let (via, params) = Self::parse_head(s, false)?;
         let params = match params {
             Some(p) => parse_header_params(p).map_err(|_| ViaError::Params)?,
             None => Vec::new(),
@@ -78,10 +81,11 @@ impl Via {
         Ok(Via { params, ..via })
     }
 
-    /// Parses protocol and sent-by only, skipping malformed parameters: enough to address a
-    /// `400` to a request whose Via parameters are broken.
+    /// Parses protocol and sent-by only, skipping malformed parameters and accepting any SIP
+    /// version: enough to address a `400` to a request whose Via parameters are broken, or a
+    /// `505` to one of another SIP version (RFC 4475 §3.1.2.16).
     pub fn parse_lenient(s: &str) -> Result<Via, ViaError> {
-        let (via, params) = Self::parse_head(s)?;
+        let (via, params) = Self::parse_head(s, true)?;
         let params = params
             .map(|p| {
                 super::params::split_semis(p)
@@ -93,7 +97,7 @@ impl Via {
         Ok(Via { params, ..via })
     }
 
-    fn parse_head(s: &str) -> Result<(Via, Option<&str>), ViaError> {
+    fn parse_head(s: &str, any_version: bool) -> Result<(Via, Option<&str>), ViaError> {
         let mut rest = s.trim_start();
         let mut parts = [""; 3];
         for (i, part) in parts.iter_mut().enumerate() {
@@ -112,9 +116,10 @@ impl Via {
                     .trim_start();
             }
         }
-        if !parts[0].eq_ignore_ascii_case("SIP") || parts[1] != "2.0" {
+        if !parts[0].eq_ignore_ascii_case("SIP") || (parts[1] != "2.0" && !any_version) {
             return Err(ViaError::Protocol);
         }
+        let other_version = (parts[1] != "2.0").then(|| parts[1].into());
         let (sent_by, params) = match rest.find(';') {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
             None => (rest, None),
@@ -128,6 +133,7 @@ impl Via {
                 host,
                 port,
                 params: Vec::new(),
+                other_version,
             },
             params,
         ))
@@ -161,7 +167,13 @@ impl Via {
         out: &mut impl fmt::Write,
         source: std::net::SocketAddr,
     ) -> fmt::Result {
-        write!(out, "SIP/2.0/{} {}", self.transport.as_str(), self.host)?;
+        let version = self.other_version.as_deref().unwrap_or("2.0");
+        write!(
+            out,
+            "SIP/{version}/{} {}",
+            self.transport.as_str(),
+            self.host
+        )?;
         if let Some(p) = self.port {
             write!(out, ":{p}")?;
         }
@@ -229,6 +241,15 @@ mod tests {
         assert!(Via::parse("SIP/2.0/UDP 192.0.2.15;;").is_err());
         assert!(Via::parse_lenient("SIP/2.0/UDP 192.0.2.15;;").is_ok());
         assert!(Via::parse("SIP/3.0/UDP a").is_err());
+        // A 505 must still reach a client of another SIP version, with its Via as it came.
+        let v = Via::parse_lenient("SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw").unwrap();
+        let mut s = String::new();
+        v.write_received(&mut s, "127.0.0.1:40000".parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            s,
+            "SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw;received=127.0.0.1"
+        );
         assert!(Via::parse("SIP/2.0 a").is_err());
         assert!(Via::parse("").is_err());
         assert!(Via::parse("SIP/2.0/UDP").is_err());

@@ -84,6 +84,7 @@ impl Catalog {
             config.focus.domain.clone(),
             template.trusted_hosts.clone(),
             charging.clone(),
+            template.base.amplification.clone(),
         ));
         Catalog {
             template,

@@ -101,6 +101,12 @@ impl SessionState {
             self.refuse(req, ctx, &r);
             return;
         }
+        // The focus itself (this conference or any other URI it answers at) would be called
+        // in by its own INVITE: refused before anything is sent.
+        if self.settings.amplification.names_focus(&target.uri) {
+            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
+            return;
+        }
         // RFC 4488: `Refer-Sub: false` asks for no implicit subscription.
         let no_sub = req
             .headers
@@ -201,7 +207,7 @@ impl SessionState {
                 if !part.is_content_type(resource_lists::MIME_TYPE) {
                     return None;
                 }
-                resource_lists::parse(&part.body, &resource_lists::ListLimits::default()).ok()
+                resource_lists::parse(&part.body, &self.settings.amplification.lists).ok()
             });
         let Some(mut list) = list else {
             self.reply(req, ctx, 400, "Malformed or missing URI list", None, &[]);
@@ -256,6 +262,10 @@ impl SessionState {
             }
             targets.push((uri, e.display_name.clone(), remove));
         }
+        if self.names_focus_any(list.entries.iter().map(|e| e.uri.as_str())) {
+            self.refuse(req, ctx, &crate::policy::Amplification::self_target());
+            return;
+        }
         let mut w = self.writer(req, ctx, 202, "Accepted");
         w.header(HeaderName::ReferSub, "false");
         self.respond(ctx, 202, w.finish_empty(), None);
@@ -272,6 +282,11 @@ impl SessionState {
                 self.dial_out(now, &target, None, &by);
             }
         }
+    }
+
+    /// True when one of `uris` (as written in a URI list) names the focus itself.
+    pub(super) fn names_focus_any<'a>(&self, mut uris: impl Iterator<Item = &'a str>) -> bool {
+        uris.any(|u| Uri::parse(u).is_ok_and(|u| self.settings.amplification.names_focus(&u)))
     }
 
     /// How a referrer is named to the others (Referred-By of our INVITE, `referred` in
@@ -431,6 +446,14 @@ impl SessionState {
         by: Option<&str>,
         hidden: bool,
     ) {
+        if self.settings.amplification.names_focus(&target.uri) {
+            // Requests are checked before they get here; this keeps any other path (a
+            // restarted session's remembered members) from making the focus call itself.
+            let refusal = crate::policy::Amplification::self_target();
+            refusal.count();
+            self.referral_notify(rid, refusal.status, "Loop Detected", true);
+            return;
+        }
         let named = who.unwrap_or(target);
         let aor = named.uri.aor();
         if self.participants.values().any(|p| p.real == aor)

@@ -25,6 +25,7 @@ pub(in crate::session) struct InviteBody {
 /// is deduplicated but not bounded here: the caller refuses a long one by policy.
 pub(in crate::session) fn split_invite_body(
     req: &Request,
+    limits: &resource_lists::ListLimits,
 ) -> Result<InviteBody, (u16, &'static str)> {
     let wants_list = req
         .headers
@@ -54,7 +55,7 @@ pub(in crate::session) fn split_invite_body(
             .find_by_disposition(multipart::RECIPIENT_LIST)
             .filter(|p| p.is_content_type(resource_lists::MIME_TYPE))
             .ok_or((400u16, "Missing recipient-list body part"))?;
-        let mut parsed = resource_lists::parse(&list.body, &resource_lists::ListLimits::default())
+        let mut parsed = resource_lists::parse(&list.body, limits)
             .map_err(|_| (400u16, "Malformed resource list"))?;
         parsed.dedup();
         invitees = parsed.entries;
