@@ -639,8 +639,8 @@ impl SessionState {
         let Some(timer) = self.uas_timer(req, ctx) else {
             return;
         };
-        let invite_body =
-            match uri_list::split_invite_body(req, &self.settings.amplification.lists) {
+        let invite_body = match uri_list::split_invite_body(req, &self.settings.amplification.lists)
+        {
             Ok(b) => b,
             Err((status, reason)) => {
                 self.reply(req, ctx, status, reason, None, &[]);
