@@ -1,10 +1,10 @@
 #!/bin/bash
 # Overload measurement (README "Overload and flood control"; run from the repository root
-# after `cargo build --examples`; needs sipp). Usage: tests/flood-measure.sh RATE SECONDS CPS.
+# after `cargo build --release --examples`; needs sipp). Usage: tests/flood-measure.sh RATE SECONDS CPS.
 # trusted-core joins (SIPp from 127.0.0.10) while 8 untrusted sources
 # flood OPTIONS at RATE requests/s in total.
 RATE=${1:-60000}; SECS=${2:-20}; CPS=${3:-100}
-BIN=${BIN:-/work/target-flood/debug}
+BIN=${BIN:-target/release}
 cat > /tmp/flood.toml <<T
 [overload]
 trusted_sources = ["127.0.0.10"]
