@@ -16,6 +16,10 @@ use cpm_focus::server::Server;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
+/// The allocator of the `cpm-focus` binary, so the counts match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const OFFER: &str = "v=0\r\no=load 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 
 fn main() -> anyhow::Result<()> {
