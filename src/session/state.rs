@@ -669,8 +669,13 @@ impl SessionState {
         }
     }
 
-    /// Keeps an address of record in the member list a restart calls back.
+    /// Keeps an address of record in the member list a restart calls back. Only ad-hoc
+    /// sessions are restarted; a pre-defined group lives long, and remembering (and scanning)
+    /// every distinct participant it ever had made each join slower and the session bigger.
     fn remember_member(&mut self, aor: &str, display: Option<String>) {
+        if self.settings.kind == crate::session::SessionKind::Predefined {
+            return;
+        }
         if !self.ever.iter().any(|(a, _)| a == aor) {
             self.ever.push((aor.to_string(), display));
         }
@@ -1384,6 +1389,10 @@ impl SessionState {
         if let Some(cutoff) = now.checked_sub(self.settings.departed_retention) {
             if self.roster.purge_departed(cutoff) {
                 self.roster_changed();
+                // The tombstones serve subscribers' partial NOTIFYs; those every subscriber
+                // has seen (all of them, when nobody subscribes) only grow the session and
+                // slow every join that scans them.
+                self.prune_tombstones();
             }
         }
         self.flush(now);
