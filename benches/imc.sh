@@ -31,19 +31,14 @@ kam_cpu() {
 c0=$(kam_cpu)
 read -r ok failed secs < <(sipp_uac "imc-$round" "127.0.0.1:$KAM_PORT" "$MESSAGES" \
 	-sf "$ROOT/tests/sipp/load_group_message_uac.xml" -s gm)
-prev=-1
-for _ in $(seq 100); do
-	sleep 1
-	now=$(last_csv "$WORK/imc-$round.uas.csv" 'IncomingCall(C)')
-	[ "$now" = "$prev" ] && break
-	prev=$now
-done
+settle "$WORK/imc-$round.uas.csv"
 c1=$(kam_cpu)
 delivered=$(($(last_csv "$WORK/imc-$round.uas.csv" 'IncomingCall(C)') - base))
 cpu=$(echo "$c1 - $c0" | bc)
 record "group MESSAGE: Kamailio imc" msgs "$ok" "$failed" "$secs" "$cpu"
 record "deliveries: Kamailio imc" deliveries "$delivered" 0 "$secs" "$cpu"
 IMC_US_PER_DELIVERY=$(echo "scale=2; $cpu * 1000000 / ($delivered + 0.0001)" | bc)
+IMC_US+=("$IMC_US_PER_DELIVERY")
 echo "  imc CPU per delivery: ${IMC_US_PER_DELIVERY} us ($delivered deliveries of $((ok * 9)) expected)" >&2
 stop "$KAM_PID"
 stop "$UAS_PID"
