@@ -45,7 +45,9 @@ fn main() -> anyhow::Result<()> {
     })?;
     let focus = server.udp_addr;
     let client = std::thread::spawn(move || run_calls(focus, calls));
-    let done = client.join().map_err(|_| anyhow::anyhow!("client panicked"))??;
+    let done = client
+        .join()
+        .map_err(|_| anyhow::anyhow!("client panicked"))??;
     runtime.block_on(server.shutdown());
     for a in &arbiters {
         a.stop();
