@@ -48,6 +48,7 @@ fn settings() -> Arc<SessionSettings> {
         trusted_hosts: Vec::new(),
         contact_udp: "<sip:team@192.0.2.1:5060>;isfocus".into(),
         contact_tcp: "<sip:team@192.0.2.1:5060;transport=tcp>;isfocus".into(),
+        contact_tls: "<sips:team@192.0.2.1:5061>;isfocus".into(),
         warn_agent: "focus.example.com".into(),
         sdp_address: "192.0.2.1".parse().unwrap(),
         focus_display: "cpm-focus".into(),
@@ -68,6 +69,9 @@ fn settings() -> Arc<SessionSettings> {
         kind: cpm_focus::session::SessionKind::Predefined,
         restart_members: Vec::new(),
         restart_ids: None,
+        talk: None,
+        session_timer: Default::default(),
+        journal: false,
     })
 }
 

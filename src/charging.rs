@@ -43,7 +43,8 @@ pub use credit_http::HttpCreditControl;
 pub use handle::{ChargingHandle, ChargingStats};
 pub use http::{HttpUrl, UrlError};
 pub use record::{
-    DisconnectionMethod, Entry, JoiningMethod, MessageMode, Record, SessionKind, SCHEMA_DOC,
+    DisconnectionMethod, Entry, JoiningMethod, MessageMode, Record, SessionKind, StopReason,
+    SCHEMA_DOC,
 };
 pub use timestamp::{whole_seconds, Timestamp};
 pub use writer::ChargingWriter;

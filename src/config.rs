@@ -46,8 +46,15 @@ pub struct Config {
     pub subscriptions: SubscriptionConfig,
     pub shutdown: ShutdownConfig,
     pub msrp: MsrpConfig,
+    pub rtp: RtpConfig,
+    pub floor: FloorControlConfig,
     pub policy: ProviderPolicy,
     pub charging: ChargingConfig,
+    pub overload: OverloadConfig,
+    pub tls: TlsConfig,
+    pub admin: AdminConfig,
+    pub session_timer: SessionTimerConfig,
+    pub journal: JournalConfig,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -96,6 +103,12 @@ pub struct SipConfig {
     pub max_tcp_connections: usize,
     pub tcp_idle_timeout_s: u64,
     pub tcp_write_queue: usize,
+    /// Open TCP (and TLS) connections from one untrusted address.
+    pub max_tcp_connections_per_source: usize,
+    /// Longest time from the first byte of a message to its last on a stream (slowloris).
+    pub tcp_message_timeout_s: u64,
+    /// Longest time one write may wait for a peer that does not read.
+    pub tcp_write_timeout_s: u64,
     pub queue_depth: usize,
     pub outbound_proxy: String,
     pub advertise: String,
@@ -114,6 +127,9 @@ impl Default for SipConfig {
             max_tcp_connections: 4096,
             tcp_idle_timeout_s: 600,
             tcp_write_queue: 1024,
+            max_tcp_connections_per_source: 64,
+            tcp_message_timeout_s: 10,
+            tcp_write_timeout_s: 10,
             queue_depth: 16_384,
             outbound_proxy: String::new(),
             advertise: String::new(),
@@ -203,6 +219,11 @@ pub struct MsrpConfig {
     pub bind_timeout_s: u64,
     pub connection_grace_s: u64,
     pub max_connections: usize,
+    /// Chunks per second one MSRP connection may send (0: unlimited); beyond, the focus
+    /// reads it more slowly (TCP flow control holds the sender back).
+    pub max_chunk_rate: u32,
+    /// Bytes per second one MSRP connection may send (0: unlimited), enforced the same way.
+    pub max_bytes_rate: u64,
 }
 
 impl Default for MsrpConfig {
@@ -216,6 +237,239 @@ impl Default for MsrpConfig {
             bind_timeout_s: 30,
             connection_grace_s: 10,
             max_connections: 4096,
+            max_chunk_rate: 200,
+            max_bytes_rate: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[overload]`: per-source request rates and the high-water marks of admission control.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OverloadConfig {
+    /// SIP requests per second from one untrusted address (0: unlimited), and the burst.
+    pub source_rate: u32,
+    pub source_burst: u32,
+    /// Addresses of the SIP core (besides `policy.trusted_hosts`), exempt from the untrusted
+    /// limits and from the admission marks.
+    pub trusted_sources: Vec<String>,
+    /// Requests per second from each trusted address (0: exempt), and the burst.
+    pub trusted_rate: u32,
+    pub trusted_burst: u32,
+    /// 503s per second a source over its rate gets; its other requests are dropped.
+    pub reject_rate: u32,
+    /// Untrusted addresses whose rates are tracked at once.
+    pub max_sources: usize,
+    /// New work from untrusted sources is refused (503) beyond this percentage of
+    /// `sip.max_transactions`, of a shard queue (`sip.queue_depth`), of a session mailbox
+    /// (`supervisor.mailbox_capacity`).
+    pub transactions_high_pct: u8,
+    pub queue_high_pct: u8,
+    pub mailbox_high_pct: u8,
+}
+
+impl Default for OverloadConfig {
+    fn default() -> Self {
+        OverloadConfig {
+            source_rate: 100,
+            source_burst: 200,
+            trusted_sources: vec!["127.0.0.1".into(), "::1".into()],
+            trusted_rate: 0,
+            trusted_burst: 0,
+            reject_rate: 5,
+            max_sources: 65_536,
+            transactions_high_pct: 80,
+            queue_high_pct: 50,
+            mailbox_high_pct: 50,
+        }
+    }
+}
+
+impl OverloadConfig {
+    /// The trusted core: `policy.trusted_hosts` and `overload.trusted_sources` (valid ones).
+    pub fn trusted(&self, policy: &ProviderPolicy) -> std::collections::HashSet<std::net::IpAddr> {
+        policy
+            .trusted_hosts
+            .iter()
+            .chain(&self.trusted_sources)
+            .filter_map(|h| h.parse().ok())
+            .collect()
+    }
+
+    fn validate(&self, issues: &mut Vec<ConfigIssue>) {
+        let mut bad = |key: String, message: &str| {
+            issues.push(ConfigIssue {
+                key,
+                message: message.into(),
+            })
+        };
+        if self.source_rate > 0 && self.source_burst == 0 {
+            bad(
+                "overload.source_burst".into(),
+                "must be positive when source_rate is",
+            );
+        }
+        if self.trusted_rate > 0 && self.trusted_burst == 0 {
+            bad(
+                "overload.trusted_burst".into(),
+                "must be positive when trusted_rate is",
+            );
+        }
+        for (i, h) in self.trusted_sources.iter().enumerate() {
+            if h.parse::<std::net::IpAddr>().is_err() {
+                bad(
+                    format!("overload.trusted_sources[{i}]"),
+                    "must be an IP address",
+                );
+            }
+        }
+        if self.reject_rate == 0 {
+            bad("overload.reject_rate".into(), "must be positive");
+        }
+        if self.max_sources < 16 {
+            bad("overload.max_sources".into(), "must be at least 16");
+        }
+        for (key, v) in [
+            ("transactions_high_pct", self.transactions_high_pct),
+            ("queue_high_pct", self.queue_high_pct),
+            ("mailbox_high_pct", self.mailbox_high_pct),
+        ] {
+            if !(1..=100).contains(&v) {
+                bad(format!("overload.{key}"), "must be between 1 and 100");
+            }
+        }
+    }
+}
+
+/// `[tls]`: SIP over TLS (`sips:`) and MSRP over TLS (`msrps:`). Off while `cert_file` is
+/// empty.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the focus (leaf first).
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// PEM certificates trusted when the focus connects out over TLS; empty: the focus
+    /// opens no TLS connection of its own (it still answers over the ones it accepted).
+    pub ca_file: String,
+    /// Longest TLS handshake of an accepted connection.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_file: String::new(),
+            key_file: String::new(),
+            ca_file: String::new(),
+            handshake_timeout_ms: 5000,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// True when TLS is configured.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty()
+    }
+
+    fn validate(&self, issues: &mut Vec<ConfigIssue>) {
+        let mut bad = |key: &str, message: &str| {
+            issues.push(ConfigIssue {
+                key: format!("tls.{key}"),
+                message: message.into(),
+            })
+        };
+        if self.cert_file.is_empty() != self.key_file.is_empty() {
+            bad(
+                if self.cert_file.is_empty() {
+                    "cert_file"
+                } else {
+                    "key_file"
+                },
+                "cert_file and key_file go together",
+            );
+        }
+        if !self.ca_file.is_empty() && !self.enabled() {
+            bad("ca_file", "needs cert_file and key_file");
+        }
+        if !(100..=60_000).contains(&self.handshake_timeout_ms) {
+            bad("handshake_timeout_ms", "must be between 100 and 60000");
+        }
+    }
+}
+
+/// `[rtp]`: the RTP plane of talk-burst groups (served when `policy.allowed_media` has
+/// `audio`). The section's checks live in `config/talk.rs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpConfig {
+    /// UDP ports for participants' legs: an even RTP port and the next odd one for RTCP.
+    pub port_min: u16,
+    pub port_max: u16,
+    /// A participant with no RTP and no RTCP this long loses the floor, in seconds.
+    pub silence_timeout_s: u64,
+    /// Packets per second one participant may send; more are dropped.
+    pub max_packet_rate: u32,
+    /// Codecs forwarded, in preference order (`<encoding>/<rate>[/<channels>]`).
+    pub codecs: Vec<String>,
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig {
+            port_min: 20000,
+            port_max: 29999,
+            silence_timeout_s: 10,
+            max_packet_rate: 200,
+            codecs: vec!["PCMU/8000".into(), "PCMA/8000".into()],
+        }
+    }
+}
+
+/// `[floor]`: the BFCP floor control server (RFC 8855) of talk-burst groups.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FloorControlConfig {
+    /// BFCP over TCP listener, `IP:PORT`; empty: the SIP address with a port the OS picks
+    /// (announced in SDP).
+    pub listen: String,
+    /// Longest talk burst before the floor is revoked, in seconds; 0 for no limit.
+    pub max_talk_burst_s: u64,
+    /// Requests waiting per floor; more are denied.
+    pub max_queue: usize,
+    /// Ongoing requests one participant may have per floor.
+    pub max_requests_per_user: usize,
+    /// Serve higher PRIORITY first (else strictly first come, first served).
+    pub priority_ordering: bool,
+    /// Requests wait for a chair (a host or moderator) to accept or grant them.
+    pub moderated: bool,
+    /// Most BFCP connections at once.
+    pub max_connections: usize,
+    /// A connection that names no existing conference this long after opening is closed,
+    /// in seconds.
+    pub bind_timeout_s: u64,
+    /// Largest BFCP message accepted, in bytes.
+    pub max_message_size: usize,
+    /// Messages queued toward one connection; a client that falls this far behind is
+    /// disconnected.
+    pub write_queue: usize,
+}
+
+impl Default for FloorControlConfig {
+    fn default() -> Self {
+        FloorControlConfig {
+            listen: String::new(),
+            max_talk_burst_s: 30,
+            max_queue: 16,
+            max_requests_per_user: 1,
+            priority_ordering: true,
+            moderated: false,
+            max_connections: 4096,
+            bind_timeout_s: 30,
+            max_message_size: 65536,
+            write_queue: 256,
         }
     }
 }
@@ -319,6 +573,175 @@ impl ChargingConfig {
     }
 }
 
+/// `[admin]`: the operator's HTTP API (`--admin-listen`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Bearer token every request but `/health` and `/ready` must carry; empty: none asked
+    /// (allowed on a loopback listener only). Reloadable.
+    pub token: String,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Largest request (head and body), bytes.
+    pub max_request_bytes: usize,
+    /// How long a client may take to send its request, and a session to answer, ms.
+    pub timeout_ms: u64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            token: String::new(),
+            max_connections: 16,
+            max_request_bytes: 16 * 1024,
+            timeout_ms: 5000,
+        }
+    }
+}
+
+// Debug by hand: the token is a secret and configurations get logged.
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("token", &token_digest(&self.token))
+            .field("max_connections", &self.max_connections)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+/// A stand-in for a secret in Debug output that still differs when the secret does (the
+/// reload compares sections by their Debug text).
+fn token_digest(token: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    if token.is_empty() {
+        return "none".into();
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    token.hash(&mut h);
+    format!("set#{:04x}", h.finish() & 0xffff)
+}
+
+impl AdminConfig {
+    /// Every problem of the `[admin]` section, each with its key.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut bad = |key: &str, message: &str| {
+            issues.push(ConfigIssue {
+                key: format!("admin.{key}"),
+                message: message.into(),
+            })
+        };
+        if !self.token.is_empty()
+            && (self.token.len() < 16 || !self.token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            bad(
+                "token",
+                "must be at least 16 printable characters without spaces",
+            );
+        }
+        if !(1..=1024).contains(&self.max_connections) {
+            bad("max_connections", "must be between 1 and 1024");
+        }
+        if !(1024..=1024 * 1024).contains(&self.max_request_bytes) {
+            bad("max_request_bytes", "must be between 1024 and 1048576");
+        }
+        if !(100..=60_000).contains(&self.timeout_ms) {
+            bad("timeout_ms", "must be between 100 and 60000");
+        }
+        issues
+    }
+}
+
+/// `[session_timer]`: RFC 4028 session timers on participants' dialogs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionTimerConfig {
+    /// Ask for and grant session timers (`Supported: timer`); false leaves dialogs untimed.
+    pub enabled: bool,
+    /// The session interval the focus asks for and the longest it grants, seconds.
+    pub expires_s: u32,
+    /// The shortest session interval accepted (422 with Min-SE below it), seconds.
+    pub min_se_s: u32,
+}
+
+impl Default for SessionTimerConfig {
+    fn default() -> Self {
+        SessionTimerConfig {
+            enabled: true,
+            expires_s: 1800,
+            min_se_s: 90,
+        }
+    }
+}
+
+impl SessionTimerConfig {
+    /// The settings sessions negotiate with.
+    pub fn settings(&self) -> crate::session_timer::TimerSettings {
+        crate::session_timer::TimerSettings {
+            enabled: self.enabled,
+            expires: self.expires_s,
+            min_se: self.min_se_s,
+        }
+    }
+}
+
+/// `[journal]`: the membership journal that lets a restarted focus resume its live groups.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// The journal file; empty disables journaling (and crash recovery).
+    pub path: String,
+    pub fsync: FsyncPolicy,
+    pub fsync_interval_ms: u64,
+    /// A restart this long (at most) after the crash resumes the journaled groups, seconds.
+    pub recovery_window_s: u64,
+    /// The file is compacted (rewritten with only the live sessions) when it grows past this,
+    /// bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            path: String::new(),
+            fsync: FsyncPolicy::Interval,
+            fsync_interval_ms: 1000,
+            recovery_window_s: 300,
+            max_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl JournalConfig {
+    /// Every problem of the `[journal]` section, each with its key.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut bad = |key: &str, message: &str| {
+            issues.push(ConfigIssue {
+                key: format!("journal.{key}"),
+                message: message.into(),
+            })
+        };
+        if !self.path.is_empty()
+            && (self.path.ends_with('/') || std::path::Path::new(&self.path).file_name().is_none())
+        {
+            bad("path", "must name a file");
+        }
+        if !(1..=60_000).contains(&self.fsync_interval_ms) {
+            bad("fsync_interval_ms", "must be between 1 and 60000");
+        }
+        if self.recovery_window_s > 7 * 86_400 {
+            bad("recovery_window_s", "must be at most 604800");
+        }
+        if self.max_bytes < 4096 {
+            bad("max_bytes", "must be at least 4096");
+        }
+        issues
+    }
+}
+
 /// Who may join a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -371,7 +794,7 @@ pub enum Authority {
 pub enum MediaKind {
     /// Session-mode chat (`m=message ... TCP/MSRP`).
     Msrp,
-    /// Talk bursts (`m=audio`), served from a later release.
+    /// Talk bursts: `m=audio` RTP with BFCP floor control (`m=application ... TCP/BFCP`).
     Audio,
 }
 
@@ -456,6 +879,9 @@ pub struct GroupConfig {
     /// Media this group serves (a subset of the provider's); default: all the provider allows.
     #[serde(default)]
     pub allowed_media: Option<Vec<MediaKind>>,
+    /// Audio codecs this group forwards, in preference order; default: `rtp.codecs`.
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
     #[serde(default = "default_true")]
     pub allow_anonymous: bool,
     #[serde(default = "default_add")]
@@ -580,6 +1006,24 @@ impl Config {
         }
         if s.tcp_write_queue == 0 {
             bad("sip.tcp_write_queue".into(), "must be positive");
+        }
+        if s.max_tcp_connections_per_source == 0 {
+            bad(
+                "sip.max_tcp_connections_per_source".into(),
+                "must be positive",
+            );
+        }
+        if !(1..=3600).contains(&s.tcp_message_timeout_s) {
+            bad(
+                "sip.tcp_message_timeout_s".into(),
+                "must be between 1 and 3600",
+            );
+        }
+        if !(1..=3600).contains(&s.tcp_write_timeout_s) {
+            bad(
+                "sip.tcp_write_timeout_s".into(),
+                "must be between 1 and 3600",
+            );
         }
         if s.queue_depth < 16 {
             bad("sip.queue_depth".into(), "must be at least 16");
@@ -717,7 +1161,22 @@ impl Config {
                 bad(key("members"), "a members-only group needs members");
             }
         }
+        let st = &self.session_timer;
+        if st.min_se_s == 0 {
+            bad("session_timer.min_se_s".into(), "must be positive");
+        }
+        if st.expires_s < st.min_se_s {
+            bad(
+                "session_timer.expires_s".into(),
+                "must not be smaller than min_se_s",
+            );
+        }
         issues.extend(self.charging.validate());
+        self.overload.validate(&mut issues);
+        self.tls.validate(&mut issues);
+        issues.extend(talk::validate(self));
+        issues.extend(self.admin.validate());
+        issues.extend(self.journal.validate());
         issues
     }
 
@@ -730,6 +1189,8 @@ impl Config {
         }
     }
 }
+
+mod talk;
 
 #[cfg(test)]
 mod tests {
@@ -766,6 +1227,137 @@ mod tests {
         assert_eq!(c.charging.online_url, d.charging.online_url);
         assert_eq!(c.charging.online_timeout_ms, d.charging.online_timeout_ms);
         assert_eq!(c.charging.on_unavailable, d.charging.on_unavailable);
+        assert_eq!(c.rtp.port_min, d.rtp.port_min);
+        assert_eq!(c.rtp.port_max, d.rtp.port_max);
+        assert_eq!(c.rtp.silence_timeout_s, d.rtp.silence_timeout_s);
+        assert_eq!(c.rtp.max_packet_rate, d.rtp.max_packet_rate);
+        assert_eq!(c.rtp.codecs, d.rtp.codecs);
+        assert_eq!(c.floor.listen, d.floor.listen);
+        assert_eq!(c.floor.max_talk_burst_s, d.floor.max_talk_burst_s);
+        assert_eq!(c.floor.max_queue, d.floor.max_queue);
+        assert_eq!(c.floor.max_requests_per_user, d.floor.max_requests_per_user);
+        assert_eq!(c.floor.priority_ordering, d.floor.priority_ordering);
+        assert_eq!(c.floor.moderated, d.floor.moderated);
+        assert_eq!(c.floor.max_connections, d.floor.max_connections);
+        assert_eq!(c.floor.bind_timeout_s, d.floor.bind_timeout_s);
+        assert_eq!(c.floor.max_message_size, d.floor.max_message_size);
+        assert_eq!(c.floor.write_queue, d.floor.write_queue);
+        assert_eq!(
+            c.sip.max_tcp_connections_per_source,
+            d.sip.max_tcp_connections_per_source
+        );
+        assert_eq!(c.sip.tcp_message_timeout_s, d.sip.tcp_message_timeout_s);
+        assert_eq!(c.sip.tcp_write_timeout_s, d.sip.tcp_write_timeout_s);
+        assert_eq!(c.msrp.max_chunk_rate, d.msrp.max_chunk_rate);
+        assert_eq!(c.msrp.max_bytes_rate, d.msrp.max_bytes_rate);
+        let (o, od) = (&c.overload, &d.overload);
+        assert_eq!(
+            (o.source_rate, o.source_burst, o.reject_rate, o.max_sources),
+            (
+                od.source_rate,
+                od.source_burst,
+                od.reject_rate,
+                od.max_sources
+            )
+        );
+        assert_eq!(o.trusted_sources, od.trusted_sources);
+        assert_eq!(
+            (o.trusted_rate, o.trusted_burst),
+            (od.trusted_rate, od.trusted_burst)
+        );
+        assert_eq!(
+            (
+                o.transactions_high_pct,
+                o.queue_high_pct,
+                o.mailbox_high_pct
+            ),
+            (
+                od.transactions_high_pct,
+                od.queue_high_pct,
+                od.mailbox_high_pct
+            )
+        );
+        assert!(!c.tls.enabled());
+        assert_eq!(c.tls.handshake_timeout_ms, d.tls.handshake_timeout_ms);
+        assert_eq!(c.session_timer.enabled, d.session_timer.enabled);
+        assert_eq!(c.session_timer.expires_s, d.session_timer.expires_s);
+        assert_eq!(c.session_timer.min_se_s, d.session_timer.min_se_s);
+        assert_eq!(c.journal.path, d.journal.path);
+        assert_eq!(c.journal.fsync, d.journal.fsync);
+        assert_eq!(c.journal.fsync_interval_ms, d.journal.fsync_interval_ms);
+        assert_eq!(c.journal.recovery_window_s, d.journal.recovery_window_s);
+        assert_eq!(c.journal.max_bytes, d.journal.max_bytes);
+    }
+
+    #[test]
+    fn overload_and_tls_errors_are_reported_with_their_keys() {
+        let text = r#"
+            [overload]
+            trusted_sources = ["core.example.com"]
+            reject_rate = 0
+            queue_high_pct = 0
+            [tls]
+            key_file = "focus.key"
+        "#;
+        let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+            panic!("accepted")
+        };
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "overload.trusted_sources[0]",
+                "overload.reject_rate",
+                "overload.queue_high_pct",
+                "tls.cert_file",
+            ]
+        );
+    }
+
+    #[test]
+    fn session_timer_and_journal_errors_are_reported_with_their_keys() {
+        let text = r#"
+            [session_timer]
+            expires_s = 60
+            min_se_s = 90
+            [journal]
+            path = "state/"
+            fsync_interval_ms = 0
+            recovery_window_s = 9999999
+            max_bytes = 10
+        "#;
+        let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+            panic!("accepted")
+        };
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "session_timer.expires_s",
+                "journal.path",
+                "journal.fsync_interval_ms",
+                "journal.recovery_window_s",
+                "journal.max_bytes",
+            ]
+        );
+        assert!(Config::from_toml(
+            "[session_timer]
+min_se_s = 0
+expires_s = 0
+"
+        )
+        .is_err());
+        let good = Config::from_toml(
+            "[session_timer]
+enabled = false
+[journal]
+path = \"/var/lib/cpm/journal\"
+fsync = \"always\"
+",
+        )
+        .unwrap();
+        assert!(!good.session_timer.settings().enabled);
+        assert_eq!(good.journal.fsync, FsyncPolicy::Always);
     }
 
     #[test]

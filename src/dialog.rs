@@ -3,7 +3,7 @@
 
 use crate::endpoint::Destination;
 use crate::sip::{HeaderName, MessageWriter, Method, NameAddr, Request, Uri};
-use crate::transport::{Protocol, Target};
+use crate::transport::Target;
 use thiserror::Error;
 
 /// Why a dialog could not be created or a request in it is refused.
@@ -178,7 +178,12 @@ impl Dialog {
 
     /// A target refresh (re-INVITE, UPDATE, SUBSCRIBE refresh) may change the remote target.
     pub fn refresh_target(&mut self, req: &Request) {
-        if let Some(c) = req.headers.values(HeaderName::Contact).next() {
+        self.refresh_target_from(&req.headers);
+    }
+
+    /// The target refresh of a message's Contact (a request, or the 2xx to our re-INVITE).
+    pub fn refresh_target_from(&mut self, headers: &crate::sip::Headers) {
+        if let Some(c) = headers.values(HeaderName::Contact).next() {
             if let Ok(a) = NameAddr::parse(c) {
                 if a.uri.is_sip() {
                     self.remote_target = a.uri;
@@ -213,6 +218,18 @@ impl Dialog {
         (request_uri, w)
     }
 
+    /// What the INVITE client transaction repeats in the ACK of a non-2xx final and in a
+    /// CANCEL, for our re-INVITE with CSeq `cseq` in this dialog.
+    pub fn invite_basis(&self, cseq: u32) -> crate::endpoint::InviteBasis {
+        let (_, routes) = self.request_uri_and_routes();
+        crate::endpoint::InviteBasis {
+            from: format!("{};tag={}", self.local_addr, self.id.local_tag),
+            to: format!("{};tag={}", self.remote_addr, self.remote_tag),
+            cseq,
+            routes,
+        }
+    }
+
     /// RFC 3261 §12.2.1.1: with a loose-routing first route, the Request-URI is the remote
     /// target and the route set goes in Route; with a strict router, the first route becomes
     /// the Request-URI and the remote target goes last.
@@ -238,7 +255,7 @@ impl Dialog {
             .unwrap_or_else(|| self.remote_target.clone());
         // Connection reuse: a dialog created over TCP keeps using that connection while it is
         // open (the peer may have no listening socket of its own, RFC 5923's concern).
-        let flow = (self.flow.protocol == Protocol::Tcp).then_some(self.flow);
+        let flow = self.flow.protocol.is_reliable().then_some(self.flow);
         Destination { next_hop, flow }
     }
 }
@@ -247,6 +264,7 @@ impl Dialog {
 mod tests {
     use super::*;
     use crate::sip::{parse, Framing, Message, ParseLimits};
+    use crate::transport::Protocol;
     use bytes::Bytes;
 
     fn invite(extra: &str, cseq: u32) -> Request {

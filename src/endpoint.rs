@@ -221,6 +221,8 @@ struct Inner {
     transports: Transports,
     settings: EndpointSettings,
     router: OnceLock<Arc<dyn Router>>,
+    /// Overload marks: new work from untrusted sources is refused past them.
+    admission: OnceLock<Arc<crate::overload::Admission>>,
     active: AtomicUsize,
     next_id: AtomicU64,
     runtime: tokio::runtime::Handle,
@@ -253,6 +255,7 @@ impl Endpoint {
             transports,
             settings,
             router: OnceLock::new(),
+            admission: OnceLock::new(),
             active: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             runtime: tokio::runtime::Handle::current(),
@@ -269,6 +272,12 @@ impl Endpoint {
         let _ = self.inner.router.set(router);
     }
 
+    /// Installs the admission marks (once): a shard refuses new work from untrusted
+    /// sources past the transaction mark, however fast a burst filled its queue.
+    pub fn set_admission(&self, admission: Arc<crate::overload::Admission>) {
+        let _ = self.inner.admission.set(admission);
+    }
+
     /// The transports.
     pub fn transports(&self) -> &Transports {
         &self.inner.transports
@@ -282,6 +291,13 @@ impl Endpoint {
     /// Transactions alive now.
     pub fn active_transactions(&self) -> usize {
         self.inner.active.load(Ordering::Relaxed)
+    }
+
+    /// Requests waiting in the queue of the shard that owns `call_id`, and its capacity
+    /// (admission control refuses new work before the queue fills).
+    pub fn shard_backlog(&self, call_id: &str) -> (usize, usize) {
+        let tx = &self.inner.net[self.shard_of(call_id)];
+        (tx.max_capacity() - tx.capacity(), tx.max_capacity())
     }
 
     /// Sends a request the focus originates, in a client transaction; the outcome reaches
@@ -325,7 +341,7 @@ fn shard_index(call_id: &str, n: usize) -> usize {
 /// Where the responses to a request go (RFC 3261 §18.2.2, RFC 3581).
 fn response_target(req_via: &crate::sip::Via, source: Target, force_rport: bool) -> Target {
     match source.protocol {
-        Protocol::Tcp => source,
+        Protocol::Tcp | Protocol::Tls => source,
         Protocol::Udp => {
             if force_rport || req_via.wants_rport() {
                 source
@@ -353,28 +369,7 @@ impl Sink for Endpoint {
                         mpsc::error::TrySendError::Full(x)
                         | mpsc::error::TrySendError::Closed(x) => x,
                     };
-                    metrics::counter!("focus_overload_rejections_total", "reason" => "shard_queue")
-                        .increment(1);
-                    // Shed load with an answer rather than silence (never for ACK).
-                    if let Message::Request(req) = msg {
-                        if req.method != Method::Ack {
-                            let to =
-                                response_target(&req.via, source, self.inner.settings.force_rport);
-                            let tag = new_tag();
-                            let mut w = MessageWriter::response_to(
-                                &req,
-                                source.addr,
-                                503,
-                                "Service Unavailable",
-                                Some(&tag),
-                            );
-                            w.header_fmt(
-                                crate::sip::HeaderName::RetryAfter,
-                                format_args!("{}", self.inner.settings.retry_after_s),
-                            );
-                            self.stateless_reply(w.finish_empty(), 503, to);
-                        }
-                    }
+                    self.on_shed(Ok(msg), source, "shard_queue");
                 }
             }
             Err(ParseError::Drop(fault)) => {
@@ -392,6 +387,24 @@ impl Sink for Endpoint {
                 self.stateless_reply(bytes, rejected.fault.status(), to);
             }
         }
+    }
+
+    fn on_shed(&self, message: Result<Message, ParseError>, source: Target, reason: &'static str) {
+        metrics::counter!("focus_overload_rejections_total", "reason" => reason).increment(1);
+        // Shed load with an answer rather than silence (never for ACK or a response).
+        let req = match message {
+            Ok(Message::Request(req)) if req.method != Method::Ack => req,
+            _ => return,
+        };
+        let to = response_target(&req.via, source, self.inner.settings.force_rport);
+        let tag = new_tag();
+        let mut w =
+            MessageWriter::response_to(&req, source.addr, 503, "Service Unavailable", Some(&tag));
+        w.header_fmt(
+            crate::sip::HeaderName::RetryAfter,
+            format_args!("{}", self.inner.settings.retry_after_s),
+        );
+        self.stateless_reply(w.finish_empty(), 503, to);
     }
 
     fn on_stream_error(&self, source: Target, error: crate::sip::FrameError) {

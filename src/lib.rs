@@ -14,8 +14,29 @@
 //!    participants' dialogs and [`sdp`] offer/answer, conference-event subscriptions with
 //!    [`conference_info`] documents) whose effects the actor executes.
 //! 5. [`metrics`] names every metric; `/metrics` serves them. [`server`] assembles it all.
+//! 6. Talk bursts run beside the sessions: [`floor`] (the BFCP listener, RFC 8855, and the
+//!    floor machine each session owns) and [`media`] (the RTP plane that forwards the floor
+//!    holder's audio); a session's actor only installs legs and who may talk.
+//!
+//! Operations: [`admin`] is the operator's HTTP API (sessions, moderation, reload, probes);
+//! [`reload`] re-reads the configuration on `SIGHUP` or request and swaps groups and policy
+//! without dropping a session.
+//!
+//! Liveness and recovery: [`session_timer`] (RFC 4028) finds participants that vanished
+//! without a BYE; [`journal`] keeps the membership of live sessions on disk, and
+//! [`recovery`] resumes them (re-INVITE) when a focus restarts after a crash.
 #![forbid(unsafe_code)]
 
+/// The version `--version` prints: the package version and the git revision it was built
+/// from (`build.rs`; `unknown` outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CPM_FOCUS_GIT_REV"),
+    ")"
+);
+
+pub mod admin;
 pub mod body;
 pub mod charging;
 pub mod conference_info;
@@ -24,12 +45,17 @@ pub mod dialog;
 pub mod endpoint;
 pub mod exploder;
 pub mod floor;
+pub mod journal;
 pub mod media;
 pub mod metrics;
+pub mod overload;
 pub mod policy;
+pub mod recovery;
+pub mod reload;
 pub mod sdp;
 pub mod server;
 pub mod session;
+pub mod session_timer;
 pub mod sip;
 pub mod supervisor;
 pub mod transaction;

@@ -4,10 +4,13 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use cpm_focus::config::Config;
+use cpm_focus::reload::{Reloader, Trigger};
 use cpm_focus::server::Server;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc rather than glibc malloc: messages are allocated on the I/O threads and freed on
@@ -17,7 +20,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// cpm-focus: the CPM Controlling Function, a SIP conference focus.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version = cpm_focus::VERSION, about)]
 struct Cli {
     /// Configuration file (default: the embedded config/focus.toml).
     #[arg(long, value_name = "FILE")]
@@ -28,9 +31,16 @@ struct Cli {
     /// MSRP (TCP) address for group chat (default: the SIP address with port 2855).
     #[arg(long, value_name = "IP:PORT")]
     msrp_listen: Option<SocketAddr>,
+    /// SIP over TLS address, used when [tls] is configured (default: the SIP address with
+    /// port 5061, or port 0 when the SIP port is 0).
+    #[arg(long, value_name = "IP:PORT")]
+    sips_listen: Option<SocketAddr>,
     /// Prometheus /metrics address.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9090")]
     metrics_listen: SocketAddr,
+    /// Admin HTTP API address (a non-loopback address needs `[admin] token`).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8090")]
+    admin_listen: SocketAddr,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -108,23 +118,69 @@ async fn run(
         cancel.clone(),
     ));
 
-    // Handlers first: a SIGTERM right after the ready line must not kill us by default action.
+    let auth = Arc::new(
+        cpm_focus::admin::AdminAuth::new(cli.admin_listen, &config.admin.token)
+            .context("admin API")?,
+    );
+    let admin_listener = tokio::net::TcpListener::bind(cli.admin_listen)
+        .await
+        .with_context(|| format!("binding admin listener {}", cli.admin_listen))?;
+    let admin_addr = admin_listener.local_addr()?;
+
+    // Handlers first: a SIGTERM right after the ready line must not kill us by default action
+    // (nor a SIGHUP: its default action ends the process too).
     let signalled = wait_for_signal();
-    let server = Server::start(&config, cli.sip_listen, cli.msrp_listen, arbiters)?;
+    let hangups = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    let server = Server::start_listening(
+        &config,
+        cpm_focus::server::Listen {
+            sip: cli.sip_listen,
+            msrp: cli.msrp_listen,
+            sips: cli.sips_listen,
+        },
+        arbiters,
+    )?;
+    let reloader = Arc::new(Reloader::new(
+        cli.config.clone(),
+        config.clone(),
+        server.supervisor.clone(),
+        Some(auth.clone()),
+    ));
+    tokio::spawn(reload_on_hangup(hangups, reloader.clone()));
+    let api = Arc::new(cpm_focus::admin::AdminApi::new(
+        server.supervisor.clone(),
+        Some(reloader),
+        auth,
+    ));
+    let admin_config = config.admin.clone();
+    let admin_cancel = cancel.clone();
+    tokio::spawn(async move {
+        cpm_focus::admin::serve(admin_listener, api, &admin_config, admin_cancel).await
+    });
     tracing::info!(
         sip_udp = %server.udp_addr, sip_tcp = %server.tcp_addr, metrics = %metrics_addr,
+        sip_tls = ?server.tls_addr,
+        admin = %admin_addr, version = cpm_focus::VERSION,
         domain = %config.focus.domain, instance = %config.focus.instance_id,
         groups = config.groups.len(), "cpm-focus ready"
     );
     // One machine-readable line for scripts and tests.
     println!(
-        "cpm-focus ready sip_udp={} sip_tcp={} metrics={} msrp={}",
+        "cpm-focus ready sip_udp={} sip_tcp={} metrics={} msrp={} sip_tls={} bfcp={} admin={}",
         server.udp_addr,
         server.tcp_addr,
         metrics_addr,
         server
             .msrp_addr
-            .map_or_else(|| "off".to_string(), |a| a.to_string())
+            .map_or_else(|| "off".to_string(), |a| a.to_string()),
+        server
+            .tls_addr
+            .map_or_else(|| "off".to_string(), |a| a.to_string()),
+        server
+            .talk
+            .as_ref()
+            .map_or_else(|| "off".to_string(), |t| t.floor.local_addr().to_string()),
+        admin_addr
     );
 
     signalled.await;
@@ -135,9 +191,18 @@ async fn run(
     Ok(0)
 }
 
+/// Reloads the configuration on every SIGHUP (`systemctl reload`); a refused file is logged
+/// and the running configuration stays.
+async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, reloader: Arc<Reloader>) {
+    while hangups.recv().await.is_some() {
+        let r = reloader.clone();
+        // File reading and validation are blocking work; the outcome is logged and counted.
+        let _ = tokio::task::spawn_blocking(move || r.reload(Trigger::Signal, "SIGHUP")).await;
+    }
+}
+
 /// Installs the SIGTERM and SIGINT handlers now and returns the wait for either.
 fn wait_for_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
     async move {

@@ -16,6 +16,14 @@ const LATENCY_BUCKETS: &[f64] = &[
     5.0, 10.0, 32.0,
 ];
 
+/// Forwarding latency buckets, in seconds: a packet's stay in the focus is microseconds.
+const FORWARD_BUCKETS: &[f64] = &[
+    0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+];
+
+/// Talk-burst duration buckets, in seconds (a PTT burst is seconds to a minute).
+const TALK_BURST_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0];
+
 /// Installs the global recorder and describes every metric.
 pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     let handle = PrometheusBuilder::new()
@@ -26,6 +34,14 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
         .set_buckets_for_metric(
             Matcher::Full("focus_msrp_fanout_duration_seconds".into()),
             LATENCY_BUCKETS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("focus_rtp_forward_seconds".into()),
+            FORWARD_BUCKETS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("focus_floor_talk_burst_seconds".into()),
+            TALK_BURST_BUCKETS,
         )?
         .install_recorder()?;
     describe();
@@ -160,12 +176,27 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_tcp_connections_active",
         Kind::Gauge,
-        "Open SIP TCP connections",
+        "Open SIP TCP and TLS connections, by transport",
     ),
     (
         "focus_tcp_connections_refused_total",
         Kind::Counter,
-        "TCP connections refused at the connection limit",
+        "TCP and TLS connections refused, by reason (limit: the total cap, per_source: the cap per source address)",
+    ),
+    (
+        "focus_tcp_connections_closed_total",
+        Kind::Counter,
+        "TCP and TLS connections closed by the focus, by reason (message_timeout: a message never completed, write_timeout: the peer stopped reading)",
+    ),
+    (
+        "focus_flood_dropped_total",
+        Kind::Counter,
+        "Requests dropped unread from sources over their rate, beyond the 503s they got, by transport",
+    ),
+    (
+        "focus_tls_handshakes_total",
+        Kind::Counter,
+        "TLS handshakes of accepted and outbound connections, by service (sip, msrp) and outcome (ok, failed)",
     ),
     (
         "focus_tcp_idle_closed_total",
@@ -218,6 +249,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Deliveries that failed, by reason (error_response, timeout, left, not_connected, stalled, too_large)",
     ),
     (
+        "focus_msrp_throttled_total",
+        Kind::Counter,
+        "Times an MSRP connection over its chunk or byte rate was read more slowly",
+    ),
+    (
         "focus_msrp_fanout_duration_seconds",
         Kind::Histogram,
         "Receipt of a message to its last recipient's queue",
@@ -268,9 +304,144 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Charging records waiting in memory for the charging file",
     ),
     (
+        "focus_admin_requests_total",
+        Kind::Counter,
+        "Admin API requests answered, by action and HTTP status",
+    ),
+    (
+        "focus_config_reloads_total",
+        Kind::Counter,
+        "Configuration reloads, by trigger (sighup, admin) and outcome (applied, refused)",
+    ),
+    (
+        "focus_config_last_reload_successful",
+        Kind::Gauge,
+        "1 when the last configuration reload was applied, 0 when it was refused",
+    ),
+    (
         "focus_credit_checks_total",
         Kind::Counter,
         "Online credit checks, by outcome (granted, denied, unavailable)",
+    ),
+    (
+        "focus_floor_requests_total",
+        Kind::Counter,
+        "BFCP FloorRequests, by outcome (granted, queued, pending, denied, error)",
+    ),
+    (
+        "focus_floor_grants_total",
+        Kind::Counter,
+        "Floors granted (talk bursts started)",
+    ),
+    (
+        "focus_floor_revokes_total",
+        Kind::Counter,
+        "Floors revoked, by reason (talk_burst, chair, muted, left, connection_lost, silent)",
+    ),
+    (
+        "focus_floor_talk_burst_seconds",
+        Kind::Histogram,
+        "Talk bursts: grant to release or revoke",
+    ),
+    (
+        "focus_bfcp_connections_active",
+        Kind::Gauge,
+        "Open BFCP connections",
+    ),
+    (
+        "focus_bfcp_connections_refused_total",
+        Kind::Counter,
+        "BFCP connections refused at the connection limit",
+    ),
+    (
+        "focus_bfcp_messages_received_total",
+        Kind::Counter,
+        "BFCP messages received",
+    ),
+    (
+        "focus_bfcp_messages_sent_total",
+        Kind::Counter,
+        "BFCP messages written",
+    ),
+    (
+        "focus_bfcp_rejected_total",
+        Kind::Counter,
+        "BFCP input refused, by reason (unknown_conference, unknown_user, malformed, busy, bind_timeout, write_queue)",
+    ),
+    (
+        "focus_rtp_legs",
+        Kind::Gauge,
+        "Participants' RTP legs (port pairs in use)",
+    ),
+    (
+        "focus_rtp_packets_forwarded_total",
+        Kind::Counter,
+        "RTP packets sent to receivers (one per receiver)",
+    ),
+    (
+        "focus_rtp_packets_dropped_total",
+        Kind::Counter,
+        "RTP packets not forwarded, by reason (not_holder, muted, flood, malformed, payload_type, codec, send_error)",
+    ),
+    (
+        "focus_rtp_forward_seconds",
+        Kind::Histogram,
+        "A forwarded packet's time in the focus: receipt to its last copy sent",
+    ),
+    (
+        "focus_rtcp_packets_received_total",
+        Kind::Counter,
+        "RTCP packets received from participants (terminated)",
+    ),
+    (
+        "focus_rtp_silent_total",
+        Kind::Counter,
+        "Participants whose RTP and RTCP stopped for the silence timeout",
+    ),
+    (
+        "focus_rtp_ports_exhausted_total",
+        Kind::Counter,
+        "Audio streams declined for want of a free RTP port pair",
+    ),
+    (
+        "focus_session_timer_rejections_total",
+        Kind::Counter,
+        "INVITEs and UPDATEs refused 422 because their Session-Expires was below session_timer.min_se_s",
+    ),
+    (
+        "focus_session_timer_refreshes_total",
+        Kind::Counter,
+        "Session refreshes (RFC 4028) completed, by who refreshed (participant, focus)",
+    ),
+    (
+        "focus_session_timer_expired_total",
+        Kind::Counter,
+        "Participants removed because their session was not refreshed in time or a refresh failed",
+    ),
+    (
+        "focus_journal_lines_total",
+        Kind::Counter,
+        "Lines appended to the membership journal, by op (open, join, update, leave, close)",
+    ),
+    (
+        "focus_journal_errors_total",
+        Kind::Counter,
+        "Journal operations that failed, by op (read, write, sync, compact, heartbeat, encode, closed)",
+    ),
+    (
+        "focus_journal_compactions_total",
+        Kind::Counter,
+        "Times the journal was rewritten with only the live sessions (at start and when it grew past max_bytes)",
+    ),
+    (
+        "focus_recovered_sessions_total",
+        Kind::Counter,
+        "Sessions started again after a crash, from the journal",
+    ),
+    (
+        "focus_recovered_participants_total",
+        Kind::Counter,
+        "Participants of resumed sessions, by outcome (resumed: accepted the re-INVITE; redialed: called again after 481; failed)",
     ),
 ];
 

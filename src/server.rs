@@ -8,7 +8,9 @@ use crate::media::msrp::switch::{Switch, SwitchSettings};
 use crate::session::MsrpOffer;
 use crate::sip::{Host, ParseLimits};
 use crate::supervisor::{Supervisor, SupervisorSettings};
-use crate::transport::{Sink, TcpRegistry, TcpSettings, Transports, UdpTransport};
+use crate::transport::{
+    ConnLimits, Sink, TcpRegistry, TcpSettings, TlsContext, Transports, UdpTransport,
+};
 use actix::dev::ArbiterHandle;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -29,6 +31,21 @@ pub enum StartError {
     Domain(crate::sip::UriError),
     #[error("charging: {0}")]
     Charging(#[from] crate::charging::ChargingError),
+    #[error("{0}")]
+    Tls(#[from] crate::transport::TlsError),
+    #[error("journal: {0}")]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+/// Where the focus listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Listen {
+    /// SIP over UDP and TCP (the same port; port 0 picks one).
+    pub sip: SocketAddr,
+    /// MSRP (plain and TLS); default: the SIP address with port 2855.
+    pub msrp: Option<SocketAddr>,
+    /// SIP over TLS when `[tls]` is set; default: the SIP address with port 5061.
+    pub sips: Option<SocketAddr>,
 }
 
 /// A running focus.
@@ -37,11 +54,19 @@ pub struct Server {
     pub endpoint: Endpoint,
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
+    /// SIP over TLS, when `[tls]` is configured.
+    pub tls_addr: Option<SocketAddr>,
     /// The MSRP listener, when the switch runs.
     pub msrp_addr: Option<SocketAddr>,
     pub switch: Option<Arc<Switch>>,
+    /// The RTP plane and BFCP listener (talk bursts), when the focus serves audio.
+    pub talk: Option<crate::session::talk::TalkPlanes>,
     /// Offline charging records.
     pub charging: ChargingHandle,
+    /// The membership journal (crash recovery).
+    pub journal: crate::journal::JournalHandle,
+    /// What crash recovery found at start.
+    pub recovered: crate::recovery::Outcome,
     cancel: CancellationToken,
     grace: Duration,
 }
@@ -56,17 +81,47 @@ impl Server {
         msrp_listen: Option<SocketAddr>,
         arbiters: Vec<ArbiterHandle>,
     ) -> Result<Server, StartError> {
+        Self::start_listening(
+            config,
+            Listen {
+                sip: listen,
+                msrp: msrp_listen,
+                sips: None,
+            },
+            arbiters,
+        )
+    }
+
+    /// [`Server::start`] with every listening address given.
+    pub fn start_listening(
+        config: &Config,
+        addrs: Listen,
+        arbiters: Vec<ArbiterHandle>,
+    ) -> Result<Server, StartError> {
+        let listen = addrs.sip;
+        let msrp_listen = addrs.msrp;
         let limits = ParseLimits {
             max_headers: config.sip.max_headers,
         };
         let cancel = CancellationToken::new();
+        let tls = TlsContext::load(&config.tls)?;
+        if tls.is_none() {
+            tracing::info!("TLS off: [tls] cert_file is not set (no sips: listener, no msrps:)");
+        }
+        let trusted = config.overload.trusted(&config.policy);
         let tcp_settings = TcpSettings {
             max_message: config.sip.max_message_size,
-            max_connections: config.sip.max_tcp_connections,
             idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_s),
+            message_timeout: Duration::from_secs(config.sip.tcp_message_timeout_s),
             write_queue: config.sip.tcp_write_queue,
+            write_timeout: Duration::from_secs(config.sip.tcp_write_timeout_s),
             limits,
         };
+        let slots = Arc::new(ConnLimits::new(
+            config.sip.max_tcp_connections,
+            config.sip.max_tcp_connections_per_source,
+            trusted.clone(),
+        ));
         // TCP on the same address, and on the port UDP picked when asked for port 0. That port
         // may be taken for TCP (another socket's ephemeral port): then pick again.
         let mut attempt = 0;
@@ -80,8 +135,8 @@ impl Server {
                 })?,
             );
             let tcp_addr = SocketAddr::new(listen.ip(), udp.local_addr().port());
-            match TcpRegistry::bind(tcp_addr, tcp_settings, cancel.clone()) {
-                Ok(tcp) => break (udp, Arc::new(tcp)),
+            match TcpRegistry::bind(tcp_addr, tcp_settings, slots.clone(), cancel.clone()) {
+                Ok(tcp) => break (udp, tcp),
                 Err(_) if listen.port() == 0 && attempt < 20 => continue,
                 Err(source) => {
                     return Err(StartError::Bind {
@@ -92,9 +147,34 @@ impl Server {
                 }
             }
         };
+        // SIP over TLS: default port 5061 beside SIP (port 0 when SIP picked its own).
+        let sips = match &tls {
+            None => None,
+            Some(ctx) => {
+                let addr = addrs.sips.unwrap_or_else(|| {
+                    SocketAddr::new(listen.ip(), if listen.port() == 0 { 0 } else { 5061 })
+                });
+                let mut reg = TcpRegistry::bind_tls(
+                    addr,
+                    ctx.clone(),
+                    tcp_settings,
+                    slots.clone(),
+                    cancel.clone(),
+                )
+                .map_err(|source| StartError::Bind {
+                    what: "TLS",
+                    addr,
+                    source,
+                })?;
+                reg.share_ids(&tcp);
+                Some(Arc::new(reg))
+            }
+        };
+        let tcp = Arc::new(tcp);
         let transports = Transports {
             udp: udp.clone(),
             tcp: tcp.clone(),
+            tls: sips.clone(),
         };
         let advertised = advertised_host(config, listen.ip());
         let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -130,18 +210,25 @@ impl Server {
             let listener = tokio::net::TcpListener::from_std(std_listener).map_err(bind_err)?;
             let bound = listener.local_addr().map_err(bind_err)?;
             let host = Host::parse(&advertised).unwrap_or(Host::Ip(bound.ip()));
-            let switch = Arc::new(Switch::new(
-                SwitchSettings {
-                    max_message: config.msrp.max_message_size,
-                    max_frame: config.msrp.max_chunk_size,
-                    queue_depth: config.msrp.queue_depth,
-                    delivery_timeout: Duration::from_secs(config.msrp.delivery_timeout_s),
-                    max_connections: config.msrp.max_connections,
-                    bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
-                },
-                host,
-                bound.port(),
-            ));
+            let switch = Arc::new(
+                Switch::new(
+                    SwitchSettings {
+                        max_message: config.msrp.max_message_size,
+                        max_frame: config.msrp.max_chunk_size,
+                        queue_depth: config.msrp.queue_depth,
+                        delivery_timeout: Duration::from_secs(config.msrp.delivery_timeout_s),
+                        max_connections: config.msrp.max_connections,
+                        bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
+                    },
+                    host,
+                    bound.port(),
+                )
+                .with_edge(crate::media::msrp::switch::EdgeSettings {
+                    tls: tls.clone(),
+                    chunk_rate: config.msrp.max_chunk_rate,
+                    bytes_rate: config.msrp.max_bytes_rate,
+                }),
+            );
             tokio::spawn(crate::media::msrp::connection::listen(
                 switch.clone(),
                 listener,
@@ -151,11 +238,33 @@ impl Server {
                 host: advertised.clone(),
                 port: bound.port(),
                 max_size: config.msrp.max_message_size,
+                tls: tls.is_some(),
             };
             (Some(switch), Some(bound), Some(offer))
         } else {
             (None, None, None)
         };
+        let admission = Arc::new(crate::overload::Admission::new(
+            trusted.clone(),
+            crate::overload::AdmissionSettings {
+                transactions_high: config.sip.max_transactions
+                    * usize::from(config.overload.transactions_high_pct)
+                    / 100,
+                queue_high_pct: config.overload.queue_high_pct,
+                mailbox_high: config.supervisor.mailbox_capacity
+                    * usize::from(config.overload.mailbox_high_pct)
+                    / 100,
+                retry_after_s: config.supervisor.retry_after_s,
+            },
+        ));
+        endpoint.set_admission(admission.clone());
+        let talk = crate::session::talk::TalkPlanes::start(config, listen.ip(), &cancel).map_err(
+            |(addr, source)| StartError::Bind {
+                what: "BFCP",
+                addr,
+                source,
+            },
+        )?;
         let supervisor = Arc::new(Supervisor::new(
             config,
             SupervisorSettings {
@@ -164,6 +273,7 @@ impl Server {
                 advertised_host: advertised,
                 udp_port: udp.local_addr().port(),
                 tcp_port: tcp.local_addr().port(),
+                tls_port: sips.as_ref().map(|t| t.local_addr().port()),
                 mailbox_capacity: config.supervisor.mailbox_capacity,
                 max_sessions: config.supervisor.max_sessions,
                 retry_after_s: config.supervisor.retry_after_s,
@@ -173,6 +283,8 @@ impl Server {
                     config.focus.instance_id
                 ),
                 msrp: msrp_offer,
+                admission: admission.clone(),
+                talk: talk.clone(),
             },
             endpoint.clone(),
             arbiters,
@@ -181,23 +293,49 @@ impl Server {
             credit,
         ));
         supervisor.set_self();
+        // Before the transports run: resumed sessions get their participants first.
+        let (journal, recovered) = crate::recovery::start(config, &supervisor, &charging)?;
         endpoint.set_router(supervisor.clone());
-        let sink: Arc<dyn Sink> = Arc::new(endpoint.clone());
+        let o = &config.overload;
+        let limiter = crate::overload::SourceLimiter::new(
+            crate::overload::SourceLimits {
+                rate: f64::from(o.source_rate),
+                burst: f64::from(o.source_burst),
+                trusted_rate: f64::from(o.trusted_rate),
+                trusted_burst: f64::from(o.trusted_burst),
+                reject_rate: f64::from(o.reject_rate),
+                max_sources: o.max_sources,
+            },
+            &trusted,
+            std::time::Instant::now(),
+        );
+        let sink: Arc<dyn Sink> = Arc::new(crate::overload::Guard::new(
+            endpoint.clone(),
+            limiter,
+            admission,
+        ));
         tokio::spawn(udp.clone().run(
             sink.clone(),
             config.sip.max_message_size,
             limits,
             cancel.clone(),
         ));
-        tokio::spawn(tcp.clone().run(sink));
+        tokio::spawn(tcp.clone().run(sink.clone()));
+        if let Some(t) = &sips {
+            tokio::spawn(t.clone().run(sink));
+        }
         Ok(Server {
             supervisor,
             endpoint,
             udp_addr: udp.local_addr(),
             tcp_addr: tcp.local_addr(),
+            tls_addr: sips.as_ref().map(|t| t.local_addr()),
             msrp_addr,
             switch,
+            talk,
             charging,
+            journal,
+            recovered,
             cancel,
             grace: Duration::from_secs(config.shutdown.grace_s),
         })
@@ -208,6 +346,8 @@ impl Server {
     /// transports close.
     pub async fn shutdown(&self) {
         self.supervisor.shutdown(self.grace).await;
+        // The sessions just ended closed themselves in the journal: a restart resumes nothing.
+        self.journal.shutdown().await;
         // Every record of the sessions just ended is on disk before the process exits.
         if let Err(e) = self.charging.shutdown().await {
             tracing::error!(error = %e, "charging records not all written");
@@ -297,6 +437,7 @@ mod tests {
             allow_signalling_only: true,
             allow_private_messages: true,
             allowed_media: None,
+            codecs: None,
             allow_anonymous: true,
             add: crate::config::Authority::Moderators,
             remove: crate::config::Authority::Moderators,

@@ -2,19 +2,30 @@
 //! [`SessionState`] that owns the roster, the participants' dialogs and the conference-event
 //! subscriptions.
 //!
-//! - `state.rs`: the decisions (join, leave, re-INVITE, SUBSCRIBE, NOTIFY scheduling)
+//! - `state.rs`: the decisions (join, leave, re-INVITE, SUBSCRIBE, NOTIFY scheduling);
+//!   `state/liveness.rs` its session timers (RFC 4028), `state/recover.rs` its journal lines
+//!   and the resume of its participants after a crash
 //! - `roster.rs`: users and endpoints with change revisions (RFC 4575 partial state)
 //! - `subscription.rs`: one subscription's versions, expiry and rate limit
+//! - `talk.rs`: talk bursts (floor control and RTP legs) as pure state
 //! - `actor.rs`: the actix actor that executes the state's effects
+//! - `actor.rs`: the actix actor that executes the state's effects (and ends its session
+//!   cleanly when a handler panics)
+//! - `fault.rs`: the test-only panic trigger
 
 mod actor;
 mod charge;
+pub mod fault;
 mod media;
 mod roster;
 mod state;
 mod subscription;
+pub mod talk;
 
 pub use actor::{SessionActor, SessionDeps, SessionInput};
 pub use charge::{ChargeEvent, SessionKind};
 pub use media::{MsrpLeg, MsrpOffer};
-pub use state::{AdhocRecord, Effect, OutgoingSpec, RequestCtx, SessionSettings, SessionState};
+pub use state::{
+    AdhocRecord, AdminCommand, AdminRefusal, Effect, OutgoingSpec, ParticipantView, Reconfigure,
+    RequestCtx, SessionSettings, SessionState, SessionView,
+};

@@ -7,7 +7,13 @@
 //! with Retry-After. Every routed message is counted in the session's in-flight counter while
 //! the table entry is held, so a session retires itself only when nothing is on its way to it.
 
+mod catalog;
 pub mod checks;
+mod control;
+
+pub use catalog::CatalogChange;
+pub use control::{AdminAnswer, AdminError};
+mod recover;
 
 use crate::config::Config;
 use crate::dialog::DialogId;
@@ -177,6 +183,7 @@ impl Tables {
 struct Template {
     udp_port: u16,
     tcp_port: u16,
+    tls_port: Option<u16>,
     advertised_host: String,
     sdp_address: IpAddr,
     trusted_hosts: Vec<IpAddr>,
@@ -205,6 +212,7 @@ impl Template {
             trusted_hosts: trusted_hosts.clone(),
             contact_udp: String::new(),
             contact_tcp: String::new(),
+            contact_tls: String::new(),
             warn_agent: config.focus.domain.clone(),
             sdp_address,
             focus_display: config.focus.display_name.clone(),
@@ -225,10 +233,16 @@ impl Template {
             kind: crate::session::SessionKind::Predefined,
             restart_members: Vec::new(),
             restart_ids: None,
+            talk: settings.talk.as_ref().map(|planes| {
+                crate::session::talk::TalkSettings::from_config(config, planes, None)
+            }),
+            session_timer: config.session_timer.settings(),
+            journal: !config.journal.path.is_empty(),
         };
         Template {
             udp_port: settings.udp_port,
             tcp_port: settings.tcp_port,
+            tls_port: settings.tls_port,
             advertised_host: settings.advertised_host.clone(),
             sdp_address,
             trusted_hosts,
@@ -244,13 +258,13 @@ impl Template {
         policy: crate::policy::GroupPolicy,
     ) -> SessionSettings {
         let contact = |p: Protocol| {
-            let (port, transport) = match p {
-                Protocol::Udp => (self.udp_port, ""),
-                Protocol::Tcp => (self.tcp_port, ";transport=tcp"),
-            };
-            format!(
-                "<sip:{user}@{}:{port}{transport}>;isfocus",
-                self.advertised_host
+            focus_contact(
+                user,
+                &self.advertised_host,
+                p,
+                self.udp_port,
+                self.tcp_port,
+                self.tls_port,
             )
         };
         let _ = self.sdp_address;
@@ -258,9 +272,28 @@ impl Template {
             conference_uri: conference_uri.to_string(),
             contact_udp: contact(Protocol::Udp),
             contact_tcp: contact(Protocol::Tcp),
+            contact_tls: contact(Protocol::Tls),
             policy,
             ..self.base.clone()
         }
+    }
+}
+
+/// The focus's Contact (with `;isfocus`) for a dialog over `protocol`: `sips:` over TLS
+/// (RFC 5630 §3.1.3: a dialog that came in over TLS stays on TLS), `transport=tcp` over TCP.
+fn focus_contact(
+    user: &str,
+    host: &str,
+    protocol: Protocol,
+    udp_port: u16,
+    tcp_port: u16,
+    tls_port: Option<u16>,
+) -> String {
+    let at = if user.is_empty() { "" } else { "@" };
+    match (protocol, tls_port) {
+        (Protocol::Tls, Some(port)) => format!("<sips:{user}{at}{host}:{port}>;isfocus"),
+        (Protocol::Udp, _) => format!("<sip:{user}{at}{host}:{udp_port}>;isfocus"),
+        _ => format!("<sip:{user}{at}{host}:{tcp_port};transport=tcp>;isfocus"),
     }
 }
 
@@ -276,11 +309,6 @@ struct AdhocSettings {
     max_remembered: usize,
 }
 
-/// How a group is configured, prepared for sessions.
-struct Group {
-    settings: Arc<SessionSettings>,
-}
-
 /// Supervisor settings derived from the configuration and the bound transports.
 pub struct SupervisorSettings {
     pub domain: Host,
@@ -289,6 +317,8 @@ pub struct SupervisorSettings {
     pub advertised_host: String,
     pub udp_port: u16,
     pub tcp_port: u16,
+    /// SIP over TLS, when it runs.
+    pub tls_port: Option<u16>,
     pub mailbox_capacity: usize,
     pub max_sessions: usize,
     pub retry_after_s: u32,
@@ -296,6 +326,10 @@ pub struct SupervisorSettings {
     pub server: String,
     /// The MSRP side sessions announce, when the switch runs.
     pub msrp: Option<crate::session::MsrpOffer>,
+    /// Who is trusted, and the mailbox mark beyond which new work is refused.
+    pub admission: Arc<crate::overload::Admission>,
+    /// The RTP plane and BFCP listener, when the focus serves audio.
+    pub talk: Option<crate::session::talk::TalkPlanes>,
 }
 
 /// The router.
@@ -303,11 +337,9 @@ pub struct Supervisor {
     tables: Arc<Tables>,
     endpoint: Endpoint,
     settings: SupervisorSettings,
-    groups: HashMap<String, Group>,
-    /// Builds session settings for groups and ad-hoc sessions.
-    template: Arc<Template>,
-    adhoc: AdhocSettings,
-    exploder: Arc<crate::exploder::Exploder>,
+    /// Groups, policy and the session template: replaced whole by a configuration reload
+    /// (see `catalog.rs`). Read briefly per request; never held across an await.
+    catalog: std::sync::RwLock<Arc<catalog::Catalog>>,
     charging: crate::charging::ChargingHandle,
     /// Online charging: a credit check before a new participant or group message.
     credit: Arc<crate::charging::CreditGate>,
@@ -316,6 +348,8 @@ pub struct Supervisor {
     arbiters: Vec<ArbiterHandle>,
     /// The MSRP switch sessions install their participants in.
     switch: Option<Arc<Switch>>,
+    /// The membership journal sessions report to (crash recovery); disabled until set.
+    journal: std::sync::OnceLock<crate::journal::JournalHandle>,
     next_arbiter: AtomicUsize,
     next_instance: AtomicU64,
     draining: AtomicBool,
@@ -332,64 +366,20 @@ impl Supervisor {
         charging: crate::charging::ChargingHandle,
         credit: crate::charging::CreditGate,
     ) -> Supervisor {
-        let template = Arc::new(Template::new(config, &settings));
-        let mut groups = HashMap::new();
-        for g in &config.groups {
-            let Ok(uri) = crate::sip::Uri::parse(&g.uri) else {
-                continue;
-            };
-            let (Some(user), Some(raw_user)) = (
-                uri.user_unescaped().map(|u| u.into_owned()),
-                uri.user.as_deref(),
-            ) else {
-                continue;
-            };
-            let mut s = template.settings(
-                &g.uri,
-                raw_user,
-                crate::policy::GroupPolicy::for_group(g, &config.policy),
-            );
-            s.display_name = g.display_name.clone();
-            s.subject = g.subject.clone();
-            groups.insert(
-                user,
-                Group {
-                    settings: Arc::new(s),
-                },
-            );
-        }
-        let adhoc = AdhocSettings {
-            factory_user: config.focus.factory_user.clone(),
-            list_service_user: config.focus.list_service_user.clone(),
-            instance: config.focus.instance_id.clone(),
-            rule: config.policy.adhoc,
-            domains: config.policy.adhoc_domains.clone(),
-            provider: config.policy.clone(),
-            restart_window: Duration::from_secs(config.focus.restart_window_s),
-            max_remembered: config.focus.max_remembered,
-        };
-        let exploder = Arc::new(crate::exploder::Exploder::new(
-            endpoint.clone(),
-            config.policy.max_list_size,
-            config.focus.domain.clone(),
-            template.trusted_hosts.clone(),
-            charging.clone(),
-        ));
+        let catalog = catalog::Catalog::build(config, &settings, &endpoint, &charging);
         let tables = Arc::new(Tables::default());
-        tables.set_restart_limits(adhoc.restart_window, adhoc.max_remembered);
+        tables.set_restart_limits(catalog.adhoc.restart_window, catalog.adhoc.max_remembered);
         Supervisor {
             tables,
             endpoint,
             settings,
-            groups,
-            template,
-            adhoc,
-            exploder,
+            catalog: std::sync::RwLock::new(Arc::new(catalog)),
             charging,
             credit: Arc::new(credit),
             me: std::sync::OnceLock::new(),
             arbiters,
             switch,
+            journal: std::sync::OnceLock::new(),
             next_arbiter: AtomicUsize::new(0),
             next_instance: AtomicU64::new(1),
             draining: AtomicBool::new(false),
@@ -426,15 +416,22 @@ impl Supervisor {
     }
 
     fn contact_for(&self, user: &str, protocol: Protocol) -> String {
-        let (port, transport) = match protocol {
-            Protocol::Udp => (self.settings.udp_port, ""),
-            Protocol::Tcp => (self.settings.tcp_port, ";transport=tcp"),
-        };
-        let at = if user.is_empty() { "" } else { "@" };
-        format!(
-            "<sip:{user}{at}{}:{port}{transport}>;isfocus",
-            self.settings.advertised_host
+        focus_contact(
+            user,
+            &self.settings.advertised_host,
+            protocol,
+            self.settings.udp_port,
+            self.settings.tcp_port,
+            self.settings.tls_port,
         )
+    }
+
+    /// True when new work for a session whose mailbox holds `entry`'s waiting requests must
+    /// be refused (its established dialogs keep the rest of the mailbox).
+    fn mailbox_busy(&self, entry: &SessionEntry, source: &Target) -> bool {
+        self.settings
+            .admission
+            .mailbox_busy(source.addr.ip(), entry.in_flight.load(Ordering::SeqCst))
     }
 
     fn retry_after(&self) -> String {
@@ -458,7 +455,10 @@ impl Supervisor {
             e.in_flight.fetch_add(1, Ordering::SeqCst);
             return Ok(e.clone());
         }
-        let group = self.groups.get(user).ok_or(false)?;
+        // The read guard spans the start: a reload swaps the catalog under the write lock and
+        // then updates every session in the table, so none starts with stale settings.
+        let catalog = self.catalog_guard();
+        let group = catalog.groups.get(user).ok_or(false)?;
         if self.tables.conferences.len() >= self.settings.max_sessions {
             return Err(true);
         }
@@ -486,6 +486,8 @@ impl Supervisor {
             endpoint: self.endpoint.clone(),
             switch: self.switch.clone(),
             charging: self.charging.clone(),
+            talk: self.settings.talk.clone(),
+            journal: self.journal.get().cloned().unwrap_or_default(),
         };
         let capacity = self.settings.mailbox_capacity;
         let key: Box<str> = key.into();
@@ -553,7 +555,7 @@ impl Supervisor {
         let who = crate::policy::identify(
             &req,
             incoming.source.addr.ip(),
-            &self.template.trusted_hosts,
+            &self.catalog().template.trusted_hosts,
         );
         let check = self.credit.admit(crate::charging::CreditRequest {
             subject: who.aor,
@@ -596,14 +598,15 @@ impl Supervisor {
             .user_unescaped()
             .map(|u| u.into_owned())
             .unwrap_or_default();
-        if user == self.adhoc.factory_user || user == self.adhoc.list_service_user {
-            self.route_service(incoming, &user);
+        let catalog = self.catalog();
+        if user == catalog.adhoc.factory_user || user == catalog.adhoc.list_service_user {
+            self.route_service(incoming, &user, &catalog);
             return;
         }
         match req.method {
             Method::Options => {
                 let known = user.is_empty()
-                    || self.groups.contains_key(&user)
+                    || catalog.groups.contains_key(&user)
                     || self.tables.conferences.contains_key(user.as_str());
                 if !known {
                     incoming.txn.reply(&req, 404);
@@ -638,6 +641,11 @@ impl Supervisor {
                             return;
                         }
                     };
+                    if self.mailbox_busy(&entry, &incoming.source) {
+                        entry.in_flight.fetch_sub(1, Ordering::SeqCst);
+                        self.overloaded(&req, incoming, "mailbox_high");
+                        return;
+                    }
                     match Self::deliver(&entry, SessionInput::Request(incoming)) {
                         Delivery::Sent => return,
                         Delivery::Full(SessionInput::Request(inc)) => {
@@ -661,9 +669,9 @@ impl Supervisor {
     }
 
     /// Requests to the conference factory and the URI-list service.
-    fn route_service(&self, incoming: IncomingRequest, user: &str) {
+    fn route_service(&self, incoming: IncomingRequest, user: &str, catalog: &catalog::Catalog) {
         let req = incoming.request.clone();
-        let factory = user == self.adhoc.factory_user;
+        let factory = user == catalog.adhoc.factory_user;
         match req.method {
             Method::Options => {
                 let contact = self.contact_for(user, incoming.source.protocol);
@@ -674,7 +682,7 @@ impl Supervisor {
                 });
             }
             Method::Invite if factory => self.create_adhoc(incoming),
-            Method::Message if !factory => self.exploder.handle(incoming),
+            Method::Message if !factory => catalog.exploder.handle(incoming),
             _ => {
                 let allow = if factory {
                     "INVITE, OPTIONS"
@@ -698,19 +706,21 @@ impl Supervisor {
             self.overloaded(&req, incoming, "draining");
             return;
         }
+        let catalog = self.catalog();
         let who = crate::policy::identify(
             &req,
             incoming.source.addr.ip(),
-            &self.template.trusted_hosts,
+            &catalog.template.trusted_hosts,
         );
-        let allowed = match self.adhoc.rule {
+        let allowed = match catalog.adhoc.rule {
             crate::config::AdhocRule::Anyone => true,
             crate::config::AdhocRule::None => false,
             crate::config::AdhocRule::Domains => crate::sip::Uri::parse(&who.aor)
                 .ok()
                 .and_then(|u| u.host.map(|h| h.to_string()))
                 .is_some_and(|h| {
-                    self.adhoc
+                    catalog
+                        .adhoc
                         .domains
                         .iter()
                         .any(|d| d.eq_ignore_ascii_case(&h))
@@ -753,6 +763,9 @@ impl Supervisor {
             self.overloaded(&req, incoming, "sessions");
             return;
         }
+        // Held to the session's start, as in `session_for`.
+        drop(catalog);
+        let catalog = self.catalog_guard();
         let (user, mut s, kind) = match remembered {
             Some(rec) => {
                 let Some(user) = crate::sip::Uri::parse(&rec.conference_uri)
@@ -762,10 +775,10 @@ impl Supervisor {
                     incoming.txn.reply(&req, 500);
                     return;
                 };
-                let mut s = self.template.settings(
+                let mut s = catalog.template.settings(
                     &rec.conference_uri,
                     &user,
-                    crate::policy::GroupPolicy::adhoc(&self.adhoc.provider),
+                    crate::policy::GroupPolicy::adhoc(&catalog.adhoc.provider),
                 );
                 s.kind = crate::session::SessionKind::Restarted;
                 s.subject = rec.subject.clone().unwrap_or_default();
@@ -776,14 +789,14 @@ impl Supervisor {
             None => {
                 let user = format!(
                     "conf-{}-{:016x}",
-                    self.adhoc.instance,
+                    catalog.adhoc.instance,
                     rand::random::<u64>()
                 );
                 let uri = format!("sip:{user}@{}", self.settings.domain);
-                let mut s = self.template.settings(
+                let mut s = catalog.template.settings(
                     &uri,
                     &user,
-                    crate::policy::GroupPolicy::adhoc(&self.adhoc.provider),
+                    crate::policy::GroupPolicy::adhoc(&catalog.adhoc.provider),
                 );
                 s.kind = crate::session::SessionKind::Adhoc;
                 s.subject = req
@@ -808,6 +821,7 @@ impl Supervisor {
             e.in_flight.fetch_add(1, Ordering::SeqCst);
             e.clone()
         };
+        drop(catalog);
         if let Some(k) = &key {
             self.tables.adhoc_started(k, &user);
         }

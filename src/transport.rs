@@ -4,9 +4,11 @@
 //! Nothing here decides anything about SIP beyond framing; the endpoint owns transactions.
 
 mod tcp;
+pub mod tls;
 mod udp;
 
-pub use tcp::{TcpRegistry, TcpSettings};
+pub use tcp::{ConnLimits, ConnPermit, TcpRegistry, TcpSettings};
+pub use tls::{TlsContext, TlsError};
 pub use udp::UdpTransport;
 
 use crate::sip::{Message, ParseError};
@@ -20,12 +22,14 @@ use thiserror::Error;
 pub enum Protocol {
     Udp,
     Tcp,
+    /// TLS over TCP (`sips:`, `transport=tls`).
+    Tls,
 }
 
 impl Protocol {
     /// Reliable transports need no retransmissions (RFC 3261 §17).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Protocol::Tcp)
+        matches!(self, Protocol::Tcp | Protocol::Tls)
     }
 
     /// The Via token.
@@ -33,6 +37,7 @@ impl Protocol {
         match self {
             Protocol::Udp => "UDP",
             Protocol::Tcp => "TCP",
+            Protocol::Tls => "TLS",
         }
     }
 
@@ -41,6 +46,7 @@ impl Protocol {
         match self {
             Protocol::Udp => "udp",
             Protocol::Tcp => "tcp",
+            Protocol::Tls => "tls",
         }
     }
 }
@@ -76,6 +82,20 @@ pub trait Sink: Send + Sync + 'static {
     fn on_message(&self, message: Result<Message, ParseError>, source: Target);
     /// A stream became unusable (unframeable bytes); the connection is being closed.
     fn on_stream_error(&self, _source: Target, _error: crate::sip::FrameError) {}
+    /// Whether to read a message from `source` at all (flood control before parsing):
+    /// `Reject` parses it only to answer [`Sink::on_shed`], `Drop` skips it.
+    fn admit(&self, _source: &Target, _data: &[u8]) -> crate::overload::Verdict {
+        crate::overload::Verdict::Admit
+    }
+    /// A message refused to shed load (`reason` is the metric label): a request other than
+    /// ACK is answered `503` with `Retry-After`, statelessly.
+    fn on_shed(
+        &self,
+        _message: Result<Message, ParseError>,
+        _source: Target,
+        _reason: &'static str,
+    ) {
+    }
 }
 
 /// The set of running transports.
@@ -83,6 +103,8 @@ pub trait Sink: Send + Sync + 'static {
 pub struct Transports {
     pub udp: Arc<UdpTransport>,
     pub tcp: Arc<TcpRegistry>,
+    /// SIP over TLS, when `[tls]` is configured.
+    pub tls: Option<Arc<TcpRegistry>>,
 }
 
 impl Transports {
@@ -92,6 +114,10 @@ impl Transports {
         match target.protocol {
             Protocol::Udp => self.udp.send(target.addr, &data),
             Protocol::Tcp => self.tcp.send(target.conn, target.addr, data),
+            Protocol::Tls => match &self.tls {
+                Some(tls) => tls.send(target.conn, target.addr, data),
+                None => Err(SendError::Closed),
+            },
         }
     }
 
@@ -100,6 +126,19 @@ impl Transports {
         match protocol {
             Protocol::Udp => self.udp.local_addr(),
             Protocol::Tcp => self.tcp.local_addr(),
+            Protocol::Tls => self
+                .tls
+                .as_ref()
+                .map_or_else(|| self.tcp.local_addr(), |t| t.local_addr()),
+        }
+    }
+
+    /// The stream registry of a reliable protocol.
+    pub fn stream(&self, protocol: Protocol) -> Option<&Arc<TcpRegistry>> {
+        match protocol {
+            Protocol::Udp => None,
+            Protocol::Tcp => Some(&self.tcp),
+            Protocol::Tls => self.tls.as_ref(),
         }
     }
 }

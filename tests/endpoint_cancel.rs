@@ -7,7 +7,9 @@ use cpm_focus::endpoint::{
 };
 use cpm_focus::sip::{parse, Framing, Message, ParseLimits, Request, Response};
 use cpm_focus::transaction::TimerConfig;
-use cpm_focus::transport::{Sink, Target, TcpRegistry, TcpSettings, Transports, UdpTransport};
+use cpm_focus::transport::{
+    ConnLimits, Sink, Target, TcpRegistry, TcpSettings, Transports, UdpTransport,
+};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -65,11 +67,13 @@ impl Harness {
                 "127.0.0.1:0".parse().unwrap(),
                 TcpSettings {
                     max_message: 65535,
-                    max_connections: 16,
                     idle_timeout: Duration::from_secs(60),
+                    message_timeout: Duration::from_secs(10),
                     write_queue: 64,
+                    write_timeout: Duration::from_secs(10),
                     limits,
                 },
+                Arc::new(ConnLimits::new(16, 16, Default::default())),
                 cancel.clone(),
             )
             .unwrap(),
@@ -78,6 +82,7 @@ impl Harness {
             Transports {
                 udp: udp.clone(),
                 tcp,
+                tls: None,
             },
             EndpointSettings {
                 // Short timers: a 487 not ACKed is retransmitted after 50 ms; an ACKed one

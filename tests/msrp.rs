@@ -960,7 +960,9 @@ fn hundred_participants_each_get_every_other_message_once_in_order() {
 
 #[test]
 fn every_msrp_metric_is_served_with_the_values_traffic_implies() {
-    let focus = Focus::start("[msrp]\nmax_connections = 3\nbind_timeout_s = 1\n");
+    // max_chunk_rate = 2: alice's third chunk in a second is read late (throttled).
+    let focus =
+        Focus::start("[msrp]\nmax_connections = 3\nbind_timeout_s = 1\nmax_chunk_rate = 2\n");
     let mut alice = member(&focus, "alice");
     let mut bob = member(&focus, "bob");
     assert_eq!(focus.metric("focus_msrp_members"), Some(2.0));

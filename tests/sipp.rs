@@ -93,6 +93,8 @@ impl Focus {
                 "127.0.0.1:0",
                 "--metrics-listen",
                 "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
             ])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

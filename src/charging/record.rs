@@ -37,6 +37,10 @@ pub enum Record {
         /// The group's subject, when it has one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         subject: Option<String>,
+        /// The session resumes one a crashed focus had (its interrupted part was closed with
+        /// `reason: crash`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        recovered: bool,
     },
     /// A group session ended (its last participant left, or it was ended).
     SessionStop {
@@ -46,6 +50,10 @@ pub enum Record {
         duration_s: u64,
         /// Distinct participants that joined during the session.
         participants_total: u32,
+        /// Why it ended, when not by its participants or its moderators: `crash` for the part
+        /// of a session a crashed focus interrupted (written when the focus restarts).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<StopReason>,
     },
     /// A participant joined a session.
     ParticipantJoin {
@@ -74,6 +82,9 @@ pub enum Record {
         disconnection_method: DisconnectionMethod,
         /// Time in the session, whole seconds rounded down.
         duration_s: u64,
+        /// `crash`: the focus crashed while the participant was in (see `session_stop`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<StopReason>,
     },
     /// A message the focus distributed to a group (SIP MESSAGE, pager mode, or a message to a
     /// URI list, exploder mode).
@@ -133,6 +144,19 @@ pub enum SessionKind {
     Adhoc,
     /// An ended ad-hoc session started again by its Contribution-ID (RCS restart).
     Restarted,
+}
+
+/// Why a session or a participant's part in it ended, beyond the disconnection method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// The focus process died (killed, crashed); the record is written by the restarted
+    /// focus from its journal, timed at the crash.
+    Crash,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// How a participant joined (RFC 4575 `joining-type`).
@@ -197,14 +221,23 @@ Every record has:
 Then, by `type`:
 
 - `session_start`: `conference` (URI); `kind`: `predefined`, `adhoc` or `restarted`;
-  `subject` (optional).
+  `subject` (optional); `recovered` (`true`, only present when the session resumes one a
+  crashed focus had).
 - `session_stop`: `conference`; `duration_s` (whole seconds); `participants_total`
-  (distinct participants that joined).
+  (distinct participants that joined); `reason` (optional): `crash` when the focus died
+  during the session.
 - `participant_join`: `conference`; `participant` (as shown to others, possibly an anonymous
   alias); `identity` (the real identity, to charge); `joining_method`: `dialed-in` or
   `dialed-out`; `anonymous` (boolean).
 - `participant_leave`: `conference`; `participant`; `identity`; `disconnection_method`:
-  `departed`, `booted`, `failed` or `busy`; `duration_s` (time in the session).
+  `departed`, `booted`, `failed` or `busy`; `duration_s` (time in the session); `reason`
+  (optional): `crash` as for `session_stop`.
+
+After a crash (`kill -9`, power loss) the restarted focus closes, from its journal, what the
+crash interrupted: one `participant_leave` (`failed`, `reason: crash`) per participant and one
+`session_stop` (`reason: crash`) per session, timed at the crash. The groups it resumes then
+start again: `session_start` with `recovered: true` and a `participant_join` per participant
+that accepts the focus's re-INVITE. MSRP volumes counted before the crash are lost.
 - `group_message`: `conference` (absent for an ad-hoc URI list); `sender` (real identity);
   `recipients`; `size` (body bytes); `mode`: `pager` or `exploder`.
 - `msrp_volume` (once per participant's MSRP leg, when it ends): `conference`;

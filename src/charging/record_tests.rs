@@ -10,11 +10,13 @@ pub(super) fn every_record() -> Vec<Record> {
             conference: conf.clone(),
             kind: SessionKind::Predefined,
             subject: Some("Team chat".into()),
+            recovered: true,
         },
         Record::SessionStop {
             conference: conf.clone(),
             duration_s: 3600,
             participants_total: 7,
+            reason: Some(StopReason::Crash),
         },
         Record::ParticipantJoin {
             conference: conf.clone(),
@@ -29,6 +31,7 @@ pub(super) fn every_record() -> Vec<Record> {
             identity: "sip:alice@example.com".into(),
             disconnection_method: DisconnectionMethod::Booted,
             duration_s: 61,
+            reason: Some(StopReason::Crash),
         },
         Record::GroupMessage {
             conference: Some(conf.clone()),
@@ -68,6 +71,7 @@ fn a_line_has_the_documented_shape() {
             identity: "sip:a@example.com".into(),
             disconnection_method: DisconnectionMethod::Departed,
             duration_s: 12,
+            reason: None,
         },
     ))
     .unwrap();
@@ -109,6 +113,7 @@ fn absent_options_are_left_out() {
             conference: "sip:x@focus.example.com".into(),
             kind: SessionKind::Adhoc,
             subject: None,
+            recovered: false,
         },
     ))
     .unwrap();
@@ -181,6 +186,7 @@ fn a_record_is_one_line_whatever_its_text_holds() {
             conference: "sip:a@f".into(),
             kind: SessionKind::Restarted,
             subject: Some("two\nlines\r\u{2028}and \"quotes\"".into()),
+            recovered: false,
         },
     ))
     .unwrap();

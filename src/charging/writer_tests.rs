@@ -197,6 +197,7 @@ async fn a_record_larger_than_the_limit_gets_a_file_of_its_own() {
         conference: "sip:big@focus.example.com".into(),
         kind: SessionKind::Adhoc,
         subject: Some("x".repeat(3000)),
+        recovered: false,
     });
     handle.record(message(2));
     handle.shutdown().await.unwrap();

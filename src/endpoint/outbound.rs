@@ -109,13 +109,21 @@ pub(super) fn send(inner: Arc<Inner>, req: OutgoingRequest) {
     };
     // Fast path: an open TCP flow, or an IP literal over UDP with a small message.
     if let Some(flow) = flow {
-        if flow.protocol == Protocol::Tcp && inner.transports.tcp.has_route(flow.conn, flow.addr) {
+        if inner
+            .transports
+            .stream(flow.protocol)
+            .is_some_and(|s| s.has_route(flow.conn, flow.addr))
+        {
             dispatch(&inner, req, flow);
             return;
         }
     }
     let protocol = uri_protocol(&uri);
-    let port = uri.port.unwrap_or(5060);
+    let port = uri.port.unwrap_or(if protocol == Protocol::Tls {
+        5061
+    } else {
+        5060
+    });
     if let (Some(ip), Protocol::Udp) = (uri.host.as_ref().and_then(Host::ip), protocol) {
         if size <= UDP_SIZE_LIMIT {
             let target = Target {
@@ -148,9 +156,14 @@ fn proxy_uri(inner: &Inner) -> Option<Uri> {
     Uri::parse(&format!("sip:{p}")).ok()
 }
 
+/// The transport a URI asks for: TLS for `sips:` (RFC 5630) and `transport=tls`.
 fn uri_protocol(uri: &Uri) -> Protocol {
+    if uri.scheme == crate::sip::Scheme::Sips {
+        return Protocol::Tls;
+    }
     match uri.param("transport").flatten() {
         Some(t) if t.eq_ignore_ascii_case("tcp") => Protocol::Tcp,
+        Some(t) if t.eq_ignore_ascii_case("tls") => Protocol::Tls,
         _ => Protocol::Udp,
     }
 }
@@ -162,16 +175,31 @@ async fn resolve(
     port: u16,
     size: usize,
 ) -> Option<Target> {
-    let addr = match uri.host.as_ref()? {
+    let host = uri.host.as_ref()?;
+    let addr = match host {
         Host::Ip(ip) => SocketAddr::new(*ip, port),
         Host::Domain(name) => tokio::net::lookup_host((name.as_ref(), port))
             .await
             .ok()?
             .next()?,
     };
+    if protocol == Protocol::Tls {
+        // Never downgraded: a sips: target is reached over TLS or not at all.
+        let tls = inner.transports.tls.as_ref()?;
+        let name = match host {
+            Host::Ip(ip) => ip.to_string(),
+            Host::Domain(d) => d.to_string(),
+        };
+        let conn = tls.connect(addr, &name).await.ok()?;
+        return Some(Target {
+            protocol: Protocol::Tls,
+            addr,
+            conn: Some(conn),
+        });
+    }
     let want_tcp = protocol == Protocol::Tcp || size > UDP_SIZE_LIMIT;
     if want_tcp {
-        match inner.transports.tcp.connect(addr).await {
+        match inner.transports.tcp.connect(addr, "").await {
             Ok(conn) => {
                 return Some(Target {
                     protocol: Protocol::Tcp,

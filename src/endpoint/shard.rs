@@ -274,6 +274,27 @@ impl Shard {
             );
             return;
         }
+        if let Some(a) = self.inner.admission.get() {
+            let active = self.inner.active.load(Ordering::Relaxed);
+            let new_work = req.to.tag().is_none();
+            if let Some(reason) = a
+                .refuse_new(source.addr.ip(), active, 0, 0)
+                .filter(|_| new_work)
+            {
+                metrics::counter!("focus_overload_rejections_total", "reason" => reason)
+                    .increment(1);
+                let retry = self.inner.settings.retry_after_s;
+                self.stateless(
+                    &req,
+                    source,
+                    target,
+                    503,
+                    "Service Unavailable",
+                    Some(retry),
+                );
+                return;
+            }
+        }
         let reliable = source.protocol.is_reliable();
         let timers = self.inner.settings.timers;
         let is_invite = req.method == Method::Invite;

@@ -177,6 +177,56 @@ impl FloorControl {
         out
     }
 
+    /// Revokes the floors `user` holds, for `reason` (its media went silent, say); its
+    /// queued requests stay. The queue moves on.
+    pub fn revoke(&mut self, now: Instant, user: u16, reason: RevokeReason) -> Vec<Output> {
+        let mut out = Vec::new();
+        for id in self.requests_of(user) {
+            let granted = self.requests.get(&id).map(|r| r.status) == Some(RequestStatus::Granted);
+            if granted {
+                self.finish(id, RequestStatus::Revoked, Some(reason), None, &mut out);
+            }
+        }
+        self.settle(now, &mut out);
+        out
+    }
+
+    /// `user`'s floor control connection dropped: what it holds is Revoked
+    /// ([`RevokeReason::ConnectionLost`]), its waiting requests are Cancelled and its
+    /// FloorQuery subscription ends (nobody could be told). It stays a user: a new connection
+    /// may request again.
+    pub fn connection_lost(&mut self, now: Instant, user: u16) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.subscriptions.remove(&user);
+        for id in self.requests_of(user) {
+            let granted = self.requests.get(&id).map(|r| r.status) == Some(RequestStatus::Granted);
+            if granted {
+                let reason = Some(RevokeReason::ConnectionLost);
+                self.finish(id, RequestStatus::Revoked, reason, None, &mut out);
+            } else {
+                self.finish(id, RequestStatus::Cancelled, None, None, &mut out);
+            }
+        }
+        self.settle(now, &mut out);
+        out
+    }
+
+    /// Whether `user` is known (added and not removed).
+    pub fn has_user(&self, user: u16) -> bool {
+        self.users.contains_key(&user)
+    }
+
+    /// The users waiting for `floor` for a chair's decision (moderated), in arrival order.
+    pub fn pending(&self, floor: u16) -> Vec<u16> {
+        let mut pending: Vec<&Request> = self
+            .requests
+            .values()
+            .filter(|r| r.status == RequestStatus::Pending && r.floors.contains(&floor))
+            .collect();
+        pending.sort_by_key(|r| r.seq);
+        pending.iter().map(|r| r.beneficiary).collect()
+    }
+
     /// Handles a decoded message that arrived on `user`'s BFCP connection.
     pub fn on_message(&mut self, now: Instant, user: u16, msg: &Message) -> Vec<Output> {
         let mut out = Vec::new();
@@ -333,14 +383,21 @@ impl FloorControl {
             deadline: None,
         };
         self.next_seq += 1;
-        if self.muted.contains(&beneficiary) {
+        let refusal = if self.muted.contains(&beneficiary) {
+            Some("muted")
+        } else if self.queue_full(&request.floors) {
+            Some("queue full")
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
             // Denied at once: the request never enters the queue.
             let positions = vec![0; request.floors.len()];
             let view = View {
                 request: &request,
                 status: RequestStatus::Denied,
                 positions: &positions,
-                status_info: Some("muted"),
+                status_info: Some(why),
             };
             let fri = describe::floor_request_information(&view, &self.users);
             out.push(self.respond(user, msg, Primitive::FloorRequestStatus, vec![fri]));
@@ -833,6 +890,24 @@ impl FloorControl {
         }
         to.retain(|u| self.users.contains_key(u));
         to
+    }
+
+    /// Whether one of `floors` has as many waiting requests as the queue limit allows.
+    fn queue_full(&self, floors: &[u16]) -> bool {
+        let Some(limit) = self.config.max_queue else {
+            return false;
+        };
+        floors.iter().any(|f| {
+            let waiting = self
+                .requests
+                .values()
+                .filter(|r| {
+                    r.floors.contains(f)
+                        && matches!(r.status, RequestStatus::Accepted | RequestStatus::Pending)
+                })
+                .count();
+            waiting >= limit
+        })
     }
 
     fn is_chair(&self, user: u16) -> bool {

@@ -2,6 +2,10 @@
 //! answers, executes effects through the endpoint and the supervisor's tables, and keeps one
 //! timer armed at the state's next deadline.
 
+mod talk;
+
+pub use talk::TalkInput;
+
 use super::state::{Effect, RequestCtx, SessionState};
 use crate::endpoint::{
     Endpoint, IncomingRequest, OutgoingRequest, ServerTxn, TransactionUser, TuEvent, TuHandle,
@@ -30,8 +34,19 @@ pub enum SessionInput {
     Tu(TuEvent),
     /// News about a participant's MSRP leg.
     Media(u64, MediaEvent),
+    /// Talk bursts: BFCP messages and connections, RTP liveness.
+    Talk(TalkInput),
     /// End the session (focus shutdown); the sender learns when it is done.
     Shutdown(oneshot::Sender<()>),
+    /// An operator's command (admin API); the answer goes back on the channel.
+    Admin(
+        super::AdminCommand,
+        oneshot::Sender<Result<super::SessionView, super::AdminRefusal>>,
+    ),
+    /// New settings after a configuration reload.
+    Reconfigure(super::Reconfigure),
+    /// Resume the participants a crashed focus had in this session (sent once, first).
+    Recover(Box<crate::journal::LiveSession>),
     /// Fault injection for the panic-isolation test.
     #[cfg(test)]
     Panic,
@@ -68,11 +83,16 @@ pub struct SessionActor {
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// Offline charging records.
     charging: crate::charging::ChargingHandle,
+    /// The membership journal (crash recovery).
+    journal: crate::journal::JournalHandle,
     /// The MSRP switch and this session's group in it.
     switch: Option<Arc<Switch>>,
     group: Option<Arc<Group>>,
     /// This actor's routing entry, for registering its dialogs.
     me: Option<SessionEntry>,
+    /// The talk-burst planes, and this session's part of them once started.
+    planes: Option<crate::session::talk::TalkPlanes>,
+    talk: Option<talk::TalkDriver>,
     /// Requests the state has not answered yet.
     txns: HashMap<u64, ServerTxn>,
     tu: Option<TuHandle>,
@@ -90,6 +110,9 @@ pub struct SessionDeps {
     pub endpoint: Endpoint,
     pub switch: Option<Arc<Switch>>,
     pub charging: crate::charging::ChargingHandle,
+    /// The RTP plane and BFCP listener, when the focus serves audio.
+    pub talk: Option<crate::session::talk::TalkPlanes>,
+    pub journal: crate::journal::JournalHandle,
 }
 
 impl SessionActor {
@@ -109,8 +132,11 @@ impl SessionActor {
             in_flight,
             switch: deps.switch,
             charging: deps.charging,
+            journal: deps.journal,
             group: None,
             me: None,
+            planes: deps.talk,
+            talk: None,
             txns: HashMap::new(),
             tu: None,
             timer: None,
@@ -198,6 +224,12 @@ impl SessionActor {
                     }
                 }
                 Effect::Charge(event) => self.charge(event),
+                Effect::Talk(effect) => {
+                    if let Some(t) = self.talk.as_mut() {
+                        t.execute(effect);
+                    }
+                }
+                Effect::Journal(event) => self.journal.record(&self.key, self.instance, event),
                 Effect::CancelInvite { call_id, cseq } => {
                     self.endpoint.cancel_invite(&call_id, cseq);
                 }
@@ -232,7 +264,8 @@ impl SessionActor {
         use crate::session::ChargeEvent as E;
         let conference = self.state.conference_uri().to_string();
         let record = match event {
-            E::SessionStart { subject } => Record::SessionStart {
+            E::SessionStart { subject, recovered } => Record::SessionStart {
+                recovered,
                 conference,
                 kind: match self.state.kind() {
                     crate::session::SessionKind::Predefined => c::SessionKind::Predefined,
@@ -248,6 +281,7 @@ impl SessionActor {
                 conference,
                 duration_s: c::whole_seconds(duration),
                 participants_total,
+                reason: None,
             },
             E::Join {
                 participant,
@@ -276,6 +310,7 @@ impl SessionActor {
                 identity: real,
                 disconnection_method: method.into(),
                 duration_s: c::whole_seconds(duration),
+                reason: None,
             },
             E::GroupMessage {
                 sender,
@@ -290,6 +325,32 @@ impl SessionActor {
             },
         };
         self.charging.record(record);
+    }
+
+    fn on_talk(&mut self, now: Instant, input: TalkInput) {
+        match input {
+            TalkInput::Bfcp {
+                conn,
+                user,
+                message,
+            } => {
+                let Some(t) = self.talk.as_mut() else {
+                    return;
+                };
+                if !self.state.knows_floor_user(user) {
+                    talk::TalkDriver::refuse(&conn, &message);
+                    return;
+                }
+                t.bind(user, &conn);
+                self.state.on_bfcp(now, user, &message);
+            }
+            TalkInput::BfcpClosed { conn, user } => {
+                if self.talk.as_mut().is_some_and(|t| t.unbind(user, conn)) {
+                    self.state.on_bfcp_closed(now, user);
+                }
+            }
+            TalkInput::Rtp { pid, event } => self.state.on_rtp_event(now, pid, event),
+        }
     }
 
     /// After each input: run effects, re-arm the timer, and stop when idle or done.
@@ -344,11 +405,19 @@ impl Actor for SessionActor {
             instance: self.instance,
             in_flight: self.in_flight.clone(),
         });
+        if let Some(planes) = self.planes.clone().filter(|_| self.state.serves_talk()) {
+            let driver = talk::TalkDriver::start(planes, ctx.address());
+            self.state.enable_talk(driver.conference_id());
+            self.talk = Some(driver);
+        }
         metrics::gauge!("focus_session_actors").increment(1.0);
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         metrics::gauge!("focus_session_actors").decrement(1.0);
+        if let Some(t) = self.talk.as_mut() {
+            t.stop();
+        }
         // An ended ad-hoc session may be restarted by its Contribution-ID.
         if let Some(record) = self.state.adhoc_record() {
             self.tables.adhoc_ended(record, &self.key);
@@ -358,12 +427,19 @@ impl Actor for SessionActor {
             return;
         }
         // A handler panicked (there must be none, but): end this session cleanly for everyone
-        // in it (BYE, final NOTIFY) and leave no route pointing at it. Other sessions on the
-        // arbiter are untouched: tokio confines the panic to this actor's task.
+        // in it (BYE, final NOTIFY, charging records closed, journal closed) and leave no
+        // route pointing at it. Other sessions on the arbiter are untouched: tokio confines
+        // the panic to this actor's task. The state may be half-updated; should ending it
+        // panic too, the routes still go.
         metrics::counter!("focus_session_panics_total").increment(1);
         tracing::error!(conference = %self.key, "session actor panicked; ending the session");
-        self.state.shutdown(Instant::now());
-        self.execute();
+        let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.state.abort(Instant::now());
+            self.execute();
+        }));
+        if ended.is_err() {
+            tracing::error!(conference = %self.key, "ending the panicked session failed too");
+        }
         self.tables.forget_session(&self.key, self.instance, true);
         // Unanswered requests are answered 503 by their ServerTxn guards as `txns` drops.
     }
@@ -390,6 +466,7 @@ impl Handler<SessionInput> for SessionActor {
                     source,
                 };
                 self.txns.insert(txn.id(), txn);
+                super::fault::check(&request);
                 self.state.on_request(now, &request, rctx);
             }
             SessionInput::Ack(request, _source) => {
@@ -406,10 +483,18 @@ impl Handler<SessionInput> for SessionActor {
                 TuEvent::ResponseRefused { txn, .. } => self.state.on_response_refused(now, txn),
             },
             SessionInput::Media(pid, event) => self.state.on_media_event(now, pid, event),
+            SessionInput::Talk(input) => self.on_talk(now, input),
             SessionInput::Shutdown(tx) => {
                 self.shutdown = Some(tx);
                 self.state.shutdown(now);
             }
+            SessionInput::Admin(command, reply) => {
+                self.in_flight
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = reply.send(self.state.on_admin(now, command));
+            }
+            SessionInput::Reconfigure(update) => self.state.reconfigure(now, update),
+            SessionInput::Recover(session) => self.state.recover(now, *session),
             #[cfg(test)]
             SessionInput::Panic => panic!("injected fault"),
         }

@@ -28,8 +28,12 @@ impl SessionKind {
 /// A chargeable event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChargeEvent {
-    /// The first participant joined.
-    SessionStart { subject: Option<String> },
+    /// The first participant joined; `recovered` when the session resumes one a crashed
+    /// focus had.
+    SessionStart {
+        subject: Option<String>,
+        recovered: bool,
+    },
     /// The last participant left.
     SessionStop {
         duration: Duration,

@@ -14,6 +14,8 @@ pub struct MsrpOffer {
     pub port: u16,
     /// `a=max-size`: the largest message the focus relays.
     pub max_size: u64,
+    /// The listener also accepts MSRP over TLS (`TCP/TLS/MSRP`, `msrps:`).
+    pub tls: bool,
 }
 
 /// The MSRP leg an answer (or an offer's answer) established.
@@ -30,12 +32,20 @@ pub struct MsrpLeg {
 /// Body types the focus accepts inside MSRP (`a=accept-types`).
 pub const ACCEPT_TYPES: &str = "message/cpim text/plain";
 
-/// An MSRP `m=` line of ours.
-fn msrp_line(offer: &MsrpOffer, session_id: &str, setup: &str) -> MediaDescription {
-    MediaDescription::new("message", offer.port, "TCP/MSRP", ["*"])
+/// An MSRP `m=` line of ours; `secure` for MSRP over TLS (RFC 4975 §14: `msrps:`).
+fn msrp_line(offer: &MsrpOffer, session_id: &str, setup: &str, secure: bool) -> MediaDescription {
+    let (proto, scheme) = if secure {
+        ("TCP/TLS/MSRP", "msrps")
+    } else {
+        ("TCP/MSRP", "msrp")
+    };
+    MediaDescription::new("message", offer.port, proto, ["*"])
         .with_attribute(Attribute::new(
             "path",
-            format!("msrp://{}:{}/{};tcp", offer.host, offer.port, session_id),
+            format!(
+                "{scheme}://{}:{}/{};tcp",
+                offer.host, offer.port, session_id
+            ),
         ))
         .with_attribute(Attribute::new("accept-types", ACCEPT_TYPES))
         .with_attribute(Attribute::new("accept-wrapped-types", "*"))
@@ -43,8 +53,10 @@ fn msrp_line(offer: &MsrpOffer, session_id: &str, setup: &str) -> MediaDescripti
         .with_attribute(Attribute::new("setup", setup))
 }
 
-/// Parses an `a=path` list; `None` unless every URI is a plain-TCP MSRP URI.
+/// Parses an `a=path` list; `None` unless every URI is an MSRP-over-TCP URI whose scheme
+/// matches the m-line (`msrps:` for `TCP/TLS/MSRP`, `msrp:` for `TCP/MSRP`).
 pub fn parse_path(m: &MediaDescription) -> Option<Vec<MsrpUri>> {
+    let secure = is_secure_msrp(m);
     let path: Vec<MsrpUri> = m
         .path()
         .map(MsrpUri::parse)
@@ -53,12 +65,17 @@ pub fn parse_path(m: &MediaDescription) -> Option<Vec<MsrpUri>> {
     let ok = !path.is_empty()
         && path
             .iter()
-            .all(|u| !u.is_secure() && u.transport.eq_ignore_ascii_case("tcp"));
+            .all(|u| u.is_secure() == secure && u.transport.eq_ignore_ascii_case("tcp"));
     ok.then_some(path)
 }
 
+fn is_secure_msrp(m: &MediaDescription) -> bool {
+    m.proto.eq_ignore_ascii_case("TCP/TLS/MSRP")
+}
+
 fn is_msrp(m: &MediaDescription) -> bool {
-    m.media.eq_ignore_ascii_case("message") && m.proto.eq_ignore_ascii_case("TCP/MSRP")
+    m.media.eq_ignore_ascii_case("message")
+        && (m.proto.eq_ignore_ascii_case("TCP/MSRP") || is_secure_msrp(m))
 }
 
 /// The focus's answer policy: the first usable MSRP stream is accepted, everything else
@@ -66,6 +83,8 @@ fn is_msrp(m: &MediaDescription) -> bool {
 pub struct FocusPolicy<'a> {
     pub msrp: Option<&'a MsrpOffer>,
     pub session_id: &'a str,
+    /// The audio and BFCP lines planned for talk bursts.
+    talk: Option<&'a super::talk::TalkAnswer>,
     taken: Cell<Option<usize>>,
 }
 
@@ -74,8 +93,15 @@ impl<'a> FocusPolicy<'a> {
         FocusPolicy {
             msrp,
             session_id,
+            talk: None,
             taken: Cell::new(None),
         }
+    }
+
+    /// Also answers the talk-burst streams of `talk` (their lines are already built).
+    pub fn with_talk(mut self, talk: Option<&'a super::talk::TalkAnswer>) -> Self {
+        self.talk = talk;
+        self
     }
 
     /// The MSRP leg the answer accepted, from the offer's m-line at that index.
@@ -98,10 +124,22 @@ impl MediaPolicy for FocusPolicy<'_> {
         offered: &MediaDescription,
         _offer: &SessionDescription,
     ) -> MediaDecision {
+        if let Some(t) = self.talk {
+            if index == t.audio_index {
+                return MediaDecision::Accept(t.audio_line.clone());
+            }
+            if let Some((_, line)) = t.bfcp.as_ref().filter(|(i, _)| *i == index) {
+                return MediaDecision::Accept(line.clone());
+            }
+        }
         let Some(msrp) = self.msrp else {
             return MediaDecision::Decline;
         };
         if self.taken.get().is_some() || !is_msrp(offered) || parse_path(offered).is_none() {
+            return MediaDecision::Decline;
+        }
+        let secure = is_secure_msrp(offered);
+        if secure && !msrp.tls {
             return MediaDecision::Decline;
         }
         // RFC 4975 §8.6: the participant must accept something we send.
@@ -119,15 +157,40 @@ impl MediaPolicy for FocusPolicy<'_> {
             _ => return MediaDecision::Decline,
         };
         self.taken.set(Some(index));
-        MediaDecision::Accept(msrp_line(msrp, self.session_id, setup))
+        MediaDecision::Accept(msrp_line(msrp, self.session_id, setup, secure))
     }
 }
 
 /// The media lines of the focus's own offer (a delayed-offer INVITE): MSRP, passive.
 pub fn offer_lines(msrp: Option<&MsrpOffer>, session_id: &str) -> Vec<MediaDescription> {
-    msrp.map(|m| msrp_line(m, session_id, "passive"))
+    msrp.map(|m| msrp_line(m, session_id, "passive", false))
         .into_iter()
         .collect()
+}
+
+/// The media lines of a new offer in a dialog whose last SDP from us was `last` (a resume
+/// after a restart): the same m-lines in the same order (RFC 3264 §8), with every MSRP
+/// stream we served replaced by a fresh one under `session_id` (`passive`: the participant
+/// connects to the new focus process); declined lines stay declined.
+pub fn reoffer(
+    last: &SessionDescription,
+    msrp: Option<&MsrpOffer>,
+    session_id: &str,
+) -> Vec<MediaDescription> {
+    let mut lines: Vec<MediaDescription> = last
+        .media
+        .iter()
+        .map(|m| match msrp {
+            Some(offer) if is_msrp(m) && m.port != 0 => {
+                msrp_line(offer, session_id, "passive", is_secure_msrp(m))
+            }
+            _ => m.clone(),
+        })
+        .collect();
+    if lines.is_empty() {
+        lines = offer_lines(msrp, session_id);
+    }
+    lines
 }
 
 /// The MSRP leg an answer to our offer sets up (we offered passive: the answerer connects).
@@ -169,6 +232,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 2855,
             max_size: 4096,
+            tls: false,
         };
         let policy = FocusPolicy::new(Some(&msrp), "s1");
         let a = answer(&offer, &policy, &ctx()).unwrap();
@@ -199,6 +263,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 2855,
             max_size: 4096,
+            tls: false,
         };
         let policy = FocusPolicy::new(Some(&msrp), "s1");
         let a = answer(&offer, &policy, &ctx()).unwrap();

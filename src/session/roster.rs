@@ -3,7 +3,8 @@
 //! users that changed since the last NOTIFY it acknowledged.
 
 use crate::conference_info::{
-    DisconnectionMethod, Endpoint, EndpointStatus, Execution, JoiningMethod, SipDialogInfo, User,
+    DisconnectionMethod, Endpoint, EndpointStatus, Execution, JoiningMethod, Media, SipDialogInfo,
+    User,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Instant, SystemTime};
@@ -28,6 +29,8 @@ pub struct EndpointEntry {
     pub hidden: bool,
     /// Who asked the focus to bring this endpoint in (REFER), shown as `referred`.
     pub referred_by: Option<String>,
+    /// Its media streams as conference-info shows them (talk-burst audio and its floor).
+    pub media: Vec<Media>,
 }
 
 /// One user: an identity with its endpoints.
@@ -159,6 +162,7 @@ impl Roster {
             for e in u.endpoints.iter_mut().filter(|e| e.pid == Some(pid)) {
                 e.pid = None;
                 e.status = EndpointStatus::Disconnected;
+                e.media.clear();
                 e.disconnection = Some((method, wall, reason.clone()));
                 e.departed_at = Some(now);
                 u.revision = rev;
@@ -223,6 +227,25 @@ impl Roster {
         if changed {
             self.bump();
             self.recount();
+        }
+        changed
+    }
+
+    /// Replaces the media shown for participant `pid`; returns whether anything changed.
+    pub fn set_media(&mut self, pid: u64, media: &[Media]) -> bool {
+        let rev = self.seq + 1;
+        let mut changed = false;
+        for u in self.users.values_mut() {
+            for e in u.endpoints.iter_mut().filter(|e| e.pid == Some(pid)) {
+                if e.media != media {
+                    e.media = media.to_vec();
+                    u.revision = rev;
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.bump();
         }
         changed
     }
@@ -325,6 +348,7 @@ pub fn user_element(u: &UserEntry) -> User {
                 reason: None,
                 by: Some(by.clone()),
             });
+            ep.media = e.media.clone();
             ep
         })
         .collect();
@@ -349,6 +373,7 @@ mod tests {
             local_tag: "l".into(),
             hidden: false,
             referred_by: None,
+            media: Vec::new(),
         }
     }
 

@@ -39,6 +39,8 @@ pub struct SessionSettings {
     /// The focus's Contact for requests that came over UDP and TCP (with `;isfocus`).
     pub contact_udp: String,
     pub contact_tcp: String,
+    /// The Contact for dialogs over TLS (`sips:`).
+    pub contact_tls: String,
     /// Warn-agent of Warning headers (the focus domain).
     pub warn_agent: String,
     /// Address written into SDP `o=` and `c=`.
@@ -72,6 +74,12 @@ pub struct SessionSettings {
     pub restart_members: Vec<(String, Option<String>)>,
     /// Identifiers a restarted session keeps from its first life.
     pub restart_ids: Option<(Option<String>, Option<String>, Option<String>)>,
+    /// Talk bursts (RTP and BFCP), when the focus serves audio at all.
+    pub talk: Option<super::talk::TalkSettings>,
+    /// Session timers (RFC 4028) on participants' dialogs.
+    pub session_timer: crate::session_timer::TimerSettings,
+    /// Membership changes are journaled (crash recovery); off: no journal effects at all.
+    pub journal: bool,
 }
 
 /// A request's transaction and origin.
@@ -136,6 +144,10 @@ pub enum Effect {
     MsrpRemove {
         session_id: String,
     },
+    /// Talk bursts: RTP legs, the floor holder, BFCP messages.
+    Talk(super::talk::TalkEffect),
+    /// A membership change for the crash-recovery journal.
+    Journal(crate::journal::Event),
     /// Route in-dialog requests of this dialog to this session (before the response goes).
     RegisterDialog(DialogId),
     UnregisterDialog(DialogId),
@@ -173,6 +185,14 @@ struct Participant {
     awaiting_ack: Option<u64>,
     /// Muted by a moderator: every MSRP leg it gets (re-INVITE) is muted in the switch too.
     muted: bool,
+    /// The dialog's session timer (RFC 4028), when one was negotiated.
+    timer: Option<crate::session_timer::SessionTimer>,
+    /// The participant accepts UPDATE (session refreshes use it rather than re-INVITE).
+    peer_update: bool,
+    /// The focus called it in (REFER, URI list, restart) rather than it calling in.
+    dialed_out: bool,
+    /// Shown only as an anonymous alias.
+    hidden: bool,
 }
 
 #[derive(Clone)]
@@ -194,6 +214,19 @@ enum Pending {
         report: Option<Arc<pager::NegativeReport>>,
         recipient: String,
     },
+    /// Our session refresh (RFC 4028) in a participant's dialog: re-INVITE or UPDATE with
+    /// CSeq `cseq`, asking for `asked` seconds.
+    Refresh {
+        pid: u64,
+        cseq: u32,
+        invite: bool,
+        asked: u32,
+    },
+    /// Our re-INVITE that resumes a participant's dialog after a restart.
+    Resume {
+        pid: u64,
+        cseq: u32,
+    },
 }
 
 /// The outcome of one offer/answer round.
@@ -203,6 +236,8 @@ struct Negotiated {
     is_offer: bool,
     accepted: usize,
     leg: Option<MsrpLeg>,
+    /// The talk-burst part of the answer (audio leg, BFCP).
+    talk: Option<super::talk::TalkAnswer>,
 }
 
 /// The pure state of one group session.
@@ -242,6 +277,15 @@ pub struct SessionState {
     started: Option<Instant>,
     participants_total: u32,
     shutting_down: bool,
+    /// Talk bursts, once the actor enabled them (see `state/floor.rs`).
+    talk: Option<super::talk::Talk>,
+    /// The group was removed from the configuration: new joins, subscriptions and
+    /// out-of-dialog requests are refused `404`; the session ends when it empties.
+    retired: bool,
+    /// The journal has this session open (an `Open` line went out, no `Close` since).
+    journal_open: bool,
+    /// The session was resumed after a restart (its next charging start says so).
+    recovered: bool,
     effects: VecDeque<Effect>,
 }
 
@@ -285,6 +329,10 @@ impl SessionState {
             started: None,
             participants_total: 0,
             shutting_down: false,
+            talk: None,
+            retired: false,
+            journal_open: false,
+            recovered: false,
             effects: VecDeque::new(),
         }
     }
@@ -346,6 +394,7 @@ impl SessionState {
         match protocol {
             Protocol::Udp => &self.settings.contact_udp,
             Protocol::Tcp => &self.settings.contact_tcp,
+            Protocol::Tls => &self.settings.contact_tls,
         }
     }
 
@@ -434,6 +483,10 @@ impl SessionState {
     pub fn on_request(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
         match req.to.tag() {
             Some(tag) => self.on_in_dialog(now, req, ctx, tag),
+            // A removed group is gone for everyone not already in it.
+            None if self.retired && req.method != Method::Options => {
+                self.reply_simple(req, ctx, 404)
+            }
             None => match req.method {
                 Method::Invite => self.on_join(now, req, ctx),
                 Method::Subscribe => self.on_subscribe(now, req, ctx),
@@ -474,12 +527,14 @@ impl SessionState {
     }
 
     /// Answers an offer (or makes one when the request has none) in a participant's SDP
-    /// state, serving MSRP under `session_id`.
+    /// state, serving MSRP under `session_id` and talk bursts (`pid`: the participant whose
+    /// audio leg a re-offer renews).
     fn negotiate(
-        &self,
+        &mut self,
         sdp_state: &mut LocalSdpState,
         body: &[u8],
         session_id: &str,
+        pid: Option<u64>,
     ) -> Result<Negotiated, (u16, &'static str, String)> {
         let ctx = self.answer_ctx();
         let msrp = self
@@ -495,23 +550,33 @@ impl SessionState {
                     is_offer: true,
                     accepted: 0,
                     leg: None,
+                    talk: None,
                 }),
                 Err(e) => Err((500, "Server Internal Error", e.to_string())),
             };
         }
         let offer = sdp::parse(body).map_err(|e| (400, "Malformed SDP", e.to_string()))?;
-        let policy = FocusPolicy::new(msrp, session_id);
+        let talk = self.plan_talk(&offer, pid);
+        let msrp = self
+            .settings
+            .msrp
+            .as_ref()
+            .filter(|_| self.settings.policy.serves(MediaKind::Msrp));
+        let policy = FocusPolicy::new(msrp, session_id).with_talk(talk.as_ref());
         match sdp_state.answer(&offer, &policy, &ctx) {
             Ok(a) => {
                 let accepted = a.accepted_count();
+                let leg = policy.leg(&offer);
                 Ok(Negotiated {
                     body: Bytes::from(a.into_sdp().to_bytes()),
                     is_offer: false,
                     accepted,
-                    leg: policy.leg(&offer),
+                    leg,
+                    talk,
                 })
             }
             Err(e) => {
+                self.discard_talk(talk.as_ref());
                 let status = e.status_code();
                 let reason = if status == 400 {
                     "Malformed SDP"
@@ -554,6 +619,10 @@ impl SessionState {
                 return;
             }
         };
+        // RFC 4028: the session interval, or 422/400/420 (answered).
+        let Some(timer) = self.uas_timer(req, ctx) else {
+            return;
+        };
         let invite_body = match uri_list::split_invite_body(req, self.settings.max_list) {
             Ok(b) => b,
             Err((status, reason)) => {
@@ -574,7 +643,7 @@ impl SessionState {
         }
         let mut sdp_state = LocalSdpState::random();
         let msrp_session = media::new_session_id();
-        let n = match self.negotiate(&mut sdp_state, &invite_body.sdp, &msrp_session) {
+        let n = match self.negotiate(&mut sdp_state, &invite_body.sdp, &msrp_session, None) {
             Ok(x) => x,
             Err((status, reason, warning)) => {
                 self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
@@ -585,6 +654,7 @@ impl SessionState {
         // RFC 3264: a participant whose every stream was declined joins signalling-only, when
         // the group allows it.
         if accepted == 0 && !offer_pending && !self.settings.policy.allow_signalling_only {
+            self.discard_talk(n.talk.as_ref());
             self.refuse(req, ctx, &GroupPolicy::no_media());
             return;
         }
@@ -592,6 +662,7 @@ impl SessionState {
         let dialog = match Dialog::uas(req, &tag, ctx.source) {
             Ok(d) => d,
             Err(e) => {
+                self.discard_talk(n.talk.as_ref());
                 let reason = e.to_string();
                 self.reply(req, ctx, e.status(), &reason, None, &[]);
                 return;
@@ -604,6 +675,9 @@ impl SessionState {
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Allow, ALLOW);
         w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
+        for (name, value) in self.timer_headers(&timer) {
+            w.header(name, &value);
+        }
         let bytes = w.finish(Some("application/sdp"), &body);
         self.dialogs
             .insert(tag.clone().into(), Owner::Participant(pid));
@@ -627,6 +701,7 @@ impl SessionState {
             local_tag: tag.clone(),
             hidden: who.anonymous,
             referred_by: None,
+            media: Vec::new(),
         };
         let (identity, display) = public;
         self.participants.insert(
@@ -645,6 +720,12 @@ impl SessionState {
                 offer_pending,
                 awaiting_ack: Some(ctx.txn),
                 muted: false,
+                timer: timer
+                    .duty()
+                    .map(|(i, d)| crate::session_timer::SessionTimer::new(now, i, d)),
+                peer_update: req.headers.has_token(HeaderName::Allow, "UPDATE"),
+                dialed_out: false,
+                hidden: who.anonymous,
             },
         );
         // The MSRP leg is in the switch before the 200 leaves: a participant may connect and
@@ -652,14 +733,17 @@ impl SessionState {
         if let Some(leg) = n.leg {
             self.install_msrp(now, pid, leg);
         }
+        // The RTP leg too: the participant may send as soon as it reads the answer.
+        self.talk_join(now, pid, n.talk);
         self.respond(ctx, 200, bytes, Some(id));
         self.roster
             .join(&identity, display, role.as_str(), endpoint);
+        self.learn_ids(req);
         self.charge_join(now, pid, false, who.anonymous);
         metrics::gauge!("focus_participants_active").increment(1.0);
         tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant joined");
         self.roster_changed_at(now);
-        self.learn_ids(req);
+        self.journal_join(now, pid);
         self.remember_member(&who.aor, who.display.clone());
         if !invite_body.invitees.is_empty() {
             self.invite_list(now, &invite_body.invitees, &identity, &who.aor);
@@ -740,26 +824,37 @@ impl SessionState {
             return;
         };
         // An offer of ours is still unanswered: the peer must retry (RFC 3261 §14.2, RFC 3311).
-        if p.offer_pending {
+        // So is ours while our refresh or resume re-INVITE is out (a bodiless UPDATE carries
+        // no offer and may cross it).
+        let offers = !(req.method == Method::Update && req.body.is_empty());
+        if p.offer_pending || (offers && self.refresh_invite_pending(pid)) {
             self.reply_simple(req, ctx, 491);
             return;
         }
+        // A re-INVITE or UPDATE is a session refresh (RFC 4028 §9): new terms, or 422.
+        let Some(timer) = self.uas_timer(req, ctx) else {
+            return;
+        };
         if req.method == Method::Update && req.body.is_empty() {
+            let Some(p) = self.participants.get_mut(&pid) else {
+                return;
+            };
             p.dialog.refresh_target(req);
             let contact = self.contact(ctx.source.protocol).to_string();
-            self.reply(
-                req,
-                ctx,
-                200,
-                "OK",
-                None,
-                &[(HeaderName::Contact, &contact)],
-            );
+            let mut extra = vec![(HeaderName::Contact, contact)];
+            extra.extend(self.timer_headers(&timer));
+            let extra: Vec<(HeaderName, &str)> =
+                extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            self.reply(req, ctx, 200, "OK", None, &extra);
+            self.peer_refreshed(now, pid, req, &timer);
             return;
         }
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
         let mut sdp_state = p.sdp.clone();
         let session_id = p.msrp_session.clone();
-        let negotiated = self.negotiate(&mut sdp_state, &req.body, &session_id);
+        let negotiated = self.negotiate(&mut sdp_state, &req.body, &session_id, Some(pid));
         let n = match negotiated {
             Ok(x) => x,
             Err((status, reason, warning)) => {
@@ -769,6 +864,7 @@ impl SessionState {
         };
         let (body, offer_pending, accepted) = (n.body, n.is_offer, n.accepted);
         if accepted == 0 && !offer_pending && !self.settings.policy.allow_signalling_only {
+            self.discard_talk(n.talk.as_ref());
             self.refuse(req, ctx, &GroupPolicy::no_media());
             return;
         }
@@ -782,7 +878,13 @@ impl SessionState {
         let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(&local_tag));
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Allow, ALLOW);
+        for (name, value) in self.timer_headers(&timer) {
+            w.header(name, &value);
+        }
         let bytes = w.finish(Some("application/sdp"), &body);
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
         let ack = if req.method == Method::Invite {
             p.offer_pending = offer_pending;
             p.awaiting_ack = Some(ctx.txn);
@@ -795,8 +897,10 @@ impl SessionState {
         // The new MSRP leg is in the switch before the 200 leaves (see `on_join`).
         if !offer_pending {
             self.update_msrp(now, pid, n.leg);
+            self.talk_renew(now, pid, n.talk);
         }
         self.respond(ctx, 200, bytes, ack);
+        self.peer_refreshed(now, pid, req, &timer);
     }
 
     /// Installs a participant's MSRP leg; it must bind within the bind timeout.
@@ -930,6 +1034,7 @@ impl SessionState {
     /// participant never joined.
     pub fn on_response_refused(&mut self, now: Instant, txn: u64) {
         if let Some(pid) = self.invites.remove(&txn) {
+            self.talk_leave(now, pid);
             if let Some(p) = self.participants.remove(&pid) {
                 self.dialogs.remove(&p.dialog.id.local_tag);
                 self.effects
@@ -937,6 +1042,7 @@ impl SessionState {
                 metrics::gauge!("focus_participants_active").decrement(1.0);
                 self.roster.withdraw(pid);
                 self.roster_changed();
+                self.journal_leave(pid);
             }
             self.flush(now);
         }
@@ -989,6 +1095,7 @@ impl SessionState {
     ) {
         self.answered.retain(|_, p| *p != pid);
         self.drop_msrp(pid);
+        self.talk_leave(now, pid);
         let Some(p) = self.participants.remove(&pid) else {
             return;
         };
@@ -1009,6 +1116,7 @@ impl SessionState {
         }));
         tracing::debug!(conference = %self.settings.conference_uri, ?method, "participant left");
         self.roster_changed_at(now);
+        self.journal_leave(pid);
     }
 
     /// Bookkeeping after any roster change: conference-state and the active flag.
@@ -1033,23 +1141,30 @@ impl SessionState {
         self.roster_changed();
         match (was, self.active) {
             (false, true) => {
+                // participants_total already counts the participant whose join started it;
+                // it was reset when the previous session in this actor stopped.
                 self.started = Some(now);
-                self.participants_total = 0;
                 let subject =
                     (!self.settings.subject.is_empty()).then(|| self.settings.subject.clone());
                 self.effects
-                    .push_back(Effect::Charge(ChargeEvent::SessionStart { subject }));
+                    .push_back(Effect::Charge(ChargeEvent::SessionStart {
+                        subject,
+                        recovered: self.recovered,
+                    }));
             }
             (true, false) => {
                 let duration = self
                     .started
                     .take()
                     .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+                // A later session in this actor is a new one, not the resumed one.
+                self.recovered = false;
                 self.effects
                     .push_back(Effect::Charge(ChargeEvent::SessionStop {
                         duration,
                         participants_total: self.participants_total,
                     }));
+                self.participants_total = 0;
             }
             _ => {}
         }
@@ -1270,7 +1385,7 @@ impl SessionState {
         if let Some(pid) = self.answered.get(&token).copied() {
             // A retransmitted 2xx: our ACK was lost (RFC 3261 §13.2.2.4).
             if (200..300).contains(&resp.status) {
-                self.send_ack(pid);
+                self.send_ack_cseq(pid, resp.cseq.seq);
             }
             return;
         }
@@ -1293,6 +1408,13 @@ impl SessionState {
                     self.pager_failed(now, report, &recipient);
                 }
             }
+            Pending::Refresh {
+                pid,
+                cseq,
+                invite,
+                asked,
+            } => self.on_refresh_response(now, token, pid, (cseq, invite, asked), resp),
+            Pending::Resume { pid, cseq } => self.on_resume_response(now, token, pid, cseq, resp),
             Pending::Notify { sid } => match resp.status {
                 200..=299 => {
                     if let Some(s) = self.subscriptions.get_mut(&sid) {
@@ -1327,6 +1449,8 @@ impl SessionState {
             Pending::Invite { pid } => self.dial_failed(now, pid, 408, DisconnectionMethod::Failed),
             Pending::ReferNotify { rid } => self.end_referral(rid),
             Pending::Pager { report, recipient } => self.pager_failed(now, report, &recipient),
+            Pending::Refresh { pid, .. } => self.refresh_failed(now, pid),
+            Pending::Resume { pid, .. } => self.resume_failed(now, pid),
             Pending::Bye => {}
         }
         self.flush(now);
@@ -1349,10 +1473,16 @@ impl SessionState {
         let media = self.participants.values().filter_map(|p| p.media_deadline);
         let dials = self.dialouts.values().map(|d| d.deadline);
         let pager = self.pacer.next_at(now, f64::from(self.settings.pager_rate));
+        let timers = self
+            .participants
+            .values()
+            .filter_map(|p| p.timer.as_ref().map(|t| t.deadline()));
         subs.chain(purge)
             .chain(media)
             .chain(dials)
             .chain(pager)
+            .chain(self.talk_poll_timeout())
+            .chain(timers)
             .min()
     }
 
@@ -1370,6 +1500,8 @@ impl SessionState {
         }
         self.dial_timeouts(now);
         self.pump_pager(now);
+        self.talk_timeout(now);
+        self.session_timeouts(now);
         // MSRP legs that never bound, or stayed lost past the grace time.
         let silent: Vec<u64> = self
             .participants
@@ -1400,15 +1532,25 @@ impl SessionState {
 
     /// Ends the session: BYE to every participant, a final NOTIFY to every subscriber.
     pub fn shutdown(&mut self, now: Instant) {
+        self.end_all(now, DisconnectionMethod::Booted, (200, "conference ended"));
+    }
+
+    /// Ends the session after an internal failure (its actor panicked): as
+    /// [`SessionState::shutdown`], but participants are told the session failed (`Reason:
+    /// SIP;cause=500`) and leave as `failed`.
+    pub fn abort(&mut self, now: Instant) {
+        self.end_all(
+            now,
+            DisconnectionMethod::Failed,
+            (500, "conference failed (internal error)"),
+        );
+    }
+
+    fn end_all(&mut self, now: Instant, method: DisconnectionMethod, reason: (u16, &str)) {
         self.shutting_down = true;
         let pids: Vec<u64> = self.participants.keys().copied().collect();
         for pid in pids {
-            self.hang_up(
-                now,
-                pid,
-                DisconnectionMethod::Booted,
-                Some((200, "conference ended")),
-            );
+            self.hang_up(now, pid, method, Some(reason));
         }
         let calling: Vec<u64> = self.dialouts.keys().copied().collect();
         for pid in calling {
@@ -1474,6 +1616,7 @@ impl SessionState {
         let interval = self.settings.min_notify_interval;
         let contact_udp = self.settings.contact_udp.clone();
         let contact_tcp = self.settings.contact_tcp.clone();
+        let contact_tls = self.settings.contact_tls.clone();
         let Some(sub) = self.subscriptions.get_mut(&sid) else {
             return;
         };
@@ -1486,6 +1629,7 @@ impl SessionState {
         let contact = match sub.dialog.flow.protocol {
             Protocol::Udp => contact_udp,
             Protocol::Tcp => contact_tcp,
+            Protocol::Tls => contact_tls,
         };
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Event, &sub.event);
@@ -1614,10 +1758,15 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 mod control;
+mod floor;
+mod liveness;
+mod operator;
 mod pager;
+mod recover;
 mod refer;
 mod uri_list;
 
+pub use operator::{AdminCommand, AdminRefusal, ParticipantView, Reconfigure, SessionView};
 pub use uri_list::AdhocRecord;
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         trusted_hosts: Vec::new(),
         contact_udp: "<sip:team@127.0.0.1:5060>;isfocus".into(),
         contact_tcp: "<sip:team@127.0.0.1:5060;transport=tcp>;isfocus".into(),
+        contact_tls: "<sips:team@127.0.0.1:5061>;isfocus".into(),
         warn_agent: "focus.example.com".into(),
         sdp_address: "127.0.0.1".parse().unwrap(),
         focus_display: "cpm-focus".into(),
@@ -41,6 +42,7 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
             host: "127.0.0.1".into(),
             port: 2855,
             max_size: 4096,
+            tls: false,
         }),
         media_bind_timeout: Duration::from_secs(30),
         media_grace: Duration::from_secs(10),
@@ -51,6 +53,9 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         kind: crate::session::SessionKind::Predefined,
         restart_members: Vec::new(),
         restart_ids: None,
+        talk: None,
+        session_timer: Default::default(),
+        journal: true,
     })
 }
 
@@ -143,6 +148,8 @@ struct Out {
     cancelled: Vec<String>,
     muted: Vec<(String, bool)>,
     charges: Vec<crate::session::ChargeEvent>,
+    talk: Vec<crate::session::talk::TalkEffect>,
+    journal: Vec<crate::journal::Event>,
 }
 
 impl Harness {
@@ -181,6 +188,8 @@ impl Harness {
                 Effect::CancelInvite { call_id, .. } => out.cancelled.push(call_id.to_string()),
                 Effect::MsrpMute { session_id, muted } => out.muted.push((session_id, muted)),
                 Effect::Charge(e) => out.charges.push(e),
+                Effect::Talk(e) => out.talk.push(e),
+                Effect::Journal(e) => out.journal.push(e),
             }
         }
         out
@@ -1141,3 +1150,117 @@ fn anonymous_participants_are_hidden() {
         "{xml}"
     );
 }
+
+/// A port allocator that always has 30000.
+struct OnePort;
+
+impl crate::media::rtp::RtpPorts for OnePort {
+    fn reserve(&self) -> Option<u16> {
+        Some(30000)
+    }
+    fn release(&self, _port: u16) {}
+}
+
+#[test]
+fn talk_bursts_join_take_the_floor_and_leave() {
+    use crate::floor::bfcp::{Attribute as A, Message as M, Primitive};
+    use crate::session::talk::{TalkEffect, TalkSettings};
+    let mut settings = (*settings(10, true, 0)).clone();
+    settings.policy.media.push(crate::config::MediaKind::Audio);
+    settings.talk = Some(TalkSettings {
+        codecs: vec![crate::media::rtp::Codec::parse("PCMU/8000").unwrap()],
+        bfcp_port: 5070,
+        max_talk_burst: None,
+        max_queue: 4,
+        max_requests_per_user: 1,
+        priority_ordering: true,
+        moderated: false,
+        ports: Arc::new(OnePort),
+    });
+    let now = Instant::now();
+    let mut h = Harness {
+        s: SessionState::new(Arc::new(settings), now, SystemTime::UNIX_EPOCH),
+        now,
+        txn: 0,
+    };
+    assert!(h.s.serves_talk());
+    assert!(h.s.enable_talk(77));
+    let offer = format!(
+        "{SDP}a=label:mic\r\nm=application 9 TCP/BFCP *\r\na=floorctrl:c-only\r\na=setup:active\r\n"
+    );
+    let out = h.send(&request("INVITE", "alice", "c1", 1, None, "", &offer));
+    let (status, text) = &out.responses[0];
+    assert_eq!(*status, 200, "{text}");
+    for line in [
+        "m=audio 30000 RTP/AVP 0\r\n",
+        "a=label:mic\r\n",
+        "m=application 5070 TCP/BFCP *\r\n",
+        "a=confid:77\r\n",
+        "a=floorid:1 mstrm:mic\r\n",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    let pid = match &out.talk[..] {
+        [TalkEffect::AddLeg(spec)] => {
+            assert_eq!(spec.port, 30000);
+            assert_eq!(spec.expected, Some("127.0.0.1:6000".parse().unwrap()));
+            spec.pid
+        }
+        other => panic!("{other:?}"),
+    };
+    let user: u16 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("a=userid:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(h.s.knows_floor_user(user));
+    assert!(!h.s.knows_floor_user(user + 1));
+    let request =
+        M::new(1, Primitive::FloorRequest, 77, 5, user).with_attributes(vec![A::floor_id(1)]);
+    h.s.on_bfcp(h.now, user, &request);
+    let out = h.drain();
+    assert!(out
+        .talk
+        .iter()
+        .any(|e| matches!(e, TalkEffect::Holder { pid: p } if *p == pid)));
+    assert!(out
+        .talk
+        .iter()
+        .any(|e| matches!(e, TalkEffect::Send { user: u, .. } if *u == user)));
+    let doc = h.s.full_document();
+    let media = &doc.users.unwrap().users[0].endpoints[0].media;
+    assert_eq!(media[0].status, Some(ci::MediaStatus::SendOnly));
+    assert_eq!(media[0].label.as_deref(), Some("mic"));
+    // Leaving ends the leg, the floor and the BFCP connection.
+    let tag = text
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .unwrap()
+        .split("tag=")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let out = h.send(&request_in("BYE", "alice", "c1", 2, &tag));
+    assert_eq!(out.responses[0].0, 200);
+    assert!(out
+        .talk
+        .iter()
+        .any(|e| matches!(e, TalkEffect::RemoveLeg { pid: p } if *p == pid)));
+    assert!(out
+        .talk
+        .iter()
+        .any(|e| matches!(e, TalkEffect::Close { user: u } if *u == user)));
+    assert!(out
+        .talk
+        .iter()
+        .any(|e| matches!(e, TalkEffect::Holder { pid: 0 })));
+    assert!(!h.s.knows_floor_user(user));
+}
+
+fn request_in(method: &str, who: &str, call: &str, cseq: u32, tag: &str) -> Request {
+    request(method, who, call, cseq, Some(tag), "", "")
+}
+#[path = "state/liveness_tests.rs"]
+mod liveness;

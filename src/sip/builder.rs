@@ -66,6 +66,14 @@ impl MessageWriter {
             to_tag,
             req.to.tag().is_some(),
         );
+        // RFC 3261 §12.1.1: a response that may establish a dialog carries the request's
+        // Record-Route, so the caller's route set keeps in-dialog requests on the proxies
+        // (a balancer in front of several foci) that asked to stay in the path.
+        if (101..300).contains(&status) {
+            for rr in req.headers.values(HeaderName::RecordRoute) {
+                w.header(HeaderName::RecordRoute, rr);
+            }
+        }
         w
     }
 

@@ -227,6 +227,29 @@ fn writer_response_copies_dialog_headers() {
         .contains("rport=5061"));
 }
 
+/// RFC 3261 §12.1.1: a 2xx (or dialog-creating 1xx) carries the request's Record-Route in
+/// order; a final refusal does not need it.
+#[test]
+fn writer_response_copies_record_route_into_dialog_responses() {
+    let with_rr = INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRecord-Route: <sip:10.0.0.1;lr>\r\nRecord-Route: <sip:10.0.0.2;lr>\r\n",
+    );
+    let r = req(&with_rr);
+    let src: std::net::SocketAddr = "127.0.0.1:5061".parse().unwrap();
+    let ok = MessageWriter::response_to(&r, src, 200, "OK", Some("t")).finish_empty();
+    let text = std::str::from_utf8(&ok).unwrap();
+    let first = text
+        .find("Record-Route: <sip:10.0.0.1;lr>")
+        .expect("first RR");
+    let second = text
+        .find("Record-Route: <sip:10.0.0.2;lr>")
+        .expect("second RR");
+    assert!(first < second, "{text}");
+    let busy = MessageWriter::response_to(&r, src, 486, "Busy Here", Some("t")).finish_empty();
+    assert!(!std::str::from_utf8(&busy).unwrap().contains("Record-Route"));
+}
+
 #[test]
 fn parse_never_panics_on_torture_like_truncations() {
     for cut in 0..INVITE.len() {

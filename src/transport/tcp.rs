@@ -1,28 +1,116 @@
-//! TCP: an accept loop, one reader and one writer task per connection, and a registry so that
-//! responses and in-dialog requests go back on the connection they belong to.
+//! Stream transports (TCP, and TLS over TCP): an accept loop, one reader and one writer task
+//! per connection, and a registry so that responses and in-dialog requests go back on the
+//! connection they belong to.
+//!
+//! Every connection is bounded: a cap on connections in total and per source address
+//! ([`ConnLimits`], shared by TCP and TLS), a deadline for a whole message once its first
+//! byte arrived (slowloris), an idle timeout, a bounded write queue and a deadline for each
+//! write (a peer that stops reading is cut off).
 
+use super::tls::TlsContext;
 use super::{ConnId, Protocol, SendError, Sink, Target};
+use crate::overload::Verdict;
 use crate::sip::{parse, Frame, Framer, Framing, ParseLimits};
 use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// TCP limits.
+/// Stream limits.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpSettings {
     pub max_message: usize,
-    pub max_connections: usize,
     pub idle_timeout: Duration,
+    /// A message whose first byte arrived this long ago and is still incomplete closes its
+    /// connection (a slowloris peer holds no slot for long).
+    pub message_timeout: Duration,
     /// Messages queued for writing on one connection before sends fail (bounded write queue).
     pub write_queue: usize,
+    /// A write that waits this long for the peer to read closes the connection.
+    pub write_timeout: Duration,
     pub limits: ParseLimits,
+}
+
+/// Connection counts, in total and per source address, across TCP and TLS.
+pub struct ConnLimits {
+    max_total: usize,
+    max_per_source: usize,
+    /// Exempt from the per-source cap (the SIP core concentrates many users).
+    trusted: HashSet<IpAddr>,
+    total: AtomicUsize,
+    per_source: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection slot; released on drop.
+pub struct ConnPermit {
+    limits: Arc<ConnLimits>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnPermit {
+    fn drop(&mut self) {
+        self.limits.total.fetch_sub(1, Ordering::SeqCst);
+        if let Ok(mut m) = self.limits.per_source.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+impl ConnLimits {
+    pub fn new(max_total: usize, max_per_source: usize, trusted: HashSet<IpAddr>) -> ConnLimits {
+        ConnLimits {
+            max_total,
+            max_per_source,
+            trusted,
+            total: AtomicUsize::new(0),
+            per_source: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A slot for a connection with `ip`, or the reason (metric label) there is none.
+    /// Outbound connections (`outbound`) count in the total but not per source.
+    pub fn acquire(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        outbound: bool,
+    ) -> Result<ConnPermit, &'static str> {
+        if self.total.fetch_add(1, Ordering::SeqCst) >= self.max_total {
+            self.total.fetch_sub(1, Ordering::SeqCst);
+            return Err("limit");
+        }
+        let Ok(mut m) = self.per_source.lock() else {
+            self.total.fetch_sub(1, Ordering::SeqCst);
+            return Err("limit");
+        };
+        let n = m.entry(ip).or_insert(0);
+        if !outbound && !self.trusted.contains(&ip) && *n >= self.max_per_source {
+            drop(m);
+            self.total.fetch_sub(1, Ordering::SeqCst);
+            return Err("per_source");
+        }
+        *n += 1;
+        Ok(ConnPermit {
+            limits: self.clone(),
+            ip,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.total.load(Ordering::SeqCst)
+    }
 }
 
 struct Conn {
@@ -30,53 +118,93 @@ struct Conn {
     peer: SocketAddr,
 }
 
-/// Live TCP connections.
+/// Live connections of one stream transport (TCP or TLS).
 pub struct TcpRegistry {
+    protocol: Protocol,
     conns: DashMap<ConnId, Conn>,
     /// Latest connection per peer address, for reuse when sending to an address.
     by_peer: DashMap<SocketAddr, ConnId>,
-    next_id: AtomicU64,
+    next_id: Arc<AtomicU64>,
     open: AtomicUsize,
+    slots: Arc<ConnLimits>,
     local: SocketAddr,
     settings: TcpSettings,
-    listener: std::sync::Mutex<Option<TcpListener>>,
+    /// TLS: the acceptor, and the connector when the focus may connect out.
+    tls: Option<TlsContext>,
+    listener: Mutex<Option<TcpListener>>,
     sink: std::sync::OnceLock<Arc<dyn Sink>>,
     cancel: CancellationToken,
 }
 
+fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
 impl TcpRegistry {
-    /// Binds the listener (the accept loop starts with [`TcpRegistry::run`]).
+    /// Binds the TCP listener (the accept loop starts with [`TcpRegistry::run`]).
     pub fn bind(
         addr: SocketAddr,
         settings: TcpSettings,
+        slots: Arc<ConnLimits>,
         cancel: CancellationToken,
     ) -> std::io::Result<TcpRegistry> {
-        let domain = socket2::Domain::for_address(addr);
-        let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-        s.set_reuse_address(true)?;
-        s.set_nonblocking(true)?;
-        s.bind(&addr.into())?;
-        s.listen(1024)?;
-        let listener = TcpListener::from_std(s.into())?;
+        Self::bind_as(Protocol::Tcp, None, addr, settings, slots, cancel)
+    }
+
+    /// Binds a TLS listener: connections are TLS from their first byte (port 5061).
+    pub fn bind_tls(
+        addr: SocketAddr,
+        tls: TlsContext,
+        settings: TcpSettings,
+        slots: Arc<ConnLimits>,
+        cancel: CancellationToken,
+    ) -> std::io::Result<TcpRegistry> {
+        Self::bind_as(Protocol::Tls, Some(tls), addr, settings, slots, cancel)
+    }
+
+    fn bind_as(
+        protocol: Protocol,
+        tls: Option<TlsContext>,
+        addr: SocketAddr,
+        settings: TcpSettings,
+        slots: Arc<ConnLimits>,
+        cancel: CancellationToken,
+    ) -> std::io::Result<TcpRegistry> {
+        let listener = bind_listener(addr)?;
         let local = listener.local_addr()?;
         Ok(TcpRegistry {
+            protocol,
             conns: DashMap::new(),
             by_peer: DashMap::new(),
-            next_id: AtomicU64::new(1),
+            next_id: Arc::new(AtomicU64::new(1)),
             open: AtomicUsize::new(0),
+            slots,
             local,
             settings,
-            listener: std::sync::Mutex::new(Some(listener)),
+            tls,
+            listener: Mutex::new(Some(listener)),
             sink: std::sync::OnceLock::new(),
             cancel,
         })
+    }
+
+    /// Shares connection ids with another registry (TCP and TLS), so a [`Target`]'s
+    /// connection id is unique whatever its transport.
+    pub fn share_ids(&mut self, other: &TcpRegistry) {
+        self.next_id = other.next_id.clone();
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
 
-    /// Connections open now.
+    /// Connections of this transport open now.
     pub fn open_connections(&self) -> usize {
         self.open.load(Ordering::Relaxed)
     }
@@ -99,31 +227,78 @@ impl TcpRegistry {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
-            if self.open.load(Ordering::Relaxed) >= self.settings.max_connections {
-                metrics::counter!("focus_tcp_connections_refused_total").increment(1);
-                drop(stream);
-                continue;
+            let permit = match self.slots.acquire(peer.ip(), false) {
+                Ok(p) => p,
+                Err(reason) => {
+                    metrics::counter!("focus_tcp_connections_refused_total", "reason" => reason)
+                        .increment(1);
+                    drop(stream);
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            match &self.tls {
+                None => {
+                    let (read, write) = stream.into_split();
+                    self.clone().start(read, write, peer, permit);
+                }
+                Some(tls) => {
+                    let me = self.clone();
+                    let tls = tls.clone();
+                    tokio::spawn(async move {
+                        let shake = tokio::time::timeout(
+                            tls.handshake_timeout,
+                            tls.acceptor.accept(stream),
+                        )
+                        .await;
+                        match shake {
+                            Ok(Ok(s)) => {
+                                metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "ok").increment(1);
+                                let (read, write) = tokio::io::split(s);
+                                me.start(read, write, peer, permit);
+                            }
+                            _ => {
+                                metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "failed").increment(1);
+                                tracing::debug!(%peer, "SIP TLS handshake failed");
+                            }
+                        }
+                    });
+                }
             }
-            self.clone().start(stream, peer);
         }
     }
 
-    fn start(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) -> ConnId {
-        let _ = stream.set_nodelay(true);
+    fn start<R, W>(
+        self: Arc<Self>,
+        read: R,
+        write: W,
+        peer: SocketAddr,
+        permit: ConnPermit,
+    ) -> ConnId
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.settings.write_queue);
         self.conns.insert(id, Conn { tx, peer });
         self.by_peer.insert(peer, id);
         self.open.fetch_add(1, Ordering::Relaxed);
-        metrics::gauge!("focus_tcp_connections_active").increment(1.0);
-        let (read, write) = stream.into_split();
+        let label = self.protocol.label();
+        metrics::gauge!("focus_tcp_connections_active", "transport" => label).increment(1.0);
         let cancel = self.cancel.child_token();
-        tokio::spawn(write_loop(write, rx, cancel.clone()));
+        tokio::spawn(write_loop(
+            write,
+            rx,
+            cancel.clone(),
+            self.settings.write_timeout,
+        ));
         let me = self.clone();
         tokio::spawn(async move {
-            me.read_loop(read, id, peer).await;
+            me.read_loop(read, id, peer, &cancel).await;
             cancel.cancel();
             me.forget(id, peer);
+            drop(permit);
         });
         id
     }
@@ -131,49 +306,73 @@ impl TcpRegistry {
     fn forget(&self, id: ConnId, peer: SocketAddr) {
         if self.conns.remove(&id).is_some() {
             self.open.fetch_sub(1, Ordering::Relaxed);
-            metrics::gauge!("focus_tcp_connections_active").decrement(1.0);
+            metrics::gauge!("focus_tcp_connections_active", "transport" => self.protocol.label())
+                .decrement(1.0);
         }
         self.by_peer.remove_if(&peer, |_, v| *v == id);
     }
 
-    async fn read_loop(
+    async fn read_loop<R: AsyncRead + Unpin>(
         &self,
-        mut read: tokio::net::tcp::OwnedReadHalf,
+        mut read: R,
         id: ConnId,
         peer: SocketAddr,
+        cancel: &CancellationToken,
     ) {
         let Some(sink) = self.sink.get().cloned() else {
             return;
         };
         let source = Target {
-            protocol: Protocol::Tcp,
+            protocol: self.protocol,
             addr: peer,
             conn: Some(id),
         };
+        let label = self.protocol.label();
         let mut framer = Framer::new(self.settings.max_message);
         let mut buf = BytesMut::with_capacity(4096);
+        // When the first byte of the message still incomplete in `buf` arrived.
+        let mut partial_since: Option<Instant> = None;
         loop {
+            let wait = match partial_since {
+                Some(t) => self
+                    .settings
+                    .message_timeout
+                    .saturating_sub(t.elapsed())
+                    .min(self.settings.idle_timeout),
+                None => self.settings.idle_timeout,
+            };
             let n = tokio::select! {
-                _ = self.cancel.cancelled() => return,
-                r = tokio::time::timeout(self.settings.idle_timeout, read.read_buf(&mut buf)) => match r {
+                _ = cancel.cancelled() => return,
+                r = tokio::time::timeout(wait, read.read_buf(&mut buf)) => match r {
                     Ok(Ok(0)) | Ok(Err(_)) => return,
                     Ok(Ok(n)) => n,
                     Err(_) => {
-                        metrics::counter!("focus_tcp_idle_closed_total").increment(1);
+                        if partial_since.is_some_and(|t| t.elapsed() >= self.settings.message_timeout) {
+                            metrics::counter!("focus_tcp_connections_closed_total", "reason" => "message_timeout").increment(1);
+                            tracing::debug!(%peer, "closing a connection whose message never completed");
+                        } else {
+                            metrics::counter!("focus_tcp_idle_closed_total").increment(1);
+                        }
                         return;
                     }
                 },
             };
-            metrics::counter!("focus_transport_bytes_received_total", "transport" => "tcp")
+            metrics::counter!("focus_transport_bytes_received_total", "transport" => label)
                 .increment(n as u64);
             loop {
                 match framer.decode(&mut buf) {
-                    Ok(Some(Frame::Message(bytes))) => {
-                        sink.on_message(
+                    Ok(Some(Frame::Message(bytes))) => match sink.admit(&source, &bytes) {
+                        Verdict::Admit => sink.on_message(
                             parse(bytes, Framing::Stream, &self.settings.limits),
                             source,
-                        );
-                    }
+                        ),
+                        Verdict::Reject => sink.on_shed(
+                            parse(bytes, Framing::Stream, &self.settings.limits),
+                            source,
+                            "source_rate",
+                        ),
+                        Verdict::Drop => {}
+                    },
                     Ok(Some(Frame::Ping)) => {
                         // RFC 5626 §3.5.1 keep-alive: answer CRLFCRLF with CRLF.
                         let _ = self.send(Some(id), peer, Bytes::from_static(b"\r\n"));
@@ -195,6 +394,13 @@ impl TcpRegistry {
                     }
                 }
             }
+            // Keep-alive line ends between messages do not start a message.
+            let pending = buf.iter().any(|b| *b != b'\r' && *b != b'\n');
+            partial_since = match (pending, partial_since) {
+                (false, _) => None,
+                (true, Some(t)) => Some(t),
+                (true, None) => Some(Instant::now()),
+            };
         }
     }
 
@@ -225,19 +431,47 @@ impl TcpRegistry {
         conn.is_some_and(|c| self.conns.contains_key(&c)) || self.by_peer.contains_key(&addr)
     }
 
-    /// Opens a connection to `addr` unless one is open; returns its id.
-    pub async fn connect(self: &Arc<Self>, addr: SocketAddr) -> Result<ConnId, SendError> {
+    /// Opens a connection to `addr` unless one is open; returns its id. Over TLS, `host`
+    /// is the name the peer's certificate must carry.
+    pub async fn connect(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        host: &str,
+    ) -> Result<ConnId, SendError> {
         if let Some(id) = self.by_peer.get(&addr).map(|r| *r) {
             return Ok(id);
         }
-        if self.open.load(Ordering::Relaxed) >= self.settings.max_connections {
-            return Err(SendError::Full);
-        }
+        let connector = match &self.tls {
+            None => None,
+            Some(tls) => Some((
+                tls.connector.clone().ok_or(SendError::Io)?,
+                TlsContext::server_name(host).ok_or(SendError::Io)?,
+                tls.handshake_timeout,
+            )),
+        };
+        let permit = self
+            .slots
+            .acquire(addr.ip(), true)
+            .map_err(|_| SendError::Full)?;
         let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
             .await
             .map_err(|_| SendError::Io)?
             .map_err(|_| SendError::Io)?;
-        Ok(self.clone().start(stream, addr))
+        let _ = stream.set_nodelay(true);
+        match connector {
+            None => {
+                let (read, write) = stream.into_split();
+                Ok(self.clone().start(read, write, addr, permit))
+            }
+            Some((connector, name, timeout)) => {
+                let s = tokio::time::timeout(timeout, connector.connect(name, stream))
+                    .await
+                    .map_err(|_| SendError::Io)?
+                    .map_err(|_| SendError::Io)?;
+                let (read, write) = tokio::io::split(s);
+                Ok(self.clone().start(read, write, addr, permit))
+            }
+        }
     }
 
     /// The peer address of a connection.
@@ -246,26 +480,50 @@ impl TcpRegistry {
     }
 }
 
-async fn write_loop(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut write: W,
     mut rx: mpsc::Receiver<Bytes>,
     cancel: CancellationToken,
+    write_timeout: Duration,
 ) {
     loop {
         let data = tokio::select! {
             _ = cancel.cancelled() => {
-                // Flush what is queued, then close.
+                // Flush what is queued (each write bounded), then close.
                 while let Ok(d) = rx.try_recv() {
-                    if write.write_all(&d).await.is_err() { break; }
+                    let written = async {
+                        write.write_all(&d).await?;
+                        write.flush().await
+                    };
+                    match tokio::time::timeout(write_timeout, written).await {
+                        Ok(Ok(())) => {}
+                        _ => break,
+                    }
                 }
-                let _ = write.shutdown().await;
+                let _ = tokio::time::timeout(write_timeout, write.shutdown()).await;
                 return;
             }
             d = rx.recv() => d,
         };
         let Some(data) = data else { return };
-        if write.write_all(&data).await.is_err() {
-            return;
+        // TLS holds records until flushed; for plain TCP the flush is free.
+        let written = async {
+            write.write_all(&data).await?;
+            write.flush().await
+        };
+        match tokio::time::timeout(write_timeout, written).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                cancel.cancel();
+                return;
+            }
+            Err(_) => {
+                // The peer stopped reading: its queue would only grow. Close the connection.
+                metrics::counter!("focus_tcp_connections_closed_total", "reason" => "write_timeout")
+                    .increment(1);
+                cancel.cancel();
+                return;
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! UDP: one socket, one receive loop that parses in place.
 
 use super::{Protocol, SendError, Sink, Target};
+use crate::overload::Verdict;
 use crate::sip::{parse, Framing, ParseLimits};
 use bytes::Bytes;
 use std::net::SocketAddr;
@@ -81,14 +82,23 @@ impl UdpTransport {
                     .increment(1);
                 continue;
             }
-            // Copy out exactly the datagram: a body kept by a session must not pin 64 KiB.
-            let data = Bytes::copy_from_slice(&buf[..n]);
             let source = Target {
                 protocol: Protocol::Udp,
                 addr: from,
                 conn: None,
             };
-            sink.on_message(parse(data, Framing::Datagram, &limits), source);
+            // Flood control before any parsing: a source over its rate costs one lookup.
+            let verdict = sink.admit(&source, &buf[..n]);
+            if verdict == Verdict::Drop {
+                continue;
+            }
+            // Copy out exactly the datagram: a body kept by a session must not pin 64 KiB.
+            let data = Bytes::copy_from_slice(&buf[..n]);
+            let parsed = parse(data, Framing::Datagram, &limits);
+            match verdict {
+                Verdict::Reject => sink.on_shed(parsed, source, "source_rate"),
+                _ => sink.on_message(parsed, source),
+            }
         }
     }
 }

@@ -58,6 +58,9 @@ pub struct Call {
     pub cseq: u32,
     /// Branch and CSeq of the last INVITE (ACK and CANCEL refer to it).
     pub last_invite: Option<(String, u32)>,
+    /// The dialog's route set (RFC 3261 §12.1.2: the 2xx's Record-Route, reversed): `Route`
+    /// headers of in-dialog requests. Empty unless a proxy record-routed.
+    pub route: Vec<String>,
 }
 
 impl Call {
@@ -72,6 +75,7 @@ impl Call {
             target: None,
             cseq: 0,
             last_invite: None,
+            route: Vec::new(),
         }
     }
 
@@ -95,6 +99,11 @@ impl Call {
             target: Some(contact.uri.to_string()),
             cseq: 0,
             last_invite: None,
+            route: invite
+                .headers
+                .values(HeaderName::RecordRoute)
+                .map(str::to_string)
+                .collect(),
         }
     }
 
@@ -105,6 +114,15 @@ impl Call {
         }
         if resp.headers.get(HeaderName::Contact).is_some() {
             self.target = Some(contact_of(resp).0);
+        }
+        if self.route.is_empty() {
+            let mut rr: Vec<String> = resp
+                .headers
+                .values(HeaderName::RecordRoute)
+                .map(str::to_string)
+                .collect();
+            rr.reverse();
+            self.route = rr;
         }
     }
 }
@@ -127,7 +145,9 @@ impl Ua {
     }
 
     fn transport(&self) -> &'static str {
-        if self.tcp {
+        if self.tls {
+            "TLS"
+        } else if self.tcp {
             "TCP"
         } else {
             "UDP"
@@ -136,6 +156,9 @@ impl Ua {
 
     /// The agent's Contact URI.
     pub fn contact_uri(&self) -> String {
+        if self.tls {
+            return format!("sips:{}@{}", self.name, self.local);
+        }
         let t = if self.tcp { ";transport=tcp" } else { "" };
         format!("sip:{}@{}{t}", self.name, self.local)
     }
@@ -187,6 +210,11 @@ impl Ua {
             call.call_id,
             self.contact_uri(),
         );
+        if call.to_tag.is_some() {
+            for r in &call.route {
+                s.push_str(&format!("Route: {r}\r\n"));
+            }
+        }
         match body {
             Some((ct, b)) => s.push_str(&format!(
                 "Content-Type: {ct}\r\nContent-Length: {}\r\n\r\n{b}",

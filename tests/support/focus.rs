@@ -24,6 +24,15 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 static CONFIGS: AtomicUsize = AtomicUsize::new(0);
 
+/// How a focus process is started beyond its configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Extra environment variables (e.g. the fault-injection switch).
+    pub env: Vec<(String, String)>,
+    /// The SIP address to listen on (default `127.0.0.1:0`); a restart reuses the port.
+    pub sip_listen: Option<SocketAddr>,
+}
+
 /// A running focus; killed (and its config file removed) on drop. When the test is failing,
 /// drop prints the focus's log to help find out why.
 pub struct Focus {
@@ -32,14 +41,21 @@ pub struct Focus {
     pub sip_udp: SocketAddr,
     /// SIP over TCP (same port as UDP).
     pub sip_tcp: SocketAddr,
+    /// SIP over TLS (`None` when `[tls]` is not configured: the ready line says `off`).
+    pub sip_tls: Option<SocketAddr>,
     /// The `/metrics` HTTP listener.
     pub metrics_addr: SocketAddr,
     /// The MSRP listener (`None` when `[msrp] enabled = false`: the ready line says `off`).
     pub msrp: Option<SocketAddr>,
+    /// The admin HTTP API.
+    pub admin_addr: SocketAddr,
     /// Everything the focus wrote on stderr (its tracing log).
     log: Arc<Mutex<String>>,
     config_path: PathBuf,
     exited: Option<ExitStatus>,
+    /// The configuration text and launch options, for [`Focus::restart`].
+    config_text: String,
+    launch: Launch,
 }
 
 impl Focus {
@@ -47,24 +63,50 @@ impl Focus {
     /// merged over it (keys replace keys; a `[[groups]]` entry replaces the fields of the
     /// group with the same `uri`, or adds a group).
     pub fn start(extra_toml: &str) -> Focus {
-        let text = config_text(extra_toml);
+        Focus::launch(extra_toml, Launch::default())
+    }
+
+    /// [`Focus::start`] with launch options.
+    pub fn launch(extra_toml: &str, launch: Launch) -> Focus {
+        Focus::spawn(config_text(extra_toml), launch)
+    }
+
+    /// A new focus process with this one's configuration and launch options, listening for
+    /// SIP on this one's address (kill this one first: [`Focus::kill`]).
+    pub fn restart(&self) -> Focus {
+        let launch = Launch {
+            sip_listen: Some(self.sip_udp),
+            ..self.launch.clone()
+        };
+        Focus::spawn(self.config_text.clone(), launch)
+    }
+
+    fn spawn(text: String, launch: Launch) -> Focus {
         let n = CONFIGS.fetch_add(1, Ordering::Relaxed);
         let config_path =
             std::env::temp_dir().join(format!("cpm-focus-e2e-{}-{n}.toml", std::process::id()));
         std::fs::write(&config_path, &text).expect("writing the test config");
+        let sip_listen = launch
+            .sip_listen
+            .map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string());
         let mut child = Command::new(env!("CARGO_BIN_EXE_cpm-focus"))
             .arg("--config")
             .arg(&config_path)
             .args([
-                "--sip-listen",
+                "--sips-listen",
                 "127.0.0.1:0",
+                "--sip-listen",
+                &sip_listen,
                 "--metrics-listen",
                 "127.0.0.1:0",
                 "--msrp-listen",
                 "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
             ])
             .env("RUST_LOG", "cpm_focus=debug,info")
             .env("NO_COLOR", "1")
+            .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -117,21 +159,65 @@ impl Focus {
             "off" => None,
             _ => Some(field("msrp")),
         };
+        let sip_tls = match value("sip_tls") {
+            "off" => None,
+            _ => Some(field("sip_tls")),
+        };
         Focus {
+            sip_tls,
             sip_udp: field("sip_udp"),
             sip_tcp: field("sip_tcp"),
             metrics_addr: field("metrics"),
+            admin_addr: field("admin"),
             msrp,
             child,
             log,
             config_path,
             exited: None,
+            config_text: text,
+            launch,
         }
+    }
+
+    /// Kills the process with SIGKILL (a crash: no cleanup of any kind) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("reaping the killed focus");
+        self.exited = Some(status);
     }
 
     /// The focus's log so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Waits up to `within` for a log line containing `needle`: the log arrives on its own
+    /// pipe, so it can lag the ready line and the responses a test has already seen.
+    pub fn log_contains(&self, needle: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.log.lock().unwrap().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The configuration file the focus was started with (a reload re-reads it).
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config_path
+    }
+
+    /// Sends SIGHUP (configuration reload).
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -HUP failed: {status}");
     }
 
     /// The operating-system process id.

@@ -1,29 +1,39 @@
 //! Black-box test support: a focus process on ephemeral ports ([`Focus`]) and a small
 //! synchronous SIP user agent over real sockets ([`Ua`]).
 //!
-//! - `focus.rs`: config file, process start (ready line), logs, `/metrics`, SIGTERM
+//! - `focus.rs`: config file, process start (ready line, [`Launch`] options), logs,
+//!   `/metrics`, SIGTERM, SIGKILL and restart on the same SIP port
 //! - `ua.rs`: sockets, reader threads, NOTIFY auto-answer, receive-with-timeout
 //! - `call.rs`: request builders (INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE...) and the
 //!   per-call state they use
 //! - `control.rs`: conference control: answering the focus's dial-out INVITE, refer NOTIFYs
 //!   (`message/sipfrag`), moderation requests
+//! - `talk.rs`: talk-burst joins (audio and BFCP offers), a BFCP client, RTP send/receive
+//! - `admin.rs`: a small HTTP client for the admin API
 //! - `msrp.rs`: chat joins with an MSRP offer and a synchronous MSRP participant (binding,
 //!   SEND, chunks, auto-answered incoming SENDs, reassembly, REPORTs)
+//! - `tls.rs`: certificates made at run time and a TLS relay for the agents (SIP and MSRP
+//!   over TLS)
 //!
 //! Every wait is a receive with a deadline ([`WAIT`] for a message that must come), never a
 //! sleep used as synchronisation.
 #![allow(dead_code, unused_imports)]
 
+mod admin;
 mod call;
 mod control;
 mod focus;
 mod msrp;
+pub mod talk;
+mod tls;
 mod ua;
 
+pub use admin::{http, HttpReply};
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
-pub use focus::{metric_in, Focus};
+pub use focus::{metric_in, Focus, Launch};
 pub use msrp::{cpim_text, Chat, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
+pub use tls::Pki;
 pub use ua::{Notify, Origin, Rx, Ua};
 
 use cpm_focus::conference_info::{

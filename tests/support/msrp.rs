@@ -65,6 +65,8 @@ pub struct Endpoint {
     /// SO_RCVBUF for the connection (a small one makes a participant that stops reading
     /// back up the focus quickly).
     recv_buffer: Option<usize>,
+    /// MSRP over TLS: connect here (a [`super::Pki::relay`] to the focus's MSRP port).
+    via: Option<SocketAddr>,
 }
 
 impl Endpoint {
@@ -106,7 +108,17 @@ impl Endpoint {
             path,
             local: Some(local),
             recv_buffer,
+            via: None,
         }
+    }
+
+    /// An active participant end over TLS (`TCP/TLS/MSRP`, an `msrps:` path) whose
+    /// connection goes through `relay`.
+    pub fn tls(name: &str, relay: SocketAddr) -> Endpoint {
+        let mut e = Endpoint::new(name, Setup::Active);
+        e.path.scheme = cpm_focus::media::msrp::MsrpScheme::Msrps;
+        e.via = Some(relay);
+        e
     }
 
     /// The SDP offer: one MSRP stream, as a chat client sends it.
@@ -121,7 +133,7 @@ impl Endpoint {
              s=-\r\n\
              c=IN IP4 127.0.0.1\r\n\
              t=0 0\r\n\
-             m=message {port} TCP/MSRP *\r\n\
+             m=message {port} {proto} *\r\n\
              a=accept-types:message/cpim text/plain\r\n\
              a=accept-wrapped-types:*\r\n\
              a=path:{path}\r\n\
@@ -130,6 +142,11 @@ impl Endpoint {
             // Increasing across the ends a participant offers in one dialog (RFC 3264 §8).
             version = SESSIONS.fetch_add(1, Ordering::Relaxed),
             port = self.path.port.unwrap_or(0),
+            proto = if self.path.is_secure() {
+                "TCP/TLS/MSRP"
+            } else {
+                "TCP/MSRP"
+            },
             path = self.path,
         )
     }
@@ -208,7 +225,7 @@ impl Endpoint {
         let local = self.local.take().expect("already connected");
         let stream = match local {
             Local::Active(socket) => {
-                let to = focus_addr(focus_path);
+                let to = self.via.unwrap_or_else(|| focus_addr(focus_path));
                 socket
                     .connect_timeout(&to.into(), WAIT)
                     .unwrap_or_else(|e| panic!("{}: connecting to MSRP {to}: {e}", self.name));

@@ -310,6 +310,8 @@ pub struct Ua {
     /// The address written into Via and Contact.
     pub local: SocketAddr,
     pub tcp: bool,
+    /// The connection is TLS (through a [`super::Pki::relay`]): Via says TLS, Contact sips:.
+    pub tls: bool,
     pub focus_udp: SocketAddr,
     pub focus_tcp: SocketAddr,
     /// Received and not yet consumed.
@@ -353,6 +355,7 @@ impl Ua {
             primary: Origin::Udp(focus.sip_udp),
             local: "127.0.0.1:0".parse().unwrap(),
             tcp: false,
+            tls: false,
             focus_udp: focus.sip_udp,
             focus_tcp: focus.sip_tcp,
             stash: VecDeque::new(),
@@ -411,6 +414,34 @@ impl Ua {
         ua.primary = Origin::Tcp(id);
         ua.local = local;
         ua.tcp = true;
+        ua
+    }
+
+    /// An agent on one TLS connection to the focus: a plain connection to `relay` (a
+    /// [`super::Pki::relay`] to the focus's TLS port), which carries it over TLS.
+    pub fn tls(focus: &Focus, name: &str, relay: SocketAddr) -> Ua {
+        let stream = TcpStream::connect_timeout(&relay, WAIT).expect("relay connect");
+        stream.set_nodelay(true).unwrap();
+        let local = stream.local_addr().unwrap();
+        let (mut ua, net) = Ua::new(name, focus, None);
+        let id = net.add_conn(stream);
+        ua.primary = Origin::Tcp(id);
+        ua.local = local;
+        ua.tcp = true;
+        ua.tls = true;
+        ua
+    }
+
+    /// An agent on UDP from another loopback address (`127.0.0.x`): a source of its own for
+    /// the focus's per-source limits.
+    pub fn udp_from(focus: &Focus, name: &str, ip: &str) -> Ua {
+        let udp = UdpSocket::bind((ip, 0)).expect("binding a loopback alias");
+        let local = udp.local_addr().unwrap();
+        let reader = udp.try_clone().unwrap();
+        let (mut ua, net) = Ua::new(name, focus, Some(udp));
+        ua.local = local;
+        let n = net.clone();
+        std::thread::spawn(move || n.udp_reader(reader));
         ua
     }
 

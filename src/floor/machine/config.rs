@@ -57,6 +57,9 @@ pub struct Config {
     pub max_talk_burst: Option<Duration>,
     /// Ongoing requests one beneficiary may have for one floor (Error 8 beyond).
     pub max_requests_per_floor: usize,
+    /// Requests waiting (queued or pending a chair) per floor; a request beyond is Denied
+    /// with STATUS-INFO "queue full". `None` for no limit.
+    pub max_queue: Option<usize>,
     /// Order the queue by PRIORITY (higher first, FIFO within a priority) instead of pure FIFO.
     pub priority_ordering: bool,
     /// Requests from non-chairs wait as Pending until a chair accepts or grants them.
@@ -71,6 +74,7 @@ impl Default for Config {
             floors: Vec::new(),
             max_talk_burst: None,
             max_requests_per_floor: 1,
+            max_queue: None,
             priority_ordering: true,
             moderated: false,
         }

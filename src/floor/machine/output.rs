@@ -42,6 +42,10 @@ pub enum RevokeReason {
     Muted,
     /// The holder left (Goodbye or removal).
     UserLeft,
+    /// The holder's floor control connection dropped.
+    ConnectionLost,
+    /// The holder's media went silent (no RTP or RTCP): its device is gone.
+    Silent,
 }
 
 impl RevokeReason {
@@ -52,6 +56,20 @@ impl RevokeReason {
             RevokeReason::Chair => "revoked by a chair",
             RevokeReason::Muted => "muted",
             RevokeReason::UserLeft => "user left",
+            RevokeReason::ConnectionLost => "floor control connection lost",
+            RevokeReason::Silent => "no media from the holder",
+        }
+    }
+
+    /// A bounded metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            RevokeReason::TalkBurstTooLong => "talk_burst",
+            RevokeReason::Chair => "chair",
+            RevokeReason::Muted => "muted",
+            RevokeReason::UserLeft => "left",
+            RevokeReason::ConnectionLost => "connection_lost",
+            RevokeReason::Silent => "silent",
         }
     }
 }

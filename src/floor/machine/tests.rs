@@ -931,3 +931,87 @@ fn long_names_and_info_still_fit_the_grouped_length() {
     assert!(msg.attributes[0].encoded_len() <= 252);
     assert_eq!(request_status(msg).1, RequestStatus::Granted);
 }
+
+#[test]
+fn the_queue_is_bounded() {
+    let mut s = Sim::with(Config {
+        max_queue: Some(1),
+        ..config()
+    });
+    s.take(ALICE, AUDIO);
+    let out = s.request(BOB, &[AUDIO], Priority::Normal);
+    assert_eq!(response_status(&out, BOB).1, RequestStatus::Accepted);
+    let out = s.request(CAROL, &[AUDIO], Priority::Normal);
+    let (_, status, _, info) = response_status(&out, CAROL);
+    assert_eq!(
+        (status, info.as_deref()),
+        (RequestStatus::Denied, Some("queue full"))
+    );
+    assert_eq!(s.fc.queue(AUDIO), vec![BOB]);
+}
+
+#[test]
+fn revoke_and_connection_loss_move_the_queue_on() {
+    let mut s = Sim::new();
+    s.take(ALICE, AUDIO);
+    let b = s.take(BOB, AUDIO);
+    let c = s.take(CAROL, AUDIO);
+    // Alice's media went silent: revoked, her request gone, Bob talks.
+    let out = s.fc.revoke(s.now, ALICE, RevokeReason::Silent);
+    check_wire(&out);
+    assert_eq!(
+        events(&out),
+        vec![
+            FloorEvent::FloorRevoked {
+                floor: AUDIO,
+                user: ALICE,
+                reason: RevokeReason::Silent
+            },
+            FloorEvent::FloorGranted {
+                floor: AUDIO,
+                user: BOB
+            },
+        ]
+    );
+    // Revoking someone who holds nothing changes nothing.
+    assert!(s.fc.revoke(s.now, CAROL, RevokeReason::Silent).is_empty());
+    assert_eq!(s.fc.queue(AUDIO), vec![CAROL]);
+    // Bob's connection drops: revoked; Carol talks. Bob stays a user and may ask again.
+    let out = s.fc.connection_lost(s.now, BOB);
+    assert_eq!(
+        events(&out),
+        vec![
+            FloorEvent::FloorRevoked {
+                floor: AUDIO,
+                user: BOB,
+                reason: RevokeReason::ConnectionLost
+            },
+            FloorEvent::FloorGranted {
+                floor: AUDIO,
+                user: CAROL
+            },
+        ]
+    );
+    assert!(notifications(&out).contains(&(CAROL, c, RequestStatus::Granted, 0)));
+    assert!(notifications(&out).contains(&(BOB, b, RequestStatus::Revoked, 0)));
+    assert!(s.fc.has_user(BOB));
+    let out = s.request(BOB, &[AUDIO], Priority::Normal);
+    assert_eq!(response_status(&out, BOB).1, RequestStatus::Accepted);
+    // A queued request of a dropped connection is cancelled.
+    let out = s.fc.connection_lost(s.now, BOB);
+    assert!(events(&out).is_empty());
+    assert!(s.fc.queue(AUDIO).is_empty());
+    assert_eq!(RevokeReason::ConnectionLost.label(), "connection_lost");
+}
+
+#[test]
+fn pending_requests_are_listed_for_the_chair() {
+    let mut s = Sim::with(Config {
+        moderated: true,
+        ..config()
+    });
+    s.request(BOB, &[AUDIO], Priority::Normal);
+    s.request(ALICE, &[AUDIO], Priority::Normal);
+    assert_eq!(s.fc.pending(AUDIO), vec![BOB, ALICE]);
+    assert_eq!(s.fc.holder(AUDIO), None);
+}

@@ -10,12 +10,13 @@ use super::{
     parse, parse_head, Frame, FrameError, Framer, Message, Method, ParseError, ParseLimits,
     Request, Response,
 };
+use crate::overload::TokenBucket;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -41,9 +42,54 @@ pub async fn listen(switch: Arc<Switch>, listener: TcpListener, cancel: Cancella
         let cancel = cancel.clone();
         open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            run(switch, stream, peer, None, cancel).await;
+            accept(switch, stream, peer, cancel).await;
             open.fetch_sub(1, Ordering::Relaxed);
         });
+    }
+}
+
+/// TLS byte 0 is a handshake record (22); MSRP starts with the letters `MSRP`.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Serves an accepted connection: MSRP over TLS when its first byte starts a TLS handshake
+/// and TLS is configured, plain MSRP otherwise.
+async fn accept(
+    switch: Arc<Switch>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    cancel: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = switch.edge().tls.clone() else {
+        let (read, write) = stream.into_split();
+        return run(switch, read, write, false, None, cancel).await;
+    };
+    let mut first = [0u8; 1];
+    let bind_timeout = switch.settings().bind_timeout;
+    let peeked = tokio::select! {
+        _ = cancel.cancelled() => return,
+        r = tokio::time::timeout(bind_timeout, stream.peek(&mut first)) => r,
+    };
+    match peeked {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {
+            match tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)).await {
+                Ok(Ok(s)) => {
+                    metrics::counter!("focus_tls_handshakes_total", "service" => "msrp", "outcome" => "ok").increment(1);
+                    let (read, write) = tokio::io::split(s);
+                    run(switch, read, write, true, None, cancel).await;
+                }
+                _ => {
+                    metrics::counter!("focus_tls_handshakes_total", "service" => "msrp", "outcome" => "failed").increment(1);
+                    tracing::debug!(%peer, "MSRP TLS handshake failed");
+                }
+            }
+        }
+        Ok(Ok(n)) if n > 0 => {
+            let (read, write) = stream.into_split();
+            run(switch, read, write, false, None, cancel).await;
+        }
+        // Closed, failed, or silent past the bind timeout: nothing to serve.
+        _ => {}
     }
 }
 
@@ -70,29 +116,63 @@ pub fn connect_out(switch: Arc<Switch>, member: Arc<Member>, cancel: Cancellatio
                 .and_then(Result::ok),
             None => None,
         };
-        match stream {
-            Some(s) => {
-                let peer = s
-                    .peer_addr()
-                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                run(switch, s, peer, Some(member), cancel).await;
+        let Some(s) = stream else {
+            member.notify(MediaEvent::Lost);
+            return;
+        };
+        let _ = s.set_nodelay(true);
+        if !first.is_secure() {
+            let (read, write) = s.into_split();
+            return run(switch, read, write, false, Some(member), cancel).await;
+        }
+        // msrps: TLS, with the certificate checked against the path's host.
+        let tls = switch.edge().tls.clone();
+        let connector = tls.as_ref().and_then(|t| t.connector.clone());
+        let name = crate::transport::TlsContext::server_name(&first.host.to_string());
+        let (Some(tls), Some(connector), Some(name)) = (tls, connector, name) else {
+            member.notify(MediaEvent::Lost);
+            return;
+        };
+        match tokio::time::timeout(tls.handshake_timeout, connector.connect(name, s)).await {
+            Ok(Ok(s)) => {
+                let (read, write) = tokio::io::split(s);
+                run(switch, read, write, true, Some(member), cancel).await;
             }
-            None => member.notify(MediaEvent::Lost),
+            _ => {
+                metrics::counter!("focus_tls_handshakes_total", "service" => "msrp", "outcome" => "failed").increment(1);
+                member.notify(MediaEvent::Lost);
+            }
         }
     });
 }
 
-/// Drives one connection until it closes.
-async fn run(
+/// Drives one connection until it closes; `secure` when it is TLS (only `msrps:` sessions
+/// bind to it, and `msrp:` ones only to plain connections).
+async fn run<R, W>(
     switch: Arc<Switch>,
-    stream: TcpStream,
-    _peer: SocketAddr,
+    mut read: R,
+    write: W,
+    secure: bool,
     outbound: Option<Arc<Member>>,
     cancel: CancellationToken,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut read, write) = stream.into_split();
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let settings = *switch.settings();
+    let edge = switch.edge();
+    let now = Instant::now();
+    // Flood control per connection: a participant over its rate is read more slowly.
+    let mut chunks = TokenBucket::new(
+        f64::from(edge.chunk_rate),
+        f64::from(edge.chunk_rate.max(1)),
+        now,
+    );
+    let mut bytes_budget = TokenBucket::new(
+        edge.bytes_rate as f64,
+        (edge.bytes_rate as f64).max(settings.max_frame as f64),
+        now,
+    );
     let (tx, rx) = mpsc::channel::<Outgoing>(settings.queue_depth.max(1));
     let conn = switch.next_conn_id();
     let link = Link {
@@ -168,8 +248,18 @@ async fn run(
                 }
                 Err(_) => break 'conn,
             };
-            if !handle(&switch, frame, &link, &mut bound, &limits) {
+            let wait = chunks
+                .charge(1.0, Instant::now())
+                .max(bytes_budget.charge(frame.bytes.len() as f64, Instant::now()));
+            if !handle(&switch, frame, &link, &mut bound, &limits, secure) {
                 break 'conn;
+            }
+            if !wait.is_zero() {
+                metrics::counter!("focus_msrp_throttled_total").increment(1);
+                tokio::select! {
+                    _ = closing.cancelled() => break 'conn,
+                    _ = tokio::time::sleep(wait) => {}
+                }
             }
         }
     }
@@ -185,6 +275,7 @@ fn handle(
     link: &Link,
     bound: &mut Vec<Arc<Member>>,
     limits: &ParseLimits,
+    secure: bool,
 ) -> bool {
     let msg = match parse(frame.bytes, limits) {
         Ok(m) => m,
@@ -203,7 +294,9 @@ fn handle(
                 .to_path
                 .last()
                 .and_then(|u| u.session_id.as_deref().and_then(|s| switch.member(s)))
-                .filter(|m| req.to_path.last() == Some(&m.our_uri));
+                .filter(|m| req.to_path.last() == Some(&m.our_uri))
+                // RFC 4975 §14: an msrps session only over TLS, an msrp one only without.
+                .filter(|m| m.our_uri.is_secure() == secure);
             let Some(member) = member else {
                 // RFC 4975 §7.3.1: not a session of ours.
                 if req.should_respond(481) {
@@ -271,8 +364,8 @@ fn send_back(tx: &mpsc::Sender<Outgoing>, resp: Response) {
     }
 }
 
-async fn write_loop(
-    write: tokio::net::tcp::OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    write: W,
     mut rx: mpsc::Receiver<Outgoing>,
     closing: CancellationToken,
 ) {
@@ -317,8 +410,8 @@ async fn write_loop(
     .await;
 }
 
-async fn write_out(
-    w: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+async fn write_out<W: AsyncWrite + Unpin>(
+    w: &mut BufWriter<W>,
     out: &Outgoing,
 ) -> std::io::Result<()> {
     w.write_all(&out.head).await?;

@@ -41,6 +41,20 @@ pub struct SwitchSettings {
     pub bind_timeout: Duration,
 }
 
+/// What an MSRP connection may send, and how connections are secured: the edge of the
+/// switch, outside the relaying logic.
+#[derive(Debug, Clone, Default)]
+pub struct EdgeSettings {
+    /// MSRP over TLS: the listener accepts TLS beside plain TCP (told apart by the first
+    /// byte), and the focus connects out over TLS to `msrps:` paths.
+    pub tls: Option<crate::transport::TlsContext>,
+    /// Chunks and bytes per second one connection may send (0: unlimited). Beyond, the
+    /// focus reads it more slowly: TCP flow control holds a flooding participant back
+    /// without costing the others anything.
+    pub chunk_rate: u32,
+    pub bytes_rate: u64,
+}
+
 /// What the switch tells a session about one of its members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaEvent {
@@ -244,6 +258,7 @@ pub struct Switch {
     next_conn: AtomicU64,
     /// The I/O runtime connections run on (session actors live on other threads).
     runtime: tokio::runtime::Handle,
+    edge: EdgeSettings,
 }
 
 impl Switch {
@@ -256,7 +271,19 @@ impl Switch {
             port,
             next_conn: AtomicU64::new(1),
             runtime: tokio::runtime::Handle::current(),
+            edge: EdgeSettings::default(),
         }
+    }
+
+    /// Sets TLS and the per-connection rate limits.
+    pub fn with_edge(mut self, edge: EdgeSettings) -> Switch {
+        self.edge = edge;
+        self
+    }
+
+    /// TLS and the per-connection rate limits.
+    pub fn edge(&self) -> &EdgeSettings {
+        &self.edge
     }
 
     /// The runtime connection tasks are spawned on.
@@ -294,7 +321,11 @@ impl Switch {
 
     /// Installs a member (replacing one with the same session id).
     pub fn add_member(&self, group: &Arc<Group>, spec: MemberSpec) -> Arc<Member> {
-        let our_uri = self.uri_for(&spec.session_id);
+        let mut our_uri = self.uri_for(&spec.session_id);
+        // A participant reached over TLS (`msrps:` path) reaches us over TLS too.
+        if spec.peer_path.first().is_some_and(|u| u.is_secure()) {
+            our_uri.scheme = super::MsrpScheme::Msrps;
+        }
         let mut to_path = String::from("To-Path:");
         for u in &spec.peer_path {
             let _ = write!(to_path, " {u}");

@@ -1,17 +1,23 @@
 //! The RTP plane: a UDP port pair per participant, the participant's address latched from its
-//! first packet (symmetric RTP, RFC 4961), and packets from the floor holder only forwarded to
+//! packets (symmetric RTP, RFC 4961), and packets from the floor holder only forwarded to
 //! every other participant, each through its own [`OutStream`] rewrite. It runs in its own
 //! tokio tasks: the session actor only says who holds the floor.
+//!
+//! A leg's port pair is bound in two steps: [`RtpPorts::reserve`] while the SDP answer is
+//! built (the port goes into the answer), [`RtpPlane::add`] once the participant is in the
+//! session (the receive tasks start). A reservation that is not used is
+//! [released](RtpPorts::release).
 //!
 //! RTCP is terminated: reports from participants only prove they are alive, and the focus
 //! sends each receiver its own sender reports for the stream it forwards.
 
-use super::packet::{rewrite, RtpHeader};
+use super::packet::{rewrite, RtpError as PacketError, RtpHeader};
 use super::stream::OutStream;
 use bytes::{BufMut, BytesMut};
-use std::collections::BTreeSet;
+use metrics::{Counter, Gauge, Histogram};
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::UdpSocket;
@@ -20,14 +26,15 @@ use tokio_util::sync::CancellationToken;
 /// RTP plane limits.
 #[derive(Debug, Clone)]
 pub struct RtpSettings {
-    /// The address sockets bind to and SDP announces.
+    /// The address sockets bind to.
     pub bind: IpAddr,
-    /// Even port range for RTP (RTCP on the next odd port).
+    /// Even port range for RTP (RTCP on the next odd port), both ends included.
     pub port_min: u16,
     pub port_max: u16,
     /// A participant silent (no RTP or RTCP) this long is reported.
     pub silence_timeout: Duration,
-    /// Packets per second one participant may send; beyond, packets are dropped (flood).
+    /// Packets per second one source address may send to a participant's port; beyond,
+    /// its packets are dropped (flood) before they can latch or be forwarded.
     pub max_packet_rate: u32,
 }
 
@@ -36,6 +43,8 @@ pub struct RtpSettings {
 pub enum RtpEvent {
     /// No RTP and no RTCP for the silence timeout.
     Silent,
+    /// RTP or RTCP arrived again after [`RtpEvent::Silent`].
+    Resumed,
 }
 
 /// Receives RTP events (implemented by the session actor).
@@ -43,33 +52,170 @@ pub trait RtpEvents: Send + Sync + 'static {
     fn on_rtp_event(&self, pid: u64, event: RtpEvent);
 }
 
+/// Port pairs for legs, as the SDP answer needs them: reserved before the answer goes out,
+/// released when the answer is not used. Implemented by [`RtpPlane`]; the session state only
+/// sees this trait, so it stays free of sockets.
+pub trait RtpPorts: Send + Sync + 'static {
+    /// Binds a free port pair and keeps it for [`RtpPlane::add`]; `None` when none is free.
+    fn reserve(&self) -> Option<u16>;
+    /// Gives back a reservation that no leg took.
+    fn release(&self, port: u16);
+}
+
 /// Why a leg could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum RtpError {
     #[error("no free RTP port pair")]
     NoPorts,
+    #[error("RTP port {0} was not reserved")]
+    NotReserved(u16),
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The codec a leg carries: its index in the group's codec list (only legs with the same
+/// index hear each other: no transcoding), its payload type, and its clock rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegCodec {
+    pub index: u8,
+    pub payload_type: u8,
+    pub clock_rate: u32,
+}
+
+impl LegCodec {
+    fn pack(self) -> u32 {
+        u32::from(self.index) << 8 | u32::from(self.payload_type & 0x7f)
+    }
+
+    fn unpack(v: u32) -> (u8, u8) {
+        ((v >> 8) as u8, (v & 0x7f) as u8)
+    }
+}
+
+/// What [`RtpPlane::add`] needs for one participant's leg.
+#[derive(Debug, Clone)]
+pub struct LegSpec {
+    pub pid: u64,
+    /// A port [reserved](RtpPorts::reserve) for it.
+    pub port: u16,
+    /// Where its SDP says it receives, used until its first packet arrives.
+    pub expected: Option<SocketAddr>,
+    pub codec: LegCodec,
+}
+
+/// Why a received packet was not forwarded (the `reason` label of
+/// `focus_rtp_packets_dropped_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The sender is over `max_packet_rate`.
+    Flood,
+    /// The sender does not hold the floor.
+    NotHolder,
+    /// The sender was muted by a moderator.
+    Muted,
+    /// Not an RTP packet.
+    Malformed,
+    /// A payload type the sender's answer did not give it.
+    PayloadType,
+    /// A receiver whose leg carries another codec (counted per receiver).
+    Codec,
+    /// The socket refused the datagram (counted per receiver).
+    Send,
+}
+
+impl DropReason {
+    const ALL: [DropReason; 7] = [
+        DropReason::Flood,
+        DropReason::NotHolder,
+        DropReason::Muted,
+        DropReason::Malformed,
+        DropReason::PayloadType,
+        DropReason::Codec,
+        DropReason::Send,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::Flood => "flood",
+            DropReason::NotHolder => "not_holder",
+            DropReason::Muted => "muted",
+            DropReason::Malformed => "malformed",
+            DropReason::PayloadType => "payload_type",
+            DropReason::Codec => "codec",
+            DropReason::Send => "send_error",
+        }
+    }
+}
+
+/// What became of one received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Forwarded to this many receivers.
+    Forwarded(usize),
+    Dropped(DropReason),
+    /// RTCP multiplexed on the RTP port (RFC 5761): proof of life, terminated.
+    Rtcp,
+}
+
+/// Metric handles, registered once: the per-packet path does no registry lookups.
+struct RtpMetrics {
+    forwarded: Counter,
+    dropped: [Counter; DropReason::ALL.len()],
+    latency: Histogram,
+    rtcp: Counter,
+    silent: Counter,
+    legs: Gauge,
+}
+
+impl RtpMetrics {
+    fn new() -> RtpMetrics {
+        RtpMetrics {
+            forwarded: metrics::counter!("focus_rtp_packets_forwarded_total"),
+            dropped: DropReason::ALL.map(
+                |r| metrics::counter!("focus_rtp_packets_dropped_total", "reason" => r.label()),
+            ),
+            latency: metrics::histogram!("focus_rtp_forward_seconds"),
+            rtcp: metrics::counter!("focus_rtcp_packets_received_total"),
+            silent: metrics::counter!("focus_rtp_silent_total"),
+            legs: metrics::gauge!("focus_rtp_legs"),
+        }
+    }
+
+    fn dropped(&self, reason: DropReason, n: u64) {
+        if let Some(i) = DropReason::ALL.iter().position(|r| *r == reason) {
+            self.dropped[i].increment(n);
+        }
+    }
 }
 
 /// One participant's leg.
 pub struct RtpMember {
     pub pid: u64,
     pub rtp_port: u16,
-    rtp: Arc<UdpSocket>,
-    rtcp: Arc<UdpSocket>,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    /// The same sockets for sending: a plain non-blocking `sendto` from any thread, without
+    /// the reactor's readiness bookkeeping (which refuses sends until it has seen the socket
+    /// writable once).
+    rtp_send: std::net::UdpSocket,
+    rtcp_send: std::net::UdpSocket,
     /// Where its RTP and RTCP come from (latched), else where its SDP said.
     remote: Mutex<Option<SocketAddr>>,
     remote_rtcp: Mutex<Option<SocketAddr>>,
+    /// [`LegCodec::pack`]: codec index and payload type.
+    codec: AtomicU32,
     out: Mutex<OutStream>,
     last_heard: Mutex<Instant>,
-    /// Packets in the current one-second window (flood control): (window start, count).
-    rate: Mutex<(Instant, u32)>,
+    /// Packets per source in the current one-second window (flood control).
+    rate: Mutex<SourceRates>,
+    max_rate: u32,
     muted: AtomicBool,
     group: Weak<RtpGroup>,
     events: Arc<dyn RtpEvents>,
     cancel: CancellationToken,
     reported_silent: AtomicBool,
+    metrics: Arc<RtpMetrics>,
 }
 
 /// The legs of one session and who may talk.
@@ -96,26 +242,46 @@ impl RtpGroup {
     pub fn holder(&self) -> u64 {
         self.holder.load(Ordering::SeqCst)
     }
+
+    /// The participants with a leg.
+    pub fn pids(&self) -> Vec<u64> {
+        self.snapshot().iter().map(|m| m.pid).collect()
+    }
+
+    /// Legs in the group.
+    pub fn len(&self) -> usize {
+        self.snapshot().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Allocates port pairs and runs the legs.
 pub struct RtpPlane {
     settings: RtpSettings,
     free: Mutex<BTreeSet<u16>>,
+    /// Port pairs bound for answers not yet turned into legs.
+    reserved: Mutex<HashMap<u16, (std::net::UdpSocket, std::net::UdpSocket)>>,
     runtime: tokio::runtime::Handle,
+    metrics: Arc<RtpMetrics>,
 }
 
 impl RtpPlane {
     /// A plane over the configured port range. Must be created inside the I/O runtime.
     pub fn new(settings: RtpSettings) -> RtpPlane {
-        let start = settings.port_min + settings.port_min % 2;
-        let free = (start..settings.port_max.saturating_sub(1))
+        let start = settings.port_min.saturating_add(settings.port_min % 2);
+        let free = (start..settings.port_max)
             .step_by(2)
+            .filter(|p| p.checked_add(1).is_some_and(|q| q <= settings.port_max))
             .collect();
         RtpPlane {
             settings,
             free: Mutex::new(free),
+            reserved: Mutex::new(HashMap::new()),
             runtime: tokio::runtime::Handle::current(),
+            metrics: Arc::new(RtpMetrics::new()),
         }
     }
 
@@ -131,39 +297,71 @@ impl RtpPlane {
         })
     }
 
-    /// Sets up a participant's leg: binds a port pair and starts its tasks. `expected` is the
-    /// address its SDP announced, used until its first packet arrives.
+    /// Port pairs free for new legs.
+    pub fn free_ports(&self) -> usize {
+        self.free.lock().map_or(0, |f| f.len())
+    }
+
+    /// Starts a participant's leg on its reserved port pair.
     pub fn add(
         self: &Arc<Self>,
         group: &Arc<RtpGroup>,
-        pid: u64,
-        expected: Option<SocketAddr>,
-        clock_rate: u32,
+        spec: LegSpec,
         events: Arc<dyn RtpEvents>,
     ) -> Result<Arc<RtpMember>, RtpError> {
-        let (rtp, rtcp, port) = self.bind_pair()?;
+        let (rtp, rtcp) = self
+            .reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&spec.port)
+            .ok_or(RtpError::NotReserved(spec.port))?;
+        let sockets = rtp.try_clone().and_then(|a| Ok((a, rtcp.try_clone()?)));
+        let (rtp_send, rtcp_send) = match sockets {
+            Ok(x) => x,
+            Err(e) => {
+                self.give_back(spec.port);
+                return Err(RtpError::Io(e));
+            }
+        };
+        let (rtp, rtcp) = {
+            let _guard = self.runtime.enter();
+            match (UdpSocket::from_std(rtp), UdpSocket::from_std(rtcp)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) => {
+                    self.give_back(spec.port);
+                    return Err(RtpError::Io(e));
+                }
+            }
+        };
+        let now = Instant::now();
         let member = Arc::new(RtpMember {
-            pid,
-            rtp_port: port,
-            rtp: Arc::new(rtp),
-            rtcp: Arc::new(rtcp),
-            remote: Mutex::new(expected),
+            pid: spec.pid,
+            rtp_port: spec.port,
+            rtp,
+            rtcp,
+            rtp_send,
+            rtcp_send,
+            remote: Mutex::new(spec.expected),
             remote_rtcp: Mutex::new(
-                expected.map(|a| SocketAddr::new(a.ip(), a.port().saturating_add(1))),
+                spec.expected
+                    .map(|a| SocketAddr::new(a.ip(), a.port().saturating_add(1))),
             ),
+            codec: AtomicU32::new(spec.codec.pack()),
             out: Mutex::new(OutStream::new(
                 rand::random(),
-                clock_rate,
+                spec.codec.clock_rate,
                 rand::random(),
                 rand::random(),
             )),
-            last_heard: Mutex::new(Instant::now()),
-            rate: Mutex::new((Instant::now(), 0)),
+            last_heard: Mutex::new(now),
+            rate: Mutex::new(SourceRates::new(now)),
+            max_rate: self.settings.max_packet_rate,
             muted: AtomicBool::new(false),
             group: Arc::downgrade(group),
             events,
             cancel: CancellationToken::new(),
             reported_silent: AtomicBool::new(false),
+            metrics: self.metrics.clone(),
         });
         {
             let mut guard = group.members.write().unwrap_or_else(|e| e.into_inner());
@@ -171,38 +369,47 @@ impl RtpPlane {
             list.push(member.clone());
             *guard = Arc::new(list);
         }
-        metrics::gauge!("focus_rtp_legs").increment(1.0);
-        self.runtime
-            .spawn(rtp_loop(member.clone(), self.settings.max_packet_rate));
+        self.metrics.legs.increment(1.0);
+        self.runtime.spawn(rtp_loop(member.clone()));
         self.runtime
             .spawn(rtcp_loop(member.clone(), self.settings.silence_timeout));
         Ok(member)
     }
 
+    /// A new offer/answer round moved a participant's media address or codec.
+    pub fn update(
+        &self,
+        group: &Arc<RtpGroup>,
+        pid: u64,
+        expected: Option<SocketAddr>,
+        codec: LegCodec,
+    ) {
+        for m in group.snapshot().iter().filter(|m| m.pid == pid) {
+            if let (Some(a), Ok(mut r)) = (expected, m.remote.lock()) {
+                *r = Some(a);
+            }
+            if let (Some(a), Ok(mut r)) = (expected, m.remote_rtcp.lock()) {
+                *r = Some(SocketAddr::new(a.ip(), a.port().saturating_add(1)));
+            }
+            m.codec.store(codec.pack(), Ordering::SeqCst);
+        }
+    }
+
     /// Ends a participant's leg and frees its ports.
     pub fn remove(&self, group: &Arc<RtpGroup>, pid: u64) {
-        let removed = {
+        let removed: Vec<Arc<RtpMember>> = {
             let mut guard = group.members.write().unwrap_or_else(|e| e.into_inner());
-            let mut list = guard.as_ref().clone();
-            let before = list.len();
-            let gone: Vec<Arc<RtpMember>> = list.iter().filter(|m| m.pid == pid).cloned().collect();
-            list.retain(|m| m.pid != pid);
-            *guard = Arc::new(list);
-            if before == guard.len() {
-                Vec::new()
-            } else {
-                gone
-            }
+            let (gone, kept): (Vec<_>, Vec<_>) = guard.iter().cloned().partition(|m| m.pid == pid);
+            *guard = Arc::new(kept);
+            gone
         };
         if group.holder() == pid {
             group.set_holder(0);
         }
         for m in removed {
             m.cancel.cancel();
-            metrics::gauge!("focus_rtp_legs").decrement(1.0);
-            if let Ok(mut free) = self.free.lock() {
-                free.insert(m.rtp_port);
-            }
+            self.metrics.legs.decrement(1.0);
+            self.give_back(m.rtp_port);
         }
     }
 
@@ -213,12 +420,26 @@ impl RtpPlane {
         }
     }
 
-    fn bind_pair(&self) -> Result<(UdpSocket, UdpSocket, u16), RtpError> {
+    fn give_back(&self, port: u16) {
+        if let Ok(mut free) = self.free.lock() {
+            free.insert(port);
+        }
+    }
+
+    /// Binds a free pair, starting at a random place in the range so that several focus
+    /// processes on one host rarely race for the same ports.
+    fn bind_pair(&self) -> Result<(std::net::UdpSocket, std::net::UdpSocket, u16), RtpError> {
         let mut tried = 0;
         loop {
             let port = {
                 let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-                let p = free.iter().next().copied().ok_or(RtpError::NoPorts)?;
+                let from: u16 = rand::random_range(self.settings.port_min..=self.settings.port_max);
+                let p = free
+                    .range(from..)
+                    .next()
+                    .or_else(|| free.iter().next())
+                    .copied()
+                    .ok_or(RtpError::NoPorts)?;
                 free.remove(&p);
                 p
             };
@@ -231,11 +452,8 @@ impl RtpPlane {
                     Ok((a, b))
                 });
             match pair {
-                Ok((a, b)) => {
-                    let _guard = self.runtime.enter();
-                    return Ok((UdpSocket::from_std(a)?, UdpSocket::from_std(b)?, port));
-                }
-                // Taken by someone else: try the next pair (it stays out of the pool).
+                Ok((a, b)) => return Ok((a, b, port)),
+                // Taken by someone else: try another pair (this one stays out of the pool).
                 Err(_) if tried < 64 => tried += 1,
                 Err(e) => return Err(RtpError::Io(e)),
             }
@@ -243,43 +461,80 @@ impl RtpPlane {
     }
 }
 
-/// Receives a participant's RTP and forwards it when it holds the floor.
-async fn rtp_loop(me: Arc<RtpMember>, max_rate: u32) {
-    let mut buf = vec![0u8; 2048];
-    loop {
-        let (n, from) = tokio::select! {
-            _ = me.cancel.cancelled() => return,
-            r = me.rtp.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(_) => continue,
-            },
-        };
-        let now = Instant::now();
-        heard(&me, now);
-        if let Ok(mut r) = me.remote.lock() {
-            // Symmetric RTP: answer where it really sends from (NAT, RFC 4961).
-            *r = Some(from);
+impl RtpPorts for RtpPlane {
+    fn reserve(&self) -> Option<u16> {
+        match self.bind_pair() {
+            Ok((rtp, rtcp, port)) => {
+                self.reserved
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(port, (rtp, rtcp));
+                Some(port)
+            }
+            Err(e) => {
+                metrics::counter!("focus_rtp_ports_exhausted_total").increment(1);
+                tracing::warn!(error = %e, "no RTP port pair for a new leg");
+                None
+            }
         }
-        if over_rate(&me, max_rate) {
-            metrics::counter!("focus_rtp_packets_dropped_total", "reason" => "flood").increment(1);
-            continue;
+    }
+
+    fn release(&self, port: u16) {
+        let taken = self
+            .reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&port);
+        if taken.is_some() {
+            self.give_back(port);
         }
-        let Some(group) = me.group.upgrade() else {
-            return;
-        };
-        if group.holder() != me.pid || me.muted.load(Ordering::Relaxed) {
-            metrics::counter!("focus_rtp_packets_dropped_total", "reason" => "not_holder")
-                .increment(1);
-            continue;
+    }
+}
+
+impl RtpMember {
+    /// Handles one datagram that arrived on this leg's RTP port at `now`: forwards it to
+    /// every other leg when this participant holds the floor (the hot path; `scratch` is the
+    /// caller's reused buffer, so nothing is allocated per packet).
+    pub fn on_packet(&self, packet: &[u8], now: Instant, scratch: &mut Vec<u8>) -> Outcome {
+        let outcome = self.forward(packet, now, scratch);
+        match outcome {
+            Outcome::Forwarded(n) => {
+                self.metrics.forwarded.increment(n as u64);
+                self.metrics.latency.record(now.elapsed().as_secs_f64());
+            }
+            Outcome::Dropped(reason) => self.metrics.dropped(reason, 1),
+            Outcome::Rtcp => self.metrics.rtcp.increment(1),
         }
-        let Ok(header) = RtpHeader::parse(&buf[..n]) else {
-            metrics::counter!("focus_rtp_packets_dropped_total", "reason" => "malformed")
-                .increment(1);
-            continue;
+        outcome
+    }
+
+    fn forward(&self, packet: &[u8], now: Instant, scratch: &mut Vec<u8>) -> Outcome {
+        let header = match RtpHeader::parse(packet) {
+            Ok(h) => h,
+            Err(PacketError::Rtcp) => return Outcome::Rtcp,
+            Err(_) => return Outcome::Dropped(DropReason::Malformed),
         };
-        let payload_len = n.saturating_sub(header.payload_offset);
-        let mut out = BytesMut::with_capacity(n);
-        for other in group.snapshot().iter().filter(|m| m.pid != me.pid) {
+        let Some(group) = self.group.upgrade() else {
+            return Outcome::Dropped(DropReason::NotHolder);
+        };
+        if group.holder() != self.pid {
+            return Outcome::Dropped(DropReason::NotHolder);
+        }
+        if self.muted.load(Ordering::Relaxed) {
+            return Outcome::Dropped(DropReason::Muted);
+        }
+        let (codec, pt) = LegCodec::unpack(self.codec.load(Ordering::Relaxed));
+        if header.payload_type != pt {
+            return Outcome::Dropped(DropReason::PayloadType);
+        }
+        let payload_len = packet.len().saturating_sub(header.payload_offset);
+        let mut sent = 0;
+        for other in group.snapshot().iter().filter(|m| m.pid != self.pid) {
+            let (their_codec, their_pt) = LegCodec::unpack(other.codec.load(Ordering::Relaxed));
+            if their_codec != codec {
+                self.metrics.dropped(DropReason::Codec, 1);
+                continue;
+            }
             let Some(to) = other.remote.lock().ok().and_then(|r| *r) else {
                 continue;
             };
@@ -290,15 +545,63 @@ async fn rtp_loop(me: Arc<RtpMember>, max_rate: u32) {
                 }
                 Err(_) => continue,
             };
-            out.clear();
-            out.put_slice(&buf[..n]);
-            rewrite(&mut out, seq, ts, ssrc, marker);
+            scratch.clear();
+            scratch.extend_from_slice(packet);
+            rewrite(scratch, seq, ts, ssrc, marker);
+            scratch[1] = (scratch[1] & 0x80) | their_pt;
             // From the receiver's own port: the pair it was given in SDP (symmetric RTP).
-            if other.rtp.try_send_to(&out, to).is_ok() {
-                metrics::counter!("focus_rtp_packets_forwarded_total").increment(1);
+            match other.rtp_send.send_to(scratch, to) {
+                Ok(_) => sent += 1,
+                Err(_) => self.metrics.dropped(DropReason::Send, 1),
             }
         }
-        metrics::histogram!("focus_rtp_forward_seconds").record(now.elapsed().as_secs_f64());
+        Outcome::Forwarded(sent)
+    }
+
+    /// Counts a datagram from `from`; true when that source is over the packet rate. Per
+    /// source, so a stranger flooding the port neither uses up the participant's own budget
+    /// nor latches the leg to itself.
+    fn over_rate(&self, from: SocketAddr, now: Instant) -> bool {
+        match self.rate.lock() {
+            Ok(mut r) => r.count(from, self.max_rate, now),
+            Err(_) => false,
+        }
+    }
+
+    /// RTP or RTCP arrived: the participant is alive.
+    fn heard(&self, now: Instant) {
+        if let Ok(mut t) = self.last_heard.lock() {
+            *t = now;
+        }
+        if self.reported_silent.swap(false, Ordering::SeqCst) {
+            self.events.on_rtp_event(self.pid, RtpEvent::Resumed);
+        }
+    }
+}
+
+/// Receives a participant's RTP and forwards it when it holds the floor.
+async fn rtp_loop(me: Arc<RtpMember>) {
+    let mut buf = vec![0u8; 2048];
+    let mut scratch = Vec::with_capacity(2048);
+    loop {
+        let (n, from) = tokio::select! {
+            _ = me.cancel.cancelled() => return,
+            r = me.rtp.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(_) => continue,
+            },
+        };
+        let now = Instant::now();
+        if me.over_rate(from, now) {
+            me.metrics.dropped(DropReason::Flood, 1);
+            continue;
+        }
+        me.heard(now);
+        if let Ok(mut r) = me.remote.lock() {
+            // Symmetric RTP: answer where it really sends from (NAT, RFC 4961).
+            *r = Some(from);
+        }
+        me.on_packet(&buf[..n], now, &mut scratch);
     }
 }
 
@@ -315,7 +618,7 @@ async fn rtcp_loop(me: Arc<RtpMember>, silence: Duration) {
                 seconds += 1;
                 let last = me.last_heard.lock().map(|t| *t).unwrap_or_else(|_| Instant::now());
                 if last.elapsed() >= silence && !me.reported_silent.swap(true, Ordering::SeqCst) {
-                    metrics::counter!("focus_rtp_silent_total").increment(1);
+                    me.metrics.silent.increment(1);
                     me.events.on_rtp_event(me.pid, RtpEvent::Silent);
                 }
                 if seconds % 5 == 0 {
@@ -324,34 +627,58 @@ async fn rtcp_loop(me: Arc<RtpMember>, silence: Duration) {
             }
             r = me.rtcp.recv_from(&mut buf) => {
                 if let Ok((_, from)) = r {
-                    heard(&me, Instant::now());
+                    me.heard(Instant::now());
                     if let Ok(mut rr) = me.remote_rtcp.lock() {
                         *rr = Some(from);
                     }
-                    metrics::counter!("focus_rtcp_packets_received_total").increment(1);
+                    me.metrics.rtcp.increment(1);
                 }
             }
         }
     }
 }
 
-fn heard(me: &RtpMember, now: Instant) {
-    if let Ok(mut t) = me.last_heard.lock() {
-        *t = now;
-    }
-    me.reported_silent.store(false, Ordering::SeqCst);
+/// Sources counted apart per leg; more in one second share one count.
+const MAX_SOURCES: usize = 8;
+
+/// Packet counts per source address in a one-second window.
+struct SourceRates {
+    start: Instant,
+    counts: Vec<(SocketAddr, u32)>,
+    others: u32,
 }
 
-fn over_rate(me: &RtpMember, max: u32) -> bool {
-    let Ok(mut r) = me.rate.lock() else {
-        return false;
-    };
-    let now = Instant::now();
-    if now.duration_since(r.0) >= Duration::from_secs(1) {
-        *r = (now, 0);
+impl SourceRates {
+    fn new(now: Instant) -> SourceRates {
+        SourceRates {
+            start: now,
+            counts: Vec::with_capacity(2),
+            others: 0,
+        }
     }
-    r.1 = r.1.saturating_add(1);
-    r.1 > max
+
+    /// Counts a packet from `from`; true when that source is over `max` this second.
+    fn count(&mut self, from: SocketAddr, max: u32, now: Instant) -> bool {
+        if now.saturating_duration_since(self.start) >= Duration::from_secs(1) {
+            self.start = now;
+            self.counts.clear();
+            self.others = 0;
+        }
+        let i = match self.counts.iter().position(|(a, _)| *a == from) {
+            Some(i) => Some(i),
+            None if self.counts.len() < MAX_SOURCES => {
+                self.counts.push((from, 0));
+                Some(self.counts.len() - 1)
+            }
+            None => None,
+        };
+        let n = match i {
+            Some(i) => &mut self.counts[i].1,
+            None => &mut self.others,
+        };
+        *n = n.saturating_add(1);
+        *n > max
+    }
 }
 
 /// An RTCP sender report (RFC 3550 §6.4.1) for the stream forwarded to `me`.
@@ -381,5 +708,8 @@ fn send_report(me: &RtpMember) {
     p.put_u32(s.packets);
     p.put_u32(s.octets);
     drop(s);
-    let _ = me.rtcp.try_send_to(&p, to);
+    let _ = me.rtcp_send.send_to(&p, to);
 }
+
+#[cfg(test)]
+mod tests;

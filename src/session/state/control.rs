@@ -55,28 +55,12 @@ impl SessionState {
             .increment(1);
         match control.action.as_str() {
             "lock" | "unlock" => {
-                let lock = control.action == "lock";
                 self.reply_simple(req, ctx, 200);
-                if self.locked != lock {
-                    self.locked = lock;
-                    self.roster.touch();
-                    self.roster_changed();
-                }
+                self.set_locked(control.action == "lock");
             }
             "end" => {
                 self.reply_simple(req, ctx, 200);
-                let reason = format!("conference ended by {by}");
-                let pids: Vec<u64> = self.participants.keys().copied().collect();
-                for p in pids {
-                    self.hang_up(now, p, DisconnectionMethod::Booted, Some((200, &reason)));
-                }
-                let calling: Vec<u64> = self.dialouts.keys().copied().collect();
-                for p in calling {
-                    if let Some(d) = self.dialouts.get_mut(&p) {
-                        d.deadline = now;
-                    }
-                }
-                self.dial_timeouts(now);
+                self.end_conference(now, &format!("conference ended by {by}"));
             }
             "mute" | "unmute" => {
                 let mute = control.action == "mute";
@@ -108,6 +92,8 @@ impl SessionState {
                 if self.roster.set_status(target_pid, status) {
                     self.roster_changed();
                 }
+                // A muted talker loses the floor and is not granted it again.
+                self.talk_mute(now, target_pid, mute);
                 if let Some(session_id) = session {
                     self.effects.push_back(Effect::MsrpMute {
                         session_id,
@@ -117,6 +103,32 @@ impl SessionState {
             }
             _ => self.reply(req, ctx, 400, "Unknown control action", None, &[]),
         }
+    }
+}
+
+impl SessionState {
+    /// Locks or unlocks dial-in (moderation and the admin API); subscribers see `locked`.
+    pub(super) fn set_locked(&mut self, lock: bool) {
+        if self.locked != lock {
+            self.locked = lock;
+            self.roster.touch();
+            self.roster_changed();
+        }
+    }
+
+    /// BYE to every participant with `reason`, and gives up on everyone being called.
+    pub(super) fn end_conference(&mut self, now: Instant, reason: &str) {
+        let pids: Vec<u64> = self.participants.keys().copied().collect();
+        for p in pids {
+            self.hang_up(now, p, DisconnectionMethod::Booted, Some((200, reason)));
+        }
+        let calling: Vec<u64> = self.dialouts.keys().copied().collect();
+        for p in calling {
+            if let Some(d) = self.dialouts.get_mut(&p) {
+                d.deadline = now;
+            }
+        }
+        self.dial_timeouts(now);
     }
 }
 

@@ -29,6 +29,8 @@ pub(in crate::session) struct DialOut {
     pub deadline: Instant,
     pub cancelled: bool,
     pub alerting: bool,
+    /// Shown only as an anonymous alias (bcc or anonymized invitee).
+    pub hidden: bool,
 }
 
 /// A REFER's implicit subscription (RFC 3515 §2.4.4).
@@ -338,6 +340,7 @@ impl SessionState {
         let Some(rid) = rid else { return };
         let contact_udp = self.settings.contact_udp.clone();
         let contact_tcp = self.settings.contact_tcp.clone();
+        let contact_tls = self.settings.contact_tls.clone();
         let Some(r) = self.referrals.get_mut(&rid) else {
             return;
         };
@@ -354,6 +357,7 @@ impl SessionState {
         let contact = match dialog.flow.protocol {
             Protocol::Udp => contact_udp,
             Protocol::Tcp => contact_tcp,
+            Protocol::Tls => contact_tls,
         };
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Event, &event);
@@ -414,7 +418,23 @@ impl SessionState {
         by: &str,
         hidden: bool,
     ) {
-        let aor = target.uri.aor();
+        self.dial_out_full(now, target, None, rid, Some(by), hidden);
+    }
+
+    /// Calls `target` (Request-URI and next hop). `who` names the participant when that is
+    /// not the target itself (a participant called back at its Contact after a restart);
+    /// `by` is the referrer, if any (`Referred-By`, `referred` in conference-info).
+    pub(super) fn dial_out_full(
+        &mut self,
+        now: Instant,
+        target: &NameAddr,
+        who: Option<&NameAddr>,
+        rid: Option<u64>,
+        by: Option<&str>,
+        hidden: bool,
+    ) {
+        let named = who.unwrap_or(target);
+        let aor = named.uri.aor();
         if self.participants.values().any(|p| p.real == aor)
             || self.dialouts.values().any(|d| d.real == aor)
         {
@@ -424,7 +444,7 @@ impl SessionState {
         }
         let who = Identity {
             aor: aor.clone(),
-            display: target.display.as_deref().map(str::to_string),
+            display: named.display.as_deref().map(str::to_string),
             asserted: false,
             anonymous: false,
         };
@@ -470,13 +490,12 @@ impl SessionState {
                 self.settings.conference_uri
             ),
         };
-        let to = format!("<{}>", request_target(&target.uri));
-        let tcp = target
-            .uri
-            .param("transport")
-            .flatten()
-            .is_some_and(|t| t.eq_ignore_ascii_case("tcp"));
-        let contact = if tcp {
+        let to = format!("<{}>", request_target(&named.uri));
+        let transport = target.uri.param("transport").flatten();
+        let is = |name: &str| transport.is_some_and(|t| t.eq_ignore_ascii_case(name));
+        let contact = if target.uri.scheme == crate::sip::Scheme::Sips || is("tls") {
+            self.settings.contact_tls.clone()
+        } else if is("tcp") {
             self.settings.contact_tcp.clone()
         } else {
             self.settings.contact_udp.clone()
@@ -507,7 +526,13 @@ impl SessionState {
         if let Some(c) = &ids.conversation_id {
             w.header(HeaderName::ConversationId, c);
         }
-        w.header_fmt(HeaderName::ReferredBy, format_args!("<{by}>"));
+        if let Some(by) = by {
+            w.header_fmt(HeaderName::ReferredBy, format_args!("<{by}>"));
+        }
+        let expires = self.settings.session_timer.expires;
+        for (name, value) in self.timer_request_headers(expires, None) {
+            w.header(name, &value);
+        }
         let rest = w.finish(Some("application/sdp"), &body);
         let token = self.id();
         self.pending.insert(token, Pending::Invite { pid });
@@ -559,7 +584,8 @@ impl SessionState {
                 remote_tag: String::new(),
                 local_tag: local_tag.clone(),
                 hidden,
-                referred_by: Some(by.to_string()),
+                referred_by: by.map(str::to_string),
+                media: Vec::new(),
             },
         );
         self.dialouts.insert(
@@ -580,6 +606,7 @@ impl SessionState {
                 deadline: now + self.settings.dial_timeout,
                 cancelled: false,
                 alerting: false,
+                hidden,
             },
         );
         metrics::counter!("focus_dialouts_total", "outcome" => "started").increment(1);
@@ -654,6 +681,10 @@ impl SessionState {
                         offer_pending: false,
                         awaiting_ack: None,
                         muted: false,
+                        timer: None,
+                        peer_update: resp.headers.has_token(HeaderName::Allow, "UPDATE"),
+                        dialed_out: true,
+                        hidden: d.hidden,
                     },
                 );
                 if d.cancelled {
@@ -686,10 +717,13 @@ impl SessionState {
                 self.send_ack(pid);
                 metrics::gauge!("focus_participants_active").increment(1.0);
                 metrics::counter!("focus_dialouts_total", "outcome" => "answered").increment(1);
+                let expires = self.settings.session_timer.expires;
+                self.apply_uac_timer(now, pid, expires, resp);
                 self.charge_join(now, pid, true, false);
                 if self.roster.set_status(pid, EndpointStatus::Connected) {
                     self.roster_changed_at(now);
                 }
+                self.journal_join(now, pid);
                 // A broken answer ends the call.
                 if answer.is_none() {
                     self.hang_up(
@@ -738,10 +772,17 @@ impl SessionState {
 
     /// Sends (again) the ACK for the 2xx of the INVITE that brought `pid` in.
     pub(super) fn send_ack(&mut self, pid: u64) {
+        let Some(cseq) = self.participants.get(&pid).map(|p| p.dialog.local_cseq) else {
+            return;
+        };
+        self.send_ack_cseq(pid, cseq);
+    }
+
+    /// Sends the ACK for the 2xx of our INVITE with CSeq `cseq` in `pid`'s dialog.
+    pub(super) fn send_ack_cseq(&mut self, pid: u64, cseq: u32) {
         let Some(p) = self.participants.get(&pid) else {
             return;
         };
-        let cseq = p.dialog.local_cseq;
         let (uri, w) = p.dialog.ack(cseq);
         let spec = OutgoingSpec {
             method: Method::Ack,

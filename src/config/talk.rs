@@ -1,0 +1,114 @@
+//! Checks of the `[rtp]` and `[floor]` sections and of the groups' codec lists.
+
+use super::{Config, ConfigIssue};
+use crate::media::rtp::{Codec, MAX_CODECS};
+
+pub(super) fn validate(config: &Config) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    let mut bad = |key: String, message: String| issues.push(ConfigIssue { key, message });
+    let r = &config.rtp;
+    if r.port_min < 1024 {
+        bad("rtp.port_min".into(), "must be at least 1024".into());
+    }
+    if r.port_max <= r.port_min {
+        bad(
+            "rtp.port_max".into(),
+            "must be above port_min (a pair needs two ports)".into(),
+        );
+    }
+    if r.silence_timeout_s == 0 {
+        bad("rtp.silence_timeout_s".into(), "must be positive".into());
+    }
+    if r.max_packet_rate == 0 {
+        bad("rtp.max_packet_rate".into(), "must be positive".into());
+    }
+    check_codecs("rtp.codecs", &r.codecs, &mut bad);
+    for (i, g) in config.groups.iter().enumerate() {
+        if let Some(codecs) = &g.codecs {
+            check_codecs(&format!("groups[{i}].codecs"), codecs, &mut bad);
+        }
+    }
+    let f = &config.floor;
+    if !f.listen.is_empty() && f.listen.parse::<std::net::SocketAddr>().is_err() {
+        bad("floor.listen".into(), "must be IP:PORT or empty".into());
+    }
+    for (key, value) in [
+        ("floor.max_queue", f.max_queue),
+        ("floor.max_requests_per_user", f.max_requests_per_user),
+        ("floor.max_connections", f.max_connections),
+        ("floor.write_queue", f.write_queue),
+    ] {
+        if value == 0 {
+            bad(key.into(), "must be positive".into());
+        }
+    }
+    if f.bind_timeout_s == 0 {
+        bad("floor.bind_timeout_s".into(), "must be positive".into());
+    }
+    if !(256..=16 * 1024 * 1024).contains(&f.max_message_size) {
+        bad(
+            "floor.max_message_size".into(),
+            "must be between 256 and 16777216".into(),
+        );
+    }
+    issues
+}
+
+fn check_codecs(key: &str, codecs: &[String], bad: &mut impl FnMut(String, String)) {
+    if codecs.is_empty() || codecs.len() > MAX_CODECS {
+        bad(
+            key.into(),
+            format!("must list between 1 and {MAX_CODECS} codecs"),
+        );
+    }
+    for (i, c) in codecs.iter().enumerate() {
+        if let Err(e) = Codec::parse(c) {
+            bad(format!("{key}[{i}]"), e.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, ConfigError};
+
+    #[test]
+    fn talk_sections_are_checked_with_their_keys() {
+        let text = r#"
+            [rtp]
+            port_min = 100
+            port_max = 50
+            silence_timeout_s = 0
+            codecs = ["PCMU", "opus/48000/2"]
+            [floor]
+            listen = "nowhere"
+            max_queue = 0
+            max_message_size = 10
+            [[groups]]
+            uri = "sip:talk@focus.example.com"
+            codecs = []
+        "#;
+        let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+            panic!("accepted")
+        };
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        for k in [
+            "rtp.port_min",
+            "rtp.port_max",
+            "rtp.silence_timeout_s",
+            "rtp.codecs[0]",
+            "groups[0].codecs",
+            "floor.listen",
+            "floor.max_queue",
+            "floor.max_message_size",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+        let good = Config::from_toml(
+            "[policy]\nallowed_media = [\"msrp\", \"audio\"]\n[floor]\nlisten = \"127.0.0.1:0\"\nmoderated = true\n",
+        )
+        .unwrap();
+        assert!(good.floor.moderated);
+        assert_eq!(good.rtp.codecs, ["PCMU/8000", "PCMA/8000"]);
+    }
+}

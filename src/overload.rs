@@ -1,0 +1,24 @@
+//! Overload and flood control at the edge, before any queue can grow.
+//!
+//! - [`TokenBucket`]: the pure rate limiter every limit here is built from.
+//! - [`SourceLimiter`]: a token bucket per source IP address for SIP requests, with the SIP
+//!   core's addresses exempt or limited separately; a flooding source gets a few `503`s with
+//!   `Retry-After` per second and the rest of its requests are dropped unparsed.
+//! - [`Admission`]: global admission control. New dialogs and subscriptions from untrusted
+//!   sources are answered `503` once transactions, a shard queue or a session mailbox pass
+//!   their high-water marks, so the room above the marks stays for established sessions
+//!   (in-dialog requests) and the trusted core.
+//! - [`Guard`]: the transport sink that applies both in front of the endpoint.
+//!
+//! Everything decides on `(source, now)` with no I/O of its own; the transports call it.
+
+mod bucket;
+mod guard;
+mod limiter;
+
+pub use bucket::TokenBucket;
+pub use guard::Guard;
+pub use limiter::{Admission, AdmissionSettings, SourceLimiter, SourceLimits, Verdict};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+//! SIP over TLS (`sips:`, RFC 5630) and MSRP over TLS (`TCP/TLS/MSRP`, `msrps:`, RFC 4975
+//! §14): with certificates the test makes at run time, participants join a group over TLS,
+//! subscribe to it over TLS, and chat over TLS; the focus's Contact, Via and SDP say TLS.
+
+mod support;
+
+use cpm_focus::sip::HeaderName;
+use std::io::Read;
+use std::net::TcpStream;
+use support::{contact_of, user, Endpoint, Focus, Pki, Ua, WAIT};
+
+const TEAM_SIPS: &str = "sips:team@focus.example.com";
+
+#[test]
+fn a_group_is_joined_subscribed_and_chatted_over_tls() {
+    let pki = Pki::new();
+    let focus = Focus::start(&pki.config());
+    let sips = focus.sip_tls.expect("a TLS listener when [tls] is set");
+    let msrp = focus.msrp.expect("MSRP runs");
+    let sip_relay = pki.relay(sips);
+    let msrp_relay = pki.relay(msrp);
+
+    // Alice joins over TLS with a TLS chat stream.
+    let mut alice = Ua::tls(&focus, "alice", sip_relay);
+    let mut chat_a = alice.join_chat_with(TEAM_SIPS, Endpoint::tls("alice", msrp_relay));
+    let (contact, isfocus) = contact_of(&chat_a.ok);
+    assert!(isfocus, "Contact without ;isfocus");
+    assert_eq!(
+        contact,
+        format!("sips:team@127.0.0.1:{}", sips.port()),
+        "a dialog over TLS gets a sips: Contact on the TLS port"
+    );
+    let via = chat_a.ok.headers.get(HeaderName::Via).unwrap_or("");
+    assert!(via.starts_with("SIP/2.0/TLS "), "Via: {via}");
+    assert!(
+        chat_a.media.m_line.contains(" TCP/TLS/MSRP "),
+        "{}",
+        chat_a.answer
+    );
+    assert!(chat_a.focus_path.is_secure(), "{}", chat_a.focus_path);
+    let mut a = chat_a.connect();
+    a.bind();
+
+    // Bob too; Carol subscribes over TLS and sees both.
+    let mut bob = Ua::tls(&focus, "bob", sip_relay);
+    let mut chat_b = bob.join_chat_with(TEAM_SIPS, Endpoint::tls("bob", msrp_relay));
+    let mut b = chat_b.connect();
+    b.bind();
+    let mut carol = Ua::tls(&focus, "carol", sip_relay);
+    let (_sub, notify) = carol.subscribe_to(TEAM_SIPS);
+    assert!(
+        user(&notify.doc, &chat_a.aor).is_some(),
+        "{:#?}",
+        notify.doc
+    );
+    assert!(
+        user(&notify.doc, &chat_b.aor).is_some(),
+        "{:#?}",
+        notify.doc
+    );
+    // The focus's NOTIFY came over the subscriber's TLS connection, and says so.
+    let via = notify.request.headers.get(HeaderName::Via).unwrap_or("");
+    assert!(via.starts_with("SIP/2.0/TLS "), "NOTIFY Via: {via}");
+    let contact = notify
+        .request
+        .headers
+        .get(HeaderName::Contact)
+        .unwrap_or("");
+    assert!(
+        contact.starts_with("<sips:team@"),
+        "NOTIFY Contact: {contact}"
+    );
+
+    // Chat over TLS, both ways.
+    assert_eq!(a.say("over tls").code, 200);
+    assert_eq!(b.expect_message().text(), "over tls");
+    assert_eq!(b.say("and back").code, 200);
+    assert_eq!(a.expect_message().text(), "and back");
+
+    // Bob leaves; carol hears of it over TLS.
+    assert_eq!(bob.bye(&mut chat_b.call).status, 200);
+    let n = carol.expect_notify();
+    assert!(n.doc.version > notify.doc.version);
+
+    // A client that does not speak TLS to the TLS port is closed without harm.
+    let mut plain = TcpStream::connect_timeout(&sips, WAIT).unwrap();
+    plain.set_read_timeout(Some(WAIT)).unwrap();
+    use std::io::Write;
+    plain
+        .write_all(b"OPTIONS sip:team@focus.example.com SIP/2.0\r\n\r\n")
+        .unwrap();
+    // At most a TLS alert, then the close: never a SIP answer.
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    assert!(
+        !got.starts_with(b"SIP/2.0"),
+        "plain SIP on the TLS port got a SIP answer"
+    );
+    focus.wait_metric(
+        "focus_tls_handshakes_total{service=\"sip\",outcome=\"failed\"}",
+        WAIT,
+        |v| v == 1.0,
+    );
+    assert_eq!(
+        focus.metric("focus_tls_handshakes_total{service=\"sip\",outcome=\"ok\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        focus.metric("focus_tls_handshakes_total{service=\"msrp\",outcome=\"ok\"}"),
+        Some(2.0)
+    );
+    // Still serving.
+    assert_eq!(alice.options(TEAM_SIPS).status, 200);
+}
+
+#[test]
+fn tls_is_off_without_certificates_and_plain_msrp_still_works() {
+    let focus = Focus::start("");
+    assert_eq!(focus.sip_tls, None, "the ready line says sip_tls=off");
+    assert!(
+        focus.log_contains("TLS off", WAIT),
+        "no log line says TLS is off:\n{}",
+        focus.log()
+    );
+    // An MSRP-over-TLS offer is declined (port 0): the focus cannot serve it.
+    let mut dave = Ua::udp(&focus, "dave");
+    let offer = Endpoint::tls("dave", "127.0.0.1:9".parse().unwrap()).offer();
+    let mut call = support::Call::new(support::TEAM);
+    let b = dave.invite(&mut call, Some(&offer));
+    let ok = dave.expect_final(&b);
+    assert_eq!(ok.status, 200, "signalling-only join is allowed");
+    let answer = String::from_utf8_lossy(&ok.body).to_string();
+    assert!(
+        answer.contains("m=message 0 TCP/TLS/MSRP"),
+        "the TLS stream is declined:\n{answer}"
+    );
+}
