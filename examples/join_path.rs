@@ -101,8 +101,7 @@ fn exchange(
 ) -> anyhow::Result<String> {
     for _ in 0..20 {
         sock.send_to(msg.as_bytes(), to)?;
-        loop {
-            let Ok(n) = sock.recv(buf) else { break };
+        while let Ok(n) = sock.recv(buf) {
             let text = String::from_utf8_lossy(&buf[..n]);
             if text.starts_with("SIP/2.0 2") && text.contains(cseq) {
                 return Ok(text.into_owned());
