@@ -90,7 +90,7 @@ sipp_uac() {
 start_focus() {
 	local name=$1 config=$2
 	"$FOCUS_BIN" --config "$config" --sip-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-		--msrp-listen 127.0.0.1:0 >"$WORK/$name.focus.out" 2>"$WORK/$name.focus.err" &
+		--msrp-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 >"$WORK/$name.focus.out" 2>"$WORK/$name.focus.err" &
 	FOCUS_PID=$!
 	PIDS+=("$FOCUS_PID")
 	for _ in $(seq 100); do
@@ -152,7 +152,7 @@ median_rate() {
 		awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print 0 }'
 }
 
-echo "cpm-focus compare: $(nproc) cores, $(uname -r), $(sipp -v 2>&1 | grep -o 'SIPp v[0-9.]*' | head -1), $(kamailio -v 2>/dev/null | head -1 | awk '{print $1}' || echo 'no kamailio')" >&2
+echo "cpm-focus compare: $(nproc) cores, $(uname -r), $(sipp -v 2>&1 | grep -o 'SIPp v[0-9.]*' | head -1), $(kamailio -v 2>/dev/null | head -1 | awk '{print $2, $3}' || echo 'no kamailio')" >&2
 echo "work dir: $WORK" >&2
 
 # --- the focus configurations -------------------------------------------------------------

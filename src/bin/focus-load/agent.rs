@@ -24,6 +24,9 @@ const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 /// Timer B/F: a transaction with no final response after this has failed.
 const TX_TIMEOUT: Duration = Duration::from_secs(32);
+/// How long an answered request is remembered so that its retransmissions are answered again
+/// instead of being seen twice (Timer J of RFC 3261 §17.2.2: 64 x T1 over UDP).
+const ANSWERED_FOR: Duration = Duration::from_secs(32);
 /// Socket buffers large enough to absorb bursts at tens of thousands of datagrams a second.
 const SOCKET_BUFFER: usize = 8 << 20;
 
@@ -71,6 +74,47 @@ pub struct Agent {
     /// Requests from the focus that arrived (all transports), and datagrams that did not parse.
     pub requests_in: AtomicU64,
     pub garbage: AtomicU64,
+    /// Retransmitted requests from the focus (answered again, not shown to the handler).
+    pub retransmissions_in: AtomicU64,
+}
+
+/// The UDP server transactions' memory: requests answered in the last 32 to 64 s, by Via
+/// branch and method, with the status they got. Two generations swapped every
+/// [`ANSWERED_FOR`] keep it bounded without a timer per entry.
+struct Answered {
+    current: HashMap<Box<str>, u16>,
+    previous: HashMap<Box<str>, u16>,
+    since: Instant,
+}
+
+impl Answered {
+    fn new() -> Self {
+        Answered {
+            current: HashMap::new(),
+            previous: HashMap::new(),
+            since: Instant::now(),
+        }
+    }
+
+    fn key(req: &Request) -> Option<Box<str>> {
+        Some(format!("{} {}", req.branch()?, req.method).into_boxed_str())
+    }
+
+    /// The status `key` was answered with, if it is a retransmission.
+    fn get(&mut self, key: &str, now: Instant) -> Option<u16> {
+        if now.duration_since(self.since) >= ANSWERED_FOR {
+            self.previous = std::mem::take(&mut self.current);
+            self.since = now;
+        }
+        self.current
+            .get(key)
+            .or_else(|| self.previous.get(key))
+            .copied()
+    }
+
+    fn insert(&mut self, key: Box<str>, status: u16) {
+        self.current.insert(key, status);
+    }
 }
 
 /// A dialog established by a 2xx: what in-dialog requests need.
@@ -133,6 +177,7 @@ impl Agent {
                 next: AtomicU64::new(1),
                 requests_in: AtomicU64::new(0),
                 garbage: AtomicU64::new(0),
+                retransmissions_in: AtomicU64::new(0),
             });
             tokio::spawn(agent.clone().udp_reader(handler.clone()));
             if let Some(l) = listener {
@@ -155,6 +200,7 @@ impl Agent {
     async fn udp_reader(self: Arc<Self>, handler: Arc<dyn OnRequest>) {
         let limits = ParseLimits::default();
         let mut buf = BytesMut::with_capacity(1 << 20);
+        let mut answered = Answered::new();
         loop {
             buf.reserve(65536);
             let (n, from) = match self.sock.recv_buf_from(&mut buf).await {
@@ -167,9 +213,24 @@ impl Agent {
             match parse(datagram, Framing::Datagram, &limits) {
                 Ok(Message::Response(r)) => self.deliver(r),
                 Ok(Message::Request(r)) => {
+                    // A retransmission (our answer was late or lost) is answered again, as a
+                    // UAS's server transaction would, and not delivered twice.
+                    let key = if r.method == Method::Ack {
+                        None
+                    } else {
+                        Answered::key(&r)
+                    };
+                    if let Some(status) = key.as_deref().and_then(|k| answered.get(k, at)) {
+                        self.retransmissions_in.fetch_add(1, Ordering::Relaxed);
+                        let _ = self.sock.send_to(&answer(&r, from, status), from).await;
+                        continue;
+                    }
                     self.requests_in.fetch_add(1, Ordering::Relaxed);
                     let status = handler.on_request(&r, at);
                     if r.method != Method::Ack {
+                        if let Some(k) = key {
+                            answered.insert(k, status);
+                        }
                         let resp = answer(&r, from, status);
                         let _ = self.sock.send_to(&resp, from).await;
                     }

@@ -120,6 +120,10 @@ pub async fn run(ctx: Arc<Ctx>, o: Opts) -> anyhow::Result<()> {
     phase.set("lost", out.lost);
     phase.set("duplicated", out.duplicates);
     phase.set("unknown", out.unknown);
+    phase.set(
+        "retransmissions_in",
+        members.retransmissions_in.load(Ordering::Relaxed),
+    );
     let mut lat = out.last_delivery_us.clone();
     lat.sort_unstable();
     if !lat.is_empty() {

@@ -384,6 +384,10 @@ pub async fn storm(ctx: Arc<Ctx>, o: StormOpts) -> anyhow::Result<()> {
         ((notifies as f64 / o.subscribers.max(1) as f64 / storm_s) * 1000.0).round() / 1000.0,
     );
     check(&watch, &phase);
+    phase.set(
+        "retransmissions_in",
+        subs.retransmissions_in.load(Ordering::Relaxed),
+    );
     for _ in ok_subs..o.subscribers {
         phase.fail("a subscriber's view differs from the session (lost change)");
     }
@@ -487,6 +491,10 @@ pub async fn soak(ctx: Arc<Ctx>, o: SoakOpts) -> anyhow::Result<()> {
         phase.fail("a subscriber's view misses participants");
     }
     check(&watch, &phase);
+    phase.set(
+        "retransmissions_in",
+        subs.retransmissions_in.load(Ordering::Relaxed),
+    );
     phase.set("participants", joined as u64);
     phase.set("subscriptions", sub_dialogs.len() as u64);
     if let (Some(b), Some(a)) = (baseline, sample(ctx.pid)) {
