@@ -82,8 +82,13 @@ impl Focus {
     /// Starts the binary with the embedded configuration, NOTIFY rate limit off, on free
     /// loopback ports, and waits for its ready line.
     fn start(scratch: &Scratch) -> Focus {
+        Focus::start_with(scratch, &test_config())
+    }
+
+    /// Starts the binary with configuration `text`.
+    fn start_with(scratch: &Scratch, text: &str) -> Focus {
         let config = scratch.file("focus.toml");
-        fs::write(&config, test_config()).expect("write focus config");
+        fs::write(&config, text).expect("write focus config");
         let stderr = scratch.file("focus.stderr");
         let child = Command::new(env!("CARGO_BIN_EXE_cpm-focus"))
             .arg("--config")
@@ -191,6 +196,8 @@ struct SippRun {
 
 /// Load parameters of one SIPp run.
 struct Load {
+    /// The group's user part (`-s`).
+    service: &'static str,
     calls: u64,
     /// Calls per second.
     rate: u64,
@@ -245,7 +252,7 @@ fn run_sipp(
     let mut child = Command::new(sipp)
         .arg("-sf")
         .arg(&scenario_path)
-        .args(["-s", "team"])
+        .args(["-s", load.service])
         .arg(focus.addr(transport).to_string())
         .args(["-t", transport.sipp_flag()])
         // Local address for Via and Contact (the focus sends NOTIFY there); port: SIPp takes
@@ -375,6 +382,7 @@ fn join_leave_udp() {
         "join_leave",
         Transport::Udp,
         Load {
+            service: "team",
             calls: 500,
             rate: 250,
             limit: 500,
@@ -390,6 +398,7 @@ fn join_leave_tcp() {
         "join_leave",
         Transport::Tcp,
         Load {
+            service: "team",
             calls: 500,
             rate: 250,
             limit: 500,
@@ -405,6 +414,7 @@ fn subscribe_udp() {
         "subscribe",
         Transport::Udp,
         Load {
+            service: "team",
             calls: 20,
             rate: 10,
             limit: 20,
@@ -420,9 +430,115 @@ fn subscribe_tcp() {
         "subscribe",
         Transport::Tcp,
         Load {
+            service: "team",
             calls: 20,
             rate: 10,
             limit: 20,
         },
     );
+}
+
+/// Members of the group-message test, listed by address of record.
+const MEMBERS: usize = 10;
+
+/// A free UDP port on loopback (released at once: SIPp binds it next).
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("bind a free UDP port")
+}
+
+/// `IncomingCall(C)` of the last row of a `-trace_stat` CSV.
+fn incoming_calls(stat: &Path) -> u64 {
+    let Ok(text) = fs::read_to_string(stat) else {
+        return 0;
+    };
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let Some(header) = lines.next() else { return 0 };
+    let Some(last) = lines.next_back() else {
+        return 0;
+    };
+    let i = header
+        .split(';')
+        .position(|h| h.trim() == "IncomingCall(C)");
+    i.and_then(|i| last.split(';').nth(i))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The group-message load scenarios: `load_group_message_uac.xml` sends pager-mode MESSAGEs
+/// to a group of 10 listed members, and `load_group_message_uas.xml`, the focus's outbound
+/// proxy, answers every relayed copy: all MESSAGEs accepted and every copy delivered.
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn load_group_message_udp() {
+    let test = "load_group_message_udp";
+    let Some(sipp) = sipp_binary(test) else {
+        return;
+    };
+    let scratch = Scratch::new(test);
+    let port = free_udp_port();
+    let uas_stat = scratch.file("members.csv");
+    let mut uas = Command::new(sipp)
+        .arg("-sf")
+        .arg(Path::new(SCENARIOS).join("load_group_message_uas.xml"))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-l", "1000000", "-trace_stat", "-fd", "1", "-nostdin"])
+        .arg("-stf")
+        .arg(&uas_stat)
+        .current_dir(&scratch.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run the members' sipp");
+    let mut config = format!(
+        "[sip]\noutbound_proxy = \"127.0.0.1:{port}\"\n[policy]\npager_rate = 100000\n\
+         [[groups]]\nuri = \"sip:gm@focus.example.com\"\n"
+    );
+    for k in 1..=MEMBERS {
+        config.push_str(&format!(
+            "[[groups.members]]\nuri = \"sip:m{k}@example.com\"\n"
+        ));
+    }
+    let mut focus = Focus::start_with(&scratch, &config);
+    let load = Load {
+        service: "gm",
+        calls: 200,
+        rate: 100,
+        limit: 200,
+    };
+    let run = run_sipp(
+        sipp,
+        &scratch,
+        &focus,
+        "load_group_message_uac",
+        Transport::Udp,
+        &load,
+    );
+    // Deliveries trail the 202s: wait for all of them (or the deadline).
+    let want = load.calls * MEMBERS as u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut delivered = incoming_calls(&uas_stat);
+    while delivered < want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        delivered = incoming_calls(&uas_stat);
+    }
+    let _ = uas.kill();
+    let _ = uas.wait();
+    focus.assert_alive();
+    let report = format!(
+        "exit {}, {} successful, {} failed of {} MESSAGEs, {delivered} of {want} delivered\n\
+         --- SIPp unexpected messages:\n{}\n--- focus stderr:\n{}",
+        run.status,
+        run.successful,
+        run.failed,
+        load.calls,
+        tail(&run.errors, 40),
+        tail(&focus.stderr, 40),
+    );
+    assert!(run.status.success(), "{report}");
+    assert_eq!(run.successful, load.calls, "{report}");
+    assert_eq!(delivered, want, "{report}");
 }
