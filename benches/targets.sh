@@ -4,7 +4,7 @@
 # Prints each phase as JSON (one object per line) and keeps the files in a work directory.
 #
 # Environment: SKIP_BUILD=1 to use the built binaries; ONLY=join|message|chat|storm|soak to run
-# one scenario; JOIN_RATE (10000), JOIN_SECS (60), CHAT_RATE (1000 SENDs/s to 100 participants),
+# one scenario; LOAD_ARGS (e.g. "--threads 2") for every focus-load run; JOIN_RATE (10000), JOIN_SECS (60), CHAT_RATE (1000 SENDs/s to 100 participants),
 # MSG_RATE (3600 MESSAGEs/s to 10 members), SOAK_SESSIONS (10000), SOAK_PARTICIPANTS (10).
 set -euo pipefail
 
@@ -50,7 +50,7 @@ load() {
 	local name=$1
 	shift
 	echo "== $name: focus-load $*" >&2
-	"$LOAD" --focus "$FOCUS_SIP" --focus-pid "$FOCUS_PID" --json --max-fail-ratio 0.001 "$@" \
+	"$LOAD" ${LOAD_ARGS:-} --focus "$FOCUS_SIP" --focus-pid "$FOCUS_PID" --json --max-fail-ratio 0.001 "$@" \
 		2>"$WORK/$name.err" | tee "$WORK/$name.json" || echo "  ($name: focus-load exited non-zero)" >&2
 }
 
