@@ -13,6 +13,11 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc rather than glibc malloc: messages are allocated on the I/O threads and freed on
+/// the session arbiters (and back), which glibc serves slowly and under arena locks.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// cpm-focus: the CPM Controlling Function, a SIP conference focus.
 #[derive(Parser, Debug)]
 #[command(version = cpm_focus::VERSION, about)]

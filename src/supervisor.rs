@@ -137,6 +137,11 @@ impl Tables {
         }
     }
 
+    /// The routing entry of a dialog, if one is registered (benches, diagnostics).
+    pub fn dialog(&self, id: &DialogId) -> Option<SessionEntry> {
+        self.dialogs.get(id).map(|e| e.clone())
+    }
+
     /// The routing entry of a conference's session, if one runs.
     pub fn session(&self, key: &str) -> Option<SessionEntry> {
         self.conferences.get(key).map(|e| e.clone())

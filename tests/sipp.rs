@@ -685,3 +685,94 @@ fn pager_udp() {
 fn pager_tcp() {
     pager_test("pager_tcp", Transport::Tcp);
 }
+
+/// `IncomingCall(C)` of the last row of a `-trace_stat` CSV.
+fn incoming_calls(stat: &Path) -> u64 {
+    let Ok(text) = fs::read_to_string(stat) else {
+        return 0;
+    };
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let Some(header) = lines.next() else { return 0 };
+    let Some(last) = lines.next_back() else {
+        return 0;
+    };
+    let i = header
+        .split(';')
+        .position(|h| h.trim() == "IncomingCall(C)");
+    i.and_then(|i| last.split(';').nth(i))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The group-message load scenarios of `benches/compare.sh`: `load_group_message_uac.xml`
+/// sends pager-mode MESSAGEs to a group of 10 listed members, and
+/// `load_group_message_uas.xml`, the focus's outbound proxy, answers every relayed copy: all
+/// MESSAGEs accepted and every copy delivered.
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn load_group_message_udp() {
+    const MEMBERS: u64 = 10;
+    let test = "load_group_message_udp";
+    let Some(sipp) = sipp_binary(test) else {
+        return;
+    };
+    let scratch = Scratch::new(test);
+    let port = free_udp_port();
+    let uas_stat = scratch.file("members.csv");
+    let mut uas = Command::new(sipp)
+        .arg("-sf")
+        .arg(Path::new(SCENARIOS).join("load_group_message_uas.xml"))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-l", "1000000", "-trace_stat", "-fd", "1", "-nostdin"])
+        .arg("-stf")
+        .arg(&uas_stat)
+        .current_dir(&scratch.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run the members' sipp");
+    let mut config = format!(
+        "[sip]\noutbound_proxy = \"127.0.0.1:{port}\"\n[policy]\npager_rate = 100000\n\
+         [[groups]]\nuri = \"sip:gm@focus.example.com\"\n"
+    );
+    for k in 1..=MEMBERS {
+        config.push_str(&format!(
+            "[[groups.members]]\nuri = \"sip:m{k}@example.com\"\n"
+        ));
+    }
+    let mut focus = Focus::start_with(&scratch, &config);
+    let load = Load {
+        calls: 200,
+        rate: 100,
+        limit: 200,
+    };
+    let run = run_sipp(
+        sipp,
+        &scratch,
+        &focus,
+        "load_group_message_uac",
+        "gm",
+        Transport::Udp,
+        &load,
+    );
+    // Deliveries trail the 202s: wait for all of them (or the deadline).
+    let want = load.calls * MEMBERS;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut delivered = incoming_calls(&uas_stat);
+    while delivered < want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        delivered = incoming_calls(&uas_stat);
+    }
+    let _ = uas.kill();
+    let _ = uas.wait();
+    focus.assert_alive();
+    let report = format!(
+        "{}, {delivered} of {want} delivered\n--- focus stderr:\n{}",
+        describe("group MESSAGEs", &run),
+        tail(&focus.stderr, 40),
+    );
+    assert!(run.status.success(), "{report}");
+    assert_eq!(run.successful, load.calls, "{report}");
+    assert_eq!(delivered, want, "{report}");
+}

@@ -798,8 +798,13 @@ impl SessionState {
 
     /// Keeps a member for a restart to call back: `address` is where to call it (the URI
     /// the focus called, or the address of record of one who dialed in), one per address of
-    /// record.
+    /// record. Only ad-hoc sessions are restarted; a pre-defined group lives long, and
+    /// remembering (and scanning) every distinct participant it ever had made each join
+    /// slower and the session bigger.
     fn remember_member(&mut self, address: &str, display: Option<String>) {
+        if self.settings.kind == crate::session::SessionKind::Predefined {
+            return;
+        }
         let aor = |a: &str| crate::sip::Uri::parse(a).map(|u| u.aor()).ok();
         let new = aor(address);
         if !self
@@ -1586,6 +1591,10 @@ impl SessionState {
         if let Some(cutoff) = now.checked_sub(self.settings.departed_retention) {
             if self.roster.purge_departed(cutoff) {
                 self.roster_changed();
+                // The tombstones serve subscribers' partial NOTIFYs; those every subscriber
+                // has seen (all of them, when nobody subscribes) only grow the session and
+                // slow every join that scans them.
+                self.prune_tombstones();
             }
         }
         self.flush(now);

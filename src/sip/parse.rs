@@ -152,15 +152,17 @@ pub fn parse(buf: Bytes, framing: Framing, limits: &ParseLimits) -> Result<Messa
     // from Via/From/To/Call-ID/CSeq.
     let mut headers = Headers::with_capacity(head.len(), 24);
     let mut fault: Option<Fault> = None;
-    let mut current: Option<String> = None;
+    // The line being assembled: borrowed from the buffer, owned only when folded lines are
+    // joined (rare), so an ordinary header line costs no allocation.
+    let mut current: Option<std::borrow::Cow<'_, str>> = None;
     let mut count = 0usize;
-    let mut flush = |line: String, headers: &mut Headers, fault: &mut Option<Fault>| {
+    let mut flush = |line: &str, headers: &mut Headers, fault: &mut Option<Fault>| {
         count += 1;
         if count > limits.max_headers {
             fault.get_or_insert(Fault::TooManyHeaders);
             return;
         }
-        match split_header_line(&line) {
+        match split_header_line(line) {
             Some((name, value)) => headers.push(name, value),
             None => {
                 fault.get_or_insert(Fault::HeaderLine);
@@ -179,6 +181,7 @@ pub fn parse(buf: Bytes, framing: Framing, limits: &ParseLimits) -> Result<Messa
             // A folded continuation: RFC 3261 §7.3.1 makes it one SP.
             match current.as_mut() {
                 Some(cur) => {
+                    let cur = cur.to_mut();
                     let t = cur.trim_end().len();
                     cur.truncate(t);
                     cur.push(' ');
@@ -191,12 +194,12 @@ pub fn parse(buf: Bytes, framing: Framing, limits: &ParseLimits) -> Result<Messa
             continue;
         }
         if let Some(done) = current.take() {
-            flush(done, &mut headers, &mut fault);
+            flush(&done, &mut headers, &mut fault);
         }
-        current = Some(text.into_owned());
+        current = Some(text);
     }
     if let Some(done) = current.take() {
-        flush(done, &mut headers, &mut fault);
+        flush(&done, &mut headers, &mut fault);
     }
 
     let start_line = match start_line {
