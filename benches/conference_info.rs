@@ -50,6 +50,7 @@ fn settings() -> Arc<SessionSettings> {
         min_notify_interval: Duration::ZERO,
         departed_retention: Duration::from_secs(30),
         retry_after_s: 5,
+        max_queue_delay: None,
         msrp: None,
         media_bind_timeout: Duration::from_secs(30),
         media_grace: Duration::from_secs(10),

@@ -4,6 +4,7 @@
 use crate::sip::{Host, Scheme, Uri};
 use serde::Deserialize;
 use std::fmt;
+use std::time::Duration;
 use thiserror::Error;
 
 /// The embedded default configuration file.
@@ -267,6 +268,12 @@ pub struct OverloadConfig {
     pub transactions_high_pct: u8,
     pub queue_high_pct: u8,
     pub mailbox_high_pct: u8,
+    /// New work (an out-of-dialog request) that waited longer than this in the focus's
+    /// queues (a transaction shard's queue, a session's mailbox) is answered 503 instead of
+    /// served, from any source, the trusted core included: its client has retransmitted or
+    /// given up by then, and serving stale work is how an overloaded server collapses.
+    /// Milliseconds; 0 turns it off.
+    pub max_queue_delay_ms: u64,
 }
 
 impl Default for OverloadConfig {
@@ -282,6 +289,7 @@ impl Default for OverloadConfig {
             transactions_high_pct: 80,
             queue_high_pct: 50,
             mailbox_high_pct: 50,
+            max_queue_delay_ms: 2000,
         }
     }
 }
@@ -339,6 +347,17 @@ impl OverloadConfig {
                 bad(format!("overload.{key}"), "must be between 1 and 100");
             }
         }
+        if self.max_queue_delay_ms != 0 && self.max_queue_delay_ms < 100 {
+            bad(
+                "overload.max_queue_delay_ms".into(),
+                "must be 0 (off) or at least 100",
+            );
+        }
+    }
+
+    /// [`OverloadConfig::max_queue_delay_ms`] as a duration (`None`: off).
+    pub fn max_queue_delay(&self) -> Option<Duration> {
+        (self.max_queue_delay_ms > 0).then(|| Duration::from_millis(self.max_queue_delay_ms))
     }
 }
 
@@ -1357,6 +1376,7 @@ mod tests {
             trusted_sources = ["core.example.com"]
             reject_rate = 0
             queue_high_pct = 0
+            max_queue_delay_ms = 10
             [tls]
             key_file = "focus.key"
         "#;
@@ -1370,6 +1390,7 @@ mod tests {
                 "overload.trusted_sources[0]",
                 "overload.reject_rate",
                 "overload.queue_high_pct",
+                "overload.max_queue_delay_ms",
                 "tls.cert_file",
             ]
         );

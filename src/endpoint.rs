@@ -21,7 +21,7 @@ use bytes::Bytes;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Where incoming requests go once the transaction layer has absorbed retransmissions.
@@ -78,6 +78,9 @@ pub struct EndpointSettings {
     /// Depth of each shard's queue from the transports.
     pub shard_queue: usize,
     pub shards: usize,
+    /// New work that waited longer than this in a shard's queue is answered 503 (see
+    /// `overload.max_queue_delay_ms`); `None`: served however old.
+    pub max_queue_delay: Option<Duration>,
 }
 
 /// A new request handed to the router.
@@ -216,7 +219,8 @@ pub fn new_branch() -> String {
 }
 
 struct Inner {
-    net: Vec<mpsc::Sender<(Message, Target)>>,
+    /// Per shard: a message, where it came from, and when it was read.
+    net: Vec<mpsc::Sender<(Message, Target, Instant)>>,
     tu: Vec<mpsc::UnboundedSender<TuCommand>>,
     transports: Transports,
     settings: EndpointSettings,
@@ -364,8 +368,8 @@ impl Sink for Endpoint {
                     Message::Response(r) => r.call_id(),
                 };
                 let shard = self.shard_of(call_id);
-                if let Err(e) = self.inner.net[shard].try_send((msg, source)) {
-                    let (msg, source) = match e {
+                if let Err(e) = self.inner.net[shard].try_send((msg, source, Instant::now())) {
+                    let (msg, source, _) = match e {
                         mpsc::error::TrySendError::Full(x)
                         | mpsc::error::TrySendError::Closed(x) => x,
                     };

@@ -190,6 +190,7 @@ impl Server {
                     .then(|| config.sip.outbound_proxy.clone()),
                 shard_queue: config.sip.queue_depth,
                 shards,
+                max_queue_delay: config.overload.max_queue_delay(),
             },
         );
         let domain = Host::parse(&config.focus.domain).map_err(StartError::Domain)?;

@@ -239,6 +239,7 @@ impl Template {
             min_notify_interval: Duration::from_millis(config.subscriptions.min_notify_interval_ms),
             departed_retention: Duration::from_secs(config.subscriptions.departed_retention_s),
             retry_after_s: config.supervisor.retry_after_s,
+            max_queue_delay: config.overload.max_queue_delay(),
             msrp: settings.msrp.clone(),
             media_bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
             media_grace: Duration::from_secs(config.msrp.connection_grace_s),

@@ -99,6 +99,7 @@ impl Harness {
                 outbound_proxy: None,
                 shard_queue: 64,
                 shards: 2,
+                max_queue_delay: None,
             },
         );
         let router = Arc::new(Keeper::default());

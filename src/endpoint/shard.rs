@@ -120,7 +120,7 @@ impl super::TransactionUser for NoTu {
 pub(super) struct Shard {
     index: usize,
     inner: Arc<Inner>,
-    net_rx: mpsc::Receiver<(Message, Target)>,
+    net_rx: mpsc::Receiver<(Message, Target, Instant)>,
     tu_rx: mpsc::UnboundedReceiver<TuCommand>,
     servers: HashMap<TsxKey, ServerEntry>,
     clients: HashMap<TsxKey, ClientEntry>,
@@ -137,7 +137,7 @@ impl Shard {
     pub(super) fn new(
         index: usize,
         inner: Arc<Inner>,
-        net_rx: mpsc::Receiver<(Message, Target)>,
+        net_rx: mpsc::Receiver<(Message, Target, Instant)>,
         tu_rx: mpsc::UnboundedReceiver<TuCommand>,
     ) -> Shard {
         Shard {
@@ -185,11 +185,11 @@ impl Shard {
                     None => return,
                 },
                 msg = self.net_rx.recv() => match msg {
-                    Some((msg, source)) => {
-                        self.on_message(msg, source);
+                    Some((msg, source, read)) => {
+                        self.on_message(msg, source, read);
                         for _ in 0..64 {
                             match self.net_rx.try_recv() {
-                                Ok((msg, source)) => self.on_message(msg, source),
+                                Ok((msg, source, read)) => self.on_message(msg, source, read),
                                 Err(_) => break,
                             }
                         }
@@ -209,14 +209,14 @@ impl Shard {
         self.inner.tu[self.index].clone()
     }
 
-    fn on_message(&mut self, msg: Message, source: Target) {
+    fn on_message(&mut self, msg: Message, source: Target, read: Instant) {
         match msg {
-            Message::Request(req) => self.on_request(req, source),
+            Message::Request(req) => self.on_request(req, source, read),
             Message::Response(resp) => self.on_response(resp),
         }
     }
 
-    fn on_request(&mut self, req: Request, source: Target) {
+    fn on_request(&mut self, req: Request, source: Target, read: Instant) {
         let now = Instant::now();
         metrics::counter!("focus_sip_requests_received_total", "method" => req.method.metric_label())
             .increment(1);
@@ -269,6 +269,28 @@ impl Shard {
         if self.is_own_request(&req) {
             metrics::counter!("focus_sip_loops_detected_total", "kind" => "looped").increment(1);
             self.stateless(&req, source, target, 482, "Loop Detected", None);
+            return;
+        }
+        // Stale new work: its client has retransmitted (absorbed above once a transaction
+        // exists) or given up; serving it now only delays fresh requests further.
+        if req.to.tag().is_none()
+            && self
+                .inner
+                .settings
+                .max_queue_delay
+                .is_some_and(|max| now.saturating_duration_since(read) > max)
+        {
+            metrics::counter!("focus_overload_rejections_total", "reason" => "queue_delay")
+                .increment(1);
+            let retry = self.inner.settings.retry_after_s;
+            self.stateless(
+                &req,
+                source,
+                target,
+                503,
+                "Service Unavailable",
+                Some(retry),
+            );
             return;
         }
         if self.inner.active.load(Ordering::Relaxed) >= self.inner.settings.max_transactions {

@@ -464,8 +464,18 @@ impl Handler<SessionInput> for SessionActor {
                     request,
                     source,
                     txn,
-                    ..
+                    arrived,
                 } = incoming;
+                if let Some(retry) = self.state.stale_new_work(&request, arrived, now) {
+                    let retry = retry.to_string();
+                    metrics::counter!("focus_overload_rejections_total", "reason" => "queue_delay")
+                        .increment(1);
+                    txn.reply_with(&request, 503, "Service Unavailable", |w| {
+                        w.header(crate::sip::HeaderName::RetryAfter, &retry);
+                    });
+                    self.busy = false;
+                    return;
+                }
                 let rctx = RequestCtx {
                     txn: txn.id(),
                     source,

@@ -64,12 +64,17 @@ pub struct Roster {
     /// Users in join order (key: insertion sequence).
     users: BTreeMap<u64, UserEntry>,
     by_identity: HashMap<String, u64>,
+    /// Connected participant → its user's slot: the per-participant changes (leave, status,
+    /// media) touch one user instead of scanning a group of thousands.
+    by_pid: HashMap<u64, u64>,
     /// Users removed entirely, kept as `(identity, revision)` until every subscriber saw them.
     deleted: Vec<(String, u64)>,
     next_slot: u64,
     /// The change counter: every change gets the next value.
     seq: u64,
     present: usize,
+    /// Endpoints not departed (in the conference or on their way in).
+    live_endpoints: usize,
 }
 
 impl Roster {
@@ -86,11 +91,7 @@ impl Roster {
     /// Counts endpoints currently in the conference or on their way in (the limit counts
     /// the participants being called too).
     pub fn present_endpoints(&self) -> usize {
-        self.users
-            .values()
-            .flat_map(|u| u.endpoints.iter())
-            .filter(|e| e.departed_at.is_none())
-            .count()
+        self.live_endpoints
     }
 
     fn bump(&mut self) -> u64 {
@@ -98,8 +99,24 @@ impl Roster {
         self.seq
     }
 
-    fn recount(&mut self) {
-        self.present = self.users.values().filter(|u| u.is_present()).count();
+    /// Users in the roster, present or departed (kept for the retention time).
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Applies `f` to the user in `slot` and keeps the present-user count right (no
+    /// recount of the whole roster); `None` when there is no such user.
+    fn change_user<R>(&mut self, slot: u64, f: impl FnOnce(&mut UserEntry) -> R) -> Option<R> {
+        let u = self.users.get_mut(&slot)?;
+        let was = u.is_present();
+        let r = f(u);
+        let is = u.is_present();
+        match (was, is) {
+            (false, true) => self.present += 1,
+            (true, false) => self.present = self.present.saturating_sub(1),
+            _ => {}
+        }
+        Some(r)
     }
 
     /// Adds a connected endpoint for `identity` (creating the user on first sight).
@@ -131,7 +148,11 @@ impl Roster {
                 s
             }
         };
-        if let Some(u) = self.users.get_mut(&slot) {
+        if let Some(pid) = endpoint.pid {
+            self.by_pid.insert(pid, slot);
+        }
+        let live = endpoint.departed_at.is_none();
+        let added = self.change_user(slot, |u| {
             if display.is_some() {
                 u.display = display;
             }
@@ -143,8 +164,10 @@ impl Roster {
                 .retain(|e| !(e.departed_at.is_some() && e.entity == endpoint.entity));
             u.endpoints.push(endpoint);
             u.revision = rev;
+        });
+        if added.is_some() && live {
+            self.live_endpoints += 1;
         }
-        self.recount();
     }
 
     /// Marks the endpoint of participant `pid` disconnected; returns whether it was found.
@@ -157,21 +180,29 @@ impl Roster {
         wall: SystemTime,
     ) -> bool {
         let rev = self.seq + 1;
-        let mut found = false;
-        for u in self.users.values_mut() {
-            for e in u.endpoints.iter_mut().filter(|e| e.pid == Some(pid)) {
+        let Some(slot) = self.by_pid.remove(&pid) else {
+            return false;
+        };
+        let found = self
+            .change_user(slot, |u| {
+                // One endpoint per pid; the newest are at the end, and leaving ones are
+                // mostly recent (a user can hold many endpoints: one per device, or a load
+                // generator calling with one identity).
+                let Some(e) = u.endpoints.iter_mut().rev().find(|e| e.pid == Some(pid)) else {
+                    return false;
+                };
                 e.pid = None;
                 e.status = EndpointStatus::Disconnected;
                 e.media.clear();
-                e.disconnection = Some((method, wall, reason.clone()));
+                e.disconnection = Some((method, wall, reason));
                 e.departed_at = Some(now);
                 u.revision = rev;
-                found = true;
-            }
-        }
+                true
+            })
+            .unwrap_or(false);
         if found {
+            self.live_endpoints = self.live_endpoints.saturating_sub(1);
             self.bump();
-            self.recount();
         }
         found
     }
@@ -180,31 +211,45 @@ impl Roster {
     /// completed, e.g. CANCELled): the user is deleted if nothing else remains.
     pub fn withdraw(&mut self, pid: u64) -> bool {
         let rev = self.seq + 1;
-        let mut emptied = None;
-        let mut found = false;
-        for (slot, u) in self.users.iter_mut() {
-            let before = u.endpoints.len();
-            u.endpoints.retain(|e| e.pid != Some(pid));
-            if u.endpoints.len() != before {
-                found = true;
-                u.revision = rev;
-                if u.endpoints.is_empty() {
-                    emptied = Some(*slot);
+        let Some(slot) = self.by_pid.remove(&pid) else {
+            return false;
+        };
+        let (found, emptied) = self
+            .change_user(slot, |u| {
+                let before = u.endpoints.len();
+                // A pid is set only on endpoints that have not departed.
+                u.endpoints.retain(|e| e.pid != Some(pid));
+                let found = u.endpoints.len() != before;
+                if found {
+                    u.revision = rev;
                 }
-            }
-        }
+                (found, u.endpoints.is_empty())
+            })
+            .unwrap_or((false, false));
         if found {
+            self.live_endpoints = self.live_endpoints.saturating_sub(1);
             self.bump();
-            if let Some(slot) = emptied {
+            if emptied {
                 self.remove_slot(slot, rev);
             }
-            self.recount();
         }
         found
     }
 
     fn remove_slot(&mut self, slot: u64, rev: u64) {
         if let Some(u) = self.users.remove(&slot) {
+            if u.is_present() {
+                self.present = self.present.saturating_sub(1);
+            }
+            let live = u
+                .endpoints
+                .iter()
+                .filter(|e| e.departed_at.is_none())
+                .count();
+            self.live_endpoints = self.live_endpoints.saturating_sub(live);
+            for pid in u.endpoints.iter().filter_map(|e| e.pid) {
+                self.by_pid.remove(&pid);
+            }
             self.by_identity.remove(&u.identity);
             self.deleted.push((u.identity, rev));
         }
@@ -214,19 +259,24 @@ impl Roster {
     /// whether anything changed.
     pub fn set_status(&mut self, pid: u64, status: EndpointStatus) -> bool {
         let rev = self.seq + 1;
-        let mut changed = false;
-        for u in self.users.values_mut() {
-            for e in u.endpoints.iter_mut().filter(|e| e.pid == Some(pid)) {
-                if e.status != status {
-                    e.status = status;
-                    u.revision = rev;
-                    changed = true;
+        let Some(slot) = self.by_pid.get(&pid).copied() else {
+            return false;
+        };
+        let changed = self
+            .change_user(slot, |u| {
+                let mut changed = false;
+                for e in u.endpoints.iter_mut().filter(|e| e.pid == Some(pid)) {
+                    if e.status != status {
+                        e.status = status;
+                        u.revision = rev;
+                        changed = true;
+                    }
                 }
-            }
-        }
+                changed
+            })
+            .unwrap_or(false);
         if changed {
             self.bump();
-            self.recount();
         }
         changed
     }
@@ -234,8 +284,11 @@ impl Roster {
     /// Replaces the media shown for participant `pid`; returns whether anything changed.
     pub fn set_media(&mut self, pid: u64, media: &[Media]) -> bool {
         let rev = self.seq + 1;
+        let Some(slot) = self.by_pid.get(&pid).copied() else {
+            return false;
+        };
         let mut changed = false;
-        for u in self.users.values_mut() {
+        if let Some(u) = self.users.get_mut(&slot) {
             for e in u.endpoints.iter_mut().filter(|e| e.pid == Some(pid)) {
                 if e.media != media {
                     e.media = media.to_vec();
@@ -409,6 +462,63 @@ mod tests {
         assert_eq!(r.deleted_since(base).collect::<Vec<_>>(), vec!["sip:b@x"]);
         r.prune_tombstones(r.seq());
         assert_eq!(r.deleted_since(0).count(), 0);
+    }
+
+    #[test]
+    fn present_count_follows_every_change() {
+        let counted = |r: &Roster| {
+            let live = r
+                .users()
+                .flat_map(|u| u.endpoints.iter())
+                .filter(|e| e.departed_at.is_none())
+                .count();
+            assert_eq!(r.present_endpoints(), live, "live endpoint count");
+            r.users().filter(|u| u.is_present()).count()
+        };
+        let mut r = Roster::default();
+        let now = Instant::now();
+        r.join("sip:a@x", None, "participant", ep(1, "sip:a@h1"));
+        r.join("sip:a@x", None, "participant", ep(2, "sip:a@h2"));
+        r.join("sip:b@x", None, "participant", ep(3, "sip:b@h"));
+        assert_eq!((r.present_users(), counted(&r)), (2, 2));
+        assert!(r.set_status(3, EndpointStatus::Alerting));
+        assert_eq!((r.present_users(), counted(&r)), (1, 1));
+        assert!(r.set_status(3, EndpointStatus::Connected));
+        assert!(r.depart(
+            1,
+            DisconnectionMethod::Departed,
+            None,
+            now,
+            SystemTime::now()
+        ));
+        assert_eq!(
+            (r.present_users(), counted(&r)),
+            (2, 2),
+            "a keeps one endpoint"
+        );
+        assert!(r.depart(
+            2,
+            DisconnectionMethod::Departed,
+            None,
+            now,
+            SystemTime::now()
+        ));
+        assert_eq!((r.present_users(), counted(&r)), (1, 1));
+        assert!(!r.depart(
+            2,
+            DisconnectionMethod::Departed,
+            None,
+            now,
+            SystemTime::now()
+        ));
+        assert!(r.withdraw(3));
+        assert_eq!((r.present_users(), counted(&r)), (0, 0));
+        assert!(
+            !r.set_status(3, EndpointStatus::Connected),
+            "a withdrawn pid is gone"
+        );
+        assert!(r.purge_departed(now + std::time::Duration::from_secs(1)));
+        assert_eq!((r.user_count(), r.present_users()), (0, 0));
     }
 
     #[test]

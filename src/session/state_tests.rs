@@ -39,6 +39,7 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
         min_notify_interval: Duration::from_millis(interval_ms),
         departed_retention: Duration::from_secs(30),
         retry_after_s: 5,
+        max_queue_delay: None,
         msrp: Some(super::super::media::MsrpOffer {
             host: "127.0.0.1".into(),
             port: 2855,
@@ -1297,3 +1298,34 @@ fn request_in(method: &str, who: &str, call: &str, cseq: u32, tag: &str) -> Requ
 }
 #[path = "state/liveness_tests.rs"]
 mod liveness;
+
+#[test]
+fn stale_new_work_is_refused_and_dialogs_are_served_however_late() {
+    let mut s = (*settings(10, true, 0)).clone();
+    let t0 = Instant::now();
+    let join = request("INVITE", "alice", "c1", 1, None, "", "");
+    let bye = request("BYE", "alice", "c1", 2, Some("focus"), "", "");
+    let state = SessionState::new(Arc::new(s.clone()), t0, SystemTime::now());
+    assert_eq!(
+        state.stale_new_work(&join, t0, t0 + Duration::from_secs(60)),
+        None,
+        "off by default in these settings"
+    );
+    s.max_queue_delay = Some(Duration::from_millis(100));
+    let state = SessionState::new(Arc::new(s), t0, SystemTime::now());
+    let late = t0 + Duration::from_millis(150);
+    assert_eq!(
+        state.stale_new_work(&join, t0, late),
+        Some(5),
+        "503 Retry-After: 5"
+    );
+    assert_eq!(
+        state.stale_new_work(&join, t0, t0 + Duration::from_millis(50)),
+        None
+    );
+    assert_eq!(
+        state.stale_new_work(&bye, t0, late),
+        None,
+        "in-dialog work is served"
+    );
+}
