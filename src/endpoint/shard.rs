@@ -216,6 +216,37 @@ impl Shard {
         }
     }
 
+    /// Why a request that would start a server transaction must be answered 503 instead,
+    /// if it must.
+    fn overloaded(
+        &self,
+        req: &Request,
+        source: Target,
+        now: Instant,
+        read: Instant,
+    ) -> Option<&'static str> {
+        let new_work = req.to.tag().is_none();
+        let settings = &self.inner.settings;
+        // Stale new work: its client has retransmitted (absorbed above once a transaction
+        // exists) or given up; serving it now only delays fresh requests further.
+        if new_work
+            && settings
+                .max_queue_delay
+                .is_some_and(|max| now.saturating_duration_since(read) > max)
+        {
+            return Some("queue_delay");
+        }
+        let active = self.inner.active.load(Ordering::Relaxed);
+        if active >= settings.max_transactions {
+            return Some("transactions");
+        }
+        self.inner
+            .admission
+            .get()
+            .and_then(|a| a.refuse_new(source.addr.ip(), active, 0, 0))
+            .filter(|_| new_work)
+    }
+
     fn on_request(&mut self, req: Request, source: Target, read: Instant) {
         let now = Instant::now();
         metrics::counter!("focus_sip_requests_received_total", "method" => req.method.metric_label())
@@ -271,17 +302,8 @@ impl Shard {
             self.stateless(&req, source, target, 482, "Loop Detected", None);
             return;
         }
-        // Stale new work: its client has retransmitted (absorbed above once a transaction
-        // exists) or given up; serving it now only delays fresh requests further.
-        if req.to.tag().is_none()
-            && self
-                .inner
-                .settings
-                .max_queue_delay
-                .is_some_and(|max| now.saturating_duration_since(read) > max)
-        {
-            metrics::counter!("focus_overload_rejections_total", "reason" => "queue_delay")
-                .increment(1);
+        if let Some(reason) = self.overloaded(&req, source, now, read) {
+            metrics::counter!("focus_overload_rejections_total", "reason" => reason).increment(1);
             let retry = self.inner.settings.retry_after_s;
             self.stateless(
                 &req,
@@ -292,41 +314,6 @@ impl Shard {
                 Some(retry),
             );
             return;
-        }
-        if self.inner.active.load(Ordering::Relaxed) >= self.inner.settings.max_transactions {
-            metrics::counter!("focus_overload_rejections_total", "reason" => "transactions")
-                .increment(1);
-            let retry = self.inner.settings.retry_after_s;
-            self.stateless(
-                &req,
-                source,
-                target,
-                503,
-                "Service Unavailable",
-                Some(retry),
-            );
-            return;
-        }
-        if let Some(a) = self.inner.admission.get() {
-            let active = self.inner.active.load(Ordering::Relaxed);
-            let new_work = req.to.tag().is_none();
-            if let Some(reason) = a
-                .refuse_new(source.addr.ip(), active, 0, 0)
-                .filter(|_| new_work)
-            {
-                metrics::counter!("focus_overload_rejections_total", "reason" => reason)
-                    .increment(1);
-                let retry = self.inner.settings.retry_after_s;
-                self.stateless(
-                    &req,
-                    source,
-                    target,
-                    503,
-                    "Service Unavailable",
-                    Some(retry),
-                );
-                return;
-            }
         }
         let reliable = source.protocol.is_reliable();
         let timers = self.inner.settings.timers;
