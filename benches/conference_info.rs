@@ -14,58 +14,12 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 const SIZES: [usize; 3] = [10, 100, 1000];
 
 fn settings() -> Arc<SessionSettings> {
-    Arc::new(SessionSettings {
-        conference_uri: "sip:team@focus.example.com".into(),
-        display_name: "Team".into(),
-        subject: "Team chat".into(),
-        policy: cpm_focus::policy::GroupPolicy {
-            join: cpm_focus::config::JoinRule::Open,
-            max_participants: 10_000,
-            media: vec![cpm_focus::config::MediaKind::Msrp],
-            allow_signalling_only: true,
-            allow_anonymous: true,
-            allow_private: true,
-            add: cpm_focus::config::Authority::Moderators,
-            remove: cpm_focus::config::Authority::Moderators,
-            locked: false,
-            members: Default::default(),
-            member_uris: Default::default(),
-        },
-        trusted_hosts: Vec::new(),
-        contact_udp: "<sip:team@192.0.2.1:5060>;isfocus".into(),
-        contact_tcp: "<sip:team@192.0.2.1:5060;transport=tcp>;isfocus".into(),
-        contact_tls: "<sips:team@127.0.0.1:5061>;isfocus".into(),
-        warn_agent: "focus.example.com".into(),
-        sdp_address: "192.0.2.1".parse().unwrap(),
-        focus_display: "cpm-focus".into(),
-        min_expires: 60,
-        default_expires: 3600,
-        max_expires: 86_400,
-        max_subscriptions: 1000,
-        min_notify_interval: Duration::ZERO,
-        departed_retention: Duration::from_secs(30),
-        retry_after_s: 5,
-        max_queue_delay: None,
-        msrp: None,
-        media_bind_timeout: Duration::from_secs(30),
-        media_grace: Duration::from_secs(10),
-        dial_timeout: Duration::from_secs(60),
-        max_list: 100,
-        amplification: Default::default(),
-        pager_rate: 1000,
-        pager_queue: 1000,
-        kind: cpm_focus::session::SessionKind::Predefined,
-        restart_members: Vec::new(),
-        restart_ids: None,
-        talk: None,
-        session_timer: Default::default(),
-        journal: false,
-    })
+    Arc::new(SessionSettings::example())
 }
 
 /// The dial-in INVITE of participant `i`, with an audio offer.

@@ -611,6 +611,12 @@ impl Default for ChargingConfig {
     }
 }
 
+/// True when `path` names a file, not a directory: "dir/" would be opened as a file name by
+/// `Path` (which drops the slash).
+fn names_a_file(path: &str) -> bool {
+    !path.ends_with('/') && std::path::Path::new(path).file_name().is_some()
+}
+
 impl ChargingConfig {
     /// Every problem of the `[charging]` section, each with its key (the charging writer
     /// checks the same when started on its own).
@@ -622,10 +628,7 @@ impl ChargingConfig {
                 message: message.into(),
             })
         };
-        // "dir/" would be opened as a file name by Path (which drops the slash).
-        if !self.path.is_empty()
-            && (self.path.ends_with('/') || std::path::Path::new(&self.path).file_name().is_none())
-        {
+        if !self.path.is_empty() && !names_a_file(&self.path) {
             bad("path", "must name a file");
         }
         if self.max_file_bytes < 1024 {
@@ -803,9 +806,7 @@ impl JournalConfig {
                 message: message.into(),
             })
         };
-        if !self.path.is_empty()
-            && (self.path.ends_with('/') || std::path::Path::new(&self.path).file_name().is_none())
-        {
+        if !self.path.is_empty() && !names_a_file(&self.path) {
             bad("path", "must name a file");
         }
         if !(1..=60_000).contains(&self.fsync_interval_ms) {

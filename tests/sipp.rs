@@ -375,17 +375,24 @@ fn finish_sipp(mut child: Child, started: Instant, files: SippFiles) -> SippRun 
     }
 }
 
-/// `SuccessfulCall(C)` and `FailedCall(C)` from the last row of SIPp's `-trace_stat` CSV.
-fn final_counts(stat: &Path) -> Option<(u64, u64)> {
+/// Columns `names` of the last row of SIPp's `-trace_stat` CSV.
+fn stat_columns<const N: usize>(stat: &Path, names: [&str; N]) -> Option<[u64; N]> {
     let text = fs::read_to_string(stat).ok()?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next()?.split(';').collect();
     let last: Vec<&str> = lines.next_back()?.split(';').collect();
-    let column = |name: &str| -> Option<u64> {
+    let mut out = [0; N];
+    for (value, name) in out.iter_mut().zip(names) {
         let i = header.iter().position(|h| h.trim() == name)?;
-        last.get(i)?.trim().parse().ok()
-    };
-    Some((column("SuccessfulCall(C)")?, column("FailedCall(C)")?))
+        *value = last.get(i)?.trim().parse().ok()?;
+    }
+    Some(out)
+}
+
+/// `SuccessfulCall(C)` and `FailedCall(C)` from the last row of SIPp's `-trace_stat` CSV.
+fn final_counts(stat: &Path) -> Option<(u64, u64)> {
+    let [ok, failed] = stat_columns(stat, ["SuccessfulCall(C)", "FailedCall(C)"])?;
+    Some((ok, failed))
 }
 
 /// The last `n` lines of a text file (for failure messages).
@@ -686,22 +693,9 @@ fn pager_tcp() {
     pager_test("pager_tcp", Transport::Tcp);
 }
 
-/// `IncomingCall(C)` of the last row of a `-trace_stat` CSV.
+/// `IncomingCall(C)` of the last row of a `-trace_stat` CSV (0 before the first row).
 fn incoming_calls(stat: &Path) -> u64 {
-    let Ok(text) = fs::read_to_string(stat) else {
-        return 0;
-    };
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let Some(header) = lines.next() else { return 0 };
-    let Some(last) = lines.next_back() else {
-        return 0;
-    };
-    let i = header
-        .split(';')
-        .position(|h| h.trim() == "IncomingCall(C)");
-    i.and_then(|i| last.split(';').nth(i))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    stat_columns(stat, ["IncomingCall(C)"]).map_or(0, |[n]| n)
 }
 
 /// The group-message load scenarios of `benches/compare.sh`: `load_group_message_uac.xml`

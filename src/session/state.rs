@@ -21,7 +21,7 @@ use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS, CONFERENCE_INFO};
 use crate::transport::{Protocol, Target};
 use bytes::{Bytes, BytesMut};
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -252,6 +252,62 @@ struct Negotiated {
     talk: Option<super::talk::TalkAnswer>,
 }
 
+impl SessionSettings {
+    /// An open chat group `sip:team@focus.example.com` (documentation addresses, no MSRP
+    /// side, no journal) for unit tests and benches: each overrides what it exercises, so a
+    /// new setting is added here once.
+    #[doc(hidden)]
+    pub fn example() -> SessionSettings {
+        SessionSettings {
+            conference_uri: "sip:team@focus.example.com".into(),
+            display_name: "Team".into(),
+            subject: "Team chat".into(),
+            policy: crate::policy::GroupPolicy {
+                join: crate::config::JoinRule::Open,
+                max_participants: 10_000,
+                media: vec![crate::config::MediaKind::Msrp],
+                allow_signalling_only: true,
+                allow_anonymous: true,
+                allow_private: true,
+                add: crate::config::Authority::Moderators,
+                remove: crate::config::Authority::Moderators,
+                locked: false,
+                members: Default::default(),
+                member_uris: Default::default(),
+            },
+            trusted_hosts: Vec::new(),
+            contact_udp: "<sip:team@192.0.2.1:5060>;isfocus".into(),
+            contact_tcp: "<sip:team@192.0.2.1:5060;transport=tcp>;isfocus".into(),
+            contact_tls: "<sips:team@192.0.2.1:5061>;isfocus".into(),
+            warn_agent: "focus.example.com".into(),
+            sdp_address: "192.0.2.1".parse().unwrap_or(IpAddr::from([192, 0, 2, 1])),
+            focus_display: "cpm-focus".into(),
+            min_expires: 60,
+            default_expires: 3600,
+            max_expires: 86_400,
+            max_subscriptions: 1000,
+            min_notify_interval: Duration::ZERO,
+            departed_retention: Duration::from_secs(30),
+            retry_after_s: 5,
+            max_queue_delay: None,
+            msrp: None,
+            media_bind_timeout: Duration::from_secs(30),
+            media_grace: Duration::from_secs(10),
+            dial_timeout: Duration::from_secs(60),
+            max_list: 100,
+            amplification: Default::default(),
+            pager_rate: 1000,
+            pager_queue: 1000,
+            kind: crate::session::SessionKind::Predefined,
+            restart_members: Vec::new(),
+            restart_ids: None,
+            talk: None,
+            session_timer: Default::default(),
+            journal: false,
+        }
+    }
+}
+
 /// Sessions with fewer participants compute their next deadline exactly every time.
 const EXACT_BELOW: usize = 64;
 /// How long a large session reuses its earliest participant deadline.
@@ -287,6 +343,9 @@ pub struct SessionState {
     ids: Option<uri_list::ConversationIds>,
     /// Everyone who was ever a member, by where to call them (restart remembers them).
     ever: Vec<(String, Option<String>)>,
+    /// The addresses in `ever` and their addresses of record, so a join checks membership
+    /// without parsing every remembered address again.
+    ever_keys: HashSet<String>,
     /// A restarted session called its members back already.
     called_back: bool,
     next_id: u64,
@@ -346,6 +405,7 @@ impl SessionState {
             pager_in_flight: 0,
             ids,
             ever: Vec::new(),
+            ever_keys: HashSet::new(),
             called_back: false,
             next_id: 1,
             state_rev: 0,
@@ -819,15 +879,15 @@ impl SessionState {
         if self.settings.kind == crate::session::SessionKind::Predefined {
             return;
         }
-        let aor = |a: &str| crate::sip::Uri::parse(a).map(|u| u.aor()).ok();
-        let new = aor(address);
-        if !self
-            .ever
-            .iter()
-            .any(|(a, _)| a == address || (new.is_some() && aor(a) == new))
+        let aor = crate::sip::Uri::parse(address).map(|u| u.aor()).ok();
+        if self.ever_keys.contains(address)
+            || aor.as_ref().is_some_and(|a| self.ever_keys.contains(a))
         {
-            self.ever.push((address.to_string(), display));
+            return;
         }
+        self.ever_keys.insert(address.to_string());
+        self.ever_keys.extend(aor);
+        self.ever.push((address.to_string(), display));
     }
 
     fn on_in_dialog(&mut self, now: Instant, req: &Request, ctx: RequestCtx, tag: &str) {

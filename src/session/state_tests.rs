@@ -8,57 +8,29 @@ use crate::sip::{parse, Framing, Message, ParseLimits};
 const SDP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 
 fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSettings> {
+    let base = SessionSettings::example();
     Arc::new(SessionSettings {
-        conference_uri: "sip:team@focus.example.com".into(),
-        display_name: "Team".into(),
         subject: "Chat".into(),
         policy: crate::policy::GroupPolicy {
-            join: crate::config::JoinRule::Open,
             max_participants: max,
-            media: vec![crate::config::MediaKind::Msrp],
             allow_signalling_only: signalling_only,
-            allow_anonymous: true,
-            allow_private: true,
-            add: crate::config::Authority::Moderators,
-            remove: crate::config::Authority::Moderators,
-            locked: false,
-            members: Default::default(),
-            member_uris: Default::default(),
+            ..base.policy.clone()
         },
-        trusted_hosts: Vec::new(),
         contact_udp: "<sip:team@127.0.0.1:5060>;isfocus".into(),
         contact_tcp: "<sip:team@127.0.0.1:5060;transport=tcp>;isfocus".into(),
         contact_tls: "<sips:team@127.0.0.1:5061>;isfocus".into(),
-        warn_agent: "focus.example.com".into(),
         sdp_address: "127.0.0.1".parse().unwrap(),
-        focus_display: "cpm-focus".into(),
-        min_expires: 60,
-        default_expires: 3600,
         max_expires: 7200,
         max_subscriptions: 3,
         min_notify_interval: Duration::from_millis(interval_ms),
-        departed_retention: Duration::from_secs(30),
-        retry_after_s: 5,
-        max_queue_delay: None,
         msrp: Some(super::super::media::MsrpOffer {
             host: "127.0.0.1".into(),
             port: 2855,
             max_size: 4096,
             tls: false,
         }),
-        media_bind_timeout: Duration::from_secs(30),
-        media_grace: Duration::from_secs(10),
-        dial_timeout: Duration::from_secs(60),
-        max_list: 100,
-        amplification: Default::default(),
-        pager_rate: 1000,
-        pager_queue: 1000,
-        kind: crate::session::SessionKind::Predefined,
-        restart_members: Vec::new(),
-        restart_ids: None,
-        talk: None,
-        session_timer: Default::default(),
         journal: true,
+        ..base
     })
 }
 
