@@ -89,6 +89,9 @@ pub struct IncomingRequest {
     pub source: Target,
     pub txn: ServerTxn,
     pub arrived: Instant,
+    /// The address of record the focus itself proved (digest authentication by the
+    /// supervisor); `None` until then. Never read from the request's own headers.
+    pub authenticated: Option<Arc<str>>,
 }
 
 enum TuCommand {

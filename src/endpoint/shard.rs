@@ -395,6 +395,7 @@ impl Shard {
                 source,
                 txn,
                 arrived: now,
+                authenticated: None,
             }),
             // Not wired yet (start-up): the dropped txn answers 503.
             None => drop(txn),

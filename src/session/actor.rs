@@ -465,6 +465,7 @@ impl Handler<SessionInput> for SessionActor {
                     source,
                     txn,
                     arrived,
+                    authenticated,
                 } = incoming;
                 if let Some(retry) = self.state.stale_new_work(&request, arrived, now) {
                     let retry = retry.to_string();
@@ -479,6 +480,7 @@ impl Handler<SessionInput> for SessionActor {
                 let rctx = RequestCtx {
                     txn: txn.id(),
                     source,
+                    authenticated,
                 };
                 self.txns.insert(txn.id(), txn);
                 super::fault::check(&request);

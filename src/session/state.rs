@@ -89,11 +89,13 @@ pub struct SessionSettings {
 }
 
 /// A request's transaction and origin.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RequestCtx {
     /// The server transaction id (the actor holds the [`crate::endpoint::ServerTxn`]).
     pub txn: u64,
     pub source: Target,
+    /// The address of record the focus proved by digest authentication, if any.
+    pub authenticated: Option<std::sync::Arc<str>>,
 }
 
 /// A request the session wants sent.
@@ -710,7 +712,7 @@ impl SessionState {
             }
         };
         // RFC 4028: the session interval, or 422/400/420 (answered).
-        let Some(timer) = self.uas_timer(req, ctx) else {
+        let Some(timer) = self.uas_timer(req, &ctx) else {
             return;
         };
         let invite_body = match uri_list::split_invite_body(req, &self.settings.amplification.lists)
@@ -957,7 +959,7 @@ impl SessionState {
             return;
         }
         // A re-INVITE or UPDATE is a session refresh (RFC 4028 §9): new terms, or 422.
-        let Some(timer) = self.uas_timer(req, ctx) else {
+        let Some(timer) = self.uas_timer(req, &ctx) else {
             return;
         };
         if req.method == Method::Update && req.body.is_empty() {
@@ -1342,7 +1344,7 @@ impl SessionState {
             self.refuse(req, ctx, &r);
             return;
         }
-        let Some(expires) = self.granted_expires(req, ctx) else {
+        let Some(expires) = self.granted_expires(req, &ctx) else {
             return;
         };
         if self.shutting_down {
@@ -1397,14 +1399,14 @@ impl SessionState {
     }
 
     /// Expires of a SUBSCRIBE as granted, or `None` after answering `423`/`400`.
-    fn granted_expires(&mut self, req: &Request, ctx: RequestCtx) -> Option<u32> {
+    fn granted_expires(&mut self, req: &Request, ctx: &RequestCtx) -> Option<u32> {
         let s = &self.settings;
         let asked = match req.headers.get(HeaderName::Expires) {
             None => s.default_expires,
             Some(v) => match parse_saturating(v) {
                 Some(n) => n,
                 None => {
-                    self.reply(req, ctx, 400, "Malformed Expires header", None, &[]);
+                    self.reply(req, ctx.clone(), 400, "Malformed Expires header", None, &[]);
                     return None;
                 }
             },
@@ -1413,7 +1415,7 @@ impl SessionState {
             let min = s.min_expires.to_string();
             self.reply(
                 req,
-                ctx,
+                ctx.clone(),
                 423,
                 "Interval Too Brief",
                 None,
@@ -1446,7 +1448,7 @@ impl SessionState {
         }
         match req.method {
             Method::Subscribe => {
-                let Some(expires) = self.granted_expires(req, ctx) else {
+                let Some(expires) = self.granted_expires(req, &ctx) else {
                     return;
                 };
                 let Some(sub) = self.subscriptions.get_mut(&sid) else {

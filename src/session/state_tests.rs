@@ -181,6 +181,7 @@ impl Harness {
         let ctx = RequestCtx {
             txn: self.txn,
             source: source(),
+            authenticated: None,
         };
         self.s.on_request(self.now, req, ctx);
         self.drain()

@@ -14,12 +14,12 @@ impl SessionState {
     /// Reads and negotiates the session timer of an INVITE or UPDATE the focus answers;
     /// `None` once it answered the request itself (`400` malformed headers, `420` when the
     /// UAC requires timers the focus has turned off, `422` for a too-small interval).
-    pub(super) fn uas_timer(&mut self, req: &Request, ctx: RequestCtx) -> Option<UasDecision> {
+    pub(super) fn uas_timer(&mut self, req: &Request, ctx: &RequestCtx) -> Option<UasDecision> {
         let settings = self.settings.session_timer;
         if !settings.enabled && req.headers.has_token(HeaderName::Require, "timer") {
             self.reply(
                 req,
-                ctx,
+                ctx.clone(),
                 420,
                 "Bad Extension",
                 None,
@@ -31,7 +31,7 @@ impl SessionState {
             Ok(h) => h,
             Err(e) => {
                 let reason = e.to_string();
-                self.reply(req, ctx, 400, &reason, None, &[]);
+                self.reply(req, ctx.clone(), 400, &reason, None, &[]);
                 return None;
             }
         };
@@ -41,7 +41,7 @@ impl SessionState {
             let min = min_se.to_string();
             self.reply(
                 req,
-                ctx,
+                ctx.clone(),
                 422,
                 "Session Interval Too Small",
                 None,

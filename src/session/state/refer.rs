@@ -114,7 +114,7 @@ impl SessionState {
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
         let contact = self.contact(ctx.source.protocol).to_string();
         let rid = if no_sub {
-            let mut w = self.writer(req, ctx, 200, "OK");
+            let mut w = self.writer(req, &ctx, 200, "OK");
             w.header(HeaderName::ReferSub, "false");
             self.respond(ctx, 200, w.finish_empty(), None);
             None
@@ -129,7 +129,7 @@ impl SessionState {
                             event: format!("refer;id={}", req.cseq.seq),
                         },
                     );
-                    let mut w = self.writer(req, ctx, 202, "Accepted");
+                    let mut w = self.writer(req, &ctx, 202, "Accepted");
                     w.header(HeaderName::Contact, &contact);
                     self.respond(ctx, 202, w.finish_empty(), None);
                 }
@@ -266,7 +266,7 @@ impl SessionState {
             self.refuse(req, ctx, &crate::policy::Amplification::self_target());
             return;
         }
-        let mut w = self.writer(req, ctx, 202, "Accepted");
+        let mut w = self.writer(req, &ctx, 202, "Accepted");
         w.header(HeaderName::ReferSub, "false");
         self.respond(ctx, 202, w.finish_empty(), None);
         let by = self.referrer_name(from, &who);
@@ -306,7 +306,7 @@ impl SessionState {
     }
 
     /// A response writer for `req` with the right To tag.
-    fn writer(&self, req: &Request, ctx: RequestCtx, status: u16, reason: &str) -> MessageWriter {
+    fn writer(&self, req: &Request, ctx: &RequestCtx, status: u16, reason: &str) -> MessageWriter {
         let tag = req.to.tag().map(str::to_string).unwrap_or_else(new_tag);
         MessageWriter::response_to(req, ctx.source.addr, status, reason, Some(&tag))
     }
@@ -316,7 +316,7 @@ impl SessionState {
     pub(super) fn on_referral_request(&mut self, req: &Request, ctx: RequestCtx, rid: u64) {
         match req.method {
             Method::Subscribe => {
-                let mut w = self.writer(req, ctx, 200, "OK");
+                let mut w = self.writer(req, &ctx, 200, "OK");
                 let expires = req
                     .headers
                     .get(HeaderName::Expires)
