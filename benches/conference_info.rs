@@ -66,6 +66,7 @@ fn session(n: usize) -> (SessionState, u64) {
         let ctx = RequestCtx {
             txn: i as u64 + 1,
             source,
+            authenticated: None,
         };
         s.on_request(now, &invite(i), ctx);
         let mut accepted = false;

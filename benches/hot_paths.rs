@@ -137,6 +137,7 @@ fn feed(
         RequestCtx {
             txn,
             source: SOURCE,
+            authenticated: None,
         },
     );
     let mut dialog = None;
