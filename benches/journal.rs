@@ -18,6 +18,7 @@ fn participant(n: u64) -> ParticipantRecord {
         display: Some(format!("User {n}")),
         real: format!("sip:user{n}@example.com"),
         role: "participant".into(),
+        proof: "trusted-from".into(),
         hidden: false,
         dialed_out: false,
         joined_ms: 1_764_118_923_045,

@@ -901,6 +901,9 @@ pub struct ProviderPolicy {
     pub allowed_media: Vec<MediaKind>,
     /// Hosts (IP addresses) whose P-Asserted-Identity is trusted (RFC 3325).
     pub trusted_hosts: Vec<String>,
+    /// Which identities count for membership, roles and rights: only proven ones
+    /// (`asserted`), or any From (`from`, the lab mode).
+    pub identity: IdentityMode,
     /// Whether ad-hoc groups may be created, and by whom: "anyone", "none", or a list of
     /// domains in `adhoc_domains`.
     pub adhoc: AdhocRule,
@@ -912,6 +915,18 @@ pub struct ProviderPolicy {
     /// Group messages one session relays per second (pager mode), and most it queues.
     pub pager_rate: u32,
     pub pager_queue: usize,
+}
+
+/// Which identities count for membership, roles and rights (`policy.identity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityMode {
+    /// Only a proven identity: P-Asserted-Identity from a trusted host, the From of a trusted
+    /// host, or digest authentication by the focus. Anyone else is an outsider.
+    #[default]
+    Asserted,
+    /// Any From counts, from anywhere: a lab mode, never for a network others can reach.
+    From,
 }
 
 /// Who may create ad-hoc groups.
@@ -928,7 +943,10 @@ impl Default for ProviderPolicy {
         ProviderPolicy {
             max_participants_per_session: 1000,
             allowed_media: vec![MediaKind::Msrp],
-            trusted_hosts: Vec::new(),
+            // Loopback: a proxy or test tool on the focus's own machine (the embedded file
+            // documents the same).
+            trusted_hosts: vec!["127.0.0.1".into(), "::1".into()],
+            identity: IdentityMode::Asserted,
             adhoc: AdhocRule::Anyone,
             adhoc_domains: Vec::new(),
             dial_out_timeout_s: 60,
@@ -1299,6 +1317,11 @@ mod tests {
         assert_eq!(c.msrp.max_message_size, d.msrp.max_message_size);
         assert_eq!(c.msrp.queue_depth, d.msrp.queue_depth);
         assert!(c.groups[0].allow_private_messages);
+        // Loopback is trusted (the README's SIPp tour), and only proven identities count.
+        assert_eq!(c.policy.trusted_hosts, ["127.0.0.1", "::1"]);
+        assert_eq!(c.policy.trusted_hosts, d.policy.trusted_hosts);
+        assert_eq!(c.policy.identity, IdentityMode::Asserted);
+        assert_eq!(c.policy.identity, d.policy.identity);
         assert_eq!(c.charging.path, d.charging.path);
         assert_eq!(c.charging.max_file_bytes, d.charging.max_file_bytes);
         assert_eq!(c.charging.keep_files, d.charging.keep_files);
@@ -1535,5 +1558,13 @@ fsync = \"always\"
     fn unknown_keys_are_refused() {
         let err = Config::from_toml("[sip]\nt1 = 5\n").unwrap_err();
         assert!(err.to_string().contains("t1"), "{err}");
+    }
+
+    #[test]
+    fn the_identity_mode_is_named() {
+        let c = Config::from_toml("[policy]\nidentity = \"from\"\n").unwrap();
+        assert_eq!(c.policy.identity, IdentityMode::From);
+        let e = Config::from_toml("[policy]\nidentity = \"anyone\"\n").unwrap_err();
+        assert!(e.to_string().contains("identity"), "{e}");
     }
 }

@@ -11,7 +11,6 @@ use crate::endpoint::{
 };
 use crate::sip::{HeaderName, MessageWriter, Method, Uri};
 use bytes::Bytes;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -20,7 +19,7 @@ pub struct Exploder {
     endpoint: Endpoint,
     max_list: usize,
     domain: String,
-    trusted: Vec<IpAddr>,
+    trust: crate::policy::Trust,
     charging: crate::charging::ChargingHandle,
     /// XML bounds of the list, and the addresses it may not name (the focus's own).
     amplification: Arc<crate::policy::Amplification>,
@@ -32,7 +31,7 @@ impl Exploder {
         endpoint: Endpoint,
         max_list: usize,
         domain: String,
-        trusted: Vec<IpAddr>,
+        trust: crate::policy::Trust,
         charging: crate::charging::ChargingHandle,
         amplification: Arc<crate::policy::Amplification>,
     ) -> Exploder {
@@ -40,7 +39,7 @@ impl Exploder {
             endpoint,
             max_list,
             domain,
-            trusted,
+            trust,
             charging,
             amplification,
             next: AtomicU64::new(1),
@@ -63,6 +62,22 @@ impl Exploder {
         {
             txn.reply_with(&req, 421, "Extension Required", |w| {
                 w.header(HeaderName::Require, "recipient-list-message");
+            });
+            return;
+        }
+        let who = self.trust.identify(
+            &req,
+            incoming.source.addr.ip(),
+            incoming.authenticated.as_deref(),
+        );
+        // RFC 5363 §5: a URI-list service relays only for a sender it knows; an outsider's
+        // claim would make the focus message a list of people in someone else's name.
+        if !who.counts {
+            let r = crate::policy::Refusal::unverified("send messages through this service");
+            r.count();
+            let warning = format!("{} {} \"{}\"", r.code, self.domain, r.warning);
+            txn.reply_with(&req, r.status, crate::sip::reason_phrase(r.status), |w| {
+                w.header(HeaderName::Warning, &warning);
             });
             return;
         }
@@ -114,14 +129,7 @@ impl Exploder {
             });
             return;
         }
-        let who = crate::policy::identify(&req, incoming.source.addr.ip(), &self.trusted);
-        let from = if who.anonymous {
-            "\"Anonymous\" <sip:anonymous@anonymous.invalid>".to_string()
-        } else {
-            let mut s = String::new();
-            req.from.write_without_tag(&mut s);
-            s
-        };
+        let from = who.as_sender(&req.from);
         // RFC 5365 §4.2: To and Cc recipients learn who else got it (never the bcc ones).
         let shows_history = list
             .entries

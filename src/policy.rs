@@ -6,7 +6,7 @@ mod amplification;
 mod identity;
 
 pub use amplification::{Amplification, OwnUris};
-pub use identity::{identify, Identity, ANONYMOUS_DOMAIN};
+pub use identity::{Identity, Proof, Trust, ANONYMOUS_DOMAIN};
 
 use crate::config::{Authority, GroupConfig, JoinRule, MediaKind, ProviderPolicy, Role};
 use std::collections::HashMap;
@@ -32,6 +32,16 @@ impl Refusal {
             code: 399,
             warning: warning.into(),
         }
+    }
+
+    /// The refusal of an outsider (an identity that does not count, see [`Trust::counts`])
+    /// asking for what only a verified identity may do; `what` completes "may ...".
+    pub fn unverified(what: &str) -> Refusal {
+        Refusal::new(
+            403,
+            "unverified",
+            format!("Your identity is not verified: only a verified identity may {what}"),
+        )
     }
 
     /// Counts the refusal.
@@ -62,6 +72,17 @@ pub enum Action {
     Remove,
     /// Lock, unlock, end, mute.
     Moderate,
+}
+
+impl Action {
+    /// What the action is, completing "may ...".
+    pub fn what(self) -> &'static str {
+        match self {
+            Action::Add => "add participants",
+            Action::Remove => "remove participants",
+            Action::Moderate => "moderate this group",
+        }
+    }
 }
 
 /// The policy one session enforces: the group's, bounded by the provider's.
@@ -161,7 +182,8 @@ impl GroupPolicy {
         present: usize,
         locked: bool,
     ) -> Result<Role, Refusal> {
-        let role = self.member_role(&who.aor);
+        // Only an identity that counts is a member: an outsider's claim is never looked up.
+        let role = who.entitled().and_then(|aor| self.member_role(aor));
         // A lock keeps newcomers out, not the group's hosts and moderators (who may also
         // unlock it).
         let moderates = role.is_some_and(|r| r >= Role::Moderator);
@@ -170,6 +192,9 @@ impl GroupPolicy {
         }
         match self.join {
             JoinRule::Open => {}
+            JoinRule::MembersOnly | JoinRule::InvitedOnly if !who.counts => {
+                return Err(Refusal::unverified("join this group"))
+            }
             JoinRule::MembersOnly if role.is_none() => {
                 return Err(Refusal::new(
                     403,
@@ -203,9 +228,16 @@ impl GroupPolicy {
     /// Decides a subscription to the group's conference events: a members-only or
     /// invited-only group shows its roster only to those who may be in it, i.e. its listed
     /// members and whoever is in the session (or being called into it) now.
+    /// `present` must come from the same decision (an outsider is never present).
     pub fn may_watch(&self, who: &Identity, present: bool) -> Result<(), Refusal> {
-        if present || self.member_role(&who.aor).is_some() {
+        let listed = who
+            .entitled()
+            .is_some_and(|aor| self.member_role(aor).is_some());
+        if self.join == JoinRule::Open || present || listed {
             return Ok(());
+        }
+        if !who.counts {
+            return Err(Refusal::unverified("subscribe to this group"));
         }
         match self.join {
             JoinRule::Open => Ok(()),
@@ -238,15 +270,10 @@ impl GroupPolicy {
         if ok {
             Ok(())
         } else {
-            let what = match action {
-                Action::Add => "add participants",
-                Action::Remove => "remove participants",
-                Action::Moderate => "moderate this group",
-            };
             Err(Refusal::new(
                 403,
                 "not_authorized",
-                format!("You may not {what}"),
+                format!("You may not {}", action.what()),
             ))
         }
     }

@@ -165,6 +165,7 @@ impl Reloader {
         if let Some(store) = &self.token {
             store.replace(&applied.admin.token);
         }
+        crate::policy::Trust::from_policy(&applied.policy).warn_if_lab_mode();
         *current = applied;
         Ok(report)
     }

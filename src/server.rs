@@ -108,6 +108,7 @@ impl Server {
         if tls.is_none() {
             tracing::info!("TLS off: [tls] cert_file is not set (no sips: listener, no msrps:)");
         }
+        crate::policy::Trust::from_policy(&config.policy).warn_if_lab_mode();
         let trusted = config.overload.trusted(&config.policy);
         let tcp_settings = TcpSettings {
             max_message: config.sip.max_message_size,

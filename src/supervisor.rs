@@ -186,7 +186,7 @@ struct Template {
     tls_port: Option<u16>,
     advertised_host: String,
     sdp_address: IpAddr,
-    trusted_hosts: Vec<IpAddr>,
+    trust: crate::policy::Trust,
     base: SessionSettings,
 }
 
@@ -214,18 +214,13 @@ impl Template {
             .ok()
             .or_else(|| settings.local_ips.first().copied())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let trusted_hosts: Vec<IpAddr> = config
-            .policy
-            .trusted_hosts
-            .iter()
-            .filter_map(|h| h.parse().ok())
-            .collect();
+        let trust = crate::policy::Trust::from_policy(&config.policy);
         let base = SessionSettings {
             conference_uri: String::new(),
             display_name: String::new(),
             subject: String::new(),
             policy: crate::policy::GroupPolicy::adhoc(&config.policy),
-            trusted_hosts: trusted_hosts.clone(),
+            trust: trust.clone(),
             contact_udp: String::new(),
             contact_tcp: String::new(),
             contact_tls: String::new(),
@@ -263,7 +258,7 @@ impl Template {
             tls_port: settings.tls_port,
             advertised_host: settings.advertised_host.clone(),
             sdp_address,
-            trusted_hosts,
+            trust,
             base,
         }
     }
@@ -570,10 +565,10 @@ impl Supervisor {
             return;
         };
         let req = incoming.request.clone();
-        let who = crate::policy::identify(
+        let who = self.catalog().template.trust.identify(
             &req,
             incoming.source.addr.ip(),
-            &self.catalog().template.trusted_hosts,
+            incoming.authenticated.as_deref(),
         );
         let check = self.credit.admit(crate::charging::CreditRequest {
             subject: who.aor,
@@ -730,16 +725,19 @@ impl Supervisor {
             return;
         }
         let catalog = self.catalog();
-        let who = crate::policy::identify(
+        let who = catalog.template.trust.identify(
             &req,
             incoming.source.addr.ip(),
-            &catalog.template.trusted_hosts,
+            incoming.authenticated.as_deref(),
         );
         let allowed = match catalog.adhoc.rule {
             crate::config::AdhocRule::Anyone => true,
             crate::config::AdhocRule::None => false,
-            crate::config::AdhocRule::Domains => crate::sip::Uri::parse(&who.aor)
-                .ok()
+            // A domain is only known from an identity that counts: an outsider's claim of
+            // one proves nothing.
+            crate::config::AdhocRule::Domains => who
+                .entitled()
+                .and_then(|aor| crate::sip::Uri::parse(aor).ok())
                 .and_then(|u| u.host.map(|h| h.to_string()))
                 .is_some_and(|h| {
                     catalog
@@ -750,11 +748,18 @@ impl Supervisor {
                 }),
         };
         if !allowed {
-            metrics::counter!("focus_policy_rejections_total", "reason" => "adhoc").increment(1);
-            let warning = format!(
-                "399 {} \"You may not create group sessions\"",
-                self.settings.domain
-            );
+            let refusal = if who.counts || catalog.adhoc.rule != crate::config::AdhocRule::Domains {
+                crate::policy::Refusal {
+                    status: 403,
+                    label: "adhoc",
+                    code: 399,
+                    warning: "You may not create group sessions".into(),
+                }
+            } else {
+                crate::policy::Refusal::unverified("create group sessions")
+            };
+            refusal.count();
+            let warning = format!("399 {} \"{}\"", self.settings.domain, refusal.warning);
             incoming.txn.reply_with(&req, 403, "Forbidden", |w| {
                 w.header(HeaderName::Warning, &warning);
             });

@@ -171,6 +171,9 @@ fn tcp_connections_are_capped_per_source() {
         max_tcp_connections_per_source = 2
         [overload]
         trusted_sources = []
+        # The trusted core is policy.trusted_hosts too: loopback must be neither here.
+        [policy]
+        trusted_hosts = []
         "#,
     );
     let mut a = Ua::tcp(&focus, "a");

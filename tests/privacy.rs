@@ -271,7 +271,8 @@ fn an_asserted_identity_from_an_untrusted_host_is_ignored() {
         bob.msrp.expect_message().sender_uri(),
         "sip:eve@example.com"
     );
-    // Claiming a member's identity gets nobody into the members-only group.
+    // Claiming a member's identity gets nobody into the members-only group: from an
+    // untrusted host the claim counts for nothing (policy.identity = "asserted").
     let mut eve2 = Ua::udp(&focus, "eve");
     eve2.invite_headers = PAI.into();
     let mut call = Call::new("sip:vip@focus.example.com");
@@ -280,10 +281,13 @@ fn an_asserted_identity_from_an_untrusted_host_is_ignored() {
     assert_eq!(r.status, 403);
     assert_eq!(
         r.headers.get(HeaderName::Warning),
-        Some("399 focus.example.com \"Only members of this group may join\"")
+        Some(
+            "399 focus.example.com \"Your identity is not verified: only a verified identity \
+             may join this group\""
+        )
     );
     assert_eq!(
-        focus.metric("focus_policy_rejections_total{reason=\"not_member\"}"),
+        focus.metric("focus_policy_rejections_total{reason=\"unverified\"}"),
         Some(1.0)
     );
     assert_eq!(bob.ua.bye(&mut bob.call).status, 200);

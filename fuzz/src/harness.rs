@@ -131,7 +131,12 @@ fn request(req: &sip::Request) {
     }
     let _ = cpm_focus::supervisor::checks::check(req);
     let source: std::net::SocketAddr = "192.0.2.1:5060".parse().unwrap();
-    let _ = cpm_focus::policy::identify(req, source.ip(), &[source.ip()]);
+    let trust = cpm_focus::policy::Trust {
+        mode: cpm_focus::config::IdentityMode::Asserted,
+        hosts: vec![source.ip()],
+    };
+    let who = trust.identify(req, source.ip(), None);
+    let _ = who.as_sender(&req.from);
     let flow = cpm_focus::transport::Target {
         protocol: cpm_focus::transport::Protocol::Udp,
         addr: source,

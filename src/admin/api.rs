@@ -374,6 +374,7 @@ mod tests {
             alias: None,
             display_name: None,
             role: "host",
+            identity: "asserted",
             status: "connected",
             joining_method: "dialed-in",
             joined: String::new(),

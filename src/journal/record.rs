@@ -80,6 +80,10 @@ pub struct ParticipantRecord {
     pub real: String,
     /// `host`, `moderator` or `participant`.
     pub role: String,
+    /// How the focus knew `real` (`asserted`, `trusted-from`, `claimed`...); a record
+    /// without it is an unproven claim.
+    #[serde(default)]
+    pub proof: String,
     #[serde(default)]
     pub hidden: bool,
     /// The focus called it (REFER, URI list) rather than it calling in.

@@ -24,6 +24,7 @@ fn participant(name: &str, total: u32) -> ParticipantRecord {
         display: Some(name.into()),
         real: format!("sip:{name}@example.com"),
         role: "participant".into(),
+        proof: "trusted-from".into(),
         hidden: false,
         dialed_out: false,
         joined_ms: 2_000,

@@ -12,12 +12,30 @@ fn group(extra: &str) -> GroupPolicy {
     GroupPolicy::for_group(&c.groups[0], &c.policy)
 }
 
+/// A proven identity (the From of a trusted host).
 fn who(aor: &str, anonymous: bool) -> Identity {
     Identity {
         aor: aor.into(),
         display: None,
-        asserted: false,
+        proof: Proof::TrustedFrom,
+        counts: true,
         anonymous,
+    }
+}
+
+/// What an untrusted source claims.
+fn claim(aor: &str) -> Identity {
+    Identity {
+        proof: Proof::Claimed,
+        counts: false,
+        ..who(aor, false)
+    }
+}
+
+fn trust(mode: crate::config::IdentityMode, hosts: &[&str]) -> Trust {
+    Trust {
+        mode,
+        hosts: hosts.iter().map(|h| h.parse().unwrap()).collect(),
     }
 }
 
@@ -142,31 +160,140 @@ fn req(extra: &str) -> Request {
 
 #[test]
 fn asserted_identity_only_from_trusted_hosts() {
+    use crate::config::IdentityMode;
     let r = req("P-Asserted-Identity: \"Real Alice\" <sip:alice.real@operator.net>\r\n");
-    let trusted: Vec<IpAddr> = vec!["10.0.0.9".parse().unwrap()];
-    let id = identify(&r, "10.0.0.9".parse().unwrap(), &trusted);
+    let t = trust(IdentityMode::Asserted, &["10.0.0.9"]);
+    let id = t.identify(&r, "10.0.0.9".parse().unwrap(), None);
     assert_eq!(
-        (id.aor.as_str(), id.asserted),
-        ("sip:alice.real@operator.net", true)
+        (id.aor.as_str(), id.proof, id.counts),
+        ("sip:alice.real@operator.net", Proof::Asserted, true)
     );
     assert_eq!(id.display.as_deref(), Some("Real Alice"));
-    let id = identify(&r, "10.0.0.1".parse().unwrap(), &trusted);
+    // From anywhere else the PAI is ignored and the From is a bare claim.
+    let id = t.identify(&r, "10.0.0.1".parse().unwrap(), None);
     assert_eq!(
-        (id.aor.as_str(), id.asserted),
-        ("sip:alice@example.com", false)
+        (id.aor.as_str(), id.proof, id.counts),
+        ("sip:alice@example.com", Proof::Claimed, false)
+    );
+    assert_eq!(id.entitled(), None);
+    assert_eq!(id.display.as_deref(), Some("Alice"));
+    // A P-Preferred-Identity is never believed, even from a trusted host.
+    let r = req("P-Preferred-Identity: <sip:boss@operator.net>\r\n");
+    let id = t.identify(&r, "10.0.0.9".parse().unwrap(), None);
+    assert_eq!(
+        (id.aor.as_str(), id.proof),
+        ("sip:alice@example.com", Proof::TrustedFrom)
+    );
+    assert_eq!(id.entitled(), Some("sip:alice@example.com"));
+}
+
+#[test]
+fn the_one_decision_on_what_counts() {
+    use crate::config::IdentityMode;
+    let strict = trust(IdentityMode::Asserted, &[]);
+    let lab = trust(IdentityMode::From, &[]);
+    for proof in [
+        Proof::Asserted,
+        Proof::Authenticated,
+        Proof::TrustedFrom,
+        Proof::Called,
+    ] {
+        assert!(strict.counts(proof), "{proof:?}");
+        assert!(lab.counts(proof), "{proof:?}");
+    }
+    assert!(!strict.counts(Proof::Claimed));
+    assert!(lab.counts(Proof::Claimed));
+    // The lab mode believes an untrusted From, but still says how it is known.
+    let id = lab.identify(&req(""), "10.0.0.1".parse().unwrap(), None);
+    assert_eq!((id.proof, id.counts), (Proof::Claimed, true));
+}
+
+#[test]
+fn an_authenticated_identity_counts_from_anywhere() {
+    use crate::config::IdentityMode;
+    let t = trust(IdentityMode::Asserted, &["10.0.0.9"]);
+    let r = req("P-Asserted-Identity: <sip:forged@operator.net>\r\n");
+    let id = t.identify(
+        &r,
+        "10.0.0.1".parse().unwrap(),
+        Some("sip:alice@example.com"),
+    );
+    assert_eq!(
+        (id.aor.as_str(), id.proof, id.counts),
+        ("sip:alice@example.com", Proof::Authenticated, true)
     );
     assert_eq!(id.display.as_deref(), Some("Alice"));
+    // Proven as someone else than the From names: the proof wins, without the From's name.
+    let id = t.identify(
+        &r,
+        "10.0.0.1".parse().unwrap(),
+        Some("sip:carol@example.com"),
+    );
+    assert_eq!(
+        (id.aor.as_str(), id.display),
+        ("sip:carol@example.com", None)
+    );
+}
+
+#[test]
+fn an_ipv4_mapped_source_is_the_trusted_host() {
+    let t = trust(crate::config::IdentityMode::Asserted, &["127.0.0.1"]);
+    assert!(t.trusts("::ffff:127.0.0.1".parse().unwrap()));
+    assert!(!t.trusts("::ffff:127.0.0.66".parse().unwrap()));
+    assert!(!t.trusts("127.0.0.66".parse().unwrap()));
+}
+
+#[test]
+fn an_outsider_is_no_member_and_no_host() {
+    let members = group("join = \"members-only\"");
+    let r = members
+        .admit(&claim("sip:host@example.com"), Arrival::DialIn, 0, false)
+        .unwrap_err();
+    assert_eq!((r.status, r.label), (403, "unverified"));
+    assert!(r.warning.contains("not verified"), "{}", r.warning);
+    let invited = group("join = \"invited-only\"");
+    assert_eq!(
+        invited
+            .admit(&claim("sip:host@example.com"), Arrival::DialIn, 0, false)
+            .unwrap_err()
+            .label,
+        "unverified"
+    );
+    // An open group takes it, as a plain participant whatever it claims.
+    let open = group("join = \"open\"");
+    assert_eq!(
+        open.admit(&claim("sip:host@example.com"), Arrival::DialIn, 0, false),
+        Ok(Role::Participant)
+    );
+    // A lock keeps it out though the host it claims may pass.
+    assert_eq!(
+        open.admit(&claim("sip:host@example.com"), Arrival::DialIn, 0, true)
+            .unwrap_err()
+            .label,
+        "locked"
+    );
+    // It may not watch a closed group it claims to be listed in.
+    assert_eq!(
+        members
+            .may_watch(&claim("sip:m@example.com"), false)
+            .unwrap_err()
+            .label,
+        "unverified"
+    );
+    assert!(open.may_watch(&claim("sip:x@y"), false).is_ok());
 }
 
 #[test]
 fn privacy_values() {
     let any: IpAddr = "10.0.0.1".parse().unwrap();
-    assert!(identify(&req("Privacy: id\r\n"), any, &[]).anonymous);
-    assert!(identify(&req("Privacy: user; critical\r\n"), any, &[]).anonymous);
-    assert!(identify(&req("Privacy: header\r\n"), any, &[]).anonymous);
-    assert!(!identify(&req("Privacy: none\r\n"), any, &[]).anonymous);
-    assert!(!identify(&req("Privacy: session\r\n"), any, &[]).anonymous);
-    assert!(!identify(&req(""), any, &[]).anonymous);
+    let t = Trust::default();
+    let anon = |extra: &str| t.identify(&req(extra), any, None).anonymous;
+    assert!(anon("Privacy: id\r\n"));
+    assert!(anon("Privacy: user; critical\r\n"));
+    assert!(anon("Privacy: header\r\n"));
+    assert!(!anon("Privacy: none\r\n"));
+    assert!(!anon("Privacy: session\r\n"));
+    assert!(!anon(""));
 }
 
 #[test]

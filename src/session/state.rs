@@ -35,8 +35,8 @@ pub struct SessionSettings {
     pub subject: String,
     /// Group policy under the provider's (membership, roles, limits, media, rights).
     pub policy: GroupPolicy,
-    /// Hosts whose P-Asserted-Identity is believed (RFC 3325).
-    pub trusted_hosts: Vec<IpAddr>,
+    /// Whom the focus believes (trusted hosts, `policy.identity`): every identity decision.
+    pub trust: crate::policy::Trust,
     /// The focus's Contact for requests that came over UDP and TCP (with `;isfocus`).
     pub contact_udp: String,
     pub contact_tcp: String,
@@ -184,6 +184,9 @@ struct Participant {
     display: Option<String>,
     /// The real address of record (policy decisions, never shown when anonymous).
     real: String,
+    /// How the focus knows `real` (from the join): whether it counts is decided again by
+    /// [`crate::policy::Trust::counts`] at each decision.
+    proof: crate::policy::Proof,
     role: Role,
     /// When it joined (participant durations for charging).
     joined: Instant,
@@ -277,7 +280,7 @@ impl SessionSettings {
                 members: Default::default(),
                 member_uris: Default::default(),
             },
-            trusted_hosts: Vec::new(),
+            trust: crate::policy::Trust::default(),
             contact_udp: "<sip:team@192.0.2.1:5060>;isfocus".into(),
             contact_tcp: "<sip:team@192.0.2.1:5060;transport=tcp>;isfocus".into(),
             contact_tls: "<sips:team@192.0.2.1:5061>;isfocus".into(),
@@ -693,7 +696,7 @@ impl SessionState {
             );
             return;
         }
-        let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
+        let who = self.identify(req, &ctx);
         let conference = crate::sip::Uri::parse(&self.settings.conference_uri).map(|u| u.aor());
         if conference.is_ok_and(|c| c == who.aor) {
             self.refuse(req, ctx, &GroupPolicy::self_join());
@@ -732,12 +735,10 @@ impl SessionState {
             return;
         }
         if !invite_body.invitees.is_empty() {
-            let listed = self.settings.policy.member_role(&who.aor).is_some();
-            if let Err(r) =
-                self.settings
-                    .policy
-                    .allow(Some(role), listed, crate::policy::Action::Add)
-            {
+            if let Err(r) = self.authorize(
+                identity::Requester::Joining(&who, role),
+                crate::policy::Action::Add,
+            ) {
                 self.refuse(req, ctx, &r);
                 return;
             }
@@ -818,6 +819,7 @@ impl SessionState {
                 identity: identity.clone(),
                 display: display.clone(),
                 real: who.aor.clone(),
+                proof: who.proof,
                 role,
                 joined: now,
                 msrp_session,
@@ -863,7 +865,10 @@ impl SessionState {
         self.charge_join(now, pid, false, who.anonymous);
         self.learn_ids(req);
         self.journal_join(now, pid);
-        self.remember_member(&who.aor, who.display.clone());
+        // A restart calls remembered members back: never an address only an outsider named.
+        if who.counts {
+            self.remember_member(&who.aor, who.display.clone());
+        }
         if !invite_body.invitees.is_empty() {
             self.invite_list(now, &invite_body.invitees, &identity, &who.aor);
         }
@@ -1337,9 +1342,8 @@ impl SessionState {
             );
             return;
         }
-        let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
-        let present = self.participants.values().any(|p| p.real == who.aor)
-            || self.dialouts.values().any(|d| d.real == who.aor);
+        let who = self.identify(req, &ctx);
+        let present = self.is_present(&who);
         if let Err(r) = self.settings.policy.may_watch(&who, present) {
             self.refuse(req, ctx, &r);
             return;
@@ -1942,6 +1946,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 mod control;
 mod floor;
+mod identity;
 mod liveness;
 mod operator;
 mod pager;

@@ -30,6 +30,12 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
             tls: false,
         }),
         journal: true,
+        // The harness's requests come from 10.0.0.1, its SIP core: their From is vouched for.
+        // Tests of outsiders send from elsewhere (`Harness::send_from`).
+        trust: crate::policy::Trust {
+            mode: crate::config::IdentityMode::Asserted,
+            hosts: vec![source().addr.ip()],
+        },
         ..base
     })
 }
@@ -177,10 +183,15 @@ impl Harness {
     }
 
     fn send(&mut self, req: &Request) -> Out {
+        self.send_from(req, source())
+    }
+
+    /// Sends `req` as if from `source` (an untrusted address: an outsider).
+    fn send_from(&mut self, req: &Request, source: Target) -> Out {
         self.txn += 1;
         let ctx = RequestCtx {
             txn: self.txn,
-            source: source(),
+            source,
             authenticated: None,
         };
         self.s.on_request(self.now, req, ctx);
@@ -846,6 +857,74 @@ fn refer_from_a_plain_participant_is_forbidden() {
         .1
         .contains("Warning: 399 focus.example.com \"You may not add participants\""));
     assert!(out.sent.is_empty());
+}
+
+/// An untrusted source (not the harness's SIP core).
+fn outsider() -> Target {
+    Target {
+        addr: "10.0.0.66:5060".parse().unwrap(),
+        ..source()
+    }
+}
+
+#[test]
+fn an_outsider_claiming_the_host_may_not_refer() {
+    let mut h = Harness::with_members();
+    for refer_to in ["<sip:bob@example.com>", "<sip:mod@example.com;method=BYE>"] {
+        let out = h.send_from(
+            &request(
+                "REFER",
+                "host",
+                "r1",
+                1,
+                None,
+                &format!("Refer-To: {refer_to}\r\nP-Asserted-Identity: <sip:host@example.com>\r\n"),
+                "",
+            ),
+            outsider(),
+        );
+        assert_eq!(out.responses[0].0, 403, "{refer_to}");
+        assert!(out.responses[0].1.contains("Your identity is not verified"));
+        assert!(out.sent.is_empty());
+    }
+    // The same REFER from the SIP core is the host's.
+    let out = h.send(&request(
+        "REFER",
+        "host",
+        "r2",
+        1,
+        None,
+        "Refer-To: <sip:bob@example.com>\r\n",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 202);
+}
+
+#[test]
+fn an_outsider_joins_an_open_group_without_its_claimed_role() {
+    let mut h = Harness::with_members();
+    // Claims to be the host, from an untrusted address: a plain participant.
+    let out = h.send_from(
+        &request("INVITE", "host", "call-host", 1, None, "", SDP),
+        outsider(),
+    );
+    assert_eq!(out.responses[0].0, 200);
+    let tag = out.responses[0]
+        .1
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .and_then(|l| l.split("tag=").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    let json = r#"{"action":"lock"}"#;
+    let info = msg(&format!(
+        "INFO sip:team@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.66:5060;branch=z9hG4bKo2\r\nFrom: <sip:host@example.com>;tag=host-tag\r\nTo: <sip:team@focus.example.com>;tag={tag}\r\nCall-ID: call-host\r\nCSeq: 2 INFO\r\nContent-Type: application/vnd.cpm-focus.control+json\r\nContent-Length: {}\r\n\r\n{json}",
+        json.len()
+    ));
+    let out = h.send_from(&info, outsider());
+    assert_eq!(out.responses[0].0, 403);
+    assert!(out.responses[0].1.contains("Your identity is not verified"));
 }
 
 #[test]

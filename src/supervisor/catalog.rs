@@ -82,7 +82,7 @@ impl Catalog {
             endpoint.clone(),
             config.policy.max_list_size,
             config.focus.domain.clone(),
-            template.trusted_hosts.clone(),
+            template.trust.clone(),
             charging.clone(),
             template.base.amplification.clone(),
         ));

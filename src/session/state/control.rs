@@ -37,19 +37,17 @@ impl SessionState {
             self.reply(req, ctx, 400, "Malformed control request", None, &[]);
             return;
         };
+        if let Err(r) = self.authorize(
+            identity::Requester::Participant(pid),
+            crate::policy::Action::Moderate,
+        ) {
+            self.refuse(req, ctx, &r);
+            return;
+        }
         let Some(actor) = self.participants.get(&pid) else {
             self.reply_simple(req, ctx, 481);
             return;
         };
-        let listed = self.settings.policy.member_role(&actor.real).is_some();
-        if let Err(r) =
-            self.settings
-                .policy
-                .allow(Some(actor.role), listed, crate::policy::Action::Moderate)
-        {
-            self.refuse(req, ctx, &r);
-            return;
-        }
         let by = actor.identity.clone();
         let actor_real = actor.real.clone();
         metrics::counter!("focus_moderation_actions_total", "action" => action_label(&control.action))

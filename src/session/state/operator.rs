@@ -63,6 +63,9 @@ pub struct ParticipantView {
     pub display_name: Option<String>,
     /// `host`, `moderator` or `participant`.
     pub role: &'static str,
+    /// How the focus knows `uri` (`asserted`, `authenticated`, `trusted-from`, `called`,
+    /// or `claimed`: nobody vouched for it).
+    pub identity: &'static str,
     /// The RFC 4575 endpoint status (`connected`, `muted-via-focus`...).
     pub status: &'static str,
     /// `dialed-in` or `dialed-out`.
@@ -154,6 +157,7 @@ impl SessionState {
                         alias: (p.identity != p.real).then(|| p.identity.clone()),
                         display_name: u.display.clone(),
                         role: p.role.as_str(),
+                        identity: p.proof.as_str(),
                         status: e.status.as_str(),
                         joining_method: e.joining_method.as_str(),
                         joined: rfc3339(e.joined_at),

@@ -74,15 +74,23 @@ impl Pacer {
 impl SessionState {
     /// A MESSAGE to the group or conference URI.
     pub(super) fn on_group_message(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
-        let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
-        let participant = self.participants.values().any(|p| p.real == who.aor);
-        let member = self.settings.policy.member_role(&who.aor).is_some() || participant;
+        let who = self.identify(req, &ctx);
+        // Only an identity that counts is a member or a participant here.
+        let entitled = who.entitled();
+        let member = entitled.is_some_and(|aor| {
+            self.settings.policy.member_role(aor).is_some()
+                || self.entitled_participant(aor).is_some()
+        });
         if self.settings.policy.join != crate::config::JoinRule::Open && !member {
-            let r = Refusal {
-                status: 403,
-                label: "not_member",
-                code: 399,
-                warning: "Only members may send group messages".into(),
+            let r = if who.counts {
+                Refusal {
+                    status: 403,
+                    label: "not_member",
+                    code: 399,
+                    warning: "Only members may send group messages".into(),
+                }
+            } else {
+                Refusal::unverified("send group messages to this group")
             };
             self.refuse(req, ctx, &r);
             return;
@@ -91,8 +99,11 @@ impl SessionState {
         // in the session get it at their configured address (a pre-defined group's members
         // whether or not a session runs; an ad-hoc group's creator after it left).
         let mut recipients: Vec<(String, crate::sip::Uri, Option<Destination>)> = Vec::new();
+        // The sender gets no copy: by an identity that counts (an outsider claiming to be
+        // someone cannot keep the message from that someone).
+        let is_sender = |aor: &str, counts: bool| counts && entitled == Some(aor);
         for p in self.participants.values() {
-            if p.real != who.aor {
+            if !is_sender(&p.real, self.settings.trust.counts(p.proof)) {
                 recipients.push((
                     p.identity.clone(),
                     p.dialog.remote_target.clone(),
@@ -106,7 +117,7 @@ impl SessionState {
             .map(|p| p.real.as_str())
             .collect();
         for aor in self.settings.policy.members.keys() {
-            if *aor == who.aor || present.contains(aor.as_str()) {
+            if is_sender(aor, true) || present.contains(aor.as_str()) {
                 continue;
             }
             let address = self
@@ -139,21 +150,7 @@ impl SessionState {
             .unwrap_or("text/plain")
             .to_string();
         let report = negative_report(req, &content_type, &who);
-        // The sender as the recipients see it (RFC 3323: the alias when anonymous).
-        let from = if who.anonymous {
-            "\"Anonymous\" <sip:anonymous@anonymous.invalid>".to_string()
-        } else {
-            let mut s = String::new();
-            req.from.write_without_tag(&mut s);
-            if who.asserted {
-                match &who.display {
-                    Some(d) => format!("\"{}\" <{}>", d.replace('"', "'"), who.aor),
-                    None => format!("<{}>", who.aor),
-                }
-            } else {
-                s
-            }
-        };
+        let from = who.as_sender(&req.from);
         let count = recipients.len();
         for (shown, uri, dest) in recipients {
             let call_id: Box<str> = format!("{}@{}", new_tag(), self.settings.warn_agent).into();

@@ -81,23 +81,13 @@ impl SessionState {
             .param("method")
             .flatten()
             .is_some_and(|m| m.eq_ignore_ascii_case("BYE"));
-        let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
-        let listed = self.settings.policy.member_role(&who.aor);
-        let actor = match from {
-            Some(pid) => self.participants.get(&pid).map(|p| p.role),
-            None => self
-                .participants
-                .values()
-                .find(|p| p.real == who.aor)
-                .map(|p| p.role)
-                .or(listed),
-        };
+        let who = self.identify(req, &ctx);
         let action = if remove {
             crate::policy::Action::Remove
         } else {
             crate::policy::Action::Add
         };
-        if let Err(r) = self.settings.policy.allow(actor, listed.is_some(), action) {
+        if let Err(r) = self.authorize(requester(from, &who), action) {
             self.refuse(req, ctx, &r);
             return;
         }
@@ -222,17 +212,7 @@ impl SessionState {
             );
             return;
         }
-        let who = crate::policy::identify(req, ctx.source.addr.ip(), &self.settings.trusted_hosts);
-        let listed = self.settings.policy.member_role(&who.aor);
-        let actor = match from {
-            Some(pid) => self.participants.get(&pid).map(|p| p.role),
-            None => self
-                .participants
-                .values()
-                .find(|p| p.real == who.aor)
-                .map(|p| p.role)
-                .or(listed),
-        };
+        let who = self.identify(req, &ctx);
         let mut targets = Vec::new();
         for e in &list.entries {
             let Ok(uri) = Uri::parse(&e.uri) else {
@@ -256,7 +236,7 @@ impl SessionState {
             } else {
                 crate::policy::Action::Add
             };
-            if let Err(r) = self.settings.policy.allow(actor, listed.is_some(), action) {
+            if let Err(r) = self.authorize(requester(from, &who), action) {
                 self.refuse(req, ctx, &r);
                 return;
             }
@@ -296,7 +276,9 @@ impl SessionState {
     fn referrer_name(&self, from: Option<u64>, who: &Identity) -> String {
         let participant = match from {
             Some(pid) => self.participants.get(&pid),
-            None => self.participants.values().find(|p| p.real == who.aor),
+            None => who
+                .entitled()
+                .and_then(|aor| self.entitled_participant(aor)),
         };
         match participant {
             Some(p) => p.identity.clone(),
@@ -456,19 +438,15 @@ impl SessionState {
         }
         let named = who.unwrap_or(target);
         let aor = named.uri.aor();
-        if self.participants.values().any(|p| p.real == aor)
+        // An outsider who joined claiming `aor` is not it: the real one is still called.
+        if self.entitled_participant(&aor).is_some()
             || self.dialouts.values().any(|d| d.real == aor)
         {
             // Already in (or being called): nothing to do, and that is a success.
             self.referral_notify(rid, 200, "OK", true);
             return;
         }
-        let who = Identity {
-            aor: aor.clone(),
-            display: named.display.as_deref().map(str::to_string),
-            asserted: false,
-            anonymous: false,
-        };
+        let who = Identity::called(aor.clone(), named.display.as_deref().map(str::to_string));
         let role = match self.settings.policy.admit(
             &who,
             Arrival::Invited,
@@ -697,6 +675,7 @@ impl SessionState {
                         identity: d.identity,
                         display: d.display,
                         real: d.real,
+                        proof: crate::policy::Proof::Called,
                         role: d.role,
                         joined: now,
                         msrp_session: d.msrp_session.clone(),
@@ -922,6 +901,14 @@ impl SessionState {
 /// by trying real addresses (RFC 3323).
 pub(super) fn names(identity: &str, real: &str, target: &str, requester: &str) -> bool {
     identity == target || (real == target && (identity == real || requester == real))
+}
+
+/// Who asks by a REFER: the participant in whose dialog it came, or whoever it names.
+fn requester(from: Option<u64>, who: &Identity) -> super::identity::Requester<'_> {
+    match from {
+        Some(pid) => super::identity::Requester::Participant(pid),
+        None => super::identity::Requester::Outside(who),
+    }
 }
 
 /// The URI to call: the Refer-To URI without the REFER-only `method` parameter and without

@@ -1,0 +1,449 @@
+//! The identity model end to end, played by an attacker (docs/security.md, "Identity"): the
+//! focus trusts 127.0.0.1 only; mallory sends from 127.0.0.66 (Linux routes all of
+//! 127.0.0.0/8 on the loopback) and claims to be alice, the host, in her From and in a forged
+//! P-Asserted-Identity. At every decision point (join, REFER in and out of dialog,
+//! moderation, SUBSCRIBE, pager MESSAGE, the exploder, ad-hoc creation, MSRP) the claim counts
+//! for nothing, while the same request from the trusted host with P-Asserted-Identity works.
+//! `policy.identity = "from"` (the lab mode) believes anyone, and says so in the log.
+
+mod support;
+
+use cpm_focus::body::multipart::{Multipart, Part};
+use cpm_focus::body::resource_lists::{self, Entry};
+use cpm_focus::conference_info::{ConferenceInfo, DisconnectionMethod, EndpointStatus};
+use cpm_focus::sip::{HeaderName, NameAddr, Response};
+use std::time::Duration;
+use support::{endpoint_state, follow, user, Call, Focus, Setup, Sink, Ua, TEAM, WAIT};
+
+const CLUB: &str = "sip:club@focus.example.com";
+const FACTORY: &str = "sip:conf-factory@focus.example.com";
+const LIST_SERVICE: &str = "sip:list-service@focus.example.com";
+/// The untrusted source mallory sends from.
+const ELSEWHERE: &str = "127.0.0.66";
+/// A forged (or, from the trusted host, genuine) assertion that the sender is alice.
+const PAI_ALICE: &str = "P-Asserted-Identity: \"Alice\" <sip:alice@example.com>\r\n";
+/// A window in which something must not happen.
+const QUIET: Duration = Duration::from_millis(500);
+/// The Warning of an outsider's refusal, completing "may ...".
+fn unverified(what: &str) -> String {
+    format!(
+        "399 focus.example.com \"Your identity is not verified: only a verified identity may \
+         {what}\""
+    )
+}
+
+/// Trusts 127.0.0.1 only. `club` is members-only (alice host, bob); `team` is open, with
+/// alice as host. Both list `extra_member` when given (a group-message recipient).
+fn config(extra_member: Option<&str>, extra: &str) -> String {
+    let member = extra_member
+        .map(|u| format!("[[groups.members]]\nuri = \"{u}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"
+[policy]
+trusted_hosts = ["127.0.0.1"]
+{extra}
+[[groups]]
+uri = "sip:team@focus.example.com"
+[[groups.members]]
+uri = "sip:alice@example.com"
+role = "host"
+{member}
+[[groups]]
+uri = "sip:club@focus.example.com"
+join = "members-only"
+[[groups.members]]
+uri = "sip:alice@example.com"
+role = "host"
+[[groups.members]]
+uri = "sip:bob@example.com"
+{member}
+"#
+    )
+}
+
+/// mallory: on 127.0.0.66, From alice, with a forged P-Asserted-Identity of alice.
+fn mallory(focus: &Focus) -> Ua {
+    let mut ua = Ua::udp_from(focus, "alice", ELSEWHERE);
+    ua.invite_headers = PAI_ALICE.into();
+    ua
+}
+
+/// The real alice: behind the trusted host (127.0.0.1), asserted by it. Her From names
+/// another device, so only the assertion can make her alice.
+fn alice(focus: &Focus) -> Ua {
+    let mut ua = Ua::udp(focus, "alice-laptop");
+    ua.invite_headers = PAI_ALICE.into();
+    ua
+}
+
+fn metric(focus: &Focus, series: &str) -> f64 {
+    focus.metric(series).unwrap_or(0.0)
+}
+
+const UNVERIFIED: &str = "focus_policy_rejections_total{reason=\"unverified\"}";
+
+fn assert_refused(r: &Response, warning: &str) {
+    assert_eq!((r.status, &*r.reason), (403, "Forbidden"), "{r:?}");
+    assert_eq!(r.headers.get(HeaderName::Warning), Some(warning), "{r:?}");
+}
+
+/// An INVITE to `uri` with an audio offer; the final response (ACKed by the agent when not
+/// a 2xx).
+fn try_join(ua: &mut Ua, uri: &str) -> (Call, Response) {
+    let mut call = Call::new(uri);
+    let b = ua.invite(&mut call, Some(support::AUDIO_OFFER));
+    let r = ua.expect_final(&b);
+    if r.status == 200 {
+        call.learn(&r);
+        ua.ack(&call);
+    }
+    (call, r)
+}
+
+/// A request outside any dialog with `extra` headers; the final response.
+fn out_of_dialog(
+    ua: &mut Ua,
+    uri: &str,
+    method: &str,
+    extra: &str,
+    body: Option<(&str, &str)>,
+) -> Response {
+    let mut call = Call::new(uri);
+    let b = ua.send_request(&mut call, method, extra, body);
+    ua.expect_final(&b)
+}
+
+/// A subscriber to `uri` (from the trusted host) with its current view.
+struct Watcher {
+    ua: Ua,
+    view: ConferenceInfo,
+}
+
+impl Watcher {
+    fn new(focus: &Focus, uri: &str) -> Watcher {
+        let mut ua = Ua::udp(focus, "watcher");
+        let r = out_of_dialog(
+            &mut ua,
+            uri,
+            "SUBSCRIBE",
+            "Event: conference\r\nAccept: application/conference-info+xml\r\nP-Asserted-Identity: <sip:bob@example.com>\r\n",
+            None,
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        let n = ua.expect_notify();
+        Watcher { ua, view: n.doc }
+    }
+
+    fn until(&mut self, done: impl FnMut(&ConferenceInfo) -> bool) {
+        follow(&mut self.ua, &mut self.view, done);
+    }
+}
+
+#[test]
+fn a_members_only_join_needs_a_verified_identity() {
+    let focus = Focus::start(&config(None, ""));
+    // From alice and a forged P-Asserted-Identity of alice, from an untrusted address.
+    let mut m = mallory(&focus);
+    let (_, r) = try_join(&mut m, CLUB);
+    assert_refused(&r, &unverified("join this group"));
+    // Without the forged assertion too.
+    m.invite_headers.clear();
+    let (_, r) = try_join(&mut m, CLUB);
+    assert_refused(&r, &unverified("join this group"));
+    assert_eq!(metric(&focus, UNVERIFIED), 2.0);
+    // The same join through the trusted host, asserted: alice is in, as host.
+    let mut a = alice(&focus);
+    let (mut call, r) = try_join(&mut a, CLUB);
+    assert_eq!(r.status, 200, "{r:?}");
+    for action in ["lock", "unlock"] {
+        let r = a.control(&mut call, "INFO", &format!(r#"{{"action":"{action}"}}"#));
+        assert_eq!(r.status, 200, "the asserted alice is the host: {r:?}");
+    }
+    // From the trusted host without an assertion, its From is vouched for (bob is listed).
+    let mut bob = Ua::udp(&focus, "bob");
+    let (mut b, _) = bob.join(CLUB);
+    assert_eq!(bob.bye(&mut b).status, 200);
+    assert_eq!(a.bye(&mut call).status, 200);
+    assert_eq!(metric(&focus, UNVERIFIED), 2.0);
+}
+
+#[test]
+fn an_out_of_dialog_refer_bye_from_an_untrusted_source_removes_nobody() {
+    let focus = Focus::start(&config(None, ""));
+    let mut w = Watcher::new(&focus, CLUB);
+    let mut bob = Ua::udp(&focus, "bob");
+    let (mut b, _) = bob.join(CLUB);
+    w.until(|v| endpoint_state(v, "sip:bob@example.com").is_some());
+    // mallory claims to be the host, with a forged assertion: refused, nobody removed.
+    let mut m = mallory(&focus);
+    let mut refer = Call::new(CLUB);
+    let branch = m.refer(&mut refer, "<sip:bob@example.com;method=BYE>", PAI_ALICE);
+    assert_refused(&m.expect_final(&branch), &unverified("remove participants"));
+    // Nor may she add anyone.
+    let mut refer = Call::new(CLUB);
+    let branch = m.refer(&mut refer, "<sip:carol@example.com>", PAI_ALICE);
+    assert_refused(&m.expect_final(&branch), &unverified("add participants"));
+    bob.assert_quiet(QUIET, "bob is not removed by an unverified REFER");
+    assert_eq!(
+        endpoint_state(&w.view, "sip:bob@example.com").map(|s| s.0),
+        Some(EndpointStatus::Connected)
+    );
+    assert_eq!(metric(&focus, UNVERIFIED), 2.0);
+    // The same REFER through the trusted host, asserted: bob is removed.
+    let mut a = alice(&focus);
+    let mut refer = Call::new(CLUB);
+    let branch = a.refer(&mut refer, "<sip:bob@example.com;method=BYE>", PAI_ALICE);
+    assert_eq!(a.expect_final(&branch).status, 202);
+    bob.expect_bye(&b);
+    w.until(|v| {
+        endpoint_state(v, "sip:bob@example.com")
+            == Some((
+                EndpointStatus::Disconnected,
+                Some(DisconnectionMethod::Booted),
+            ))
+    });
+    assert_eq!(bob.bye(&mut b).status, 481);
+}
+
+#[test]
+fn an_outsider_in_an_open_group_holds_no_role_and_moderates_nothing() {
+    let focus = Focus::start(&config(None, ""));
+    let mut w = Watcher::new(&focus, TEAM);
+    // The open group takes mallory, shown as what she claims, as a plain participant.
+    let mut m = mallory(&focus);
+    let (mut mc, r) = try_join(&mut m, TEAM);
+    assert_eq!(r.status, 200, "{r:?}");
+    w.until(|v| user(v, "sip:alice@example.com").is_some());
+    let shown = user(&w.view, "sip:alice@example.com").unwrap();
+    assert_eq!(shown.roles, ["participant"], "{shown:#?}");
+    let mut bob = Ua::udp(&focus, "bob");
+    let (mut b, _) = bob.join(TEAM);
+    // Moderation in her dialog: lock, mute, end; each refused.
+    for body in [
+        r#"{"action":"lock"}"#,
+        r#"{"action":"mute","target":"sip:bob@example.com"}"#,
+        r#"{"action":"end"}"#,
+    ] {
+        let r = m.control(&mut mc, "INFO", body);
+        assert_refused(&r, &unverified("moderate this group"));
+    }
+    // A REFER in her dialog, removing or adding: refused.
+    let branch = m.refer(&mut mc, "<sip:bob@example.com;method=BYE>", PAI_ALICE);
+    assert_refused(&m.expect_final(&branch), &unverified("remove participants"));
+    let branch = m.refer(&mut mc, "<sip:carol@example.com>", "");
+    assert_refused(&m.expect_final(&branch), &unverified("add participants"));
+    bob.assert_quiet(QUIET, "bob stays");
+    assert_eq!(
+        w.view.conference_state.as_ref().and_then(|s| s.locked),
+        Some(false)
+    );
+    assert_eq!(metric(&focus, UNVERIFIED), 5.0);
+    // The asserted alice, through the trusted host, is the host.
+    let mut a = alice(&focus);
+    let (mut ac, _) = a.join(TEAM);
+    let r = a.control(&mut ac, "INFO", r#"{"action":"lock"}"#);
+    assert_eq!(r.status, 200);
+    w.until(|v| v.conference_state.and_then(|s| s.locked) == Some(true));
+    for (ua, call) in [(&mut a, &mut ac), (&mut bob, &mut b), (&mut m, &mut mc)] {
+        assert_eq!(ua.bye(call).status, 200);
+    }
+}
+
+#[test]
+fn a_subscription_to_a_members_only_group_needs_a_verified_identity() {
+    let focus = Focus::start(&config(None, ""));
+    let subscribe = "Event: conference\r\nAccept: application/conference-info+xml\r\n";
+    let mut m = mallory(&focus);
+    let r = out_of_dialog(
+        &mut m,
+        CLUB,
+        "SUBSCRIBE",
+        &format!("{subscribe}{PAI_ALICE}"),
+        None,
+    );
+    assert_refused(&r, &unverified("subscribe to this group"));
+    m.assert_quiet(QUIET, "no NOTIFY to a refused subscriber");
+    assert_eq!(metric(&focus, UNVERIFIED), 1.0);
+    let mut a = alice(&focus);
+    let r = out_of_dialog(
+        &mut a,
+        CLUB,
+        "SUBSCRIBE",
+        &format!("{subscribe}{PAI_ALICE}"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(a.expect_notify().doc.users.is_some());
+}
+
+#[test]
+fn a_group_message_claiming_a_member_is_refused() {
+    let sink = Sink::start("member");
+    let focus = Focus::start(&config(Some(&sink.uri()), ""));
+    let mut m = mallory(&focus);
+    let r = out_of_dialog(
+        &mut m,
+        CLUB,
+        "MESSAGE",
+        PAI_ALICE,
+        Some(("text/plain", "from alice, honest")),
+    );
+    assert_refused(&r, &unverified("send group messages to this group"));
+    std::thread::sleep(QUIET);
+    assert!(sink.deliveries().is_empty(), "the refused message went out");
+    assert_eq!(metric(&focus, UNVERIFIED), 1.0);
+    // Through the trusted host, asserted: relayed, from the asserted alice.
+    let mut a = alice(&focus);
+    let r = out_of_dialog(
+        &mut a,
+        CLUB,
+        "MESSAGE",
+        PAI_ALICE,
+        Some(("text/plain", "from alice")),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    let d = sink.expect_one(WAIT);
+    assert_eq!(d.body(), "from alice");
+    let from = NameAddr::parse(d.header(HeaderName::From).unwrap()).unwrap();
+    assert_eq!(from.uri.to_string(), "sip:alice@example.com");
+}
+
+#[test]
+fn an_untrusted_assertion_is_never_believed_nor_forwarded() {
+    let sink = Sink::start("listener");
+    // The open team group lists the sink: group messages reach it.
+    let focus = Focus::start(&config(Some(&sink.uri()), ""));
+    let mut w = Watcher::new(&focus, TEAM);
+    // mallory as herself, asserting (and preferring) to be the boss.
+    let mut m = Ua::udp_from(&focus, "mallory", ELSEWHERE);
+    let forged = "P-Asserted-Identity: \"The Boss\" <sip:boss@example.com>\r\n\
+                  P-Preferred-Identity: <sip:boss@example.com>\r\n";
+    m.invite_headers = forged.into();
+    let mut chat = m.join_chat(TEAM, Setup::Active);
+    let mut msrp = chat.connect();
+    msrp.bind();
+    let mut bob = Ua::udp(&focus, "bob");
+    let mut bchat = bob.join_chat(TEAM, Setup::Active);
+    let mut bmsrp = bchat.connect();
+    bmsrp.bind();
+    w.until(|v| {
+        user(v, "sip:mallory@example.com").is_some() && user(v, "sip:bob@example.com").is_some()
+    });
+    // Her chat messages carry the identity of her join: what she claimed, not the boss.
+    assert_eq!(msrp.say("the boss speaks").code, 200);
+    assert_eq!(
+        bmsrp.expect_message().sender_uri(),
+        "sip:mallory@example.com"
+    );
+    // Her group message reaches the listed member from what she claimed, with neither
+    // header.
+    let r = out_of_dialog(
+        &mut m,
+        TEAM,
+        "MESSAGE",
+        forged,
+        Some(("text/plain", "memo")),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    let d = sink.expect_one(WAIT);
+    assert_eq!(d.body(), "memo");
+    assert_eq!(
+        support::uri_of(d.header(HeaderName::From).unwrap()),
+        "sip:mallory@example.com"
+    );
+    assert!(
+        d.header(HeaderName::PAssertedIdentity).is_none(),
+        "{}",
+        d.text()
+    );
+    assert!(
+        d.header(HeaderName::PPreferredIdentity).is_none(),
+        "{}",
+        d.text()
+    );
+    assert!(
+        !d.text().to_ascii_lowercase().contains("boss"),
+        "{}",
+        d.text()
+    );
+    // Nor does the roster ever name the boss.
+    let seen = format!("{:?}", w.view);
+    assert!(!seen.to_ascii_lowercase().contains("boss"), "{seen}");
+    assert_eq!(m.bye(&mut chat.call).status, 200);
+    assert_eq!(bob.bye(&mut bchat.call).status, 200);
+}
+
+/// A MESSAGE body for the URI-list service: the payload and the recipient list.
+fn exploder_body(payload: &str, entries: &[Entry]) -> (String, String) {
+    let body = Multipart::mixed(vec![
+        Part::new("text/plain", payload.to_string()),
+        Part::new(resource_lists::MIME_TYPE, resource_lists::render(entries))
+            .with_disposition("recipient-list"),
+    ]);
+    let (ct, bytes) = body.encode_with_new_boundary().unwrap();
+    (ct, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+#[test]
+fn the_exploder_relays_only_for_a_verified_sender() {
+    let sink = Sink::start("r1");
+    let focus = Focus::start(&config(None, ""));
+    let (ct, body) = exploder_body("hello", &[Entry::new(sink.uri())]);
+    let extra = format!("Require: recipient-list-message\r\n{PAI_ALICE}");
+    let mut m = mallory(&focus);
+    let r = out_of_dialog(&mut m, LIST_SERVICE, "MESSAGE", &extra, Some((&ct, &body)));
+    assert_refused(&r, &unverified("send messages through this service"));
+    std::thread::sleep(QUIET);
+    assert!(sink.deliveries().is_empty(), "relayed for an outsider");
+    assert_eq!(metric(&focus, UNVERIFIED), 1.0);
+    let mut a = alice(&focus);
+    let r = out_of_dialog(&mut a, LIST_SERVICE, "MESSAGE", &extra, Some((&ct, &body)));
+    assert_eq!(r.status, 202, "{r:?}");
+    let d = sink.expect_one(WAIT);
+    // From the asserted identity, not the From of the device.
+    assert_eq!(
+        support::uri_of(d.header(HeaderName::From).unwrap()),
+        "sip:alice@example.com"
+    );
+    assert!(d.header(HeaderName::PAssertedIdentity).is_none());
+}
+
+#[test]
+fn ad_hoc_creation_by_domain_needs_a_verified_identity() {
+    let focus = Focus::start(&config(
+        None,
+        "adhoc = \"domains\"\nadhoc_domains = [\"example.com\"]",
+    ));
+    let mut m = mallory(&focus);
+    let (_, r) = try_join(&mut m, FACTORY);
+    assert_refused(&r, &unverified("create group sessions"));
+    assert_eq!(metric(&focus, UNVERIFIED), 1.0);
+    let mut a = alice(&focus);
+    let (mut call, r) = try_join(&mut a, FACTORY);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(a.bye(&mut call).status, 200);
+}
+
+#[test]
+fn the_lab_mode_believes_any_from_and_says_so() {
+    let focus = Focus::start(&config(None, "identity = \"from\""));
+    assert!(
+        focus.log_contains("policy.identity = \"from\"", WAIT),
+        "no warning in the log:\n{}",
+        focus.log()
+    );
+    assert!(focus.log().contains("WARN"), "{}", focus.log());
+    let mut bob = Ua::udp(&focus, "bob");
+    let (b, _) = bob.join(CLUB);
+    // mallory's bare From is believed: she is in as alice, the host, and removes bob.
+    let mut m = Ua::udp_from(&focus, "alice", ELSEWHERE);
+    let (mut mc, r) = try_join(&mut m, CLUB);
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut refer = Call::new(CLUB);
+    let branch = m.refer(&mut refer, "<sip:bob@example.com;method=BYE>", "");
+    assert_eq!(m.expect_final(&branch).status, 202);
+    bob.expect_bye(&b);
+    assert_eq!(m.bye(&mut mc).status, 200);
+    assert_eq!(metric(&focus, UNVERIFIED), 0.0);
+}
