@@ -835,10 +835,13 @@ impl Supervisor {
                 (user, s, "adhoc")
             }
         };
-        // The creator hosts its session.
-        s.policy
-            .members
-            .insert(who.aor.clone(), crate::config::Role::Host);
+        // The creator hosts its session, when its identity counts: an outsider's claim makes
+        // nobody host (it joins its session as a plain participant).
+        if let Some(aor) = who.entitled() {
+            s.policy
+                .members
+                .insert(aor.to_string(), crate::config::Role::Host);
+        }
         let settings = Arc::new(s);
         let entry = {
             let e = self

@@ -426,6 +426,25 @@ fn ad_hoc_creation_by_domain_needs_a_verified_identity() {
 }
 
 #[test]
+fn an_outsider_who_creates_an_ad_hoc_group_does_not_host_it() {
+    let focus = Focus::start(&config(None, ""));
+    // Anyone may create (the default), but a claim makes nobody host.
+    let mut m = mallory(&focus);
+    let (mut mc, r) = try_join(&mut m, FACTORY);
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = m.control(&mut mc, "INFO", r#"{"action":"lock"}"#);
+    assert_refused(&r, &unverified("moderate this group"));
+    assert_eq!(m.bye(&mut mc).status, 200);
+    // The asserted creator hosts hers.
+    let mut a = alice(&focus);
+    let (mut ac, r) = try_join(&mut a, FACTORY);
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = a.control(&mut ac, "INFO", r#"{"action":"lock"}"#);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(a.bye(&mut ac).status, 200);
+}
+
+#[test]
 fn the_lab_mode_believes_any_from_and_says_so() {
     let focus = Focus::start(&config(None, "identity = \"from\""));
     assert!(

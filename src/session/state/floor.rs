@@ -131,12 +131,13 @@ impl SessionState {
         let Some(p) = self.participants.get(&pid) else {
             return UserInfo::default();
         };
-        let listed = self.settings.policy.member_role(&p.real).is_some();
         UserInfo {
+            // The same decision as moderation: an outsider is never a chair.
             chair: self
-                .settings
-                .policy
-                .allow(Some(p.role), listed, Action::Moderate)
+                .authorize(
+                    super::identity::Requester::Participant(pid),
+                    Action::Moderate,
+                )
                 .is_ok(),
             display_name: p.display.clone(),
             uri: Some(p.identity.clone()),
