@@ -31,7 +31,7 @@ pub use delta::{apply, delta, users_delta, ApplyError};
 pub use model::{
     AvailableMedia, ConferenceDescription, ConferenceInfo, ConferenceState, DisconnectionMethod,
     DocState, ElemState, Endpoint, EndpointStatus, Execution, HostInfo, JoiningMethod, Media,
-    MediaStatus, SipDialogInfo, UriEntry, User, Users, MIME_TYPE, NAMESPACE,
+    MediaStatus, SipDialogInfo, UriEntry, User, Users, FOCUS_NAMESPACE, MIME_TYPE, NAMESPACE,
 };
 pub use parse::{parse, Limits, ParseError};
 pub use render::{render, to_bytes};

@@ -217,6 +217,8 @@ fn an_outsider_in_an_open_group_holds_no_role_and_moderates_nothing() {
     w.until(|v| user(v, "sip:alice@example.com").is_some());
     let shown = user(&w.view, "sip:alice@example.com").unwrap();
     assert_eq!(shown.roles, ["participant"], "{shown:#?}");
+    // Marked unverified (an extension attribute receivers that do not know it ignore).
+    assert!(shown.endpoints[0].unverified, "{shown:#?}");
     let mut bob = Ua::udp(&focus, "bob");
     let (mut b, _) = bob.join(TEAM);
     // Moderation in her dialog: lock, mute, end; each refused.
@@ -245,6 +247,10 @@ fn an_outsider_in_an_open_group_holds_no_role_and_moderates_nothing() {
     let r = a.control(&mut ac, "INFO", r#"{"action":"lock"}"#);
     assert_eq!(r.status, 200);
     w.until(|v| v.conference_state.and_then(|s| s.locked) == Some(true));
+    // Her endpoint, under the same user, is not marked.
+    let shown = user(&w.view, "sip:alice@example.com").unwrap();
+    let marks: Vec<bool> = shown.endpoints.iter().map(|e| e.unverified).collect();
+    assert_eq!(marks, [true, false], "{shown:#?}");
     for (ua, call) in [(&mut a, &mut ac), (&mut bob, &mut b), (&mut m, &mut mc)] {
         assert_eq!(ua.bye(call).status, 200);
     }

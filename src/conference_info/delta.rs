@@ -242,6 +242,8 @@ fn merge_endpoint(dst: &mut Endpoint, src: &Endpoint) {
     take(&mut dst.disconnection_method, &src.disconnection_method);
     take(&mut dst.disconnection_info, &src.disconnection_info);
     take(&mut dst.call_info, &src.call_info);
+    // Written on every rendering of the endpoint: present means unverified.
+    dst.unverified |= src.unverified;
     // `media` has no state attribute: a present one replaces the one with the same id.
     for m in &src.media {
         match dst.media.iter_mut().find(|d| d.id == m.id) {

@@ -11,6 +11,10 @@ use std::time::SystemTime;
 /// XML namespace of `application/conference-info+xml` documents.
 pub const NAMESPACE: &str = "urn:ietf:params:xml:ns:conference-info";
 
+/// XML namespace of the focus's own extension attributes (RFC 4575 lets `endpoint` carry
+/// attributes of other namespaces; receivers that do not know them ignore them).
+pub const FOCUS_NAMESPACE: &str = "urn:cpm-focus:params:xml:ns:conference-info";
+
 /// MIME type of the NOTIFY body for `Event: conference`.
 pub const MIME_TYPE: &str = "application/conference-info+xml";
 
@@ -255,6 +259,9 @@ pub struct Endpoint {
     pub disconnection_info: Option<Execution>,
     pub media: Vec<Media>,
     pub call_info: Option<SipDialogInfo>,
+    /// The participant's identity is an unproven claim (`policy.identity`): written as the
+    /// extension attribute `verified="false"` in [`FOCUS_NAMESPACE`].
+    pub unverified: bool,
 }
 
 impl Endpoint {

@@ -22,7 +22,7 @@ use super::escape::is_xml_char;
 use super::model::{
     AvailableMedia, ConferenceDescription, ConferenceInfo, ConferenceState, DisconnectionMethod,
     ElemState, Endpoint, EndpointStatus, Execution, HostInfo, JoiningMethod, Media, MediaStatus,
-    SipDialogInfo, UriEntry, User, Users, NAMESPACE,
+    SipDialogInfo, UriEntry, User, Users, FOCUS_NAMESPACE, NAMESPACE,
 };
 
 /// Resource bounds for one document.
@@ -341,6 +341,32 @@ impl<'i> Parser<'i, '_> {
             found[i] = Some(value.into_owned());
         }
         Ok(found)
+    }
+
+    /// Reads the attribute `name` of `tag` in the focus's own namespace
+    /// ([`FOCUS_NAMESPACE`]), ignoring every other one.
+    fn focus_attr(&self, tag: &Tag<'_>, name: &str) -> Result<Option<String>> {
+        for attr in tag.start.attributes() {
+            let attr = attr.map_err(|e| xml_error(e.into()))?;
+            if attr.key.as_namespace_binding().is_some() {
+                continue;
+            }
+            let (ns, local) = self.reader.resolver().resolve_attribute(attr.key);
+            match ns {
+                ResolveResult::Bound(n) if n.0 == FOCUS_NAMESPACE => {}
+                ResolveResult::Unknown(p) => return Err(ParseError::UnboundPrefix(quote(&p))),
+                _ => continue,
+            }
+            if local.as_ref() != name {
+                continue;
+            }
+            let value = attr
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(xml_error)?;
+            check_chars(&value)?;
+            return Ok(Some(value.into_owned()));
+        }
+        Ok(None)
     }
 
     /// Skips the rest of an element we do not model (its nodes still count against limits).
@@ -765,6 +791,7 @@ impl<'i> Parser<'i, '_> {
                 attribute: "entity",
             })?,
             state: state_attr(EL, state)?,
+            unverified: self.focus_attr(tag, "verified")?.as_deref() == Some("false"),
             ..Endpoint::default()
         };
         self.children(|p, tag| match tag.local() {

@@ -12,7 +12,7 @@ use super::datetime::format_rfc3339;
 use super::escape::push_escaped;
 use super::model::{
     AvailableMedia, ConferenceDescription, ConferenceInfo, ConferenceState, Endpoint, Execution,
-    HostInfo, Media, SipDialogInfo, UriEntry, User, Users, NAMESPACE,
+    HostInfo, Media, SipDialogInfo, UriEntry, User, Users, FOCUS_NAMESPACE, NAMESPACE,
 };
 
 /// Appends the XML document for `doc` to `out`.
@@ -63,7 +63,7 @@ fn estimate(doc: &ConferenceInfo) -> usize {
             n += 160 + u.entity.len() + u.display_text.as_ref().map_or(0, String::len);
             n += 48 * (u.roles.len() + u.associated_aors.len());
             for e in &u.endpoints {
-                n += 240 + e.entity.len() + 120 * e.media.len();
+                n += 320 + e.entity.len() + 120 * e.media.len();
             }
         }
     }
@@ -262,6 +262,11 @@ impl Writer<'_> {
         self.raw("<endpoint");
         self.attr("entity", &e.entity);
         self.attr("state", e.state.as_str());
+        if e.unverified {
+            self.raw(" xmlns:cpmf=\"");
+            self.raw(FOCUS_NAMESPACE);
+            self.raw("\" cpmf:verified=\"false\"");
+        }
         self.out.push(b'>');
         self.opt_text("display-text", &e.display_text);
         self.execution("referred", &e.referred);

@@ -74,6 +74,7 @@ fn alice() -> User {
                 from_tag: "f1".into(),
                 to_tag: "t1".into(),
             }),
+            unverified: false,
         }],
     }
 }
@@ -1197,11 +1198,12 @@ fn endpoint() -> impl Strategy<Value = Endpoint> {
                 to_tag,
             },
         )),
+        any::<bool>(),
     );
     (head, tail).prop_map(
         |(
             (entity, state, display_text, referred, status, joining_method),
-            (joining_info, disconnection_method, disconnection_info, media, call_info),
+            (joining_info, disconnection_method, disconnection_info, media, call_info, unverified),
         )| Endpoint {
             entity,
             state,
@@ -1214,6 +1216,7 @@ fn endpoint() -> impl Strategy<Value = Endpoint> {
             disconnection_info,
             media,
             call_info,
+            unverified,
         },
     )
 }
@@ -1463,4 +1466,35 @@ proptest! {
         let text = to_rfc3339(at(secs));
         prop_assert_eq!(parse_datetime(&text), Some(at(secs)));
     }
+}
+
+#[test]
+fn an_unverified_endpoint_carries_the_focus_extension_attribute() {
+    let mut doc = ConferenceInfo::full("sip:conf@focus.example.com", 1);
+    doc.users = Some(Users {
+        state: ElemState::Full,
+        users: vec![User {
+            endpoints: vec![Endpoint {
+                unverified: true,
+                ..Endpoint::new("sip:mallory@192.0.2.66")
+            }],
+            ..User::new("sip:alice@example.com")
+        }],
+    });
+    let bytes = to_bytes(&doc);
+    let text = std::str::from_utf8(&bytes).unwrap();
+    assert!(
+        text.contains(&format!(
+            "<endpoint entity=\"sip:mallory@192.0.2.66\" state=\"full\" xmlns:cpmf=\"{FOCUS_NAMESPACE}\" cpmf:verified=\"false\">"
+        )),
+        "{text}"
+    );
+    let back = parse(&bytes, &Limits::default()).unwrap();
+    assert_eq!(back, doc);
+    // A verified endpoint carries nothing extra; a receiver ignores an attribute of another
+    // namespace with the same name.
+    let plain = text.replace(FOCUS_NAMESPACE, "urn:example:other");
+    let other = parse(plain.as_bytes(), &Limits::default()).unwrap();
+    let ep = &other.users.unwrap().users[0].endpoints[0];
+    assert!(!ep.unverified);
 }

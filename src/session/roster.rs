@@ -31,6 +31,9 @@ pub struct EndpointEntry {
     pub referred_by: Option<String>,
     /// Its media streams as conference-info shows them (talk-burst audio and its floor).
     pub media: Vec<Media>,
+    /// Nobody vouched for the participant's identity (an unproven claim): marked so in
+    /// conference-info.
+    pub unverified: bool,
 }
 
 /// One user: an identity with its endpoints.
@@ -402,6 +405,7 @@ pub fn user_element(u: &UserEntry) -> User {
                 by: Some(by.clone()),
             });
             ep.media = e.media.clone();
+            ep.unverified = e.unverified;
             ep
         })
         .collect();
@@ -427,6 +431,7 @@ mod tests {
             hidden: false,
             referred_by: None,
             media: Vec::new(),
+            unverified: false,
         }
     }
 

@@ -809,6 +809,7 @@ impl SessionState {
             hidden: who.anonymous,
             referred_by: None,
             media: Vec::new(),
+            unverified: who.proof == crate::policy::Proof::Claimed,
         };
         let (identity, display) = public;
         self.participants.insert(

@@ -271,6 +271,8 @@ impl SessionState {
             hidden: rec.hidden,
             referred_by: None,
             media: Vec::new(),
+            unverified: crate::policy::Proof::from_label(&rec.proof)
+                == crate::policy::Proof::Claimed,
         };
         self.dialogs
             .insert(dialog.id.local_tag.clone(), Owner::Participant(pid));

@@ -585,6 +585,7 @@ impl SessionState {
                 hidden,
                 referred_by: by.map(str::to_string),
                 media: Vec::new(),
+                unverified: false,
             },
         );
         self.dialouts.insert(
