@@ -124,8 +124,8 @@ impl AuthConfig {
                 "must be non-empty, without '\"', '\\', ':' or control characters".into(),
             );
         }
-        if !(10..=86_400).contains(&self.nonce_ttl_s) {
-            bad("nonce_ttl_s", "must be between 10 and 86400".into());
+        if !(1..=86_400).contains(&self.nonce_ttl_s) {
+            bad("nonce_ttl_s", "must be between 1 and 86400".into());
         }
         if !(1..=10_000_000).contains(&self.max_nonces) {
             bad("max_nonces", "must be between 1 and 10000000".into());
@@ -238,7 +238,7 @@ mod tests {
             ["auth.credentials: required when auth.mode is not \"off\""]
         );
         let e = issues(
-            "[auth]\nrealm = \"a\\\"b\"\nnonce_ttl_s = 1\nmax_nonces = 0\nalgorithms = []\n\
+            "[auth]\nrealm = \"a\\\"b\"\nnonce_ttl_s = 0\nmax_nonces = 0\nalgorithms = []\n\
              max_failures = 0\nfailure_window_s = 0\nmax_failure_sources = 0\n",
         );
         let keys: Vec<&str> = e.iter().map(|i| i.split(':').next().unwrap()).collect();
