@@ -434,6 +434,9 @@ pub struct RtpConfig {
     pub max_packet_rate: u32,
     /// Codecs forwarded, in preference order (`<encoding>/<rate>[/<channels>]`).
     pub codecs: Vec<String>,
+    /// Which source a participant's leg accepts: `signalled` (the SDP's address and port)
+    /// or `symmetric_once` (one latch to the first source from the SDP's address).
+    pub latching: crate::media::rtp::Latching,
 }
 
 impl Default for RtpConfig {
@@ -444,6 +447,7 @@ impl Default for RtpConfig {
             silence_timeout_s: 10,
             max_packet_rate: 200,
             codecs: vec!["PCMU/8000".into(), "PCMA/8000".into()],
+            latching: crate::media::rtp::Latching::Signalled,
         }
     }
 }
@@ -1313,6 +1317,7 @@ mod tests {
         assert_eq!(c.rtp.silence_timeout_s, d.rtp.silence_timeout_s);
         assert_eq!(c.rtp.max_packet_rate, d.rtp.max_packet_rate);
         assert_eq!(c.rtp.codecs, d.rtp.codecs);
+        assert_eq!(c.rtp.latching, d.rtp.latching);
         assert_eq!(c.floor.listen, d.floor.listen);
         assert_eq!(c.floor.max_talk_burst_s, d.floor.max_talk_burst_s);
         assert_eq!(c.floor.max_queue, d.floor.max_queue);
