@@ -245,6 +245,34 @@ impl Dialog {
         }
     }
 
+    /// RFC 3261 §12.2.2: a request belongs to this dialog only when its Call-ID and both tags
+    /// match (the local tag already chose the dialog); a peer without a tag (RFC 2543) has the
+    /// empty remote tag.
+    pub fn matches(&self, req: &Request) -> bool {
+        req.call_id() == &*self.id.call_id && req.from.tag().unwrap_or("") == &*self.remote_tag
+    }
+
+    /// The flow in-dialog requests must come on, when the dialog is bound to one: a dialog set
+    /// up from an address outside `trusted` (the trusted core vouches for its own dialogs).
+    /// `None` also when the flow is unknown (a dialog whose peer address was never seen).
+    pub fn bound_flow(&self, trusted: &[std::net::IpAddr]) -> Option<&Target> {
+        let ip = self.flow.addr.ip();
+        (!ip.is_unspecified() && !trusted.contains(&ip)).then_some(&self.flow)
+    }
+
+    /// True when `source` is the dialog's own flow: the same transport and address, and for
+    /// TCP and TLS the same connection (when the dialog's connection is known).
+    pub fn same_flow(&self, source: &Target) -> bool {
+        let f = &self.flow;
+        if f.protocol != source.protocol || f.addr != source.addr {
+            return false;
+        }
+        match (f.protocol.is_reliable(), f.conn) {
+            (true, Some(conn)) => source.conn == Some(conn),
+            _ => true,
+        }
+    }
+
     /// Where the next in-dialog request goes.
     pub fn destination(&self) -> Destination {
         let next_hop = self
