@@ -238,7 +238,11 @@ fn refer_bye_naming_oneself_is_a_leave() {
     let br = alice.refer(&mut a, "<sip:alice@example.com;method=BYE>", "");
     assert_eq!(alice.expect_final(&br).status, 202);
     let trying = alice.expect_sipfrag();
-    assert!(trying.text().contains("SIP/2.0 100 Trying"), "{}", trying.text());
+    assert!(
+        trying.text().contains("SIP/2.0 100 Trying"),
+        "{}",
+        trying.text()
+    );
     let n = alice.expect_sipfrag();
     assert!(n.text().contains("SIP/2.0 200 OK"), "{}", n.text());
     assert!(n.text().contains("terminated"), "{}", n.text());
@@ -325,4 +329,32 @@ fn a_join_from_another_focus_is_refused_unless_cascading_is_configured() {
     let r = join_as_focus(&mut other, &mut call);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(other.bye(&mut call).status, 200);
+}
+
+#[test]
+fn a_dialed_out_participant_is_held_to_its_address() {
+    let focus = Focus::start(
+        r#"
+[[groups]]
+uri = "sip:team@focus.example.com"
+[[groups.members]]
+uri = "sip:alice@example.com"
+role = "host"
+"#,
+    );
+    let mut alice = Ua::udp(&focus, "alice");
+    let (mut a, _) = alice.join(TEAM);
+    let mut dan = Ua::udp(&focus, "dan");
+    let b = alice.refer(
+        &mut a,
+        &format!("<sip:dan@{}>", dan.local),
+        "Refer-Sub: false\r\n",
+    );
+    assert_eq!(alice.expect_final(&b).status, 200);
+    let inv = dan.expect_invite();
+    let (mut dc, _msrp) = dan.accept_chat(&inv);
+    let mut mallory = Ua::udp_from(&focus, "dan", ATTACKER);
+    assert_off_flow(&mallory.bye(&mut forged(&dc)));
+    assert_eq!(dan.bye(&mut dc).status, 200, "his own address still works");
+    assert_eq!(alice.bye(&mut a).status, 200);
 }

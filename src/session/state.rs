@@ -1039,7 +1039,7 @@ impl SessionState {
             p.offer_pending = offer_pending;
             p.awaiting_ack = Some(ctx.txn);
             let id = p.dialog.id.clone();
-            if !p.dialog.same_flow(&ctx.source) {
+            if !p.dialog.on_flow(&ctx.source) {
                 self.ack_flows.insert(pid, ctx.source);
             }
             self.invites.insert(ctx.txn, pid);
@@ -1581,6 +1581,7 @@ impl SessionState {
         if let Some((pid, src)) = binds {
             if let Some(p) = self.participants.get_mut(&pid) {
                 p.dialog.flow = src;
+                p.dialog.binding = crate::dialog::Binding::Host;
             }
         }
     }

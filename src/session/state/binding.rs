@@ -2,8 +2,9 @@
 //! when it matches the whole dialog id (Call-ID, local *and* remote tag, RFC 3261 §12), and,
 //! for a dialog set up from an address outside `policy.trusted_hosts`, only when it comes on
 //! the dialog's own flow (transport and address; for TCP and TLS the same connection), from
-//! a trusted host, or authenticated as the dialog's party. Knowing a participant's Call-ID and
-//! tags is then not enough to end its session or move its media.
+//! a trusted host, or authenticated as the dialog's party. A dialog the focus set up itself (a
+//! dial-out, a resume after a restart) is held to the address its peer's 2xx came from. Knowing
+//! a participant's Call-ID and tags is then not enough to end its session or move its media.
 
 use super::*;
 
@@ -69,7 +70,7 @@ impl SessionState {
             return Ok(());
         };
         let proven = !identity.is_empty() && authenticated == Some(identity);
-        if dialog.same_flow(source)
+        if dialog.on_flow(source)
             || self.settings.trusted_hosts.contains(&source.addr.ip())
             || proven
         {
