@@ -316,6 +316,10 @@ impl SessionSettings {
     }
 }
 
+/// Documents rendered during one flush, by base (`None`: full) and whether they carry
+/// dialog identifiers, split around their `version` (see [`SessionState::render_parts`]).
+type RenderCache = HashMap<(Option<u64>, bool), (Bytes, Bytes)>;
+
 /// Sessions with fewer participants compute their next deadline exactly every time.
 const EXACT_BELOW: usize = 64;
 /// How long a large session reuses its earliest participant deadline.
@@ -1837,7 +1841,7 @@ impl SessionState {
         if due.is_empty() {
             return;
         }
-        let mut cache: HashMap<(Option<u64>, bool), (Bytes, Bytes)> = HashMap::new();
+        let mut cache: RenderCache = HashMap::new();
         for sid in due {
             self.send_notify(now, sid, None, Some(&mut cache));
         }
@@ -1849,7 +1853,7 @@ impl SessionState {
         now: Instant,
         sid: u64,
         terminal: Option<&'static str>,
-        cache: Option<&mut HashMap<(Option<u64>, bool), (Bytes, Bytes)>>,
+        cache: Option<&mut RenderCache>,
     ) {
         let Some(sub) = self.subscriptions.get(&sid) else {
             return;
