@@ -19,6 +19,11 @@ use support::{endpoint_state, follow, user, Call, Focus, Ua, AUDIO_OFFER, TEAM, 
 const TALK: &str = "sip:talk@focus.example.com";
 /// The attacker's address: on loopback, but not the participants' and not trusted.
 const ATTACKER: &str = "127.0.0.66";
+/// Nothing trusted: the participants on 127.0.0.1 are ordinary agents, not a SIP core (a
+/// trusted host's dialogs are not bound to a flow, and the embedded configuration trusts
+/// loopback).
+const NOTHING_TRUSTED: &str = "[policy]\ntrusted_hosts = []\n";
+
 /// The Warning of a request refused for coming on another flow.
 const OFF_FLOW: &str =
     "399 focus.example.com \"Requests in this dialog must come on the flow that set it up\"";
@@ -29,6 +34,7 @@ fn talk_focus() -> Focus {
         r#"
 [policy]
 allowed_media = ["msrp", "audio"]
+trusted_hosts = []
 [rtp]
 silence_timeout_s = 60
 [[groups]]
@@ -138,7 +144,7 @@ fn a_victims_dialog_cannot_be_ended_or_moved_by_anyone_else() {
 
 #[test]
 fn over_tcp_a_dialog_is_bound_to_its_connection() {
-    let focus = Focus::start("");
+    let focus = Focus::start(NOTHING_TRUSTED);
     let mut carol = Ua::tcp(&focus, "carol");
     let (mut call, _) = carol.join(TEAM);
     // The same address, another connection.
@@ -151,7 +157,7 @@ fn over_tcp_a_dialog_is_bound_to_its_connection() {
 
 #[test]
 fn a_subscription_is_bound_to_its_flow_too() {
-    let focus = Focus::start("");
+    let focus = Focus::start(NOTHING_TRUSTED);
     let mut watcher = Ua::udp(&focus, "watcher");
     let (sub, first) = watcher.subscribe_to(TEAM);
     let mut view = first.doc;
@@ -173,7 +179,7 @@ fn a_subscription_is_bound_to_its_flow_too() {
 
 #[test]
 fn ordinary_subscribers_get_the_roster_without_dialog_identifiers() {
-    let focus = Focus::start("");
+    let focus = Focus::start(NOTHING_TRUSTED);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     let mut watcher = Ua::udp(&focus, "watcher");
@@ -223,7 +229,7 @@ call_info_to_trusted = true
 
 #[test]
 fn refer_bye_naming_oneself_is_a_leave() {
-    let focus = Focus::start("");
+    let focus = Focus::start(NOTHING_TRUSTED);
     let mut watcher = Ua::udp(&focus, "watcher");
     let (_sub, first) = watcher.subscribe_to(TEAM);
     let mut view = first.doc;
@@ -309,7 +315,7 @@ fn join_as_focus(ua: &mut Ua, call: &mut Call) -> Response {
 
 #[test]
 fn a_join_from_another_focus_is_refused_unless_cascading_is_configured() {
-    let focus = Focus::start("");
+    let focus = Focus::start(NOTHING_TRUSTED);
     let mut other = Ua::udp(&focus, "conf");
     let r = join_as_focus(&mut other, &mut Call::new(TEAM));
     assert_eq!(r.status, 403, "{r:?}");
@@ -333,8 +339,12 @@ fn a_join_from_another_focus_is_refused_unless_cascading_is_configured() {
 
 #[test]
 fn a_dialed_out_participant_is_held_to_its_address() {
+    // alice, the host, comes through her own trusted proxy (127.0.0.2), so her REFER counts;
+    // dan, whom the focus calls on 127.0.0.1, is an ordinary agent.
     let focus = Focus::start(
         r#"
+[policy]
+trusted_hosts = ["127.0.0.2"]
 [[groups]]
 uri = "sip:team@focus.example.com"
 [[groups.members]]
@@ -342,7 +352,7 @@ uri = "sip:alice@example.com"
 role = "host"
 "#,
     );
-    let mut alice = Ua::udp(&focus, "alice");
+    let mut alice = Ua::udp_from(&focus, "alice", "127.0.0.2");
     let (mut a, _) = alice.join(TEAM);
     let mut dan = Ua::udp(&focus, "dan");
     let b = alice.refer(
