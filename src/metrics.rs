@@ -169,6 +169,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Requests refused with 503 to shed load, by reason",
     ),
     (
+        "focus_cpim_forged_from_total",
+        Kind::Counter,
+        "Relayed message/cpim whose From named someone other than the sender (replaced by the sender's identity or alias, never relayed), by path (msrp, pager, exploder)",
+    ),
+    (
         "focus_policy_rejections_total",
         Kind::Counter,
         "Requests refused by group policy, by reason",
