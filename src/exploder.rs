@@ -6,11 +6,11 @@
 //! entries masked). It keeps no state beyond its requests in flight.
 
 use crate::body::{multipart, resource_lists};
-use crate::media::cpim::vouch::{vouch, Path, Sender};
-use crate::media::cpim::{Addr, Cpim, CpimLimits};
 use crate::endpoint::{
     new_tag, Destination, Endpoint, IncomingRequest, OutgoingRequest, TransactionUser, TuEvent,
 };
+use crate::media::cpim::vouch::{vouch, Path, Sender};
+use crate::media::cpim::{Addr, Cpim, CpimLimits};
 use crate::sip::{HeaderName, MessageWriter, Method, Uri};
 use bytes::Bytes;
 use std::net::IpAddr;

@@ -35,6 +35,10 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
         "needs a REFER or URI list with a callee: asserted in tests/adhoc.rs",
     ),
     (
+        "focus_cpim_forged_from_total",
+        "needs a forged CPIM From: asserted in tests/anonymity.rs",
+    ),
+    (
         "focus_group_messages_total",
         "needs group messages: asserted in tests/adhoc.rs",
     ),

@@ -130,9 +130,15 @@ fn private_messages_per_rfc_7701() {
     c.to = vec![Addr::new("sip:chat-42@CONF.example.com;transport=tcp")];
     assert!(c.private_recipients(CONF).is_empty());
     c.to = vec![Addr::new(CONF), Addr::new("sip:bob@example.com")];
-    assert!(c.private_recipients(CONF).is_empty(), "the chat is everyone");
+    assert!(
+        c.private_recipients(CONF).is_empty(),
+        "the chat is everyone"
+    );
     c.to = vec![Addr::new("sip:bob@example.com"), Addr::new(CONF)];
-    assert!(c.private_recipients(CONF).is_empty(), "the chat is everyone");
+    assert!(
+        c.private_recipients(CONF).is_empty(),
+        "the chat is everyone"
+    );
     c.to.clear();
     assert!(c.private_recipients(CONF).is_empty());
     c.to = vec![Addr::new("tel:+15551234567")];

@@ -91,9 +91,10 @@ pub fn vouch(cpim: &mut Cpim, sender: Sender<'_>, path: Path) -> Result<Claim, V
 /// Whether the encapsulated content is an IMDN (RFC 5438 `message/imdn+xml`).
 pub fn is_imdn(cpim: &Cpim) -> bool {
     cpim.content_type.as_deref().is_some_and(|t| {
-        t.split(';')
-            .next()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case(crate::media::imdn::CONTENT_TYPE))
+        t.split(';').next().is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case(crate::media::imdn::CONTENT_TYPE)
+        })
     })
 }
 
@@ -130,7 +131,9 @@ pub fn hide_recipient(xml: &str, alias: &str) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The anonymous URI of RFC 3323 §4.1.1.3, or any alias in its domain.
@@ -236,9 +239,6 @@ mod tests {
         // Unreadable: refused.
         let mut c = msg("sip:dave@example.com", "message/imdn+xml", "");
         c.body = Bytes::from_static(&[0xff, 0xfe]);
-        assert_eq!(
-            vouch(&mut c, anon, Path::Msrp),
-            Err(VouchError::Unreadable)
-        );
+        assert_eq!(vouch(&mut c, anon, Path::Msrp), Err(VouchError::Unreadable));
     }
 }

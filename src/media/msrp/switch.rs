@@ -683,8 +683,7 @@ impl Switch {
             };
             (c, 0)
         };
-        let private_to: Arc<[Arc<Member>]> =
-            private_members(&cpim, &group.conference, &group.snapshot(), sender)?.into();
+        let private_to: Arc<[Arc<Member>]> = private_members(&cpim, group, sender)?.into();
         // Rewrite the envelope: the focus vouches for who sent it (and hides who asked to be
         // anonymous); the group (or the private recipients) is the To.
         let who = Sender {
@@ -948,18 +947,17 @@ fn frame_head(target: &Member, tid: &str, msg_id: &str, range: ByteRange) -> Byt
 /// them or no one. 428 when the group allows no private messages (RFC 7701 §7.2).
 fn private_members(
     cpim: &Cpim,
-    conference: &str,
-    members: &[Arc<Member>],
+    group: &Group,
     sender: &Arc<Member>,
 ) -> Result<Vec<Arc<Member>>, u16> {
-    let named = cpim.private_recipients(conference);
+    let named = cpim.private_recipients(&group.conference);
     if named.is_empty() {
         return Ok(Vec::new());
     }
-    let allowed = sender.group.upgrade().is_some_and(|g| g.allow_private);
-    if !allowed {
+    if !group.allow_private {
         return Err(428);
     }
+    let members = group.snapshot();
     let mut out: Vec<Arc<Member>> = Vec::with_capacity(named.len());
     for uri in named {
         if same_aor(&sender.identity, uri) {

@@ -295,7 +295,9 @@ impl SessionState {
             }
             cpim.to = to;
         }
-        let body = cpim.to_bytes().map_err(|_| bad("Malformed message/cpim body"))?;
+        let body = cpim
+            .to_bytes()
+            .map_err(|_| bad("Malformed message/cpim body"))?;
         Ok((body, private))
     }
 
