@@ -140,12 +140,15 @@ async fn run(
         },
         arbiters,
     )?;
-    let reloader = Arc::new(Reloader::new(
-        cli.config.clone(),
-        config.clone(),
-        server.supervisor.clone(),
-        Some(auth.clone()),
-    ));
+    let reloader = Arc::new(
+        Reloader::new(
+            cli.config.clone(),
+            config.clone(),
+            server.supervisor.clone(),
+            Some(auth.clone()),
+        )
+        .with_tls(server.tls_certs.clone()),
+    );
     tokio::spawn(reload_on_hangup(hangups, reloader.clone()));
     let api = Arc::new(cpm_focus::admin::AdminApi::new(
         server.supervisor.clone(),

@@ -209,6 +209,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "TLS handshakes of accepted and outbound connections, by service (sip, msrp) and outcome (ok, failed)",
     ),
     (
+        "focus_tls_handshake_failures_total",
+        Kind::Counter,
+        "Failed TLS handshakes, by role (server: accepted, client: the focus connected out), service (sip, msrp) and reason (name_mismatch, unknown_issuer, expired, bad_certificate, fingerprint_mismatch, alert, timeout, protocol, io)",
+    ),
+    (
         "focus_tcp_idle_closed_total",
         Kind::Counter,
         "TCP connections closed for idleness",

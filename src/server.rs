@@ -56,6 +56,8 @@ pub struct Server {
     pub tcp_addr: SocketAddr,
     /// SIP over TLS, when `[tls]` is configured.
     pub tls_addr: Option<SocketAddr>,
+    /// The certificate TLS handshakes present (SIP and MSRP), reloadable.
+    pub tls_certs: Option<Arc<crate::transport::tls::CertStore>>,
     /// The MSRP listener, when the switch runs.
     pub msrp_addr: Option<SocketAddr>,
     pub switch: Option<Arc<Switch>>,
@@ -331,6 +333,7 @@ impl Server {
             udp_addr: udp.local_addr(),
             tcp_addr: tcp.local_addr(),
             tls_addr: sips.as_ref().map(|t| t.local_addr()),
+            tls_certs: tls.as_ref().map(|t| t.certs.clone()),
             msrp_addr,
             switch,
             talk,

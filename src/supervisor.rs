@@ -891,6 +891,22 @@ async fn futures_join_all(waits: Vec<tokio::sync::oneshot::Receiver<()>>) {
 impl Router for Supervisor {
     fn route(&self, incoming: IncomingRequest) {
         let req = incoming.request.clone();
+        // RFC 5630: a `sips:` Request-URI asks for TLS on every hop; one that came over a
+        // plain transport already lost that, so it is refused rather than served in clear.
+        if req.uri.scheme == crate::sip::Scheme::Sips && incoming.source.protocol != Protocol::Tls {
+            metrics::counter!("focus_policy_rejections_total", "reason" => "sips_plain_transport")
+                .increment(1);
+            let warning = format!(
+                "380 {} \"SIPS Not Allowed: a sips: Request-URI needs TLS\"",
+                self.settings.domain
+            );
+            incoming
+                .txn
+                .reply_with(&req, 480, "Temporarily Unavailable", |w| {
+                    w.header(HeaderName::Warning, &warning);
+                });
+            return;
+        }
         if let Some(refusal) = checks::check(&req) {
             if refusal.status == 405 || refusal.status == 501 {
                 metrics::counter!("focus_sip_unsupported_methods_total").increment(1);

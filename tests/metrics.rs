@@ -75,6 +75,10 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
         "needs [tls] and certificates: asserted in tests/tls.rs",
     ),
     (
+        "focus_tls_handshake_failures_total",
+        "needs [tls] and a peer with a wrong certificate: asserted in tests/tls.rs",
+    ),
+    (
         "focus_admin_requests_total",
         "needs admin API requests: asserted in tests/admin.rs",
     ),

@@ -257,9 +257,14 @@ impl TcpRegistry {
                                 let (read, write) = tokio::io::split(s);
                                 me.start(read, write, peer, permit);
                             }
-                            _ => {
+                            failed => {
                                 metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "failed").increment(1);
-                                tracing::debug!(%peer, "SIP TLS handshake failed");
+                                let reason = match &failed {
+                                    Ok(Err(e)) => super::tls::failure_reason(e),
+                                    _ => "timeout",
+                                };
+                                super::tls::count_failure(super::tls::Role::Server, "sip", reason);
+                                tracing::debug!(%peer, reason, "SIP TLS handshake failed");
                             }
                         }
                     });
@@ -464,10 +469,22 @@ impl TcpRegistry {
                 Ok(self.clone().start(read, write, addr, permit))
             }
             Some((connector, name, timeout)) => {
-                let s = tokio::time::timeout(timeout, connector.connect(name, stream))
-                    .await
-                    .map_err(|_| SendError::Io)?
-                    .map_err(|_| SendError::Io)?;
+                // The peer's chain and name are verified (tls.ca_file); a failure is counted
+                // and the request fails: never a downgrade.
+                let s = match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
+                    Ok(Ok(s)) => s,
+                    failed => {
+                        let reason = match &failed {
+                            Ok(Err(e)) => super::tls::failure_reason(e),
+                            _ => "timeout",
+                        };
+                        metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "failed").increment(1);
+                        super::tls::count_failure(super::tls::Role::Client, "sip", reason);
+                        tracing::warn!(%addr, %host, reason, "outbound SIP TLS handshake failed");
+                        return Err(SendError::Io);
+                    }
+                };
+                metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "ok").increment(1);
                 let (read, write) = tokio::io::split(s);
                 Ok(self.clone().start(read, write, addr, permit))
             }

@@ -1,10 +1,15 @@
 //! TLS for SIP (`sips:`, RFC 5630) and MSRP (`msrps:`, RFC 4975 §14) with rustls: the
-//! focus's certificate and key from `[tls]`, and the roots it trusts when it connects out.
+//! focus's certificate and key from `[tls]` (reloadable: new handshakes take the new one,
+//! open connections keep theirs), and the roots it trusts when it connects out. As a client
+//! the focus always verifies the peer's chain against `tls.ca_file` and its name against the
+//! host it dialled; every failed handshake is counted by role and a bounded reason.
 
 use crate::config::TlsConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use std::sync::Arc;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use thiserror::Error;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -27,6 +32,8 @@ pub enum TlsError {
 #[derive(Clone)]
 pub struct TlsContext {
     pub acceptor: TlsAcceptor,
+    /// The certificate new handshakes present; [`CertStore::reload`] swaps it.
+    pub certs: Arc<CertStore>,
     /// Present when `tls.ca_file` names roots to verify peers the focus connects to.
     pub connector: Option<TlsConnector>,
     pub handshake_timeout: Duration,
@@ -69,30 +76,21 @@ impl TlsContext {
         if !config.enabled() {
             return Ok(None);
         }
-        let chain = certs("cert_file", &config.cert_file)?;
-        let key = PrivateKeyDer::from_pem_file(&config.key_file)
-            .map_err(|e| file_err("key_file", &config.key_file, e))?;
+        let store = Arc::new(CertStore {
+            current: RwLock::new(Arc::new(certified_key(config)?)),
+        });
         let server = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
-            .with_single_cert(chain, key)?;
+            .with_cert_resolver(store.clone());
         let connector = if config.ca_file.is_empty() {
             None
         } else {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in certs("ca_file", &config.ca_file)? {
-                roots
-                    .add(c)
-                    .map_err(|e| file_err("ca_file", &config.ca_file, e))?;
-            }
-            let client = rustls::ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Some(TlsConnector::from(Arc::new(client)))
+            Some(TlsConnector::from(client_config(&config.ca_file)?))
         };
         Ok(Some(TlsContext {
             acceptor: TlsAcceptor::from(Arc::new(server)),
+            certs: store,
             connector,
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
         }))
@@ -106,5 +104,108 @@ impl TlsContext {
                 .to_string(),
         )
         .ok()
+    }
+}
+
+/// The certificate chain and key `[tls]` names, checked to belong together.
+fn certified_key(config: &TlsConfig) -> Result<CertifiedKey, TlsError> {
+    let chain = certs("cert_file", &config.cert_file)?;
+    let key = PrivateKeyDer::from_pem_file(&config.key_file)
+        .map_err(|e| file_err("key_file", &config.key_file, e))?;
+    CertifiedKey::from_der(chain, key, &provider())
+        .map_err(|e| file_err("key_file", &config.key_file, e))
+}
+
+/// A client configuration that verifies servers: the chain against the roots in `ca_file`
+/// (PEM; Debian's system store is `/etc/ssl/certs/ca-certificates.crt`), the name against
+/// the host connected to (rustls' WebPKI verifier). Every client of the focus (SIP and MSRP
+/// dial-outs, the credit server) builds on it.
+pub fn client_config(ca_file: &str) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs("ca_file", ca_file)? {
+        roots.add(c).map_err(|e| file_err("ca_file", ca_file, e))?;
+    }
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(client))
+}
+
+/// The focus's certificate for new handshakes. A reload swaps it; a connection keeps the
+/// one it was established with.
+pub struct CertStore {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl std::fmt::Debug for CertStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CertStore")
+    }
+}
+
+impl CertStore {
+    /// Re-reads `cert_file` and `key_file`; on any error the running certificate stays.
+    pub fn reload(&self, config: &TlsConfig) -> Result<(), TlsError> {
+        let key = Arc::new(certified_key(config)?);
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = key;
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
+    }
+}
+
+/// Which side of a handshake the focus was on (a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Server,
+    Client,
+}
+
+/// Counts a failed handshake in `focus_tls_handshake_failures_total{role,service,reason}`
+/// and returns the reason (bounded: `name_mismatch`, `unknown_issuer`, `expired`,
+/// `bad_certificate`, `fingerprint_mismatch`, `alert`, `timeout`, `protocol`, `io`).
+pub fn count_failure(role: Role, service: &'static str, reason: &'static str) -> &'static str {
+    let role = match role {
+        Role::Server => "server",
+        Role::Client => "client",
+    };
+    metrics::counter!("focus_tls_handshake_failures_total", "role" => role, "service" => service, "reason" => reason)
+        .increment(1);
+    reason
+}
+
+/// The bounded reason of a failed handshake (tokio-rustls reports rustls errors inside I/O
+/// errors).
+pub fn failure_reason(e: &std::io::Error) -> &'static str {
+    use rustls::CertificateError as C;
+    let Some(err) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        return "io";
+    };
+    match err {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::NotValidForName | C::NotValidForNameContext { .. } => "name_mismatch",
+            C::UnknownIssuer => "unknown_issuer",
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => "expired",
+            C::ApplicationVerificationFailure => "fingerprint_mismatch",
+            _ => "bad_certificate",
+        },
+        rustls::Error::AlertReceived(_) => "alert",
+        _ => "protocol",
     }
 }

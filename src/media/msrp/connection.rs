@@ -78,9 +78,18 @@ async fn accept(
                     let (read, write) = tokio::io::split(s);
                     run(switch, read, write, true, None, cancel).await;
                 }
-                _ => {
+                failed => {
                     metrics::counter!("focus_tls_handshakes_total", "service" => "msrp", "outcome" => "failed").increment(1);
-                    tracing::debug!(%peer, "MSRP TLS handshake failed");
+                    let reason = match &failed {
+                        Ok(Err(e)) => crate::transport::tls::failure_reason(e),
+                        _ => "timeout",
+                    };
+                    crate::transport::tls::count_failure(
+                        crate::transport::tls::Role::Server,
+                        "msrp",
+                        reason,
+                    );
+                    tracing::debug!(%peer, reason, "MSRP TLS handshake failed");
                 }
             }
         }
@@ -138,8 +147,14 @@ pub fn connect_out(switch: Arc<Switch>, member: Arc<Member>, cancel: Cancellatio
                 let (read, write) = tokio::io::split(s);
                 run(switch, read, write, true, Some(member), cancel).await;
             }
-            _ => {
+            failed => {
                 metrics::counter!("focus_tls_handshakes_total", "service" => "msrp", "outcome" => "failed").increment(1);
+                let reason = match &failed {
+                    Ok(Err(e)) => crate::transport::tls::failure_reason(e),
+                    _ => "timeout",
+                };
+                crate::transport::tls::count_failure(crate::transport::tls::Role::Client, "msrp", reason);
+                tracing::warn!(reason, "outbound MSRP TLS handshake failed");
                 member.notify(MediaEvent::Lost);
             }
         }
