@@ -251,3 +251,60 @@ fn sighup_reloads_the_certificate_and_open_connections_stay() {
     assert_eq!(pki.peer_certificate(sips), new);
     assert_eq!(alice.bye(&mut call).status, 200);
 }
+
+/// The DER of the first certificate in `pem`.
+fn der_of(pem: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn an_msrp_tls_peer_must_present_the_certificate_its_fingerprint_names() {
+    use cpm_focus::transport::tls::Fingerprint;
+    let pki = Pki::new();
+    let focus = Focus::start(&pki.config());
+    let sip_relay = pki.relay(focus.sip_tls.unwrap());
+    let msrp = focus.msrp.unwrap();
+    let (cert, key) = pki.issue(&["alice.example.com"]);
+    let fingerprint = Fingerprint::sha256_of(&der_of(&cert));
+
+    // alice offers her certificate's fingerprint and presents that certificate: bound.
+    let mut alice = Ua::tls(&focus, "alice", sip_relay);
+    let mut end = Endpoint::tls("alice", pki.relay_as(msrp, &cert, &key));
+    end.fingerprint = Some(fingerprint.clone());
+    let mut chat_a = alice.join_chat_with(TEAM_SIPS, end);
+    let mut a = chat_a.connect();
+    a.bind();
+
+    // mallory offers the same fingerprint with another certificate, then with none: her
+    // connection binds nothing (403) and gets none of the chat.
+    let (other, other_key) = pki.issue(&["mallory.example.com"]);
+    for relay in [pki.relay_as(msrp, &other, &other_key), pki.relay(msrp)] {
+        let mut mallory = Ua::tls(&focus, "mallory", sip_relay);
+        let mut end = Endpoint::tls("mallory", relay);
+        end.fingerprint = Some(fingerprint.clone());
+        let mut chat_m = mallory.join_chat_with(TEAM_SIPS, end);
+        let mut m = chat_m.connect();
+        let req = m.request("", bytes::Bytes::new());
+        let tid = m.send(&req);
+        assert_eq!(
+            m.expect_response(&tid).code,
+            403,
+            "a mismatching peer bound"
+        );
+        assert_eq!(a.say("not for mallory").code, 200);
+        m.assert_no_message(Duration::from_millis(300), "an unbound connection");
+        assert_eq!(mallory.bye(&mut chat_m.call).status, 200);
+    }
+    focus.wait_metric(
+        "focus_tls_handshake_failures_total{role=\"server\",service=\"msrp\",reason=\"fingerprint_mismatch\"}",
+        WAIT,
+        |v| v == 2.0,
+    );
+    assert_eq!(a.say("still here").code, 200);
+    assert_eq!(alice.bye(&mut chat_a.call).status, 200);
+}

@@ -27,6 +27,18 @@ pub struct MsrpLeg {
     pub peer_path: Vec<MsrpUri>,
     /// True when the focus must open the connection (the participant is passive).
     pub active: bool,
+    /// The participant's certificate fingerprint (`a=fingerprint`, media or session level,
+    /// RFC 8122), checked against the certificate of its MSRP-over-TLS connection.
+    pub fingerprint: Option<crate::transport::tls::Fingerprint>,
+}
+
+/// The `a=fingerprint` of a media description, or of the session (RFC 8122 §5).
+fn fingerprint_of(
+    m: &MediaDescription,
+    sdp: &SessionDescription,
+) -> Option<crate::transport::tls::Fingerprint> {
+    let a = m.attr("fingerprint").or_else(|| sdp.attr("fingerprint"))?;
+    crate::transport::tls::Fingerprint::parse(a.value.as_deref()?)
 }
 
 /// Body types the focus accepts inside MSRP (`a=accept-types`).
@@ -113,6 +125,7 @@ impl<'a> FocusPolicy<'a> {
             peer_path: parse_path(m)?,
             // RFC 6135: an offer saying passive makes us the active side.
             active: m.setup().is_some_and(|s| s.eq_ignore_ascii_case("passive")),
+            fingerprint: fingerprint_of(m, offer),
         })
     }
 }
@@ -200,6 +213,7 @@ pub fn leg_from_answer(answer: &SessionDescription, session_id: &str) -> Option<
         session_id: session_id.to_string(),
         peer_path: parse_path(m)?,
         active: false,
+        fingerprint: fingerprint_of(m, answer),
     })
 }
 

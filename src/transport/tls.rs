@@ -32,6 +32,9 @@ pub enum TlsError {
 #[derive(Clone)]
 pub struct TlsContext {
     pub acceptor: TlsAcceptor,
+    /// MSRP's: it asks the peer for a certificate (optional, any issuer), to check it
+    /// against the `a=fingerprint` the peer offered (RFC 4572 / RFC 8122).
+    pub msrp_acceptor: TlsAcceptor,
     /// The certificate new handshakes present; [`CertStore::reload`] swaps it.
     pub certs: Arc<CertStore>,
     /// Present when `tls.ca_file` names roots to verify peers the focus connects to.
@@ -83,6 +86,10 @@ impl TlsContext {
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_cert_resolver(store.clone());
+        let msrp_server = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(Arc::new(AnyPeerCert))
+            .with_cert_resolver(store.clone());
         let connector = if config.ca_file.is_empty() {
             None
         } else {
@@ -90,6 +97,7 @@ impl TlsContext {
         };
         Ok(Some(TlsContext {
             acceptor: TlsAcceptor::from(Arc::new(server)),
+            msrp_acceptor: TlsAcceptor::from(Arc::new(msrp_server)),
             certs: store,
             connector,
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
@@ -207,5 +215,181 @@ pub fn failure_reason(e: &std::io::Error) -> &'static str {
         },
         rustls::Error::AlertReceived(_) => "alert",
         _ => "protocol",
+    }
+}
+
+/// A certificate fingerprint from SDP (`a=fingerprint:sha-256 AB:CD:...`, RFC 8122 §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    alg: &'static ring::digest::Algorithm,
+    digest: Vec<u8>,
+}
+
+impl Fingerprint {
+    /// Parses the attribute value; `None` for an unknown hash or malformed hex.
+    pub fn parse(value: &str) -> Option<Fingerprint> {
+        let (alg, hex) = value.trim().split_once(' ')?;
+        let alg = match alg.to_ascii_lowercase().as_str() {
+            "sha-1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            "sha-256" => &ring::digest::SHA256,
+            "sha-384" => &ring::digest::SHA384,
+            "sha-512" => &ring::digest::SHA512,
+            _ => return None,
+        };
+        let digest = hex
+            .trim()
+            .split(':')
+            .map(|b| u8::from_str_radix(b, 16).ok().filter(|_| b.len() == 2))
+            .collect::<Option<Vec<u8>>>()?;
+        (digest.len() == alg.output_len()).then_some(Fingerprint { alg, digest })
+    }
+
+    /// Whether `der` (a certificate) has this fingerprint.
+    pub fn matches(&self, der: &[u8]) -> bool {
+        ring::digest::digest(self.alg, der).as_ref() == self.digest.as_slice()
+    }
+
+    /// `sha-256 AB:CD:...` of `der`.
+    pub fn sha256_of(der: &[u8]) -> String {
+        let d = ring::digest::digest(&ring::digest::SHA256, der);
+        let hex: Vec<String> = d.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+        format!("sha-256 {}", hex.join(":"))
+    }
+}
+
+/// The handshake signatures of any certificate, checked with the provider's algorithms:
+/// the peer proves it holds the key of the certificate it presented.
+fn algorithms() -> rustls::crypto::WebPkiSupportedAlgorithms {
+    provider().signature_verification_algorithms
+}
+
+/// MSRP's peer certificates: asked for, never required, any issuer. Who the peer is was
+/// said in SIP; the certificate is then checked against the offered fingerprint.
+#[derive(Debug)]
+struct AnyPeerCert;
+
+impl rustls::server::danger::ClientCertVerifier for AnyPeerCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &algorithms())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &algorithms())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        algorithms().supported_schemes()
+    }
+}
+
+/// The verifier of an outbound MSRP connection to a peer that offered a fingerprint: its
+/// certificate must have it (RFC 8122: self-signed is fine, the SDP vouches for it).
+#[derive(Debug)]
+struct PinnedCert(Fingerprint);
+
+impl rustls::client::danger::ServerCertVerifier for PinnedCert {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if self.0.matches(end_entity) {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &algorithms())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &algorithms())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        algorithms().supported_schemes()
+    }
+}
+
+/// A connector that accepts exactly the certificate with `fingerprint`.
+pub fn pinned_connector(fingerprint: &Fingerprint) -> Result<TlsConnector, TlsError> {
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedCert(fingerprint.clone())))
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(client)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fingerprint;
+
+    #[test]
+    fn fingerprints_parse_and_match() {
+        let der = b"not really a certificate";
+        let fp = Fingerprint::sha256_of(der);
+        let parsed = Fingerprint::parse(&fp).expect("our own rendering parses");
+        assert!(parsed.matches(der));
+        assert!(!parsed.matches(b"another one"));
+        assert!(Fingerprint::parse(&fp.to_lowercase().replace("sha-256", "SHA-256")).is_some());
+        for bad in [
+            "",
+            "sha-256",
+            "md5 AB:CD",
+            "sha-256 AB:CD",
+            "sha-256 zz",
+            "sha-256 ABC:D",
+        ] {
+            assert_eq!(Fingerprint::parse(bad), None, "{bad:?}");
+        }
     }
 }

@@ -67,6 +67,8 @@ pub struct Endpoint {
     recv_buffer: Option<usize>,
     /// MSRP over TLS: connect here (a [`super::Pki::relay`] to the focus's MSRP port).
     via: Option<SocketAddr>,
+    /// `a=fingerprint` value to offer (RFC 8122), e.g. `sha-256 AB:...`.
+    pub fingerprint: Option<String>,
 }
 
 impl Endpoint {
@@ -109,6 +111,7 @@ impl Endpoint {
             local: Some(local),
             recv_buffer,
             via: None,
+            fingerprint: None,
         }
     }
 
@@ -127,7 +130,7 @@ impl Endpoint {
             Setup::Active => "active",
             Setup::Passive => "passive",
         };
-        format!(
+        let offer = format!(
             "v=0\r\n\
              o={name} 1 {version} IN IP4 127.0.0.1\r\n\
              s=-\r\n\
@@ -148,7 +151,11 @@ impl Endpoint {
                 "TCP/MSRP"
             },
             path = self.path,
-        )
+        );
+        match &self.fingerprint {
+            Some(fp) => format!("{offer}a=fingerprint:{fp}\r\n"),
+            None => offer,
+        }
     }
 }
 

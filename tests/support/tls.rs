@@ -160,14 +160,41 @@ impl Pki {
         )
     }
 
+    /// [`Pki::relay`] whose TLS side presents a client certificate (PEM certificate and key).
+    pub fn relay_as(&self, target: SocketAddr, cert: &str, key: &str) -> SocketAddr {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+            .map(|c| c.unwrap())
+            .collect();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+        relay_with(Arc::new(config), target)
+    }
+
     /// A relay to `target`: connections to the returned (plain TCP) address are carried over
     /// TLS to `target`, whose certificate must name 127.0.0.1 and chain to the test CA. A
     /// failed handshake closes the plain side.
     pub fn relay(&self, target: SocketAddr) -> SocketAddr {
+        relay_with(self.client(), target)
+    }
+}
+
+fn relay_with(client: Arc<rustls::ClientConfig>, target: SocketAddr) -> SocketAddr {
+    {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let connector = tokio_rustls::TlsConnector::from(self.client());
+        let connector = tokio_rustls::TlsConnector::from(client);
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

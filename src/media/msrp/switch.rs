@@ -98,6 +98,8 @@ impl From<Bytes> for Outgoing {
 pub struct Link {
     pub conn: u64,
     pub tx: mpsc::Sender<Outgoing>,
+    /// The certificate the peer presented on a TLS connection (DER), for its fingerprint.
+    pub peer_cert: Option<Arc<[u8]>>,
 }
 
 /// What a relayed message needs for failure reports.
@@ -136,6 +138,8 @@ pub struct Member {
     pub our_uri: MsrpUri,
     /// The member's path (its SDP `a=path`): the To-Path toward it.
     pub peer_path: Vec<MsrpUri>,
+    /// The certificate fingerprint the member offered: its TLS connection must present it.
+    pub fingerprint: Option<crate::transport::tls::Fingerprint>,
     /// The address shown as CPIM `From` of this member's messages (anonymous when private).
     pub cpim_from: Addr,
     /// The identity a private message names to reach this member.
@@ -243,6 +247,7 @@ pub struct MemberSpec {
     pub pid: u64,
     pub session_id: String,
     pub peer_path: Vec<MsrpUri>,
+    pub fingerprint: Option<crate::transport::tls::Fingerprint>,
     pub cpim_from: Addr,
     pub identity: String,
     /// The real identity (charging only; never shown).
@@ -342,6 +347,7 @@ impl Switch {
             session_id: spec.session_id.clone().into(),
             our_uri,
             peer_path: spec.peer_path,
+            fingerprint: spec.fingerprint,
             cpim_from: spec.cpim_from,
             identity: spec.identity,
             real: spec.real,
