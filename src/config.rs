@@ -1108,13 +1108,26 @@ impl Config {
         if s.queue_depth < 16 {
             bad("sip.queue_depth".into(), "must be at least 16");
         }
-        if !s.advertise.is_empty() && Host::parse(&s.advertise).is_err() {
-            bad("sip.advertise".into(), "must be a host name or IP address");
+        let advertised: Vec<&str> = s.advertise.split(',').map(str::trim).collect();
+        if !s.advertise.is_empty()
+            && advertised
+                .iter()
+                .any(|h| h.is_empty() || Host::parse_config(h).is_err())
+        {
+            bad(
+                "sip.advertise".into(),
+                "must be host names or IP addresses separated by commas",
+            );
         }
         if !s.outbound_proxy.is_empty()
             && crate::sip::Uri::parse(&format!("sip:{}", s.outbound_proxy)).is_err()
         {
-            bad("sip.outbound_proxy".into(), "must be host or host:port");
+            let message = if s.outbound_proxy.parse::<std::net::Ipv6Addr>().is_ok() {
+                "must be host or host:port (an IPv6 address in brackets: [2001:db8::1]:5060)"
+            } else {
+                "must be host or host:port"
+            };
+            bad("sip.outbound_proxy".into(), message);
         }
         let sv = &self.supervisor;
         if sv.mailbox_capacity == 0 {

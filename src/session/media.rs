@@ -9,8 +9,8 @@ use std::cell::Cell;
 /// The MSRP side of the focus, as a session announces it.
 #[derive(Debug, Clone)]
 pub struct MsrpOffer {
-    /// Host and port of the MSRP listener written into `a=path`.
-    pub host: String,
+    /// Host and port of the MSRP listener written into `a=path` (IPv6 bracketed there).
+    pub host: crate::sip::Host,
     pub port: u16,
     /// `a=max-size`: the largest message the focus relays.
     pub max_size: u64,
@@ -43,8 +43,9 @@ fn msrp_line(offer: &MsrpOffer, session_id: &str, setup: &str, secure: bool) -> 
         .with_attribute(Attribute::new(
             "path",
             format!(
-                "{scheme}://{}:{}/{};tcp",
-                offer.host, offer.port, session_id
+                "{scheme}://{}/{};tcp",
+                offer.host.with_port(offer.port),
+                session_id
             ),
         ))
         .with_attribute(Attribute::new("accept-types", ACCEPT_TYPES))
@@ -229,7 +230,7 @@ mod tests {
     fn msrp_accepted_audio_declined() {
         let offer = crate::sdp::parse(RCS_OFFER.as_bytes()).unwrap();
         let msrp = MsrpOffer {
-            host: "127.0.0.1".into(),
+            host: crate::sip::Host::Ip([127, 0, 0, 1].into()),
             port: 2855,
             max_size: 4096,
             tls: false,
@@ -260,7 +261,7 @@ mod tests {
         )
         .unwrap();
         let msrp = MsrpOffer {
-            host: "127.0.0.1".into(),
+            host: crate::sip::Host::Ip([127, 0, 0, 1].into()),
             port: 2855,
             max_size: 4096,
             tls: false,

@@ -16,21 +16,26 @@ use cpm_focus::media::rtp::RtpHeader;
 use cpm_focus::sip::Response as SipResponse;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// An RTP/RTCP port pair bound on loopback (even port for RTP).
 pub fn rtp_pair() -> (UdpSocket, UdpSocket) {
+    rtp_pair_at(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// [`rtp_pair`] on loopback address `ip`.
+pub fn rtp_pair_at(ip: IpAddr) -> (UdpSocket, UdpSocket) {
     for _ in 0..200 {
-        let Ok(rtp) = UdpSocket::bind("127.0.0.1:0") else {
+        let Ok(rtp) = UdpSocket::bind((ip, 0)) else {
             continue;
         };
         let port = rtp.local_addr().unwrap().port();
         if port % 2 != 0 || port == u16::MAX {
             continue;
         }
-        if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) {
+        if let Ok(rtcp) = UdpSocket::bind((ip, port + 1)) {
             return (rtp, rtcp);
         }
     }
@@ -40,9 +45,27 @@ pub fn rtp_pair() -> (UdpSocket, UdpSocket) {
 /// An offer with audio on `rtp_port` (`payloads`: `m=` formats with their rtpmap lines) and,
 /// when `bfcp` is set, a BFCP stream whose floor is tied to the audio's `a=label`.
 pub fn talk_offer(rtp_port: u16, payloads: &[(u8, &str)], label: &str, bfcp: bool) -> String {
+    talk_offer_at(
+        IpAddr::from([127, 0, 0, 1]),
+        rtp_port,
+        payloads,
+        label,
+        bfcp,
+    )
+}
+
+/// [`talk_offer`] with media at `ip` (`IN IP6` for an IPv6 address).
+pub fn talk_offer_at(
+    ip: IpAddr,
+    rtp_port: u16,
+    payloads: &[(u8, &str)],
+    label: &str,
+    bfcp: bool,
+) -> String {
     let formats: Vec<String> = payloads.iter().map(|(pt, _)| pt.to_string()).collect();
+    let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
     let mut sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP {}\r\n",
+        "v=0\r\no=- 1 1 IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP {}\r\n",
         formats.join(" ")
     );
     for (pt, map) in payloads {
@@ -138,12 +161,17 @@ impl Ua {
 
     /// [`Ua::join_talk`] with the given payloads, with or without BFCP.
     pub fn join_talk_with(&mut self, uri: &str, payloads: &[(u8, &str)], bfcp: bool) -> Talker {
-        let (rtp, rtcp) = rtp_pair();
+        // An IPv6 agent talks over IPv6 too.
+        let ip = match self.local.ip() {
+            ip @ IpAddr::V6(_) => ip,
+            IpAddr::V4(_) => IpAddr::from([127, 0, 0, 1]),
+        };
+        let (rtp, rtcp) = rtp_pair_at(ip);
         rtp.set_read_timeout(Some(WAIT)).unwrap();
         rtcp.set_read_timeout(Some(WAIT)).unwrap();
         let port = rtp.local_addr().unwrap().port();
         let label = format!("{}-audio", self.name);
-        let offer = talk_offer(port, payloads, &label, bfcp);
+        let offer = talk_offer_at(ip, port, payloads, &label, bfcp);
         let mut call = Call::new(uri);
         let b = self.invite(&mut call, Some(&offer));
         let ok = self.expect_final(&b);
@@ -155,6 +183,12 @@ impl Ua {
         call.learn(&ok);
         self.ack(&call);
         let answer = String::from_utf8(ok.body.to_vec()).expect("SDP answer is text");
+        // Where the focus's media is: the answer's (session-level) c= address.
+        let focus_ip: IpAddr = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("c=IN IP4 ").or(l.strip_prefix("c=IN IP6 ")))
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no c= address in the answer:\n{answer}"));
         let all = sections(&answer);
         let audio = all
             .iter()
@@ -176,7 +210,7 @@ impl Ua {
                 num(s, "confid") as u32,
                 num(s, "userid") as u16,
                 num(s, "floorid") as u16,
-                Some(SocketAddr::from(([127, 0, 0, 1], s.port))),
+                Some(SocketAddr::new(focus_ip, s.port)),
             ),
             None => (0, 0, 0, None),
         };
@@ -184,7 +218,7 @@ impl Ua {
             name: self.name.clone(),
             call,
             ok,
-            focus_rtp: SocketAddr::from(([127, 0, 0, 1], audio.port)),
+            focus_rtp: SocketAddr::new(focus_ip, audio.port),
             answer,
             audio,
             bfcp_section,
