@@ -109,9 +109,10 @@ impl Server {
         addrs: Listen,
         arbiters: Vec<ArbiterHandle>,
     ) -> Result<Server, StartError> {
-        let Some(&primary) = addrs.sip.first() else {
+        if addrs.sip.is_empty() {
             return Err(StartError::NoAddress);
-        };
+        }
+        let sip_ips: Vec<IpAddr> = addrs.sip.iter().map(SocketAddr::ip).collect();
         let limits = ParseLimits {
             max_headers: config.sip.max_headers,
         };
@@ -294,7 +295,7 @@ impl Server {
             },
         ));
         endpoint.set_admission(admission.clone());
-        let talk = crate::session::talk::TalkPlanes::start(config, primary.ip(), &cancel).map_err(
+        let talk = crate::session::talk::TalkPlanes::start(config, &sip_ips, &cancel).map_err(
             |(addr, source)| StartError::Bind {
                 what: "BFCP",
                 addr,

@@ -14,7 +14,7 @@ mod support;
 
 use cpm_focus::media::msrp::MsrpUri;
 use cpm_focus::sip::{HeaderName, Host, NameAddr, Request, Response, Uri, Via};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv6Addr, UdpSocket};
 use support::talk::Talker;
 use support::{user_count, Call, Chat, Focus, Launch, MsrpClient, Notify, Setup, Ua, TEAM};
 
@@ -174,7 +174,12 @@ fn check_sdp(what: &str, text: &str, focus_ip: IpAddr) {
             "{what}: c= line (never bracketed):\n{text}"
         );
     }
-    assert!(!text.contains('['), "{what}: brackets in SDP:\n{text}");
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("o=") || l.starts_with("c="))
+    {
+        assert!(!line.contains('['), "{what}: brackets in {line}");
+    }
 }
 
 /// A chat message received from the focus: its paths name the focus and us.
@@ -402,5 +407,48 @@ fn a_dual_stack_focus_answers_each_family_with_its_own_addresses() {
     assert_eq!(status, cpm_focus::floor::bfcp::RequestStatus::Granted);
     dave.send_rtp(3);
     eve.expect_rtp(3);
-    let _ = SocketAddr::new(v6, 0);
+}
+
+/// An INVITE to the conference factory with a URI list naming an IPv6 target: the focus's
+/// 200 (the new conference's Contact) and its INVITE to the invitee are well formed, and the
+/// invitee joins the chat over IPv6.
+#[test]
+fn a_uri_list_invite_calls_an_ipv6_invitee() {
+    use cpm_focus::body::multipart::{Multipart, Part};
+    use cpm_focus::body::resource_lists::{self, Entry};
+    let ip = ipv6_loopback();
+    let focus = focus_on(&[ip]);
+    let mut alice = Ua::udp_at(&focus, "alice", ip);
+    let mut bob = Ua::udp_at(&focus, "bob", ip);
+    let target = format!("sip:bob@{}", bob.local);
+    let end = alice.chat_end(Setup::Active);
+    let body = Multipart::mixed(vec![
+        Part::new("application/sdp", end.offer()),
+        Part::new(
+            resource_lists::MIME_TYPE,
+            resource_lists::render(&[Entry::new(target.clone())]),
+        )
+        .with_disposition("recipient-list"),
+    ]);
+    let (ct, bytes) = body.encode_with_new_boundary().expect("encoding the list");
+    let mut call = Call::new("sip:conf-factory@focus.example.com");
+    let b = alice.send_request(
+        &mut call,
+        "INVITE",
+        "Require: recipient-list-invite\r\n",
+        Some((&ct, std::str::from_utf8(&bytes).unwrap())),
+    );
+    let ok = alice.expect_final(&b);
+    assert_eq!(ok.status, 200, "{}", ok.reason);
+    check_response("factory 200", &ok, ip);
+    call.learn(&ok);
+    alice.ack(&call);
+
+    let inv = bob.expect_invite();
+    check_request("URI-list dial-out INVITE", inv.request(), ip, ip);
+    assert_eq!(inv.request().uri.to_string(), target);
+    let (mut b_call, mut b_msrp) = bob.accept_chat(&inv);
+    assert_eq!(b_msrp.say("bob joined").code, 200);
+    assert_eq!(bob.bye(&mut b_call).status, 200);
+    assert_eq!(alice.bye(&mut call).status, 200);
 }

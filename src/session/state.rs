@@ -681,7 +681,7 @@ impl SessionState {
             };
         }
         let offer = sdp::parse(body).map_err(|e| (400, "Malformed SDP", e.to_string()))?;
-        let talk = self.plan_talk(&offer, pid);
+        let talk = self.plan_talk(&offer, pid, peer);
         let msrp = self.msrp_for(peer);
         let policy = FocusPolicy::new(msrp, session_id).with_talk(talk.as_ref());
         match sdp_state.answer(&offer, &policy, &ctx) {

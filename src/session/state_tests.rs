@@ -1167,7 +1167,7 @@ fn anonymous_participants_are_hidden() {
 struct OnePort;
 
 impl crate::media::rtp::RtpPorts for OnePort {
-    fn reserve(&self) -> Option<u16> {
+    fn reserve(&self, _peer: std::net::IpAddr) -> Option<u16> {
         Some(30000)
     }
     fn release(&self, _port: u16) {}

@@ -15,6 +15,7 @@ impl RtpEvents for Events {
 fn settings(silence: Duration) -> RtpSettings {
     RtpSettings {
         bind: "127.0.0.1".parse().unwrap(),
+        also_bind: Vec::new(),
         port_min: 40000,
         port_max: 60999,
         silence_timeout: silence,
@@ -66,7 +67,7 @@ fn forwards_only_the_holder_rewritten_per_receiver() {
     let pts = [0u8, 0, 96];
     let members: Vec<_> = (0..3)
         .map(|i| {
-            let port = plane.reserve().expect("a free pair");
+            let port = plane.reserve([127, 0, 0, 1].into()).expect("a free pair");
             plane
                 .add(
                     &group,
@@ -158,7 +159,7 @@ fn reservations_are_bound_released_and_bounded() {
     s.port_max = base + 1;
     let plane = Arc::new(RtpPlane::new(s));
     assert_eq!(plane.free_ports(), 1);
-    let Some(port) = plane.reserve() else {
+    let Some(port) = plane.reserve([127, 0, 0, 1].into()) else {
         // Someone else took the pair meanwhile: nothing to test on a busy host.
         return;
     };
@@ -167,7 +168,7 @@ fn reservations_are_bound_released_and_bounded() {
         std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(),
         "held"
     );
-    assert_eq!(plane.reserve(), None, "exhausted");
+    assert_eq!(plane.reserve([127, 0, 0, 1].into()), None, "exhausted");
     plane.release(port);
     assert_eq!(plane.free_ports(), 1);
     let group = plane.group();
@@ -192,7 +193,7 @@ fn silence_is_reported_once_and_resumption_too() {
     let plane = Arc::new(RtpPlane::new(settings(Duration::from_millis(500))));
     let group = plane.group();
     let (tx, rx) = mpsc::channel();
-    let port = plane.reserve().unwrap();
+    let port = plane.reserve([127, 0, 0, 1].into()).unwrap();
     let alice = peer();
     plane
         .add(
