@@ -1290,6 +1290,39 @@ mod talk;
 mod tests {
     use super::*;
 
+    /// `sip.advertise` names one host per IP family (IPv6 with or without brackets), and a
+    /// bare IPv6 outbound proxy is refused with the bracket hint.
+    #[test]
+    fn advertise_takes_a_list_and_ipv6_is_accepted() {
+        let ok = "[sip]\nadvertise = \"203.0.113.5, 2001:db8::5\"\n";
+        assert!(Config::from_toml(ok).is_ok());
+        assert!(Config::from_toml("[sip]\nadvertise = \"[2001:db8::5]\"\n").is_ok());
+        assert!(Config::from_toml("[sip]\noutbound_proxy = \"[2001:db8::1]:5060\"\n").is_ok());
+        for (text, key, hint) in [
+            ("[sip]\nadvertise = \"a, ,b\"\n", "sip.advertise", "commas"),
+            (
+                "[sip]\nadvertise = \"bad host\"\n",
+                "sip.advertise",
+                "commas",
+            ),
+            (
+                "[sip]\noutbound_proxy = \"2001:db8::1\"\n",
+                "sip.outbound_proxy",
+                "brackets",
+            ),
+        ] {
+            let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+                panic!("accepted: {text}")
+            };
+            assert!(
+                issues
+                    .iter()
+                    .any(|i| i.key == key && i.message.contains(hint)),
+                "{text}: {issues:?}"
+            );
+        }
+    }
+
     #[test]
     fn embedded_default_is_valid_and_matches_defaults() {
         let c = Config::embedded().unwrap();

@@ -915,3 +915,48 @@ impl Router for Supervisor {
         }
     }
 }
+
+#[cfg(test)]
+mod contact_tests {
+    use super::*;
+
+    /// The focus's Contact names its host through `Host::with_port`: over IPv6 the address is
+    /// bracketed for every transport (the issue: `<sip:team@::1:5060>`).
+    #[test]
+    fn an_ipv6_contact_is_bracketed_on_every_transport() {
+        let face = Face::new("[::1]:5060".parse().unwrap(), None, 5062, Some(5061));
+        assert_eq!(
+            focus_contact("team", &face, Protocol::Udp),
+            "<sip:team@[::1]:5060>;isfocus"
+        );
+        assert_eq!(
+            focus_contact("team", &face, Protocol::Tcp),
+            "<sip:team@[::1]:5062;transport=tcp>;isfocus"
+        );
+        assert_eq!(
+            focus_contact("team", &face, Protocol::Tls),
+            "<sips:team@[::1]:5061>;isfocus"
+        );
+        for p in [Protocol::Udp, Protocol::Tcp, Protocol::Tls] {
+            let c = crate::sip::NameAddr::parse(&focus_contact("", &face, p)).unwrap();
+            assert_eq!(c.uri.host, Some(Host::Ip("::1".parse().unwrap())));
+        }
+    }
+
+    /// A focus on both families gives each peer the Contact of its own family.
+    #[test]
+    fn each_family_gets_its_own_contact() {
+        let mut faces = PerFamily::single(
+            "127.0.0.1".parse().unwrap(),
+            Face::new("127.0.0.1:5060".parse().unwrap(), None, 5060, None),
+        );
+        let v6 = Face::new("[::1]:5070".parse().unwrap(), None, 5070, None);
+        faces.insert("::1".parse().unwrap(), v6);
+        let s = session_faces(&faces, None, "team");
+        let v4 = s.for_ip("127.0.0.1".parse().unwrap());
+        assert_eq!(v4.contact_udp, "<sip:team@127.0.0.1:5060>;isfocus");
+        let six = s.for_ip("::1".parse().unwrap());
+        assert_eq!(six.contact_udp, "<sip:team@[::1]:5070>;isfocus");
+        assert_eq!(six.sdp_address, "::1".parse::<IpAddr>().unwrap());
+    }
+}

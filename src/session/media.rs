@@ -252,6 +252,33 @@ mod tests {
         assert!(!leg.active);
     }
 
+    /// Over IPv6 the path names the focus in brackets and SDP says `IN IP6` without them.
+    #[test]
+    fn an_ipv6_answer_brackets_the_path_and_not_the_sdp_address() {
+        let offer = crate::sdp::parse(RCS_OFFER.as_bytes()).unwrap();
+        let msrp = MsrpOffer {
+            host: crate::sip::Host::Ip(std::net::Ipv6Addr::LOCALHOST.into()),
+            port: 2855,
+            max_size: 4096,
+            tls: false,
+        };
+        let policy = FocusPolicy::new(Some(&msrp), "s1");
+        let ctx = AnswerContext {
+            origin_address: std::net::Ipv6Addr::LOCALHOST.into(),
+            connection_address: std::net::Ipv6Addr::LOCALHOST.into(),
+            ..ctx()
+        };
+        let text = answer(&offer, &policy, &ctx).unwrap().sdp().to_string();
+        assert!(
+            text.contains("a=path:msrp://[::1]:2855/s1;tcp\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("c=IN IP6 ::1\r\n"), "{text}");
+        assert!(text.contains(" IN IP6 ::1\r\n"), "{text}");
+        let path = parse_path(&crate::sdp::parse(text.as_bytes()).unwrap().media[0]).unwrap();
+        assert_eq!(path[0].host, msrp.host);
+    }
+
     #[test]
     fn passive_offer_makes_us_active_and_no_msrp_declines() {
         let offer = crate::sdp::parse(
