@@ -81,12 +81,8 @@ struct Focus {
 
 impl Focus {
     /// Starts the binary with the embedded configuration, NOTIFY rate limit off, on free
-    /// loopback ports, and waits for its ready line.
-    fn start(scratch: &Scratch) -> Focus {
-        Focus::start_with(scratch, "")
-    }
-
-    /// [`Focus::start`] with `extra` TOML merged in (its `[[groups]]` are added).
+    /// loopback ports, and waits for its ready line; `extra` TOML merged in (its `[[groups]]`
+    /// are added).
     fn start_with(scratch: &Scratch, extra: &str) -> Focus {
         Focus::start_on(scratch, extra, "127.0.0.1:0")
     }
