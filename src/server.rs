@@ -220,15 +220,15 @@ impl Server {
         let (switch, msrp_addr, msrp_offer) = if config.msrp.enabled {
             let mut bound = Vec::new();
             let mut listeners = Vec::new();
-            for addr in beside(&addrs.msrp, &addrs.sip, 2855) {
+            let msrp_addrs = beside(&addrs.msrp, &addrs.sip, 2855);
+            let both = crate::transport::both_families(&msrp_addrs);
+            for addr in msrp_addrs {
                 let bind_err = |source| StartError::Bind {
                     what: "MSRP",
                     addr,
                     source,
                 };
-                let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
-                std_listener.set_nonblocking(true).map_err(bind_err)?;
-                let listener = tokio::net::TcpListener::from_std(std_listener).map_err(bind_err)?;
+                let listener = crate::transport::bind_listener(addr, both).map_err(bind_err)?;
                 bound.push(listener.local_addr().map_err(bind_err)?);
                 listeners.push(listener);
             }

@@ -9,7 +9,7 @@ pub mod tls;
 mod udp;
 
 pub use local::{Face, PerFamily};
-pub use tcp::{ConnLimits, ConnPermit, TcpRegistry, TcpSettings};
+pub use tcp::{bind_listener, ConnLimits, ConnPermit, TcpRegistry, TcpSettings};
 pub use tls::{TlsContext, TlsError};
 pub use udp::UdpTransport;
 
@@ -101,7 +101,7 @@ pub trait Sink: Send + Sync + 'static {
 }
 
 /// True when `addrs` hold both IPv4 and IPv6 addresses (IPv6 sockets are then IPv6-only).
-fn both_families(addrs: &[SocketAddr]) -> bool {
+pub fn both_families(addrs: &[SocketAddr]) -> bool {
     addrs.iter().any(SocketAddr::is_ipv4) && addrs.iter().any(SocketAddr::is_ipv6)
 }
 

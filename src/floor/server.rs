@@ -127,16 +127,7 @@ impl FloorServer {
     /// Binds another listener on `ip` with this server's port (a focus on IPv4 and IPv6: the
     /// answers announce one port). IPv6-only, so it shares the port with an IPv4 listener.
     pub fn bind_also(&self, ip: std::net::IpAddr) -> std::io::Result<TcpListener> {
-        let addr = SocketAddr::new(ip, self.local.port());
-        let domain = socket2::Domain::for_address(addr);
-        let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-        if addr.is_ipv6() {
-            s.set_only_v6(true)?;
-        }
-        s.set_nonblocking(true)?;
-        s.bind(&addr.into())?;
-        s.listen(1024)?;
-        TcpListener::from_std(s.into())
+        crate::transport::bind_listener(SocketAddr::new(ip, self.local.port()), true)
     }
 
     /// Where the listener is bound (its port goes into SDP answers).

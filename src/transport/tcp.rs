@@ -137,7 +137,9 @@ pub struct TcpRegistry {
     cancel: CancellationToken,
 }
 
-fn bind_listener(addr: SocketAddr, only_v6: bool) -> std::io::Result<TcpListener> {
+/// A listening TCP socket on `addr` (inside the I/O runtime); IPv6-only when `only_v6` (so
+/// `[::]` and `0.0.0.0` can share a port).
+pub fn bind_listener(addr: SocketAddr, only_v6: bool) -> std::io::Result<TcpListener> {
     let domain = socket2::Domain::for_address(addr);
     let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     if only_v6 && addr.is_ipv6() {
