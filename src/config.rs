@@ -57,6 +57,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub session_timer: SessionTimerConfig,
     pub journal: JournalConfig,
+    pub auth: AuthConfig,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -1271,6 +1272,7 @@ impl Config {
         issues.extend(talk::validate(self));
         issues.extend(self.admin.validate());
         issues.extend(self.journal.validate());
+        issues.extend(self.auth.validate(&self.focus));
         issues
     }
 
@@ -1284,7 +1286,10 @@ impl Config {
     }
 }
 
+mod auth;
 mod talk;
+
+pub use auth::{AuthConfig, AuthMode};
 
 #[cfg(test)]
 mod tests {
