@@ -10,8 +10,8 @@
 //! `cargo bench --bench rtp`
 
 use cpm_focus::media::rtp::{
-    rewrite, LegCodec, LegSpec, OutStream, RtpEvent, RtpEvents, RtpHeader, RtpPlane, RtpPorts,
-    RtpSettings,
+    rewrite, Latching, LegCodec, LegSpec, OutStream, RtpEvent, RtpEvents, RtpHeader, RtpPlane,
+    RtpPorts, RtpSettings,
 };
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
@@ -74,6 +74,7 @@ fn forward(c: &mut Criterion) {
         port_max: 59999,
         silence_timeout: Duration::from_secs(3600),
         max_packet_rate: u32::MAX,
+        latching: Latching::Signalled,
     }));
     let group = plane.group();
     // Every receiver's packets go to one sink, drained by a thread as a client would.

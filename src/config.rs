@@ -182,6 +182,9 @@ pub struct SubscriptionConfig {
     pub max_per_session: usize,
     pub min_notify_interval_ms: u64,
     pub departed_retention_s: u64,
+    /// Subscribers from `policy.trusted_hosts` see the participants' dialog identifiers
+    /// (`<call-info>`); nobody else ever does (they are what an in-dialog request needs).
+    pub call_info_to_trusted: bool,
 }
 
 impl Default for SubscriptionConfig {
@@ -193,6 +196,7 @@ impl Default for SubscriptionConfig {
             max_per_session: 1000,
             min_notify_interval_ms: 1000,
             departed_retention_s: 30,
+            call_info_to_trusted: false,
         }
     }
 }
@@ -435,6 +439,9 @@ pub struct RtpConfig {
     pub max_packet_rate: u32,
     /// Codecs forwarded, in preference order (`<encoding>/<rate>[/<channels>]`).
     pub codecs: Vec<String>,
+    /// Which source a participant's leg accepts: `signalled` (the SDP's address and port)
+    /// or `symmetric_once` (one latch to the first source from the SDP's address).
+    pub latching: crate::media::rtp::Latching,
 }
 
 impl Default for RtpConfig {
@@ -445,6 +452,7 @@ impl Default for RtpConfig {
             silence_timeout_s: 10,
             max_packet_rate: 200,
             codecs: vec!["PCMU/8000".into(), "PCMA/8000".into()],
+            latching: crate::media::rtp::Latching::Signalled,
         }
     }
 }
@@ -913,6 +921,18 @@ pub struct ProviderPolicy {
     /// Group messages one session relays per second (pager mode), and most it queues.
     pub pager_rate: u32,
     pub pager_queue: usize,
+    /// A joining UA whose Contact carries `;isfocus` (another focus cascading into ours).
+    pub cascade: CascadeRule,
+}
+
+/// What becomes of a join from another focus (its Contact says `;isfocus`, RFC 4579 §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CascadeRule {
+    /// Refused `403` with a Warning.
+    Refuse,
+    /// Accepted as a participant that stands for another conference.
+    Accept,
 }
 
 /// Who may create ad-hoc groups.
@@ -936,6 +956,7 @@ impl Default for ProviderPolicy {
             max_list_size: 100,
             pager_rate: 2000,
             pager_queue: 20_000,
+            cascade: CascadeRule::Refuse,
         }
     }
 }
@@ -1364,6 +1385,7 @@ mod tests {
         assert_eq!(c.rtp.silence_timeout_s, d.rtp.silence_timeout_s);
         assert_eq!(c.rtp.max_packet_rate, d.rtp.max_packet_rate);
         assert_eq!(c.rtp.codecs, d.rtp.codecs);
+        assert_eq!(c.rtp.latching, d.rtp.latching);
         assert_eq!(c.floor.listen, d.floor.listen);
         assert_eq!(c.floor.max_talk_burst_s, d.floor.max_talk_burst_s);
         assert_eq!(c.floor.max_queue, d.floor.max_queue);

@@ -174,6 +174,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Requests refused by group policy, by reason",
     ),
     (
+        "focus_dialog_rejections_total",
+        Kind::Counter,
+        "In-dialog requests refused, by reason (remote_tag: Call-ID and local tag of a dialog with another remote tag, 481; flow: not on the flow of a dialog set up from an untrusted address, 403)",
+    ),
+    (
         "focus_auth_challenges_total",
         Kind::Counter,
         "401 digest challenges sent (first challenges, wrong passwords, stale and replayed nonces)",
@@ -386,7 +391,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_bfcp_rejected_total",
         Kind::Counter,
-        "BFCP input refused, by reason (unknown_conference, unknown_user, malformed, busy, bind_timeout, write_queue)",
+        "BFCP input refused, by reason (unknown_conference, unknown_user, wrong_address: a connection from an address the user's SDP did not negotiate, user_mismatch: a message naming another user than its connection's, malformed, busy, bind_timeout, write_queue)",
     ),
     (
         "focus_rtp_legs",
@@ -401,7 +406,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_rtp_packets_dropped_total",
         Kind::Counter,
-        "RTP packets not forwarded, by reason (not_holder, muted, flood, malformed, payload_type, codec, send_error)",
+        "RTP packets not forwarded, by reason (unknown_source: not from the participant's signalled or latched address, also on RTCP ports; not_holder, muted, flood, malformed, payload_type, codec, send_error)",
     ),
     (
         "focus_rtp_forward_seconds",

@@ -249,6 +249,8 @@ impl Template {
             }),
             session_timer: config.session_timer.settings(),
             journal: !config.journal.path.is_empty(),
+            cascade: config.policy.cascade,
+            call_info_to_trusted: config.subscriptions.call_info_to_trusted,
         };
         Template {
             faces: settings.faces.clone(),

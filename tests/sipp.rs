@@ -852,7 +852,7 @@ fn run_auth_join(
     (user, password): (&str, &str),
     load: &Load,
 ) -> SippRun {
-    let (mut cmd, files) = sipp_command(sipp, scratch, tag, "auth_join");
+    let (mut cmd, files) = sipp_command(sipp, scratch, tag, "auth_join", "127.0.0.1");
     let started = Instant::now();
     let child = cmd
         .args(["-s", "club"])

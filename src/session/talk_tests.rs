@@ -261,3 +261,62 @@ fn request_outcomes_are_labelled_by_the_response() {
     let again = t.floor.on_message(now, bob, &request(bob, 3));
     assert_eq!(request_outcome(&again, bob, 3), "error");
 }
+
+#[test]
+fn a_bfcp_connection_speaks_only_for_its_own_user_from_its_offers_address() {
+    let ports = Arc::new(Ports::default());
+    let mut t = Talk::new(settings(ports), CONF);
+    let alice = join(&mut t, 1, "alice");
+    let bob = join(&mut t, 2, "bob");
+    let here: IpAddr = "10.0.0.5".parse().unwrap();
+    assert_eq!(t.authorize(alice, here), Ok(()));
+    assert_eq!(
+        t.authorize(alice, "::ffff:10.0.0.5".parse().unwrap()),
+        Ok(()),
+        "the same address, IPv4-mapped"
+    );
+    assert_eq!(
+        t.authorize(alice, "10.0.0.66".parse().unwrap()),
+        Err(FloorRefusal::WrongAddress)
+    );
+    let stranger = (1..=u16::MAX).find(|u| *u != alice && *u != bob).unwrap();
+    assert_eq!(t.authorize(stranger, here), Err(FloorRefusal::UnknownUser));
+    assert_eq!(
+        FloorRefusal::WrongAddress.code(),
+        ErrorCode::UnauthorizedOperation
+    );
+    assert_eq!(
+        FloorRefusal::UnknownUser.code(),
+        ErrorCode::UserDoesNotExist
+    );
+    // A re-offer that moves floor control moves where its connections may come from.
+    let moved = crate::sdp::parse(
+        b"v=0\r\no=- 1 2 IN IP4 10.0.0.7\r\ns=-\r\nc=IN IP4 10.0.0.7\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\nm=application 9 TCP/BFCP *\r\na=floorctrl:c-only\r\na=setup:active\r\n",
+    )
+    .unwrap();
+    let renewed = t.plan(&moved, Some(1), [127, 0, 0, 1].into()).unwrap();
+    t.renew(Instant::now(), 1, Some(renewed), info("alice"));
+    assert_eq!(t.authorize(alice, here), Err(FloorRefusal::WrongAddress));
+    assert_eq!(t.authorize(alice, "10.0.0.7".parse().unwrap()), Ok(()));
+    // Gone: unknown.
+    t.leave(Instant::now(), 1);
+    assert_eq!(
+        t.authorize(alice, "10.0.0.7".parse().unwrap()),
+        Err(FloorRefusal::UnknownUser)
+    );
+}
+
+#[test]
+fn user_ids_are_random_and_unique() {
+    let ports = Arc::new(Ports::default());
+    let mut t = Talk::new(settings(ports), CONF);
+    let ids: Vec<u16> = (0..50).map(|pid| join(&mut t, pid + 1, "p")).collect();
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+    assert!(!ids.contains(&0));
+    let sequential = ids
+        .windows(2)
+        .filter(|w| w[1] == w[0].wrapping_add(1))
+        .count();
+    assert!(sequential < 3, "{ids:?}");
+}
