@@ -248,8 +248,20 @@ fn chat_member(
     check_response(&format!("{name}: INVITE 200"), &chat.ok, ip);
     assert_eq!(chat.focus_path.host, host(ip), "{name}: the focus's a=path");
     let mut msrp = chat.connect();
-    if setup == Setup::Active {
-        msrp.bind();
+    match setup {
+        Setup::Active => msrp.bind(),
+        // The focus connected to us: its binding SEND names it and us in this family.
+        Setup::Passive => {
+            let bind = msrp
+                .next_chunk(support::WAIT)
+                .unwrap_or_else(|| panic!("{name}: no binding SEND from the focus"));
+            assert_eq!(
+                bind.from_path[0].host,
+                host(ip),
+                "{name}: binding From-Path"
+            );
+            assert_eq!(bind.to_path[0].host, host(ip), "{name}: binding To-Path");
+        }
     }
     (ua, chat, msrp)
 }

@@ -276,7 +276,9 @@ fn port_pairs_are_drawn_uniformly_from_the_free_ones() {
     s.port_min = base;
     s.port_max = base + 31;
     let plane = Arc::new(RtpPlane::new(s));
-    let mut held: Vec<u16> = (0..16).filter_map(|_| plane.reserve([127, 0, 0, 1].into())).collect();
+    let mut held: Vec<u16> = (0..16)
+        .filter_map(|_| plane.reserve([127, 0, 0, 1].into()))
+        .collect();
     if held.len() != 16 {
         // Someone else took a port meanwhile: nothing to measure on a busy host.
         return;
@@ -289,7 +291,9 @@ fn port_pairs_are_drawn_uniformly_from_the_free_ones() {
     let mut counts: HashMap<u16, u32> = HashMap::new();
     let draws = 400;
     for _ in 0..draws {
-        let Some(p) = plane.reserve([127, 0, 0, 1].into()) else { return };
+        let Some(p) = plane.reserve([127, 0, 0, 1].into()) else {
+            return;
+        };
         *counts.entry(p).or_default() += 1;
         plane.release(p);
     }
