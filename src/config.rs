@@ -439,6 +439,9 @@ pub struct RtpConfig {
     pub max_packet_rate: u32,
     /// Codecs forwarded, in preference order (`<encoding>/<rate>[/<channels>]`).
     pub codecs: Vec<String>,
+    /// Which source a participant's leg accepts: `signalled` (the SDP's address and port)
+    /// or `symmetric_once` (one latch to the first source from the SDP's address).
+    pub latching: crate::media::rtp::Latching,
 }
 
 impl Default for RtpConfig {
@@ -449,6 +452,7 @@ impl Default for RtpConfig {
             silence_timeout_s: 10,
             max_packet_rate: 200,
             codecs: vec!["PCMU/8000".into(), "PCMA/8000".into()],
+            latching: crate::media::rtp::Latching::Signalled,
         }
     }
 }
@@ -1126,13 +1130,26 @@ impl Config {
         if s.queue_depth < 16 {
             bad("sip.queue_depth".into(), "must be at least 16");
         }
-        if !s.advertise.is_empty() && Host::parse(&s.advertise).is_err() {
-            bad("sip.advertise".into(), "must be a host name or IP address");
+        let advertised: Vec<&str> = s.advertise.split(',').map(str::trim).collect();
+        if !s.advertise.is_empty()
+            && advertised
+                .iter()
+                .any(|h| h.is_empty() || Host::parse_config(h).is_err())
+        {
+            bad(
+                "sip.advertise".into(),
+                "must be host names or IP addresses separated by commas",
+            );
         }
         if !s.outbound_proxy.is_empty()
             && crate::sip::Uri::parse(&format!("sip:{}", s.outbound_proxy)).is_err()
         {
-            bad("sip.outbound_proxy".into(), "must be host or host:port");
+            let message = if s.outbound_proxy.parse::<std::net::Ipv6Addr>().is_ok() {
+                "must be host or host:port (an IPv6 address in brackets: [2001:db8::1]:5060)"
+            } else {
+                "must be host or host:port"
+            };
+            bad("sip.outbound_proxy".into(), message);
         }
         let sv = &self.supervisor;
         if sv.mailbox_capacity == 0 {
@@ -1299,6 +1316,39 @@ pub use auth::{AuthConfig, AuthMode};
 mod tests {
     use super::*;
 
+    /// `sip.advertise` names one host per IP family (IPv6 with or without brackets), and a
+    /// bare IPv6 outbound proxy is refused with the bracket hint.
+    #[test]
+    fn advertise_takes_a_list_and_ipv6_is_accepted() {
+        let ok = "[sip]\nadvertise = \"203.0.113.5, 2001:db8::5\"\n";
+        assert!(Config::from_toml(ok).is_ok());
+        assert!(Config::from_toml("[sip]\nadvertise = \"[2001:db8::5]\"\n").is_ok());
+        assert!(Config::from_toml("[sip]\noutbound_proxy = \"[2001:db8::1]:5060\"\n").is_ok());
+        for (text, key, hint) in [
+            ("[sip]\nadvertise = \"a, ,b\"\n", "sip.advertise", "commas"),
+            (
+                "[sip]\nadvertise = \"bad host\"\n",
+                "sip.advertise",
+                "commas",
+            ),
+            (
+                "[sip]\noutbound_proxy = \"2001:db8::1\"\n",
+                "sip.outbound_proxy",
+                "brackets",
+            ),
+        ] {
+            let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+                panic!("accepted: {text}")
+            };
+            assert!(
+                issues
+                    .iter()
+                    .any(|i| i.key == key && i.message.contains(hint)),
+                "{text}: {issues:?}"
+            );
+        }
+    }
+
     #[test]
     fn embedded_default_is_valid_and_matches_defaults() {
         let c = Config::embedded().unwrap();
@@ -1335,6 +1385,7 @@ mod tests {
         assert_eq!(c.rtp.silence_timeout_s, d.rtp.silence_timeout_s);
         assert_eq!(c.rtp.max_packet_rate, d.rtp.max_packet_rate);
         assert_eq!(c.rtp.codecs, d.rtp.codecs);
+        assert_eq!(c.rtp.latching, d.rtp.latching);
         assert_eq!(c.floor.listen, d.floor.listen);
         assert_eq!(c.floor.max_talk_burst_s, d.floor.max_talk_burst_s);
         assert_eq!(c.floor.max_queue, d.floor.max_queue);

@@ -401,7 +401,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_bfcp_rejected_total",
         Kind::Counter,
-        "BFCP input refused, by reason (unknown_conference, unknown_user, malformed, busy, bind_timeout, write_queue)",
+        "BFCP input refused, by reason (unknown_conference, unknown_user, wrong_address: a connection from an address the user's SDP did not negotiate, user_mismatch: a message naming another user than its connection's, malformed, busy, bind_timeout, write_queue)",
     ),
     (
         "focus_rtp_legs",
@@ -416,7 +416,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_rtp_packets_dropped_total",
         Kind::Counter,
-        "RTP packets not forwarded, by reason (not_holder, muted, flood, malformed, payload_type, codec, send_error)",
+        "RTP packets not forwarded, by reason (unknown_source: not from the participant's signalled or latched address, also on RTCP ports; not_holder, muted, flood, malformed, payload_type, codec, send_error)",
     ),
     (
         "focus_rtp_forward_seconds",

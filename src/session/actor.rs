@@ -343,8 +343,8 @@ impl SessionActor {
                 let Some(t) = self.talk.as_mut() else {
                     return;
                 };
-                if !self.state.knows_floor_user(user) {
-                    talk::TalkDriver::refuse(&conn, &message);
+                if let Err(refusal) = self.state.authorize_floor_user(user, conn.peer().ip()) {
+                    talk::TalkDriver::refuse(&conn, &message, refusal);
                     return;
                 }
                 t.bind(user, &conn);

@@ -261,9 +261,8 @@ pub struct Switch {
     /// Sessions offered in a 2xx whose answer (in the ACK) has not installed them yet.
     expected: super::expect::Expected,
     settings: SwitchSettings,
-    /// Host and port of our MSRP URIs.
-    host: crate::sip::Host,
-    port: u16,
+    /// Host and port of our MSRP URIs, per IP family (a member is named the ones of its own).
+    hosts: crate::transport::PerFamily<(crate::sip::Host, u16)>,
     next_conn: AtomicU64,
     /// The I/O runtime connections run on (session actors live on other threads).
     runtime: tokio::runtime::Handle,
@@ -273,16 +272,28 @@ pub struct Switch {
 impl Switch {
     /// A switch whose URIs name `host:port`. Must be created inside the I/O runtime.
     pub fn new(settings: SwitchSettings, host: crate::sip::Host, port: u16) -> Switch {
+        let family = host.ip().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
         Switch {
             members: DashMap::new(),
             expected: Default::default(),
             settings,
-            host,
-            port,
+            hosts: crate::transport::PerFamily::single(family, (host, port)),
             next_conn: AtomicU64::new(1),
             runtime: tokio::runtime::Handle::current(),
             edge: EdgeSettings::default(),
         }
+    }
+
+    /// Also names `host:port` in the URIs toward members of `family`'s IP family (a focus on
+    /// IPv4 and IPv6 at once).
+    pub fn also_at(
+        mut self,
+        family: std::net::IpAddr,
+        host: crate::sip::Host,
+        port: u16,
+    ) -> Switch {
+        self.hosts.insert(family, (host, port));
+        self
     }
 
     /// Sets TLS and the per-connection rate limits.
@@ -310,12 +321,28 @@ impl Switch {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Our MSRP URI for a session id.
+    /// Our MSRP URI for a session id (the primary family's host).
     pub fn uri_for(&self, session_id: &str) -> MsrpUri {
+        let (host, port) = self.hosts.primary();
         MsrpUri::new(
             super::MsrpScheme::Msrp,
-            self.host.clone(),
-            self.port,
+            host.clone(),
+            *port,
+            session_id.to_string(),
+        )
+    }
+
+    /// Our MSRP URI for a session id toward a member whose path starts at `peer`: the host of
+    /// the member's IP family when its path names an address.
+    fn uri_toward(&self, session_id: &str, peer: Option<&MsrpUri>) -> MsrpUri {
+        let (host, port) = match peer.and_then(|u| u.host.ip()) {
+            Some(ip) => self.hosts.for_ip(ip),
+            None => self.hosts.primary(),
+        };
+        MsrpUri::new(
+            super::MsrpScheme::Msrp,
+            host.clone(),
+            *port,
             session_id.to_string(),
         )
     }
@@ -331,7 +358,7 @@ impl Switch {
 
     /// Installs a member (replacing one with the same session id).
     pub fn add_member(&self, group: &Arc<Group>, spec: MemberSpec) -> Arc<Member> {
-        let mut our_uri = self.uri_for(&spec.session_id);
+        let mut our_uri = self.uri_toward(&spec.session_id, spec.peer_path.first());
         // A participant reached over TLS (`msrps:` path) reaches us over TLS too.
         if spec.peer_path.first().is_some_and(|u| u.is_secure()) {
             our_uri.scheme = super::MsrpScheme::Msrps;
