@@ -69,6 +69,7 @@ fn forward(c: &mut Criterion) {
     let _guard = rt.enter();
     let plane = Arc::new(RtpPlane::new(RtpSettings {
         bind: "127.0.0.1".parse().unwrap(),
+        also_bind: Vec::new(),
         port_min: 41000,
         port_max: 59999,
         silence_timeout: Duration::from_secs(3600),
@@ -85,7 +86,9 @@ fn forward(c: &mut Criterion) {
     });
     let members: Vec<_> = (1..=10u64)
         .map(|pid| {
-            let port = plane.reserve().expect("a free port pair");
+            let port = plane
+                .reserve([127, 0, 0, 1].into())
+                .expect("a free port pair");
             plane
                 .add(
                     &group,

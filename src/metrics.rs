@@ -169,6 +169,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Requests refused with 503 to shed load, by reason",
     ),
     (
+        "focus_cpim_forged_from_total",
+        Kind::Counter,
+        "Relayed message/cpim whose From named someone other than the sender (replaced by the sender's identity or alias, never relayed), by path (msrp, pager, exploder)",
+    ),
+    (
         "focus_policy_rejections_total",
         Kind::Counter,
         "Requests refused by group policy, by reason",
@@ -222,6 +227,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "focus_tls_handshakes_total",
         Kind::Counter,
         "TLS handshakes of accepted and outbound connections, by service (sip, msrp) and outcome (ok, failed)",
+    ),
+    (
+        "focus_tls_handshake_failures_total",
+        Kind::Counter,
+        "Failed TLS handshakes, by role (server: accepted, client: the focus connected out), service (sip, msrp) and reason (name_mismatch, unknown_issuer, expired, bad_certificate, fingerprint_mismatch, alert, timeout, protocol, io)",
     ),
     (
         "focus_tcp_idle_closed_total",

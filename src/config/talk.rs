@@ -29,8 +29,15 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigIssue> {
         }
     }
     let f = &config.floor;
-    if !f.listen.is_empty() && f.listen.parse::<std::net::SocketAddr>().is_err() {
-        bad("floor.listen".into(), "must be IP:PORT or empty".into());
+    if !f.listen.is_empty()
+        && f.listen
+            .split(',')
+            .any(|a| a.trim().parse::<std::net::SocketAddr>().is_err())
+    {
+        bad(
+            "floor.listen".into(),
+            "must be IP:PORT (several separated by commas) or empty".into(),
+        );
     }
     for (key, value) in [
         ("floor.max_queue", f.max_queue),

@@ -209,6 +209,7 @@ impl SessionActor {
                             pid,
                             session_id: leg.session_id,
                             peer_path: leg.peer_path,
+                            fingerprint: leg.fingerprint,
                             cpim_from,
                             identity,
                             real,

@@ -73,11 +73,13 @@ pub struct TalkPlanes {
 
 impl TalkPlanes {
     /// Starts the RTP plane and the BFCP listener when the provider's policy serves audio
-    /// (inside the I/O runtime); the listener binds `[floor] listen`, or `sip_ip` with a port
-    /// the OS picks. `Err` names the address that could not be bound.
+    /// (inside the I/O runtime). The listener binds `[floor] listen`, or the first SIP
+    /// address with a port the OS picks; further addresses (the SIP addresses of other IP
+    /// families) listen on the same port. RTP legs bind the SIP address of their peer's
+    /// family. `Err` names the address that could not be bound.
     pub fn start(
         config: &crate::config::Config,
-        sip_ip: std::net::IpAddr,
+        sip_ips: &[std::net::IpAddr],
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Result<Option<TalkPlanes>, (SocketAddr, std::io::Error)> {
         use crate::config::MediaKind;
@@ -85,10 +87,31 @@ impl TalkPlanes {
             return Ok(None);
         }
         let f = &config.floor;
-        let addr = f
+        let sip_ip = sip_ips
+            .first()
+            .copied()
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        let configured: Vec<SocketAddr> = f
             .listen
-            .parse()
-            .unwrap_or_else(|_| SocketAddr::new(sip_ip, 0));
+            .split(',')
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        let addr = configured
+            .first()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::new(sip_ip, 0));
+        // One BFCP address per IP family beyond the first.
+        let mut more: Vec<std::net::IpAddr> = Vec::new();
+        let candidates: Vec<std::net::IpAddr> = if configured.is_empty() {
+            sip_ips.to_vec()
+        } else {
+            configured.iter().map(SocketAddr::ip).collect()
+        };
+        for ip in candidates {
+            if ip.is_ipv6() != addr.is_ipv6() && !more.iter().any(|m| m.is_ipv6() == ip.is_ipv6()) {
+                more.push(ip);
+            }
+        }
         let (floor, listener) = crate::floor::FloorServer::bind(
             addr,
             crate::floor::ServerSettings {
@@ -99,11 +122,23 @@ impl TalkPlanes {
             },
         )
         .map_err(|e| (addr, e))?;
+        for ip in &more {
+            let also = floor
+                .bind_also(*ip)
+                .map_err(|e| (SocketAddr::new(*ip, floor.local_addr().port()), e))?;
+            tokio::spawn(floor.clone().run(also, cancel.clone()));
+        }
         tokio::spawn(floor.clone().run(listener, cancel.clone()));
         let r = &config.rtp;
         let rtp = Arc::new(crate::media::rtp::RtpPlane::new(
             crate::media::rtp::RtpSettings {
                 bind: sip_ip,
+                also_bind: sip_ips
+                    .iter()
+                    .copied()
+                    .filter(|ip| ip.is_ipv6() != sip_ip.is_ipv6())
+                    .take(1)
+                    .collect(),
                 port_min: r.port_min,
                 port_max: r.port_max,
                 silence_timeout: Duration::from_secs(r.silence_timeout_s),
@@ -322,8 +357,15 @@ impl Talk {
     /// Plans the talk-burst part of the answer to `offer`: the first `m=audio` RTP stream
     /// with a codec of the group, and the first BFCP stream the focus serves. `pid` names the
     /// participant whose leg it renews (a re-INVITE keeps its port and user id). `None`: no
-    /// usable audio stream (or no free port pair), so audio and BFCP are declined.
-    pub fn plan(&mut self, offer: &SessionDescription, pid: Option<u64>) -> Option<TalkAnswer> {
+    /// usable audio stream (or no free port pair), so audio and BFCP are declined. A fresh
+    /// leg's ports are bound in the IP family of `peer` (where the participant's signalling
+    /// came from, the family the answer's `c=` names).
+    pub fn plan(
+        &mut self,
+        offer: &SessionDescription,
+        pid: Option<u64>,
+        peer: std::net::IpAddr,
+    ) -> Option<TalkAnswer> {
         let existing = pid.and_then(|p| self.legs.get(&p)).cloned();
         let (audio_index, offered) = offer
             .media
@@ -333,7 +375,7 @@ impl Talk {
         let codec = rtp::choose(&self.settings.codecs, offered)?;
         let (port, fresh) = match &existing {
             Some(l) => (l.port, false),
-            None => (self.settings.ports.reserve()?, true),
+            None => (self.settings.ports.reserve(peer)?, true),
         };
         let user = match &existing {
             Some(l) => l.user,

@@ -14,7 +14,7 @@ struct Ports {
 }
 
 impl RtpPorts for Ports {
-    fn reserve(&self) -> Option<u16> {
+    fn reserve(&self, _peer: std::net::IpAddr) -> Option<u16> {
         if self.exhausted {
             return None;
         }
@@ -80,7 +80,9 @@ fn holders(effects: &[TalkEffect]) -> Vec<u64> {
 
 /// Joins participant `pid`; returns its BFCP user id.
 fn join(t: &mut Talk, pid: u64, name: &str) -> u16 {
-    let a = t.plan(&offer("0", true), None).expect("a plan");
+    let a = t
+        .plan(&offer("0", true), None, [127, 0, 0, 1].into())
+        .expect("a plan");
     let user = a.user;
     t.join(pid, a, info(name));
     user
@@ -90,7 +92,9 @@ fn join(t: &mut Talk, pid: u64, name: &str) -> u16 {
 fn a_plan_answers_one_codec_and_a_bfcp_server_line() {
     let ports = Arc::new(Ports::default());
     let mut t = Talk::new(settings(ports.clone()), CONF);
-    let a = t.plan(&offer("8 0", true), None).unwrap();
+    let a = t
+        .plan(&offer("8 0", true), None, [127, 0, 0, 1].into())
+        .unwrap();
     assert_eq!((a.audio_index, a.port, a.fresh), (0, 30002, true));
     assert_eq!(a.audio_line.formats, ["0"]);
     assert_eq!(a.audio_line.attr_value("rtpmap"), Some("0 PCMU/8000"));
@@ -105,13 +109,15 @@ fn a_plan_answers_one_codec_and_a_bfcp_server_line() {
     t.discard(&a);
     assert_eq!(*ports.released.lock().unwrap(), [30002]);
     // No common codec, or no port: nothing planned (and nothing reserved).
-    assert!(t.plan(&offer("18", true), None).is_none());
+    assert!(t
+        .plan(&offer("18", true), None, [127, 0, 0, 1].into())
+        .is_none());
     let none = Arc::new(Ports {
         exhausted: true,
         ..Ports::default()
     });
     assert!(Talk::new(settings(none), CONF)
-        .plan(&offer("0", true), None)
+        .plan(&offer("0", true), None, [127, 0, 0, 1].into())
         .is_none());
 }
 
@@ -124,7 +130,9 @@ fn a_renewed_leg_keeps_its_port_and_user() {
     assert!(
         matches!(&effects[..], [TalkEffect::AddLeg(spec)] if spec.pid == 7 && spec.port == 30002)
     );
-    let again = t.plan(&offer("0", true), Some(7)).unwrap();
+    let again = t
+        .plan(&offer("0", true), Some(7), [127, 0, 0, 1].into())
+        .unwrap();
     assert_eq!((again.port, again.user, again.fresh), (30002, user, false));
     t.discard(&again);
     assert!(
@@ -132,7 +140,9 @@ fn a_renewed_leg_keeps_its_port_and_user() {
         "a kept port is not released"
     );
     // A re-offer without BFCP: the leg stays, floor control goes.
-    let audio_only = t.plan(&offer("0", false), Some(7)).unwrap();
+    let audio_only = t
+        .plan(&offer("0", false), Some(7), [127, 0, 0, 1].into())
+        .unwrap();
     let now = Instant::now();
     t.renew(now, 7, Some(audio_only), info("alice"));
     assert!(!t.knows(user));
@@ -284,7 +294,7 @@ fn a_bfcp_connection_speaks_only_for_its_own_user_from_its_offers_address() {
         b"v=0\r\no=- 1 2 IN IP4 10.0.0.7\r\ns=-\r\nc=IN IP4 10.0.0.7\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\nm=application 9 TCP/BFCP *\r\na=floorctrl:c-only\r\na=setup:active\r\n",
     )
     .unwrap();
-    let renewed = t.plan(&moved, Some(1)).unwrap();
+    let renewed = t.plan(&moved, Some(1), [127, 0, 0, 1].into()).unwrap();
     t.renew(Instant::now(), 1, Some(renewed), info("alice"));
     assert_eq!(t.authorize(alice, here), Err(FloorRefusal::WrongAddress));
     assert_eq!(t.authorize(alice, "10.0.0.7".parse().unwrap()), Ok(()));

@@ -25,7 +25,7 @@ pub fn rtp_pair() -> (UdpSocket, UdpSocket) {
     rtp_pair_at(IpAddr::from([127, 0, 0, 1]))
 }
 
-/// [`rtp_pair`] on another loopback address (`127.0.0.x`).
+/// [`rtp_pair`] on another loopback address (`127.0.0.x`, or `::1` for IPv6).
 pub fn rtp_pair_at(ip: IpAddr) -> (UdpSocket, UdpSocket) {
     for _ in 0..200 {
         let Ok(rtp) = UdpSocket::bind((ip, 0)) else {
@@ -80,7 +80,8 @@ pub fn talk_offer(rtp_port: u16, payloads: &[(u8, &str)], label: &str, bfcp: boo
     )
 }
 
-/// [`talk_offer`] announcing `ip` (`c=`) as where the participant's media and BFCP are.
+/// [`talk_offer`] announcing `ip` (`c=`, `IN IP6` for an IPv6 address) as where the
+/// participant's media and BFCP are.
 pub fn talk_offer_at(
     ip: IpAddr,
     rtp_port: u16,
@@ -89,8 +90,9 @@ pub fn talk_offer_at(
     bfcp: bool,
 ) -> String {
     let formats: Vec<String> = payloads.iter().map(|(pt, _)| pt.to_string()).collect();
+    let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
     let mut sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP {}\r\n",
+        "v=0\r\no=- 1 1 IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP {}\r\n",
         formats.join(" ")
     );
     for (pt, map) in payloads {
@@ -207,6 +209,12 @@ impl Ua {
         call.learn(&ok);
         self.ack(&call);
         let answer = String::from_utf8(ok.body.to_vec()).expect("SDP answer is text");
+        // Where the focus's media is: the answer's (session-level) c= address.
+        let focus_ip: IpAddr = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("c=IN IP4 ").or(l.strip_prefix("c=IN IP6 ")))
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no c= address in the answer:\n{answer}"));
         let all = sections(&answer);
         let audio = all
             .iter()
@@ -228,7 +236,7 @@ impl Ua {
                 num(s, "confid") as u32,
                 num(s, "userid") as u16,
                 num(s, "floorid") as u16,
-                Some(SocketAddr::from(([127, 0, 0, 1], s.port))),
+                Some(SocketAddr::new(focus_ip, s.port)),
             ),
             None => (0, 0, 0, None),
         };
@@ -237,7 +245,7 @@ impl Ua {
             ip,
             call,
             ok,
-            focus_rtp: SocketAddr::from(([127, 0, 0, 1], audio.port)),
+            focus_rtp: SocketAddr::new(focus_ip, audio.port),
             answer,
             audio,
             bfcp_section,

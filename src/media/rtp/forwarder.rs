@@ -33,6 +33,9 @@ use tokio_util::sync::CancellationToken;
 pub struct RtpSettings {
     /// The address sockets bind to.
     pub bind: IpAddr,
+    /// Addresses of other IP families (a focus on IPv4 and IPv6): a leg binds the address of
+    /// its peer's family.
+    pub also_bind: Vec<IpAddr>,
     /// Even port range for RTP (RTCP on the next odd port), both ends included.
     pub port_min: u16,
     pub port_max: u16,
@@ -63,8 +66,9 @@ pub trait RtpEvents: Send + Sync + 'static {
 /// released when the answer is not used. Implemented by [`RtpPlane`]; the session state only
 /// sees this trait, so it stays free of sockets.
 pub trait RtpPorts: Send + Sync + 'static {
-    /// Binds a free port pair and keeps it for [`RtpPlane::add`]; `None` when none is free.
-    fn reserve(&self) -> Option<u16>;
+    /// Binds a free port pair, in the IP family of `peer`, and keeps it for
+    /// [`RtpPlane::add`]; `None` when none is free.
+    fn reserve(&self, peer: IpAddr) -> Option<u16>;
     /// Gives back a reservation that no leg took.
     fn release(&self, port: u16);
 }
@@ -441,9 +445,19 @@ impl RtpPlane {
         }
     }
 
-    /// Binds a free pair drawn uniformly at random: nothing to predict from the pairs given
-    /// before, and several focus processes on one host rarely race for the same ports.
-    fn bind_pair(&self) -> Result<(std::net::UdpSocket, std::net::UdpSocket, u16), RtpError> {
+    /// Binds a free pair drawn uniformly at random (nothing to predict from the pairs given
+    /// before, and several focus processes on one host rarely race for the same ports), on
+    /// the bind address of `peer`'s IP family.
+    fn bind_pair(
+        &self,
+        peer: IpAddr,
+    ) -> Result<(std::net::UdpSocket, std::net::UdpSocket, u16), RtpError> {
+        let v6 = peer.to_canonical().is_ipv6();
+        let bind = std::iter::once(&self.settings.bind)
+            .chain(&self.settings.also_bind)
+            .find(|b| b.is_ipv6() == v6)
+            .copied()
+            .unwrap_or(self.settings.bind);
         let mut tried = 0;
         loop {
             let port = {
@@ -454,14 +468,12 @@ impl RtpPlane {
                 let i = rand::random_range(0..free.len());
                 free.swap_remove(i)
             };
-            let pair = std::net::UdpSocket::bind(SocketAddr::new(self.settings.bind, port))
-                .and_then(|a| {
-                    let b =
-                        std::net::UdpSocket::bind(SocketAddr::new(self.settings.bind, port + 1))?;
-                    a.set_nonblocking(true)?;
-                    b.set_nonblocking(true)?;
-                    Ok((a, b))
-                });
+            let pair = std::net::UdpSocket::bind(SocketAddr::new(bind, port)).and_then(|a| {
+                let b = std::net::UdpSocket::bind(SocketAddr::new(bind, port + 1))?;
+                a.set_nonblocking(true)?;
+                b.set_nonblocking(true)?;
+                Ok((a, b))
+            });
             match pair {
                 Ok((a, b)) => return Ok((a, b, port)),
                 // Taken by someone else: try another pair (this one stays out of the pool).
@@ -473,8 +485,8 @@ impl RtpPlane {
 }
 
 impl RtpPorts for RtpPlane {
-    fn reserve(&self) -> Option<u16> {
-        match self.bind_pair() {
+    fn reserve(&self, peer: IpAddr) -> Option<u16> {
+        match self.bind_pair(peer) {
             Ok((rtp, rtcp, port)) => {
                 self.reserved
                     .lock()

@@ -81,8 +81,9 @@ impl SessionState {
         &mut self,
         offer: &crate::sdp::SessionDescription,
         pid: Option<u64>,
+        peer: std::net::IpAddr,
     ) -> Option<TalkAnswer> {
-        self.talk.as_mut()?.plan(offer, pid)
+        self.talk.as_mut()?.plan(offer, pid, peer)
     }
 
     /// Gives back what an unused plan reserved.

@@ -15,6 +15,7 @@ impl RtpEvents for Events {
 fn settings(silence: Duration) -> RtpSettings {
     RtpSettings {
         bind: "127.0.0.1".parse().unwrap(),
+        also_bind: Vec::new(),
         port_min: 40000,
         port_max: 60999,
         silence_timeout: silence,
@@ -67,7 +68,7 @@ fn forwards_only_the_holder_rewritten_per_receiver() {
     let pts = [0u8, 0, 96];
     let members: Vec<_> = (0..3)
         .map(|i| {
-            let port = plane.reserve().expect("a free pair");
+            let port = plane.reserve([127, 0, 0, 1].into()).expect("a free pair");
             plane
                 .add(
                     &group,
@@ -159,7 +160,7 @@ fn reservations_are_bound_released_and_bounded() {
     s.port_max = base + 1;
     let plane = Arc::new(RtpPlane::new(s));
     assert_eq!(plane.free_ports(), 1);
-    let Some(port) = plane.reserve() else {
+    let Some(port) = plane.reserve([127, 0, 0, 1].into()) else {
         // Someone else took the pair meanwhile: nothing to test on a busy host.
         return;
     };
@@ -168,7 +169,7 @@ fn reservations_are_bound_released_and_bounded() {
         std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(),
         "held"
     );
-    assert_eq!(plane.reserve(), None, "exhausted");
+    assert_eq!(plane.reserve([127, 0, 0, 1].into()), None, "exhausted");
     plane.release(port);
     assert_eq!(plane.free_ports(), 1);
     let group = plane.group();
@@ -193,7 +194,7 @@ fn silence_is_reported_once_and_resumption_too() {
     let plane = Arc::new(RtpPlane::new(settings(Duration::from_millis(500))));
     let group = plane.group();
     let (tx, rx) = mpsc::channel();
-    let port = plane.reserve().unwrap();
+    let port = plane.reserve([127, 0, 0, 1].into()).unwrap();
     // Alice's RTCP comes from her RTCP port, the one after the RTP port her SDP announced.
     let alice = peer();
     let alice_rtp = SocketAddr::new(
@@ -275,7 +276,9 @@ fn port_pairs_are_drawn_uniformly_from_the_free_ones() {
     s.port_min = base;
     s.port_max = base + 31;
     let plane = Arc::new(RtpPlane::new(s));
-    let mut held: Vec<u16> = (0..16).filter_map(|_| plane.reserve()).collect();
+    let mut held: Vec<u16> = (0..16)
+        .filter_map(|_| plane.reserve([127, 0, 0, 1].into()))
+        .collect();
     if held.len() != 16 {
         // Someone else took a port meanwhile: nothing to measure on a busy host.
         return;
@@ -288,7 +291,9 @@ fn port_pairs_are_drawn_uniformly_from_the_free_ones() {
     let mut counts: HashMap<u16, u32> = HashMap::new();
     let draws = 400;
     for _ in 0..draws {
-        let Some(p) = plane.reserve() else { return };
+        let Some(p) = plane.reserve([127, 0, 0, 1].into()) else {
+            return;
+        };
         *counts.entry(p).or_default() += 1;
         plane.release(p);
     }
@@ -312,7 +317,7 @@ fn strangers_are_dropped_and_never_move_the_leg() {
     let peers: Vec<_> = (0..2).map(|_| peer()).collect();
     let members: Vec<_> = (0..2)
         .map(|i| {
-            let port = plane.reserve().expect("a free pair");
+            let port = plane.reserve([127, 0, 0, 1].into()).expect("a free pair");
             plane
                 .add(
                     &group,
