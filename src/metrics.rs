@@ -450,6 +450,264 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     ),
 ];
 
+/// SIP methods as `Method::metric_label` writes them.
+const METHODS: &[&str] = &[
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "REGISTER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "REFER",
+    "MESSAGE",
+    "INFO",
+    "UPDATE",
+    "PRACK",
+    "PUBLISH",
+    "other",
+];
+
+/// The bounded label values of labelled counters and gauges: `(metric, label, values)`, one
+/// row per label. At start every combination is set to 0 (so alerts and panels have a series
+/// before the first event), and docs/metrics.md lists them. Add a row with a new labelled
+/// counter or gauge; a value missing here still works, it just appears on first use.
+pub const LABELS: &[(&str, &str, &[&str])] = &[
+    ("focus_sip_requests_received_total", "method", METHODS),
+    (
+        "focus_sip_responses_sent_total",
+        "class",
+        &["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"],
+    ),
+    ("focus_sip_requests_sent_total", "method", METHODS),
+    (
+        "focus_sip_requests_failed_total",
+        "reason",
+        &["timeout", "transport", "unroutable"],
+    ),
+    (
+        "focus_sip_parse_errors_total",
+        "reason",
+        &["rejected", "dropped", "too_large", "unframeable"],
+    ),
+    (
+        "focus_sessions_started_total",
+        "kind",
+        &["predefined", "adhoc", "restarted"],
+    ),
+    (
+        "focus_sip_loops_detected_total",
+        "kind",
+        &["merged", "looped"],
+    ),
+    (
+        "focus_overload_rejections_total",
+        "reason",
+        &[
+            "transactions",
+            "transactions_high",
+            "shard_queue",
+            "queue_high",
+            "queue_delay",
+            "mailbox",
+            "mailbox_high",
+            "sessions",
+            "subscriptions",
+            "pager_queue",
+            "draining",
+        ],
+    ),
+    (
+        "focus_policy_rejections_total",
+        "reason",
+        &[
+            "full",
+            "locked",
+            "not_member",
+            "not_invited",
+            "not_authorized",
+            "anonymous",
+            "media",
+            "loop",
+            "list_too_long",
+            "adhoc",
+            "credit_denied",
+            "credit_unavailable",
+        ],
+    ),
+    (
+        "focus_dialouts_total",
+        "outcome",
+        &["started", "answered", "busy", "failed"],
+    ),
+    ("focus_group_messages_total", "mode", &["pager", "exploder"]),
+    (
+        "focus_group_message_deliveries_total",
+        "outcome",
+        &["delivered", "failed"],
+    ),
+    (
+        "focus_charging_records_written_total",
+        "type",
+        &[
+            "session_start",
+            "session_stop",
+            "participant_join",
+            "participant_leave",
+            "group_message",
+            "msrp_volume",
+        ],
+    ),
+    (
+        "focus_charging_records_dropped_total",
+        "reason",
+        &["disabled", "backlog", "closed", "encode"],
+    ),
+    (
+        "focus_charging_errors_total",
+        "op",
+        &["open", "write", "rotate", "sync"],
+    ),
+    (
+        "focus_credit_checks_total",
+        "outcome",
+        &["granted", "denied", "unavailable"],
+    ),
+    (
+        "focus_moderation_actions_total",
+        "action",
+        &["lock", "unlock", "end", "mute", "unmute", "unknown"],
+    ),
+    ("focus_tcp_connections_active", "transport", &["tcp", "tls"]),
+    (
+        "focus_tcp_connections_refused_total",
+        "reason",
+        &["limit", "per_source"],
+    ),
+    (
+        "focus_tcp_connections_closed_total",
+        "reason",
+        &["message_timeout", "write_timeout"],
+    ),
+    (
+        "focus_flood_dropped_total",
+        "transport",
+        &["udp", "tcp", "tls"],
+    ),
+    ("focus_tls_handshakes_total", "service", &["sip", "msrp"]),
+    ("focus_tls_handshakes_total", "outcome", &["ok", "failed"]),
+    (
+        "focus_transport_bytes_received_total",
+        "transport",
+        &["udp", "tcp", "tls"],
+    ),
+    ("focus_transport_send_errors_total", "transport", &["udp"]),
+    (
+        "focus_transport_send_errors_total",
+        "reason",
+        &["full", "io"],
+    ),
+    (
+        "focus_msrp_delivery_failures_total",
+        "reason",
+        &["timeout", "muted", "too_large"],
+    ),
+    (
+        "focus_floor_requests_total",
+        "outcome",
+        &["granted", "queued", "pending", "denied", "error"],
+    ),
+    (
+        "focus_floor_revokes_total",
+        "reason",
+        &[
+            "talk_burst",
+            "chair",
+            "muted",
+            "left",
+            "connection_lost",
+            "silent",
+        ],
+    ),
+    (
+        "focus_bfcp_rejected_total",
+        "reason",
+        &[
+            "unknown_conference",
+            "unknown_user",
+            "malformed",
+            "busy",
+            "bind_timeout",
+            "write_queue",
+        ],
+    ),
+    (
+        "focus_rtp_packets_dropped_total",
+        "reason",
+        &[
+            "not_holder",
+            "muted",
+            "flood",
+            "malformed",
+            "payload_type",
+            "codec",
+            "send_error",
+        ],
+    ),
+    (
+        "focus_admin_requests_total",
+        "action",
+        &[
+            "list", "show", "end", "remove", "lock", "unlock", "reload", "health", "ready",
+            "unknown",
+        ],
+    ),
+    (
+        "focus_admin_requests_total",
+        "status",
+        &["200", "400", "401", "404", "413", "503", "504"],
+    ),
+    (
+        "focus_config_reloads_total",
+        "trigger",
+        &["sighup", "admin"],
+    ),
+    (
+        "focus_config_reloads_total",
+        "outcome",
+        &["applied", "refused"],
+    ),
+    (
+        "focus_session_timer_refreshes_total",
+        "by",
+        &["participant", "focus"],
+    ),
+    (
+        "focus_journal_lines_total",
+        "op",
+        &["open", "join", "update", "leave", "close"],
+    ),
+    (
+        "focus_journal_errors_total",
+        "op",
+        &[
+            "read",
+            "write",
+            "sync",
+            "compact",
+            "heartbeat",
+            "encode",
+            "closed",
+        ],
+    ),
+    (
+        "focus_recovered_participants_total",
+        "outcome",
+        &["resumed", "redialed", "failed"],
+    ),
+];
+
 fn describe() {
     for (name, kind, help) in METRICS {
         match kind {

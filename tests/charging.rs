@@ -669,10 +669,10 @@ fn an_unreachable_credit_server_follows_the_configured_policy() {
 }
 
 #[test]
-fn the_readme_shows_the_record_schema_the_code_documents() {
-    let readme = include_str!("../README.md");
+fn docs_charging_shows_the_record_schema_the_code_documents() {
+    let readme = include_str!("../docs/charging.md");
     assert!(
         readme.contains(cpm_focus::charging::SCHEMA_DOC),
-        "README.md's \"Charging records\" section differs from charging::SCHEMA_DOC: paste it again"
+        "docs/charging.md differs from charging::SCHEMA_DOC: paste it again"
     );
 }
