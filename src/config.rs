@@ -75,6 +75,19 @@ pub struct FocusConfig {
     pub restart_window_s: u64,
     /// Most ended ad-hoc sessions remembered for restart.
     pub max_remembered: usize,
+    /// How log lines are written to stderr (`--log-format` overrides it).
+    pub log_format: LogFormat,
+}
+
+/// The form of the log on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured only when stderr is a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 impl Default for FocusConfig {
@@ -87,6 +100,7 @@ impl Default for FocusConfig {
             list_service_user: "list-service".into(),
             restart_window_s: 86_400,
             max_remembered: 10_000,
+            log_format: LogFormat::Text,
         }
     }
 }

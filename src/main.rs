@@ -3,9 +3,10 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use cpm_focus::config::Config;
+use cpm_focus::config::{Config, LogFormat};
 use cpm_focus::reload::{Reloader, Trigger};
 use cpm_focus::server::Server;
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,13 +37,23 @@ struct Cli {
     #[arg(long, value_name = "IP:PORT")]
     sips_listen: Option<SocketAddr>,
     /// Prometheus /metrics address.
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9090")]
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9464")]
     metrics_listen: SocketAddr,
     /// Admin HTTP API address (a non-loopback address needs `[admin] token`).
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8090")]
     admin_listen: SocketAddr,
+    /// Log format on stderr (default: `focus.log_format` of the configuration, `text`).
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// `--log-format` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormatArg {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -68,18 +79,17 @@ fn main() -> anyhow::Result<()> {
             }
         };
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let config = match &cli.config {
         Some(path) => Config::load(path),
         None => Config::embedded(),
     }
     .context("configuration")?;
+    let format = match cli.log_format {
+        Some(LogFormatArg::Text) => LogFormat::Text,
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        None => config.focus.log_format,
+    };
+    init_logging(format);
 
     // Session actors live on N arbiters (one thread each); transports and transaction shards
     // on a multi-threaded tokio runtime.
@@ -189,6 +199,27 @@ async fn run(
     cancel.cancel();
     tracing::info!("stopped");
     Ok(0)
+}
+
+/// The log on stderr: `RUST_LOG` sets the filter (default `info`). Text lines carry ANSI
+/// colours only when stderr is a terminal (never in the journal or a file); JSON is one object
+/// per line, its fields at the top level.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
 
 /// Reloads the configuration on every SIGHUP (`systemctl reload`); a refused file is logged

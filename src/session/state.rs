@@ -533,6 +533,9 @@ impl SessionState {
     /// Answers a policy refusal with its status and Warning, and counts it.
     fn refuse(&mut self, req: &Request, ctx: RequestCtx, refusal: &Refusal) {
         refusal.count();
+        tracing::info!(conference = %self.settings.conference_uri,
+            call_id = req.headers.get(HeaderName::CallId).unwrap_or(""), method = %req.method,
+            status = refusal.status, reason = refusal.label, warning = %refusal.warning, "request refused");
         self.reply(
             req,
             ctx,
@@ -856,7 +859,11 @@ impl SessionState {
         self.roster
             .join(&identity, display, role.as_str(), endpoint);
         metrics::gauge!("focus_participants_active").increment(1.0);
-        tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant joined");
+        tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant identity");
+        if let Some(p) = self.participants.get(&pid) {
+            tracing::info!(conference = %self.settings.conference_uri, call_id = %p.dialog.id.call_id,
+                outcome = "joined", anonymous = who.anonymous, "participant joined");
+        }
         // The session starts (its first participant) before this participant's join is
         // charged: session_start precedes the join record and counts it.
         self.roster_changed_at(now);
@@ -1246,7 +1253,8 @@ impl SessionState {
             method,
             duration: now.saturating_duration_since(p.joined),
         }));
-        tracing::debug!(conference = %self.settings.conference_uri, ?method, "participant left");
+        tracing::info!(conference = %self.settings.conference_uri, call_id = %p.dialog.id.call_id,
+            outcome = method.as_str(), "participant left");
         self.roster_changed_at(now);
         self.journal_leave(pid);
     }
@@ -1276,6 +1284,8 @@ impl SessionState {
                 // participants_total already counts the participant whose join started it;
                 // it was reset when the previous session in this actor stopped.
                 self.started = Some(now);
+                tracing::info!(conference = %self.settings.conference_uri, kind = ?self.settings.kind,
+                    recovered = self.recovered, "session started");
                 let subject =
                     (!self.settings.subject.is_empty()).then(|| self.settings.subject.clone());
                 self.effects
@@ -1289,6 +1299,8 @@ impl SessionState {
                     .started
                     .take()
                     .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+                tracing::info!(conference = %self.settings.conference_uri, duration_s = duration.as_secs(),
+                    participants_total = self.participants_total, "session ended");
                 // A later session in this actor is a new one, not the resumed one.
                 self.recovered = false;
                 self.effects
