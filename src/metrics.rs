@@ -45,6 +45,7 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
         )?
         .install_recorder()?;
     describe();
+    touch();
     Ok(handle)
 }
 
@@ -707,6 +708,42 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
         &["resumed", "redialed", "failed"],
     ),
 ];
+
+/// Registers every counter and gauge at 0, with every combination of its bounded label values
+/// (`LABELS`), so `/metrics` lists them from the start: an alert on a rate or a dashboard
+/// panel has a series before the first event. A gauge keeps any value it already has.
+fn touch() {
+    for (name, kind, _) in METRICS {
+        if *kind == Kind::Histogram {
+            continue;
+        }
+        for labels in label_sets(name) {
+            match kind {
+                Kind::Counter => metrics::counter!(*name, labels).increment(0),
+                Kind::Gauge => metrics::gauge!(*name, labels).increment(0.0),
+                Kind::Histogram => {}
+            }
+        }
+    }
+}
+
+/// Every combination of `metric`'s label values in `LABELS` (one empty set when it has none).
+pub fn label_sets(metric: &str) -> Vec<Vec<metrics::Label>> {
+    let mut sets: Vec<Vec<metrics::Label>> = vec![Vec::new()];
+    for (_, label, values) in LABELS.iter().filter(|(m, _, _)| *m == metric) {
+        sets = sets
+            .iter()
+            .flat_map(|set| {
+                values.iter().map(move |v| {
+                    let mut s = set.clone();
+                    s.push(metrics::Label::new(*label, *v));
+                    s
+                })
+            })
+            .collect();
+    }
+    sets
+}
 
 fn describe() {
     for (name, kind, help) in METRICS {
