@@ -3,6 +3,8 @@
 //! The HTTP listener is our own (a few lines over tokio) rather than the exporter's: it binds
 //! before the focus reports ready, can use port 0 in tests, and will carry `/health`.
 
+mod process;
+
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::time::Duration;
@@ -46,6 +48,8 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
         .install_recorder()?;
     describe();
     touch();
+    build_info();
+    process::sample();
     Ok(handle)
 }
 
@@ -449,6 +453,36 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Participants of resumed sessions, by outcome (resumed: accepted the re-INVITE; redialed: called again after 481; failed)",
     ),
+    (
+        "focus_build_info",
+        Kind::Gauge,
+        "Always 1; its labels name the running version and the git revision it was built from",
+    ),
+    (
+        "process_cpu_seconds_total",
+        Kind::Gauge,
+        "CPU time the process used, user and system, in seconds (a counter's value; read it with rate())",
+    ),
+    (
+        "process_resident_memory_bytes",
+        Kind::Gauge,
+        "Resident memory of the process, in bytes",
+    ),
+    (
+        "process_open_fds",
+        Kind::Gauge,
+        "Open file descriptors (sockets, the charging file, the journal)",
+    ),
+    (
+        "process_max_fds",
+        Kind::Gauge,
+        "The soft limit on open file descriptors (LimitNOFILE)",
+    ),
+    (
+        "process_start_time_seconds",
+        Kind::Gauge,
+        "When the process started, seconds since the Unix epoch",
+    ),
 ];
 
 /// SIP methods as `Method::metric_label` writes them.
@@ -714,7 +748,8 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
 /// panel has a series before the first event. A gauge keeps any value it already has.
 fn touch() {
     for (name, kind, _) in METRICS {
-        if *kind == Kind::Histogram {
+        // focus_build_info carries its own labels (build_info).
+        if *kind == Kind::Histogram || *name == "focus_build_info" {
             continue;
         }
         for labels in label_sets(name) {
@@ -725,6 +760,19 @@ fn touch() {
             }
         }
     }
+}
+
+/// `focus_build_info{version, revision} 1`: which build runs where, for dashboards and for
+/// alerts that compare instances.
+fn build_info() {
+    let revision = env!("CPM_FOCUS_GIT_REV");
+    let revision = revision.strip_prefix("git ").unwrap_or(revision);
+    metrics::gauge!(
+        "focus_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "revision" => revision
+    )
+    .set(1.0);
 }
 
 /// Every combination of `metric`'s label values in `LABELS` (one empty set when it has none).
@@ -795,7 +843,10 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle, cancel: Canc
             let head = String::from_utf8_lossy(&buf[..len]);
             let path = head.split_whitespace().nth(1).unwrap_or("");
             let (status, ctype, body) = match path {
-                "/metrics" => ("200 OK", "text/plain; version=0.0.4", handle.render()),
+                "/metrics" => {
+                    process::sample();
+                    ("200 OK", "text/plain; version=0.0.4", handle.render())
+                }
                 "/health" => ("200 OK", "text/plain", "ok\n".to_string()),
                 _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
             };

@@ -57,4 +57,19 @@ fn every_counter_and_gauge_is_exported_at_start() {
     );
     assert_eq!(focus.metric("focus_notify_sent_total"), Some(0.0));
     assert_eq!(focus.metric("focus_subscriptions_active"), Some(0.0));
+    // Which build runs, and the process's own resources, for dashboards and capacity alerts.
+    let info = text
+        .lines()
+        .find(|l| l.starts_with("focus_build_info{"))
+        .unwrap_or_else(|| panic!("no focus_build_info:\n{text}"));
+    assert!(
+        info.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))),
+        "{info}"
+    );
+    assert!(info.contains("revision=\"") && info.ends_with(" 1"), "{info}");
+    assert!(focus.metric("process_resident_memory_bytes").unwrap_or(0.0) > 1e6);
+    assert!(focus.metric("process_open_fds").unwrap_or(0.0) >= 3.0);
+    assert!(focus.metric("process_max_fds").unwrap_or(0.0) >= 3.0);
+    assert!(focus.metric("process_start_time_seconds").unwrap_or(0.0) > 1.6e9);
+    assert!(focus.metric("process_cpu_seconds_total").is_some());
 }
