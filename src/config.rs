@@ -57,6 +57,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub session_timer: SessionTimerConfig,
     pub journal: JournalConfig,
+    pub listen: ListenConfig,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -1272,6 +1273,7 @@ impl Config {
         issues.extend(talk::validate(self));
         issues.extend(self.admin.validate());
         issues.extend(self.journal.validate());
+        issues.extend(self.listen.validate());
         issues
     }
 
@@ -1285,7 +1287,10 @@ impl Config {
     }
 }
 
+mod listen;
 mod talk;
+
+pub use listen::ListenConfig;
 
 #[cfg(test)]
 mod tests {

@@ -26,22 +26,25 @@ struct Cli {
     /// Configuration file (default: the embedded config/focus.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// SIP address, UDP and TCP (port 0 picks a free port).
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:5060")]
-    sip_listen: SocketAddr,
-    /// MSRP (TCP) address for group chat (default: the SIP address with port 2855).
+    /// SIP address, UDP and TCP (port 0 picks a free port) [default: listen.sip of the
+    /// configuration, 127.0.0.1:5060].
+    #[arg(long, value_name = "IP:PORT")]
+    sip_listen: Option<SocketAddr>,
+    /// MSRP (TCP) address for group chat [default: listen.msrp, else the SIP address with
+    /// port 2855].
     #[arg(long, value_name = "IP:PORT")]
     msrp_listen: Option<SocketAddr>,
-    /// SIP over TLS address, used when [tls] is configured (default: the SIP address with
-    /// port 5061, or port 0 when the SIP port is 0).
+    /// SIP over TLS address, used when [tls] is configured [default: listen.sips, else the
+    /// SIP address with port 5061, or port 0 when the SIP port is 0].
     #[arg(long, value_name = "IP:PORT")]
     sips_listen: Option<SocketAddr>,
-    /// Prometheus /metrics address.
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9464")]
-    metrics_listen: SocketAddr,
-    /// Admin HTTP API address (a non-loopback address needs `[admin] token`).
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8090")]
-    admin_listen: SocketAddr,
+    /// Prometheus /metrics address [default: listen.metrics, 127.0.0.1:9464].
+    #[arg(long, value_name = "IP:PORT")]
+    metrics_listen: Option<SocketAddr>,
+    /// Admin HTTP API address; a non-loopback address needs `[admin] token` [default:
+    /// listen.admin, 127.0.0.1:8090].
+    #[arg(long, value_name = "IP:PORT")]
+    admin_listen: Option<SocketAddr>,
     /// Log format on stderr (default: `focus.log_format` of the configuration, `text`).
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<LogFormatArg>,
@@ -118,9 +121,20 @@ async fn run(
 ) -> anyhow::Result<i32> {
     let handle = cpm_focus::metrics::install().context("metrics recorder")?;
     let cancel = CancellationToken::new();
-    let metrics_listener = tokio::net::TcpListener::bind(cli.metrics_listen)
+    // The command line overrides [listen]; validation made every configured address parse.
+    let listen = &config.listen;
+    let metrics_listen = cli
+        .metrics_listen
+        .or(listen.metrics_addr())
+        .context("listen.metrics")?;
+    let admin_listen = cli
+        .admin_listen
+        .or(listen.admin_addr())
+        .context("listen.admin")?;
+    let sip_listen = cli.sip_listen.or(listen.sip_addr()).context("listen.sip")?;
+    let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
         .await
-        .with_context(|| format!("binding metrics listener {}", cli.metrics_listen))?;
+        .with_context(|| format!("binding metrics listener {metrics_listen}"))?;
     let metrics_addr = metrics_listener.local_addr()?;
     tokio::spawn(cpm_focus::metrics::serve(
         metrics_listener,
@@ -129,12 +143,11 @@ async fn run(
     ));
 
     let auth = Arc::new(
-        cpm_focus::admin::AdminAuth::new(cli.admin_listen, &config.admin.token)
-            .context("admin API")?,
+        cpm_focus::admin::AdminAuth::new(admin_listen, &config.admin.token).context("admin API")?,
     );
-    let admin_listener = tokio::net::TcpListener::bind(cli.admin_listen)
+    let admin_listener = tokio::net::TcpListener::bind(admin_listen)
         .await
-        .with_context(|| format!("binding admin listener {}", cli.admin_listen))?;
+        .with_context(|| format!("binding admin listener {admin_listen}"))?;
     let admin_addr = admin_listener.local_addr()?;
 
     // Handlers first: a SIGTERM right after the ready line must not kill us by default action
@@ -144,9 +157,9 @@ async fn run(
     let server = Server::start_listening(
         &config,
         cpm_focus::server::Listen {
-            sip: cli.sip_listen,
-            msrp: cli.msrp_listen,
-            sips: cli.sips_listen,
+            sip: sip_listen,
+            msrp: cli.msrp_listen.or(listen.msrp_addr()),
+            sips: cli.sips_listen.or(listen.sips_addr()),
         },
         arbiters,
     )?;
@@ -193,7 +206,25 @@ async fn run(
         admin_addr
     );
 
+    // Every listener is bound: tell systemd (Type=notify), and keep its watchdog fed from
+    // this runtime, so a focus whose I/O runtime stops is restarted.
+    if let Err(e) = cpm_focus::notify::notify("READY=1") {
+        tracing::warn!(error = %e, "sd_notify READY=1 failed");
+    }
+    if let Some(every) = cpm_focus::notify::watchdog_interval() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = cpm_focus::notify::notify("WATCHDOG=1") {
+                    tracing::warn!(error = %e, "sd_notify WATCHDOG=1 failed");
+                }
+            }
+        });
+    }
+
     signalled.await;
+    let _ = cpm_focus::notify::notify("STOPPING=1");
     tracing::info!("shutting down: ending sessions");
     server.shutdown().await;
     cancel.cancel();

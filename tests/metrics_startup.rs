@@ -66,7 +66,10 @@ fn every_counter_and_gauge_is_exported_at_start() {
         info.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))),
         "{info}"
     );
-    assert!(info.contains("revision=\"") && info.ends_with(" 1"), "{info}");
+    assert!(
+        info.contains("revision=\"") && info.ends_with(" 1"),
+        "{info}"
+    );
     assert!(focus.metric("process_resident_memory_bytes").unwrap_or(0.0) > 1e6);
     assert!(focus.metric("process_open_fds").unwrap_or(0.0) >= 3.0);
     assert!(focus.metric("process_max_fds").unwrap_or(0.0) >= 3.0);
