@@ -58,6 +58,7 @@ pub struct Config {
     pub session_timer: SessionTimerConfig,
     pub journal: JournalConfig,
     pub listen: ListenConfig,
+    pub auth: AuthConfig,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -196,6 +197,9 @@ pub struct SubscriptionConfig {
     pub max_per_session: usize,
     pub min_notify_interval_ms: u64,
     pub departed_retention_s: u64,
+    /// Subscribers from `policy.trusted_hosts` see the participants' dialog identifiers
+    /// (`<call-info>`); nobody else ever does (they are what an in-dialog request needs).
+    pub call_info_to_trusted: bool,
 }
 
 impl Default for SubscriptionConfig {
@@ -207,6 +211,7 @@ impl Default for SubscriptionConfig {
             max_per_session: 1000,
             min_notify_interval_ms: 1000,
             departed_retention_s: 30,
+            call_info_to_trusted: false,
         }
     }
 }
@@ -927,6 +932,18 @@ pub struct ProviderPolicy {
     /// Group messages one session relays per second (pager mode), and most it queues.
     pub pager_rate: u32,
     pub pager_queue: usize,
+    /// A joining UA whose Contact carries `;isfocus` (another focus cascading into ours).
+    pub cascade: CascadeRule,
+}
+
+/// What becomes of a join from another focus (its Contact says `;isfocus`, RFC 4579 §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CascadeRule {
+    /// Refused `403` with a Warning.
+    Refuse,
+    /// Accepted as a participant that stands for another conference.
+    Accept,
 }
 
 /// Who may create ad-hoc groups.
@@ -950,6 +967,7 @@ impl Default for ProviderPolicy {
             max_list_size: 100,
             pager_rate: 2000,
             pager_queue: 20_000,
+            cascade: CascadeRule::Refuse,
         }
     }
 }
@@ -1274,6 +1292,7 @@ impl Config {
         issues.extend(self.admin.validate());
         issues.extend(self.journal.validate());
         issues.extend(self.listen.validate());
+        issues.extend(self.auth.validate(&self.focus));
         issues
     }
 
@@ -1287,9 +1306,11 @@ impl Config {
     }
 }
 
+mod auth;
 mod listen;
 mod talk;
 
+pub use auth::{AuthConfig, AuthMode};
 pub use listen::ListenConfig;
 
 #[cfg(test)]

@@ -179,6 +179,26 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Requests refused by group policy, by reason",
     ),
     (
+        "focus_dialog_rejections_total",
+        Kind::Counter,
+        "In-dialog requests refused, by reason (remote_tag: Call-ID and local tag of a dialog with another remote tag, 481; flow: not on the flow of a dialog set up from an untrusted address, 403)",
+    ),
+    (
+        "focus_auth_challenges_total",
+        Kind::Counter,
+        "401 digest challenges sent (first challenges, wrong passwords, stale and replayed nonces)",
+    ),
+    (
+        "focus_auth_failures_total",
+        Kind::Counter,
+        "Digest authentication attempts that proved nothing, by reason (wrong_password, stale, replay, unknown_user, malformed, rate_limited, identity_mismatch)",
+    ),
+    (
+        "focus_auth_success_total",
+        Kind::Counter,
+        "Requests whose sender digest authentication proved",
+    ),
+    (
         "focus_request_duration_seconds",
         Kind::Histogram,
         "Request arrival to final response, by method",
@@ -569,6 +589,25 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
             "adhoc",
             "credit_denied",
             "credit_unavailable",
+            "cascade",
+        ],
+    ),
+    (
+        "focus_dialog_rejections_total",
+        "reason",
+        &["remote_tag", "flow"],
+    ),
+    (
+        "focus_auth_failures_total",
+        "reason",
+        &[
+            "wrong_password",
+            "stale",
+            "replay",
+            "unknown_user",
+            "malformed",
+            "rate_limited",
+            "identity_mismatch",
         ],
     ),
     (

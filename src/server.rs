@@ -35,6 +35,8 @@ pub enum StartError {
     Tls(#[from] crate::transport::TlsError),
     #[error("journal: {0}")]
     Journal(#[from] crate::journal::JournalError),
+    #[error("auth.credentials: {0}")]
+    Auth(String),
 }
 
 /// Where the focus listens.
@@ -286,6 +288,7 @@ impl Server {
                 msrp: msrp_offer,
                 admission: admission.clone(),
                 talk: talk.clone(),
+                auth: crate::supervisor::AuthGate::new(config).map_err(StartError::Auth)?,
             },
             endpoint.clone(),
             arbiters,

@@ -7,10 +7,12 @@
 //! with Retry-After. Every routed message is counted in the session's in-flight counter while
 //! the table entry is held, so a session retires itself only when nothing is on its way to it.
 
+mod authenticate;
 mod catalog;
 pub mod checks;
 mod control;
 
+pub use authenticate::AuthGate;
 pub use catalog::CatalogChange;
 pub use control::{AdminAnswer, AdminError};
 mod recover;
@@ -256,6 +258,8 @@ impl Template {
             }),
             session_timer: config.session_timer.settings(),
             journal: !config.journal.path.is_empty(),
+            cascade: config.policy.cascade,
+            call_info_to_trusted: config.subscriptions.call_info_to_trusted,
         };
         Template {
             udp_port: settings.udp_port,
@@ -348,6 +352,8 @@ pub struct SupervisorSettings {
     pub admission: Arc<crate::overload::Admission>,
     /// The RTP plane and BFCP listener, when the focus serves audio.
     pub talk: Option<crate::session::talk::TalkPlanes>,
+    /// Digest authentication (`[auth]`); `None` when `auth.mode` is off.
+    pub auth: Option<AuthGate>,
 }
 
 /// The router.
@@ -560,9 +566,12 @@ impl Supervisor {
         }
     }
 
-    /// Online charging (a credit check) before a new participant or a group message; then
-    /// the normal routing.
+    /// Digest authentication where `auth.mode` asks for it, online charging (a credit check)
+    /// before a new participant or a group message; then the normal routing.
     fn route_out_of_dialog(&self, incoming: IncomingRequest) {
+        let Some(incoming) = self.authenticate(incoming) else {
+            return;
+        };
         let chargeable = matches!(incoming.request.method, Method::Invite | Method::Message);
         let me = self.me.get().and_then(Weak::upgrade);
         let (true, true, Some(me)) = (self.credit.is_online(), chargeable, me) else {

@@ -32,6 +32,12 @@ pub struct Subscription {
     pub in_flight: Option<InFlight>,
     /// Earliest time the next rate-limited NOTIFY may go.
     pub next_allowed: Instant,
+    /// The subscriber's identity as the focus established it (an authenticated request in
+    /// the dialog may come from another flow when it proves this identity).
+    pub subscriber: String,
+    /// The subscriber sees the participants' dialog identifiers (`<call-info>`): only a
+    /// trusted-host subscriber, and only with `subscriptions.call_info_to_trusted`.
+    pub dialog_ids: bool,
 }
 
 impl Subscription {
@@ -48,6 +54,8 @@ impl Subscription {
             forced: true,
             in_flight: None,
             next_allowed: now,
+            subscriber: String::new(),
+            dialog_ids: false,
         }
     }
 
