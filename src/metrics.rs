@@ -38,6 +38,10 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
             LATENCY_BUCKETS,
         )?
         .set_buckets_for_metric(
+            Matcher::Full("focus_credit_check_duration_seconds".into()),
+            LATENCY_BUCKETS,
+        )?
+        .set_buckets_for_metric(
             Matcher::Full("focus_rtp_forward_seconds".into()),
             FORWARD_BUCKETS,
         )?
@@ -197,6 +201,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "focus_auth_success_total",
         Kind::Counter,
         "Requests whose sender digest authentication proved",
+    ),
+    (
+        "focus_credit_check_duration_seconds",
+        Kind::Histogram,
+        "Online credit checks, request to decision (timeouts included), by outcome",
     ),
     (
         "focus_request_duration_seconds",
@@ -685,7 +694,15 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
     (
         "focus_msrp_delivery_failures_total",
         "reason",
-        &["timeout", "muted", "too_large"],
+        &[
+            "timeout",
+            "muted",
+            "too_large",
+            "stalled",
+            "error_response",
+            "left",
+            "not_connected",
+        ],
     ),
     (
         "focus_floor_requests_total",

@@ -951,7 +951,7 @@ fn hundred_participants_each_get_every_other_message_once_in_order() {
     );
     assert_eq!(
         focus.metric("focus_msrp_delivery_failures_total{reason=\"stalled\"}"),
-        None
+        Some(0.0)
     );
     eprintln!(
         "{N} participants (joined in {joined:?}), {} messages, {deliveries} deliveries in {wall:?}: {:.0} deliveries/s",

@@ -672,7 +672,7 @@ fn pager_test(test: &str, transport: Transport) {
     );
     assert_eq!(
         focus.metric("focus_group_message_deliveries_total{outcome=\"failed\"}"),
-        None
+        Some(0.0)
     );
     eprintln!(
         "{test}: {MESSAGES} messages accepted, {} deliveries answered, {:.1} s",
