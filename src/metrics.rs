@@ -186,12 +186,17 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_tcp_connections_refused_total",
         Kind::Counter,
-        "TCP and TLS connections refused, by reason (limit: the total cap, per_source: the cap per source address)",
+        "TCP and TLS connections refused, by reason (limit: the total cap, per_source: the cap per source address, untrusted_share: the untrusted share is full and no unadmitted connection could be evicted)",
     ),
     (
         "focus_tcp_connections_closed_total",
         Kind::Counter,
-        "TCP and TLS connections closed by the focus, by reason (message_timeout: a message never completed, write_timeout: the peer stopped reading)",
+        "TCP and TLS connections closed by the focus, by reason (message_timeout: a message never completed, write_timeout: the peer stopped reading, first_byte_timeout: an untrusted connection sent nothing, evicted: an unadmitted untrusted connection closed to make room)",
+    ),
+    (
+        "focus_fair_share_refusals_total",
+        Kind::Counter,
+        "Requests refused so that one party cannot take capacity others need, by reason (outsider_subscriptions, participants_per_source, rtp_legs_per_source, sender_rate)",
     ),
     (
         "focus_flood_dropped_total",

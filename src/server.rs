@@ -109,19 +109,28 @@ impl Server {
             tracing::info!("TLS off: [tls] cert_file is not set (no sips: listener, no msrps:)");
         }
         let trusted = config.overload.trusted(&config.policy);
+        crate::transport::init_stream_metrics();
+        crate::overload::ShareRefusal::init_metrics();
         let tcp_settings = TcpSettings {
             max_message: config.sip.max_message_size,
             idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_s),
             message_timeout: Duration::from_secs(config.sip.tcp_message_timeout_s),
             write_queue: config.sip.tcp_write_queue,
             write_timeout: Duration::from_secs(config.sip.tcp_write_timeout_s),
+            first_byte_timeout: Duration::from_millis(config.sip.tcp_first_byte_timeout_ms),
             limits,
         };
-        let slots = Arc::new(ConnLimits::new(
-            config.sip.max_tcp_connections,
-            config.sip.max_tcp_connections_per_source,
-            trusted.clone(),
-        ));
+        let slots = Arc::new(
+            ConnLimits::new(
+                config.sip.max_tcp_connections,
+                config.sip.max_tcp_connections_per_source,
+                trusted.clone(),
+            )
+            .with_shares(
+                config.sip.tcp_trusted_reserve,
+                config.sip.tcp_evict_unadmitted,
+            ),
+        );
         // TCP on the same address, and on the port UDP picked when asked for port 0. That port
         // may be taken for TCP (another socket's ephemeral port): then pick again.
         let mut attempt = 0;
@@ -286,6 +295,9 @@ impl Server {
                 msrp: msrp_offer,
                 admission: admission.clone(),
                 talk: talk.clone(),
+                rtp_legs: Arc::new(crate::overload::SourceQuota::new(
+                    config.rtp.max_legs_per_source as usize,
+                )),
             },
             endpoint.clone(),
             arbiters,

@@ -727,7 +727,7 @@ fn load_group_message_udp() {
         .spawn()
         .expect("run the members' sipp");
     let mut config = format!(
-        "[sip]\noutbound_proxy = \"127.0.0.1:{port}\"\n[policy]\npager_rate = 100000\n\
+        "[sip]\noutbound_proxy = \"127.0.0.1:{port}\"\n[policy]\npager_rate = 100000\npager_rate_per_sender = 0\n\
          [[groups]]\nuri = \"sip:gm@focus.example.com\"\n"
     );
     for k in 1..=MEMBERS {

@@ -32,6 +32,8 @@ pub struct Subscription {
     pub in_flight: Option<InFlight>,
     /// Earliest time the next rate-limited NOTIFY may go.
     pub next_allowed: Instant,
+    /// Held by a non-member: counts in the outsiders' share of the session's slots.
+    pub outsider: bool,
 }
 
 impl Subscription {
@@ -48,6 +50,7 @@ impl Subscription {
             forced: true,
             in_flight: None,
             next_allowed: now,
+            outsider: false,
         }
     }
 

@@ -87,6 +87,14 @@ impl SessionState {
             self.refuse(req, ctx, &r);
             return;
         }
+        // Each sender gets its own rate (503, not SIP's 429, which is RFC 3892's "Provide
+        // Referrer Identity"), so one cannot fill the session's queue for everyone.
+        let shares = &self.settings.shares;
+        let (rate, burst) = (shares.sender_rate, shares.sender_burst);
+        if let Err(wait) = self.senders.take(&who.aor, rate, burst, now) {
+            self.refuse_share_after(req, ctx, 503, ShareRefusal::SenderRate, wait);
+            return;
+        }
         // Every participant of the session gets it where it is; listed members who are not
         // in the session get it at their configured address (a pre-defined group's members
         // whether or not a session runs; an ad-hoc group's creator after it left).
