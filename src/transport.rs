@@ -7,7 +7,9 @@ mod tcp;
 pub mod tls;
 mod udp;
 
-pub use tcp::{init_metrics as init_stream_metrics, ConnLimits, ConnPermit, TcpRegistry, TcpSettings};
+pub use tcp::{
+    init_metrics as init_stream_metrics, ConnLimits, ConnPermit, TcpRegistry, TcpSettings,
+};
 pub use tls::{TlsContext, TlsError};
 pub use udp::UdpTransport;
 

@@ -59,8 +59,7 @@ impl ShareRefusal {
 
     /// Counts one refusal.
     pub fn count(self) {
-        metrics::counter!("focus_fair_share_refusals_total", "reason" => self.label())
-            .increment(1);
+        metrics::counter!("focus_fair_share_refusals_total", "reason" => self.label()).increment(1);
     }
 
     /// Exports every reason at zero (a rate over a series that does not exist yet is empty).

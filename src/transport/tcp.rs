@@ -434,7 +434,9 @@ impl TcpRegistry {
         let label = self.protocol.label();
         metrics::gauge!("focus_tcp_connections_active", "transport" => label).increment(1.0);
         let cancel = permit.cancel_token();
-        let first_byte = permit.untrusted().then_some(self.settings.first_byte_timeout);
+        let first_byte = permit
+            .untrusted()
+            .then_some(self.settings.first_byte_timeout);
         tokio::spawn(write_loop(
             write,
             rx,
