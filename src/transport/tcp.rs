@@ -695,3 +695,44 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// Outsiders fill their share; the core takes the reserve; a newcomer evicts the oldest
+    /// unadmitted outsider, never an admitted one; without eviction it is refused.
+    #[test]
+    fn the_reserve_and_eviction_keep_room_for_the_core_and_members() {
+        let core = ip("127.0.0.1");
+        let root = CancellationToken::new();
+        let limits = Arc::new(ConnLimits::new(4, 8, [core].into()).with_shares(1, true));
+        let a = limits.acquire(ip("127.0.0.66"), false, &root).unwrap();
+        let b = limits.acquire(ip("127.0.0.66"), false, &root).unwrap();
+        let c = limits.acquire(ip("127.0.0.67"), false, &root).unwrap();
+        limits.admit(&a.slot);
+        let _core = limits.acquire(core, false, &root).unwrap();
+        assert_eq!(limits.open(), 4);
+        // The share (3) is full: the oldest unadmitted (b, since a was admitted) goes.
+        let d = limits.acquire(ip("127.0.0.68"), false, &root).unwrap();
+        assert!(b.cancel_token().is_cancelled());
+        assert!(!a.cancel_token().is_cancelled());
+        assert_eq!(limits.open(), 4);
+        drop(b);
+        assert_eq!(limits.open(), 4, "an evicted slot is released once");
+        // The core at the total cap evicts too; a and d's peers are what is left.
+        let _core2 = limits.acquire(core, false, &root).unwrap();
+        assert!(c.cancel_token().is_cancelled());
+        drop((c, d));
+        let strict = Arc::new(ConnLimits::new(2, 8, HashSet::new()).with_shares(1, false));
+        let _x = strict.acquire(ip("127.0.0.66"), false, &root).unwrap();
+        assert_eq!(
+            strict.acquire(ip("127.0.0.67"), false, &root).err(),
+            Some("untrusted_share")
+        );
+    }
+}
