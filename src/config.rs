@@ -57,6 +57,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub session_timer: SessionTimerConfig,
     pub journal: JournalConfig,
+    pub auth: AuthConfig,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -1319,6 +1320,7 @@ impl Config {
         issues.extend(talk::validate(self));
         issues.extend(self.admin.validate());
         issues.extend(self.journal.validate());
+        issues.extend(self.auth.validate(&self.focus));
         issues
     }
 
@@ -1332,7 +1334,10 @@ impl Config {
     }
 }
 
+mod auth;
 mod talk;
+
+pub use auth::{AuthConfig, AuthMode};
 
 #[cfg(test)]
 mod tests {

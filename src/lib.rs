@@ -37,6 +37,7 @@ pub const VERSION: &str = concat!(
 );
 
 pub mod admin;
+pub mod auth;
 pub mod body;
 pub mod charging;
 pub mod conference_info;

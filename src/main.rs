@@ -52,10 +52,43 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// Prints the `[auth] credentials` line of a user: reads the password from the first
+    /// line of standard input (never from the command line, which other users can see).
+    HashPassword {
+        /// The user name (the user part of the user's SIP URI).
+        #[arg(long)]
+        user: String,
+        /// The digest realm (`auth.realm`, by default `focus.domain`).
+        #[arg(long)]
+        realm: String,
+    },
+}
+
+/// `cpm-focus hash-password`: `user:realm:ha1_md5:ha1_sha256` on stdout.
+fn hash_password(user: &str, realm: &str) -> anyhow::Result<()> {
+    if user.is_empty() || user.contains(':') || realm.is_empty() || realm.contains(':') {
+        anyhow::bail!("user and realm must be non-empty and without ':'");
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input");
+    }
+    println!(
+        "{}",
+        cpm_focus::auth::credentials_line(user, realm, password)
+    );
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::HashPassword { user, realm }) = &cli.command {
+        return hash_password(user, realm);
+    }
     if let Some(Command::CheckConfig { file }) = &cli.command {
         return match Config::load(file) {
             Ok(_) => {

@@ -174,6 +174,21 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Requests refused by group policy, by reason",
     ),
     (
+        "focus_auth_challenges_total",
+        Kind::Counter,
+        "401 digest challenges sent (first challenges, wrong passwords, stale and replayed nonces)",
+    ),
+    (
+        "focus_auth_failures_total",
+        Kind::Counter,
+        "Digest authentication attempts that proved nothing, by reason (wrong_password, stale, replay, unknown_user, malformed, rate_limited, identity_mismatch)",
+    ),
+    (
+        "focus_auth_success_total",
+        Kind::Counter,
+        "Requests whose sender digest authentication proved",
+    ),
+    (
         "focus_request_duration_seconds",
         Kind::Histogram,
         "Request arrival to final response, by method",

@@ -1,9 +1,10 @@
 //! Configuration reload, shared by `SIGHUP` and the admin API: re-read the file the focus
 //! started with, validate it whole, and either refuse it (the error is returned and logged,
 //! the running configuration stays) or apply what can change at run time without dropping
-//! a session: `[[groups]]`, `[policy]`, `[subscriptions]` and the admin token. Everything
-//! else (listeners, limits sized at start, charging, the focus's identity) is reported as
-//! needing a restart and keeps its running value.
+//! a session: `[[groups]]`, `[policy]`, `[subscriptions]`, the admin token and the users of
+//! `auth.credentials` (the file is re-read). Everything else (listeners, limits sized at
+//! start, charging, the focus's identity, the `[auth]` settings) is reported as needing a
+//! restart and keeps its running value.
 
 use crate::config::{Config, ConfigError};
 use crate::supervisor::Supervisor;
@@ -208,7 +209,7 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
 pub fn restart_required(applied: &Config, file: &Config) -> Vec<String> {
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let sections: [(&str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 15] = [
+    let sections: [(&str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 16] = [
         ("focus", &applied.focus, &file.focus),
         ("sip", &applied.sip, &file.sip),
         ("supervisor", &applied.supervisor, &file.supervisor),
@@ -223,6 +224,8 @@ pub fn restart_required(applied: &Config, file: &Config) -> Vec<String> {
         ("session_timer", &applied.session_timer, &file.session_timer),
         ("journal", &applied.journal, &file.journal),
         ("xml", &applied.xml, &file.xml),
+        // The credentials file is re-read on every reload; the settings need a restart.
+        ("auth", &applied.auth, &file.auth),
         // Whole-file check last: catches sections this list does not name yet.
         ("other", applied, file),
     ];

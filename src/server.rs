@@ -35,6 +35,8 @@ pub enum StartError {
     Tls(#[from] crate::transport::TlsError),
     #[error("journal: {0}")]
     Journal(#[from] crate::journal::JournalError),
+    #[error("auth.credentials: {0}")]
+    Auth(String),
 }
 
 /// Where the focus listens.
@@ -298,6 +300,7 @@ impl Server {
                 rtp_legs: Arc::new(crate::overload::SourceQuota::new(
                     config.rtp.max_legs_per_source as usize,
                 )),
+                auth: crate::supervisor::AuthGate::new(config).map_err(StartError::Auth)?,
             },
             endpoint.clone(),
             arbiters,

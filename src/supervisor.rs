@@ -7,10 +7,12 @@
 //! with Retry-After. Every routed message is counted in the session's in-flight counter while
 //! the table entry is held, so a session retires itself only when nothing is on its way to it.
 
+mod authenticate;
 mod catalog;
 pub mod checks;
 mod control;
 
+pub use authenticate::AuthGate;
 pub use catalog::CatalogChange;
 pub use control::{AdminAnswer, AdminError};
 mod recover;
@@ -356,6 +358,8 @@ pub struct SupervisorSettings {
     pub talk: Option<crate::session::talk::TalkPlanes>,
     /// RTP legs held per source address over all sessions (fair share; outlives reloads).
     pub rtp_legs: Arc<crate::overload::SourceQuota>,
+    /// Digest authentication (`[auth]`); `None` when `auth.mode` is off.
+    pub auth: Option<AuthGate>,
 }
 
 /// The router.
@@ -568,9 +572,12 @@ impl Supervisor {
         }
     }
 
-    /// Online charging (a credit check) before a new participant or a group message; then
-    /// the normal routing.
+    /// Digest authentication where `auth.mode` asks for it, online charging (a credit check)
+    /// before a new participant or a group message; then the normal routing.
     fn route_out_of_dialog(&self, incoming: IncomingRequest) {
+        let Some(incoming) = self.authenticate(incoming) else {
+            return;
+        };
         let chargeable = matches!(incoming.request.method, Method::Invite | Method::Message);
         let me = self.me.get().and_then(Weak::upgrade);
         let (true, true, Some(me)) = (self.credit.is_online(), chargeable, me) else {

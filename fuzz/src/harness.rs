@@ -24,6 +24,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cpim", cpim),
     ("multipart", multipart),
     ("rtp", rtp),
+    ("digest", digest),
 ];
 
 /// The first byte picks a chunk size (1..=256), so one input is also a segmentation.
@@ -380,4 +381,21 @@ pub fn rtp(data: &[u8]) {
         (7, 8, 9, !header.marker)
     );
     assert_eq!(again.payload_offset, header.payload_offset);
+}
+
+/// A SIP `Authorization` value (digest authentication): what parses has a nonce count and a
+/// response of its algorithm's length, and checking it against any HA1 never panics.
+pub fn digest(data: &[u8]) {
+    use cpm_focus::auth::{digest_realm, DigestCredentials};
+    let Ok(value) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = digest_realm(value);
+    let Ok(c) = DigestCredentials::parse(value) else {
+        return;
+    };
+    assert!(c.nc > 0, "a nonce count of zero was accepted");
+    assert_eq!(c.response.len(), c.algorithm.hex_len());
+    let ha1 = c.algorithm.ha1(&c.username, &c.realm, "password");
+    let _ = c.verify(&ha1, "INVITE");
 }

@@ -92,6 +92,8 @@ header_names! {
     InReplyToContributionId => "InReplyTo-Contribution-ID";
     ReferSub => "Refer-Sub";
     Reason => "Reason";
+    Authorization => "Authorization";
+    WwwAuthenticate => "WWW-Authenticate";
 }
 
 /// One header line after normalization.

@@ -126,6 +126,9 @@ impl Supervisor {
     /// Settings outside groups, `[policy]` and `[subscriptions]` are taken from `config` too,
     /// so the caller passes the running values for those (see `crate::reload`).
     pub fn reconfigure(&self, config: &Config) -> CatalogChange {
+        if let Some(gate) = &self.settings.auth {
+            gate.reload(config);
+        }
         let next = Arc::new(Catalog::build(
             config,
             &self.settings,

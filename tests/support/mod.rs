@@ -10,6 +10,7 @@
 //!   (`message/sipfrag`), moderation requests
 //! - `talk.rs`: talk-burst joins (audio and BFCP offers), a BFCP client, RTP send/receive
 //! - `admin.rs`: a small HTTP client for the admin API
+//! - `digest.rs`: a digest-authentication client (its own hashing) and credentials files
 //! - `msrp.rs`: chat joins with an MSRP offer and a synchronous MSRP participant (binding,
 //!   SEND, chunks, auto-answered incoming SENDs, reassembly, REPORTs)
 //! - `sink.rs`: group-message recipients, each on its own socket, answering every MESSAGE and
@@ -24,6 +25,7 @@
 mod admin;
 mod call;
 mod control;
+mod digest;
 mod focus;
 mod msrp;
 mod sink;
@@ -34,6 +36,7 @@ mod ua;
 pub use admin::{http, HttpReply};
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
+pub use digest::{Challenge, CredentialsFile};
 pub use focus::{metric_in, Focus, Launch};
 pub use msrp::{cpim_text, Chat, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
 pub use sink::{Delivery, Sink};

@@ -1,0 +1,129 @@
+//! Digest authentication at the door: before a new request is routed (and before any credit
+//! check), the supervisor asks whether it must prove its sender (`auth.mode`), and either
+//! answers it here (`401` with challenges, `403`, `400`) or passes it on with the proven
+//! address of record in `IncomingRequest::authenticated`, the only place that field is set.
+
+use super::Supervisor;
+use crate::auth::{must_authenticate, Attempt, Authenticator, Verdict};
+use crate::config::{AuthMode, Config};
+use crate::endpoint::IncomingRequest;
+use crate::sip::{HeaderName, Request};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+/// The authenticator of a running focus, and what it needs to reload its users.
+pub struct AuthGate {
+    mode: AuthMode,
+    authenticator: Mutex<Authenticator>,
+}
+
+impl AuthGate {
+    /// The gate for `config`, or `None` when `auth.mode` is off. Fails when the credentials
+    /// file cannot be used (validation checked it, but it may have changed since).
+    pub fn new(config: &Config) -> Result<Option<AuthGate>, String> {
+        if config.auth.mode == AuthMode::Off {
+            return Ok(None);
+        }
+        let credentials = config.auth.load_credentials(&config.focus)?;
+        Ok(Some(AuthGate {
+            mode: config.auth.mode,
+            authenticator: Mutex::new(Authenticator::new(
+                config.auth.settings(&config.focus),
+                Arc::new(credentials),
+            )),
+        }))
+    }
+
+    /// Re-reads the credentials file (a reload: users added or removed); on failure the
+    /// users in force stay and the error is logged.
+    pub fn reload(&self, config: &Config) {
+        match config.auth.load_credentials(&config.focus) {
+            Ok(c) => self.lock().set_credentials(Arc::new(c)),
+            Err(e) => {
+                tracing::error!(error = %e, "auth.credentials not reloaded; the users in force stay")
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Authenticator> {
+        self.authenticator
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Judges a request from `source`.
+    fn check(&self, req: &Request, source: IpAddr) -> Verdict {
+        let attempt = Attempt {
+            method: req.method.as_str(),
+            request_uri: &req.uri,
+            from: &req.from.uri,
+            authorization: req.headers.get_all(HeaderName::Authorization).collect(),
+            source,
+        };
+        self.lock()
+            .check(Instant::now(), &attempt, &mut rand::rng())
+    }
+}
+
+impl Supervisor {
+    /// Passes `incoming` on (authenticated when it had to be), or answers it and returns
+    /// `None`.
+    pub(super) fn authenticate(&self, mut incoming: IncomingRequest) -> Option<IncomingRequest> {
+        let Some(gate) = &self.settings.auth else {
+            return Some(incoming);
+        };
+        let req = incoming.request.clone();
+        let source = incoming.source.addr.ip();
+        let join = {
+            let catalog = self.catalog();
+            let trusted = catalog.template.trusted_hosts.contains(&source);
+            let join = self
+                .is_for_focus(&req)
+                .then(|| req.uri.user_unescaped())
+                .flatten()
+                .and_then(|u| catalog.groups.get(u.as_ref()))
+                .map(|g| g.settings.policy.join);
+            if !must_authenticate(gate.mode, &req.method, trusted, join) {
+                return Some(incoming);
+            }
+            join
+        };
+        let verdict = gate.check(&req, source);
+        verdict.count();
+        match verdict {
+            Verdict::Proven { aor } => {
+                tracing::debug!(%aor, %source, ?join, "digest authentication proved the sender");
+                incoming.authenticated = Some(aor.into());
+                Some(incoming)
+            }
+            Verdict::Challenge {
+                challenges,
+                failure,
+            } => {
+                if let Some(f) = failure {
+                    tracing::info!(%source, reason = f.label(), "digest authentication failed");
+                }
+                incoming.txn.reply_with(&req, 401, "Unauthorized", |w| {
+                    for c in &challenges {
+                        w.header(HeaderName::WwwAuthenticate, c);
+                    }
+                });
+                None
+            }
+            Verdict::Forbidden { failure, warning } => {
+                tracing::info!(%source, reason = failure.label(), "digest authentication refused");
+                let warning = format!("399 {} \"{warning}\"", self.settings.domain);
+                incoming.txn.reply_with(&req, 403, "Forbidden", |w| {
+                    w.header(HeaderName::Warning, &warning);
+                });
+                None
+            }
+            Verdict::Malformed(e) => {
+                tracing::info!(%source, error = %e, "malformed digest credentials");
+                incoming.txn.reply_with(&req, 400, &e.to_string(), |_| {});
+                None
+            }
+        }
+    }
+}
