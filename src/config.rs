@@ -198,6 +198,9 @@ pub struct SubscriptionConfig {
     /// Percent of `max_per_session` that subscribers who are neither participants nor listed
     /// members may hold, so the host and members can always subscribe.
     pub outsider_share_pct: u8,
+    /// Subscribers from `policy.trusted_hosts` see the participants' dialog identifiers
+    /// (`<call-info>`); nobody else ever does (they are what an in-dialog request needs).
+    pub call_info_to_trusted: bool,
 }
 
 impl Default for SubscriptionConfig {
@@ -210,6 +213,7 @@ impl Default for SubscriptionConfig {
             min_notify_interval_ms: 1000,
             departed_retention_s: 30,
             outsider_share_pct: 50,
+            call_info_to_trusted: false,
         }
     }
 }
@@ -941,6 +945,18 @@ pub struct ProviderPolicy {
     /// unlimited), and its burst; beyond, 503 with Retry-After.
     pub pager_rate_per_sender: u32,
     pub pager_burst_per_sender: u32,
+    /// A joining UA whose Contact carries `;isfocus` (another focus cascading into ours).
+    pub cascade: CascadeRule,
+}
+
+/// What becomes of a join from another focus (its Contact says `;isfocus`, RFC 4579 §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CascadeRule {
+    /// Refused `403` with a Warning.
+    Refuse,
+    /// Accepted as a participant that stands for another conference.
+    Accept,
 }
 
 /// Who may create ad-hoc groups.
@@ -967,6 +983,7 @@ impl Default for ProviderPolicy {
             max_participants_per_source: 32,
             pager_rate_per_sender: 5,
             pager_burst_per_sender: 20,
+            cascade: CascadeRule::Refuse,
         }
     }
 }

@@ -53,6 +53,21 @@ pub struct Dialog {
     pub remote_cseq: u32,
     /// The connection the dialog was created on, reused while it lives.
     pub flow: Target,
+    /// How closely the peer's requests must follow `flow` (see [`Dialog::on_flow`]).
+    pub binding: Binding,
+}
+
+/// How an untrusted peer's in-dialog requests are held to the dialog's flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// The peer set the dialog up with its own request: the same transport and address, and
+    /// for TCP and TLS the same connection.
+    Flow,
+    /// The focus set the dialog up (a dial-out, a resume after restart) and learned the flow
+    /// from the peer's 2xx: the peer may answer on the focus's connection and send its own
+    /// requests on another transport or connection (to the focus's Contact), so only its
+    /// address is held.
+    Host,
 }
 
 impl Dialog {
@@ -94,6 +109,7 @@ impl Dialog {
             local_cseq: 1,
             remote_cseq: req.cseq.seq,
             flow,
+            binding: Binding::Flow,
         })
     }
 
@@ -139,6 +155,7 @@ impl Dialog {
             local_cseq: cseq,
             remote_cseq: 0,
             flow,
+            binding: Binding::Host,
         })
     }
 
@@ -245,6 +262,38 @@ impl Dialog {
         }
     }
 
+    /// RFC 3261 §12.2.2: a request belongs to this dialog only when its Call-ID and both tags
+    /// match (the local tag already chose the dialog); a peer without a tag (RFC 2543) has the
+    /// empty remote tag.
+    pub fn matches(&self, req: &Request) -> bool {
+        req.call_id() == &*self.id.call_id && req.from.tag().unwrap_or("") == &*self.remote_tag
+    }
+
+    /// The flow in-dialog requests must come on, when the dialog is bound to one: a dialog set
+    /// up from an address outside `trusted` (the trusted core vouches for its own dialogs).
+    /// `None` also when the flow is unknown (a dialog whose peer address was never seen).
+    pub fn bound_flow(&self, trusted: &[std::net::IpAddr]) -> Option<&Target> {
+        let ip = self.flow.addr.ip();
+        (!ip.is_unspecified() && !trusted.contains(&ip)).then_some(&self.flow)
+    }
+
+    /// True when `source` is on the dialog's flow as its [`Binding`] reads it: the same
+    /// transport and address, and for TCP and TLS the same connection (when the dialog's
+    /// connection is known); or, bound by host, the same IP address.
+    pub fn on_flow(&self, source: &Target) -> bool {
+        let f = &self.flow;
+        if self.binding == Binding::Host {
+            return f.addr.ip() == source.addr.ip();
+        }
+        if f.protocol != source.protocol || f.addr != source.addr {
+            return false;
+        }
+        match (f.protocol.is_reliable(), f.conn) {
+            (true, Some(conn)) => source.conn == Some(conn),
+            _ => true,
+        }
+    }
+
     /// Where the next in-dialog request goes.
     pub fn destination(&self) -> Destination {
         let next_hop = self
@@ -335,6 +384,52 @@ mod tests {
             Err(DialogError::CSeqOutOfOrder)
         );
         assert_eq!(DialogError::CSeqOutOfOrder.status(), 500);
+    }
+
+    #[test]
+    fn flows_and_their_binding() {
+        let req = invite("Contact: <sip:alice@10.0.0.1>\r\n", 1);
+        let tcp = |port: u16, conn: Option<u64>| Target {
+            protocol: Protocol::Tcp,
+            addr: std::net::SocketAddr::from(([10, 0, 0, 1], port)),
+            conn,
+        };
+        let mut d = Dialog::uas(&req, "t", tcp(40000, Some(7))).unwrap();
+        assert!(d.on_flow(&tcp(40000, Some(7))));
+        assert!(!d.on_flow(&tcp(40000, Some(8))), "another connection");
+        assert!(!d.on_flow(&flow()), "another transport");
+        let trusted: Vec<std::net::IpAddr> = vec!["10.0.0.1".parse().unwrap()];
+        assert!(d.bound_flow(&[]).is_some());
+        assert!(
+            d.bound_flow(&trusted).is_none(),
+            "set up by the trusted core"
+        );
+        d.binding = Binding::Host;
+        assert!(d.on_flow(&tcp(40001, Some(8))) && d.on_flow(&flow()));
+        let mut elsewhere = flow();
+        elsewhere.addr = "10.0.0.66:5060".parse().unwrap();
+        assert!(!d.on_flow(&elsewhere));
+        d.flow.addr = "0.0.0.0:0".parse().unwrap();
+        assert!(
+            d.bound_flow(&[]).is_none(),
+            "a flow never seen binds nothing"
+        );
+    }
+
+    #[test]
+    fn the_remote_tag_is_part_of_the_dialog() {
+        let req = invite("Contact: <sip:alice@10.0.0.1>\r\n", 1);
+        let d = Dialog::uas(&req, "t", flow()).unwrap();
+        assert!(d.matches(&invite("", 2)));
+        let text = "BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK2\r\nFrom: <sip:alice@example.com>;tag=other\r\nTo: <sip:team@focus.example.com>;tag=t\r\nCall-ID: call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+        let Ok(Message::Request(bye)) = parse(
+            Bytes::from(text),
+            Framing::Datagram,
+            &ParseLimits::default(),
+        ) else {
+            panic!()
+        };
+        assert!(!d.matches(&bye));
     }
 
     #[test]

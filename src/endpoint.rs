@@ -54,7 +54,12 @@ pub enum Failure {
 #[derive(Debug)]
 pub enum TuEvent {
     /// A response to a request the TU sent (`token` is the TU's).
-    Response { token: u64, response: Box<Response> },
+    Response {
+        token: u64,
+        response: Box<Response>,
+        /// Where the response came from (a 2xx to an INVITE binds the dialog to it).
+        source: Target,
+    },
     /// A request the TU sent failed without a final response.
     Failed { token: u64, failure: Failure },
     /// No ACK came for the TU's 2xx to INVITE `txn` (RFC 3261 §13.3.1.4: end the session).

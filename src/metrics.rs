@@ -174,6 +174,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Requests refused by group policy, by reason",
     ),
     (
+        "focus_dialog_rejections_total",
+        Kind::Counter,
+        "In-dialog requests refused, by reason (remote_tag: Call-ID and local tag of a dialog with another remote tag, 481; flow: not on the flow of a dialog set up from an untrusted address, 403)",
+    ),
+    (
         "focus_auth_challenges_total",
         Kind::Counter,
         "401 digest challenges sent (first challenges, wrong passwords, stale and replayed nonces)",

@@ -258,6 +258,12 @@ impl GroupPolicy {
         Refusal::new(482, "loop", "A conference cannot join itself")
     }
 
+    /// The refusal for a join from another focus (`;isfocus` Contact) where cascading is not
+    /// configured (`policy.cascade`): its roster would be mixed into ours unannounced.
+    pub fn cascade() -> Refusal {
+        Refusal::new(403, "cascade", "Cascaded conferences are not accepted here")
+    }
+
     /// The refusal for a URI list (REFER, INVITE) naming more than `max` targets.
     pub fn list_too_long(max: usize) -> Refusal {
         Refusal::new(

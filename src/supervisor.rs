@@ -264,6 +264,8 @@ impl Template {
                     .set_max(config.rtp.max_legs_per_source as usize);
                 crate::overload::ShareSettings::from_config(config, settings.rtp_legs.clone())
             },
+            cascade: config.policy.cascade,
+            call_info_to_trusted: config.subscriptions.call_info_to_trusted,
         };
         Template {
             udp_port: settings.udp_port,

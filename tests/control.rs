@@ -386,7 +386,8 @@ fn only_hosts_and_moderators_may_refer() {
     let mut r = Call::new(TEAM);
     let b = eve.refer(&mut r, "<sip:carol@example.com;method=BYE>", "");
     assert_refused(&eve.expect_final(&b), 403, remove);
-    let b = carol.refer(&mut call, "<sip:carol@example.com;method=BYE>", "");
+    // Removing someone else (removing herself is a leave, RFC 4579 §5.5: tests/dialogs.rs).
+    let b = carol.refer(&mut call, "<sip:eve@example.com;method=BYE>", "");
     assert_refused(&carol.expect_final(&b), 403, remove);
     assert_eq!(
         metric(

@@ -172,6 +172,10 @@ fn every_metric_a_dashboard_queries_is_exported() {
     b.bind();
     assert_eq!(a.say("hello").code, 200);
     assert_eq!(b.expect_message().text(), "hello");
+    // An in-dialog request with another remote tag: no request of alice's dialog (481).
+    let mut forged = alice.call.clone();
+    forged.from_tag = "forged".into();
+    assert_eq!(ua.bye(&mut forged).status, 481);
     // A subscriber; a refusal by policy (full), one by overload (second session), garbage.
     let mut watcher = Ua::udp(&focus, "watcher");
     let (_w, _) = watcher.subscribe_to(TEAM);

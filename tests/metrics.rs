@@ -31,6 +31,22 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
         "needs a full socket buffer",
     ),
     (
+        "focus_dialog_rejections_total",
+        "needs a forged in-dialog request (exact counts here would shift): asserted in tests/dialogs.rs",
+    ),
+    (
+        "focus_auth_challenges_total",
+        "needs [auth] configured: asserted in tests/auth.rs",
+    ),
+    (
+        "focus_auth_failures_total",
+        "needs [auth] configured: asserted in tests/auth.rs",
+    ),
+    (
+        "focus_auth_success_total",
+        "needs [auth] configured: asserted in tests/auth.rs",
+    ),
+    (
         "focus_dialouts_total",
         "needs a REFER or URI list with a callee: asserted in tests/adhoc.rs",
     ),

@@ -170,7 +170,11 @@ fn an_anonymous_participant_is_anonymous_to_everyone_else() {
 
 #[test]
 fn display_names_are_shown_when_no_privacy_is_asked() {
-    let focus = Focus::start("");
+    // Dialog identifiers go only to a subscriber of the trusted core, and only when configured
+    // (issue 14): the watcher plays that core service here.
+    let focus = Focus::start(
+        "[policy]\ntrusted_hosts = [\"127.0.0.1\"]\n[subscriptions]\ncall_info_to_trusted = true\n",
+    );
     let mut w = Watcher::new(&focus, "watcher");
     let mut alice = Ua::udp(&focus, "alice");
     alice.display = "Alice Liddell".into();

@@ -212,7 +212,7 @@ impl Shard {
     fn on_message(&mut self, msg: Message, source: Target, read: Instant) {
         match msg {
             Message::Request(req) => self.on_request(req, source, read),
-            Message::Response(resp) => self.on_response(resp),
+            Message::Response(resp) => self.on_response(resp, source),
         }
     }
 
@@ -487,7 +487,7 @@ impl Shard {
         }
     }
 
-    fn on_response(&mut self, resp: Response) {
+    fn on_response(&mut self, resp: Response, source: Target) {
         let now = Instant::now();
         let key = key::response_key(&resp);
         let Some(entry) = self.clients.get_mut(&key) else {
@@ -512,6 +512,7 @@ impl Shard {
             entry.tu.on_event(TuEvent::Response {
                 token: entry.token,
                 response: Box::new(resp),
+                source,
             });
         }
         self.drive_client(&key, now);

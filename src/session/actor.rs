@@ -487,15 +487,19 @@ impl Handler<SessionInput> for SessionActor {
                 super::fault::check(&request);
                 self.state.on_request(now, &request, rctx);
             }
-            SessionInput::Ack(request, _source) => {
+            SessionInput::Ack(request, source) => {
                 self.in_flight
                     .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                self.state.on_ack(now, &request);
+                self.state.on_ack(now, &request, &source);
             }
             SessionInput::Tu(event) => match event {
-                TuEvent::Response { token, response } => {
-                    self.state.on_response(now, token, &response)
-                }
+                TuEvent::Response {
+                    token,
+                    response,
+                    source,
+                } => self
+                    .state
+                    .on_response_from(now, token, &response, Some(source)),
                 TuEvent::Failed { token, failure } => self.state.on_failure(now, token, failure),
                 TuEvent::AckTimeout { txn } => self.state.on_ack_timeout(now, txn),
                 TuEvent::ResponseRefused { txn, .. } => self.state.on_response_refused(now, txn),

@@ -363,8 +363,9 @@ impl Roster {
     }
 }
 
-/// Renders one user as an RFC 4575 `user` element.
-pub fn user_element(u: &UserEntry) -> User {
+/// Renders one user as an RFC 4575 `user` element; `dialog_ids` includes each endpoint's
+/// dialog identifiers (`<call-info>`), which let a request be forged into its dialog.
+pub fn user_element(u: &UserEntry, dialog_ids: bool) -> User {
     let mut user = User::new(u.identity.clone());
     user.display_text = u.display.clone();
     user.roles = u.roles.clone();
@@ -388,7 +389,7 @@ pub fn user_element(u: &UserEntry) -> User {
                     by: None,
                 });
             }
-            if !e.hidden {
+            if dialog_ids && !e.hidden {
                 ep.call_info = Some(SipDialogInfo {
                     display_text: None,
                     call_id: e.call_id.clone(),

@@ -90,6 +90,10 @@ pub struct SessionSettings {
     /// Fair shares: outsiders' subscriptions, seats and RTP legs per address, group messages
     /// per sender.
     pub shares: crate::overload::ShareSettings,
+    /// A join from another focus (`;isfocus` Contact): refused or accepted (`policy.cascade`).
+    pub cascade: crate::config::CascadeRule,
+    /// Subscribers from trusted hosts see dialog identifiers (`<call-info>`).
+    pub call_info_to_trusted: bool,
 }
 
 /// A request's transaction and origin.
@@ -319,9 +323,15 @@ impl SessionSettings {
             session_timer: Default::default(),
             journal: false,
             shares: Default::default(),
+            cascade: crate::config::CascadeRule::Refuse,
+            call_info_to_trusted: false,
         }
     }
 }
+
+/// Documents rendered during one flush, by base (`None`: full) and whether they carry
+/// dialog identifiers, split around their `version` (see [`SessionState::render_parts`]).
+type RenderCache = HashMap<(Option<u64>, bool), (Bytes, Bytes)>;
 
 /// Sessions with fewer participants compute their next deadline exactly every time.
 const EXACT_BELOW: usize = 64;
@@ -347,6 +357,9 @@ pub struct SessionState {
     dialouts: HashMap<u64, refer::DialOut>,
     /// Our answered INVITEs (token → participant): their 2xx retransmissions are ACKed again.
     answered: HashMap<u64, u64>,
+    /// A re-INVITE accepted off its dialog's flow (authenticated, see `state/binding.rs`):
+    /// the flow its ACK may come on (participant → flow).
+    ack_flows: HashMap<u64, Target>,
     /// REFER implicit subscriptions.
     referrals: HashMap<u64, refer::Referral>,
     /// Group messages waiting for their turn.
@@ -416,6 +429,7 @@ impl SessionState {
             invites: HashMap::new(),
             dialouts: HashMap::new(),
             answered: HashMap::new(),
+            ack_flows: HashMap::new(),
             referrals: HashMap::new(),
             pacer: pager::Pacer::new(),
             deadline_cache: Cell::new(None),
@@ -778,6 +792,14 @@ impl SessionState {
             self.refuse(req, ctx, &GroupPolicy::self_join());
             return;
         }
+        // RFC 4579 §3.3: `;isfocus` says the caller is a focus (a cascaded conference).
+        if contact_is_focus(req) {
+            if self.settings.cascade == crate::config::CascadeRule::Refuse {
+                self.refuse(req, ctx, &GroupPolicy::cascade());
+                return;
+            }
+            tracing::info!(conference = %self.settings.conference_uri, focus = %who.aor, "a cascaded focus joins");
+        }
         let role = match self.settings.policy.admit(
             &who,
             Arrival::DialIn,
@@ -993,6 +1015,11 @@ impl SessionState {
             self.reply_simple(req, ctx, 481);
             return;
         };
+        let authenticated = ctx.authenticated.clone();
+        if let Err(breach) = self.check_binding(owner, req, &ctx.source, authenticated.as_deref()) {
+            self.refuse_breach(req, ctx, breach);
+            return;
+        }
         match owner {
             Owner::Participant(pid) => self.on_participant_request(now, req, ctx, pid),
             Owner::Subscription(sid) => self.on_subscription_request(now, req, ctx, sid),
@@ -1142,6 +1169,9 @@ impl SessionState {
             p.offer_pending = offer_pending;
             p.awaiting_ack = Some(ctx.txn);
             let id = p.dialog.id.clone();
+            if !p.dialog.on_flow(&ctx.source) {
+                self.ack_flows.insert(pid, ctx.source);
+            }
             self.invites.insert(ctx.txn, pid);
             Some(id)
         } else {
@@ -1244,12 +1274,22 @@ impl SessionState {
         self.flush(now);
     }
 
-    /// An ACK for one of our 2xx (matched to its dialog by the endpoint).
-    pub fn on_ack(&mut self, now: Instant, req: &Request) {
+    /// An ACK for one of our 2xx (matched to its dialog by the endpoint) from `source`; one
+    /// that does not belong to the dialog's party is dropped (ACKs are never answered).
+    pub fn on_ack(&mut self, now: Instant, req: &Request, source: &Target) {
         let Some(tag) = req.to.tag() else { return };
-        let Some(Owner::Participant(pid)) = self.dialogs.get(tag).copied() else {
+        let Some(owner @ Owner::Participant(pid)) = self.dialogs.get(tag).copied() else {
             return;
         };
+        match self.check_binding(owner, req, source, None) {
+            Ok(()) => {}
+            Err(Breach::Flow) if self.ack_flows.get(&pid) == Some(source) => {}
+            Err(breach) => {
+                breach.count();
+                return;
+            }
+        }
+        self.ack_flows.remove(&pid);
         let Some(p) = self.participants.get_mut(&pid) else {
             return;
         };
@@ -1352,6 +1392,7 @@ impl SessionState {
         reason: Option<String>,
     ) {
         self.answered.retain(|_, p| *p != pid);
+        self.ack_flows.remove(&pid);
         self.drop_msrp(pid);
         self.talk_leave(now, pid);
         let Some(p) = self.participants.remove(&pid) else {
@@ -1526,6 +1567,9 @@ impl SessionState {
         let expires_at = now + Duration::from_secs(u64::from(expires));
         let mut sub = Subscription::new(sid, dialog, event, expires_at, now);
         sub.outsider = outsider;
+        sub.subscriber = who.aor.clone();
+        sub.dialog_ids = self.settings.call_info_to_trusted
+            && self.settings.trusted_hosts.contains(&ctx.source.addr.ip());
         self.subscriptions.insert(sid, sub);
         if !outsider {
             self.effects.push_back(Effect::AdmitFlow(ctx.source));
@@ -1654,8 +1698,39 @@ impl SessionState {
 
     // ----- responses to our requests -----
 
-    /// A response to a request this session sent.
+    /// A response to a request this session sent (from an unknown source).
     pub fn on_response(&mut self, now: Instant, token: u64, resp: &Response) {
+        self.on_response_from(now, token, resp, None);
+    }
+
+    /// A response to a request this session sent, from `source`. The 2xx to our INVITE
+    /// (dial-out or resume) binds the participant's dialog to the flow it came on: the focus
+    /// chose whom to call, and that peer's in-dialog requests come on its flow.
+    pub fn on_response_from(
+        &mut self,
+        now: Instant,
+        token: u64,
+        resp: &Response,
+        source: Option<Target>,
+    ) {
+        let binds = match (source, self.pending.get(&token)) {
+            (Some(src), Some(Pending::Invite { pid } | Pending::Resume { pid, .. }))
+                if (200..300).contains(&resp.status) =>
+            {
+                Some((*pid, src))
+            }
+            _ => None,
+        };
+        self.on_answer(now, token, resp);
+        if let Some((pid, src)) = binds {
+            if let Some(p) = self.participants.get_mut(&pid) {
+                p.dialog.flow = src;
+                p.dialog.binding = crate::dialog::Binding::Host;
+            }
+        }
+    }
+
+    fn on_answer(&mut self, now: Instant, token: u64, resp: &Response) {
         if let Some(&Pending::Invite { pid }) = self.pending.get(&token) {
             self.on_dial_response(now, token, pid, resp);
             self.flush(now);
@@ -1908,7 +1983,7 @@ impl SessionState {
         if due.is_empty() {
             return;
         }
-        let mut cache: HashMap<Option<u64>, (Bytes, Bytes)> = HashMap::new();
+        let mut cache: RenderCache = HashMap::new();
         for sid in due {
             self.send_notify(now, sid, None, Some(&mut cache));
         }
@@ -1920,18 +1995,19 @@ impl SessionState {
         now: Instant,
         sid: u64,
         terminal: Option<&'static str>,
-        cache: Option<&mut HashMap<Option<u64>, (Bytes, Bytes)>>,
+        cache: Option<&mut RenderCache>,
     ) {
         let Some(sub) = self.subscriptions.get(&sid) else {
             return;
         };
         let base = (!sub.needs_full && terminal.is_none()).then_some(sub.acked);
-        let parts = match cache.as_ref().and_then(|c| c.get(&base)) {
+        let key = (base, sub.dialog_ids);
+        let parts = match cache.as_ref().and_then(|c| c.get(&key)) {
             Some(p) => p.clone(),
             None => {
-                let p = self.render_parts(now, base);
+                let p = self.render_parts(now, key.0, key.1);
                 if let Some(c) = cache {
-                    c.insert(base, p.clone());
+                    c.insert(key, p.clone());
                 }
                 p
             }
@@ -1986,11 +2062,12 @@ impl SessionState {
     }
 
     /// Renders the document (full when `base` is `None`, else the changes after `base`) split
-    /// around its `version` value, so each subscriber's copy is two copies and a number.
-    fn render_parts(&self, now: Instant, base: Option<u64>) -> (Bytes, Bytes) {
+    /// around its `version` value, so each subscriber's copy is two copies and a number;
+    /// `dialog_ids` includes each endpoint's `<call-info>`.
+    fn render_parts(&self, now: Instant, base: Option<u64>, dialog_ids: bool) -> (Bytes, Bytes) {
         let doc = match base {
-            None => self.full_document(),
-            Some(b) => self.partial_document(b),
+            None => self.full_document_with(dialog_ids),
+            Some(b) => self.partial_document_with(b, dialog_ids),
         };
         let mut out = Vec::with_capacity(1024);
         ci::render(&doc, &mut out);
@@ -2016,8 +2093,15 @@ impl SessionState {
         }
     }
 
-    /// The whole conference-info document (version filled in per subscriber).
+    /// The whole conference-info document as an ordinary subscriber sees it: no dialog
+    /// identifiers (version filled in per subscriber).
     pub fn full_document(&self) -> ConferenceInfo {
+        self.full_document_with(false)
+    }
+
+    /// The whole document; `dialog_ids` includes each endpoint's `<call-info>` (Call-ID and
+    /// tags), which only a trusted subscriber may see (`subscriptions.call_info_to_trusted`).
+    pub fn full_document_with(&self, dialog_ids: bool) -> ConferenceInfo {
         let mut doc = ConferenceInfo::full(self.settings.conference_uri.clone(), 0);
         doc.description = Some(self.description());
         doc.host_info = Some(HostInfo {
@@ -2028,13 +2112,23 @@ impl SessionState {
         doc.conference_state = Some(self.conference_state());
         doc.users = Some(Users {
             state: ElemState::Full,
-            users: self.roster.users().map(user_element).collect(),
+            users: self
+                .roster
+                .users()
+                .map(|u| user_element(u, dialog_ids))
+                .collect(),
         });
         doc
     }
 
-    /// The changes after change counter `base`, as RFC 4575 partial state.
+    /// The changes after change counter `base`, as RFC 4575 partial state, as an ordinary
+    /// subscriber sees them (no dialog identifiers).
     pub fn partial_document(&self, base: u64) -> ConferenceInfo {
+        self.partial_document_with(base, false)
+    }
+
+    /// [`SessionState::partial_document`]; `dialog_ids` includes `<call-info>`.
+    pub fn partial_document_with(&self, base: u64, dialog_ids: bool) -> ConferenceInfo {
         let mut doc = ConferenceInfo::full(self.settings.conference_uri.clone(), 0);
         doc.state = ElemState::Partial;
         if self.state_rev > base {
@@ -2044,7 +2138,7 @@ impl SessionState {
             .roster
             .users()
             .filter(|u| u.revision > base)
-            .map(user_element)
+            .map(|u| user_element(u, dialog_ids))
             .collect();
         users.extend(self.roster.deleted_since(base).map(|id| User {
             state: ElemState::Deleted,
@@ -2058,6 +2152,14 @@ impl SessionState {
         }
         doc
     }
+}
+
+/// True when the request's Contact carries the `isfocus` feature parameter.
+fn contact_is_focus(req: &Request) -> bool {
+    req.headers
+        .values(HeaderName::Contact)
+        .filter_map(|c| crate::sip::NameAddr::parse(c).ok())
+        .any(|a| a.param("isfocus").is_some() || a.uri.param("isfocus").is_some())
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -2082,6 +2184,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+mod binding;
+use binding::Breach;
 mod control;
 mod floor;
 mod liveness;

@@ -414,7 +414,7 @@ fn reinvite_keeps_origin_and_delayed_offer_blocks_new_offers() {
     ));
     assert_eq!(out.responses[0].0, 491);
     let ack = request("ACK", "alice", "call-alice", 3, Some(&tag), "", SDP);
-    h.s.on_ack(h.now, &ack);
+    h.s.on_ack(h.now, &ack, &source());
     let out = h.drain();
     assert!(out.sent.is_empty(), "a valid answer keeps the participant");
     let out = h.send(&request(
@@ -1303,4 +1303,295 @@ fn stale_new_work_is_refused_and_dialogs_are_served_however_late() {
         None,
         "in-dialog work is served"
     );
+}
+
+// ----- dialogs bound to their parties (issue 14, `state/binding.rs`) -----
+
+impl Harness {
+    /// A request from `source`, authenticated as `authenticated` (what a digest check proved).
+    fn send_from(&mut self, req: &Request, source: Target, authenticated: Option<&str>) -> Out {
+        self.txn += 1;
+        let ctx = RequestCtx {
+            txn: self.txn,
+            source,
+            authenticated: authenticated.map(Into::into),
+        };
+        self.s.on_request(self.now, req, ctx);
+        self.drain()
+    }
+}
+
+fn from_addr(addr: &str) -> Target {
+    Target {
+        protocol: Protocol::Udp,
+        addr: addr.parse().unwrap(),
+        conn: None,
+    }
+}
+
+/// [`request`] with `from` replacing `tag={who}-tag` in From, and `contact` replacing
+/// the Contact line's end (after the URI).
+#[allow(clippy::too_many_arguments)]
+fn request_as(
+    method: &str,
+    who: &str,
+    call: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    extra: &str,
+    from: &str,
+    contact: &str,
+) -> Request {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    let body = if method == "INVITE" { SDP } else { "" };
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".into()
+    };
+    msg(&format!(
+        "{method} sip:team@focus.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{call}{cseq}{method}x\r\nFrom: \"{who}\" <sip:{who}@example.com>;tag={from}\r\nTo: <sip:team@focus.example.com>{to_tag}\r\nCall-ID: {call}\r\nCSeq: {cseq} {method}\r\nContact: <sip:{who}@10.0.0.1:5060>{contact}\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+#[test]
+fn a_request_with_another_remote_tag_is_no_request_of_the_dialog() {
+    let mut h = Harness::new(10, true, 0);
+    let tag = h.join("alice");
+    let bye = request_as(
+        "BYE",
+        "alice",
+        "call-alice",
+        2,
+        Some(&tag),
+        "",
+        "mallory-tag",
+        "",
+    );
+    let out = h.send(&bye);
+    assert_eq!(out.responses[0].0, 481, "{}", out.responses[0].1);
+    assert_eq!(h.s.participant_count(), 1);
+    // The forged CSeq was not recorded: the real party's next request is in order.
+    let out = h.send(&request(
+        "BYE",
+        "alice",
+        "call-alice",
+        2,
+        Some(&tag),
+        "",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 200);
+    assert_eq!(h.s.participant_count(), 0);
+}
+
+#[test]
+fn a_dialog_from_an_untrusted_address_takes_requests_only_on_its_flow() {
+    let mut h = Harness::new(10, true, 0);
+    let tag = h.join("alice");
+    let elsewhere = from_addr("10.0.0.66:5060");
+    // The same address on another port is another flow too.
+    for source in [elsewhere, from_addr("10.0.0.1:5062")] {
+        let reinvite = request("INVITE", "alice", "call-alice", 2, Some(&tag), "", SDP);
+        let out = h.send_from(&reinvite, source, None);
+        let (status, text) = &out.responses[0];
+        assert_eq!(*status, 403, "{text}");
+        assert!(text.contains("Warning: 399 "), "{text}");
+        assert!(out.sent.is_empty() && out.talk.is_empty());
+    }
+    let bye = request("BYE", "alice", "call-alice", 3, Some(&tag), "", "");
+    assert_eq!(h.send_from(&bye, elsewhere, None).responses[0].0, 403);
+    assert_eq!(h.s.participant_count(), 1);
+    // Authenticated as someone else: still not hers.
+    let bye = request("BYE", "alice", "call-alice", 4, Some(&tag), "", "");
+    let out = h.send_from(&bye, elsewhere, Some("sip:mallory@example.com"));
+    assert_eq!(out.responses[0].0, 403);
+    // Her own flow works.
+    let bye = request("BYE", "alice", "call-alice", 5, Some(&tag), "", "");
+    assert_eq!(h.send(&bye).responses[0].0, 200);
+    assert_eq!(h.s.participant_count(), 0);
+}
+
+#[test]
+fn an_authenticated_party_or_a_trusted_host_may_use_another_flow() {
+    let mut h = Harness::new(10, true, 0);
+    let tag = h.join("alice");
+    let elsewhere = from_addr("10.0.0.66:5060");
+    // A re-INVITE without offer: the focus offers in its 2xx, the answer comes in the ACK.
+    let reinvite = request("INVITE", "alice", "call-alice", 2, Some(&tag), "", "");
+    let out = h.send_from(&reinvite, elsewhere, Some("sip:alice@example.com"));
+    assert_eq!(out.responses[0].0, 200, "{}", out.responses[0].1);
+    let ack = request("ACK", "alice", "call-alice", 2, Some(&tag), "", SDP);
+    let update = |cseq| request("UPDATE", "alice", "call-alice", cseq, Some(&tag), "", SDP);
+    // An ACK from a third flow is dropped: the offer stays unanswered (491 to a new offer).
+    h.s.on_ack(h.now, &ack, &from_addr("10.0.0.67:5060"));
+    assert_eq!(h.send(&update(3)).responses[0].0, 491);
+    // Its ACK comes on the re-INVITE's flow, which is not the dialog's: accepted.
+    h.s.on_ack(h.now, &ack, &elsewhere);
+    assert_eq!(h.send(&update(4)).responses[0].0, 200);
+    assert_eq!(h.s.participant_count(), 1);
+
+    let mut s = (*settings(10, true, 0)).clone();
+    s.trusted_hosts = vec!["10.0.0.9".parse().unwrap()];
+    let mut h = Harness::new(10, true, 0);
+    h.s = SessionState::new(Arc::new(s), h.now, SystemTime::UNIX_EPOCH);
+    let tag = h.join("alice");
+    let bye = request("BYE", "alice", "call-alice", 2, Some(&tag), "", "");
+    let out = h.send_from(&bye, from_addr("10.0.0.9:5060"), None);
+    assert_eq!(out.responses[0].0, 200);
+}
+
+#[test]
+fn a_dialog_set_up_through_a_trusted_host_is_not_bound_to_its_flow() {
+    let mut s = (*settings(10, true, 0)).clone();
+    s.trusted_hosts = vec!["10.0.0.1".parse().unwrap()];
+    let mut h = Harness::new(10, true, 0);
+    h.s = SessionState::new(Arc::new(s), h.now, SystemTime::UNIX_EPOCH);
+    let tag = h.join("alice");
+    let bye = request("BYE", "alice", "call-alice", 2, Some(&tag), "", "");
+    let out = h.send_from(&bye, from_addr("10.0.0.77:5060"), None);
+    assert_eq!(out.responses[0].0, 200);
+}
+
+#[test]
+fn subscription_dialogs_are_bound_too() {
+    let mut h = Harness::new(10, true, 0);
+    let (tag, _) = h.subscribe("watcher", 3600);
+    let refresh = |cseq| {
+        request(
+            "SUBSCRIBE",
+            "watcher",
+            "sub-watcher",
+            cseq,
+            Some(&tag),
+            "Event: conference\r\nExpires: 0\r\n",
+            "",
+        )
+    };
+    let out = h.send_from(&refresh(2), from_addr("10.0.0.66:5060"), None);
+    assert_eq!(out.responses[0].0, 403);
+    let forged = request_as(
+        "SUBSCRIBE",
+        "watcher",
+        "sub-watcher",
+        3,
+        Some(&tag),
+        "Event: conference\r\nExpires: 0\r\n",
+        "other",
+        "",
+    );
+    assert_eq!(h.send(&forged).responses[0].0, 481);
+    assert_eq!(h.s.subscription_count(), 1);
+    assert_eq!(h.send(&refresh(4)).responses[0].0, 200);
+    assert_eq!(h.s.subscription_count(), 0);
+}
+
+#[test]
+fn ordinary_subscribers_never_see_dialog_identifiers() {
+    let mut h = Harness::new(10, true, 0);
+    h.join("alice");
+    let (_, out) = h.subscribe("watcher", 3600);
+    let notify = out
+        .sent
+        .iter()
+        .find(|s| s.method == Method::Notify)
+        .expect("first NOTIFY");
+    let body = notify.body();
+    assert!(body.contains("sip:alice@example.com"), "{body}");
+    assert!(
+        !body.contains("call-info") && !body.contains("call-alice"),
+        "{body}"
+    );
+    let mut xml = Vec::new();
+    ci::render(&h.s.full_document_with(true), &mut xml);
+    assert!(String::from_utf8(xml).unwrap().contains("call-alice"));
+}
+
+#[test]
+fn a_trusted_subscriber_sees_them_when_configured() {
+    let mut s = (*settings(10, true, 0)).clone();
+    s.trusted_hosts = vec!["10.0.0.1".parse().unwrap()];
+    s.call_info_to_trusted = true;
+    let mut h = Harness::new(10, true, 0);
+    h.s = SessionState::new(Arc::new(s), h.now, SystemTime::UNIX_EPOCH);
+    h.join("alice");
+    let (_, out) = h.subscribe("watcher", 3600);
+    let body = out.sent[0].body().to_string();
+    assert!(body.contains("<call-id>call-alice</call-id>"), "{body}");
+}
+
+#[test]
+fn a_join_from_another_focus_follows_the_cascade_policy() {
+    let invite = |call: &str| {
+        request_as(
+            "INVITE",
+            "other",
+            call,
+            1,
+            None,
+            "",
+            "other-tag",
+            ";isfocus",
+        )
+    };
+    let mut h = Harness::new(10, true, 0);
+    let out = h.send(&invite("c1"));
+    let (status, text) = &out.responses[0];
+    assert_eq!(*status, 403, "{text}");
+    assert!(text.contains("Cascaded conferences"), "{text}");
+    let mut s = (*settings(10, true, 0)).clone();
+    s.cascade = crate::config::CascadeRule::Accept;
+    h.s = SessionState::new(Arc::new(s), h.now, SystemTime::UNIX_EPOCH);
+    assert_eq!(h.send(&invite("c2")).responses[0].0, 200);
+}
+
+#[test]
+fn refer_bye_to_oneself_is_a_leave() {
+    let mut h = Harness::new(10, true, 0);
+    let tag = h.join("alice");
+    h.join("bob");
+    let refer = request(
+        "REFER",
+        "alice",
+        "call-alice",
+        2,
+        Some(&tag),
+        "Refer-To: <sip:alice@example.com;method=BYE>\r\n",
+        "",
+    );
+    let out = h.send(&refer);
+    assert_eq!(out.responses[0].0, 202, "{}", out.responses[0].1);
+    let methods: Vec<Method> = out.sent.iter().map(|s| s.method.clone()).collect();
+    let notify = methods.iter().position(|m| *m == Method::Notify);
+    let bye = methods.iter().position(|m| *m == Method::Bye);
+    assert!(
+        matches!((notify, bye), (Some(n), Some(b)) if n < b),
+        "{methods:?}"
+    );
+    assert_eq!(h.s.participant_count(), 1);
+    let doc = h.s.full_document();
+    let alice = doc
+        .users
+        .unwrap()
+        .users
+        .into_iter()
+        .find(|u| u.entity == "sip:alice@example.com")
+        .unwrap();
+    assert_eq!(
+        alice.endpoints[0].disconnection_method,
+        Some(DisconnectionMethod::Departed)
+    );
+    // Removing another still needs the right to remove.
+    let bob_tag = h.join("carol");
+    let refer = request(
+        "REFER",
+        "carol",
+        "call-carol",
+        2,
+        Some(&bob_tag),
+        "Refer-To: <sip:bob@example.com;method=BYE>\r\n",
+        "",
+    );
+    assert_eq!(h.send(&refer).responses[0].0, 403);
 }

@@ -34,6 +34,12 @@ pub struct Subscription {
     pub next_allowed: Instant,
     /// Held by a non-member: counts in the outsiders' share of the session's slots.
     pub outsider: bool,
+    /// The subscriber's identity as the focus established it (an authenticated request in
+    /// the dialog may come from another flow when it proves this identity).
+    pub subscriber: String,
+    /// The subscriber sees the participants' dialog identifiers (`<call-info>`): only a
+    /// trusted-host subscriber, and only with `subscriptions.call_info_to_trusted`.
+    pub dialog_ids: bool,
 }
 
 impl Subscription {
@@ -51,6 +57,8 @@ impl Subscription {
             in_flight: None,
             next_allowed: now,
             outsider: false,
+            subscriber: String::new(),
+            dialog_ids: false,
         }
     }
 

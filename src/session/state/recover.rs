@@ -212,6 +212,8 @@ impl SessionState {
                 addr: peer,
                 conn: None,
             },
+            // The connection died with the old process; the resume's 2xx binds it again.
+            binding: crate::dialog::Binding::Host,
         };
         // The offer keeps the dialog's SDP session (o= id, version + 1) and its m-lines.
         let msrp_session = media::new_session_id();

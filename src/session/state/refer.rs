@@ -97,9 +97,17 @@ impl SessionState {
         } else {
             crate::policy::Action::Add
         };
-        if let Err(r) = self.settings.policy.allow(actor, listed.is_some(), action) {
-            self.refuse(req, ctx, &r);
-            return;
+        // RFC 4579 §5.5: a participant may remove itself; that is a leave, whatever its role.
+        let leaver = if remove {
+            self.self_removal(from, &target.uri, &who.aor, &ctx)
+        } else {
+            None
+        };
+        if leaver.is_none() {
+            if let Err(r) = self.settings.policy.allow(actor, listed.is_some(), action) {
+                self.refuse(req, ctx, &r);
+                return;
+            }
         }
         // The focus itself (this conference or any other URI it answers at) would be called
         // in by its own INVITE: refused before anything is sent.
@@ -168,11 +176,49 @@ impl SessionState {
             self.referral_notify(Some(rid), 100, "Trying", false);
             Some(rid)
         };
+        if let Some(pid) = leaver {
+            // The referrer hears the outcome before its dialog ends.
+            self.referral_notify(rid, 200, "OK", true);
+            self.hang_up(now, pid, DisconnectionMethod::Departed, None);
+            return;
+        }
         let by = self.referrer_name(from, &who);
         if remove {
             self.refer_remove(now, &target.uri, rid, &by, &who.aor);
         } else {
             self.dial_out(now, &target, rid, &by);
+        }
+    }
+
+    /// The participant a `method=BYE` REFER removes when it names its own sender: in its own
+    /// dialog (bound to it, see `state/binding.rs`), the participant of that dialog; outside
+    /// any dialog, only a sender whose identity the focus believes (a trusted host's
+    /// P-Asserted-Identity, or an authenticated request), since a From header proves nothing.
+    fn self_removal(
+        &self,
+        from: Option<u64>,
+        target: &Uri,
+        requester: &str,
+        ctx: &RequestCtx,
+    ) -> Option<u64> {
+        let aor = target.aor();
+        match from {
+            Some(pid) => self
+                .participants
+                .get(&pid)
+                .filter(|p| p.real == aor || p.identity == aor)
+                .map(|_| pid),
+            None => {
+                let believed = self.settings.trusted_hosts.contains(&ctx.source.addr.ip())
+                    || ctx.authenticated.as_deref() == Some(requester);
+                if !believed || aor != requester {
+                    return None;
+                }
+                self.participants
+                    .iter()
+                    .find(|(_, p)| p.real == aor)
+                    .map(|(pid, _)| *pid)
+            }
         }
     }
 
