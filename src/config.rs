@@ -115,9 +115,9 @@ pub struct SipConfig {
     /// An inbound connection from an untrusted address that sends no byte this long is
     /// closed: a silent connection holds a slot for seconds, not `tcp_idle_timeout_s`.
     pub tcp_first_byte_timeout_ms: u64,
-    /// Connections of `max_tcp_connections` only the trusted core may use: outsiders filling
-    /// the rest never lock the core out.
-    pub tcp_trusted_reserve: usize,
+    /// Percent of `max_tcp_connections` only the trusted core may use: outsiders filling the
+    /// rest never lock the core out (a percentage stays valid whatever the cap).
+    pub tcp_trusted_reserve_pct: u8,
     /// When the untrusted share is full, a new connection closes the oldest untrusted one
     /// that never carried an admitted participant or member subscription (so members still
     /// get in); off: the new connection is refused.
@@ -144,7 +144,7 @@ impl Default for SipConfig {
             tcp_message_timeout_s: 10,
             tcp_write_timeout_s: 10,
             tcp_first_byte_timeout_ms: 5000,
-            tcp_trusted_reserve: 256,
+            tcp_trusted_reserve_pct: 10,
             tcp_evict_unadmitted: true,
             queue_depth: 16_384,
             outbound_proxy: String::new(),
@@ -1160,10 +1160,10 @@ impl Config {
                 "must be between 100 and 60000",
             );
         }
-        if s.tcp_trusted_reserve >= s.max_tcp_connections {
+        if s.tcp_trusted_reserve_pct > 90 {
             bad(
-                "sip.tcp_trusted_reserve".into(),
-                "must be below max_tcp_connections",
+                "sip.tcp_trusted_reserve_pct".into(),
+                "must be between 0 and 90",
             );
         }
         if s.queue_depth < 16 {
@@ -1416,12 +1416,12 @@ mod tests {
         assert_eq!(
             (
                 c.sip.tcp_first_byte_timeout_ms,
-                c.sip.tcp_trusted_reserve,
+                c.sip.tcp_trusted_reserve_pct,
                 c.sip.tcp_evict_unadmitted
             ),
             (
                 d.sip.tcp_first_byte_timeout_ms,
-                d.sip.tcp_trusted_reserve,
+                d.sip.tcp_trusted_reserve_pct,
                 d.sip.tcp_evict_unadmitted
             )
         );

@@ -129,7 +129,8 @@ impl Server {
                 trusted.clone(),
             )
             .with_shares(
-                config.sip.tcp_trusted_reserve,
+                config.sip.max_tcp_connections * usize::from(config.sip.tcp_trusted_reserve_pct)
+                    / 100,
                 config.sip.tcp_evict_unadmitted,
             ),
         );

@@ -70,23 +70,23 @@ fn warning(r: &Response) -> &str {
         .unwrap_or_else(|| panic!("{} {} without Warning", r.status, r.reason))
 }
 
-/// 20 of the 24 connections are the outsiders' share. Idle outsiders from five addresses
+/// 16 of the 20 connections are the outsiders' share. Idle outsiders from four addresses
 /// fill it; the trusted core still connects into its reserve without closing anyone, and a
 /// member from yet another address still connects (closing the oldest idle outsider) and
-/// joins. Once joined, its connection is never the one closed: twenty more outsiders later,
-/// it is still served.
+/// joins. Once joined, its connection is never the one closed: sixteen more outsiders
+/// later, it is still served.
 #[test]
 fn idle_outsiders_fill_their_share_and_the_core_and_members_still_connect() {
     let focus = Focus::start(&with_core(
         "",
         "[sip]
-        max_tcp_connections = 24
+        max_tcp_connections = 20
         max_tcp_connections_per_source = 4
-        tcp_trusted_reserve = 4
+        tcp_trusted_reserve_pct = 20
         ",
     ));
     let mut outsiders = Vec::new();
-    for host in 66..71 {
+    for host in 66..70 {
         for _ in 0..4 {
             outsiders.push(idle_connection(&format!("127.0.0.{host}"), &focus));
         }
@@ -94,7 +94,7 @@ fn idle_outsiders_fill_their_share_and_the_core_and_members_still_connect() {
     focus.wait_metric(
         "focus_tcp_connections_active{transport=\"tcp\"}",
         WAIT,
-        |v| v == 20.0,
+        |v| v == 16.0,
     );
     assert_eq!(
         focus.metric("focus_tcp_connections_closed_total{reason=\"evicted\"}"),
@@ -119,9 +119,9 @@ fn idle_outsiders_fill_their_share_and_the_core_and_members_still_connect() {
         focus.metric("focus_tcp_connections_closed_total{reason=\"evicted\"}"),
         Some(1.0)
     );
-    // Twenty more outsiders churn through the share; the member's connection stays.
+    // Sixteen more outsiders churn through the share; the member's connection stays.
     let mut more = Vec::new();
-    for host in 90..95 {
+    for host in 90..94 {
         for _ in 0..4 {
             more.push(idle_connection(&format!("127.0.0.{host}"), &focus));
         }
@@ -129,13 +129,13 @@ fn idle_outsiders_fill_their_share_and_the_core_and_members_still_connect() {
     focus.wait_metric(
         "focus_tcp_connections_closed_total{reason=\"evicted\"}",
         WAIT,
-        |v| v >= 20.0,
+        |v| v >= 16.0,
     );
     // Evicted connections close as their tasks notice; the count settles within the cap.
     focus.wait_metric(
         "focus_tcp_connections_active{transport=\"tcp\"}",
         WAIT,
-        |v| v <= 24.0,
+        |v| v <= 20.0,
     );
     assert_eq!(member.bye(&mut call).status, 200);
     assert_eq!(core.options(TEAM).status, 200);
