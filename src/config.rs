@@ -459,6 +459,9 @@ pub struct RtpConfig {
     /// RTP legs (port pairs) held at once by participants that joined from one untrusted
     /// address, over all sessions: one address cannot drain the port pool.
     pub max_legs_per_source: u32,
+    /// Which source a participant's leg accepts: `signalled` (the SDP's address and port)
+    /// or `symmetric_once` (one latch to the first source from the SDP's address).
+    pub latching: crate::media::rtp::Latching,
 }
 
 impl Default for RtpConfig {
@@ -470,6 +473,7 @@ impl Default for RtpConfig {
             max_packet_rate: 200,
             codecs: vec!["PCMU/8000".into(), "PCMA/8000".into()],
             max_legs_per_source: 32,
+            latching: crate::media::rtp::Latching::Signalled,
         }
     }
 }
@@ -1169,13 +1173,26 @@ impl Config {
         if s.queue_depth < 16 {
             bad("sip.queue_depth".into(), "must be at least 16");
         }
-        if !s.advertise.is_empty() && Host::parse(&s.advertise).is_err() {
-            bad("sip.advertise".into(), "must be a host name or IP address");
+        let advertised: Vec<&str> = s.advertise.split(',').map(str::trim).collect();
+        if !s.advertise.is_empty()
+            && advertised
+                .iter()
+                .any(|h| h.is_empty() || Host::parse_config(h).is_err())
+        {
+            bad(
+                "sip.advertise".into(),
+                "must be host names or IP addresses separated by commas",
+            );
         }
         if !s.outbound_proxy.is_empty()
             && crate::sip::Uri::parse(&format!("sip:{}", s.outbound_proxy)).is_err()
         {
-            bad("sip.outbound_proxy".into(), "must be host or host:port");
+            let message = if s.outbound_proxy.parse::<std::net::Ipv6Addr>().is_ok() {
+                "must be host or host:port (an IPv6 address in brackets: [2001:db8::1]:5060)"
+            } else {
+                "must be host or host:port"
+            };
+            bad("sip.outbound_proxy".into(), message);
         }
         let sv = &self.supervisor;
         if sv.mailbox_capacity == 0 {
@@ -1360,6 +1377,39 @@ pub use auth::{AuthConfig, AuthMode};
 mod tests {
     use super::*;
 
+    /// `sip.advertise` names one host per IP family (IPv6 with or without brackets), and a
+    /// bare IPv6 outbound proxy is refused with the bracket hint.
+    #[test]
+    fn advertise_takes_a_list_and_ipv6_is_accepted() {
+        let ok = "[sip]\nadvertise = \"203.0.113.5, 2001:db8::5\"\n";
+        assert!(Config::from_toml(ok).is_ok());
+        assert!(Config::from_toml("[sip]\nadvertise = \"[2001:db8::5]\"\n").is_ok());
+        assert!(Config::from_toml("[sip]\noutbound_proxy = \"[2001:db8::1]:5060\"\n").is_ok());
+        for (text, key, hint) in [
+            ("[sip]\nadvertise = \"a, ,b\"\n", "sip.advertise", "commas"),
+            (
+                "[sip]\nadvertise = \"bad host\"\n",
+                "sip.advertise",
+                "commas",
+            ),
+            (
+                "[sip]\noutbound_proxy = \"2001:db8::1\"\n",
+                "sip.outbound_proxy",
+                "brackets",
+            ),
+        ] {
+            let Err(ConfigError::Invalid(issues)) = Config::from_toml(text) else {
+                panic!("accepted: {text}")
+            };
+            assert!(
+                issues
+                    .iter()
+                    .any(|i| i.key == key && i.message.contains(hint)),
+                "{text}: {issues:?}"
+            );
+        }
+    }
+
     #[test]
     fn embedded_default_is_valid_and_matches_defaults() {
         let c = Config::embedded().unwrap();
@@ -1396,6 +1446,7 @@ mod tests {
         assert_eq!(c.rtp.silence_timeout_s, d.rtp.silence_timeout_s);
         assert_eq!(c.rtp.max_packet_rate, d.rtp.max_packet_rate);
         assert_eq!(c.rtp.codecs, d.rtp.codecs);
+        assert_eq!(c.rtp.latching, d.rtp.latching);
         assert_eq!(c.floor.listen, d.floor.listen);
         assert_eq!(c.floor.max_talk_burst_s, d.floor.max_talk_burst_s);
         assert_eq!(c.floor.max_queue, d.floor.max_queue);

@@ -25,16 +25,24 @@ struct Cli {
     /// Configuration file (default: the embedded config/focus.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// SIP address, UDP and TCP (port 0 picks a free port).
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:5060")]
-    sip_listen: SocketAddr,
-    /// MSRP (TCP) address for group chat (default: the SIP address with port 2855).
-    #[arg(long, value_name = "IP:PORT")]
-    msrp_listen: Option<SocketAddr>,
-    /// SIP over TLS address, used when [tls] is configured (default: the SIP address with
-    /// port 5061, or port 0 when the SIP port is 0).
-    #[arg(long, value_name = "IP:PORT")]
-    sips_listen: Option<SocketAddr>,
+    /// SIP address, UDP and TCP (port 0 picks a free port). Repeat the flag or separate
+    /// addresses with commas to listen on IPv4 and IPv6 (`127.0.0.1:5060,[::1]:5060`); the
+    /// first is the primary one.
+    #[arg(
+        long,
+        value_name = "IP:PORT",
+        default_value = "127.0.0.1:5060",
+        value_delimiter = ','
+    )]
+    sip_listen: Vec<SocketAddr>,
+    /// MSRP (TCP) addresses for group chat, like --sip-listen (default: each SIP address
+    /// with port 2855).
+    #[arg(long, value_name = "IP:PORT", value_delimiter = ',')]
+    msrp_listen: Vec<SocketAddr>,
+    /// SIP over TLS addresses, used when [tls] is configured, like --sip-listen (default:
+    /// each SIP address with port 5061, or port 0 when its port is 0).
+    #[arg(long, value_name = "IP:PORT", value_delimiter = ',')]
+    sips_listen: Vec<SocketAddr>,
     /// Prometheus /metrics address.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9090")]
     metrics_listen: SocketAddr,
@@ -173,12 +181,15 @@ async fn run(
         },
         arbiters,
     )?;
-    let reloader = Arc::new(Reloader::new(
-        cli.config.clone(),
-        config.clone(),
-        server.supervisor.clone(),
-        Some(auth.clone()),
-    ));
+    let reloader = Arc::new(
+        Reloader::new(
+            cli.config.clone(),
+            config.clone(),
+            server.supervisor.clone(),
+            Some(auth.clone()),
+        )
+        .with_tls(server.tls_certs.clone()),
+    );
     tokio::spawn(reload_on_hangup(hangups, reloader.clone()));
     let api = Arc::new(cpm_focus::admin::AdminApi::new(
         server.supervisor.clone(),
@@ -198,8 +209,14 @@ async fn run(
         groups = config.groups.len(), "cpm-focus ready"
     );
     // One machine-readable line for scripts and tests.
+    // Addresses beyond the primary ones (a second IP family) repeat their key at the end.
+    let more: String = server
+        .more_addrs
+        .iter()
+        .map(|(key, addr)| format!(" {key}={addr}"))
+        .collect();
     println!(
-        "cpm-focus ready sip_udp={} sip_tcp={} metrics={} msrp={} sip_tls={} bfcp={} admin={}",
+        "cpm-focus ready sip_udp={} sip_tcp={} metrics={} msrp={} sip_tls={} bfcp={} admin={}{more}",
         server.udp_addr,
         server.tcp_addr,
         metrics_addr,

@@ -169,6 +169,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Requests refused with 503 to shed load, by reason",
     ),
     (
+        "focus_cpim_forged_from_total",
+        Kind::Counter,
+        "Relayed message/cpim whose From named someone other than the sender (replaced by the sender's identity or alias, never relayed), by path (msrp, pager, exploder)",
+    ),
+    (
         "focus_policy_rejections_total",
         Kind::Counter,
         "Requests refused by group policy, by reason",
@@ -227,6 +232,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "focus_tls_handshakes_total",
         Kind::Counter,
         "TLS handshakes of accepted and outbound connections, by service (sip, msrp) and outcome (ok, failed)",
+    ),
+    (
+        "focus_tls_handshake_failures_total",
+        Kind::Counter,
+        "Failed TLS handshakes, by role (server: accepted, client: the focus connected out), service (sip, msrp) and reason (name_mismatch, unknown_issuer, expired, bad_certificate, fingerprint_mismatch, alert, timeout, protocol, io)",
     ),
     (
         "focus_tcp_idle_closed_total",
@@ -396,7 +406,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_bfcp_rejected_total",
         Kind::Counter,
-        "BFCP input refused, by reason (unknown_conference, unknown_user, malformed, busy, bind_timeout, write_queue)",
+        "BFCP input refused, by reason (unknown_conference, unknown_user, wrong_address: a connection from an address the user's SDP did not negotiate, user_mismatch: a message naming another user than its connection's, malformed, busy, bind_timeout, write_queue)",
     ),
     (
         "focus_rtp_legs",
@@ -411,7 +421,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_rtp_packets_dropped_total",
         Kind::Counter,
-        "RTP packets not forwarded, by reason (not_holder, muted, flood, malformed, payload_type, codec, send_error)",
+        "RTP packets not forwarded, by reason (unknown_source: not from the participant's signalled or latched address, also on RTCP ports; not_holder, muted, flood, malformed, payload_type, codec, send_error)",
     ),
     (
         "focus_rtp_forward_seconds",

@@ -96,7 +96,10 @@ impl Harness {
                 force_rport: true,
                 max_transactions: 1000,
                 retry_after_s: 5,
-                advertised_host: "127.0.0.1".into(),
+                advertised: cpm_focus::transport::PerFamily::single(
+                    [127, 0, 0, 1].into(),
+                    cpm_focus::sip::Host::Ip([127, 0, 0, 1].into()),
+                ),
                 outbound_proxy: None,
                 shard_queue: 64,
                 shards: 2,

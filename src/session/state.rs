@@ -38,15 +38,11 @@ pub struct SessionSettings {
     pub policy: GroupPolicy,
     /// Hosts whose P-Asserted-Identity is believed (RFC 3325).
     pub trusted_hosts: Vec<IpAddr>,
-    /// The focus's Contact for requests that came over UDP and TCP (with `;isfocus`).
-    pub contact_udp: String,
-    pub contact_tcp: String,
-    /// The Contact for dialogs over TLS (`sips:`).
-    pub contact_tls: String,
+    /// What the focus says about itself (Contact, SDP address, MSRP path), per IP family: a
+    /// participant is told the addresses of the family it reached the focus on.
+    pub faces: crate::transport::PerFamily<FocusFace>,
     /// Warn-agent of Warning headers (the focus domain).
     pub warn_agent: String,
-    /// Address written into SDP `o=` and `c=`.
-    pub sdp_address: IpAddr,
     pub focus_display: String,
     pub min_expires: u32,
     pub default_expires: u32,
@@ -59,8 +55,6 @@ pub struct SessionSettings {
     /// New work that waited longer than this for the session is answered 503 instead of
     /// served (`overload.max_queue_delay_ms`); `None`: served however old.
     pub max_queue_delay: Option<Duration>,
-    /// The focus's MSRP side; `None` serves no MSRP (every stream declined).
-    pub msrp: Option<MsrpOffer>,
     /// A participant whose MSRP connection is not bound this long after joining, or stays
     /// lost this long, is removed (BYE).
     pub media_bind_timeout: Duration,
@@ -94,6 +88,31 @@ pub struct SessionSettings {
     pub cascade: crate::config::CascadeRule,
     /// Subscribers from trusted hosts see dialog identifiers (`<call-info>`).
     pub call_info_to_trusted: bool,
+}
+
+/// What the focus tells the participants of one IP family about itself.
+#[derive(Debug, Clone)]
+pub struct FocusFace {
+    /// The focus's Contact for dialogs over UDP and TCP (with `;isfocus`).
+    pub contact_udp: String,
+    pub contact_tcp: String,
+    /// The Contact for dialogs over TLS (`sips:`).
+    pub contact_tls: String,
+    /// Address written into SDP `o=` and `c=` (`IN IP4` / `IN IP6`).
+    pub sdp_address: IpAddr,
+    /// The focus's MSRP side; `None` serves no MSRP (every stream declined).
+    pub msrp: Option<MsrpOffer>,
+}
+
+impl FocusFace {
+    /// The Contact for a dialog over `protocol`.
+    pub fn contact(&self, protocol: Protocol) -> &str {
+        match protocol {
+            Protocol::Udp => &self.contact_udp,
+            Protocol::Tcp => &self.contact_tcp,
+            Protocol::Tls => &self.contact_tls,
+        }
+    }
 }
 
 /// A request's transaction and origin.
@@ -294,11 +313,17 @@ impl SessionSettings {
                 member_uris: Default::default(),
             },
             trusted_hosts: Vec::new(),
-            contact_udp: "<sip:team@192.0.2.1:5060>;isfocus".into(),
-            contact_tcp: "<sip:team@192.0.2.1:5060;transport=tcp>;isfocus".into(),
-            contact_tls: "<sips:team@192.0.2.1:5061>;isfocus".into(),
+            faces: crate::transport::PerFamily::single(
+                IpAddr::from([192, 0, 2, 1]),
+                FocusFace {
+                    contact_udp: "<sip:team@192.0.2.1:5060>;isfocus".into(),
+                    contact_tcp: "<sip:team@192.0.2.1:5060;transport=tcp>;isfocus".into(),
+                    contact_tls: "<sips:team@192.0.2.1:5061>;isfocus".into(),
+                    sdp_address: IpAddr::from([192, 0, 2, 1]),
+                    msrp: None,
+                },
+            ),
             warn_agent: "focus.example.com".into(),
-            sdp_address: "192.0.2.1".parse().unwrap_or(IpAddr::from([192, 0, 2, 1])),
             focus_display: "cpm-focus".into(),
             min_expires: 60,
             default_expires: 3600,
@@ -308,7 +333,6 @@ impl SessionSettings {
             departed_retention: Duration::from_secs(30),
             retry_after_s: 5,
             max_queue_delay: None,
-            msrp: None,
             media_bind_timeout: Duration::from_secs(30),
             media_grace: Duration::from_secs(10),
             dial_timeout: Duration::from_secs(60),
@@ -513,12 +537,22 @@ impl SessionState {
         id
     }
 
-    fn contact(&self, protocol: Protocol) -> &str {
-        match protocol {
-            Protocol::Udp => &self.settings.contact_udp,
-            Protocol::Tcp => &self.settings.contact_tcp,
-            Protocol::Tls => &self.settings.contact_tls,
-        }
+    /// The focus's Contact toward a peer reached over `flow` (its transport and family).
+    fn contact(&self, flow: &Target) -> &str {
+        self.settings
+            .faces
+            .for_ip(flow.addr.ip())
+            .contact(flow.protocol)
+    }
+
+    /// The MSRP side announced to a peer at `peer`, when this group serves MSRP.
+    fn msrp_for(&self, peer: IpAddr) -> Option<&MsrpOffer> {
+        self.settings
+            .faces
+            .for_ip(peer)
+            .msrp
+            .as_ref()
+            .filter(|_| self.settings.policy.serves(MediaKind::Msrp))
     }
 
     // ----- responses -----
@@ -685,7 +719,7 @@ impl SessionState {
     }
 
     fn reply_options(&mut self, req: &Request, ctx: RequestCtx) {
-        let contact = self.contact(ctx.source.protocol).to_string();
+        let contact = self.contact(&ctx.source).to_string();
         self.reply(
             req,
             ctx,
@@ -701,13 +735,15 @@ impl SessionState {
         );
     }
 
-    fn answer_ctx(&self) -> AnswerContext {
+    /// The SDP context toward a peer at `peer`: `o=`/`c=` in its family.
+    fn answer_ctx(&self, peer: IpAddr) -> AnswerContext {
+        let address = self.settings.faces.for_ip(peer).sdp_address;
         AnswerContext {
             username: "-".into(),
             session_id: 0,
             session_version: 0,
-            origin_address: self.settings.sdp_address,
-            connection_address: self.settings.sdp_address,
+            origin_address: address,
+            connection_address: address,
         }
     }
 
@@ -720,13 +756,10 @@ impl SessionState {
         body: &[u8],
         session_id: &str,
         pid: Option<u64>,
+        peer: IpAddr,
     ) -> Result<Negotiated, (u16, &'static str, String)> {
-        let ctx = self.answer_ctx();
-        let msrp = self
-            .settings
-            .msrp
-            .as_ref()
-            .filter(|_| self.settings.policy.serves(MediaKind::Msrp));
+        let ctx = self.answer_ctx(peer);
+        let msrp = self.msrp_for(peer);
         if body.is_empty() {
             let lines = media::offer_lines(msrp, session_id);
             return match sdp_state.offer(lines, &ctx) {
@@ -741,12 +774,8 @@ impl SessionState {
             };
         }
         let offer = sdp::parse(body).map_err(|e| (400, "Malformed SDP", e.to_string()))?;
-        let talk = self.plan_talk(&offer, pid);
-        let msrp = self
-            .settings
-            .msrp
-            .as_ref()
-            .filter(|_| self.settings.policy.serves(MediaKind::Msrp));
+        let talk = self.plan_talk(&offer, pid, peer);
+        let msrp = self.msrp_for(peer);
         let policy = FocusPolicy::new(msrp, session_id).with_talk(talk.as_ref());
         match sdp_state.answer(&offer, &policy, &ctx) {
             Ok(a) => {
@@ -855,7 +884,13 @@ impl SessionState {
         }
         let mut sdp_state = LocalSdpState::random();
         let msrp_session = media::new_session_id();
-        let n = match self.negotiate(&mut sdp_state, &invite_body.sdp, &msrp_session, None) {
+        let n = match self.negotiate(
+            &mut sdp_state,
+            &invite_body.sdp,
+            &msrp_session,
+            None,
+            ctx.source.addr.ip(),
+        ) {
             Ok(x) => x,
             Err((status, reason, warning)) => {
                 self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
@@ -891,7 +926,7 @@ impl SessionState {
         };
         let pid = self.id();
         let id = dialog.id.clone();
-        let contact = self.contact(ctx.source.protocol).to_string();
+        let contact = self.contact(&ctx.source).to_string();
         let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(&tag));
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Allow, ALLOW);
@@ -959,9 +994,7 @@ impl SessionState {
         }
         // With a delayed offer the leg comes with the answer in the ACK, and the participant
         // may bind right after sending it: the switch holds such a bind until the leg is in.
-        let offered_msrp = self.settings.msrp.is_some()
-            && self.settings.policy.serves(MediaKind::Msrp)
-            && offer_pending;
+        let offered_msrp = self.msrp_for(ctx.source.addr.ip()).is_some() && offer_pending;
         if let (true, Some(p)) = (offered_msrp, self.participants.get(&pid)) {
             self.effects.push_back(Effect::MsrpExpect {
                 session_id: p.msrp_session.clone(),
@@ -1090,7 +1123,7 @@ impl SessionState {
                 return;
             };
             p.dialog.refresh_target(req);
-            let contact = self.contact(ctx.source.protocol).to_string();
+            let contact = self.contact(&ctx.source).to_string();
             let mut extra = vec![(HeaderName::Contact, contact)];
             extra.extend(self.timer_headers(&timer));
             let extra: Vec<(HeaderName, &str)> =
@@ -1104,7 +1137,13 @@ impl SessionState {
         };
         let mut sdp_state = p.sdp.clone();
         let session_id = p.msrp_session.clone();
-        let negotiated = self.negotiate(&mut sdp_state, &req.body, &session_id, Some(pid));
+        let negotiated = self.negotiate(
+            &mut sdp_state,
+            &req.body,
+            &session_id,
+            Some(pid),
+            ctx.source.addr.ip(),
+        );
         let n = match negotiated {
             Ok(x) => x,
             Err((status, reason, warning)) => {
@@ -1148,7 +1187,7 @@ impl SessionState {
                 p.rtp_share = fresh_share;
             }
         }
-        let contact = self.contact(ctx.source.protocol).to_string();
+        let contact = self.contact(&ctx.source).to_string();
         let Some(p) = self.participants.get_mut(&pid) else {
             return;
         };
@@ -1611,7 +1650,7 @@ impl SessionState {
     }
 
     fn reply_subscribe_ok(&mut self, req: &Request, ctx: RequestCtx, tag: &str, expires: u32) {
-        let contact = self.contact(ctx.source.protocol).to_string();
+        let contact = self.contact(&ctx.source).to_string();
         let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(tag));
         w.header_fmt(HeaderName::Expires, format_args!("{expires}"));
         w.header(HeaderName::Contact, &contact);
@@ -2015,9 +2054,7 @@ impl SessionState {
         let token = self.id();
         let seq = self.roster.seq();
         let interval = self.settings.min_notify_interval;
-        let contact_udp = self.settings.contact_udp.clone();
-        let contact_tcp = self.settings.contact_tcp.clone();
-        let contact_tls = self.settings.contact_tls.clone();
+        let faces = self.settings.faces.clone();
         let Some(sub) = self.subscriptions.get_mut(&sid) else {
             return;
         };
@@ -2027,12 +2064,11 @@ impl SessionState {
         body.extend_from_slice(sub.version.to_string().as_bytes());
         body.extend_from_slice(&parts.1);
         let (uri, mut w) = sub.dialog.request(&Method::Notify);
-        let contact = match sub.dialog.flow.protocol {
-            Protocol::Udp => contact_udp,
-            Protocol::Tcp => contact_tcp,
-            Protocol::Tls => contact_tls,
-        };
-        w.header(HeaderName::Contact, &contact);
+        let flow = sub.dialog.flow;
+        w.header(
+            HeaderName::Contact,
+            faces.for_ip(flow.addr.ip()).contact(flow.protocol),
+        );
         w.header(HeaderName::Event, &sub.event);
         match terminal {
             Some(reason) => w.header_fmt(

@@ -264,18 +264,24 @@ pub struct TcpRegistry {
     next_id: Arc<AtomicU64>,
     open: AtomicUsize,
     slots: Arc<ConnLimits>,
-    local: SocketAddr,
+    /// Bound listen addresses, in the order given (the first is the primary).
+    locals: Vec<SocketAddr>,
     settings: TcpSettings,
     /// TLS: the acceptor, and the connector when the focus may connect out.
     tls: Option<TlsContext>,
-    listener: Mutex<Option<TcpListener>>,
+    listeners: Mutex<Vec<TcpListener>>,
     sink: std::sync::OnceLock<Arc<dyn Sink>>,
     cancel: CancellationToken,
 }
 
-fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// A listening TCP socket on `addr` (inside the I/O runtime); IPv6-only when `only_v6` (so
+/// `[::]` and `0.0.0.0` can share a port).
+pub fn bind_listener(addr: SocketAddr, only_v6: bool) -> std::io::Result<TcpListener> {
     let domain = socket2::Domain::for_address(addr);
     let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if only_v6 && addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
@@ -291,30 +297,53 @@ impl TcpRegistry {
         slots: Arc<ConnLimits>,
         cancel: CancellationToken,
     ) -> std::io::Result<TcpRegistry> {
-        Self::bind_as(Protocol::Tcp, None, addr, settings, slots, cancel)
+        Self::bind_as(Protocol::Tcp, None, &[addr], settings, slots, cancel).map_err(|(_, e)| e)
+    }
+
+    /// Binds one TCP listener per address (IPv4, IPv6 or both); `Err` names the address
+    /// that could not be bound.
+    pub fn bind_all(
+        addrs: &[SocketAddr],
+        settings: TcpSettings,
+        slots: Arc<ConnLimits>,
+        cancel: CancellationToken,
+    ) -> Result<TcpRegistry, (SocketAddr, std::io::Error)> {
+        Self::bind_as(Protocol::Tcp, None, addrs, settings, slots, cancel)
     }
 
     /// Binds a TLS listener: connections are TLS from their first byte (port 5061).
     pub fn bind_tls(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         tls: TlsContext,
         settings: TcpSettings,
         slots: Arc<ConnLimits>,
         cancel: CancellationToken,
-    ) -> std::io::Result<TcpRegistry> {
-        Self::bind_as(Protocol::Tls, Some(tls), addr, settings, slots, cancel)
+    ) -> Result<TcpRegistry, (SocketAddr, std::io::Error)> {
+        Self::bind_as(Protocol::Tls, Some(tls), addrs, settings, slots, cancel)
     }
 
     fn bind_as(
         protocol: Protocol,
         tls: Option<TlsContext>,
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         settings: TcpSettings,
         slots: Arc<ConnLimits>,
         cancel: CancellationToken,
-    ) -> std::io::Result<TcpRegistry> {
-        let listener = bind_listener(addr)?;
-        let local = listener.local_addr()?;
+    ) -> Result<TcpRegistry, (SocketAddr, std::io::Error)> {
+        let both = super::both_families(addrs);
+        let mut listeners = Vec::with_capacity(addrs.len());
+        let mut locals = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let listener = bind_listener(*addr, both)
+                .and_then(|l| Ok((l.local_addr()?, l)))
+                .map_err(|e| (*addr, e))?;
+            locals.push(listener.0);
+            listeners.push(listener.1);
+        }
+        if listeners.is_empty() {
+            let none = std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address");
+            return Err((SocketAddr::from(([0, 0, 0, 0], 0)), none));
+        }
         Ok(TcpRegistry {
             protocol,
             conns: DashMap::new(),
@@ -322,10 +351,10 @@ impl TcpRegistry {
             next_id: Arc::new(AtomicU64::new(1)),
             open: AtomicUsize::new(0),
             slots,
-            local,
+            locals,
             settings,
             tls,
-            listener: Mutex::new(Some(listener)),
+            listeners: Mutex::new(listeners),
             sink: std::sync::OnceLock::new(),
             cancel,
         })
@@ -337,8 +366,19 @@ impl TcpRegistry {
         self.next_id = other.next_id.clone();
     }
 
+    /// The primary (first) listen address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.locals[0]
+    }
+
+    /// Every listen address.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.locals
+    }
+
+    /// The listen address of `peer`'s family, else the primary.
+    pub fn local_addr_for(&self, peer: std::net::IpAddr) -> SocketAddr {
+        self.locals[super::index_for(&self.locals, peer)]
     }
 
     /// Connections of this transport open now.
@@ -346,14 +386,21 @@ impl TcpRegistry {
         self.open.load(Ordering::Relaxed)
     }
 
-    /// Accepts connections until cancelled.
+    /// Accepts connections on every listener until cancelled.
     pub async fn run(self: Arc<Self>, sink: Arc<dyn Sink>) {
         let _ = self.sink.set(sink);
-        let listener = match self.listener.lock() {
-            Ok(mut l) => l.take(),
-            Err(_) => None,
+        let mut listeners = match self.listeners.lock() {
+            Ok(mut l) => std::mem::take(&mut *l),
+            Err(_) => Vec::new(),
         };
-        let Some(listener) = listener else { return };
+        let Some(first) = listeners.pop() else { return };
+        for listener in listeners {
+            tokio::spawn(self.clone().accept_loop(listener));
+        }
+        self.accept_loop(first).await;
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
         loop {
             let accepted = tokio::select! {
                 _ = self.cancel.cancelled() => return,
@@ -397,9 +444,14 @@ impl TcpRegistry {
                                 let (read, write) = tokio::io::split(s);
                                 me.start(read, write, peer, permit);
                             }
-                            _ => {
+                            failed => {
                                 metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "failed").increment(1);
-                                tracing::debug!(%peer, "SIP TLS handshake failed");
+                                let reason = match &failed {
+                                    Ok(Err(e)) => super::tls::failure_reason(e),
+                                    _ => "timeout",
+                                };
+                                super::tls::count_failure(super::tls::Role::Server, "sip", reason);
+                                tracing::debug!(%peer, reason, "SIP TLS handshake failed");
                             }
                         }
                     });
@@ -624,10 +676,22 @@ impl TcpRegistry {
                 Ok(self.clone().start(read, write, addr, permit))
             }
             Some((connector, name, timeout)) => {
-                let s = tokio::time::timeout(timeout, connector.connect(name, stream))
-                    .await
-                    .map_err(|_| SendError::Io)?
-                    .map_err(|_| SendError::Io)?;
+                // The peer's chain and name are verified (tls.ca_file); a failure is counted
+                // and the request fails: never a downgrade.
+                let s = match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
+                    Ok(Ok(s)) => s,
+                    failed => {
+                        let reason = match &failed {
+                            Ok(Err(e)) => super::tls::failure_reason(e),
+                            _ => "timeout",
+                        };
+                        metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "failed").increment(1);
+                        super::tls::count_failure(super::tls::Role::Client, "sip", reason);
+                        tracing::warn!(%addr, %host, reason, "outbound SIP TLS handshake failed");
+                        return Err(SendError::Io);
+                    }
+                };
+                metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "ok").increment(1);
                 let (read, write) = tokio::io::split(s);
                 Ok(self.clone().start(read, write, addr, permit))
             }
