@@ -52,6 +52,7 @@ fn fanout(c: &mut Criterion) {
             let m = switch.add_member(
                 &g,
                 MemberSpec {
+                    fingerprint: None,
                     pid: i as u64,
                     session_id: format!("s{i}"),
                     peer_path: vec![peer],
@@ -62,7 +63,16 @@ fn fanout(c: &mut Criterion) {
                 },
             );
             let (tx, rx) = mpsc::channel::<Outgoing>(4);
-            switch.bind(&m, &Link { conn: i as u64, tx }).unwrap();
+            switch
+                .bind(
+                    &m,
+                    &Link {
+                        conn: i as u64,
+                        tx,
+                        peer_cert: None,
+                    },
+                )
+                .unwrap();
             members.push(m);
             queues.push(rx);
         }

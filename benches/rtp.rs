@@ -10,8 +10,8 @@
 //! `cargo bench --bench rtp`
 
 use cpm_focus::media::rtp::{
-    rewrite, LegCodec, LegSpec, OutStream, RtpEvent, RtpEvents, RtpHeader, RtpPlane, RtpPorts,
-    RtpSettings,
+    rewrite, Latching, LegCodec, LegSpec, OutStream, RtpEvent, RtpEvents, RtpHeader, RtpPlane,
+    RtpPorts, RtpSettings,
 };
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
@@ -69,10 +69,12 @@ fn forward(c: &mut Criterion) {
     let _guard = rt.enter();
     let plane = Arc::new(RtpPlane::new(RtpSettings {
         bind: "127.0.0.1".parse().unwrap(),
+        also_bind: Vec::new(),
         port_min: 41000,
         port_max: 59999,
         silence_timeout: Duration::from_secs(3600),
         max_packet_rate: u32::MAX,
+        latching: Latching::Signalled,
     }));
     let group = plane.group();
     // Every receiver's packets go to one sink, drained by a thread as a client would.
@@ -84,7 +86,9 @@ fn forward(c: &mut Criterion) {
     });
     let members: Vec<_> = (1..=10u64)
         .map(|pid| {
-            let port = plane.reserve().expect("a free port pair");
+            let port = plane
+                .reserve([127, 0, 0, 1].into())
+                .expect("a free port pair");
             plane
                 .add(
                     &group,

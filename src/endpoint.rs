@@ -76,8 +76,9 @@ pub struct EndpointSettings {
     pub force_rport: bool,
     pub max_transactions: usize,
     pub retry_after_s: u32,
-    /// Host (and port) the focus writes into Via and Contact.
-    pub advertised_host: String,
+    /// The host the focus writes into the Via of its requests, per IP family (the port is
+    /// the bound one of the transport and family the request leaves on).
+    pub advertised: crate::transport::PerFamily<crate::sip::Host>,
     /// Outbound proxy for requests the focus originates, as `host:port`.
     pub outbound_proxy: Option<String>,
     /// Depth of each shard's queue from the transports.

@@ -9,6 +9,8 @@ use crate::body::{multipart, resource_lists};
 use crate::endpoint::{
     new_tag, Destination, Endpoint, IncomingRequest, OutgoingRequest, TransactionUser, TuEvent,
 };
+use crate::media::cpim::vouch::{vouch, Path, Sender};
+use crate::media::cpim::{Addr, Cpim, CpimLimits};
 use crate::sip::{HeaderName, MessageWriter, Method, Uri};
 use bytes::Bytes;
 use std::net::IpAddr;
@@ -82,7 +84,7 @@ impl Exploder {
             .iter()
             .find(|p| !p.is_disposition(multipart::RECIPIENT_LIST))
             .cloned();
-        let (Some(mut list), Some(payload)) = (list, payload) else {
+        let (Some(mut list), Some(mut payload)) = (list, payload) else {
             txn.reply_with(&req, 400, "Missing recipient list or payload", |_| {});
             return;
         };
@@ -122,6 +124,43 @@ impl Exploder {
             req.from.write_without_tag(&mut s);
             s
         };
+        // A CPIM payload gets the envelope rule of every relay path: its From is the sender
+        // as the recipients see it (the anonymous URI when it asked for privacy).
+        if payload.is_content_type("message/cpim") {
+            let shown = if who.anonymous {
+                Addr::with_display(
+                    format!("sip:anonymous@{}", crate::policy::ANONYMOUS_DOMAIN),
+                    "Anonymous",
+                )
+            } else {
+                match &who.display {
+                    Some(d) => Addr::with_display(who.aor.clone(), d.clone()),
+                    None => Addr::new(who.aor.clone()),
+                }
+            };
+            let limits = CpimLimits {
+                max_headers: 64,
+                max_size: 1 << 20,
+            };
+            let sender = Sender {
+                shown: &shown,
+                real: &who.aor,
+            };
+            let vouched = Cpim::parse(payload.body.clone(), &limits)
+                .ok()
+                .and_then(|mut c| {
+                    vouch(&mut c, sender, Path::Exploder).ok()?;
+                    c.to_bytes().ok()
+                });
+            let Some(body) = vouched else {
+                txn.reply_with(&req, 400, "Malformed message/cpim payload", |_| {});
+                return;
+            };
+            payload
+                .headers
+                .retain(|h| !h.name.eq_ignore_ascii_case("Content-Length"));
+            payload.body = body;
+        }
         // RFC 5365 §4.2: To and Cc recipients learn who else got it (never the bcc ones).
         let shows_history = list
             .entries

@@ -26,18 +26,19 @@ struct Cli {
     /// Configuration file (default: the embedded config/focus.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// SIP address, UDP and TCP (port 0 picks a free port) [default: listen.sip of the
-    /// configuration, 127.0.0.1:5060].
-    #[arg(long, value_name = "IP:PORT")]
-    sip_listen: Option<SocketAddr>,
-    /// MSRP (TCP) address for group chat [default: listen.msrp, else the SIP address with
-    /// port 2855].
-    #[arg(long, value_name = "IP:PORT")]
-    msrp_listen: Option<SocketAddr>,
-    /// SIP over TLS address, used when [tls] is configured [default: listen.sips, else the
-    /// SIP address with port 5061, or port 0 when the SIP port is 0].
-    #[arg(long, value_name = "IP:PORT")]
-    sips_listen: Option<SocketAddr>,
+    /// SIP addresses, UDP and TCP (port 0 picks a free port). Repeat the flag or separate
+    /// addresses with commas to listen on IPv4 and IPv6 (`127.0.0.1:5060,[::1]:5060`); the
+    /// first is the primary one [default: listen.sip of the configuration, 127.0.0.1:5060].
+    #[arg(long, value_name = "IP:PORT", value_delimiter = ',')]
+    sip_listen: Vec<SocketAddr>,
+    /// MSRP (TCP) addresses for group chat, like --sip-listen [default: listen.msrp, else
+    /// each SIP address with port 2855].
+    #[arg(long, value_name = "IP:PORT", value_delimiter = ',')]
+    msrp_listen: Vec<SocketAddr>,
+    /// SIP over TLS addresses, used when [tls] is configured, like --sip-listen [default:
+    /// listen.sips, else each SIP address with port 5061, or port 0 when its port is 0].
+    #[arg(long, value_name = "IP:PORT", value_delimiter = ',')]
+    sips_listen: Vec<SocketAddr>,
     /// Prometheus /metrics address [default: listen.metrics, 127.0.0.1:9464].
     #[arg(long, value_name = "IP:PORT")]
     metrics_listen: Option<SocketAddr>,
@@ -164,7 +165,16 @@ async fn run(
         .admin_listen
         .or(listen.admin_addr())
         .context("listen.admin")?;
-    let sip_listen = cli.sip_listen.or(listen.sip_addr()).context("listen.sip")?;
+    // A flag replaces its key; [listen] names one address per service.
+    let or_config = |flags: Vec<SocketAddr>, configured: Option<SocketAddr>| {
+        if flags.is_empty() {
+            configured.into_iter().collect()
+        } else {
+            flags
+        }
+    };
+    let sip_listen = or_config(cli.sip_listen.clone(), listen.sip_addr());
+    anyhow::ensure!(!sip_listen.is_empty(), "listen.sip: no SIP address");
     let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
         .await
         .with_context(|| format!("binding metrics listener {metrics_listen}"))?;
@@ -191,17 +201,20 @@ async fn run(
         &config,
         cpm_focus::server::Listen {
             sip: sip_listen,
-            msrp: cli.msrp_listen.or(listen.msrp_addr()),
-            sips: cli.sips_listen.or(listen.sips_addr()),
+            msrp: or_config(cli.msrp_listen.clone(), listen.msrp_addr()),
+            sips: or_config(cli.sips_listen.clone(), listen.sips_addr()),
         },
         arbiters,
     )?;
-    let reloader = Arc::new(Reloader::new(
-        cli.config.clone(),
-        config.clone(),
-        server.supervisor.clone(),
-        Some(auth.clone()),
-    ));
+    let reloader = Arc::new(
+        Reloader::new(
+            cli.config.clone(),
+            config.clone(),
+            server.supervisor.clone(),
+            Some(auth.clone()),
+        )
+        .with_tls(server.tls_certs.clone()),
+    );
     tokio::spawn(reload_on_hangup(hangups, reloader.clone()));
     let api = Arc::new(cpm_focus::admin::AdminApi::new(
         server.supervisor.clone(),
@@ -221,8 +234,14 @@ async fn run(
         groups = config.groups.len(), "cpm-focus ready"
     );
     // One machine-readable line for scripts and tests.
+    // Addresses beyond the primary ones (a second IP family) repeat their key at the end.
+    let more: String = server
+        .more_addrs
+        .iter()
+        .map(|(key, addr)| format!(" {key}={addr}"))
+        .collect();
     println!(
-        "cpm-focus ready sip_udp={} sip_tcp={} metrics={} msrp={} sip_tls={} bfcp={} admin={}",
+        "cpm-focus ready sip_udp={} sip_tcp={} metrics={} msrp={} sip_tls={} bfcp={} admin={}{more}",
         server.udp_addr,
         server.tcp_addr,
         metrics_addr,

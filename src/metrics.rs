@@ -178,6 +178,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Requests refused with 503 to shed load, by reason",
     ),
     (
+        "focus_cpim_forged_from_total",
+        Kind::Counter,
+        "Relayed message/cpim whose From named someone other than the sender (replaced by the sender's identity or alias, never relayed), by path (msrp, pager, exploder)",
+    ),
+    (
         "focus_policy_rejections_total",
         Kind::Counter,
         "Requests refused by group policy, by reason",
@@ -220,12 +225,17 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_tcp_connections_refused_total",
         Kind::Counter,
-        "TCP and TLS connections refused, by reason (limit: the total cap, per_source: the cap per source address)",
+        "TCP and TLS connections refused, by reason (limit: the total cap, per_source: the cap per source address, untrusted_share: the untrusted share is full and no unadmitted connection could be evicted)",
     ),
     (
         "focus_tcp_connections_closed_total",
         Kind::Counter,
-        "TCP and TLS connections closed by the focus, by reason (message_timeout: a message never completed, write_timeout: the peer stopped reading)",
+        "TCP and TLS connections closed by the focus, by reason (message_timeout: a message never completed, write_timeout: the peer stopped reading, first_byte_timeout: an untrusted connection sent nothing, evicted: an unadmitted untrusted connection closed to make room)",
+    ),
+    (
+        "focus_fair_share_refusals_total",
+        Kind::Counter,
+        "Requests refused so that one party cannot take capacity others need, by reason (outsider_subscriptions, participants_per_source, rtp_legs_per_source, sender_rate)",
     ),
     (
         "focus_flood_dropped_total",
@@ -236,6 +246,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "focus_tls_handshakes_total",
         Kind::Counter,
         "TLS handshakes of accepted and outbound connections, by service (sip, msrp) and outcome (ok, failed)",
+    ),
+    (
+        "focus_tls_handshake_failures_total",
+        Kind::Counter,
+        "Failed TLS handshakes, by role (server: accepted, client: the focus connected out), service (sip, msrp) and reason (name_mismatch, unknown_issuer, expired, bad_certificate, fingerprint_mismatch, alert, timeout, protocol, io)",
     ),
     (
         "focus_tcp_idle_closed_total",
@@ -405,7 +420,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_bfcp_rejected_total",
         Kind::Counter,
-        "BFCP input refused, by reason (unknown_conference, unknown_user, malformed, busy, bind_timeout, write_queue)",
+        "BFCP input refused, by reason (unknown_conference, unknown_user, wrong_address: a connection from an address the user's SDP did not negotiate, user_mismatch: a message naming another user than its connection's, malformed, busy, bind_timeout, write_queue)",
     ),
     (
         "focus_rtp_legs",
@@ -420,7 +435,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_rtp_packets_dropped_total",
         Kind::Counter,
-        "RTP packets not forwarded, by reason (not_holder, muted, flood, malformed, payload_type, codec, send_error)",
+        "RTP packets not forwarded, by reason (unknown_source: not from the participant's signalled or latched address, also on RTCP ports; not_holder, muted, flood, malformed, payload_type, codec, send_error)",
     ),
     (
         "focus_rtp_forward_seconds",
@@ -727,6 +742,8 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
         &[
             "unknown_conference",
             "unknown_user",
+            "wrong_address",
+            "user_mismatch",
             "malformed",
             "busy",
             "bind_timeout",
@@ -737,6 +754,7 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
         "focus_rtp_packets_dropped_total",
         "reason",
         &[
+            "unknown_source",
             "not_holder",
             "muted",
             "flood",

@@ -40,6 +40,9 @@ pub enum ReloadError {
     Config(#[from] ConfigError),
     #[error("admin.token: {0}")]
     Admin(&'static str),
+    /// The new certificate or key could not be loaded; the running one stays.
+    #[error(transparent)]
+    Tls(#[from] crate::transport::TlsError),
 }
 
 impl ReloadError {
@@ -50,6 +53,10 @@ impl ReloadError {
             ReloadError::Admin(m) => vec![crate::config::ConfigIssue {
                 key: "admin.token".into(),
                 message: (*m).into(),
+            }],
+            ReloadError::Tls(e) => vec![crate::config::ConfigIssue {
+                key: "tls".into(),
+                message: e.to_string(),
             }],
             _ => Vec::new(),
         }
@@ -75,6 +82,9 @@ pub struct ReloadReport {
     pub sessions_retiring: usize,
     /// Sections that changed in the file but take effect only after a restart.
     pub restart_required: Vec<String>,
+    /// The TLS certificate and key were read again (new handshakes present them; open
+    /// connections keep theirs).
+    pub tls_reloaded: bool,
 }
 
 /// Where the admin API keeps its bearer token (reloadable).
@@ -91,6 +101,7 @@ pub struct Reloader {
     current: Mutex<Config>,
     supervisor: Arc<Supervisor>,
     token: Option<Arc<dyn TokenStore>>,
+    tls: Option<Arc<crate::transport::tls::CertStore>>,
 }
 
 impl Reloader {
@@ -108,7 +119,14 @@ impl Reloader {
             current: Mutex::new(running),
             supervisor,
             token,
+            tls: None,
         }
+    }
+
+    /// Reloads the TLS certificate too (the store the listeners resolve it from).
+    pub fn with_tls(mut self, tls: Option<Arc<crate::transport::tls::CertStore>>) -> Reloader {
+        self.tls = tls;
+        self
     }
 
     /// Re-reads and applies the file; counted and logged either way.
@@ -131,7 +149,7 @@ impl Reloader {
                 trigger = trigger.as_str(), %who,
                 added = ?r.groups_added, removed = ?r.groups_removed, changed = ?r.groups_changed,
                 policy_changed = r.policy_changed, sessions_updated = r.sessions_updated,
-                restart_required = ?r.restart_required,
+                restart_required = ?r.restart_required, tls_reloaded = r.tls_reloaded,
                 "configuration reloaded"
             ),
             Err(e) => tracing::error!(
@@ -158,7 +176,17 @@ impl Reloader {
                 .check(&applied.admin.token)
                 .map_err(ReloadError::Admin)?;
         }
+        // Certificates are renewed in place (the same paths, new contents) or moved: either
+        // way they are read again, and a pair that does not load refuses the whole reload.
+        let tls_reloaded = match &self.tls {
+            Some(certs) if applied.tls.enabled() => {
+                certs.reload(&applied.tls)?;
+                true
+            }
+            _ => false,
+        };
         let mut report = diff(&current, &applied);
+        report.tls_reloaded = tls_reloaded;
         report.restart_required = restart_required(&applied, &file);
         let change = self.supervisor.reconfigure(&applied);
         report.sessions_updated = change.sessions_updated;
@@ -178,6 +206,12 @@ pub fn merge(running: &Config, file: &Config) -> Config {
     c.policy = file.policy.clone();
     c.subscriptions = file.subscriptions.clone();
     c.admin.token = file.admin.token.clone();
+    // A running TLS takes a new certificate and key (turning TLS on or off needs a restart:
+    // the listeners are bound at start).
+    if running.tls.enabled() && file.tls.enabled() {
+        c.tls.cert_file = file.tls.cert_file.clone();
+        c.tls.key_file = file.tls.key_file.clone();
+    }
     c
 }
 

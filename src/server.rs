@@ -9,7 +9,8 @@ use crate::session::MsrpOffer;
 use crate::sip::{Host, ParseLimits};
 use crate::supervisor::{Supervisor, SupervisorSettings};
 use crate::transport::{
-    ConnLimits, Sink, TcpRegistry, TcpSettings, TlsContext, Transports, UdpTransport,
+    ConnLimits, Face, PerFamily, Sink, TcpRegistry, TcpSettings, TlsContext, Transports,
+    UdpTransport,
 };
 use actix::dev::ArbiterHandle;
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +28,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("no SIP listen address")]
+    NoAddress,
     #[error("focus.domain: {0}")]
     Domain(crate::sip::UriError),
     #[error("charging: {0}")]
@@ -39,27 +42,45 @@ pub enum StartError {
     Auth(String),
 }
 
-/// Where the focus listens.
-#[derive(Debug, Clone, Copy)]
+/// Where the focus listens. Each list may name IPv4 and IPv6 addresses (at most one per
+/// family is advertised: the first); the first SIP address is the primary one.
+#[derive(Debug, Clone)]
 pub struct Listen {
-    /// SIP over UDP and TCP (the same port; port 0 picks one).
-    pub sip: SocketAddr,
-    /// MSRP (plain and TLS); default: the SIP address with port 2855.
-    pub msrp: Option<SocketAddr>,
-    /// SIP over TLS when `[tls]` is set; default: the SIP address with port 5061.
-    pub sips: Option<SocketAddr>,
+    /// SIP over UDP and TCP (the same port per address; port 0 picks one). At least one.
+    pub sip: Vec<SocketAddr>,
+    /// MSRP (plain and TLS); empty: each SIP address with port 2855.
+    pub msrp: Vec<SocketAddr>,
+    /// SIP over TLS when `[tls]` is set; empty: each SIP address with port 5061.
+    pub sips: Vec<SocketAddr>,
+}
+
+impl Listen {
+    /// SIP on `sip`, MSRP on `msrp` (or beside SIP), TLS beside SIP.
+    pub fn single(sip: SocketAddr, msrp: Option<SocketAddr>) -> Listen {
+        Listen {
+            sip: vec![sip],
+            msrp: msrp.into_iter().collect(),
+            sips: Vec::new(),
+        }
+    }
 }
 
 /// A running focus.
 pub struct Server {
     pub supervisor: Arc<Supervisor>,
     pub endpoint: Endpoint,
+    /// The primary SIP addresses (the first listed).
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
     /// SIP over TLS, when `[tls]` is configured.
     pub tls_addr: Option<SocketAddr>,
+    /// The certificate TLS handshakes present (SIP and MSRP), reloadable.
+    pub tls_certs: Option<Arc<crate::transport::tls::CertStore>>,
     /// The MSRP listener, when the switch runs.
     pub msrp_addr: Option<SocketAddr>,
+    /// Every bound address beyond the primary ones (a focus on IPv4 and IPv6), as
+    /// `(service, address)`: `sip_udp`, `sip_tcp`, `sip_tls`, `msrp`.
+    pub more_addrs: Vec<(&'static str, SocketAddr)>,
     pub switch: Option<Arc<Switch>>,
     /// The RTP plane and BFCP listener (talk bursts), when the focus serves audio.
     pub talk: Option<crate::session::talk::TalkPlanes>,
@@ -83,15 +104,7 @@ impl Server {
         msrp_listen: Option<SocketAddr>,
         arbiters: Vec<ArbiterHandle>,
     ) -> Result<Server, StartError> {
-        Self::start_listening(
-            config,
-            Listen {
-                sip: listen,
-                msrp: msrp_listen,
-                sips: None,
-            },
-            arbiters,
-        )
+        Self::start_listening(config, Listen::single(listen, msrp_listen), arbiters)
     }
 
     /// [`Server::start`] with every listening address given.
@@ -100,8 +113,10 @@ impl Server {
         addrs: Listen,
         arbiters: Vec<ArbiterHandle>,
     ) -> Result<Server, StartError> {
-        let listen = addrs.sip;
-        let msrp_listen = addrs.msrp;
+        if addrs.sip.is_empty() {
+            return Err(StartError::NoAddress);
+        }
+        let sip_ips: Vec<IpAddr> = addrs.sip.iter().map(SocketAddr::ip).collect();
         let limits = ParseLimits {
             max_headers: config.sip.max_headers,
         };
@@ -111,59 +126,69 @@ impl Server {
             tracing::info!("TLS off: [tls] cert_file is not set (no sips: listener, no msrps:)");
         }
         let trusted = config.overload.trusted(&config.policy);
+        crate::transport::init_stream_metrics();
+        crate::overload::ShareRefusal::init_metrics();
         let tcp_settings = TcpSettings {
             max_message: config.sip.max_message_size,
             idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_s),
             message_timeout: Duration::from_secs(config.sip.tcp_message_timeout_s),
             write_queue: config.sip.tcp_write_queue,
             write_timeout: Duration::from_secs(config.sip.tcp_write_timeout_s),
+            first_byte_timeout: Duration::from_millis(config.sip.tcp_first_byte_timeout_ms),
             limits,
         };
-        let slots = Arc::new(ConnLimits::new(
-            config.sip.max_tcp_connections,
-            config.sip.max_tcp_connections_per_source,
-            trusted.clone(),
-        ));
-        // TCP on the same address, and on the port UDP picked when asked for port 0. That port
-        // may be taken for TCP (another socket's ephemeral port): then pick again.
+        let slots = Arc::new(
+            ConnLimits::new(
+                config.sip.max_tcp_connections,
+                config.sip.max_tcp_connections_per_source,
+                trusted.clone(),
+            )
+            .with_shares(
+                config.sip.max_tcp_connections * usize::from(config.sip.tcp_trusted_reserve_pct)
+                    / 100,
+                config.sip.tcp_evict_unadmitted,
+            ),
+        );
+        // TCP on the same addresses, and on the ports UDP picked when asked for port 0. Such a
+        // port may be taken for TCP (another socket's ephemeral port): then pick again.
+        let any_zero = addrs.sip.iter().any(|a| a.port() == 0);
         let mut attempt = 0;
         let (udp, tcp) = loop {
             attempt += 1;
             let udp = Arc::new(
-                UdpTransport::bind(listen).map_err(|source| StartError::Bind {
+                UdpTransport::bind_all(&addrs.sip).map_err(|(addr, source)| StartError::Bind {
                     what: "UDP",
-                    addr: listen,
+                    addr,
                     source,
                 })?,
             );
-            let tcp_addr = SocketAddr::new(listen.ip(), udp.local_addr().port());
-            match TcpRegistry::bind(tcp_addr, tcp_settings, slots.clone(), cancel.clone()) {
+            let tcp_addrs = udp.local_addrs().to_vec();
+            match TcpRegistry::bind_all(&tcp_addrs, tcp_settings, slots.clone(), cancel.clone()) {
                 Ok(tcp) => break (udp, tcp),
-                Err(_) if listen.port() == 0 && attempt < 20 => continue,
-                Err(source) => {
+                Err(_) if any_zero && attempt < 20 => continue,
+                Err((addr, source)) => {
                     return Err(StartError::Bind {
                         what: "TCP",
-                        addr: tcp_addr,
+                        addr,
                         source,
                     })
                 }
             }
         };
-        // SIP over TLS: default port 5061 beside SIP (port 0 when SIP picked its own).
+        // SIP over TLS: default port 5061 beside each SIP address (port 0 when SIP picked its
+        // own).
         let sips = match &tls {
             None => None,
             Some(ctx) => {
-                let addr = addrs.sips.unwrap_or_else(|| {
-                    SocketAddr::new(listen.ip(), if listen.port() == 0 { 0 } else { 5061 })
-                });
+                let tls_addrs = beside(&addrs.sips, &addrs.sip, 5061);
                 let mut reg = TcpRegistry::bind_tls(
-                    addr,
+                    &tls_addrs,
                     ctx.clone(),
                     tcp_settings,
                     slots.clone(),
                     cancel.clone(),
                 )
-                .map_err(|source| StartError::Bind {
+                .map_err(|(addr, source)| StartError::Bind {
                     what: "TLS",
                     addr,
                     source,
@@ -178,7 +203,8 @@ impl Server {
             tcp: tcp.clone(),
             tls: sips.clone(),
         };
-        let advertised = advertised_host(config, listen.ip());
+        let advertise = parse_advertise(&config.sip.advertise);
+        let faces = faces(&advertise, &udp, &tcp, sips.as_deref());
         let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
         let endpoint = Endpoint::start(
             transports,
@@ -187,7 +213,7 @@ impl Server {
                 force_rport: config.sip.force_rport,
                 max_transactions: config.sip.max_transactions,
                 retry_after_s: config.supervisor.retry_after_s,
-                advertised_host: advertised.clone(),
+                advertised: faces.map(|f| f.host.clone()),
                 outbound_proxy: (!config.sip.outbound_proxy.is_empty())
                     .then(|| config.sip.outbound_proxy.clone()),
                 shard_queue: config.sip.queue_depth,
@@ -198,52 +224,74 @@ impl Server {
         let domain = Host::parse(&config.focus.domain).map_err(StartError::Domain)?;
         let (charging, _writer) = ChargingWriter::start(config)?;
         let credit = crate::charging::CreditGate::from_config(&config.charging)?;
-        // The MSRP switch: default listener beside SIP, on port 2855 (RFC 4975's port).
+        let mut more_addrs: Vec<(&'static str, SocketAddr)> = Vec::new();
+        more_addrs.extend(udp.local_addrs().iter().skip(1).map(|a| ("sip_udp", *a)));
+        more_addrs.extend(tcp.local_addrs().iter().skip(1).map(|a| ("sip_tcp", *a)));
+        if let Some(t) = &sips {
+            more_addrs.extend(t.local_addrs().iter().skip(1).map(|a| ("sip_tls", *a)));
+        }
+        // The MSRP switch: default listeners beside SIP, on port 2855 (RFC 4975's port).
         let (switch, msrp_addr, msrp_offer) = if config.msrp.enabled {
-            let addr = msrp_listen.unwrap_or_else(|| {
-                SocketAddr::new(listen.ip(), if listen.port() == 0 { 0 } else { 2855 })
-            });
-            let bind_err = |source| StartError::Bind {
-                what: "MSRP",
-                addr,
-                source,
-            };
-            let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
-            std_listener.set_nonblocking(true).map_err(bind_err)?;
-            let listener = tokio::net::TcpListener::from_std(std_listener).map_err(bind_err)?;
-            let bound = listener.local_addr().map_err(bind_err)?;
-            let host = Host::parse(&advertised).unwrap_or(Host::Ip(bound.ip()));
-            let switch = Arc::new(
-                Switch::new(
-                    SwitchSettings {
-                        max_message: config.msrp.max_message_size,
-                        max_frame: config.msrp.max_chunk_size,
-                        queue_depth: config.msrp.queue_depth,
-                        delivery_timeout: Duration::from_secs(config.msrp.delivery_timeout_s),
-                        max_connections: config.msrp.max_connections,
-                        bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
-                    },
+            let mut bound = Vec::new();
+            let mut listeners = Vec::new();
+            let msrp_addrs = beside(&addrs.msrp, &addrs.sip, 2855);
+            let both = crate::transport::both_families(&msrp_addrs);
+            for addr in msrp_addrs {
+                let bind_err = |source| StartError::Bind {
+                    what: "MSRP",
+                    addr,
+                    source,
+                };
+                let listener = crate::transport::bind_listener(addr, both).map_err(bind_err)?;
+                bound.push(listener.local_addr().map_err(bind_err)?);
+                listeners.push(listener);
+            }
+            // Each family is named with its own face's host and its own listener's port; a
+            // family without an MSRP listener is offered another family's.
+            let offers = faces.map(|face| {
+                let port_at = bound[crate::transport::index_for(&bound, face.sdp)];
+                let host = match port_at.is_ipv6() == face.sdp.to_canonical().is_ipv6() {
+                    true => face.host.clone(),
+                    false => faces.for_ip(port_at.ip()).host.clone(),
+                };
+                MsrpOffer {
                     host,
-                    bound.port(),
-                )
-                .with_edge(crate::media::msrp::switch::EdgeSettings {
-                    tls: tls.clone(),
-                    chunk_rate: config.msrp.max_chunk_rate,
-                    bytes_rate: config.msrp.max_bytes_rate,
-                }),
+                    port: port_at.port(),
+                    max_size: config.msrp.max_message_size,
+                    tls: tls.is_some(),
+                }
+            });
+            let first = offers.primary();
+            let mut switch = Switch::new(
+                SwitchSettings {
+                    max_message: config.msrp.max_message_size,
+                    max_frame: config.msrp.max_chunk_size,
+                    queue_depth: config.msrp.queue_depth,
+                    delivery_timeout: Duration::from_secs(config.msrp.delivery_timeout_s),
+                    max_connections: config.msrp.max_connections,
+                    bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
+                },
+                first.host.clone(),
+                first.port,
             );
-            tokio::spawn(crate::media::msrp::connection::listen(
-                switch.clone(),
-                listener,
-                cancel.clone(),
-            ));
-            let offer = MsrpOffer {
-                host: advertised.clone(),
-                port: bound.port(),
-                max_size: config.msrp.max_message_size,
-                tls: tls.is_some(),
-            };
-            (Some(switch), Some(bound), Some(offer))
+            for face in faces.iter() {
+                let o = offers.for_ip(face.sdp);
+                switch = switch.also_at(face.sdp, o.host.clone(), o.port);
+            }
+            let switch = Arc::new(switch.with_edge(crate::media::msrp::switch::EdgeSettings {
+                tls: tls.clone(),
+                chunk_rate: config.msrp.max_chunk_rate,
+                bytes_rate: config.msrp.max_bytes_rate,
+            }));
+            for listener in listeners {
+                tokio::spawn(crate::media::msrp::connection::listen(
+                    switch.clone(),
+                    listener,
+                    cancel.clone(),
+                ));
+            }
+            more_addrs.extend(bound.iter().skip(1).map(|a| ("msrp", *a)));
+            (Some(switch), bound.first().copied(), Some(offers))
         } else {
             (None, None, None)
         };
@@ -261,7 +309,7 @@ impl Server {
             },
         ));
         endpoint.set_admission(admission.clone());
-        let talk = crate::session::talk::TalkPlanes::start(config, listen.ip(), &cancel).map_err(
+        let talk = crate::session::talk::TalkPlanes::start(config, &sip_ips, &cancel).map_err(
             |(addr, source)| StartError::Bind {
                 what: "BFCP",
                 addr,
@@ -272,11 +320,8 @@ impl Server {
             config,
             SupervisorSettings {
                 domain,
-                local_ips: vec![listen.ip()],
-                advertised_host: advertised,
-                udp_port: udp.local_addr().port(),
-                tcp_port: tcp.local_addr().port(),
-                tls_port: sips.as_ref().map(|t| t.local_addr().port()),
+                local_ips: addrs.sip.iter().map(SocketAddr::ip).collect(),
+                faces,
                 mailbox_capacity: config.supervisor.mailbox_capacity,
                 max_sessions: config.supervisor.max_sessions,
                 retry_after_s: config.supervisor.retry_after_s,
@@ -288,6 +333,9 @@ impl Server {
                 msrp: msrp_offer,
                 admission: admission.clone(),
                 talk: talk.clone(),
+                rtp_legs: Arc::new(crate::overload::SourceQuota::new(
+                    config.rtp.max_legs_per_source as usize,
+                )),
                 auth: crate::supervisor::AuthGate::new(config).map_err(StartError::Auth)?,
             },
             endpoint.clone(),
@@ -334,7 +382,9 @@ impl Server {
             udp_addr: udp.local_addr(),
             tcp_addr: tcp.local_addr(),
             tls_addr: sips.as_ref().map(|t| t.local_addr()),
+            tls_certs: tls.as_ref().map(|t| t.certs.clone()),
             msrp_addr,
+            more_addrs,
             switch,
             talk,
             charging,
@@ -360,22 +410,83 @@ impl Server {
     }
 }
 
-/// The host written into Via, Contact and SDP.
-fn advertised_host(config: &Config, listen: IpAddr) -> String {
-    if !config.sip.advertise.is_empty() {
-        return config.sip.advertise.clone();
+/// The addresses of `wanted`, or, when none is given, one beside each SIP address with port
+/// `port` (port 0 beside a SIP address that asked for port 0).
+fn beside(wanted: &[SocketAddr], sip: &[SocketAddr], port: u16) -> Vec<SocketAddr> {
+    if !wanted.is_empty() {
+        return wanted.to_vec();
     }
-    if !listen.is_unspecified() {
-        return listen.to_string();
+    sip.iter()
+        .map(|a| SocketAddr::new(a.ip(), if a.port() == 0 { 0 } else { port }))
+        .collect()
+}
+
+/// `sip.advertise`: hosts separated by commas (validated with the configuration).
+fn parse_advertise(text: &str) -> Vec<Host> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .filter_map(|h| Host::parse_config(h).ok())
+        .collect()
+}
+
+/// What the focus writes about itself per family of its SIP addresses: the advertised
+/// address of that family, else the first advertised name, else the listen address (for an
+/// unspecified one, the address of the interface with the default route of that family).
+fn faces(
+    advertise: &[Host],
+    udp: &UdpTransport,
+    tcp: &TcpRegistry,
+    tls: Option<&TcpRegistry>,
+) -> PerFamily<Face> {
+    let face = |listen: SocketAddr| {
+        let ip = listen.ip();
+        let host = advertise
+            .iter()
+            .find(|h| h.ip().is_some_and(|a| a.is_ipv6() == ip.is_ipv6()))
+            .or_else(|| advertise.iter().find(|h| h.ip().is_none()))
+            .cloned()
+            .unwrap_or_else(|| Host::Ip(route_ip(ip)));
+        let sdp = host.ip().unwrap_or_else(|| route_ip(ip));
+        Face {
+            host,
+            sdp,
+            udp: listen.port(),
+            tcp: tcp.local_addr_for(ip).port(),
+            tls: tls.map(|t| t.local_addr_for(ip).port()),
+        }
+    };
+    let locals = udp.local_addrs();
+    let mut all = PerFamily::single(locals[0].ip(), face(locals[0]));
+    for l in &locals[1..] {
+        all.insert(l.ip(), face(*l));
     }
-    // The address of the interface with the default route (no packet is sent).
-    std::net::UdpSocket::bind("0.0.0.0:0")
+    all
+}
+
+/// `ip`, or for an unspecified address the address of the interface with the default route
+/// of its family (no packet is sent); loopback when there is none.
+fn route_ip(ip: IpAddr) -> IpAddr {
+    if !ip.is_unspecified() {
+        return ip;
+    }
+    let (bind, probe): (SocketAddr, SocketAddr) = match ip {
+        IpAddr::V4(_) => (([0, 0, 0, 0], 0).into(), ([192, 0, 2, 1], 9).into()),
+        IpAddr::V6(_) => (
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            (std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9).into(),
+        ),
+    };
+    std::net::UdpSocket::bind(bind)
         .and_then(|s| {
-            s.connect("192.0.2.1:9")?;
+            s.connect(probe)?;
             s.local_addr()
         })
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|_| "127.0.0.1".into())
+        .map(|a| a.ip())
+        .unwrap_or(match ip {
+            IpAddr::V4(_) => IpAddr::from([127, 0, 0, 1]),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        })
 }
 
 #[cfg(test)]

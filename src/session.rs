@@ -26,6 +26,6 @@ pub use actor::{SessionActor, SessionDeps, SessionInput};
 pub use charge::{ChargeEvent, SessionKind};
 pub use media::{MsrpLeg, MsrpOffer};
 pub use state::{
-    AdhocRecord, AdminCommand, AdminRefusal, Effect, OutgoingSpec, ParticipantView, Reconfigure,
-    RequestCtx, SessionSettings, SessionState, SessionView,
+    AdhocRecord, AdminCommand, AdminRefusal, Effect, FocusFace, OutgoingSpec, ParticipantView,
+    Reconfigure, RequestCtx, SessionSettings, SessionState, SessionView,
 };

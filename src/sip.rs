@@ -32,7 +32,7 @@ pub use parse::{
     parse, parse_cseq, parse_saturating, Fault, Framing, ParseError, ParseLimits, Rejected,
 };
 pub use status::{class_label, reason_phrase};
-pub use uri::{unescape, Host, Param, Scheme, Uri, UriError};
+pub use uri::{unescape, Host, HostPort, Param, Scheme, Uri, UriError};
 pub use via::{Via, ViaError, ViaTransport, MAGIC_COOKIE};
 
 #[cfg(test)]

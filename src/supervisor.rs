@@ -23,7 +23,7 @@ use crate::endpoint::{Endpoint, IncomingRequest, Router};
 use crate::media::msrp::switch::Switch;
 use crate::session::{AdhocRecord, SessionActor, SessionInput, SessionSettings, SessionState};
 use crate::sip::{HeaderName, Host, Method, Request};
-use crate::transport::{Protocol, Target};
+use crate::transport::{Face, PerFamily, Protocol, Target};
 use actix::dev::SendError;
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -183,11 +183,10 @@ impl Tables {
 
 /// What every session shares, from the configuration and the bound transports.
 struct Template {
-    udp_port: u16,
-    tcp_port: u16,
-    tls_port: Option<u16>,
-    advertised_host: String,
-    sdp_address: IpAddr,
+    /// The focus's own addresses per IP family.
+    faces: PerFamily<Face>,
+    /// The MSRP side per IP family, when the switch runs.
+    msrp: Option<PerFamily<crate::session::MsrpOffer>>,
     trusted_hosts: Vec<IpAddr>,
     base: SessionSettings,
 }
@@ -195,27 +194,23 @@ struct Template {
 /// The XML bounds of the configuration, and every address that names this focus.
 fn amplification(config: &Config, settings: &SupervisorSettings) -> crate::policy::Amplification {
     let mut hosts: Vec<Host> = settings.local_ips.iter().map(|ip| Host::Ip(*ip)).collect();
-    if let Ok(h) = Host::parse(&settings.advertised_host) {
-        hosts.push(h);
+    hosts.extend(settings.faces.iter().map(|f| f.host.clone()));
+    let mut ports = Vec::new();
+    for f in settings.faces.iter() {
+        ports.extend([f.udp, f.tcp]);
     }
     crate::policy::Amplification {
         lists: config.xml.list_limits(),
         own: crate::policy::OwnUris {
             domain: settings.domain.clone(),
             hosts,
-            ports: vec![settings.udp_port, settings.tcp_port],
+            ports,
         },
     }
 }
 
 impl Template {
     fn new(config: &Config, settings: &SupervisorSettings) -> Template {
-        let sdp_address = settings
-            .advertised_host
-            .parse::<IpAddr>()
-            .ok()
-            .or_else(|| settings.local_ips.first().copied())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let trusted_hosts: Vec<IpAddr> = config
             .policy
             .trusted_hosts
@@ -228,11 +223,8 @@ impl Template {
             subject: String::new(),
             policy: crate::policy::GroupPolicy::adhoc(&config.policy),
             trusted_hosts: trusted_hosts.clone(),
-            contact_udp: String::new(),
-            contact_tcp: String::new(),
-            contact_tls: String::new(),
+            faces: session_faces(&settings.faces, settings.msrp.as_ref(), ""),
             warn_agent: config.focus.domain.clone(),
-            sdp_address,
             focus_display: config.focus.display_name.clone(),
             min_expires: config.subscriptions.min_expires_s,
             default_expires: config.subscriptions.default_expires_s,
@@ -242,7 +234,6 @@ impl Template {
             departed_retention: Duration::from_secs(config.subscriptions.departed_retention_s),
             retry_after_s: config.supervisor.retry_after_s,
             max_queue_delay: config.overload.max_queue_delay(),
-            msrp: settings.msrp.clone(),
             media_bind_timeout: Duration::from_secs(config.msrp.bind_timeout_s),
             media_grace: Duration::from_secs(config.msrp.connection_grace_s),
             dial_timeout: Duration::from_secs(config.policy.dial_out_timeout_s),
@@ -258,15 +249,18 @@ impl Template {
             }),
             session_timer: config.session_timer.settings(),
             journal: !config.journal.path.is_empty(),
+            shares: {
+                settings
+                    .rtp_legs
+                    .set_max(config.rtp.max_legs_per_source as usize);
+                crate::overload::ShareSettings::from_config(config, settings.rtp_legs.clone())
+            },
             cascade: config.policy.cascade,
             call_info_to_trusted: config.subscriptions.call_info_to_trusted,
         };
         Template {
-            udp_port: settings.udp_port,
-            tcp_port: settings.tcp_port,
-            tls_port: settings.tls_port,
-            advertised_host: settings.advertised_host.clone(),
-            sdp_address,
+            faces: settings.faces.clone(),
+            msrp: settings.msrp.clone(),
             trusted_hosts,
             base,
         }
@@ -279,22 +273,9 @@ impl Template {
         user: &str,
         policy: crate::policy::GroupPolicy,
     ) -> SessionSettings {
-        let contact = |p: Protocol| {
-            focus_contact(
-                user,
-                &self.advertised_host,
-                p,
-                self.udp_port,
-                self.tcp_port,
-                self.tls_port,
-            )
-        };
-        let _ = self.sdp_address;
         SessionSettings {
             conference_uri: conference_uri.to_string(),
-            contact_udp: contact(Protocol::Udp),
-            contact_tcp: contact(Protocol::Tcp),
-            contact_tls: contact(Protocol::Tls),
+            faces: session_faces(&self.faces, self.msrp.as_ref(), user),
             policy,
             ..self.base.clone()
         }
@@ -303,20 +284,35 @@ impl Template {
 
 /// The focus's Contact (with `;isfocus`) for a dialog over `protocol`: `sips:` over TLS
 /// (RFC 5630 §3.1.3: a dialog that came in over TLS stays on TLS), `transport=tcp` over TCP.
-fn focus_contact(
-    user: &str,
-    host: &str,
-    protocol: Protocol,
-    udp_port: u16,
-    tcp_port: u16,
-    tls_port: Option<u16>,
-) -> String {
+/// The host is written by [`Host::with_port`] (an IPv6 address bracketed, RFC 5118).
+fn focus_contact(user: &str, face: &Face, protocol: Protocol) -> String {
     let at = if user.is_empty() { "" } else { "@" };
-    match (protocol, tls_port) {
-        (Protocol::Tls, Some(port)) => format!("<sips:{user}{at}{host}:{port}>;isfocus"),
-        (Protocol::Udp, _) => format!("<sip:{user}{at}{host}:{udp_port}>;isfocus"),
-        _ => format!("<sip:{user}{at}{host}:{tcp_port};transport=tcp>;isfocus"),
+    let host = &face.host;
+    match (protocol, face.tls) {
+        (Protocol::Tls, Some(port)) => {
+            format!("<sips:{user}{at}{}>;isfocus", host.with_port(port))
+        }
+        (Protocol::Udp, _) => format!("<sip:{user}{at}{}>;isfocus", host.with_port(face.udp)),
+        _ => format!(
+            "<sip:{user}{at}{};transport=tcp>;isfocus",
+            host.with_port(face.tcp)
+        ),
     }
+}
+
+/// What a session with URI user `user` tells each IP family about the focus.
+fn session_faces(
+    faces: &PerFamily<Face>,
+    msrp: Option<&PerFamily<crate::session::MsrpOffer>>,
+    user: &str,
+) -> PerFamily<crate::session::FocusFace> {
+    faces.map(|face| crate::session::FocusFace {
+        contact_udp: focus_contact(user, face, Protocol::Udp),
+        contact_tcp: focus_contact(user, face, Protocol::Tcp),
+        contact_tls: focus_contact(user, face, Protocol::Tls),
+        sdp_address: face.sdp,
+        msrp: msrp.map(|m| m.for_ip(face.sdp).clone()),
+    })
 }
 
 /// The conference factory and URI-list service.
@@ -336,22 +332,21 @@ pub struct SupervisorSettings {
     pub domain: Host,
     /// Addresses the focus listens on (a Request-URI naming one is for the focus).
     pub local_ips: Vec<IpAddr>,
-    pub advertised_host: String,
-    pub udp_port: u16,
-    pub tcp_port: u16,
-    /// SIP over TLS, when it runs.
-    pub tls_port: Option<u16>,
+    /// What the focus writes about itself (host, SDP address, ports) per IP family.
+    pub faces: PerFamily<Face>,
     pub mailbox_capacity: usize,
     pub max_sessions: usize,
     pub retry_after_s: u32,
     /// `Server` header value for OPTIONS answers (product and instance).
     pub server: String,
-    /// The MSRP side sessions announce, when the switch runs.
-    pub msrp: Option<crate::session::MsrpOffer>,
+    /// The MSRP side sessions announce per IP family, when the switch runs.
+    pub msrp: Option<PerFamily<crate::session::MsrpOffer>>,
     /// Who is trusted, and the mailbox mark beyond which new work is refused.
     pub admission: Arc<crate::overload::Admission>,
     /// The RTP plane and BFCP listener, when the focus serves audio.
     pub talk: Option<crate::session::talk::TalkPlanes>,
+    /// RTP legs held per source address over all sessions (fair share; outlives reloads).
+    pub rtp_legs: Arc<crate::overload::SourceQuota>,
     /// Digest authentication (`[auth]`); `None` when `auth.mode` is off.
     pub auth: Option<AuthGate>,
 }
@@ -435,18 +430,16 @@ impl Supervisor {
                 .local_ips
                 .iter()
                 .any(|l| *l == ip || l.is_unspecified()),
-            None => host.matches(&Host::Domain(self.settings.advertised_host.as_str().into())),
+            None => self.settings.faces.iter().any(|f| host.matches(&f.host)),
         }
     }
 
-    fn contact_for(&self, user: &str, protocol: Protocol) -> String {
+    /// The focus's Contact toward a peer reached over `source` (its transport and family).
+    fn contact_for(&self, user: &str, source: &Target) -> String {
         focus_contact(
             user,
-            &self.settings.advertised_host,
-            protocol,
-            self.settings.udp_port,
-            self.settings.tcp_port,
-            self.settings.tls_port,
+            self.settings.faces.for_ip(source.addr.ip()),
+            source.protocol,
         )
     }
 
@@ -644,7 +637,7 @@ impl Supervisor {
                     incoming.txn.reply(&req, 404);
                     return;
                 }
-                let contact = self.contact_for(&user, incoming.source.protocol);
+                let contact = self.contact_for(&user, &incoming.source);
                 incoming.txn.reply_with(&req, 200, "OK", |w| {
                     w.header(HeaderName::Contact, &contact);
                     w.header(HeaderName::Allow, checks::ALLOW);
@@ -706,7 +699,7 @@ impl Supervisor {
         let factory = user == catalog.adhoc.factory_user;
         match req.method {
             Method::Options => {
-                let contact = self.contact_for(user, incoming.source.protocol);
+                let contact = self.contact_for(user, &incoming.source);
                 incoming.txn.reply_with(&req, 200, "OK", |w| {
                     w.header(HeaderName::Contact, &contact);
                     w.header(HeaderName::Allow, checks::ALLOW);
@@ -900,6 +893,22 @@ async fn futures_join_all(waits: Vec<tokio::sync::oneshot::Receiver<()>>) {
 impl Router for Supervisor {
     fn route(&self, incoming: IncomingRequest) {
         let req = incoming.request.clone();
+        // RFC 5630: a `sips:` Request-URI asks for TLS on every hop; one that came over a
+        // plain transport already lost that, so it is refused rather than served in clear.
+        if req.uri.scheme == crate::sip::Scheme::Sips && incoming.source.protocol != Protocol::Tls {
+            metrics::counter!("focus_policy_rejections_total", "reason" => "sips_plain_transport")
+                .increment(1);
+            let warning = format!(
+                "380 {} \"SIPS Not Allowed: a sips: Request-URI needs TLS\"",
+                self.settings.domain
+            );
+            incoming
+                .txn
+                .reply_with(&req, 480, "Temporarily Unavailable", |w| {
+                    w.header(HeaderName::Warning, &warning);
+                });
+            return;
+        }
         if let Some(refusal) = checks::check(&req) {
             if refusal.status == 405 || refusal.status == 501 {
                 metrics::counter!("focus_sip_unsupported_methods_total").increment(1);
@@ -937,5 +946,50 @@ impl Router for Supervisor {
             // and the 2xx retransmission brings another.
             let _ = Self::deliver(&entry, SessionInput::Ack(request, source));
         }
+    }
+}
+
+#[cfg(test)]
+mod contact_tests {
+    use super::*;
+
+    /// The focus's Contact names its host through `Host::with_port`: over IPv6 the address is
+    /// bracketed for every transport (the issue: `<sip:team@::1:5060>`).
+    #[test]
+    fn an_ipv6_contact_is_bracketed_on_every_transport() {
+        let face = Face::new("[::1]:5060".parse().unwrap(), None, 5062, Some(5061));
+        assert_eq!(
+            focus_contact("team", &face, Protocol::Udp),
+            "<sip:team@[::1]:5060>;isfocus"
+        );
+        assert_eq!(
+            focus_contact("team", &face, Protocol::Tcp),
+            "<sip:team@[::1]:5062;transport=tcp>;isfocus"
+        );
+        assert_eq!(
+            focus_contact("team", &face, Protocol::Tls),
+            "<sips:team@[::1]:5061>;isfocus"
+        );
+        for p in [Protocol::Udp, Protocol::Tcp, Protocol::Tls] {
+            let c = crate::sip::NameAddr::parse(&focus_contact("", &face, p)).unwrap();
+            assert_eq!(c.uri.host, Some(Host::Ip("::1".parse().unwrap())));
+        }
+    }
+
+    /// A focus on both families gives each peer the Contact of its own family.
+    #[test]
+    fn each_family_gets_its_own_contact() {
+        let mut faces = PerFamily::single(
+            "127.0.0.1".parse().unwrap(),
+            Face::new("127.0.0.1:5060".parse().unwrap(), None, 5060, None),
+        );
+        let v6 = Face::new("[::1]:5070".parse().unwrap(), None, 5070, None);
+        faces.insert("::1".parse().unwrap(), v6);
+        let s = session_faces(&faces, None, "team");
+        let v4 = s.for_ip("127.0.0.1".parse().unwrap());
+        assert_eq!(v4.contact_udp, "<sip:team@127.0.0.1:5060>;isfocus");
+        let six = s.for_ip("::1".parse().unwrap());
+        assert_eq!(six.contact_udp, "<sip:team@[::1]:5070>;isfocus");
+        assert_eq!(six.sdp_address, "::1".parse::<IpAddr>().unwrap());
     }
 }

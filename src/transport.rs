@@ -3,11 +3,16 @@
 //!
 //! Nothing here decides anything about SIP beyond framing; the endpoint owns transactions.
 
+mod local;
 mod tcp;
 pub mod tls;
 mod udp;
 
-pub use tcp::{ConnLimits, ConnPermit, TcpRegistry, TcpSettings};
+pub use local::{Face, PerFamily};
+pub use tcp::{
+    bind_listener, init_metrics as init_stream_metrics, ConnLimits, ConnPermit, TcpRegistry,
+    TcpSettings,
+};
 pub use tls::{TlsContext, TlsError};
 pub use udp::UdpTransport;
 
@@ -98,6 +103,18 @@ pub trait Sink: Send + Sync + 'static {
     }
 }
 
+/// True when `addrs` hold both IPv4 and IPv6 addresses (IPv6 sockets are then IPv6-only).
+pub fn both_families(addrs: &[SocketAddr]) -> bool {
+    addrs.iter().any(SocketAddr::is_ipv4) && addrs.iter().any(SocketAddr::is_ipv6)
+}
+
+/// Of bound addresses `locals`, the index of the first of `peer`'s family (IPv4-mapped
+/// counts as IPv4), else 0.
+pub fn index_for(locals: &[SocketAddr], peer: std::net::IpAddr) -> usize {
+    let v6 = peer.to_canonical().is_ipv6();
+    locals.iter().position(|l| l.is_ipv6() == v6).unwrap_or(0)
+}
+
 /// The set of running transports.
 #[derive(Clone)]
 pub struct Transports {
@@ -130,6 +147,26 @@ impl Transports {
                 .tls
                 .as_ref()
                 .map_or_else(|| self.tcp.local_addr(), |t| t.local_addr()),
+        }
+    }
+
+    /// A request that came from `source` was admitted (a participant joined, a member
+    /// subscribed): its connection, if any, is never evicted to make room for others.
+    pub fn admit(&self, source: &Target) {
+        if let (Some(conn), Some(reg)) = (source.conn, self.stream(source.protocol)) {
+            reg.admit(conn);
+        }
+    }
+
+    /// The local address of `protocol` that reaches `peer` (its family's, else the primary).
+    pub fn local_addr_for(&self, protocol: Protocol, peer: std::net::IpAddr) -> SocketAddr {
+        match protocol {
+            Protocol::Udp => self.udp.local_addr_for(peer),
+            Protocol::Tcp => self.tcp.local_addr_for(peer),
+            Protocol::Tls => self
+                .tls
+                .as_ref()
+                .map_or_else(|| self.tcp.local_addr_for(peer), |t| t.local_addr_for(peer)),
         }
     }
 

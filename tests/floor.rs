@@ -7,36 +7,12 @@ mod support;
 use cpm_focus::conference_info::{ConferenceInfo, MediaStatus};
 use cpm_focus::floor::bfcp::{Attribute, ErrorCode, Primitive, RequestStatus};
 use std::time::{Duration, Instant};
-use support::talk::{error_code, fri_status, rtp_pair, sections, talk_offer, BfcpClient, Talker};
+use support::talk::{
+    error_code, fri_status, rtp_pair, sections, talk_focus, talk_offer, BfcpClient, Talker,
+};
 use support::{follow, user, Call, Focus, Ua, WAIT};
 
 const TALK: &str = "sip:talk@focus.example.com";
-
-/// A focus serving audio, with a talk group whose chair is `sip:chair@example.com`. Legs
-/// are only reported silent after a minute unless `extra` sets `[rtp]` (a loaded machine must
-/// not make a test's holder look gone).
-fn talk_focus(extra: &str) -> Focus {
-    let rtp = if extra.contains("[rtp]") {
-        ""
-    } else {
-        "[rtp]\nsilence_timeout_s = 60\n"
-    };
-    Focus::start(&format!(
-        r#"
-[policy]
-allowed_media = ["msrp", "audio"]
-{rtp}
-{extra}
-[[groups]]
-uri = "sip:talk@focus.example.com"
-display_name = "Talk"
-codecs = ["PCMU/8000"]
-[[groups.members]]
-uri = "sip:chair@example.com"
-role = "moderator"
-"#
-    ))
-}
 
 /// The audio `<media>` of `name`'s endpoint: status and display text.
 fn media(view: &ConferenceInfo, name: &str) -> Option<(MediaStatus, Option<String>)> {
@@ -477,7 +453,9 @@ fn bad_floor_control_input_gets_bfcp_errors() {
     assert_eq!(error_code(&e), Some(ErrorCode::ConferenceDoesNotExist));
     assert!(c.wait_closed(WAIT));
     // A user the conference does not know: Error 2, closed.
-    let mut c = BfcpClient::connect(addr, alice.conference_id, 999);
+    // (User ids are random: take one that is not Alice's.)
+    let stranger = if alice.user_id == 999 { 998 } else { 999 };
+    let mut c = BfcpClient::connect(addr, alice.conference_id, stranger);
     let tid = c.send(Primitive::Hello, vec![]);
     let e = c.expect_response(tid);
     assert_eq!(error_code(&e), Some(ErrorCode::UserDoesNotExist));

@@ -51,6 +51,10 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
         "needs a REFER or URI list with a callee: asserted in tests/adhoc.rs",
     ),
     (
+        "focus_cpim_forged_from_total",
+        "needs a forged CPIM From: asserted in tests/anonymity.rs",
+    ),
+    (
         "focus_group_messages_total",
         "needs group messages: asserted in tests/adhoc.rs",
     ),
@@ -85,6 +89,10 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
     (
         "focus_tls_handshakes_total",
         "needs [tls] and certificates: asserted in tests/tls.rs",
+    ),
+    (
+        "focus_tls_handshake_failures_total",
+        "needs [tls] and a peer with a wrong certificate: asserted in tests/tls.rs",
     ),
     (
         "focus_admin_requests_total",

@@ -81,13 +81,14 @@ struct Focus {
 
 impl Focus {
     /// Starts the binary with the embedded configuration, NOTIFY rate limit off, on free
-    /// loopback ports, and waits for its ready line.
-    fn start(scratch: &Scratch) -> Focus {
-        Focus::start_with(scratch, "")
+    /// loopback ports, and waits for its ready line; `extra` TOML merged in (its `[[groups]]`
+    /// are added).
+    fn start_with(scratch: &Scratch, extra: &str) -> Focus {
+        Focus::start_on(scratch, extra, "127.0.0.1:0")
     }
 
-    /// [`Focus::start`] with `extra` TOML merged in (its `[[groups]]` are added).
-    fn start_with(scratch: &Scratch, extra: &str) -> Focus {
+    /// [`Focus::start_with`] with SIP on `sip_listen` (`[::1]:0` for IPv6).
+    fn start_on(scratch: &Scratch, extra: &str, sip_listen: &str) -> Focus {
         let config = scratch.file("focus.toml");
         fs::write(&config, test_config(extra)).expect("write focus config");
         let stderr = scratch.file("focus.stderr");
@@ -96,7 +97,7 @@ impl Focus {
             .arg(&config)
             .args([
                 "--sip-listen",
-                "127.0.0.1:0",
+                sip_listen,
                 "--metrics-listen",
                 "127.0.0.1:0",
                 "--admin-listen",
@@ -270,7 +271,13 @@ struct SippFiles {
 /// A SIPp command for `scenario` with the options every run shares (statistics every
 /// second, unexpected messages and the final screen in files under `scratch`, no keyboard);
 /// `tag` names the files.
-fn sipp_command(sipp: &str, scratch: &Scratch, tag: &str, scenario: &str) -> (Command, SippFiles) {
+fn sipp_command(
+    sipp: &str,
+    scratch: &Scratch,
+    tag: &str,
+    scenario: &str,
+    local_ip: &str,
+) -> (Command, SippFiles) {
     let files = SippFiles {
         stat: scratch.file(&format!("{tag}.csv")),
         errors: scratch.file(&format!("{tag}.errors.log")),
@@ -283,7 +290,7 @@ fn sipp_command(sipp: &str, scratch: &Scratch, tag: &str, scenario: &str) -> (Co
     cmd.arg("-sf")
         .arg(&scenario_path)
         // Local address for Via and Contact (the focus sends NOTIFY there).
-        .args(["-i", "127.0.0.1"])
+        .args(["-i", local_ip])
         .args(["-trace_stat", "-fd", "1"])
         .arg("-stf")
         .arg(&files.stat)
@@ -312,7 +319,8 @@ fn run_sipp(
     load: &Load,
 ) -> SippRun {
     let tag = format!("{scenario}-{}", transport.sipp_flag());
-    let (mut cmd, files) = sipp_command(sipp, scratch, &tag, scenario);
+    let local_ip = focus.addr(transport).ip().to_string();
+    let (mut cmd, files) = sipp_command(sipp, scratch, &tag, scenario, &local_ip);
     let started = Instant::now();
     let child = cmd
         .args(["-s", service])
@@ -409,11 +417,23 @@ fn scenario_test(test: &str, scenario: &str, transport: Transport, load: Load) {
 
 /// [`scenario_test`] with `-s service`.
 fn scenario_test_for(test: &str, scenario: &str, service: &str, transport: Transport, load: Load) {
+    scenario_test_on(test, scenario, service, transport, load, "127.0.0.1:0");
+}
+
+/// [`scenario_test_for`] with the focus's SIP on `sip_listen` (SIPp uses the same family).
+fn scenario_test_on(
+    test: &str,
+    scenario: &str,
+    service: &str,
+    transport: Transport,
+    load: Load,
+    sip_listen: &str,
+) {
     let Some(sipp) = sipp_binary(test) else {
         return;
     };
     let scratch = Scratch::new(test);
-    let mut focus = Focus::start(&scratch);
+    let mut focus = Focus::start_on(&scratch, "", sip_listen);
     let run = run_sipp(sipp, &scratch, &focus, scenario, service, transport, &load);
     focus.assert_alive();
     let report = || {
@@ -473,6 +493,56 @@ fn join_leave_tcp() {
             limit: 500,
         },
     );
+}
+
+/// IPv6 (issue 13): SIPp on `::1` joins and leaves through the focus on `[::1]`. SIPp sends
+/// the ACK and the BYE to the 200's Contact, so a Contact without brackets
+/// (`<sip:team@::1:5060>`) fails every call.
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn join_leave_ipv6() {
+    require_ipv6("join_leave_ipv6");
+    for transport in [Transport::Udp, Transport::Tcp] {
+        scenario_test_on(
+            "join_leave_ipv6",
+            "join_leave",
+            "team",
+            transport,
+            Load {
+                calls: 50,
+                rate: 50,
+                limit: 50,
+            },
+            "[::1]:0",
+        );
+    }
+}
+
+/// IPv6: SUBSCRIBE, NOTIFYs (sent by the focus to SIPp at `[::1]`, their Via and Contact
+/// parsed by SIPp) and unsubscribe.
+#[test]
+#[ignore = "needs sipp; run with `cargo test --test sipp -- --ignored`"]
+fn subscribe_ipv6() {
+    require_ipv6("subscribe_ipv6");
+    scenario_test_on(
+        "subscribe_ipv6",
+        "subscribe",
+        "team",
+        Transport::Udp,
+        Load {
+            calls: 20,
+            rate: 10,
+            limit: 20,
+        },
+        "[::1]:0",
+    );
+}
+
+/// Fails loudly on a machine without an IPv6 loopback: an IPv6 test must not pass unrun.
+fn require_ipv6(test: &str) {
+    if let Err(e) = std::net::UdpSocket::bind("[::1]:0") {
+        panic!("{test}: this machine has no usable IPv6 loopback (binding [::1]: {e})");
+    }
 }
 
 #[test]
@@ -555,7 +625,7 @@ struct Members {
 impl Members {
     fn start(sipp: &str, scratch: &Scratch, deliveries: u64) -> Members {
         let port = free_udp_port();
-        let (mut cmd, files) = sipp_command(sipp, scratch, "members", "pager_uas");
+        let (mut cmd, files) = sipp_command(sipp, scratch, "members", "pager_uas", "127.0.0.1");
         let started = Instant::now();
         let child = cmd
             .args(["-p", &port.to_string(), "-t", "u1"])
@@ -727,7 +797,7 @@ fn load_group_message_udp() {
         .spawn()
         .expect("run the members' sipp");
     let mut config = format!(
-        "[sip]\noutbound_proxy = \"127.0.0.1:{port}\"\n[policy]\npager_rate = 100000\n\
+        "[sip]\noutbound_proxy = \"127.0.0.1:{port}\"\n[policy]\npager_rate = 100000\npager_rate_per_sender = 0\n\
          [[groups]]\nuri = \"sip:gm@focus.example.com\"\n"
     );
     for k in 1..=MEMBERS {
@@ -782,7 +852,7 @@ fn run_auth_join(
     (user, password): (&str, &str),
     load: &Load,
 ) -> SippRun {
-    let (mut cmd, files) = sipp_command(sipp, scratch, tag, "auth_join");
+    let (mut cmd, files) = sipp_command(sipp, scratch, tag, "auth_join", "127.0.0.1");
     let started = Instant::now();
     let child = cmd
         .args(["-s", "club"])

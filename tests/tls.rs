@@ -7,6 +7,7 @@ mod support;
 use cpm_focus::sip::HeaderName;
 use std::io::Read;
 use std::net::TcpStream;
+use std::time::Duration;
 use support::{contact_of, user, Endpoint, Focus, Pki, Ua, WAIT};
 
 const TEAM_SIPS: &str = "sips:team@focus.example.com";
@@ -134,4 +135,176 @@ fn tls_is_off_without_certificates_and_plain_msrp_still_works() {
         answer.contains("m=message 0 TCP/TLS/MSRP"),
         "the TLS stream is declined:\n{answer}"
     );
+}
+
+// ----- TLS that checks (issue 13 item 5) -----
+
+#[test]
+fn a_sips_request_over_a_plain_transport_is_refused() {
+    let pki = Pki::new();
+    let focus = Focus::start(&pki.config());
+    let mut udp = Ua::udp(&focus, "alice");
+    let mut tcp = Ua::tcp(&focus, "bob");
+    for ua in [&mut udp, &mut tcp] {
+        let r = ua.options(TEAM_SIPS);
+        assert_eq!((r.status, &*r.reason), (480, "Temporarily Unavailable"));
+        let warning = r.headers.get(HeaderName::Warning).unwrap_or("");
+        assert!(
+            warning.starts_with("380 focus.example.com \"SIPS Not Allowed"),
+            "Warning: {warning}"
+        );
+        // The same group by sip: is served on the same transport.
+        assert_eq!(ua.options(support::TEAM).status, 200);
+    }
+    let mut call = support::Call::new(TEAM_SIPS);
+    let b = udp.invite(&mut call, Some(support::AUDIO_OFFER));
+    assert_eq!(udp.expect_final(&b).status, 480, "nobody joins in clear");
+    assert_eq!(
+        focus.metric("focus_policy_rejections_total{reason=\"sips_plain_transport\"}"),
+        Some(3.0)
+    );
+    // Over TLS the same request is served.
+    let mut alice = Ua::tls(&focus, "alice", pki.relay(focus.sip_tls.unwrap()));
+    assert_eq!(alice.options(TEAM_SIPS).status, 200);
+}
+
+#[test]
+fn an_outbound_tls_connection_checks_the_peer_name_and_counts_a_wrong_one() {
+    let pki = Pki::new();
+    // Both peers have a certificate from the CA the focus trusts; only one is for the
+    // address the focus dials.
+    let (good, good_rx) = pki.server(&["127.0.0.1"]);
+    let (bad, bad_rx) = pki.server(&["wrong.example.com"]);
+    let config = format!(
+        "{}\n[[groups]]\nuri = \"sip:team@focus.example.com\"\n\
+         [[groups.members]]\nuri = \"sips:good@127.0.0.1:{}\"\n\
+         [[groups.members]]\nuri = \"sips:bad@127.0.0.1:{}\"\n",
+        pki.config(),
+        good.port(),
+        bad.port()
+    );
+    let focus = Focus::start(&config);
+    // A group message goes to each listed member at its sips: address, over TLS.
+    let mut alice = Ua::udp(&focus, "alice");
+    let mut call = support::Call::new(support::TEAM);
+    let b = alice.send_request(&mut call, "MESSAGE", "", Some(("text/plain", "hello")));
+    assert_eq!(alice.expect_final(&b).status, 202);
+    let got = good_rx
+        .recv_timeout(WAIT)
+        .expect("the right peer gets the MESSAGE");
+    assert!(
+        got.starts_with(b"MESSAGE sips:good@127.0.0.1"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    focus.wait_metric(
+        "focus_tls_handshake_failures_total{role=\"client\",service=\"sip\",reason=\"name_mismatch\"}",
+        WAIT,
+        |v| v == 1.0,
+    );
+    assert!(
+        bad_rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "the wrongly named peer got the request"
+    );
+    focus.wait_metric(
+        "focus_group_message_deliveries_total{outcome=\"failed\"}",
+        WAIT,
+        |v| v == 1.0,
+    );
+}
+
+#[test]
+fn sighup_reloads_the_certificate_and_open_connections_stay() {
+    let pki = Pki::new();
+    let focus = Focus::start(&pki.config());
+    let sips = focus.sip_tls.unwrap();
+    let mut alice = Ua::tls(&focus, "alice", pki.relay(sips));
+    let (mut call, _) = alice.join(TEAM_SIPS);
+    let old = pki.peer_certificate(sips);
+
+    let new = pki.renew();
+    assert_ne!(old, new);
+    focus.hangup();
+    focus.wait_metric(
+        "focus_config_reloads_total{trigger=\"sighup\",outcome=\"applied\"}",
+        WAIT,
+        |v| v == 1.0,
+    );
+    assert_eq!(
+        pki.peer_certificate(sips),
+        new,
+        "new handshakes get the new one"
+    );
+    // alice's connection, made with the old certificate, still carries her dialog.
+    assert_eq!(alice.options(TEAM_SIPS).status, 200);
+
+    // A key that does not go with the certificate: the reload is refused, the running
+    // certificate stays.
+    let (_, other_key) = pki.issue(&["localhost"]);
+    std::fs::write(pki.dir.join("focus.key"), other_key).unwrap();
+    focus.hangup();
+    focus.wait_metric(
+        "focus_config_reloads_total{trigger=\"sighup\",outcome=\"refused\"}",
+        WAIT,
+        |v| v == 1.0,
+    );
+    assert_eq!(pki.peer_certificate(sips), new);
+    assert_eq!(alice.bye(&mut call).status, 200);
+}
+
+/// The DER of the first certificate in `pem`.
+fn der_of(pem: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn an_msrp_tls_peer_must_present_the_certificate_its_fingerprint_names() {
+    use cpm_focus::transport::tls::Fingerprint;
+    let pki = Pki::new();
+    let focus = Focus::start(&pki.config());
+    let sip_relay = pki.relay(focus.sip_tls.unwrap());
+    let msrp = focus.msrp.unwrap();
+    let (cert, key) = pki.issue(&["alice.example.com"]);
+    let fingerprint = Fingerprint::sha256_of(&der_of(&cert));
+
+    // alice offers her certificate's fingerprint and presents that certificate: bound.
+    let mut alice = Ua::tls(&focus, "alice", sip_relay);
+    let mut end = Endpoint::tls("alice", pki.relay_as(msrp, &cert, &key));
+    end.fingerprint = Some(fingerprint.clone());
+    let mut chat_a = alice.join_chat_with(TEAM_SIPS, end);
+    let mut a = chat_a.connect();
+    a.bind();
+
+    // mallory offers the same fingerprint with another certificate, then with none: her
+    // connection binds nothing (403) and gets none of the chat.
+    let (other, other_key) = pki.issue(&["mallory.example.com"]);
+    for relay in [pki.relay_as(msrp, &other, &other_key), pki.relay(msrp)] {
+        let mut mallory = Ua::tls(&focus, "mallory", sip_relay);
+        let mut end = Endpoint::tls("mallory", relay);
+        end.fingerprint = Some(fingerprint.clone());
+        let mut chat_m = mallory.join_chat_with(TEAM_SIPS, end);
+        let mut m = chat_m.connect();
+        let req = m.request("", bytes::Bytes::new());
+        let tid = m.send(&req);
+        assert_eq!(
+            m.expect_response(&tid).code,
+            403,
+            "a mismatching peer bound"
+        );
+        assert_eq!(a.say("not for mallory").code, 200);
+        m.assert_no_message(Duration::from_millis(300), "an unbound connection");
+        assert_eq!(mallory.bye(&mut chat_m.call).status, 200);
+    }
+    focus.wait_metric(
+        "focus_tls_handshake_failures_total{role=\"server\",service=\"msrp\",reason=\"fingerprint_mismatch\"}",
+        WAIT,
+        |v| v == 2.0,
+    );
+    assert_eq!(a.say("still here").code, 200);
+    assert_eq!(alice.bye(&mut chat_a.call).status, 200);
 }

@@ -331,7 +331,7 @@ pub fn cpim(data: &[u8]) {
     };
     let _ = msg.imdn_message_id();
     let _ = msg.date_time();
-    let _ = msg.is_private_to("sip:team@focus.example.com");
+    let _ = msg.private_recipients("sip:team@focus.example.com");
     if let Ok(bytes) = msg.to_bytes() {
         cpim::Cpim::parse(bytes.clone(), &limits).unwrap_or_else(|e| {
             panic!(

@@ -22,6 +22,9 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigIssue> {
     if r.max_packet_rate == 0 {
         bad("rtp.max_packet_rate".into(), "must be positive".into());
     }
+    if r.max_legs_per_source == 0 {
+        bad("rtp.max_legs_per_source".into(), "must be positive".into());
+    }
     check_codecs("rtp.codecs", &r.codecs, &mut bad);
     for (i, g) in config.groups.iter().enumerate() {
         if let Some(codecs) = &g.codecs {
@@ -29,8 +32,15 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigIssue> {
         }
     }
     let f = &config.floor;
-    if !f.listen.is_empty() && f.listen.parse::<std::net::SocketAddr>().is_err() {
-        bad("floor.listen".into(), "must be IP:PORT or empty".into());
+    if !f.listen.is_empty()
+        && f.listen
+            .split(',')
+            .any(|a| a.trim().parse::<std::net::SocketAddr>().is_err())
+    {
+        bad(
+            "floor.listen".into(),
+            "must be IP:PORT (several separated by commas) or empty".into(),
+        );
     }
     for (key, value) in [
         ("floor.max_queue", f.max_queue),
@@ -105,10 +115,18 @@ mod tests {
             assert!(keys.contains(&k), "{k} missing from {keys:?}");
         }
         let good = Config::from_toml(
-            "[policy]\nallowed_media = [\"msrp\", \"audio\"]\n[floor]\nlisten = \"127.0.0.1:0\"\nmoderated = true\n",
+            "[policy]\nallowed_media = [\"msrp\", \"audio\"]\n[rtp]\nlatching = \"symmetric_once\"\n[floor]\nlisten = \"127.0.0.1:0\"\nmoderated = true\n",
         )
         .unwrap();
         assert!(good.floor.moderated);
+        assert_eq!(
+            good.rtp.latching,
+            crate::media::rtp::Latching::SymmetricOnce
+        );
+        assert!(
+            Config::from_toml("[rtp]\nlatching = \"always\"\n").is_err(),
+            "an unknown latching mode is refused"
+        );
         assert_eq!(good.rtp.codecs, ["PCMU/8000", "PCMA/8000"]);
     }
 }

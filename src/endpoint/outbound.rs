@@ -221,12 +221,15 @@ async fn resolve(
 
 fn dispatch(inner: &Arc<Inner>, req: OutgoingRequest, target: Target) {
     let branch = new_branch();
-    let local_port = inner.transports.local_addr(target.protocol).port();
+    let peer = target.addr.ip();
+    let local_port = inner
+        .transports
+        .local_addr_for(target.protocol, peer)
+        .port();
     let via = format!(
-        "SIP/2.0/{} {}:{};branch={};rport",
+        "SIP/2.0/{} {};branch={};rport",
         target.protocol.via_token(),
-        inner.settings.advertised_host,
-        local_port,
+        inner.settings.advertised.for_ip(peer).with_port(local_port),
         branch
     );
     let mut buf = BytesMut::with_capacity(req.rest.len() + req.request_uri.len() + 160);

@@ -124,6 +124,12 @@ impl FloorServer {
         Ok((server, listener))
     }
 
+    /// Binds another listener on `ip` with this server's port (a focus on IPv4 and IPv6: the
+    /// answers announce one port). IPv6-only, so it shares the port with an IPv4 listener.
+    pub fn bind_also(&self, ip: std::net::IpAddr) -> std::io::Result<TcpListener> {
+        crate::transport::bind_listener(SocketAddr::new(ip, self.local.port()), true)
+    }
+
     /// Where the listener is bound (its port goes into SDP answers).
     pub fn local_addr(&self) -> SocketAddr {
         self.local

@@ -8,6 +8,7 @@
 
 mod model;
 mod parse;
+pub mod vouch;
 mod write;
 
 pub use model::{Addr, Cpim, Field, Namespace, Subject, IMDN_NS};

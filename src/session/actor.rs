@@ -209,6 +209,7 @@ impl SessionActor {
                             pid,
                             session_id: leg.session_id,
                             peer_path: leg.peer_path,
+                            fingerprint: leg.fingerprint,
                             cpim_from,
                             identity,
                             real,
@@ -230,6 +231,7 @@ impl SessionActor {
                     }
                 }
                 Effect::Journal(event) => self.journal.record(&self.key, self.instance, event),
+                Effect::AdmitFlow(source) => self.endpoint.transports().admit(&source),
                 Effect::CancelInvite { call_id, cseq } => {
                     self.endpoint.cancel_invite(&call_id, cseq);
                 }
@@ -342,8 +344,8 @@ impl SessionActor {
                 let Some(t) = self.talk.as_mut() else {
                     return;
                 };
-                if !self.state.knows_floor_user(user) {
-                    talk::TalkDriver::refuse(&conn, &message);
+                if let Err(refusal) = self.state.authorize_floor_user(user, conn.peer().ip()) {
+                    talk::TalkDriver::refuse(&conn, &message, refusal);
                     return;
                 }
                 t.bind(user, &conn);

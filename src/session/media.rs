@@ -9,8 +9,8 @@ use std::cell::Cell;
 /// The MSRP side of the focus, as a session announces it.
 #[derive(Debug, Clone)]
 pub struct MsrpOffer {
-    /// Host and port of the MSRP listener written into `a=path`.
-    pub host: String,
+    /// Host and port of the MSRP listener written into `a=path` (IPv6 bracketed there).
+    pub host: crate::sip::Host,
     pub port: u16,
     /// `a=max-size`: the largest message the focus relays.
     pub max_size: u64,
@@ -27,6 +27,18 @@ pub struct MsrpLeg {
     pub peer_path: Vec<MsrpUri>,
     /// True when the focus must open the connection (the participant is passive).
     pub active: bool,
+    /// The participant's certificate fingerprint (`a=fingerprint`, media or session level,
+    /// RFC 8122), checked against the certificate of its MSRP-over-TLS connection.
+    pub fingerprint: Option<crate::transport::tls::Fingerprint>,
+}
+
+/// The `a=fingerprint` of a media description, or of the session (RFC 8122 §5).
+fn fingerprint_of(
+    m: &MediaDescription,
+    sdp: &SessionDescription,
+) -> Option<crate::transport::tls::Fingerprint> {
+    let a = m.attr("fingerprint").or_else(|| sdp.attr("fingerprint"))?;
+    crate::transport::tls::Fingerprint::parse(a.value.as_deref()?)
 }
 
 /// Body types the focus accepts inside MSRP (`a=accept-types`).
@@ -43,8 +55,9 @@ fn msrp_line(offer: &MsrpOffer, session_id: &str, setup: &str, secure: bool) -> 
         .with_attribute(Attribute::new(
             "path",
             format!(
-                "{scheme}://{}:{}/{};tcp",
-                offer.host, offer.port, session_id
+                "{scheme}://{}/{};tcp",
+                offer.host.with_port(offer.port),
+                session_id
             ),
         ))
         .with_attribute(Attribute::new("accept-types", ACCEPT_TYPES))
@@ -113,6 +126,7 @@ impl<'a> FocusPolicy<'a> {
             peer_path: parse_path(m)?,
             // RFC 6135: an offer saying passive makes us the active side.
             active: m.setup().is_some_and(|s| s.eq_ignore_ascii_case("passive")),
+            fingerprint: fingerprint_of(m, offer),
         })
     }
 }
@@ -200,6 +214,7 @@ pub fn leg_from_answer(answer: &SessionDescription, session_id: &str) -> Option<
         session_id: session_id.to_string(),
         peer_path: parse_path(m)?,
         active: false,
+        fingerprint: fingerprint_of(m, answer),
     })
 }
 
@@ -229,7 +244,7 @@ mod tests {
     fn msrp_accepted_audio_declined() {
         let offer = crate::sdp::parse(RCS_OFFER.as_bytes()).unwrap();
         let msrp = MsrpOffer {
-            host: "127.0.0.1".into(),
+            host: crate::sip::Host::Ip([127, 0, 0, 1].into()),
             port: 2855,
             max_size: 4096,
             tls: false,
@@ -251,6 +266,33 @@ mod tests {
         assert!(!leg.active);
     }
 
+    /// Over IPv6 the path names the focus in brackets and SDP says `IN IP6` without them.
+    #[test]
+    fn an_ipv6_answer_brackets_the_path_and_not_the_sdp_address() {
+        let offer = crate::sdp::parse(RCS_OFFER.as_bytes()).unwrap();
+        let msrp = MsrpOffer {
+            host: crate::sip::Host::Ip(std::net::Ipv6Addr::LOCALHOST.into()),
+            port: 2855,
+            max_size: 4096,
+            tls: false,
+        };
+        let policy = FocusPolicy::new(Some(&msrp), "s1");
+        let ctx = AnswerContext {
+            origin_address: std::net::Ipv6Addr::LOCALHOST.into(),
+            connection_address: std::net::Ipv6Addr::LOCALHOST.into(),
+            ..ctx()
+        };
+        let text = answer(&offer, &policy, &ctx).unwrap().sdp().to_string();
+        assert!(
+            text.contains("a=path:msrp://[::1]:2855/s1;tcp\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("c=IN IP6 ::1\r\n"), "{text}");
+        assert!(text.contains(" IN IP6 ::1\r\n"), "{text}");
+        let path = parse_path(&crate::sdp::parse(text.as_bytes()).unwrap().media[0]).unwrap();
+        assert_eq!(path[0].host, msrp.host);
+    }
+
     #[test]
     fn passive_offer_makes_us_active_and_no_msrp_declines() {
         let offer = crate::sdp::parse(
@@ -260,7 +302,7 @@ mod tests {
         )
         .unwrap();
         let msrp = MsrpOffer {
-            host: "127.0.0.1".into(),
+            host: crate::sip::Host::Ip([127, 0, 0, 1].into()),
             port: 2855,
             max_size: 4096,
             tls: false,

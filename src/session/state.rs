@@ -14,6 +14,7 @@ use crate::config::{MediaKind, Role};
 use crate::dialog::{Dialog, DialogId};
 use crate::endpoint::{new_tag, Destination, Failure};
 use crate::media::msrp::switch::MediaEvent;
+use crate::overload::ShareRefusal;
 use crate::policy::{Arrival, GroupPolicy, Identity, Refusal, ANONYMOUS_DOMAIN};
 use crate::sdp::{self, AnswerContext, LocalSdpState};
 use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request, Response};
@@ -37,15 +38,11 @@ pub struct SessionSettings {
     pub policy: GroupPolicy,
     /// Hosts whose P-Asserted-Identity is believed (RFC 3325).
     pub trusted_hosts: Vec<IpAddr>,
-    /// The focus's Contact for requests that came over UDP and TCP (with `;isfocus`).
-    pub contact_udp: String,
-    pub contact_tcp: String,
-    /// The Contact for dialogs over TLS (`sips:`).
-    pub contact_tls: String,
+    /// What the focus says about itself (Contact, SDP address, MSRP path), per IP family: a
+    /// participant is told the addresses of the family it reached the focus on.
+    pub faces: crate::transport::PerFamily<FocusFace>,
     /// Warn-agent of Warning headers (the focus domain).
     pub warn_agent: String,
-    /// Address written into SDP `o=` and `c=`.
-    pub sdp_address: IpAddr,
     pub focus_display: String,
     pub min_expires: u32,
     pub default_expires: u32,
@@ -58,8 +55,6 @@ pub struct SessionSettings {
     /// New work that waited longer than this for the session is answered 503 instead of
     /// served (`overload.max_queue_delay_ms`); `None`: served however old.
     pub max_queue_delay: Option<Duration>,
-    /// The focus's MSRP side; `None` serves no MSRP (every stream declined).
-    pub msrp: Option<MsrpOffer>,
     /// A participant whose MSRP connection is not bound this long after joining, or stays
     /// lost this long, is removed (BYE).
     pub media_bind_timeout: Duration,
@@ -86,10 +81,38 @@ pub struct SessionSettings {
     pub session_timer: crate::session_timer::TimerSettings,
     /// Membership changes are journaled (crash recovery); off: no journal effects at all.
     pub journal: bool,
+    /// Fair shares: outsiders' subscriptions, seats and RTP legs per address, group messages
+    /// per sender.
+    pub shares: crate::overload::ShareSettings,
     /// A join from another focus (`;isfocus` Contact): refused or accepted (`policy.cascade`).
     pub cascade: crate::config::CascadeRule,
     /// Subscribers from trusted hosts see dialog identifiers (`<call-info>`).
     pub call_info_to_trusted: bool,
+}
+
+/// What the focus tells the participants of one IP family about itself.
+#[derive(Debug, Clone)]
+pub struct FocusFace {
+    /// The focus's Contact for dialogs over UDP and TCP (with `;isfocus`).
+    pub contact_udp: String,
+    pub contact_tcp: String,
+    /// The Contact for dialogs over TLS (`sips:`).
+    pub contact_tls: String,
+    /// Address written into SDP `o=` and `c=` (`IN IP4` / `IN IP6`).
+    pub sdp_address: IpAddr,
+    /// The focus's MSRP side; `None` serves no MSRP (every stream declined).
+    pub msrp: Option<MsrpOffer>,
+}
+
+impl FocusFace {
+    /// The Contact for a dialog over `protocol`.
+    pub fn contact(&self, protocol: Protocol) -> &str {
+        match protocol {
+            Protocol::Udp => &self.contact_udp,
+            Protocol::Tcp => &self.contact_tcp,
+            Protocol::Tls => &self.contact_tls,
+        }
+    }
 }
 
 /// A request's transaction and origin.
@@ -166,6 +189,9 @@ pub enum Effect {
     Talk(super::talk::TalkEffect),
     /// A membership change for the crash-recovery journal.
     Journal(crate::journal::Event),
+    /// A request from this flow was admitted (a participant joined, a member subscribed):
+    /// its connection is never evicted to make room for outsiders.
+    AdmitFlow(Target),
     /// Route in-dialog requests of this dialog to this session (before the response goes).
     RegisterDialog(DialogId),
     UnregisterDialog(DialogId),
@@ -211,6 +237,11 @@ struct Participant {
     dialed_out: bool,
     /// Shown only as an anonymous alias.
     hidden: bool,
+    /// The address it dialed in from (`None`: the focus called it, or it was resumed):
+    /// seats per address are counted by it.
+    source: Option<IpAddr>,
+    /// Its unit of the RTP legs its address may hold (given back when it goes).
+    rtp_share: Option<crate::overload::QuotaPermit>,
 }
 
 #[derive(Clone)]
@@ -282,11 +313,17 @@ impl SessionSettings {
                 member_uris: Default::default(),
             },
             trusted_hosts: Vec::new(),
-            contact_udp: "<sip:team@192.0.2.1:5060>;isfocus".into(),
-            contact_tcp: "<sip:team@192.0.2.1:5060;transport=tcp>;isfocus".into(),
-            contact_tls: "<sips:team@192.0.2.1:5061>;isfocus".into(),
+            faces: crate::transport::PerFamily::single(
+                IpAddr::from([192, 0, 2, 1]),
+                FocusFace {
+                    contact_udp: "<sip:team@192.0.2.1:5060>;isfocus".into(),
+                    contact_tcp: "<sip:team@192.0.2.1:5060;transport=tcp>;isfocus".into(),
+                    contact_tls: "<sips:team@192.0.2.1:5061>;isfocus".into(),
+                    sdp_address: IpAddr::from([192, 0, 2, 1]),
+                    msrp: None,
+                },
+            ),
             warn_agent: "focus.example.com".into(),
-            sdp_address: "192.0.2.1".parse().unwrap_or(IpAddr::from([192, 0, 2, 1])),
             focus_display: "cpm-focus".into(),
             min_expires: 60,
             default_expires: 3600,
@@ -296,7 +333,6 @@ impl SessionSettings {
             departed_retention: Duration::from_secs(30),
             retry_after_s: 5,
             max_queue_delay: None,
-            msrp: None,
             media_bind_timeout: Duration::from_secs(30),
             media_grace: Duration::from_secs(10),
             dial_timeout: Duration::from_secs(60),
@@ -310,6 +346,7 @@ impl SessionSettings {
             talk: None,
             session_timer: Default::default(),
             journal: false,
+            shares: Default::default(),
             cascade: crate::config::CascadeRule::Refuse,
             call_info_to_trusted: false,
         }
@@ -354,6 +391,8 @@ pub struct SessionState {
     /// Group-message deliveries sent and not yet answered: the session stays until each
     /// is counted (and reported when it fails).
     pager_in_flight: usize,
+    /// Group messages per sender (fair share).
+    senders: crate::overload::SenderBuckets,
     /// Subject, Contribution-ID and Conversation-ID of the conversation.
     ids: Option<uri_list::ConversationIds>,
     /// Everyone who was ever a member, by where to call them (restart remembers them).
@@ -419,6 +458,7 @@ impl SessionState {
             pacer: pager::Pacer::new(),
             deadline_cache: Cell::new(None),
             pager_in_flight: 0,
+            senders: Default::default(),
             ids,
             ever: Vec::new(),
             ever_keys: HashSet::new(),
@@ -454,6 +494,7 @@ impl SessionState {
             && self.pacer.queue.is_empty()
             && self.pager_in_flight == 0
             && self.pacer.rested_at.is_none()
+            && self.senders.rested_at().is_none()
     }
 
     /// Requests sent and not yet answered (shutdown waits for them).
@@ -496,12 +537,22 @@ impl SessionState {
         id
     }
 
-    fn contact(&self, protocol: Protocol) -> &str {
-        match protocol {
-            Protocol::Udp => &self.settings.contact_udp,
-            Protocol::Tcp => &self.settings.contact_tcp,
-            Protocol::Tls => &self.settings.contact_tls,
-        }
+    /// The focus's Contact toward a peer reached over `flow` (its transport and family).
+    fn contact(&self, flow: &Target) -> &str {
+        self.settings
+            .faces
+            .for_ip(flow.addr.ip())
+            .contact(flow.protocol)
+    }
+
+    /// The MSRP side announced to a peer at `peer`, when this group serves MSRP.
+    fn msrp_for(&self, peer: IpAddr) -> Option<&MsrpOffer> {
+        self.settings
+            .faces
+            .for_ip(peer)
+            .msrp
+            .as_ref()
+            .filter(|_| self.settings.policy.serves(MediaKind::Msrp))
     }
 
     // ----- responses -----
@@ -560,6 +611,68 @@ impl SessionState {
         );
     }
 
+    /// Answers a fair-share refusal: `status` with its Warning and a Retry-After, counted.
+    fn refuse_share(&mut self, req: &Request, ctx: RequestCtx, status: u16, why: ShareRefusal) {
+        self.refuse_share_after(req, ctx, status, why, self.settings.retry_after_s);
+    }
+
+    fn refuse_share_after(
+        &mut self,
+        req: &Request,
+        ctx: RequestCtx,
+        status: u16,
+        why: ShareRefusal,
+        retry_after: u32,
+    ) {
+        why.count();
+        tracing::debug!(
+            conference = %self.settings.conference_uri,
+            source = %ctx.source.addr.ip(),
+            reason = why.label(),
+            "fair share refused"
+        );
+        let retry = retry_after.to_string();
+        self.reply(
+            req,
+            ctx,
+            status,
+            crate::sip::reason_phrase(status),
+            Some((399, why.warning())),
+            &[(HeaderName::RetryAfter, &retry)],
+        );
+    }
+
+    /// Whether `source` already has its share of seats in this session (the trusted core,
+    /// fronting many users, has no such limit).
+    fn seats_taken_by(&self, source: IpAddr) -> bool {
+        let shares = &self.settings.shares;
+        !shares.is_trusted(source)
+            && self
+                .participants
+                .values()
+                .filter(|p| p.source == Some(source))
+                .count()
+                >= shares.participants_per_source
+    }
+
+    /// A unit of `source`'s RTP legs for a freshly reserved leg in `talk` (`Ok(None)` when the
+    /// answer reserves none); `Err` when the address holds all it may.
+    fn take_rtp_share(
+        &self,
+        source: IpAddr,
+        talk: Option<&super::talk::TalkAnswer>,
+    ) -> Result<Option<crate::overload::QuotaPermit>, ()> {
+        if !talk.is_some_and(|t| t.fresh) {
+            return Ok(None);
+        }
+        self.settings
+            .shares
+            .rtp_legs
+            .acquire(source, self.settings.shares.is_trusted(source))
+            .map(Some)
+            .ok_or(())
+    }
+
     /// What the others see of a participant: its address of record and display name, or an
     /// anonymous alias unique in this session (RFC 3323).
     fn public_identity(&mut self, who: &Identity) -> (String, Option<String>) {
@@ -609,7 +722,7 @@ impl SessionState {
     }
 
     fn reply_options(&mut self, req: &Request, ctx: RequestCtx) {
-        let contact = self.contact(ctx.source.protocol).to_string();
+        let contact = self.contact(&ctx.source).to_string();
         self.reply(
             req,
             ctx,
@@ -625,13 +738,15 @@ impl SessionState {
         );
     }
 
-    fn answer_ctx(&self) -> AnswerContext {
+    /// The SDP context toward a peer at `peer`: `o=`/`c=` in its family.
+    fn answer_ctx(&self, peer: IpAddr) -> AnswerContext {
+        let address = self.settings.faces.for_ip(peer).sdp_address;
         AnswerContext {
             username: "-".into(),
             session_id: 0,
             session_version: 0,
-            origin_address: self.settings.sdp_address,
-            connection_address: self.settings.sdp_address,
+            origin_address: address,
+            connection_address: address,
         }
     }
 
@@ -644,13 +759,10 @@ impl SessionState {
         body: &[u8],
         session_id: &str,
         pid: Option<u64>,
+        peer: IpAddr,
     ) -> Result<Negotiated, (u16, &'static str, String)> {
-        let ctx = self.answer_ctx();
-        let msrp = self
-            .settings
-            .msrp
-            .as_ref()
-            .filter(|_| self.settings.policy.serves(MediaKind::Msrp));
+        let ctx = self.answer_ctx(peer);
+        let msrp = self.msrp_for(peer);
         if body.is_empty() {
             let lines = media::offer_lines(msrp, session_id);
             return match sdp_state.offer(lines, &ctx) {
@@ -665,12 +777,8 @@ impl SessionState {
             };
         }
         let offer = sdp::parse(body).map_err(|e| (400, "Malformed SDP", e.to_string()))?;
-        let talk = self.plan_talk(&offer, pid);
-        let msrp = self
-            .settings
-            .msrp
-            .as_ref()
-            .filter(|_| self.settings.policy.serves(MediaKind::Msrp));
+        let talk = self.plan_talk(&offer, pid, peer);
+        let msrp = self.msrp_for(peer);
         let policy = FocusPolicy::new(msrp, session_id).with_talk(talk.as_ref());
         match sdp_state.answer(&offer, &policy, &ctx) {
             Ok(a) => {
@@ -736,6 +844,11 @@ impl SessionState {
                 return;
             }
         };
+        let source = ctx.source.addr.ip();
+        if self.seats_taken_by(source) {
+            self.refuse_share(req, ctx, 486, ShareRefusal::ParticipantsPerSource);
+            return;
+        }
         // RFC 4028: the session interval, or 422/400/420 (answered).
         let Some(timer) = self.uas_timer(req, &ctx) else {
             return;
@@ -774,10 +887,25 @@ impl SessionState {
         }
         let mut sdp_state = LocalSdpState::random();
         let msrp_session = media::new_session_id();
-        let n = match self.negotiate(&mut sdp_state, &invite_body.sdp, &msrp_session, None) {
+        let n = match self.negotiate(
+            &mut sdp_state,
+            &invite_body.sdp,
+            &msrp_session,
+            None,
+            ctx.source.addr.ip(),
+        ) {
             Ok(x) => x,
             Err((status, reason, warning)) => {
                 self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
+                return;
+            }
+        };
+        // A new RTP leg takes one of the legs its address may hold, over all sessions.
+        let rtp_share = match self.take_rtp_share(source, n.talk.as_ref()) {
+            Ok(permit) => permit,
+            Err(()) => {
+                self.discard_talk(n.talk.as_ref());
+                self.refuse_share(req, ctx, 503, ShareRefusal::RtpLegsPerSource);
                 return;
             }
         };
@@ -801,7 +929,7 @@ impl SessionState {
         };
         let pid = self.id();
         let id = dialog.id.clone();
-        let contact = self.contact(ctx.source.protocol).to_string();
+        let contact = self.contact(&ctx.source).to_string();
         let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(&tag));
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Allow, ALLOW);
@@ -857,8 +985,11 @@ impl SessionState {
                 peer_update: req.headers.has_token(HeaderName::Allow, "UPDATE"),
                 dialed_out: false,
                 hidden: who.anonymous,
+                source: Some(source),
+                rtp_share,
             },
         );
+        self.effects.push_back(Effect::AdmitFlow(ctx.source));
         // The MSRP leg is in the switch before the 200 leaves: a participant may connect and
         // bind as soon as it reads the answer.
         if let Some(leg) = n.leg {
@@ -866,9 +997,7 @@ impl SessionState {
         }
         // With a delayed offer the leg comes with the answer in the ACK, and the participant
         // may bind right after sending it: the switch holds such a bind until the leg is in.
-        let offered_msrp = self.settings.msrp.is_some()
-            && self.settings.policy.serves(MediaKind::Msrp)
-            && offer_pending;
+        let offered_msrp = self.msrp_for(ctx.source.addr.ip()).is_some() && offer_pending;
         if let (true, Some(p)) = (offered_msrp, self.participants.get(&pid)) {
             self.effects.push_back(Effect::MsrpExpect {
                 session_id: p.msrp_session.clone(),
@@ -1001,7 +1130,7 @@ impl SessionState {
                 return;
             };
             p.dialog.refresh_target(req);
-            let contact = self.contact(ctx.source.protocol).to_string();
+            let contact = self.contact(&ctx.source).to_string();
             let mut extra = vec![(HeaderName::Contact, contact)];
             extra.extend(self.timer_headers(&timer));
             let extra: Vec<(HeaderName, &str)> =
@@ -1015,12 +1144,41 @@ impl SessionState {
         };
         let mut sdp_state = p.sdp.clone();
         let session_id = p.msrp_session.clone();
-        let negotiated = self.negotiate(&mut sdp_state, &req.body, &session_id, Some(pid));
+        let negotiated = self.negotiate(
+            &mut sdp_state,
+            &req.body,
+            &session_id,
+            Some(pid),
+            ctx.source.addr.ip(),
+        );
         let n = match negotiated {
             Ok(x) => x,
             Err((status, reason, warning)) => {
                 self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
                 return;
+            }
+        };
+        // A leg new in this round takes a share of its address's legs; one the round drops
+        // gives it back.
+        let had_share = self
+            .participants
+            .get(&pid)
+            .is_some_and(|p| p.rtp_share.is_some());
+        let fresh_share = if had_share {
+            None
+        } else {
+            let source = self
+                .participants
+                .get(&pid)
+                .and_then(|p| p.source)
+                .unwrap_or(ctx.source.addr.ip());
+            match self.take_rtp_share(source, n.talk.as_ref()) {
+                Ok(permit) => permit,
+                Err(()) => {
+                    self.discard_talk(n.talk.as_ref());
+                    self.refuse_share(req, ctx, 503, ShareRefusal::RtpLegsPerSource);
+                    return;
+                }
             }
         };
         let (body, offer_pending, accepted) = (n.body, n.is_offer, n.accepted);
@@ -1029,7 +1187,14 @@ impl SessionState {
             self.refuse(req, ctx, &GroupPolicy::no_media());
             return;
         }
-        let contact = self.contact(ctx.source.protocol).to_string();
+        if let Some(p) = self.participants.get_mut(&pid) {
+            if n.talk.is_none() {
+                p.rtp_share = None;
+            } else if fresh_share.is_some() {
+                p.rtp_share = fresh_share;
+            }
+        }
+        let contact = self.contact(&ctx.source).to_string();
         let Some(p) = self.participants.get_mut(&pid) else {
             return;
         };
@@ -1426,6 +1591,16 @@ impl SessionState {
             );
             return;
         }
+        // Outsiders (neither in the session nor listed) hold at most their share, so the
+        // host and members can still subscribe.
+        let outsider = !present && self.settings.policy.member_role(&who.aor).is_none();
+        if outsider
+            && self.subscriptions.values().filter(|s| s.outsider).count()
+                >= self.settings.shares.outsider_subscriptions
+        {
+            self.refuse_share(req, ctx, 503, ShareRefusal::OutsiderSubscriptions);
+            return;
+        }
         let tag = new_tag();
         let dialog = match Dialog::uas(req, &tag, ctx.source) {
             Ok(d) => d,
@@ -1442,10 +1617,14 @@ impl SessionState {
         self.effects.push_back(Effect::RegisterDialog(id));
         let expires_at = now + Duration::from_secs(u64::from(expires));
         let mut sub = Subscription::new(sid, dialog, event, expires_at, now);
+        sub.outsider = outsider;
         sub.subscriber = who.aor.clone();
         sub.dialog_ids = self.settings.call_info_to_trusted
             && self.settings.trusted_hosts.contains(&ctx.source.addr.ip());
         self.subscriptions.insert(sid, sub);
+        if !outsider {
+            self.effects.push_back(Effect::AdmitFlow(ctx.source));
+        }
         metrics::gauge!("focus_subscriptions_active").increment(1.0);
         self.reply_subscribe_ok(req, ctx, &tag, expires);
         if expires == 0 {
@@ -1483,7 +1662,7 @@ impl SessionState {
     }
 
     fn reply_subscribe_ok(&mut self, req: &Request, ctx: RequestCtx, tag: &str, expires: u32) {
-        let contact = self.contact(ctx.source.protocol).to_string();
+        let contact = self.contact(&ctx.source).to_string();
         let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(tag));
         w.header_fmt(HeaderName::Expires, format_args!("{expires}"));
         w.header(HeaderName::Contact, &contact);
@@ -1705,6 +1884,7 @@ impl SessionState {
         subs.chain(participants)
             .chain(dials)
             .chain(pager)
+            .chain(self.senders.rested_at())
             .chain(self.talk_poll_timeout())
             .min()
     }
@@ -1768,6 +1948,7 @@ impl SessionState {
         }
         self.dial_timeouts(now);
         self.pump_pager(now);
+        self.senders.expire(now);
         self.talk_timeout(now);
         self.session_timeouts(now);
         // MSRP legs that never bound, or stayed lost past the grace time.
@@ -1885,9 +2066,7 @@ impl SessionState {
         let token = self.id();
         let seq = self.roster.seq();
         let interval = self.settings.min_notify_interval;
-        let contact_udp = self.settings.contact_udp.clone();
-        let contact_tcp = self.settings.contact_tcp.clone();
-        let contact_tls = self.settings.contact_tls.clone();
+        let faces = self.settings.faces.clone();
         let Some(sub) = self.subscriptions.get_mut(&sid) else {
             return;
         };
@@ -1897,12 +2076,11 @@ impl SessionState {
         body.extend_from_slice(sub.version.to_string().as_bytes());
         body.extend_from_slice(&parts.1);
         let (uri, mut w) = sub.dialog.request(&Method::Notify);
-        let contact = match sub.dialog.flow.protocol {
-            Protocol::Udp => contact_udp,
-            Protocol::Tcp => contact_tcp,
-            Protocol::Tls => contact_tls,
-        };
-        w.header(HeaderName::Contact, &contact);
+        let flow = sub.dialog.flow;
+        w.header(
+            HeaderName::Contact,
+            faces.for_ip(flow.addr.ip()).contact(flow.protocol),
+        );
         w.header(HeaderName::Event, &sub.event);
         match terminal {
             Some(reason) => w.header_fmt(

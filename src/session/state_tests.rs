@@ -16,19 +16,24 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
             allow_signalling_only: signalling_only,
             ..base.policy.clone()
         },
-        contact_udp: "<sip:team@127.0.0.1:5060>;isfocus".into(),
-        contact_tcp: "<sip:team@127.0.0.1:5060;transport=tcp>;isfocus".into(),
-        contact_tls: "<sips:team@127.0.0.1:5061>;isfocus".into(),
-        sdp_address: "127.0.0.1".parse().unwrap(),
+        faces: crate::transport::PerFamily::single(
+            "127.0.0.1".parse().unwrap(),
+            super::FocusFace {
+                contact_udp: "<sip:team@127.0.0.1:5060>;isfocus".into(),
+                contact_tcp: "<sip:team@127.0.0.1:5060;transport=tcp>;isfocus".into(),
+                contact_tls: "<sips:team@127.0.0.1:5061>;isfocus".into(),
+                sdp_address: "127.0.0.1".parse().unwrap(),
+                msrp: Some(super::super::media::MsrpOffer {
+                    host: crate::sip::Host::Ip("127.0.0.1".parse().unwrap()),
+                    port: 2855,
+                    max_size: 4096,
+                    tls: false,
+                }),
+            },
+        ),
         max_expires: 7200,
         max_subscriptions: 3,
         min_notify_interval: Duration::from_millis(interval_ms),
-        msrp: Some(super::super::media::MsrpOffer {
-            host: "127.0.0.1".into(),
-            port: 2855,
-            max_size: 4096,
-            tls: false,
-        }),
         journal: true,
         ..base
     })
@@ -117,6 +122,7 @@ struct Out {
     responses: Vec<(u16, String)>,
     sent: Vec<Sent>,
     registered: usize,
+    admitted: usize,
     unregistered: usize,
     msrp_added: Vec<(u64, super::super::media::MsrpLeg)>,
     msrp_removed: Vec<String>,
@@ -171,6 +177,7 @@ impl Harness {
                 Effect::Charge(e) => out.charges.push(e),
                 Effect::Talk(e) => out.talk.push(e),
                 Effect::Journal(e) => out.journal.push(e),
+                Effect::AdmitFlow(_) => out.admitted += 1,
             }
         }
         out
@@ -1162,7 +1169,7 @@ fn anonymous_participants_are_hidden() {
 struct OnePort;
 
 impl crate::media::rtp::RtpPorts for OnePort {
-    fn reserve(&self) -> Option<u16> {
+    fn reserve(&self, _peer: std::net::IpAddr) -> Option<u16> {
         Some(30000)
     }
     fn release(&self, _port: u16) {}

@@ -9,13 +9,13 @@
 //! reservation, and the actor executes the effects.
 
 use crate::conference_info::{Media, MediaStatus};
-use crate::floor::bfcp::{Attribute, Message, Primitive, RequestStatus};
+use crate::floor::bfcp::{Attribute, ErrorCode, Message, Primitive, RequestStatus};
 use crate::floor::{self, FloorControl, FloorEvent, Output, RevokeReason, UserInfo};
 use crate::media::rtp::{self, Codec, CodecChoice, LegCodec, LegSpec, RtpEvent, RtpPorts};
 use crate::sdp::{Attribute as SdpAttribute, MediaDescription, SessionDescription};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,11 +73,13 @@ pub struct TalkPlanes {
 
 impl TalkPlanes {
     /// Starts the RTP plane and the BFCP listener when the provider's policy serves audio
-    /// (inside the I/O runtime); the listener binds `[floor] listen`, or `sip_ip` with a port
-    /// the OS picks. `Err` names the address that could not be bound.
+    /// (inside the I/O runtime). The listener binds `[floor] listen`, or the first SIP
+    /// address with a port the OS picks; further addresses (the SIP addresses of other IP
+    /// families) listen on the same port. RTP legs bind the SIP address of their peer's
+    /// family. `Err` names the address that could not be bound.
     pub fn start(
         config: &crate::config::Config,
-        sip_ip: std::net::IpAddr,
+        sip_ips: &[std::net::IpAddr],
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Result<Option<TalkPlanes>, (SocketAddr, std::io::Error)> {
         use crate::config::MediaKind;
@@ -85,10 +87,31 @@ impl TalkPlanes {
             return Ok(None);
         }
         let f = &config.floor;
-        let addr = f
+        let sip_ip = sip_ips
+            .first()
+            .copied()
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        let configured: Vec<SocketAddr> = f
             .listen
-            .parse()
-            .unwrap_or_else(|_| SocketAddr::new(sip_ip, 0));
+            .split(',')
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        let addr = configured
+            .first()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::new(sip_ip, 0));
+        // One BFCP address per IP family beyond the first.
+        let mut more: Vec<std::net::IpAddr> = Vec::new();
+        let candidates: Vec<std::net::IpAddr> = if configured.is_empty() {
+            sip_ips.to_vec()
+        } else {
+            configured.iter().map(SocketAddr::ip).collect()
+        };
+        for ip in candidates {
+            if ip.is_ipv6() != addr.is_ipv6() && !more.iter().any(|m| m.is_ipv6() == ip.is_ipv6()) {
+                more.push(ip);
+            }
+        }
         let (floor, listener) = crate::floor::FloorServer::bind(
             addr,
             crate::floor::ServerSettings {
@@ -99,15 +122,28 @@ impl TalkPlanes {
             },
         )
         .map_err(|e| (addr, e))?;
+        for ip in &more {
+            let also = floor
+                .bind_also(*ip)
+                .map_err(|e| (SocketAddr::new(*ip, floor.local_addr().port()), e))?;
+            tokio::spawn(floor.clone().run(also, cancel.clone()));
+        }
         tokio::spawn(floor.clone().run(listener, cancel.clone()));
         let r = &config.rtp;
         let rtp = Arc::new(crate::media::rtp::RtpPlane::new(
             crate::media::rtp::RtpSettings {
                 bind: sip_ip,
+                also_bind: sip_ips
+                    .iter()
+                    .copied()
+                    .filter(|ip| ip.is_ipv6() != sip_ip.is_ipv6())
+                    .take(1)
+                    .collect(),
                 port_min: r.port_min,
                 port_max: r.port_max,
                 silence_timeout: Duration::from_secs(r.silence_timeout_s),
                 max_packet_rate: r.max_packet_rate,
+                latching: r.latching,
             },
         ));
         Ok(Some(TalkPlanes { rtp, floor }))
@@ -168,6 +204,36 @@ pub enum TalkEffect {
     },
 }
 
+/// Why a BFCP connection may not speak for the user it names. Each refusal is one BFCP
+/// Error (RFC 8855 §13.1) and one `reason` of `focus_bfcp_rejected_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FloorRefusal {
+    /// No floor control user by that id in this conference.
+    #[error("no such user in this conference")]
+    UnknownUser,
+    /// The user exists, but its SDP negotiated floor control from another address.
+    #[error("this address did not negotiate floor control for that user")]
+    WrongAddress,
+}
+
+impl FloorRefusal {
+    /// The BFCP error code answered.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            FloorRefusal::UnknownUser => ErrorCode::UserDoesNotExist,
+            FloorRefusal::WrongAddress => ErrorCode::UnauthorizedOperation,
+        }
+    }
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            FloorRefusal::UnknownUser => "unknown_user",
+            FloorRefusal::WrongAddress => "wrong_address",
+        }
+    }
+}
+
 /// The talk-burst part of one answer: its lines and the leg they describe.
 #[derive(Debug, Clone)]
 pub struct TalkAnswer {
@@ -183,6 +249,8 @@ pub struct TalkAnswer {
     pub codec: CodecChoice,
     /// Where the offer says the participant receives.
     pub remote: Option<SocketAddr>,
+    /// The address the offer's BFCP stream is at: its connections must come from there.
+    pub bfcp_from: Option<IpAddr>,
 }
 
 impl TalkAnswer {
@@ -205,6 +273,8 @@ struct Leg {
     remote: Option<SocketAddr>,
     /// A floor control user (its offer had a BFCP stream).
     floor_user: bool,
+    /// Where its BFCP connections must come from (its offer's BFCP `c=` address).
+    bfcp_from: Option<IpAddr>,
     /// Its BFCP connection dropped and none replaced it.
     lost: bool,
     /// No RTP or RTCP for the silence timeout.
@@ -217,9 +287,8 @@ pub struct Talk {
     conference_id: u32,
     floor: FloorControl,
     legs: BTreeMap<u64, Leg>,
-    /// BFCP user id → participant.
+    /// BFCP user id (random, so not guessable from one's own) → participant.
     users: HashMap<u16, u64>,
-    next_user: u16,
     holder: Option<u64>,
     /// When the current talk burst was granted (its duration is measured).
     granted_at: Option<Instant>,
@@ -245,7 +314,6 @@ impl Talk {
             floor,
             legs: BTreeMap::new(),
             users: HashMap::new(),
-            next_user: 1,
             holder: None,
             granted_at: None,
             effects: Vec::new(),
@@ -266,6 +334,21 @@ impl Talk {
         self.users.contains_key(&user) && self.floor.has_user(user)
     }
 
+    /// Whether a BFCP connection from `peer` may speak for `user`: the user must be a floor
+    /// control participant whose offer put its BFCP stream at `peer`'s address.
+    pub fn authorize(&self, user: u16, peer: IpAddr) -> Result<(), FloorRefusal> {
+        let leg = self
+            .users
+            .get(&user)
+            .and_then(|p| self.legs.get(p))
+            .filter(|_| self.floor.has_user(user))
+            .ok_or(FloorRefusal::UnknownUser)?;
+        match leg.bfcp_from {
+            Some(ip) if ip.to_canonical() == peer.to_canonical() => Ok(()),
+            _ => Err(FloorRefusal::WrongAddress),
+        }
+    }
+
     /// Effects produced since the last call.
     pub fn take_effects(&mut self) -> Vec<TalkEffect> {
         std::mem::take(&mut self.effects)
@@ -274,8 +357,15 @@ impl Talk {
     /// Plans the talk-burst part of the answer to `offer`: the first `m=audio` RTP stream
     /// with a codec of the group, and the first BFCP stream the focus serves. `pid` names the
     /// participant whose leg it renews (a re-INVITE keeps its port and user id). `None`: no
-    /// usable audio stream (or no free port pair), so audio and BFCP are declined.
-    pub fn plan(&mut self, offer: &SessionDescription, pid: Option<u64>) -> Option<TalkAnswer> {
+    /// usable audio stream (or no free port pair), so audio and BFCP are declined. A fresh
+    /// leg's ports are bound in the IP family of `peer` (where the participant's signalling
+    /// came from, the family the answer's `c=` names).
+    pub fn plan(
+        &mut self,
+        offer: &SessionDescription,
+        pid: Option<u64>,
+        peer: std::net::IpAddr,
+    ) -> Option<TalkAnswer> {
         let existing = pid.and_then(|p| self.legs.get(&p)).cloned();
         let (audio_index, offered) = offer
             .media
@@ -285,7 +375,7 @@ impl Talk {
         let codec = rtp::choose(&self.settings.codecs, offered)?;
         let (port, fresh) = match &existing {
             Some(l) => (l.port, false),
-            None => (self.settings.ports.reserve()?, true),
+            None => (self.settings.ports.reserve(peer)?, true),
         };
         let user = match &existing {
             Some(l) => l.user,
@@ -313,21 +403,24 @@ impl Talk {
             audio_line = audio_line.with_attribute(SdpAttribute::new("fmtp", fmtp.as_str()));
         }
         audio_line = audio_line.with_attribute(SdpAttribute::new("label", label.as_str()));
-        let bfcp = offer
+        let offered_bfcp = offer
             .media
             .iter()
             .enumerate()
-            .find(|(_, m)| !m.is_disabled() && floor::sdp::can_serve(m))
-            .map(|(i, m)| {
-                let line = floor::sdp::ServerLine {
-                    port: self.settings.bfcp_port,
-                    conference_id: self.conference_id,
-                    user_id: user,
-                    floor_id: AUDIO_FLOOR,
-                    media_label: &label,
-                };
-                (i, floor::sdp::answer_line(m, &line))
-            });
+            .find(|(_, m)| !m.is_disabled() && floor::sdp::can_serve(m));
+        let bfcp_from = offered_bfcp
+            .and_then(|(_, m)| offer.connections_for(m).first())
+            .and_then(|c| c.ip());
+        let bfcp = offered_bfcp.map(|(i, m)| {
+            let line = floor::sdp::ServerLine {
+                port: self.settings.bfcp_port,
+                conference_id: self.conference_id,
+                user_id: user,
+                floor_id: AUDIO_FLOOR,
+                media_label: &label,
+            };
+            (i, floor::sdp::answer_line(m, &line))
+        });
         Some(TalkAnswer {
             audio_index,
             audio_line,
@@ -338,6 +431,7 @@ impl Talk {
             label,
             codec,
             remote,
+            bfcp_from,
         })
     }
 
@@ -371,6 +465,7 @@ impl Talk {
                 codec: answer.codec,
                 remote: answer.remote,
                 floor_user,
+                bfcp_from: answer.bfcp_from,
                 lost: false,
                 silent: false,
             },
@@ -391,6 +486,7 @@ impl Talk {
         leg.remote = answer.remote;
         leg.codec = answer.codec.clone();
         leg.label = answer.label.clone();
+        leg.bfcp_from = answer.bfcp_from;
         let (user, had_floor) = (leg.user, leg.floor_user);
         leg.floor_user = answer.bfcp.is_some();
         self.effects.push(TalkEffect::UpdateLeg {
@@ -440,6 +536,11 @@ impl Talk {
     pub fn on_bfcp(&mut self, now: Instant, user: u16, msg: &Message) {
         if let Some(leg) = self.users.get(&user).and_then(|p| self.legs.get_mut(p)) {
             leg.lost = false;
+        }
+        if msg.user_id != user && msg.primitive != Primitive::Error {
+            // Speaking for another user on one's own connection: the machine answers Error 5.
+            metrics::counter!("focus_bfcp_rejected_total", "reason" => "user_mismatch")
+                .increment(1);
         }
         let out = self.floor.on_message(now, user, msg);
         if msg.primitive == Primitive::FloorRequest {
@@ -533,16 +634,19 @@ impl Talk {
         self.legs.keys().copied()
     }
 
+    /// A random free user id: one's own id says nothing about the others' (RFC 8855 carries
+    /// it in every message, and a sequential one would name the neighbours).
     fn allocate_user(&mut self) -> u16 {
-        for _ in 0..=u16::MAX {
-            let id = self.next_user;
-            self.next_user = self.next_user.checked_add(1).unwrap_or(1);
+        for _ in 0..64 {
+            let id: u16 = rand::random();
             if id != 0 && !self.users.contains_key(&id) {
                 return id;
             }
         }
-        // 65535 users in one session cannot happen (participant limits are far lower).
-        0
+        // A crowded id space (tens of thousands of users): the first free one.
+        (1..=u16::MAX)
+            .find(|id| !self.users.contains_key(id))
+            .unwrap_or(0)
     }
 
     /// Turns the machine's outputs into effects, following who holds the floor.

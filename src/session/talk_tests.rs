@@ -14,7 +14,7 @@ struct Ports {
 }
 
 impl RtpPorts for Ports {
-    fn reserve(&self) -> Option<u16> {
+    fn reserve(&self, _peer: std::net::IpAddr) -> Option<u16> {
         if self.exhausted {
             return None;
         }
@@ -80,7 +80,9 @@ fn holders(effects: &[TalkEffect]) -> Vec<u64> {
 
 /// Joins participant `pid`; returns its BFCP user id.
 fn join(t: &mut Talk, pid: u64, name: &str) -> u16 {
-    let a = t.plan(&offer("0", true), None).expect("a plan");
+    let a = t
+        .plan(&offer("0", true), None, [127, 0, 0, 1].into())
+        .expect("a plan");
     let user = a.user;
     t.join(pid, a, info(name));
     user
@@ -90,7 +92,9 @@ fn join(t: &mut Talk, pid: u64, name: &str) -> u16 {
 fn a_plan_answers_one_codec_and_a_bfcp_server_line() {
     let ports = Arc::new(Ports::default());
     let mut t = Talk::new(settings(ports.clone()), CONF);
-    let a = t.plan(&offer("8 0", true), None).unwrap();
+    let a = t
+        .plan(&offer("8 0", true), None, [127, 0, 0, 1].into())
+        .unwrap();
     assert_eq!((a.audio_index, a.port, a.fresh), (0, 30002, true));
     assert_eq!(a.audio_line.formats, ["0"]);
     assert_eq!(a.audio_line.attr_value("rtpmap"), Some("0 PCMU/8000"));
@@ -105,13 +109,15 @@ fn a_plan_answers_one_codec_and_a_bfcp_server_line() {
     t.discard(&a);
     assert_eq!(*ports.released.lock().unwrap(), [30002]);
     // No common codec, or no port: nothing planned (and nothing reserved).
-    assert!(t.plan(&offer("18", true), None).is_none());
+    assert!(t
+        .plan(&offer("18", true), None, [127, 0, 0, 1].into())
+        .is_none());
     let none = Arc::new(Ports {
         exhausted: true,
         ..Ports::default()
     });
     assert!(Talk::new(settings(none), CONF)
-        .plan(&offer("0", true), None)
+        .plan(&offer("0", true), None, [127, 0, 0, 1].into())
         .is_none());
 }
 
@@ -124,7 +130,9 @@ fn a_renewed_leg_keeps_its_port_and_user() {
     assert!(
         matches!(&effects[..], [TalkEffect::AddLeg(spec)] if spec.pid == 7 && spec.port == 30002)
     );
-    let again = t.plan(&offer("0", true), Some(7)).unwrap();
+    let again = t
+        .plan(&offer("0", true), Some(7), [127, 0, 0, 1].into())
+        .unwrap();
     assert_eq!((again.port, again.user, again.fresh), (30002, user, false));
     t.discard(&again);
     assert!(
@@ -132,7 +140,9 @@ fn a_renewed_leg_keeps_its_port_and_user() {
         "a kept port is not released"
     );
     // A re-offer without BFCP: the leg stays, floor control goes.
-    let audio_only = t.plan(&offer("0", false), Some(7)).unwrap();
+    let audio_only = t
+        .plan(&offer("0", false), Some(7), [127, 0, 0, 1].into())
+        .unwrap();
     let now = Instant::now();
     t.renew(now, 7, Some(audio_only), info("alice"));
     assert!(!t.knows(user));
@@ -250,4 +260,63 @@ fn request_outcomes_are_labelled_by_the_response() {
     assert_eq!(request_outcome(&queued, bob, 2), "queued");
     let again = t.floor.on_message(now, bob, &request(bob, 3));
     assert_eq!(request_outcome(&again, bob, 3), "error");
+}
+
+#[test]
+fn a_bfcp_connection_speaks_only_for_its_own_user_from_its_offers_address() {
+    let ports = Arc::new(Ports::default());
+    let mut t = Talk::new(settings(ports), CONF);
+    let alice = join(&mut t, 1, "alice");
+    let bob = join(&mut t, 2, "bob");
+    let here: IpAddr = "10.0.0.5".parse().unwrap();
+    assert_eq!(t.authorize(alice, here), Ok(()));
+    assert_eq!(
+        t.authorize(alice, "::ffff:10.0.0.5".parse().unwrap()),
+        Ok(()),
+        "the same address, IPv4-mapped"
+    );
+    assert_eq!(
+        t.authorize(alice, "10.0.0.66".parse().unwrap()),
+        Err(FloorRefusal::WrongAddress)
+    );
+    let stranger = (1..=u16::MAX).find(|u| *u != alice && *u != bob).unwrap();
+    assert_eq!(t.authorize(stranger, here), Err(FloorRefusal::UnknownUser));
+    assert_eq!(
+        FloorRefusal::WrongAddress.code(),
+        ErrorCode::UnauthorizedOperation
+    );
+    assert_eq!(
+        FloorRefusal::UnknownUser.code(),
+        ErrorCode::UserDoesNotExist
+    );
+    // A re-offer that moves floor control moves where its connections may come from.
+    let moved = crate::sdp::parse(
+        b"v=0\r\no=- 1 2 IN IP4 10.0.0.7\r\ns=-\r\nc=IN IP4 10.0.0.7\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\nm=application 9 TCP/BFCP *\r\na=floorctrl:c-only\r\na=setup:active\r\n",
+    )
+    .unwrap();
+    let renewed = t.plan(&moved, Some(1), [127, 0, 0, 1].into()).unwrap();
+    t.renew(Instant::now(), 1, Some(renewed), info("alice"));
+    assert_eq!(t.authorize(alice, here), Err(FloorRefusal::WrongAddress));
+    assert_eq!(t.authorize(alice, "10.0.0.7".parse().unwrap()), Ok(()));
+    // Gone: unknown.
+    t.leave(Instant::now(), 1);
+    assert_eq!(
+        t.authorize(alice, "10.0.0.7".parse().unwrap()),
+        Err(FloorRefusal::UnknownUser)
+    );
+}
+
+#[test]
+fn user_ids_are_random_and_unique() {
+    let ports = Arc::new(Ports::default());
+    let mut t = Talk::new(settings(ports), CONF);
+    let ids: Vec<u16> = (0..50).map(|pid| join(&mut t, pid + 1, "p")).collect();
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+    assert!(!ids.contains(&0));
+    let sequential = ids
+        .windows(2)
+        .filter(|w| w[1] == w[0].wrapping_add(1))
+        .count();
+    assert!(sequential < 3, "{ids:?}");
 }

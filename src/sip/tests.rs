@@ -438,3 +438,44 @@ fn torture_fixtures_parse_as_their_rfcs_say() {
     }
     assert_eq!(seen, 61);
 }
+
+/// Every host:port the focus writes goes through `Host::with_port`: an IPv6 reference comes
+/// out in brackets (RFC 3261 §25.1, RFC 5118 §4.1) and reads back as the same address in a
+/// URI and a Via; configuration may name IPv6 with or without brackets.
+#[test]
+fn host_port_brackets_ipv6_and_reads_back() {
+    let v6 = Host::Ip("2001:db8::7".parse().unwrap());
+    assert_eq!(v6.with_port(5060).to_string(), "[2001:db8::7]:5060");
+    assert_eq!(
+        Host::Ip([192, 0, 2, 1].into()).with_port(5060).to_string(),
+        "192.0.2.1:5060"
+    );
+    assert_eq!(
+        Host::Domain("focus.example.com".into())
+            .with_port(5061)
+            .to_string(),
+        "focus.example.com:5061"
+    );
+    let uri = Uri::parse(&format!("sip:team@{}", v6.with_port(5060))).unwrap();
+    assert_eq!((uri.host.as_ref(), uri.port), (Some(&v6), Some(5060)));
+    let via = Via::parse(&format!(
+        "SIP/2.0/UDP {};branch=z9hG4bKx",
+        v6.with_port(5062)
+    ))
+    .unwrap();
+    assert_eq!((via.host, via.port), (v6.clone(), Some(5062)));
+    // The bug this replaces: a bare IPv6 address with a port is no URI at all.
+    assert!(Uri::parse("sip:team@::1:5060").is_err());
+    for text in ["::1", "[::1]"] {
+        assert_eq!(
+            Host::parse_config(text),
+            Ok(Host::Ip(std::net::Ipv6Addr::LOCALHOST.into())),
+            "{text}"
+        );
+    }
+    assert!(Host::parse_config("::1:5060:x").is_err());
+    assert_eq!(
+        Host::parse_config("focus.example.com"),
+        Ok(Host::Domain("focus.example.com".into()))
+    );
+}

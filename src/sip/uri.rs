@@ -103,6 +103,42 @@ impl Host {
             Host::Domain(_) => None,
         }
     }
+
+    /// Parses a host as an operator writes it in configuration or on the command line: what
+    /// [`Host::parse`] takes, and also a bare IPv6 address (`::1`), which only a URI needs
+    /// in brackets.
+    pub fn parse_config(s: &str) -> Result<Host, UriError> {
+        match s.parse::<Ipv6Addr>() {
+            Ok(a) => Ok(Host::Ip(IpAddr::V6(a))),
+            Err(_) => Host::parse(s),
+        }
+    }
+
+    /// `host:port` as every URI, Via sent-by and MSRP path the focus writes needs it: an
+    /// IPv6 literal in brackets (RFC 3261 §25.1, RFC 5118 §4.1). The one place the focus
+    /// writes a host with a port.
+    pub fn with_port(&self, port: u16) -> HostPort<'_> {
+        HostPort {
+            host: self,
+            port: Some(port),
+        }
+    }
+}
+
+/// A host with an optional port, written as a URI or Via writes it (see [`Host::with_port`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HostPort<'a> {
+    pub host: &'a Host,
+    pub port: Option<u16>,
+}
+
+impl fmt::Display for HostPort<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}:{p}", self.host),
+            None => write!(f, "{}", self.host),
+        }
+    }
 }
 
 impl fmt::Display for Host {

@@ -9,32 +9,58 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-/// A bound UDP socket.
+/// The bound UDP sockets: one per listen address (IPv4, IPv6 or both).
 pub struct UdpTransport {
-    socket: Arc<UdpSocket>,
-    local: SocketAddr,
+    sockets: Vec<Arc<UdpSocket>>,
+    /// Bound addresses, in the order given (the first is the primary).
+    locals: Vec<SocketAddr>,
 }
 
 impl UdpTransport {
-    /// Binds the socket with large buffers (bursts of datagrams must not be dropped by the
-    /// kernel while a worker is busy).
+    /// Binds one socket on `addr`.
     pub fn bind(addr: SocketAddr) -> std::io::Result<UdpTransport> {
-        let domain = socket2::Domain::for_address(addr);
-        let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-        let _ = s.set_recv_buffer_size(8 << 20);
-        let _ = s.set_send_buffer_size(8 << 20);
-        s.set_nonblocking(true)?;
-        s.bind(&addr.into())?;
-        let socket = UdpSocket::from_std(s.into())?;
-        let local = socket.local_addr()?;
-        Ok(UdpTransport {
-            socket: Arc::new(socket),
-            local,
-        })
+        Self::bind_all(&[addr]).map_err(|(_, e)| e)
     }
 
+    /// Binds one socket per address, each with large buffers (bursts of datagrams must not be
+    /// dropped by the kernel while a worker is busy). With both families listed, IPv6 sockets
+    /// are IPv6-only, so `[::]` and `0.0.0.0` can share a port.
+    /// `Err` names the address that could not be bound.
+    pub fn bind_all(addrs: &[SocketAddr]) -> Result<UdpTransport, (SocketAddr, std::io::Error)> {
+        let both = super::both_families(addrs);
+        let mut sockets = Vec::with_capacity(addrs.len());
+        let mut locals = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let (socket, local) = bind_one(*addr, both).map_err(|e| (*addr, e))?;
+            locals.push(local);
+            sockets.push(Arc::new(socket));
+        }
+        if sockets.is_empty() {
+            let none = std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address");
+            return Err((SocketAddr::from(([0, 0, 0, 0], 0)), none));
+        }
+        Ok(UdpTransport { sockets, locals })
+    }
+
+    /// The primary (first) bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.locals[0]
+    }
+
+    /// Every bound address.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.locals
+    }
+
+    /// The bound address that reaches `peer` (its family's, else the primary).
+    pub fn local_addr_for(&self, peer: std::net::IpAddr) -> SocketAddr {
+        self.locals[super::index_for(&self.locals, peer)]
+    }
+
+    /// The socket that reaches `to`: the first of its family, else the primary.
+    fn socket_for(&self, to: SocketAddr) -> &UdpSocket {
+        let i = super::index_for(&self.locals, to.ip());
+        &self.sockets[i]
     }
 
     /// Sends one datagram without waiting. A full kernel buffer counts as a loss, which UDP
@@ -43,7 +69,7 @@ impl UdpTransport {
         if data.len() > 65_507 {
             return Err(SendError::TooLarge);
         }
-        match self.socket.try_send_to(data, to) {
+        match self.socket_for(to).try_send_to(data, to) {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 metrics::counter!("focus_transport_send_errors_total", "transport" => "udp", "reason" => "full").increment(1);
@@ -56,7 +82,7 @@ impl UdpTransport {
         }
     }
 
-    /// Receives until cancelled, handing each parsed datagram to the sink.
+    /// Receives on every socket until cancelled, handing each parsed datagram to the sink.
     pub async fn run(
         self: Arc<Self>,
         sink: Arc<dyn Sink>,
@@ -64,11 +90,48 @@ impl UdpTransport {
         limits: ParseLimits,
         cancel: CancellationToken,
     ) {
+        for socket in self.sockets.iter().skip(1) {
+            tokio::spawn(receive(
+                socket.clone(),
+                sink.clone(),
+                max_message,
+                limits,
+                cancel.clone(),
+            ));
+        }
+        receive(self.sockets[0].clone(), sink, max_message, limits, cancel).await;
+    }
+}
+
+fn bind_one(addr: SocketAddr, only_v6: bool) -> std::io::Result<(UdpSocket, SocketAddr)> {
+    let domain = socket2::Domain::for_address(addr);
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if only_v6 && addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    let _ = s.set_recv_buffer_size(8 << 20);
+    let _ = s.set_send_buffer_size(8 << 20);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    let socket = UdpSocket::from_std(s.into())?;
+    let local = socket.local_addr()?;
+    Ok((socket, local))
+}
+
+/// One socket's receive loop.
+async fn receive(
+    socket: Arc<UdpSocket>,
+    sink: Arc<dyn Sink>,
+    max_message: usize,
+    limits: ParseLimits,
+    cancel: CancellationToken,
+) {
+    {
         let mut buf = vec![0u8; 65_536];
         loop {
             let received = tokio::select! {
                 _ = cancel.cancelled() => return,
-                r = self.socket.recv_from(&mut buf) => r,
+                r = socket.recv_from(&mut buf) => r,
             };
             let (n, from) = match received {
                 Ok(x) => x,

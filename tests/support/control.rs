@@ -98,7 +98,7 @@ impl Ua {
 
     /// Accepts with a fresh active MSRP end, connects it to the focus and binds.
     pub fn accept_chat(&mut self, inv: &Invited) -> (Call, MsrpClient) {
-        let mut end = Endpoint::new(&self.name.clone(), super::msrp::Setup::Active);
+        let mut end = self.chat_end(super::msrp::Setup::Active);
         let (call, _) = self.accept(inv, &end);
         let mut msrp = end.connect(&inv.focus_path);
         msrp.bind();

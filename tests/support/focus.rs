@@ -1,7 +1,7 @@
 //! The focus under test: one `cpm-focus` process per test, on ephemeral ports.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +35,10 @@ pub struct Launch {
     pub args: Vec<String>,
     /// Environment variables removed after the test defaults (e.g. `NO_COLOR`).
     pub env_remove: Vec<String>,
+    /// The loopback addresses SIP, SIP over TLS and MSRP listen on, with ports the OS
+    /// picks (default `127.0.0.1`; `[::1]` for IPv6, both for a dual-stack focus). The first
+    /// is the primary one. `sip_listen`, when set, replaces the SIP addresses.
+    pub ips: Vec<IpAddr>,
 }
 
 /// A running focus; killed (and its config file removed) on drop. When the test is failing,
@@ -53,6 +57,9 @@ pub struct Focus {
     pub msrp: Option<SocketAddr>,
     /// The admin HTTP API.
     pub admin_addr: SocketAddr,
+    /// Every address of the ready line by key, in order (a dual-stack focus repeats
+    /// `sip_udp`, `sip_tcp`, `sip_tls` and `msrp` for its second family).
+    pub addrs: Vec<(String, SocketAddr)>,
     /// Everything the focus wrote on stderr (its tracing log).
     log: Arc<Mutex<String>>,
     config_path: PathBuf,
@@ -90,22 +97,32 @@ impl Focus {
         let config_path =
             std::env::temp_dir().join(format!("cpm-focus-e2e-{}-{n}.toml", std::process::id()));
         std::fs::write(&config_path, &text).expect("writing the test config");
+        let ips = if launch.ips.is_empty() {
+            vec![IpAddr::from([127, 0, 0, 1])]
+        } else {
+            launch.ips.clone()
+        };
+        let any_port = ips
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, 0).to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         let sip_listen = launch
             .sip_listen
-            .map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string());
+            .map_or_else(|| any_port.clone(), |a| a.to_string());
         let mut command = Command::new(env!("CARGO_BIN_EXE_cpm-focus"));
         command
             .arg("--config")
             .arg(&config_path)
             .args([
                 "--sips-listen",
-                "127.0.0.1:0",
+                &any_port,
                 "--sip-listen",
                 &sip_listen,
                 "--metrics-listen",
                 "127.0.0.1:0",
                 "--msrp-listen",
-                "127.0.0.1:0",
+                &any_port,
                 "--admin-listen",
                 "127.0.0.1:0",
             ])
@@ -171,7 +188,16 @@ impl Focus {
             "off" => None,
             _ => Some(field("sip_tls")),
         };
+        // Every `key=IP:PORT` of the line, repeated keys included (a second IP family).
+        let addrs = line
+            .split_whitespace()
+            .filter_map(|w| {
+                let (k, v) = w.split_once('=')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect();
         Focus {
+            addrs,
             sip_tls,
             sip_udp: field("sip_udp"),
             sip_tcp: field("sip_tcp"),
@@ -185,6 +211,15 @@ impl Focus {
             config_text: text,
             launch,
         }
+    }
+
+    /// The address of service `key` (`sip_udp`, `sip_tcp`, `msrp`...) in `ip`'s family.
+    pub fn addr_of(&self, key: &str, ip: IpAddr) -> SocketAddr {
+        self.addrs
+            .iter()
+            .find(|(k, a)| k == key && a.is_ipv6() == ip.is_ipv6())
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no {key} address of {ip}'s family: {:?}", self.addrs))
     }
 
     /// Kills the process with SIGKILL (a crash: no cleanup of any kind) and reaps it.

@@ -23,7 +23,7 @@ use cpm_focus::sip::Response as SipResponse;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -67,6 +67,8 @@ pub struct Endpoint {
     recv_buffer: Option<usize>,
     /// MSRP over TLS: connect here (a [`super::Pki::relay`] to the focus's MSRP port).
     via: Option<SocketAddr>,
+    /// `a=fingerprint` value to offer (RFC 8122), e.g. `sha-256 AB:...`.
+    pub fingerprint: Option<String>,
 }
 
 impl Endpoint {
@@ -77,14 +79,27 @@ impl Endpoint {
 
     /// [`Endpoint::new`] with the connection's receive buffer set to `recv_buffer` bytes.
     pub fn with_recv_buffer(name: &str, setup: Setup, recv_buffer: Option<usize>) -> Endpoint {
+        Endpoint::build(name, setup, recv_buffer, IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// A participant end on loopback address `ip` (`::1`: an IPv6 path and `IN IP6` offer).
+    pub fn at(name: &str, setup: Setup, ip: IpAddr) -> Endpoint {
+        Endpoint::build(name, setup, None, ip)
+    }
+
+    fn build(name: &str, setup: Setup, recv_buffer: Option<usize>, ip: IpAddr) -> Endpoint {
         let (local, port) = match setup {
             Setup::Active => {
-                let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))
-                    .expect("TCP socket");
+                let domain = if ip.is_ipv6() {
+                    Domain::IPV6
+                } else {
+                    Domain::IPV4
+                };
+                let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP)).expect("TCP socket");
                 if let Some(n) = recv_buffer {
                     s.set_recv_buffer_size(n).expect("SO_RCVBUF");
                 }
-                let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+                let any = SocketAddr::new(ip, 0);
                 s.bind(&any.into()).expect("binding the MSRP socket");
                 let port = s
                     .local_addr()
@@ -95,13 +110,18 @@ impl Endpoint {
                 (Local::Active(s), port)
             }
             Setup::Passive => {
-                let l = TcpListener::bind("127.0.0.1:0").expect("MSRP listener");
+                let l = TcpListener::bind((ip, 0)).expect("MSRP listener");
                 let port = l.local_addr().unwrap().port();
                 (Local::Passive(l), port)
             }
         };
-        let path = MsrpUri::parse(&format!("msrp://127.0.0.1:{port}/{};tcp", session_id(name)))
-            .expect("our MSRP URI");
+        // SocketAddr writes an IPv6 address in brackets, as the URI needs it.
+        let path = MsrpUri::parse(&format!(
+            "msrp://{}/{};tcp",
+            SocketAddr::new(ip, port),
+            session_id(name)
+        ))
+        .expect("our MSRP URI");
         Endpoint {
             name: name.to_string(),
             setup,
@@ -109,6 +129,7 @@ impl Endpoint {
             local: Some(local),
             recv_buffer,
             via: None,
+            fingerprint: None,
         }
     }
 
@@ -127,11 +148,13 @@ impl Endpoint {
             Setup::Active => "active",
             Setup::Passive => "passive",
         };
-        format!(
+        let ip = focus_addr(&self.path).ip();
+        let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
+        let offer = format!(
             "v=0\r\n\
-             o={name} 1 {version} IN IP4 127.0.0.1\r\n\
+             o={name} 1 {version} IN {family} {ip}\r\n\
              s=-\r\n\
-             c=IN IP4 127.0.0.1\r\n\
+             c=IN {family} {ip}\r\n\
              t=0 0\r\n\
              m=message {port} {proto} *\r\n\
              a=accept-types:message/cpim text/plain\r\n\
@@ -148,7 +171,11 @@ impl Endpoint {
                 "TCP/MSRP"
             },
             path = self.path,
-        )
+        );
+        match &self.fingerprint {
+            Some(fp) => format!("{offer}a=fingerprint:{fp}\r\n"),
+            None => offer,
+        }
     }
 }
 
@@ -267,7 +294,17 @@ pub fn focus_addr(uri: &MsrpUri) -> SocketAddr {
 impl Ua {
     /// Joins conference `uri` with an MSRP offer: INVITE, 200 (with an MSRP answer), ACK.
     pub fn join_chat(&mut self, uri: &str, setup: Setup) -> Chat {
-        self.join_chat_with(uri, Endpoint::new(&self.name.clone(), setup))
+        let endpoint = self.chat_end(setup);
+        self.join_chat_with(uri, endpoint)
+    }
+
+    /// A chat end for this agent: on 127.0.0.1, or on the agent's own address when that is
+    /// IPv6 (an IPv6 agent chats over IPv6).
+    pub fn chat_end(&self, setup: Setup) -> Endpoint {
+        match self.local.ip() {
+            ip @ IpAddr::V6(_) => Endpoint::at(&self.name.clone(), setup, ip),
+            IpAddr::V4(_) => Endpoint::new(&self.name.clone(), setup),
+        }
     }
 
     /// [`Ua::join_chat`] with a prepared participant end.

@@ -7,7 +7,7 @@
 //! [`Talker::connect_bfcp`] opens the BFCP connection; a reader thread decodes what the focus
 //! sends and hands it to the test through a channel, so waits are receives with deadlines.
 
-use super::{Call, Ua, WAIT};
+use super::{Call, Focus, Ua, WAIT};
 use bytes::BytesMut;
 use cpm_focus::floor::bfcp::{
     encode, Attribute, ErrorCode, Message, Primitive, Priority, RequestStatus, StreamDecoder,
@@ -16,33 +16,83 @@ use cpm_focus::media::rtp::RtpHeader;
 use cpm_focus::sip::Response as SipResponse;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// An RTP/RTCP port pair bound on loopback (even port for RTP).
 pub fn rtp_pair() -> (UdpSocket, UdpSocket) {
+    rtp_pair_at(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// [`rtp_pair`] on another loopback address (`127.0.0.x`, or `::1` for IPv6).
+pub fn rtp_pair_at(ip: IpAddr) -> (UdpSocket, UdpSocket) {
     for _ in 0..200 {
-        let Ok(rtp) = UdpSocket::bind("127.0.0.1:0") else {
+        let Ok(rtp) = UdpSocket::bind((ip, 0)) else {
             continue;
         };
         let port = rtp.local_addr().unwrap().port();
         if port % 2 != 0 || port == u16::MAX {
             continue;
         }
-        if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) {
+        if let Ok(rtcp) = UdpSocket::bind((ip, port + 1)) {
             return (rtp, rtcp);
         }
     }
     panic!("no free even/odd UDP port pair");
 }
 
+/// A focus serving audio, with a talk group whose chair is `sip:chair@example.com`. Legs
+/// are only reported silent after a minute unless `extra` sets `[rtp]` (a loaded machine must
+/// not make a test's holder look gone).
+pub fn talk_focus(extra: &str) -> Focus {
+    let rtp = if extra.contains("[rtp]") {
+        ""
+    } else {
+        "[rtp]\nsilence_timeout_s = 60\n"
+    };
+    Focus::start(&format!(
+        r#"
+[policy]
+allowed_media = ["msrp", "audio"]
+{rtp}
+{extra}
+[[groups]]
+uri = "sip:talk@focus.example.com"
+display_name = "Talk"
+codecs = ["PCMU/8000"]
+[[groups.members]]
+uri = "sip:chair@example.com"
+role = "moderator"
+"#
+    ))
+}
+
 /// An offer with audio on `rtp_port` (`payloads`: `m=` formats with their rtpmap lines) and,
 /// when `bfcp` is set, a BFCP stream whose floor is tied to the audio's `a=label`.
 pub fn talk_offer(rtp_port: u16, payloads: &[(u8, &str)], label: &str, bfcp: bool) -> String {
+    talk_offer_at(
+        IpAddr::from([127, 0, 0, 1]),
+        rtp_port,
+        payloads,
+        label,
+        bfcp,
+    )
+}
+
+/// [`talk_offer`] announcing `ip` (`c=`, `IN IP6` for an IPv6 address) as where the
+/// participant's media and BFCP are.
+pub fn talk_offer_at(
+    ip: IpAddr,
+    rtp_port: u16,
+    payloads: &[(u8, &str)],
+    label: &str,
+    bfcp: bool,
+) -> String {
     let formats: Vec<String> = payloads.iter().map(|(pt, _)| pt.to_string()).collect();
+    let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
     let mut sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP {}\r\n",
+        "v=0\r\no=- 1 1 IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP {}\r\n",
         formats.join(" ")
     );
     for (pt, map) in payloads {
@@ -110,6 +160,8 @@ pub struct Rtp {
 /// A participant in a talk-burst group.
 pub struct Talker {
     pub name: String,
+    /// The address its offer announced (its RTP and BFCP sockets are bound there).
+    pub ip: IpAddr,
     pub call: Call,
     pub ok: SipResponse,
     pub answer: String,
@@ -136,14 +188,16 @@ impl Ua {
         self.join_talk_with(uri, &[(0, "PCMU/8000")], true)
     }
 
-    /// [`Ua::join_talk`] with the given payloads, with or without BFCP.
+    /// [`Ua::join_talk`] with the given payloads, with or without BFCP. Media and BFCP are on
+    /// the agent's own address ([`Ua::udp_from`] puts a participant on another one).
     pub fn join_talk_with(&mut self, uri: &str, payloads: &[(u8, &str)], bfcp: bool) -> Talker {
-        let (rtp, rtcp) = rtp_pair();
+        let ip = self.local.ip();
+        let (rtp, rtcp) = rtp_pair_at(ip);
         rtp.set_read_timeout(Some(WAIT)).unwrap();
         rtcp.set_read_timeout(Some(WAIT)).unwrap();
         let port = rtp.local_addr().unwrap().port();
         let label = format!("{}-audio", self.name);
-        let offer = talk_offer(port, payloads, &label, bfcp);
+        let offer = talk_offer_at(ip, port, payloads, &label, bfcp);
         let mut call = Call::new(uri);
         let b = self.invite(&mut call, Some(&offer));
         let ok = self.expect_final(&b);
@@ -155,6 +209,12 @@ impl Ua {
         call.learn(&ok);
         self.ack(&call);
         let answer = String::from_utf8(ok.body.to_vec()).expect("SDP answer is text");
+        // Where the focus's media is: the answer's (session-level) c= address.
+        let focus_ip: IpAddr = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("c=IN IP4 ").or(l.strip_prefix("c=IN IP6 ")))
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no c= address in the answer:\n{answer}"));
         let all = sections(&answer);
         let audio = all
             .iter()
@@ -176,15 +236,16 @@ impl Ua {
                 num(s, "confid") as u32,
                 num(s, "userid") as u16,
                 num(s, "floorid") as u16,
-                Some(SocketAddr::from(([127, 0, 0, 1], s.port))),
+                Some(SocketAddr::new(focus_ip, s.port)),
             ),
             None => (0, 0, 0, None),
         };
         Talker {
             name: self.name.clone(),
+            ip,
             call,
             ok,
-            focus_rtp: SocketAddr::from(([127, 0, 0, 1], audio.port)),
+            focus_rtp: SocketAddr::new(focus_ip, audio.port),
             answer,
             audio,
             bfcp_section,
@@ -214,7 +275,7 @@ impl Talker {
     /// Opens the BFCP connection and says Hello (expects HelloAck).
     pub fn connect_bfcp(&mut self) -> &mut BfcpClient {
         let addr = self.bfcp_addr.expect("no BFCP stream in the answer");
-        let mut c = BfcpClient::connect(addr, self.conference_id, self.user_id);
+        let mut c = BfcpClient::connect_from(self.ip, addr, self.conference_id, self.user_id);
         let hello = c.send(Primitive::Hello, vec![]);
         let ack = c.expect_response(hello);
         assert_eq!(ack.primitive, Primitive::HelloAck, "{ack:?}");
@@ -239,13 +300,20 @@ impl Talker {
     }
 
     pub fn send_rtp_pt(&mut self, n: usize, pt: u8) {
+        let from = self.rtp.try_clone().unwrap();
+        self.send_rtp_via(&from, n, pt);
+    }
+
+    /// [`Talker::send_rtp_pt`] from another socket of the participant (a new source port,
+    /// as a NAT or a client that sends from another port would show).
+    pub fn send_rtp_via(&mut self, from: &UdpSocket, n: usize, pt: u8) {
         for _ in 0..n {
             let mut p = vec![0x80, pt];
             p.extend_from_slice(&self.seq.to_be_bytes());
             p.extend_from_slice(&self.ts.to_be_bytes());
             p.extend_from_slice(&self.ssrc.to_be_bytes());
             p.extend_from_slice(format!("{} {}", self.name, self.seq).as_bytes());
-            self.rtp.send_to(&p, self.focus_rtp).unwrap();
+            from.send_to(&p, self.focus_rtp).unwrap();
             self.seq = self.seq.wrapping_add(1);
             self.ts = self.ts.wrapping_add(160);
         }
@@ -306,7 +374,26 @@ pub struct BfcpClient {
 
 impl BfcpClient {
     pub fn connect(addr: SocketAddr, conference_id: u32, user_id: u16) -> BfcpClient {
-        let stream = TcpStream::connect_timeout(&addr, WAIT).expect("BFCP connect");
+        BfcpClient::connect_from(IpAddr::from([127, 0, 0, 1]), addr, conference_id, user_id)
+    }
+
+    /// [`BfcpClient::connect`] from a socket bound to `local` (a `127.0.0.x` alias).
+    pub fn connect_from(
+        local: IpAddr,
+        addr: SocketAddr,
+        conference_id: u32,
+        user_id: u16,
+    ) -> BfcpClient {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .expect("TCP socket");
+        socket
+            .bind(&SocketAddr::new(local, 0).into())
+            .expect("binding the BFCP client");
+        socket
+            .connect_timeout(&addr.into(), WAIT)
+            .expect("BFCP connect");
+        let stream: TcpStream = socket.into();
         stream.set_nodelay(true).unwrap();
         let mut reader = stream.try_clone().unwrap();
         let (tx, rx) = mpsc::channel();

@@ -18,6 +18,7 @@ static DIRS: AtomicUsize = AtomicUsize::new(0);
 pub struct Pki {
     pub ca_pem: String,
     pub dir: PathBuf,
+    ca: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Pki {
@@ -40,7 +41,96 @@ impl Pki {
         Pki {
             ca_pem: ca.pem(),
             dir,
+            ca,
         }
+    }
+
+    /// A new leaf certificate for `names`, signed by the test CA: (certificate PEM, key PEM).
+    pub fn issue(&self, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().expect("leaf key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let cert = CertificateParams::new(names)
+            .expect("leaf params")
+            .signed_by(&key, &self.ca)
+            .expect("leaf certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// Replaces the focus's certificate files with a new leaf for localhost and 127.0.0.1;
+    /// returns its DER, to tell it apart from the old one.
+    pub fn renew(&self) -> Vec<u8> {
+        let (cert, key) = self.issue(&["localhost", "127.0.0.1"]);
+        std::fs::write(self.dir.join("focus.pem"), &cert).unwrap();
+        std::fs::write(self.dir.join("focus.key"), key).unwrap();
+        CertificateDer::pem_slice_iter(cert.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+            .to_vec()
+    }
+
+    /// A TLS server on loopback presenting a leaf for `names`: it accepts connections, and
+    /// sends the first bytes each one carries after the handshake.
+    pub fn server(&self, names: &[&str]) -> (SocketAddr, std::sync::mpsc::Receiver<Vec<u8>>) {
+        let (cert, key) = self.issue(names);
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+            .map(|c| c.unwrap())
+            .collect();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use tokio::io::AsyncReadExt;
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let mut buf = vec![0u8; 4096];
+                        if let Ok(n) = tls.read(&mut buf).await {
+                            buf.truncate(n);
+                            let _ = tx.send(buf);
+                        }
+                    });
+                }
+            });
+        });
+        (addr, rx)
+    }
+
+    /// The DER of the certificate a TLS server at `addr` presents (verified against the test
+    /// CA and 127.0.0.1), on a fresh connection.
+    pub fn peer_certificate(&self, addr: SocketAddr) -> Vec<u8> {
+        let connector = tokio_rustls::TlsConnector::from(self.client());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = ServerName::IpAddress(addr.ip().into());
+            let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+            let (_, conn) = tls.get_ref();
+            conn.peer_certificates().unwrap()[0].to_vec()
+        })
     }
 
     /// The `[tls]` section of a focus configured with these files.
@@ -70,14 +160,41 @@ impl Pki {
         )
     }
 
+    /// [`Pki::relay`] whose TLS side presents a client certificate (PEM certificate and key).
+    pub fn relay_as(&self, target: SocketAddr, cert: &str, key: &str) -> SocketAddr {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+            .map(|c| c.unwrap())
+            .collect();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+        relay_with(Arc::new(config), target)
+    }
+
     /// A relay to `target`: connections to the returned (plain TCP) address are carried over
     /// TLS to `target`, whose certificate must name 127.0.0.1 and chain to the test CA. A
     /// failed handshake closes the plain side.
     pub fn relay(&self, target: SocketAddr) -> SocketAddr {
+        relay_with(self.client(), target)
+    }
+}
+
+fn relay_with(client: Arc<rustls::ClientConfig>, target: SocketAddr) -> SocketAddr {
+    {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let connector = tokio_rustls::TlsConnector::from(self.client());
+        let connector = tokio_rustls::TlsConnector::from(client);
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -12,10 +12,20 @@ use cpm_focus::sip::{
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// A TCP connection to `to` from loopback address `ip` (`127.0.0.x`, routed on lo).
+pub fn tcp_connect_from(ip: &str, to: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("TCP socket");
+    let from: SocketAddr = format!("{ip}:0").parse().expect("an IPv4 address");
+    s.bind(&from.into()).expect("binding a loopback alias");
+    s.connect_timeout(&to.into(), WAIT).expect("TCP connect");
+    s.into()
+}
 
 /// Where a message came from (and where an answer to it goes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -375,17 +385,28 @@ impl Ua {
     /// An agent on UDP. It also listens on TCP on the same port, as SIP agents do: the focus
     /// sends requests larger than 1300 bytes (a NOTIFY with a big roster) over TCP.
     pub fn udp(focus: &Focus, name: &str) -> Ua {
+        Ua::udp_at(focus, name, IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// [`Ua::udp`] on loopback address `ip` (`::1` for IPv6), talking to the focus's
+    /// address of that family.
+    pub fn udp_at(focus: &Focus, name: &str, ip: IpAddr) -> Ua {
         let (udp, listener) = (0..50)
             .find_map(|_| {
-                let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+                let udp = UdpSocket::bind((ip, 0)).ok()?;
                 let port = udp.local_addr().ok()?.port();
-                let l = TcpListener::bind(("127.0.0.1", port)).ok()?;
+                let l = TcpListener::bind((ip, port)).ok()?;
                 Some((udp, l))
             })
-            .expect("no UDP port with a free TCP twin");
+            .unwrap_or_else(|| panic!("no UDP port with a free TCP twin on {ip}"));
         let local = udp.local_addr().unwrap();
         let reader = udp.try_clone().unwrap();
         let (mut ua, net) = Ua::new(name, focus, Some(udp));
+        if ip != IpAddr::from([127, 0, 0, 1]) {
+            ua.focus_udp = focus.addr_of("sip_udp", ip);
+            ua.focus_tcp = focus.addr_of("sip_tcp", ip);
+            ua.primary = Origin::Udp(ua.focus_udp);
+        }
         ua.local = local;
         ua.listener = Some(local);
         let n = net.clone();
@@ -406,7 +427,35 @@ impl Ua {
 
     /// An agent on one TCP connection to the focus (which reuses it for its requests).
     pub fn tcp(focus: &Focus, name: &str) -> Ua {
-        let stream = TcpStream::connect_timeout(&focus.sip_tcp, WAIT).expect("TCP connect");
+        Ua::tcp_at(focus, name, IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// [`Ua::tcp`] from loopback address `ip` to the focus's address of that family.
+    pub fn tcp_at(focus: &Focus, name: &str, ip: IpAddr) -> Ua {
+        let to = if ip == IpAddr::from([127, 0, 0, 1]) {
+            focus.sip_tcp
+        } else {
+            focus.addr_of("sip_tcp", ip)
+        };
+        let stream = TcpStream::connect_timeout(&to, WAIT).expect("TCP connect");
+        stream.set_nodelay(true).unwrap();
+        let local = stream.local_addr().unwrap();
+        let (mut ua, net) = Ua::new(name, focus, None);
+        if ip != IpAddr::from([127, 0, 0, 1]) {
+            ua.focus_udp = focus.addr_of("sip_udp", ip);
+            ua.focus_tcp = to;
+        }
+        let id = net.add_conn(stream);
+        ua.primary = Origin::Tcp(id);
+        ua.local = local;
+        ua.tcp = true;
+        ua
+    }
+
+    /// An agent on one TCP connection to the focus from another loopback address
+    /// (`127.0.0.x`): a source of its own for the focus's per-source and trust decisions.
+    pub fn tcp_from(focus: &Focus, name: &str, ip: &str) -> Ua {
+        let stream = tcp_connect_from(ip, focus.sip_tcp);
         stream.set_nodelay(true).unwrap();
         let local = stream.local_addr().unwrap();
         let (mut ua, net) = Ua::new(name, focus, None);

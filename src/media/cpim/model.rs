@@ -182,16 +182,22 @@ impl Cpim {
         crate::conference_info::parse_datetime(self.date_time.as_deref()?)
     }
 
-    /// The recipient of a private message (RFC 7701 §7.2): the first To, unless it names
-    /// the chat itself (`conference`, compared as an address of record) or is the anonymous
-    /// URI clients put when they address everyone.
-    pub fn is_private_to(&self, conference: &str) -> Option<&str> {
-        let first = self.to.first()?;
-        let uri = first.uri.trim();
-        if same_aor(uri, conference) || same_aor(uri, ANONYMOUS) {
-            return None;
+    /// The recipients of a private message (RFC 7701 §7.2, OMA CPM: one or more): every
+    /// `To`, unless one names the chat itself (`conference`, compared as an address of
+    /// record) or is the anonymous URI clients put when they address everyone; then (and
+    /// without a `To`) none: the message is for the whole group. Duplicates are dropped.
+    pub fn private_recipients(&self, conference: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for to in &self.to {
+            let uri = to.uri.trim();
+            if same_aor(uri, conference) || same_aor(uri, ANONYMOUS) {
+                return Vec::new();
+            }
+            if !out.iter().any(|u| same_aor(u, uri)) {
+                out.push(uri);
+            }
         }
-        Some(uri)
+        out
     }
 }
 

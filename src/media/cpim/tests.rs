@@ -119,22 +119,40 @@ fn rcs_group_chat_body() {
     // Zero-copy: the content is a slice of the input.
     assert!(data.as_ptr_range().contains(&c.body.as_ptr()));
     // Addressed to everyone.
-    assert_eq!(c.is_private_to(CONF), None);
+    assert!(c.private_recipients(CONF).is_empty());
 }
 
 #[test]
 fn private_messages_per_rfc_7701() {
     let mut c = parse(RCS).unwrap();
     c.to = vec![Addr::with_display("sip:bob@example.com", "Bob")];
-    assert_eq!(c.is_private_to(CONF), Some("sip:bob@example.com"));
+    assert_eq!(c.private_recipients(CONF), ["sip:bob@example.com"]);
     c.to = vec![Addr::new("sip:chat-42@CONF.example.com;transport=tcp")];
-    assert_eq!(c.is_private_to(CONF), None);
+    assert!(c.private_recipients(CONF).is_empty());
     c.to = vec![Addr::new(CONF), Addr::new("sip:bob@example.com")];
-    assert_eq!(c.is_private_to(CONF), None, "the first To decides");
+    assert!(
+        c.private_recipients(CONF).is_empty(),
+        "the chat is everyone"
+    );
+    c.to = vec![Addr::new("sip:bob@example.com"), Addr::new(CONF)];
+    assert!(
+        c.private_recipients(CONF).is_empty(),
+        "the chat is everyone"
+    );
     c.to.clear();
-    assert_eq!(c.is_private_to(CONF), None);
+    assert!(c.private_recipients(CONF).is_empty());
     c.to = vec![Addr::new("tel:+15551234567")];
-    assert_eq!(c.is_private_to(CONF), Some("tel:+15551234567"));
+    assert_eq!(c.private_recipients(CONF), ["tel:+15551234567"]);
+    // One or more (OMA CPM): every To, each once.
+    c.to = vec![
+        Addr::new("sip:bob@example.com"),
+        Addr::new("sip:carol@example.com"),
+        Addr::new("sip:bob@EXAMPLE.com;transport=tcp"),
+    ];
+    assert_eq!(
+        c.private_recipients(CONF),
+        ["sip:bob@example.com", "sip:carol@example.com"]
+    );
 }
 
 /// What the switch sends to the others: original sender in From, the chat in To, the

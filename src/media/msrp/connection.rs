@@ -62,7 +62,7 @@ async fn accept(
     let _ = stream.set_nodelay(true);
     let Some(tls) = switch.edge().tls.clone() else {
         let (read, write) = stream.into_split();
-        return run(switch, read, write, false, None, cancel).await;
+        return run(switch, read, write, false, None, None, cancel).await;
     };
     let mut first = [0u8; 1];
     let bind_timeout = switch.settings().bind_timeout;
@@ -72,21 +72,38 @@ async fn accept(
     };
     match peeked {
         Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {
-            match tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)).await {
+            match tokio::time::timeout(tls.handshake_timeout, tls.msrp_acceptor.accept(stream))
+                .await
+            {
                 Ok(Ok(s)) => {
                     metrics::counter!("focus_tls_handshakes_total", "service" => "msrp", "outcome" => "ok").increment(1);
+                    let cert = s
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| Arc::from(c.as_ref()));
                     let (read, write) = tokio::io::split(s);
-                    run(switch, read, write, true, None, cancel).await;
+                    run(switch, read, write, true, cert, None, cancel).await;
                 }
-                _ => {
+                failed => {
                     metrics::counter!("focus_tls_handshakes_total", "service" => "msrp", "outcome" => "failed").increment(1);
-                    tracing::debug!(%peer, "MSRP TLS handshake failed");
+                    let reason = match &failed {
+                        Ok(Err(e)) => crate::transport::tls::failure_reason(e),
+                        _ => "timeout",
+                    };
+                    crate::transport::tls::count_failure(
+                        crate::transport::tls::Role::Server,
+                        "msrp",
+                        reason,
+                    );
+                    tracing::debug!(%peer, reason, "MSRP TLS handshake failed");
                 }
             }
         }
         Ok(Ok(n)) if n > 0 => {
             let (read, write) = stream.into_split();
-            run(switch, read, write, false, None, cancel).await;
+            run(switch, read, write, false, None, None, cancel).await;
         }
         // Closed, failed, or silent past the bind timeout: nothing to serve.
         _ => {}
@@ -123,11 +140,15 @@ pub fn connect_out(switch: Arc<Switch>, member: Arc<Member>, cancel: Cancellatio
         let _ = s.set_nodelay(true);
         if !first.is_secure() {
             let (read, write) = s.into_split();
-            return run(switch, read, write, false, Some(member), cancel).await;
+            return run(switch, read, write, false, None, Some(member), cancel).await;
         }
-        // msrps: TLS, with the certificate checked against the path's host.
+        // msrps: TLS, with the certificate checked against the fingerprint the member
+        // offered (RFC 8122), or else against tls.ca_file and the path's host.
         let tls = switch.edge().tls.clone();
-        let connector = tls.as_ref().and_then(|t| t.connector.clone());
+        let connector = match &member.fingerprint {
+            Some(fp) => crate::transport::tls::pinned_connector(fp).ok(),
+            None => tls.as_ref().and_then(|t| t.connector.clone()),
+        };
         let name = crate::transport::TlsContext::server_name(&first.host.to_string());
         let (Some(tls), Some(connector), Some(name)) = (tls, connector, name) else {
             member.notify(MediaEvent::Lost);
@@ -135,11 +156,23 @@ pub fn connect_out(switch: Arc<Switch>, member: Arc<Member>, cancel: Cancellatio
         };
         match tokio::time::timeout(tls.handshake_timeout, connector.connect(name, s)).await {
             Ok(Ok(s)) => {
+                let cert = s
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| Arc::from(c.as_ref()));
                 let (read, write) = tokio::io::split(s);
-                run(switch, read, write, true, Some(member), cancel).await;
+                run(switch, read, write, true, cert, Some(member), cancel).await;
             }
-            _ => {
+            failed => {
                 metrics::counter!("focus_tls_handshakes_total", "service" => "msrp", "outcome" => "failed").increment(1);
+                let reason = match &failed {
+                    Ok(Err(e)) => crate::transport::tls::failure_reason(e),
+                    _ => "timeout",
+                };
+                crate::transport::tls::count_failure(crate::transport::tls::Role::Client, "msrp", reason);
+                tracing::warn!(reason, "outbound MSRP TLS handshake failed");
                 member.notify(MediaEvent::Lost);
             }
         }
@@ -153,6 +186,7 @@ async fn run<R, W>(
     mut read: R,
     write: W,
     secure: bool,
+    peer_cert: Option<Arc<[u8]>>,
     outbound: Option<Arc<Member>>,
     cancel: CancellationToken,
 ) where
@@ -178,6 +212,7 @@ async fn run<R, W>(
     let link = Link {
         conn,
         tx: tx.clone(),
+        peer_cert,
     };
     let closing = cancel.child_token();
     tokio::spawn(write_loop(write, rx, closing.clone()));
@@ -368,6 +403,28 @@ fn on_request(
     link: &Link,
     bound: &mut Vec<Arc<Member>>,
 ) {
+    // RFC 4572 / RFC 8122: a member that offered a fingerprint binds only a TLS connection
+    // whose certificate has it.
+    if let Some(fp) = member
+        .fingerprint
+        .as_ref()
+        .filter(|_| member.our_uri.is_secure())
+    {
+        if !link.peer_cert.as_deref().is_some_and(|c| fp.matches(c)) {
+            crate::transport::tls::count_failure(
+                crate::transport::tls::Role::Server,
+                "msrp",
+                "fingerprint_mismatch",
+            );
+            if req.should_respond(403) {
+                send_back(
+                    &link.tx,
+                    Response::for_request(&req, 403, Some("Certificate fingerprint mismatch")),
+                );
+            }
+            return;
+        }
+    }
     match switch.bind(&member, link) {
         Ok(_) => {
             if !bound

@@ -12,6 +12,7 @@
 use super::{
     new_message_id, new_transaction_id, ByteRange, Continuation, MsrpUri, Request, Response, Status,
 };
+use crate::media::cpim::vouch::{is_imdn, same_aor, vouch, Path, Sender};
 use crate::media::cpim::{Addr, Cpim, CpimLimits};
 use crate::media::imdn;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -97,6 +98,8 @@ impl From<Bytes> for Outgoing {
 pub struct Link {
     pub conn: u64,
     pub tx: mpsc::Sender<Outgoing>,
+    /// The certificate the peer presented on a TLS connection (DER), for its fingerprint.
+    pub peer_cert: Option<Arc<[u8]>>,
 }
 
 /// What a relayed message needs for failure reports.
@@ -122,7 +125,8 @@ struct Relay {
     /// Bytes our CPIM header block adds to (or removes from) each offset.
     delta: i64,
     total: Option<u64>,
-    private_to: Option<Arc<Member>>,
+    /// The recipients of a private message (empty: the whole group).
+    private_to: Arc<[Arc<Member>]>,
     info: Arc<MessageInfo>,
 }
 
@@ -134,6 +138,8 @@ pub struct Member {
     pub our_uri: MsrpUri,
     /// The member's path (its SDP `a=path`): the To-Path toward it.
     pub peer_path: Vec<MsrpUri>,
+    /// The certificate fingerprint the member offered: its TLS connection must present it.
+    pub fingerprint: Option<crate::transport::tls::Fingerprint>,
     /// The address shown as CPIM `From` of this member's messages (anonymous when private).
     pub cpim_from: Addr,
     /// The identity a private message names to reach this member.
@@ -241,6 +247,7 @@ pub struct MemberSpec {
     pub pid: u64,
     pub session_id: String,
     pub peer_path: Vec<MsrpUri>,
+    pub fingerprint: Option<crate::transport::tls::Fingerprint>,
     pub cpim_from: Addr,
     pub identity: String,
     /// The real identity (charging only; never shown).
@@ -254,9 +261,8 @@ pub struct Switch {
     /// Sessions offered in a 2xx whose answer (in the ACK) has not installed them yet.
     expected: super::expect::Expected,
     settings: SwitchSettings,
-    /// Host and port of our MSRP URIs.
-    host: crate::sip::Host,
-    port: u16,
+    /// Host and port of our MSRP URIs, per IP family (a member is named the ones of its own).
+    hosts: crate::transport::PerFamily<(crate::sip::Host, u16)>,
     next_conn: AtomicU64,
     /// The I/O runtime connections run on (session actors live on other threads).
     runtime: tokio::runtime::Handle,
@@ -266,16 +272,28 @@ pub struct Switch {
 impl Switch {
     /// A switch whose URIs name `host:port`. Must be created inside the I/O runtime.
     pub fn new(settings: SwitchSettings, host: crate::sip::Host, port: u16) -> Switch {
+        let family = host.ip().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
         Switch {
             members: DashMap::new(),
             expected: Default::default(),
             settings,
-            host,
-            port,
+            hosts: crate::transport::PerFamily::single(family, (host, port)),
             next_conn: AtomicU64::new(1),
             runtime: tokio::runtime::Handle::current(),
             edge: EdgeSettings::default(),
         }
+    }
+
+    /// Also names `host:port` in the URIs toward members of `family`'s IP family (a focus on
+    /// IPv4 and IPv6 at once).
+    pub fn also_at(
+        mut self,
+        family: std::net::IpAddr,
+        host: crate::sip::Host,
+        port: u16,
+    ) -> Switch {
+        self.hosts.insert(family, (host, port));
+        self
     }
 
     /// Sets TLS and the per-connection rate limits.
@@ -303,12 +321,28 @@ impl Switch {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Our MSRP URI for a session id.
+    /// Our MSRP URI for a session id (the primary family's host).
     pub fn uri_for(&self, session_id: &str) -> MsrpUri {
+        let (host, port) = self.hosts.primary();
         MsrpUri::new(
             super::MsrpScheme::Msrp,
-            self.host.clone(),
-            self.port,
+            host.clone(),
+            *port,
+            session_id.to_string(),
+        )
+    }
+
+    /// Our MSRP URI for a session id toward a member whose path starts at `peer`: the host of
+    /// the member's IP family when its path names an address.
+    fn uri_toward(&self, session_id: &str, peer: Option<&MsrpUri>) -> MsrpUri {
+        let (host, port) = match peer.and_then(|u| u.host.ip()) {
+            Some(ip) => self.hosts.for_ip(ip),
+            None => self.hosts.primary(),
+        };
+        MsrpUri::new(
+            super::MsrpScheme::Msrp,
+            host.clone(),
+            *port,
             session_id.to_string(),
         )
     }
@@ -324,7 +358,7 @@ impl Switch {
 
     /// Installs a member (replacing one with the same session id).
     pub fn add_member(&self, group: &Arc<Group>, spec: MemberSpec) -> Arc<Member> {
-        let mut our_uri = self.uri_for(&spec.session_id);
+        let mut our_uri = self.uri_toward(&spec.session_id, spec.peer_path.first());
         // A participant reached over TLS (`msrps:` path) reaches us over TLS too.
         if spec.peer_path.first().is_some_and(|u| u.is_secure()) {
             our_uri.scheme = super::MsrpScheme::Msrps;
@@ -340,6 +374,7 @@ impl Switch {
             session_id: spec.session_id.clone().into(),
             our_uri,
             peer_path: spec.peer_path,
+            fingerprint: spec.fingerprint,
             cpim_from: spec.cpim_from,
             identity: spec.identity,
             real: spec.real,
@@ -547,14 +582,15 @@ impl Switch {
             total: relay.total,
         };
         let last = req.continuation != Continuation::More;
-        let targets: Vec<Arc<Member>> = match &relay.private_to {
-            Some(t) => vec![t.clone()],
-            None => group
+        let targets: Vec<Arc<Member>> = if relay.private_to.is_empty() {
+            group
                 .snapshot()
                 .iter()
                 .filter(|m| !Arc::ptr_eq(m, sender))
                 .cloned()
-                .collect(),
+                .collect()
+        } else {
+            relay.private_to.to_vec()
         };
         for target in targets {
             if target.link().is_none() {
@@ -676,31 +712,26 @@ impl Switch {
                 fields: Vec::new(),
                 content_type: Some(content_type.to_string()),
                 content_headers: Vec::new(),
-                body: Bytes::new(),
+                body: req.body.clone(),
             };
             (c, 0)
         };
-        let private_to = match cpim.is_private_to(&group.conference) {
-            Some(uri) => {
-                if !group.allow_private {
-                    return Err(428);
-                }
-                let target = group
-                    .snapshot()
-                    .iter()
-                    .find(|m| same_identity(&m.identity, uri) && !Arc::ptr_eq(m, sender))
-                    .cloned();
-                Some(target.ok_or(404u16)?)
-            }
-            None => None,
-        };
+        let private_to: Arc<[Arc<Member>]> = private_members(&cpim, group, sender)?.into();
         // Rewrite the envelope: the focus vouches for who sent it (and hides who asked to be
-        // anonymous); the group (or the private recipient) is the To.
-        cpim.from = Some(sender.cpim_from.clone());
-        cpim.to = vec![match &private_to {
-            Some(t) => Addr::new(t.identity.clone()),
-            None => Addr::new(group.conference.clone()),
-        }];
+        // anonymous); the group (or the private recipients) is the To.
+        let who = Sender {
+            shown: &sender.cpim_from,
+            real: &sender.real,
+        };
+        vouch(&mut cpim, who, Path::Msrp).map_err(|_| 400u16)?;
+        cpim.to = if private_to.is_empty() {
+            vec![Addr::new(group.conference.clone())]
+        } else {
+            private_to
+                .iter()
+                .map(|t| Addr::new(t.identity.clone()))
+                .collect()
+        };
         if cpim.date_time.is_none() {
             cpim.date_time = Some(crate::conference_info::to_rfc3339(SystemTime::now()));
         }
@@ -708,7 +739,17 @@ impl Switch {
             (Some(id), Some(d)) if imdn::wants_negative_delivery(d) => Some(id.to_string()),
             _ => None,
         };
-        cpim.body = Bytes::new();
+        // The content is relayed as it arrives, except an anonymous sender's notification,
+        // rewritten to name its alias: that one must come whole.
+        let skip = if who.hidden() && is_imdn(&cpim) {
+            if req.continuation != Continuation::Complete || range.start != 1 {
+                return Err(413);
+            }
+            req.body.len()
+        } else {
+            cpim.body = Bytes::new();
+            skip
+        };
         let prefix = cpim.to_bytes().map_err(|_| 400u16)?;
         let delta = prefix.len() as i64 - skip as i64;
         let total = range.total.map(|t| shift(t, delta));
@@ -747,15 +788,15 @@ impl Switch {
     /// get an empty chunk flagged `#` (aborted, RFC 4975 §7.1) at `next`, the first byte
     /// they will not get, instead of waiting for the end of that message forever.
     fn abort_relay(&self, sender: &Arc<Member>, relay: &Relay, next: u64) {
-        let targets: Vec<Arc<Member>> = match (&relay.private_to, sender.group.upgrade()) {
-            (Some(t), _) => vec![t.clone()],
-            (None, Some(group)) => group
+        let targets: Vec<Arc<Member>> = match sender.group.upgrade() {
+            _ if !relay.private_to.is_empty() => relay.private_to.to_vec(),
+            Some(group) => group
                 .snapshot()
                 .iter()
                 .filter(|m| !Arc::ptr_eq(m, sender))
                 .cloned()
                 .collect(),
-            (None, None) => return,
+            None => return,
         };
         let range = ByteRange {
             start: next,
@@ -895,7 +936,7 @@ struct RelayStep {
     our_id: String,
     delta: i64,
     total: Option<u64>,
-    private_to: Option<Arc<Member>>,
+    private_to: Arc<[Arc<Member>]>,
     info: Arc<MessageInfo>,
     /// For the first chunk: our CPIM block and how many bytes of the sender's body it replaces.
     first: Option<(Bytes, usize)>,
@@ -933,13 +974,38 @@ fn frame_head(target: &Member, tid: &str, msg_id: &str, range: ByteRange) -> Byt
     h.freeze()
 }
 
-/// Compares two SIP identities as addresses of record.
-fn same_identity(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        let s = s.trim().trim_start_matches('<').trim_end_matches('>');
-        crate::sip::Uri::parse(s)
-            .map(|u| u.aor())
-            .unwrap_or_else(|_| s.to_ascii_lowercase())
-    };
-    norm(a) == norm(b)
+/// The members a private message goes to: every one its CPIM `To` names by public identity
+/// (an anonymous member by its alias only), the sender excepted; none for a group message.
+/// A named recipient not in the session refuses the whole message (404): it reaches all of
+/// them or no one. 428 when the group allows no private messages (RFC 7701 §7.2).
+fn private_members(
+    cpim: &Cpim,
+    group: &Group,
+    sender: &Arc<Member>,
+) -> Result<Vec<Arc<Member>>, u16> {
+    let named = cpim.private_recipients(&group.conference);
+    if named.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !group.allow_private {
+        return Err(428);
+    }
+    let members = group.snapshot();
+    let mut out: Vec<Arc<Member>> = Vec::with_capacity(named.len());
+    for uri in named {
+        if same_aor(&sender.identity, uri) {
+            continue;
+        }
+        let m = members
+            .iter()
+            .find(|m| same_aor(&m.identity, uri) && !Arc::ptr_eq(m, sender))
+            .ok_or(404u16)?;
+        if !out.iter().any(|x| Arc::ptr_eq(x, m)) {
+            out.push(m.clone());
+        }
+    }
+    if out.is_empty() {
+        return Err(404);
+    }
+    Ok(out)
 }

@@ -1,7 +1,11 @@
-//! The RTP plane: a UDP port pair per participant, the participant's address latched from its
-//! packets (symmetric RTP, RFC 4961), and packets from the floor holder only forwarded to
-//! every other participant, each through its own [`OutStream`] rewrite. It runs in its own
-//! tokio tasks: the session actor only says who holds the floor.
+//! The RTP plane: a UDP port pair per participant, bound to the address its SDP announced
+//! ([`SourceBinding`]: packets from any other source are dropped, never forwarded, and never
+//! move the leg), and packets from the floor holder only forwarded to every other
+//! participant, each through its own [`OutStream`] rewrite. It runs in its own tokio tasks:
+//! the session actor only says who holds the floor.
+//!
+//! Port pairs are drawn uniformly from the free ones, so a leg's port says nothing about the
+//! next one.
 //!
 //! A leg's port pair is bound in two steps: [`RtpPorts::reserve`] while the SDP answer is
 //! built (the port goes into the answer), [`RtpPlane::add`] once the participant is in the
@@ -12,10 +16,11 @@
 //! sends each receiver its own sender reports for the stream it forwards.
 
 use super::packet::{rewrite, RtpError as PacketError, RtpHeader};
+use super::source::{Admission, Latching, SourceBinding};
 use super::stream::OutStream;
 use bytes::{BufMut, BytesMut};
 use metrics::{Counter, Gauge, Histogram};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -28,14 +33,19 @@ use tokio_util::sync::CancellationToken;
 pub struct RtpSettings {
     /// The address sockets bind to.
     pub bind: IpAddr,
+    /// Addresses of other IP families (a focus on IPv4 and IPv6): a leg binds the address of
+    /// its peer's family.
+    pub also_bind: Vec<IpAddr>,
     /// Even port range for RTP (RTCP on the next odd port), both ends included.
     pub port_min: u16,
     pub port_max: u16,
     /// A participant silent (no RTP or RTCP) this long is reported.
     pub silence_timeout: Duration,
-    /// Packets per second one source address may send to a participant's port; beyond,
-    /// its packets are dropped (flood) before they can latch or be forwarded.
+    /// Packets per second the participant may send to its port; beyond, its packets are
+    /// dropped (flood).
     pub max_packet_rate: u32,
+    /// Which source a leg accepts: the signalled one, or one latch to the signalled address.
+    pub latching: Latching,
 }
 
 /// News for the session about a participant's RTP leg.
@@ -56,8 +66,9 @@ pub trait RtpEvents: Send + Sync + 'static {
 /// released when the answer is not used. Implemented by [`RtpPlane`]; the session state only
 /// sees this trait, so it stays free of sockets.
 pub trait RtpPorts: Send + Sync + 'static {
-    /// Binds a free port pair and keeps it for [`RtpPlane::add`]; `None` when none is free.
-    fn reserve(&self) -> Option<u16>;
+    /// Binds a free port pair, in the IP family of `peer`, and keeps it for
+    /// [`RtpPlane::add`]; `None` when none is free.
+    fn reserve(&self, peer: IpAddr) -> Option<u16>;
     /// Gives back a reservation that no leg took.
     fn release(&self, port: u16);
 }
@@ -98,7 +109,7 @@ pub struct LegSpec {
     pub pid: u64,
     /// A port [reserved](RtpPorts::reserve) for it.
     pub port: u16,
-    /// Where its SDP says it receives, used until its first packet arrives.
+    /// Where its SDP says it receives, and so where its packets must come from.
     pub expected: Option<SocketAddr>,
     pub codec: LegCodec,
 }
@@ -107,6 +118,8 @@ pub struct LegSpec {
 /// `focus_rtp_packets_dropped_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
+    /// Not from the participant's signalled (or latched) source.
+    UnknownSource,
     /// The sender is over `max_packet_rate`.
     Flood,
     /// The sender does not hold the floor.
@@ -124,7 +137,8 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    const ALL: [DropReason; 7] = [
+    const ALL: [DropReason; 8] = [
+        DropReason::UnknownSource,
         DropReason::Flood,
         DropReason::NotHolder,
         DropReason::Muted,
@@ -137,6 +151,7 @@ impl DropReason {
     /// The metric label.
     pub fn label(self) -> &'static str {
         match self {
+            DropReason::UnknownSource => "unknown_source",
             DropReason::Flood => "flood",
             DropReason::NotHolder => "not_holder",
             DropReason::Muted => "muted",
@@ -166,6 +181,7 @@ struct RtpMetrics {
     rtcp: Counter,
     silent: Counter,
     legs: Gauge,
+    strangers: StrangerLog,
 }
 
 impl RtpMetrics {
@@ -179,6 +195,7 @@ impl RtpMetrics {
             rtcp: metrics::counter!("focus_rtcp_packets_received_total"),
             silent: metrics::counter!("focus_rtp_silent_total"),
             legs: metrics::gauge!("focus_rtp_legs"),
+            strangers: StrangerLog::default(),
         }
     }
 
@@ -200,9 +217,10 @@ pub struct RtpMember {
     /// writable once).
     rtp_send: std::net::UdpSocket,
     rtcp_send: std::net::UdpSocket,
-    /// Where its RTP and RTCP come from (latched), else where its SDP said.
-    remote: Mutex<Option<SocketAddr>>,
-    remote_rtcp: Mutex<Option<SocketAddr>>,
+    /// The sources its RTP and RTCP must come from (where its SDP said, or the one latch),
+    /// which are also where it receives.
+    source: Mutex<SourceBinding>,
+    rtcp_source: Mutex<SourceBinding>,
     /// [`LegCodec::pack`]: codec index and payload type.
     codec: AtomicU32,
     out: Mutex<OutStream>,
@@ -261,7 +279,8 @@ impl RtpGroup {
 /// Allocates port pairs and runs the legs.
 pub struct RtpPlane {
     settings: RtpSettings,
-    free: Mutex<BTreeSet<u16>>,
+    /// Free pairs (their even ports), in no order: drawn at random.
+    free: Mutex<Vec<u16>>,
     /// Port pairs bound for answers not yet turned into legs.
     reserved: Mutex<HashMap<u16, (std::net::UdpSocket, std::net::UdpSocket)>>,
     runtime: tokio::runtime::Handle,
@@ -341,11 +360,11 @@ impl RtpPlane {
             rtcp,
             rtp_send,
             rtcp_send,
-            remote: Mutex::new(spec.expected),
-            remote_rtcp: Mutex::new(
-                spec.expected
-                    .map(|a| SocketAddr::new(a.ip(), a.port().saturating_add(1))),
-            ),
+            source: Mutex::new(SourceBinding::new(self.settings.latching, spec.expected)),
+            rtcp_source: Mutex::new(SourceBinding::new(
+                self.settings.latching,
+                spec.expected.map(rtcp_of),
+            )),
             codec: AtomicU32::new(spec.codec.pack()),
             out: Mutex::new(OutStream::new(
                 rand::random(),
@@ -385,11 +404,11 @@ impl RtpPlane {
         codec: LegCodec,
     ) {
         for m in group.snapshot().iter().filter(|m| m.pid == pid) {
-            if let (Some(a), Ok(mut r)) = (expected, m.remote.lock()) {
-                *r = Some(a);
+            if let (Some(a), Ok(mut s)) = (expected, m.source.lock()) {
+                s.resignal(a);
             }
-            if let (Some(a), Ok(mut r)) = (expected, m.remote_rtcp.lock()) {
-                *r = Some(SocketAddr::new(a.ip(), a.port().saturating_add(1)));
+            if let (Some(a), Ok(mut s)) = (expected, m.rtcp_source.lock()) {
+                s.resignal(rtcp_of(a));
             }
             m.codec.store(codec.pack(), Ordering::SeqCst);
         }
@@ -422,35 +441,39 @@ impl RtpPlane {
 
     fn give_back(&self, port: u16) {
         if let Ok(mut free) = self.free.lock() {
-            free.insert(port);
+            free.push(port);
         }
     }
 
-    /// Binds a free pair, starting at a random place in the range so that several focus
-    /// processes on one host rarely race for the same ports.
-    fn bind_pair(&self) -> Result<(std::net::UdpSocket, std::net::UdpSocket, u16), RtpError> {
+    /// Binds a free pair drawn uniformly at random (nothing to predict from the pairs given
+    /// before, and several focus processes on one host rarely race for the same ports), on
+    /// the bind address of `peer`'s IP family.
+    fn bind_pair(
+        &self,
+        peer: IpAddr,
+    ) -> Result<(std::net::UdpSocket, std::net::UdpSocket, u16), RtpError> {
+        let v6 = peer.to_canonical().is_ipv6();
+        let bind = std::iter::once(&self.settings.bind)
+            .chain(&self.settings.also_bind)
+            .find(|b| b.is_ipv6() == v6)
+            .copied()
+            .unwrap_or(self.settings.bind);
         let mut tried = 0;
         loop {
             let port = {
                 let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-                let from: u16 = rand::random_range(self.settings.port_min..=self.settings.port_max);
-                let p = free
-                    .range(from..)
-                    .next()
-                    .or_else(|| free.iter().next())
-                    .copied()
-                    .ok_or(RtpError::NoPorts)?;
-                free.remove(&p);
-                p
+                if free.is_empty() {
+                    return Err(RtpError::NoPorts);
+                }
+                let i = rand::random_range(0..free.len());
+                free.swap_remove(i)
             };
-            let pair = std::net::UdpSocket::bind(SocketAddr::new(self.settings.bind, port))
-                .and_then(|a| {
-                    let b =
-                        std::net::UdpSocket::bind(SocketAddr::new(self.settings.bind, port + 1))?;
-                    a.set_nonblocking(true)?;
-                    b.set_nonblocking(true)?;
-                    Ok((a, b))
-                });
+            let pair = std::net::UdpSocket::bind(SocketAddr::new(bind, port)).and_then(|a| {
+                let b = std::net::UdpSocket::bind(SocketAddr::new(bind, port + 1))?;
+                a.set_nonblocking(true)?;
+                b.set_nonblocking(true)?;
+                Ok((a, b))
+            });
             match pair {
                 Ok((a, b)) => return Ok((a, b, port)),
                 // Taken by someone else: try another pair (this one stays out of the pool).
@@ -462,8 +485,8 @@ impl RtpPlane {
 }
 
 impl RtpPorts for RtpPlane {
-    fn reserve(&self) -> Option<u16> {
-        match self.bind_pair() {
+    fn reserve(&self, peer: IpAddr) -> Option<u16> {
+        match self.bind_pair(peer) {
             Ok((rtp, rtcp, port)) => {
                 self.reserved
                     .lock()
@@ -535,7 +558,7 @@ impl RtpMember {
                 self.metrics.dropped(DropReason::Codec, 1);
                 continue;
             }
-            let Some(to) = other.remote.lock().ok().and_then(|r| *r) else {
+            let Some(to) = other.source.lock().ok().and_then(|s| s.remote()) else {
                 continue;
             };
             let (seq, ts, marker, ssrc) = match other.out.lock() {
@@ -558,9 +581,51 @@ impl RtpMember {
         Outcome::Forwarded(sent)
     }
 
+    /// Handles a datagram from `from` on the RTP port: only the participant's own source is
+    /// heard (liveness) and may be forwarded; anyone else's packet is dropped and counted
+    /// (`unknown_source`) before it can touch the leg.
+    pub fn on_datagram(
+        &self,
+        from: SocketAddr,
+        packet: &[u8],
+        now: Instant,
+        scratch: &mut Vec<u8>,
+    ) -> Outcome {
+        if !self.admit(&self.source, from, now) {
+            return Outcome::Dropped(DropReason::UnknownSource);
+        }
+        if self.over_rate(from, now) {
+            self.metrics.dropped(DropReason::Flood, 1);
+            return Outcome::Dropped(DropReason::Flood);
+        }
+        self.heard(now);
+        self.on_packet(packet, now, scratch)
+    }
+
+    /// Whether `from` is the participant's source on the port `binding` guards; a refusal is
+    /// counted and (at a bounded cadence) logged.
+    fn admit(&self, binding: &Mutex<SourceBinding>, from: SocketAddr, now: Instant) -> bool {
+        let admission = binding
+            .lock()
+            .map_or(Admission::Refused, |mut b| b.admit(from));
+        match admission {
+            Admission::Accepted => true,
+            Admission::Latched => {
+                tracing::debug!(pid = self.pid, port = self.rtp_port, source = %from, "RTP leg latched");
+                true
+            }
+            Admission::Refused => {
+                self.metrics.dropped(DropReason::UnknownSource, 1);
+                self.metrics
+                    .strangers
+                    .note(self.pid, self.rtp_port, from, now);
+                false
+            }
+        }
+    }
+
     /// Counts a datagram from `from`; true when that source is over the packet rate. Per
-    /// source, so a stranger flooding the port neither uses up the participant's own budget
-    /// nor latches the leg to itself.
+    /// source, so a burst from one source does not use up another's budget.
     fn over_rate(&self, from: SocketAddr, now: Instant) -> bool {
         match self.rate.lock() {
             Ok(mut r) => r.count(from, self.max_rate, now),
@@ -591,17 +656,7 @@ async fn rtp_loop(me: Arc<RtpMember>) {
                 Err(_) => continue,
             },
         };
-        let now = Instant::now();
-        if me.over_rate(from, now) {
-            me.metrics.dropped(DropReason::Flood, 1);
-            continue;
-        }
-        me.heard(now);
-        if let Ok(mut r) = me.remote.lock() {
-            // Symmetric RTP: answer where it really sends from (NAT, RFC 4961).
-            *r = Some(from);
-        }
-        me.on_packet(&buf[..n], now, &mut scratch);
+        me.on_datagram(from, &buf[..n], Instant::now(), &mut scratch);
     }
 }
 
@@ -627,14 +682,52 @@ async fn rtcp_loop(me: Arc<RtpMember>, silence: Duration) {
             }
             r = me.rtcp.recv_from(&mut buf) => {
                 if let Ok((_, from)) = r {
-                    me.heard(Instant::now());
-                    if let Ok(mut rr) = me.remote_rtcp.lock() {
-                        *rr = Some(from);
+                    let now = Instant::now();
+                    if me.admit(&me.rtcp_source, from, now) {
+                        me.heard(now);
+                        me.metrics.rtcp.increment(1);
                     }
-                    me.metrics.rtcp.increment(1);
                 }
             }
         }
+    }
+}
+
+/// The RTCP address that goes with an RTP address (RFC 3550 §11: the next port).
+fn rtcp_of(rtp: SocketAddr) -> SocketAddr {
+    SocketAddr::new(rtp.ip(), rtp.port().saturating_add(1))
+}
+
+/// How often refused sources are logged at most: an attacker spraying every port must not
+/// flood the log as well; the metric counts every packet.
+const STRANGER_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The plane's log of refused sources: one line per interval, with how many were dropped
+/// since the last one.
+#[derive(Default)]
+struct StrangerLog {
+    last: Mutex<Option<Instant>>,
+    dropped: AtomicU64,
+}
+
+impl StrangerLog {
+    fn note(&self, pid: u64, port: u16, from: SocketAddr, now: Instant) {
+        let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let Ok(mut last) = self.last.try_lock() else {
+            return;
+        };
+        if last.is_some_and(|t| now.saturating_duration_since(t) < STRANGER_LOG_INTERVAL) {
+            return;
+        }
+        *last = Some(now);
+        self.dropped.fetch_sub(n, Ordering::Relaxed);
+        tracing::warn!(
+            pid,
+            port,
+            source = %from,
+            dropped = n,
+            "RTP from a source other than the participant's dropped"
+        );
     }
 }
 
@@ -683,7 +776,7 @@ impl SourceRates {
 
 /// An RTCP sender report (RFC 3550 §6.4.1) for the stream forwarded to `me`.
 fn send_report(me: &RtpMember) {
-    let Some(to) = me.remote_rtcp.lock().ok().and_then(|r| *r) else {
+    let Some(to) = me.rtcp_source.lock().ok().and_then(|s| s.remote()) else {
         return;
     };
     let Ok(s) = me.out.lock() else { return };

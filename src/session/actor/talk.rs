@@ -4,12 +4,10 @@
 //! back as [`TalkInput`]s.
 
 use super::{SessionActor, SessionInput};
-use crate::floor::bfcp::{
-    Attribute, ErrorCode, ErrorDetails, Message, Primitive, VERSION_RELIABLE,
-};
+use crate::floor::bfcp::{Attribute, ErrorDetails, Message, Primitive, VERSION_RELIABLE};
 use crate::floor::{Busy, Connection, FloorSink};
 use crate::media::rtp::{RtpEvent, RtpEvents, RtpGroup};
-use crate::session::talk::{TalkEffect, TalkPlanes};
+use crate::session::talk::{FloorRefusal, TalkEffect, TalkPlanes};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -107,9 +105,12 @@ impl TalkDriver {
         }
     }
 
-    /// Refuses a connection that names a user the session does not know (Error 2).
-    pub(super) fn refuse(conn: &Connection, message: &Message) {
-        metrics::counter!("focus_bfcp_rejected_total", "reason" => "unknown_user").increment(1);
+    /// Refuses a connection that may not speak for the user it names (Error 2 for a user the
+    /// session does not know, Error 5 for one whose SDP put it on another address), and
+    /// closes it: it never binds, so the participant's own connection stays.
+    pub(super) fn refuse(conn: &Connection, message: &Message, refusal: FloorRefusal) {
+        metrics::counter!("focus_bfcp_rejected_total", "reason" => refusal.label()).increment(1);
+        tracing::debug!(peer = %conn.peer(), user = message.user_id, reason = refusal.label(), "BFCP connection refused");
         if message.primitive != Primitive::Error {
             conn.send(
                 Message::new(
@@ -120,8 +121,8 @@ impl TalkDriver {
                     message.user_id,
                 )
                 .with_attributes(vec![
-                    Attribute::error_code(ErrorCode::UserDoesNotExist, ErrorDetails::none()),
-                    Attribute::error_info("no such user in this conference"),
+                    Attribute::error_code(refusal.code(), ErrorDetails::none()),
+                    Attribute::error_info(refusal.to_string()),
                 ]),
             );
         }

@@ -36,6 +36,19 @@ impl SessionState {
         self.talk.as_ref().is_some_and(|t| t.knows(user))
     }
 
+    /// Whether a BFCP connection from `peer` may speak for `user` (see [`Talk::authorize`]).
+    pub fn authorize_floor_user(
+        &self,
+        user: u16,
+        peer: std::net::IpAddr,
+    ) -> Result<(), crate::session::talk::FloorRefusal> {
+        self.talk
+            .as_ref()
+            .map_or(Err(crate::session::talk::FloorRefusal::UnknownUser), |t| {
+                t.authorize(user, peer)
+            })
+    }
+
     /// A BFCP message from `user`'s connection.
     pub fn on_bfcp(&mut self, now: Instant, user: u16, msg: &Message) {
         if let Some(t) = self.talk.as_mut() {
@@ -68,8 +81,9 @@ impl SessionState {
         &mut self,
         offer: &crate::sdp::SessionDescription,
         pid: Option<u64>,
+        peer: std::net::IpAddr,
     ) -> Option<TalkAnswer> {
-        self.talk.as_mut()?.plan(offer, pid)
+        self.talk.as_mut()?.plan(offer, pid, peer)
     }
 
     /// Gives back what an unused plan reserved.

@@ -175,9 +175,7 @@ impl SessionState {
     /// UPDATE, else a re-INVITE offering the last SDP unchanged (same `o=` version: nothing
     /// to renegotiate).
     fn send_refresh(&mut self, pid: u64) {
-        let contact_udp = self.settings.contact_udp.clone();
-        let contact_tcp = self.settings.contact_tcp.clone();
-        let contact_tls = self.settings.contact_tls.clone();
+        let faces = self.settings.faces.clone();
         let Some(p) = self.participants.get(&pid) else {
             return;
         };
@@ -201,12 +199,11 @@ impl SessionState {
         };
         let (uri, mut w) = p.dialog.request(&method);
         let cseq = p.dialog.local_cseq;
-        let contact = match p.dialog.flow.protocol {
-            Protocol::Udp => contact_udp,
-            Protocol::Tcp => contact_tcp,
-            Protocol::Tls => contact_tls,
-        };
-        w.header(HeaderName::Contact, &contact);
+        let flow = p.dialog.flow;
+        w.header(
+            HeaderName::Contact,
+            faces.for_ip(flow.addr.ip()).contact(flow.protocol),
+        );
         if invite {
             w.header(HeaderName::Allow, ALLOW);
         }

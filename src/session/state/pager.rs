@@ -6,7 +6,8 @@
 //! (IMDN in CPIM), reported back. A session lives until each delivery is answered.
 
 use super::*;
-use crate::media::cpim::{Cpim, CpimLimits};
+use crate::media::cpim::vouch::{same_aor, vouch, Path, Sender};
+use crate::media::cpim::{Addr as CpimAddr, Cpim, CpimLimits};
 use crate::media::imdn;
 use std::collections::VecDeque;
 
@@ -87,12 +88,38 @@ impl SessionState {
             self.refuse(req, ctx, &r);
             return;
         }
+        // Each sender gets its own rate (503, not SIP's 429, which is RFC 3892's "Provide
+        // Referrer Identity"), so one cannot fill the session's queue for everyone.
+        let shares = &self.settings.shares;
+        let (rate, burst) = (shares.sender_rate, shares.sender_burst);
+        if let Err(wait) = self.senders.take(&who.aor, rate, burst, now) {
+            self.refuse_share_after(req, ctx, 503, ShareRefusal::SenderRate, wait);
+            return;
+        }
+        let content_type = req
+            .headers
+            .get(HeaderName::ContentType)
+            .unwrap_or("text/plain")
+            .to_string();
+        // The sender as the recipients see it: the same rule as the MSRP switch's (its
+        // alias when it joined anonymously, the anonymous URI when this request asks for
+        // privacy, RFC 3323), in the SIP From and the CPIM From alike.
+        let shown = self.shown_sender(&who);
+        let (body, private) = match self.vouched_body(req, &content_type, &who, &shown) {
+            Ok(x) => x,
+            Err(r) => {
+                self.refuse(req, ctx, &r);
+                return;
+            }
+        };
         // Every participant of the session gets it where it is; listed members who are not
         // in the session get it at their configured address (a pre-defined group's members
-        // whether or not a session runs; an ad-hoc group's creator after it left).
+        // whether or not a session runs; an ad-hoc group's creator after it left). A private
+        // message (CPIM To naming participants) goes to those participants only.
         let mut recipients: Vec<(String, crate::sip::Uri, Option<Destination>)> = Vec::new();
-        for p in self.participants.values() {
-            if p.real != who.aor {
+        for (pid, p) in &self.participants {
+            let named = private.is_empty() || private.contains(pid);
+            if p.real != who.aor && named {
                 recipients.push((
                     p.identity.clone(),
                     p.dialog.remote_target.clone(),
@@ -106,7 +133,7 @@ impl SessionState {
             .map(|p| p.real.as_str())
             .collect();
         for aor in self.settings.policy.members.keys() {
-            if *aor == who.aor || present.contains(aor.as_str()) {
+            if *aor == who.aor || present.contains(aor.as_str()) || !private.is_empty() {
                 continue;
             }
             let address = self
@@ -133,27 +160,8 @@ impl SessionState {
             );
             return;
         }
-        let content_type = req
-            .headers
-            .get(HeaderName::ContentType)
-            .unwrap_or("text/plain")
-            .to_string();
         let report = negative_report(req, &content_type, &who);
-        // The sender as the recipients see it (RFC 3323: the alias when anonymous).
-        let from = if who.anonymous {
-            "\"Anonymous\" <sip:anonymous@anonymous.invalid>".to_string()
-        } else {
-            let mut s = String::new();
-            req.from.write_without_tag(&mut s);
-            if who.asserted {
-                match &who.display {
-                    Some(d) => format!("\"{}\" <{}>", d.replace('"', "'"), who.aor),
-                    None => format!("<{}>", who.aor),
-                }
-            } else {
-                s
-            }
-        };
+        let from = name_addr(&shown);
         let count = recipients.len();
         for (shown, uri, dest) in recipients {
             let call_id: Box<str> = format!("{}@{}", new_tag(), self.settings.warn_agent).into();
@@ -173,7 +181,7 @@ impl SessionState {
                     w.header(h, v);
                 }
             }
-            let rest = w.finish(Some(&content_type), &req.body);
+            let rest = w.finish(Some(&content_type), &body);
             let destination = dest.unwrap_or(Destination {
                 next_hop: uri.clone(),
                 flow: None,
@@ -200,6 +208,105 @@ impl SessionState {
             }));
         self.reply(req, ctx, 202, "Accepted", None, &[]);
         self.pump_pager(now);
+    }
+
+    /// How the others see the sender of a group message: a participant by its public
+    /// identity (its alias when it joined anonymously); anyone asking for privacy in this very
+    /// request by the anonymous URI; anyone else by its identity.
+    fn shown_sender(&self, who: &Identity) -> CpimAddr {
+        let participant = self.participants.values().find(|p| p.real == who.aor);
+        let addr = |uri: &str, display: &Option<String>| match display {
+            Some(d) => CpimAddr::with_display(uri, d.clone()),
+            None => CpimAddr::new(uri),
+        };
+        match participant {
+            Some(p) if p.identity != p.real => addr(&p.identity, &p.display),
+            _ if who.anonymous => {
+                CpimAddr::with_display(format!("sip:anonymous@{ANONYMOUS_DOMAIN}"), "Anonymous")
+            }
+            Some(p) => addr(&p.identity, &p.display),
+            None => addr(&who.aor, &who.display),
+        }
+    }
+
+    /// The body to relay and, for a private message, the participants it goes to (empty:
+    /// everyone). A `message/cpim` body gets the envelope rule of every relay path
+    /// ([`crate::media::cpim::vouch`]): its From is the sender as shown, never what the
+    /// sender wrote. A CPIM body that cannot be read cannot be vouched for and is refused.
+    fn vouched_body(
+        &self,
+        req: &Request,
+        content_type: &str,
+        who: &Identity,
+        shown: &CpimAddr,
+    ) -> Result<(Bytes, Vec<u64>), Refusal> {
+        let is_cpim = crate::supervisor::checks::media_type(content_type)
+            .eq_ignore_ascii_case("message/cpim");
+        if !is_cpim {
+            return Ok((req.body.clone(), Vec::new()));
+        }
+        let bad = |warning: &str| Refusal {
+            status: 400,
+            label: "bad_cpim",
+            code: 399,
+            warning: warning.into(),
+        };
+        let mut cpim = Cpim::parse(req.body.clone(), &CPIM_LIMITS)
+            .map_err(|_| bad("Malformed message/cpim body"))?;
+        let sender = Sender {
+            shown,
+            real: &who.aor,
+        };
+        vouch(&mut cpim, sender, Path::Pager)
+            .map_err(|_| bad("Unreadable notification from an anonymous sender"))?;
+        let named = cpim.private_recipients(&self.settings.conference_uri);
+        let mut private = Vec::with_capacity(named.len());
+        if !named.is_empty() {
+            if !self.settings.policy.allow_private {
+                return Err(Refusal {
+                    status: 403,
+                    label: "private_not_allowed",
+                    code: 399,
+                    warning: "Private messages are not allowed in this group".into(),
+                });
+            }
+            let mut to = Vec::with_capacity(named.len());
+            for uri in named {
+                if same_aor(uri, &shown.uri) {
+                    continue;
+                }
+                // Named by public identity only: an anonymous participant by its alias.
+                let Some((pid, p)) = self
+                    .participants
+                    .iter()
+                    .find(|(_, p)| same_aor(&p.identity, uri) && p.real != who.aor)
+                else {
+                    return Err(Refusal {
+                        status: 480,
+                        label: "private_not_present",
+                        code: 399,
+                        warning: "A private message recipient is not in the session".into(),
+                    });
+                };
+                if !private.contains(pid) {
+                    private.push(*pid);
+                    to.push(CpimAddr::new(p.identity.clone()));
+                }
+            }
+            if private.is_empty() {
+                return Err(Refusal {
+                    status: 480,
+                    label: "private_not_present",
+                    code: 399,
+                    warning: "A private message recipient is not in the session".into(),
+                });
+            }
+            cpim.to = to;
+        }
+        let body = cpim
+            .to_bytes()
+            .map_err(|_| bad("Malformed message/cpim body"))?;
+        Ok((body, private))
     }
 
     /// Sends what the token bucket allows now.
@@ -297,6 +404,20 @@ impl SessionState {
                 invite: None,
             }),
         });
+    }
+}
+
+/// Bounds of a relayed CPIM body (the SIP message is bounded already).
+const CPIM_LIMITS: CpimLimits = CpimLimits {
+    max_headers: 64,
+    max_size: 1 << 20,
+};
+
+/// `"display" <uri>` for a SIP From.
+fn name_addr(a: &CpimAddr) -> String {
+    match &a.display {
+        Some(d) => format!("\"{}\" <{}>", d.replace(['"', '\\'], "'"), a.uri),
+        None => format!("<{}>", a.uri),
     }
 }
 

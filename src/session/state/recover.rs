@@ -217,11 +217,7 @@ impl SessionState {
         };
         // The offer keeps the dialog's SDP session (o= id, version + 1) and its m-lines.
         let msrp_session = media::new_session_id();
-        let served = self
-            .settings
-            .msrp
-            .as_ref()
-            .filter(|_| self.settings.policy.serves(MediaKind::Msrp));
+        let served = self.msrp_for(peer.ip());
         let last = sdp::parse(rec.sdp.as_bytes()).ok();
         let (mut sdp_state, lines) = match &last {
             Some(l) => match (
@@ -242,7 +238,7 @@ impl SessionState {
                 media::offer_lines(served, &msrp_session),
             ),
         };
-        let Ok(offer) = sdp_state.offer(lines, &self.answer_ctx()) else {
+        let Ok(offer) = sdp_state.offer(lines, &self.answer_ctx(peer.ip())) else {
             metrics::counter!("focus_recovered_participants_total", "outcome" => "failed")
                 .increment(1);
             return;
@@ -297,6 +293,8 @@ impl SessionState {
                 peer_update: rec.peer_update,
                 dialed_out: rec.dialed_out,
                 hidden: rec.hidden,
+                source: None,
+                rtp_share: None,
             },
         );
         metrics::gauge!("focus_participants_active").increment(1.0);
@@ -316,20 +314,17 @@ impl SessionState {
             .clone()
             .or_else(|| (!self.settings.subject.is_empty()).then(|| self.settings.subject.clone()));
         let timer = self.timer_request_headers(self.settings.session_timer.expires, None);
-        let contact_udp = self.settings.contact_udp.clone();
-        let contact_tcp = self.settings.contact_tcp.clone();
-        let contact_tls = self.settings.contact_tls.clone();
+        let faces = self.settings.faces.clone();
         let Some(p) = self.participants.get_mut(&pid) else {
             return;
         };
         let (uri, mut w) = p.dialog.request(&Method::Invite);
         let cseq = p.dialog.local_cseq;
-        let contact = match p.dialog.flow.protocol {
-            Protocol::Udp => contact_udp,
-            Protocol::Tcp => contact_tcp,
-            Protocol::Tls => contact_tls,
-        };
-        w.header(HeaderName::Contact, &contact);
+        let flow = p.dialog.flow;
+        w.header(
+            HeaderName::Contact,
+            faces.for_ip(flow.addr.ip()).contact(flow.protocol),
+        );
         w.header(HeaderName::Allow, ALLOW);
         w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
         if let Some(s) = &subject {

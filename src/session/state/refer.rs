@@ -120,7 +120,7 @@ impl SessionState {
             .headers
             .get(HeaderName::ReferSub)
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
-        let contact = self.contact(ctx.source.protocol).to_string();
+        let contact = self.contact(&ctx.source).to_string();
         let rid = if no_sub {
             let mut w = self.writer(req, &ctx, 200, "OK");
             w.header(HeaderName::ReferSub, "false");
@@ -397,9 +397,7 @@ impl SessionState {
         last: bool,
     ) {
         let Some(rid) = rid else { return };
-        let contact_udp = self.settings.contact_udp.clone();
-        let contact_tcp = self.settings.contact_tcp.clone();
-        let contact_tls = self.settings.contact_tls.clone();
+        let faces = self.settings.faces.clone();
         let Some(r) = self.referrals.get_mut(&rid) else {
             return;
         };
@@ -413,12 +411,11 @@ impl SessionState {
             return;
         };
         let (uri, mut w) = dialog.request(&Method::Notify);
-        let contact = match dialog.flow.protocol {
-            Protocol::Udp => contact_udp,
-            Protocol::Tcp => contact_tcp,
-            Protocol::Tls => contact_tls,
-        };
-        w.header(HeaderName::Contact, &contact);
+        let flow = dialog.flow;
+        w.header(
+            HeaderName::Contact,
+            faces.for_ip(flow.addr.ip()).contact(flow.protocol),
+        );
         w.header(HeaderName::Event, &event);
         if last {
             w.header(
@@ -534,14 +531,18 @@ impl SessionState {
         let call_id: Box<str> = format!("{}@{}", new_tag(), self.settings.warn_agent).into();
         let msrp_session = media::new_session_id();
         let mut sdp_state = LocalSdpState::random();
-        let served = self
-            .settings
-            .msrp
+        // The target's family when it names an address (`sip:bob@[2001:db8::1]`); a name is
+        // offered the primary family's addresses.
+        let family = target
+            .uri
+            .host
             .as_ref()
-            .filter(|_| self.settings.policy.serves(MediaKind::Msrp));
+            .and_then(crate::sip::Host::ip)
+            .unwrap_or_else(|| self.settings.faces.primary().sdp_address);
+        let served = self.msrp_for(family);
         let body = match sdp_state.offer(
             media::offer_lines(served, &msrp_session),
-            &self.answer_ctx(),
+            &self.answer_ctx(family),
         ) {
             Ok(sdp) => sdp.to_bytes(),
             Err(_) => {
@@ -560,13 +561,19 @@ impl SessionState {
         let to = format!("<{}>", request_target(&named.uri));
         let transport = target.uri.param("transport").flatten();
         let is = |name: &str| transport.is_some_and(|t| t.eq_ignore_ascii_case(name));
-        let contact = if target.uri.scheme == crate::sip::Scheme::Sips || is("tls") {
-            self.settings.contact_tls.clone()
+        let protocol = if target.uri.scheme == crate::sip::Scheme::Sips || is("tls") {
+            Protocol::Tls
         } else if is("tcp") {
-            self.settings.contact_tcp.clone()
+            Protocol::Tcp
         } else {
-            self.settings.contact_udp.clone()
+            Protocol::Udp
         };
+        let contact = self
+            .settings
+            .faces
+            .for_ip(family)
+            .contact(protocol)
+            .to_string();
         let cseq = 1;
         let mut w = MessageWriter::headers_only();
         w.header_fmt(HeaderName::From, format_args!("{from};tag={local_tag}"));
@@ -755,6 +762,8 @@ impl SessionState {
                         peer_update: resp.headers.has_token(HeaderName::Allow, "UPDATE"),
                         dialed_out: true,
                         hidden: d.hidden,
+                        source: None,
+                        rtp_share: None,
                     },
                 );
                 if d.cancelled {

@@ -15,10 +15,12 @@ impl RtpEvents for Events {
 fn settings(silence: Duration) -> RtpSettings {
     RtpSettings {
         bind: "127.0.0.1".parse().unwrap(),
+        also_bind: Vec::new(),
         port_min: 40000,
         port_max: 60999,
         silence_timeout: silence,
         max_packet_rate: 1000,
+        latching: Latching::Signalled,
     }
 }
 
@@ -66,7 +68,7 @@ fn forwards_only_the_holder_rewritten_per_receiver() {
     let pts = [0u8, 0, 96];
     let members: Vec<_> = (0..3)
         .map(|i| {
-            let port = plane.reserve().expect("a free pair");
+            let port = plane.reserve([127, 0, 0, 1].into()).expect("a free pair");
             plane
                 .add(
                     &group,
@@ -158,7 +160,7 @@ fn reservations_are_bound_released_and_bounded() {
     s.port_max = base + 1;
     let plane = Arc::new(RtpPlane::new(s));
     assert_eq!(plane.free_ports(), 1);
-    let Some(port) = plane.reserve() else {
+    let Some(port) = plane.reserve([127, 0, 0, 1].into()) else {
         // Someone else took the pair meanwhile: nothing to test on a busy host.
         return;
     };
@@ -167,7 +169,7 @@ fn reservations_are_bound_released_and_bounded() {
         std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(),
         "held"
     );
-    assert_eq!(plane.reserve(), None, "exhausted");
+    assert_eq!(plane.reserve([127, 0, 0, 1].into()), None, "exhausted");
     plane.release(port);
     assert_eq!(plane.free_ports(), 1);
     let group = plane.group();
@@ -192,15 +194,20 @@ fn silence_is_reported_once_and_resumption_too() {
     let plane = Arc::new(RtpPlane::new(settings(Duration::from_millis(500))));
     let group = plane.group();
     let (tx, rx) = mpsc::channel();
-    let port = plane.reserve().unwrap();
+    let port = plane.reserve([127, 0, 0, 1].into()).unwrap();
+    // Alice's RTCP comes from her RTCP port, the one after the RTP port her SDP announced.
     let alice = peer();
+    let alice_rtp = SocketAddr::new(
+        alice.local_addr().unwrap().ip(),
+        alice.local_addr().unwrap().port() - 1,
+    );
     plane
         .add(
             &group,
             LegSpec {
                 pid: 7,
                 port,
-                expected: Some(alice.local_addr().unwrap()),
+                expected: Some(alice_rtp),
                 codec: codec(0, 0),
             },
             Arc::new(Events(Mutex::new(tx))),
@@ -213,6 +220,12 @@ fn silence_is_reported_once_and_resumption_too() {
         .unwrap();
     assert_eq!(rx.recv_timeout(wait), Ok((7, RtpEvent::Resumed)));
     assert_eq!(rx.recv_timeout(wait), Ok((7, RtpEvent::Silent)));
+    // RTCP from anyone else is no proof of life.
+    let stranger = std::net::UdpSocket::bind("127.0.0.66:0").unwrap();
+    stranger
+        .send_to(&[0x80, 201, 0, 1, 0, 0, 0, 2], ("127.0.0.1", port + 1))
+        .unwrap();
+    assert!(rx.recv_timeout(Duration::from_millis(1500)).is_err());
 }
 
 #[test]
@@ -242,4 +255,109 @@ fn sources_beyond_the_table_share_one_count() {
     }
     assert!(!r.count(SocketAddr::from(([10, 0, 0, 2], 1)), 1, t0));
     assert!(r.count(SocketAddr::from(([10, 0, 0, 3], 1)), 1, t0));
+}
+
+#[test]
+fn port_pairs_are_drawn_uniformly_from_the_free_ones() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    // Sixteen pairs below the ephemeral range (and below other tests' ranges), all free.
+    let seed = u64::from(std::process::id()) ^ u64::from(rand::random::<u16>());
+    let Some(base) = (0..200u64).find_map(|i| {
+        let base = 5000 + ((seed.wrapping_mul(2654435761).wrapping_add(i * 97)) % 2400) as u16 * 2;
+        let all: Vec<_> = (0..32)
+            .map(|k| std::net::UdpSocket::bind(("127.0.0.1", base + k)))
+            .collect();
+        all.iter().all(|s| s.is_ok()).then_some(base)
+    }) else {
+        return;
+    };
+    let mut s = settings(Duration::from_secs(60));
+    s.port_min = base;
+    s.port_max = base + 31;
+    let plane = Arc::new(RtpPlane::new(s));
+    let mut held: Vec<u16> = (0..16)
+        .filter_map(|_| plane.reserve([127, 0, 0, 1].into()))
+        .collect();
+    if held.len() != 16 {
+        // Someone else took a port meanwhile: nothing to measure on a busy host.
+        return;
+    }
+    // The lower half goes back: eight free pairs side by side, eight held above them.
+    held.sort();
+    for p in &held[..8] {
+        plane.release(*p);
+    }
+    let mut counts: HashMap<u16, u32> = HashMap::new();
+    let draws = 400;
+    for _ in 0..draws {
+        let Some(p) = plane.reserve([127, 0, 0, 1].into()) else {
+            return;
+        };
+        *counts.entry(p).or_default() += 1;
+        plane.release(p);
+    }
+    // Uniform: each of the eight about 50 times. A draw that walks from a random point to the
+    // next free pair picks the lowest one whenever it starts among the held ones (over half).
+    let most = counts.values().max().copied().unwrap_or(0);
+    assert!(
+        counts.len() == 8 && most < draws * 30 / 100,
+        "not uniform: {counts:?}"
+    );
+}
+
+#[test]
+fn strangers_are_dropped_and_never_move_the_leg() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let plane = Arc::new(RtpPlane::new(settings(Duration::from_secs(60))));
+    let group = plane.group();
+    let (tx, _rx) = mpsc::channel();
+    let events: Arc<dyn RtpEvents> = Arc::new(Events(Mutex::new(tx)));
+    let peers: Vec<_> = (0..2).map(|_| peer()).collect();
+    let members: Vec<_> = (0..2)
+        .map(|i| {
+            let port = plane.reserve([127, 0, 0, 1].into()).expect("a free pair");
+            plane
+                .add(
+                    &group,
+                    LegSpec {
+                        pid: i + 1,
+                        port,
+                        expected: Some(peers[i as usize].local_addr().unwrap()),
+                        codec: codec(0, 0),
+                    },
+                    events.clone(),
+                )
+                .unwrap()
+        })
+        .collect();
+    group.set_holder(1);
+    let alice = peers[0].local_addr().unwrap();
+    let stranger: SocketAddr = "127.0.0.66:40000".parse().unwrap();
+    let same_host: SocketAddr = SocketAddr::new(alice.ip(), alice.port() ^ 2);
+    let mut scratch = Vec::new();
+    let now = Instant::now();
+    for (k, from) in [stranger, same_host, stranger].into_iter().enumerate() {
+        assert_eq!(
+            members[0].on_datagram(from, &packet(0, k as u16, 0, 0xe), now, &mut scratch),
+            Outcome::Dropped(DropReason::UnknownSource),
+            "{from}"
+        );
+        // Not the holder's port either: dropped before the holder check.
+        assert_eq!(
+            members[1].on_datagram(from, &packet(0, k as u16, 0, 0xe), now, &mut scratch),
+            Outcome::Dropped(DropReason::UnknownSource)
+        );
+    }
+    // The leg still sends where its SDP said, and takes its participant's packets.
+    assert_eq!(
+        members[1].source.lock().unwrap().remote(),
+        Some(peers[1].local_addr().unwrap())
+    );
+    assert_eq!(
+        members[0].on_datagram(alice, &packet(0, 9, 0, 0xa), now, &mut scratch),
+        Outcome::Forwarded(1)
+    );
+    assert!(recv(&peers[1]).is_some(), "Bob hears Alice where he said");
 }
