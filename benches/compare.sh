@@ -36,7 +36,7 @@ trap cleanup EXIT
 
 command -v sipp >/dev/null || { echo "compare.sh: sipp is missing (apt-get install -y sip-tester)" >&2; exit 2; }
 if [ -z "${SKIP_BUILD:-}" ]; then
-	(cd "$ROOT" && cargo build --release --bin cpm-focus --bin focus-load >&2)
+	(cd "$ROOT" && cargo build --release --features load-tool --bin cpm-focus --bin focus-load >&2)
 fi
 FOCUS_BIN=$TARGET/release/cpm-focus
 

@@ -23,7 +23,7 @@ cleanup() { [ -n "$FOCUS_PID" ] && kill "$FOCUS_PID" 2>/dev/null; wait 2>/dev/nu
 trap cleanup EXIT
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-	(cd "$ROOT" && cargo build --release --bin cpm-focus --bin focus-load >&2)
+	(cd "$ROOT" && cargo build --release --features load-tool --bin cpm-focus --bin focus-load >&2)
 fi
 LOAD=$TARGET/release/focus-load
 sysctl -qw net.core.rmem_max=16777216 net.core.wmem_max=16777216 2>/dev/null || true

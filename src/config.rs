@@ -57,6 +57,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub session_timer: SessionTimerConfig,
     pub journal: JournalConfig,
+    pub listen: ListenConfig,
     pub auth: AuthConfig,
     pub groups: Vec<GroupConfig>,
 }
@@ -76,6 +77,19 @@ pub struct FocusConfig {
     pub restart_window_s: u64,
     /// Most ended ad-hoc sessions remembered for restart.
     pub max_remembered: usize,
+    /// How log lines are written to stderr (`--log-format` overrides it).
+    pub log_format: LogFormat,
+}
+
+/// The form of the log on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured only when stderr is a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 impl Default for FocusConfig {
@@ -88,6 +102,7 @@ impl Default for FocusConfig {
             list_service_user: "list-service".into(),
             restart_window_s: 86_400,
             max_remembered: 10_000,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -112,6 +127,16 @@ pub struct SipConfig {
     pub tcp_message_timeout_s: u64,
     /// Longest time one write may wait for a peer that does not read.
     pub tcp_write_timeout_s: u64,
+    /// An inbound connection from an untrusted address that sends no byte this long is
+    /// closed: a silent connection holds a slot for seconds, not `tcp_idle_timeout_s`.
+    pub tcp_first_byte_timeout_ms: u64,
+    /// Percent of `max_tcp_connections` only the trusted core may use: outsiders filling the
+    /// rest never lock the core out (a percentage stays valid whatever the cap).
+    pub tcp_trusted_reserve_pct: u8,
+    /// When the untrusted share is full, a new connection closes the oldest untrusted one
+    /// that never carried an admitted participant or member subscription (so members still
+    /// get in); off: the new connection is refused.
+    pub tcp_evict_unadmitted: bool,
     pub queue_depth: usize,
     pub outbound_proxy: String,
     pub advertise: String,
@@ -133,6 +158,9 @@ impl Default for SipConfig {
             max_tcp_connections_per_source: 64,
             tcp_message_timeout_s: 10,
             tcp_write_timeout_s: 10,
+            tcp_first_byte_timeout_ms: 5000,
+            tcp_trusted_reserve_pct: 10,
+            tcp_evict_unadmitted: true,
             queue_depth: 16_384,
             outbound_proxy: String::new(),
             advertise: String::new(),
@@ -182,6 +210,9 @@ pub struct SubscriptionConfig {
     pub max_per_session: usize,
     pub min_notify_interval_ms: u64,
     pub departed_retention_s: u64,
+    /// Percent of `max_per_session` that subscribers who are neither participants nor listed
+    /// members may hold, so the host and members can always subscribe.
+    pub outsider_share_pct: u8,
     /// Subscribers from `policy.trusted_hosts` see the participants' dialog identifiers
     /// (`<call-info>`); nobody else ever does (they are what an in-dialog request needs).
     pub call_info_to_trusted: bool,
@@ -196,6 +227,7 @@ impl Default for SubscriptionConfig {
             max_per_session: 1000,
             min_notify_interval_ms: 1000,
             departed_retention_s: 30,
+            outsider_share_pct: 50,
             call_info_to_trusted: false,
         }
     }
@@ -439,6 +471,9 @@ pub struct RtpConfig {
     pub max_packet_rate: u32,
     /// Codecs forwarded, in preference order (`<encoding>/<rate>[/<channels>]`).
     pub codecs: Vec<String>,
+    /// RTP legs (port pairs) held at once by participants that joined from one untrusted
+    /// address, over all sessions: one address cannot drain the port pool.
+    pub max_legs_per_source: u32,
     /// Which source a participant's leg accepts: `signalled` (the SDP's address and port)
     /// or `symmetric_once` (one latch to the first source from the SDP's address).
     pub latching: crate::media::rtp::Latching,
@@ -452,6 +487,7 @@ impl Default for RtpConfig {
             silence_timeout_s: 10,
             max_packet_rate: 200,
             codecs: vec!["PCMU/8000".into(), "PCMA/8000".into()],
+            max_legs_per_source: 32,
             latching: crate::media::rtp::Latching::Signalled,
         }
     }
@@ -924,6 +960,13 @@ pub struct ProviderPolicy {
     /// Group messages one session relays per second (pager mode), and most it queues.
     pub pager_rate: u32,
     pub pager_queue: usize,
+    /// Participants one untrusted address may have in one session at once (the trusted
+    /// core fronts many users and is exempt): one address cannot fill a group.
+    pub max_participants_per_source: u32,
+    /// Group messages per second one sender (identity) may send into a session (0:
+    /// unlimited), and its burst; beyond, 503 with Retry-After.
+    pub pager_rate_per_sender: u32,
+    pub pager_burst_per_sender: u32,
     /// A joining UA whose Contact carries `;isfocus` (another focus cascading into ours).
     pub cascade: CascadeRule,
 }
@@ -974,6 +1017,9 @@ impl Default for ProviderPolicy {
             max_list_size: 100,
             pager_rate: 2000,
             pager_queue: 20_000,
+            max_participants_per_source: 32,
+            pager_rate_per_sender: 5,
+            pager_burst_per_sender: 20,
             cascade: CascadeRule::Refuse,
         }
     }
@@ -1145,6 +1191,18 @@ impl Config {
                 "must be between 1 and 3600",
             );
         }
+        if !(100..=60_000).contains(&s.tcp_first_byte_timeout_ms) {
+            bad(
+                "sip.tcp_first_byte_timeout_ms".into(),
+                "must be between 100 and 60000",
+            );
+        }
+        if s.tcp_trusted_reserve_pct > 90 {
+            bad(
+                "sip.tcp_trusted_reserve_pct".into(),
+                "must be between 0 and 90",
+            );
+        }
         if s.queue_depth < 16 {
             bad("sip.queue_depth".into(), "must be at least 16");
         }
@@ -1195,6 +1253,12 @@ impl Config {
         if sub.max_per_session == 0 {
             bad("subscriptions.max_per_session".into(), "must be positive");
         }
+        if !(1..=100).contains(&sub.outsider_share_pct) {
+            bad(
+                "subscriptions.outsider_share_pct".into(),
+                "must be between 1 and 100",
+            );
+        }
         let m = &self.msrp;
         if m.max_message_size == 0 {
             bad("msrp.max_message_size".into(), "must be positive");
@@ -1237,6 +1301,18 @@ impl Config {
         }
         if p.pager_queue == 0 {
             bad("policy.pager_queue".into(), "must be positive");
+        }
+        if p.max_participants_per_source == 0 {
+            bad(
+                "policy.max_participants_per_source".into(),
+                "must be positive",
+            );
+        }
+        if p.pager_rate_per_sender > 0 && p.pager_burst_per_sender == 0 {
+            bad(
+                "policy.pager_burst_per_sender".into(),
+                "must be positive when pager_rate_per_sender is",
+            );
         }
         if p.adhoc == AdhocRule::Domains && p.adhoc_domains.is_empty() {
             bad(
@@ -1311,6 +1387,7 @@ impl Config {
         issues.extend(talk::validate(self));
         issues.extend(self.admin.validate());
         issues.extend(self.journal.validate());
+        issues.extend(self.listen.validate());
         issues.extend(self.auth.validate(&self.focus));
         issues
     }
@@ -1326,9 +1403,11 @@ impl Config {
 }
 
 mod auth;
+mod listen;
 mod talk;
 
 pub use auth::{AuthConfig, AuthMode};
+pub use listen::ListenConfig;
 
 #[cfg(test)]
 mod tests {
@@ -1425,6 +1504,36 @@ mod tests {
         );
         assert_eq!(c.sip.tcp_message_timeout_s, d.sip.tcp_message_timeout_s);
         assert_eq!(c.sip.tcp_write_timeout_s, d.sip.tcp_write_timeout_s);
+        // Fair shares (issue 14).
+        assert_eq!(
+            (
+                c.sip.tcp_first_byte_timeout_ms,
+                c.sip.tcp_trusted_reserve_pct,
+                c.sip.tcp_evict_unadmitted
+            ),
+            (
+                d.sip.tcp_first_byte_timeout_ms,
+                d.sip.tcp_trusted_reserve_pct,
+                d.sip.tcp_evict_unadmitted
+            )
+        );
+        assert_eq!(
+            c.subscriptions.outsider_share_pct,
+            d.subscriptions.outsider_share_pct
+        );
+        assert_eq!(c.rtp.max_legs_per_source, d.rtp.max_legs_per_source);
+        assert_eq!(
+            (
+                c.policy.max_participants_per_source,
+                c.policy.pager_rate_per_sender,
+                c.policy.pager_burst_per_sender
+            ),
+            (
+                d.policy.max_participants_per_source,
+                d.policy.pager_rate_per_sender,
+                d.policy.pager_burst_per_sender
+            )
+        );
         assert_eq!(c.msrp.max_chunk_rate, d.msrp.max_chunk_rate);
         assert_eq!(c.msrp.max_bytes_rate, d.msrp.max_bytes_rate);
         let (o, od) = (&c.overload, &d.overload);

@@ -49,6 +49,7 @@ pub mod floor;
 pub mod journal;
 pub mod media;
 pub mod metrics;
+pub mod notify;
 pub mod overload;
 pub mod policy;
 pub mod recovery;

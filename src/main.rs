@@ -3,9 +3,10 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use cpm_focus::config::Config;
+use cpm_focus::config::{Config, LogFormat};
 use cpm_focus::reload::{Reloader, Trigger};
 use cpm_focus::server::Server;
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,32 +26,38 @@ struct Cli {
     /// Configuration file (default: the embedded config/focus.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// SIP address, UDP and TCP (port 0 picks a free port). Repeat the flag or separate
+    /// SIP addresses, UDP and TCP (port 0 picks a free port). Repeat the flag or separate
     /// addresses with commas to listen on IPv4 and IPv6 (`127.0.0.1:5060,[::1]:5060`); the
-    /// first is the primary one.
-    #[arg(
-        long,
-        value_name = "IP:PORT",
-        default_value = "127.0.0.1:5060",
-        value_delimiter = ','
-    )]
+    /// first is the primary one [default: listen.sip of the configuration, 127.0.0.1:5060].
+    #[arg(long, value_name = "IP:PORT", value_delimiter = ',')]
     sip_listen: Vec<SocketAddr>,
-    /// MSRP (TCP) addresses for group chat, like --sip-listen (default: each SIP address
-    /// with port 2855).
+    /// MSRP (TCP) addresses for group chat, like --sip-listen [default: listen.msrp, else
+    /// each SIP address with port 2855].
     #[arg(long, value_name = "IP:PORT", value_delimiter = ',')]
     msrp_listen: Vec<SocketAddr>,
-    /// SIP over TLS addresses, used when [tls] is configured, like --sip-listen (default:
-    /// each SIP address with port 5061, or port 0 when its port is 0).
+    /// SIP over TLS addresses, used when [tls] is configured, like --sip-listen [default:
+    /// listen.sips, else each SIP address with port 5061, or port 0 when its port is 0].
     #[arg(long, value_name = "IP:PORT", value_delimiter = ',')]
     sips_listen: Vec<SocketAddr>,
-    /// Prometheus /metrics address.
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9090")]
-    metrics_listen: SocketAddr,
-    /// Admin HTTP API address (a non-loopback address needs `[admin] token`).
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8090")]
-    admin_listen: SocketAddr,
+    /// Prometheus /metrics address [default: listen.metrics, 127.0.0.1:9464].
+    #[arg(long, value_name = "IP:PORT")]
+    metrics_listen: Option<SocketAddr>,
+    /// Admin HTTP API address; a non-loopback address needs `[admin] token` [default:
+    /// listen.admin, 127.0.0.1:8090].
+    #[arg(long, value_name = "IP:PORT")]
+    admin_listen: Option<SocketAddr>,
+    /// Log format on stderr (default: `focus.log_format` of the configuration, `text`).
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// `--log-format` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormatArg {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,18 +116,17 @@ fn main() -> anyhow::Result<()> {
             }
         };
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let config = match &cli.config {
         Some(path) => Config::load(path),
         None => Config::embedded(),
     }
     .context("configuration")?;
+    let format = match cli.log_format {
+        Some(LogFormatArg::Text) => LogFormat::Text,
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        None => config.focus.log_format,
+    };
+    init_logging(format);
 
     // Session actors live on N arbiters (one thread each); transports and transaction shards
     // on a multi-threaded tokio runtime.
@@ -149,9 +155,29 @@ async fn run(
 ) -> anyhow::Result<i32> {
     let handle = cpm_focus::metrics::install().context("metrics recorder")?;
     let cancel = CancellationToken::new();
-    let metrics_listener = tokio::net::TcpListener::bind(cli.metrics_listen)
+    // The command line overrides [listen]; validation made every configured address parse.
+    let listen = &config.listen;
+    let metrics_listen = cli
+        .metrics_listen
+        .or(listen.metrics_addr())
+        .context("listen.metrics")?;
+    let admin_listen = cli
+        .admin_listen
+        .or(listen.admin_addr())
+        .context("listen.admin")?;
+    // A flag replaces its key; [listen] names one address per service.
+    let or_config = |flags: Vec<SocketAddr>, configured: Option<SocketAddr>| {
+        if flags.is_empty() {
+            configured.into_iter().collect()
+        } else {
+            flags
+        }
+    };
+    let sip_listen = or_config(cli.sip_listen.clone(), listen.sip_addr());
+    anyhow::ensure!(!sip_listen.is_empty(), "listen.sip: no SIP address");
+    let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
         .await
-        .with_context(|| format!("binding metrics listener {}", cli.metrics_listen))?;
+        .with_context(|| format!("binding metrics listener {metrics_listen}"))?;
     let metrics_addr = metrics_listener.local_addr()?;
     tokio::spawn(cpm_focus::metrics::serve(
         metrics_listener,
@@ -160,12 +186,11 @@ async fn run(
     ));
 
     let auth = Arc::new(
-        cpm_focus::admin::AdminAuth::new(cli.admin_listen, &config.admin.token)
-            .context("admin API")?,
+        cpm_focus::admin::AdminAuth::new(admin_listen, &config.admin.token).context("admin API")?,
     );
-    let admin_listener = tokio::net::TcpListener::bind(cli.admin_listen)
+    let admin_listener = tokio::net::TcpListener::bind(admin_listen)
         .await
-        .with_context(|| format!("binding admin listener {}", cli.admin_listen))?;
+        .with_context(|| format!("binding admin listener {admin_listen}"))?;
     let admin_addr = admin_listener.local_addr()?;
 
     // Handlers first: a SIGTERM right after the ready line must not kill us by default action
@@ -175,9 +200,9 @@ async fn run(
     let server = Server::start_listening(
         &config,
         cpm_focus::server::Listen {
-            sip: cli.sip_listen,
-            msrp: cli.msrp_listen,
-            sips: cli.sips_listen,
+            sip: sip_listen,
+            msrp: or_config(cli.msrp_listen.clone(), listen.msrp_addr()),
+            sips: or_config(cli.sips_listen.clone(), listen.sips_addr()),
         },
         arbiters,
     )?;
@@ -233,12 +258,51 @@ async fn run(
         admin_addr
     );
 
+    // Every listener is bound: tell systemd (Type=notify), and keep its watchdog fed from
+    // this runtime, so a focus whose I/O runtime stops is restarted.
+    if let Err(e) = cpm_focus::notify::notify("READY=1") {
+        tracing::warn!(error = %e, "sd_notify READY=1 failed");
+    }
+    if let Some(every) = cpm_focus::notify::watchdog_interval() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = cpm_focus::notify::notify("WATCHDOG=1") {
+                    tracing::warn!(error = %e, "sd_notify WATCHDOG=1 failed");
+                }
+            }
+        });
+    }
+
     signalled.await;
+    let _ = cpm_focus::notify::notify("STOPPING=1");
     tracing::info!("shutting down: ending sessions");
     server.shutdown().await;
     cancel.cancel();
     tracing::info!("stopped");
     Ok(0)
+}
+
+/// The log on stderr: `RUST_LOG` sets the filter (default `info`). Text lines carry ANSI
+/// colours only when stderr is a terminal (never in the journal or a file); JSON is one object
+/// per line, its fields at the top level.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
 
 /// Reloads the configuration on every SIGHUP (`systemctl reload`); a refused file is logged

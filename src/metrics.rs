@@ -3,6 +3,8 @@
 //! The HTTP listener is our own (a few lines over tokio) rather than the exporter's: it binds
 //! before the focus reports ready, can use port 0 in tests, and will carry `/health`.
 
+mod process;
+
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::time::Duration;
@@ -36,6 +38,10 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
             LATENCY_BUCKETS,
         )?
         .set_buckets_for_metric(
+            Matcher::Full("focus_credit_check_duration_seconds".into()),
+            LATENCY_BUCKETS,
+        )?
+        .set_buckets_for_metric(
             Matcher::Full("focus_rtp_forward_seconds".into()),
             FORWARD_BUCKETS,
         )?
@@ -45,6 +51,9 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
         )?
         .install_recorder()?;
     describe();
+    touch();
+    build_info();
+    process::sample();
     Ok(handle)
 }
 
@@ -199,6 +208,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Requests whose sender digest authentication proved",
     ),
     (
+        "focus_credit_check_duration_seconds",
+        Kind::Histogram,
+        "Online credit checks, request to decision (timeouts included), by outcome",
+    ),
+    (
         "focus_request_duration_seconds",
         Kind::Histogram,
         "Request arrival to final response, by method",
@@ -211,12 +225,17 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_tcp_connections_refused_total",
         Kind::Counter,
-        "TCP and TLS connections refused, by reason (limit: the total cap, per_source: the cap per source address)",
+        "TCP and TLS connections refused, by reason (limit: the total cap, per_source: the cap per source address, untrusted_share: the untrusted share is full and no unadmitted connection could be evicted)",
     ),
     (
         "focus_tcp_connections_closed_total",
         Kind::Counter,
-        "TCP and TLS connections closed by the focus, by reason (message_timeout: a message never completed, write_timeout: the peer stopped reading)",
+        "TCP and TLS connections closed by the focus, by reason (message_timeout: a message never completed, write_timeout: the peer stopped reading, first_byte_timeout: an untrusted connection sent nothing, evicted: an unadmitted untrusted connection closed to make room)",
+    ),
+    (
+        "focus_fair_share_refusals_total",
+        Kind::Counter,
+        "Requests refused so that one party cannot take capacity others need, by reason (outsider_subscriptions, participants_per_source, rtp_legs_per_source, sender_rate)",
     ),
     (
         "focus_flood_dropped_total",
@@ -478,7 +497,376 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Participants of resumed sessions, by outcome (resumed: accepted the re-INVITE; redialed: called again after 481; failed)",
     ),
+    (
+        "focus_build_info",
+        Kind::Gauge,
+        "Always 1; its labels name the running version and the git revision it was built from",
+    ),
+    (
+        "process_cpu_seconds_total",
+        Kind::Gauge,
+        "CPU time the process used, user and system, in seconds (a counter's value; read it with rate())",
+    ),
+    (
+        "process_resident_memory_bytes",
+        Kind::Gauge,
+        "Resident memory of the process, in bytes",
+    ),
+    (
+        "process_open_fds",
+        Kind::Gauge,
+        "Open file descriptors (sockets, the charging file, the journal)",
+    ),
+    (
+        "process_max_fds",
+        Kind::Gauge,
+        "The soft limit on open file descriptors (LimitNOFILE)",
+    ),
+    (
+        "process_start_time_seconds",
+        Kind::Gauge,
+        "When the process started, seconds since the Unix epoch",
+    ),
 ];
+
+/// SIP methods as `Method::metric_label` writes them.
+const METHODS: &[&str] = &[
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "REGISTER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "REFER",
+    "MESSAGE",
+    "INFO",
+    "UPDATE",
+    "PRACK",
+    "PUBLISH",
+    "other",
+];
+
+/// The bounded label values of labelled counters and gauges: `(metric, label, values)`, one
+/// row per label. At start every combination is set to 0 (so alerts and panels have a series
+/// before the first event), and docs/metrics.md lists them. Add a row with a new labelled
+/// counter or gauge; a value missing here still works, it just appears on first use.
+pub const LABELS: &[(&str, &str, &[&str])] = &[
+    ("focus_sip_requests_received_total", "method", METHODS),
+    (
+        "focus_sip_responses_sent_total",
+        "class",
+        &["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"],
+    ),
+    ("focus_sip_requests_sent_total", "method", METHODS),
+    (
+        "focus_sip_requests_failed_total",
+        "reason",
+        &["timeout", "transport", "unroutable"],
+    ),
+    (
+        "focus_sip_parse_errors_total",
+        "reason",
+        &["rejected", "dropped", "too_large", "unframeable"],
+    ),
+    (
+        "focus_sessions_started_total",
+        "kind",
+        &["predefined", "adhoc", "restarted"],
+    ),
+    (
+        "focus_sip_loops_detected_total",
+        "kind",
+        &["merged", "looped"],
+    ),
+    (
+        "focus_overload_rejections_total",
+        "reason",
+        &[
+            "transactions",
+            "transactions_high",
+            "shard_queue",
+            "queue_high",
+            "queue_delay",
+            "mailbox",
+            "mailbox_high",
+            "sessions",
+            "subscriptions",
+            "pager_queue",
+            "draining",
+        ],
+    ),
+    (
+        "focus_policy_rejections_total",
+        "reason",
+        &[
+            "full",
+            "locked",
+            "not_member",
+            "not_invited",
+            "not_authorized",
+            "anonymous",
+            "media",
+            "loop",
+            "list_too_long",
+            "adhoc",
+            "credit_denied",
+            "credit_unavailable",
+            "cascade",
+            "unverified",
+        ],
+    ),
+    (
+        "focus_dialog_rejections_total",
+        "reason",
+        &["remote_tag", "flow"],
+    ),
+    (
+        "focus_auth_failures_total",
+        "reason",
+        &[
+            "wrong_password",
+            "stale",
+            "replay",
+            "unknown_user",
+            "malformed",
+            "rate_limited",
+            "identity_mismatch",
+        ],
+    ),
+    (
+        "focus_dialouts_total",
+        "outcome",
+        &["started", "answered", "busy", "failed"],
+    ),
+    ("focus_group_messages_total", "mode", &["pager", "exploder"]),
+    (
+        "focus_group_message_deliveries_total",
+        "outcome",
+        &["delivered", "failed"],
+    ),
+    (
+        "focus_charging_records_written_total",
+        "type",
+        &[
+            "session_start",
+            "session_stop",
+            "participant_join",
+            "participant_leave",
+            "group_message",
+            "msrp_volume",
+        ],
+    ),
+    (
+        "focus_charging_records_dropped_total",
+        "reason",
+        &["disabled", "backlog", "closed", "encode"],
+    ),
+    (
+        "focus_charging_errors_total",
+        "op",
+        &["open", "write", "rotate", "sync"],
+    ),
+    (
+        "focus_credit_checks_total",
+        "outcome",
+        &["granted", "denied", "unavailable"],
+    ),
+    (
+        "focus_moderation_actions_total",
+        "action",
+        &["lock", "unlock", "end", "mute", "unmute", "unknown"],
+    ),
+    ("focus_tcp_connections_active", "transport", &["tcp", "tls"]),
+    (
+        "focus_tcp_connections_refused_total",
+        "reason",
+        &["limit", "per_source"],
+    ),
+    (
+        "focus_tcp_connections_closed_total",
+        "reason",
+        &["message_timeout", "write_timeout"],
+    ),
+    (
+        "focus_flood_dropped_total",
+        "transport",
+        &["udp", "tcp", "tls"],
+    ),
+    ("focus_tls_handshakes_total", "service", &["sip", "msrp"]),
+    ("focus_tls_handshakes_total", "outcome", &["ok", "failed"]),
+    (
+        "focus_transport_bytes_received_total",
+        "transport",
+        &["udp", "tcp", "tls"],
+    ),
+    ("focus_transport_send_errors_total", "transport", &["udp"]),
+    (
+        "focus_transport_send_errors_total",
+        "reason",
+        &["full", "io"],
+    ),
+    (
+        "focus_msrp_delivery_failures_total",
+        "reason",
+        &[
+            "timeout",
+            "muted",
+            "too_large",
+            "stalled",
+            "error_response",
+            "left",
+            "not_connected",
+        ],
+    ),
+    (
+        "focus_floor_requests_total",
+        "outcome",
+        &["granted", "queued", "pending", "denied", "error"],
+    ),
+    (
+        "focus_floor_revokes_total",
+        "reason",
+        &[
+            "talk_burst",
+            "chair",
+            "muted",
+            "left",
+            "connection_lost",
+            "silent",
+        ],
+    ),
+    (
+        "focus_bfcp_rejected_total",
+        "reason",
+        &[
+            "unknown_conference",
+            "unknown_user",
+            "wrong_address",
+            "user_mismatch",
+            "malformed",
+            "busy",
+            "bind_timeout",
+            "write_queue",
+        ],
+    ),
+    (
+        "focus_rtp_packets_dropped_total",
+        "reason",
+        &[
+            "unknown_source",
+            "not_holder",
+            "muted",
+            "flood",
+            "malformed",
+            "payload_type",
+            "codec",
+            "send_error",
+        ],
+    ),
+    (
+        "focus_admin_requests_total",
+        "action",
+        &[
+            "list", "show", "end", "remove", "lock", "unlock", "reload", "health", "ready",
+            "unknown",
+        ],
+    ),
+    (
+        "focus_admin_requests_total",
+        "status",
+        &["200", "400", "401", "404", "413", "503", "504"],
+    ),
+    (
+        "focus_config_reloads_total",
+        "trigger",
+        &["sighup", "admin"],
+    ),
+    (
+        "focus_config_reloads_total",
+        "outcome",
+        &["applied", "refused"],
+    ),
+    (
+        "focus_session_timer_refreshes_total",
+        "by",
+        &["participant", "focus"],
+    ),
+    (
+        "focus_journal_lines_total",
+        "op",
+        &["open", "join", "update", "leave", "close"],
+    ),
+    (
+        "focus_journal_errors_total",
+        "op",
+        &[
+            "read",
+            "write",
+            "sync",
+            "compact",
+            "heartbeat",
+            "encode",
+            "closed",
+        ],
+    ),
+    (
+        "focus_recovered_participants_total",
+        "outcome",
+        &["resumed", "redialed", "failed"],
+    ),
+];
+
+/// Registers every counter and gauge at 0, with every combination of its bounded label values
+/// (`LABELS`), so `/metrics` lists them from the start: an alert on a rate or a dashboard
+/// panel has a series before the first event. A gauge keeps any value it already has.
+fn touch() {
+    for (name, kind, _) in METRICS {
+        // focus_build_info carries its own labels (build_info).
+        if *kind == Kind::Histogram || *name == "focus_build_info" {
+            continue;
+        }
+        for labels in label_sets(name) {
+            match kind {
+                Kind::Counter => metrics::counter!(*name, labels).increment(0),
+                Kind::Gauge => metrics::gauge!(*name, labels).increment(0.0),
+                Kind::Histogram => {}
+            }
+        }
+    }
+}
+
+/// `focus_build_info{version, revision} 1`: which build runs where, for dashboards and for
+/// alerts that compare instances.
+fn build_info() {
+    let revision = env!("CPM_FOCUS_GIT_REV");
+    let revision = revision.strip_prefix("git ").unwrap_or(revision);
+    metrics::gauge!(
+        "focus_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "revision" => revision
+    )
+    .set(1.0);
+}
+
+/// Every combination of `metric`'s label values in `LABELS` (one empty set when it has none).
+pub fn label_sets(metric: &str) -> Vec<Vec<metrics::Label>> {
+    let mut sets: Vec<Vec<metrics::Label>> = vec![Vec::new()];
+    for (_, label, values) in LABELS.iter().filter(|(m, _, _)| *m == metric) {
+        sets = sets
+            .iter()
+            .flat_map(|set| {
+                values.iter().map(move |v| {
+                    let mut s = set.clone();
+                    s.push(metrics::Label::new(*label, *v));
+                    s
+                })
+            })
+            .collect();
+    }
+    sets
+}
 
 fn describe() {
     for (name, kind, help) in METRICS {
@@ -530,7 +918,10 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle, cancel: Canc
             let head = String::from_utf8_lossy(&buf[..len]);
             let path = head.split_whitespace().nth(1).unwrap_or("");
             let (status, ctype, body) = match path {
-                "/metrics" => ("200 OK", "text/plain; version=0.0.4", handle.render()),
+                "/metrics" => {
+                    process::sample();
+                    ("200 OK", "text/plain; version=0.0.4", handle.render())
+                }
                 "/health" => ("200 OK", "text/plain", "ok\n".to_string()),
                 _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
             };

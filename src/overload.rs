@@ -9,16 +9,21 @@
 //!   their high-water marks, so the room above the marks stays for established sessions
 //!   (in-dialog requests) and the trusted core.
 //! - [`Guard`]: the transport sink that applies both in front of the endpoint.
+//! - [`ShareSettings`]: fair shares inside sessions: outsiders' share of subscriptions, seats
+//!   and RTP legs per address ([`SourceQuota`]), group messages per sender
+//!   ([`SenderBuckets`]); the stream transports keep a reserve of connections for the core.
 //!
 //! Everything decides on `(source, now)` with no I/O of its own; the transports call it.
 
 mod bucket;
 mod guard;
 mod limiter;
+mod share;
 
 pub use bucket::TokenBucket;
 pub use guard::Guard;
 pub use limiter::{Admission, AdmissionSettings, SourceLimiter, SourceLimits, Verdict};
+pub use share::{QuotaPermit, SenderBuckets, ShareRefusal, ShareSettings, SourceQuota};
 
 #[cfg(test)]
 mod tests;

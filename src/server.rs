@@ -127,19 +127,29 @@ impl Server {
         }
         crate::policy::Trust::from_policy(&config.policy).warn_if_lab_mode();
         let trusted = config.overload.trusted(&config.policy);
+        crate::transport::init_stream_metrics();
+        crate::overload::ShareRefusal::init_metrics();
         let tcp_settings = TcpSettings {
             max_message: config.sip.max_message_size,
             idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_s),
             message_timeout: Duration::from_secs(config.sip.tcp_message_timeout_s),
             write_queue: config.sip.tcp_write_queue,
             write_timeout: Duration::from_secs(config.sip.tcp_write_timeout_s),
+            first_byte_timeout: Duration::from_millis(config.sip.tcp_first_byte_timeout_ms),
             limits,
         };
-        let slots = Arc::new(ConnLimits::new(
-            config.sip.max_tcp_connections,
-            config.sip.max_tcp_connections_per_source,
-            trusted.clone(),
-        ));
+        let slots = Arc::new(
+            ConnLimits::new(
+                config.sip.max_tcp_connections,
+                config.sip.max_tcp_connections_per_source,
+                trusted.clone(),
+            )
+            .with_shares(
+                config.sip.max_tcp_connections * usize::from(config.sip.tcp_trusted_reserve_pct)
+                    / 100,
+                config.sip.tcp_evict_unadmitted,
+            ),
+        );
         // TCP on the same addresses, and on the ports UDP picked when asked for port 0. Such a
         // port may be taken for TCP (another socket's ephemeral port): then pick again.
         let any_zero = addrs.sip.iter().any(|a| a.port() == 0);
@@ -324,6 +334,9 @@ impl Server {
                 msrp: msrp_offer,
                 admission: admission.clone(),
                 talk: talk.clone(),
+                rtp_legs: Arc::new(crate::overload::SourceQuota::new(
+                    config.rtp.max_legs_per_source as usize,
+                )),
                 auth: crate::supervisor::AuthGate::new(config).map_err(StartError::Auth)?,
             },
             endpoint.clone(),

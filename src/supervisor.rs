@@ -244,6 +244,12 @@ impl Template {
             }),
             session_timer: config.session_timer.settings(),
             journal: !config.journal.path.is_empty(),
+            shares: {
+                settings
+                    .rtp_legs
+                    .set_max(config.rtp.max_legs_per_source as usize);
+                crate::overload::ShareSettings::from_config(config, settings.rtp_legs.clone())
+            },
             cascade: config.policy.cascade,
             call_info_to_trusted: config.subscriptions.call_info_to_trusted,
         };
@@ -334,6 +340,8 @@ pub struct SupervisorSettings {
     pub admission: Arc<crate::overload::Admission>,
     /// The RTP plane and BFCP listener, when the focus serves audio.
     pub talk: Option<crate::session::talk::TalkPlanes>,
+    /// RTP legs held per source address over all sessions (fair share; outlives reloads).
+    pub rtp_legs: Arc<crate::overload::SourceQuota>,
     /// Digest authentication (`[auth]`); `None` when `auth.mode` is off.
     pub auth: Option<AuthGate>,
 }

@@ -9,7 +9,10 @@ pub mod tls;
 mod udp;
 
 pub use local::{Face, PerFamily};
-pub use tcp::{bind_listener, ConnLimits, ConnPermit, TcpRegistry, TcpSettings};
+pub use tcp::{
+    bind_listener, init_metrics as init_stream_metrics, ConnLimits, ConnPermit, TcpRegistry,
+    TcpSettings,
+};
 pub use tls::{TlsContext, TlsError};
 pub use udp::UdpTransport;
 
@@ -144,6 +147,14 @@ impl Transports {
                 .tls
                 .as_ref()
                 .map_or_else(|| self.tcp.local_addr(), |t| t.local_addr()),
+        }
+    }
+
+    /// A request that came from `source` was admitted (a participant joined, a member
+    /// subscribed): its connection, if any, is never evicted to make room for others.
+    pub fn admit(&self, source: &Target) {
+        if let (Some(conn), Some(reg)) = (source.conn, self.stream(source.protocol)) {
+            reg.admit(conn);
         }
     }
 

@@ -171,7 +171,7 @@ fn a_wrong_password_is_challenged_again_until_the_source_is_refused() {
         Some("399 focus.example.com \"Too many failed authentication attempts; try again later\"")
     );
     assert_eq!(failures(&focus, "rate_limited"), Some(1.0));
-    assert_eq!(focus.metric("focus_auth_success_total"), None);
+    assert_eq!(focus.metric("focus_auth_success_total"), Some(0.0));
     // Other sources are not punished for it.
     let mut alice = agent(&focus, "alice", "127.0.0.67");
     let (mut c, r) = join_with(&mut alice, CLUB, "alice", "wonderland", 0);

@@ -574,7 +574,7 @@ fn a_denied_credit_check_is_402_and_nothing_happens() {
     );
     assert_eq!(
         support::metric_in(&text, "focus_sessions_started_total{kind=\"predefined\"}"),
-        None
+        Some(0.0)
     );
     assert_eq!(
         support::metric_in(
@@ -602,6 +602,11 @@ fn a_denied_credit_check_is_402_and_nothing_happens() {
     assert_eq!(sink.expect_one(WAIT).body(), "hello");
     assert_eq!(
         focus.metric("focus_credit_checks_total{outcome=\"granted\"}"),
+        Some(2.0)
+    );
+    // Each check's latency, for the credit server's dashboard.
+    assert_eq!(
+        focus.metric("focus_credit_check_duration_seconds_count{outcome=\"granted\"}"),
         Some(2.0)
     );
     stop(focus);
@@ -643,7 +648,7 @@ fn an_unreachable_credit_server_follows_the_configured_policy() {
     );
     assert_eq!(
         focus.metric("focus_sessions_started_total{kind=\"predefined\"}"),
-        None
+        Some(0.0)
     );
     drop(focus);
 
@@ -669,10 +674,10 @@ fn an_unreachable_credit_server_follows_the_configured_policy() {
 }
 
 #[test]
-fn the_readme_shows_the_record_schema_the_code_documents() {
-    let readme = include_str!("../README.md");
+fn docs_charging_shows_the_record_schema_the_code_documents() {
+    let readme = include_str!("../docs/charging.md");
     assert!(
         readme.contains(cpm_focus::charging::SCHEMA_DOC),
-        "README.md's \"Charging records\" section differs from charging::SCHEMA_DOC: paste it again"
+        "docs/charging.md differs from charging::SCHEMA_DOC: paste it again"
     );
 }

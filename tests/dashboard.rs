@@ -25,7 +25,7 @@ fn exprs(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-/// The `focus_*` metric names a PromQL expression reads (histogram series reduced to the
+/// The `focus_*` and `process_*` metric names a PromQL expression reads (histogram series reduced to the
 /// histogram's name).
 fn metric_names(expr: &str) -> BTreeSet<String> {
     let histograms: Vec<&str> = cpm_focus::metrics::METRICS
@@ -34,9 +34,18 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         .map(|(n, _, _)| *n)
         .collect();
     let mut names = BTreeSet::new();
+    for prefix in ["focus_", "process_"] {
+        names.extend(names_with_prefix(expr, prefix, &histograms));
+    }
+    names
+}
+
+/// The metric names starting with `prefix` in `expr`.
+fn names_with_prefix(expr: &str, prefix: &str, histograms: &[&str]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
     let bytes = expr.as_bytes();
     let mut i = 0;
-    while let Some(at) = expr[i..].find("focus_") {
+    while let Some(at) = expr[i..].find(prefix) {
         let start = i + at;
         let boundary =
             start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
@@ -121,6 +130,46 @@ fn alert_rules_read_described_metrics() {
         }
     }
     assert!(seen >= 4, "the rules read focus metrics");
+}
+
+/// The alert rules page on what a running focus exports: every metric they read is on
+/// `/metrics` of a focus that has served one request (histograms appear with their first
+/// observation; counters and gauges from the start), so no rule sits on "no data".
+#[test]
+fn every_metric_an_alert_rule_reads_is_exported() {
+    let rules = include_str!("../config/prometheus-rules.yml");
+    let focus = Focus::start("");
+    let mut ua = Ua::udp(&focus, "alice");
+    assert_eq!(ua.options(TEAM).status, 200);
+    focus.wait_metric(
+        "focus_sip_requests_received_total{method=\"OPTIONS\"}",
+        WAIT,
+        |v| v >= 1.0,
+    );
+    let text = focus.metrics();
+    let mut read = BTreeSet::new();
+    for line in rules
+        .lines()
+        .filter(|l| l.trim_start().starts_with("expr:"))
+    {
+        read.extend(metric_names(line));
+    }
+    for page in [
+        "focus_charging_records_dropped_total",
+        "focus_charging_errors_total",
+        "focus_journal_errors_total",
+    ] {
+        assert!(read.contains(page), "no alert rule pages on {page}");
+    }
+    let missing: Vec<&String> = read
+        .iter()
+        .filter(|name| {
+            !text
+                .lines()
+                .any(|l| !l.starts_with('#') && l.starts_with(name.as_str()))
+        })
+        .collect();
+    assert!(missing.is_empty(), "rules read unexported {missing:?}");
 }
 
 #[test]

@@ -71,6 +71,7 @@ impl Harness {
                     message_timeout: Duration::from_secs(10),
                     write_queue: 64,
                     write_timeout: Duration::from_secs(10),
+                    first_byte_timeout: Duration::from_secs(5),
                     limits,
                 },
                 Arc::new(ConnLimits::new(16, 16, Default::default())),

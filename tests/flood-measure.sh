@@ -1,5 +1,5 @@
 #!/bin/bash
-# Overload measurement (README "Overload and flood control"; run from the repository root
+# Overload measurement (docs/hardening.md "Overload and flood control"; run from the repository root
 # after `cargo build --release --examples`; needs sipp). Usage: tests/flood-measure.sh RATE SECONDS CPS.
 # trusted-core joins (SIPp from 127.0.0.10) while 8 untrusted sources
 # flood OPTIONS at RATE requests/s in total.

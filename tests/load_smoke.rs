@@ -9,12 +9,14 @@ use serde_json::Value;
 use std::process::Command;
 use support::Focus;
 
-/// Groups `load0..load9`, NOTIFYs at most every 500 ms, pager fan-out not paced below the rate.
+/// Groups `load0..load9`, NOTIFYs at most every 500 ms, pager fan-out not paced below the
+/// rate, and no per-sender message rate (one load sender plays many).
 const CONFIG: &str = r#"
 [subscriptions]
 min_notify_interval_ms = 500
 [policy]
 pager_rate = 100000
+pager_rate_per_sender = 0
 "#;
 
 fn groups_toml(n: usize) -> String {

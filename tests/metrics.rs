@@ -107,6 +107,10 @@ const NOT_PROVOKED_HERE: &[(&str, &str)] = &[
         "needs an online charging server: asserted in tests/charging.rs",
     ),
     (
+        "focus_credit_check_duration_seconds",
+        "needs an online charging server: asserted in tests/charging.rs",
+    ),
+    (
         "focus_session_timer_rejections_total",
         "needs a too-small Session-Expires: asserted in tests/session_timer.rs",
     ),

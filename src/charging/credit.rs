@@ -153,10 +153,16 @@ impl CreditGate {
         let on_unavailable = self.on_unavailable;
         let online = self.online;
         Box::pin(async move {
+            let started = std::time::Instant::now();
             let decision = check.await;
             if online {
                 metrics::counter!("focus_credit_checks_total", "outcome" => decision.label())
                     .increment(1);
+                metrics::histogram!(
+                    "focus_credit_check_duration_seconds",
+                    "outcome" => decision.label()
+                )
+                .record(started.elapsed().as_secs_f64());
             }
             decision.verdict(on_unavailable)
         })

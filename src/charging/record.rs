@@ -199,7 +199,7 @@ pub enum MessageMode {
     Exploder,
 }
 
-/// The charging file format, for operators and the README.
+/// The charging file format, for operators and docs/charging.md.
 pub const SCHEMA_DOC: &str = r#"## Charging records
 
 The focus appends one JSON object per line (UTF-8, `\n`-terminated) to `charging.path`. When

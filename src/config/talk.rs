@@ -22,6 +22,9 @@ pub(super) fn validate(config: &Config) -> Vec<ConfigIssue> {
     if r.max_packet_rate == 0 {
         bad("rtp.max_packet_rate".into(), "must be positive".into());
     }
+    if r.max_legs_per_source == 0 {
+        bad("rtp.max_legs_per_source".into(), "must be positive".into());
+    }
     check_codecs("rtp.codecs", &r.codecs, &mut bad);
     for (i, g) in config.groups.iter().enumerate() {
         if let Some(codecs) = &g.codecs {

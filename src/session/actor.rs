@@ -231,6 +231,7 @@ impl SessionActor {
                     }
                 }
                 Effect::Journal(event) => self.journal.record(&self.key, self.instance, event),
+                Effect::AdmitFlow(source) => self.endpoint.transports().admit(&source),
                 Effect::CancelInvite { call_id, cseq } => {
                     self.endpoint.cancel_invite(&call_id, cseq);
                 }

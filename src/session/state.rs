@@ -14,6 +14,7 @@ use crate::config::{MediaKind, Role};
 use crate::dialog::{Dialog, DialogId};
 use crate::endpoint::{new_tag, Destination, Failure};
 use crate::media::msrp::switch::MediaEvent;
+use crate::overload::ShareRefusal;
 use crate::policy::{Arrival, GroupPolicy, Identity, Refusal, ANONYMOUS_DOMAIN};
 use crate::sdp::{self, AnswerContext, LocalSdpState};
 use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request, Response};
@@ -80,6 +81,9 @@ pub struct SessionSettings {
     pub session_timer: crate::session_timer::TimerSettings,
     /// Membership changes are journaled (crash recovery); off: no journal effects at all.
     pub journal: bool,
+    /// Fair shares: outsiders' subscriptions, seats and RTP legs per address, group messages
+    /// per sender.
+    pub shares: crate::overload::ShareSettings,
     /// A join from another focus (`;isfocus` Contact): refused or accepted (`policy.cascade`).
     pub cascade: crate::config::CascadeRule,
     /// Subscribers from trusted hosts see dialog identifiers (`<call-info>`).
@@ -185,6 +189,9 @@ pub enum Effect {
     Talk(super::talk::TalkEffect),
     /// A membership change for the crash-recovery journal.
     Journal(crate::journal::Event),
+    /// A request from this flow was admitted (a participant joined, a member subscribed):
+    /// its connection is never evicted to make room for outsiders.
+    AdmitFlow(Target),
     /// Route in-dialog requests of this dialog to this session (before the response goes).
     RegisterDialog(DialogId),
     UnregisterDialog(DialogId),
@@ -233,6 +240,11 @@ struct Participant {
     dialed_out: bool,
     /// Shown only as an anonymous alias.
     hidden: bool,
+    /// The address it dialed in from (`None`: the focus called it, or it was resumed):
+    /// seats per address are counted by it.
+    source: Option<IpAddr>,
+    /// Its unit of the RTP legs its address may hold (given back when it goes).
+    rtp_share: Option<crate::overload::QuotaPermit>,
 }
 
 #[derive(Clone)]
@@ -337,6 +349,7 @@ impl SessionSettings {
             talk: None,
             session_timer: Default::default(),
             journal: false,
+            shares: Default::default(),
             cascade: crate::config::CascadeRule::Refuse,
             call_info_to_trusted: false,
         }
@@ -381,6 +394,8 @@ pub struct SessionState {
     /// Group-message deliveries sent and not yet answered: the session stays until each
     /// is counted (and reported when it fails).
     pager_in_flight: usize,
+    /// Group messages per sender (fair share).
+    senders: crate::overload::SenderBuckets,
     /// Subject, Contribution-ID and Conversation-ID of the conversation.
     ids: Option<uri_list::ConversationIds>,
     /// Everyone who was ever a member, by where to call them (restart remembers them).
@@ -446,6 +461,7 @@ impl SessionState {
             pacer: pager::Pacer::new(),
             deadline_cache: Cell::new(None),
             pager_in_flight: 0,
+            senders: Default::default(),
             ids,
             ever: Vec::new(),
             ever_keys: HashSet::new(),
@@ -481,6 +497,7 @@ impl SessionState {
             && self.pacer.queue.is_empty()
             && self.pager_in_flight == 0
             && self.pacer.rested_at.is_none()
+            && self.senders.rested_at().is_none()
     }
 
     /// Requests sent and not yet answered (shutdown waits for them).
@@ -584,6 +601,9 @@ impl SessionState {
     /// Answers a policy refusal with its status and Warning, and counts it.
     fn refuse(&mut self, req: &Request, ctx: RequestCtx, refusal: &Refusal) {
         refusal.count();
+        tracing::info!(conference = %self.settings.conference_uri,
+            call_id = req.headers.get(HeaderName::CallId).unwrap_or(""), method = %req.method,
+            status = refusal.status, reason = refusal.label, warning = %refusal.warning, "request refused");
         self.reply(
             req,
             ctx,
@@ -592,6 +612,68 @@ impl SessionState {
             Some((refusal.code, &refusal.warning)),
             &[],
         );
+    }
+
+    /// Answers a fair-share refusal: `status` with its Warning and a Retry-After, counted.
+    fn refuse_share(&mut self, req: &Request, ctx: RequestCtx, status: u16, why: ShareRefusal) {
+        self.refuse_share_after(req, ctx, status, why, self.settings.retry_after_s);
+    }
+
+    fn refuse_share_after(
+        &mut self,
+        req: &Request,
+        ctx: RequestCtx,
+        status: u16,
+        why: ShareRefusal,
+        retry_after: u32,
+    ) {
+        why.count();
+        tracing::debug!(
+            conference = %self.settings.conference_uri,
+            source = %ctx.source.addr.ip(),
+            reason = why.label(),
+            "fair share refused"
+        );
+        let retry = retry_after.to_string();
+        self.reply(
+            req,
+            ctx,
+            status,
+            crate::sip::reason_phrase(status),
+            Some((399, why.warning())),
+            &[(HeaderName::RetryAfter, &retry)],
+        );
+    }
+
+    /// Whether `source` already has its share of seats in this session (the trusted core,
+    /// fronting many users, has no such limit).
+    fn seats_taken_by(&self, source: IpAddr) -> bool {
+        let shares = &self.settings.shares;
+        !shares.is_trusted(source)
+            && self
+                .participants
+                .values()
+                .filter(|p| p.source == Some(source))
+                .count()
+                >= shares.participants_per_source
+    }
+
+    /// A unit of `source`'s RTP legs for a freshly reserved leg in `talk` (`Ok(None)` when the
+    /// answer reserves none); `Err` when the address holds all it may.
+    fn take_rtp_share(
+        &self,
+        source: IpAddr,
+        talk: Option<&super::talk::TalkAnswer>,
+    ) -> Result<Option<crate::overload::QuotaPermit>, ()> {
+        if !talk.is_some_and(|t| t.fresh) {
+            return Ok(None);
+        }
+        self.settings
+            .shares
+            .rtp_legs
+            .acquire(source, self.settings.shares.is_trusted(source))
+            .map(Some)
+            .ok_or(())
     }
 
     /// What the others see of a participant: its address of record and display name, or an
@@ -765,6 +847,11 @@ impl SessionState {
                 return;
             }
         };
+        let source = ctx.source.addr.ip();
+        if self.seats_taken_by(source) {
+            self.refuse_share(req, ctx, 486, ShareRefusal::ParticipantsPerSource);
+            return;
+        }
         // RFC 4028: the session interval, or 422/400/420 (answered).
         let Some(timer) = self.uas_timer(req, &ctx) else {
             return;
@@ -811,6 +898,15 @@ impl SessionState {
             Ok(x) => x,
             Err((status, reason, warning)) => {
                 self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
+                return;
+            }
+        };
+        // A new RTP leg takes one of the legs its address may hold, over all sessions.
+        let rtp_share = match self.take_rtp_share(source, n.talk.as_ref()) {
+            Ok(permit) => permit,
+            Err(()) => {
+                self.discard_talk(n.talk.as_ref());
+                self.refuse_share(req, ctx, 503, ShareRefusal::RtpLegsPerSource);
                 return;
             }
         };
@@ -892,8 +988,11 @@ impl SessionState {
                 peer_update: req.headers.has_token(HeaderName::Allow, "UPDATE"),
                 dialed_out: false,
                 hidden: who.anonymous,
+                source: Some(source),
+                rtp_share,
             },
         );
+        self.effects.push_back(Effect::AdmitFlow(ctx.source));
         // The MSRP leg is in the switch before the 200 leaves: a participant may connect and
         // bind as soon as it reads the answer.
         if let Some(leg) = n.leg {
@@ -914,7 +1013,11 @@ impl SessionState {
         self.roster
             .join(&identity, display, role.as_str(), endpoint);
         metrics::gauge!("focus_participants_active").increment(1.0);
-        tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant joined");
+        tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant identity");
+        if let Some(p) = self.participants.get(&pid) {
+            tracing::info!(conference = %self.settings.conference_uri, call_id = %p.dialog.id.call_id,
+                outcome = "joined", anonymous = who.anonymous, "participant joined");
+        }
         // The session starts (its first participant) before this participant's join is
         // charged: session_start precedes the join record and counts it.
         self.roster_changed_at(now);
@@ -1061,11 +1164,41 @@ impl SessionState {
                 return;
             }
         };
+        // A leg new in this round takes a share of its address's legs; one the round drops
+        // gives it back.
+        let had_share = self
+            .participants
+            .get(&pid)
+            .is_some_and(|p| p.rtp_share.is_some());
+        let fresh_share = if had_share {
+            None
+        } else {
+            let source = self
+                .participants
+                .get(&pid)
+                .and_then(|p| p.source)
+                .unwrap_or(ctx.source.addr.ip());
+            match self.take_rtp_share(source, n.talk.as_ref()) {
+                Ok(permit) => permit,
+                Err(()) => {
+                    self.discard_talk(n.talk.as_ref());
+                    self.refuse_share(req, ctx, 503, ShareRefusal::RtpLegsPerSource);
+                    return;
+                }
+            }
+        };
         let (body, offer_pending, accepted) = (n.body, n.is_offer, n.accepted);
         if accepted == 0 && !offer_pending && !self.settings.policy.allow_signalling_only {
             self.discard_talk(n.talk.as_ref());
             self.refuse(req, ctx, &GroupPolicy::no_media());
             return;
+        }
+        if let Some(p) = self.participants.get_mut(&pid) {
+            if n.talk.is_none() {
+                p.rtp_share = None;
+            } else if fresh_share.is_some() {
+                p.rtp_share = fresh_share;
+            }
         }
         let contact = self.contact(&ctx.source).to_string();
         let Some(p) = self.participants.get_mut(&pid) else {
@@ -1332,7 +1465,8 @@ impl SessionState {
             method,
             duration: now.saturating_duration_since(p.joined),
         }));
-        tracing::debug!(conference = %self.settings.conference_uri, ?method, "participant left");
+        tracing::info!(conference = %self.settings.conference_uri, call_id = %p.dialog.id.call_id,
+            outcome = method.as_str(), "participant left");
         self.roster_changed_at(now);
         self.journal_leave(pid);
     }
@@ -1362,6 +1496,8 @@ impl SessionState {
                 // participants_total already counts the participant whose join started it;
                 // it was reset when the previous session in this actor stopped.
                 self.started = Some(now);
+                tracing::info!(conference = %self.settings.conference_uri, kind = ?self.settings.kind,
+                    recovered = self.recovered, "session started");
                 let subject =
                     (!self.settings.subject.is_empty()).then(|| self.settings.subject.clone());
                 self.effects
@@ -1375,6 +1511,8 @@ impl SessionState {
                     .started
                     .take()
                     .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+                tracing::info!(conference = %self.settings.conference_uri, duration_s = duration.as_secs(),
+                    participants_total = self.participants_total, "session ended");
                 // A later session in this actor is a new one, not the resumed one.
                 self.recovered = false;
                 self.effects
@@ -1458,6 +1596,16 @@ impl SessionState {
             );
             return;
         }
+        // Outsiders (neither in the session nor listed) hold at most their share, so the
+        // host and members can still subscribe.
+        let outsider = !present && self.settings.policy.member_role(&who.aor).is_none();
+        if outsider
+            && self.subscriptions.values().filter(|s| s.outsider).count()
+                >= self.settings.shares.outsider_subscriptions
+        {
+            self.refuse_share(req, ctx, 503, ShareRefusal::OutsiderSubscriptions);
+            return;
+        }
         let tag = new_tag();
         let dialog = match Dialog::uas(req, &tag, ctx.source) {
             Ok(d) => d,
@@ -1474,10 +1622,14 @@ impl SessionState {
         self.effects.push_back(Effect::RegisterDialog(id));
         let expires_at = now + Duration::from_secs(u64::from(expires));
         let mut sub = Subscription::new(sid, dialog, event, expires_at, now);
+        sub.outsider = outsider;
         sub.subscriber = who.aor.clone();
         sub.dialog_ids =
             self.settings.call_info_to_trusted && self.settings.trust.trusts(ctx.source.addr.ip());
         self.subscriptions.insert(sid, sub);
+        if !outsider {
+            self.effects.push_back(Effect::AdmitFlow(ctx.source));
+        }
         metrics::gauge!("focus_subscriptions_active").increment(1.0);
         self.reply_subscribe_ok(req, ctx, &tag, expires);
         if expires == 0 {
@@ -1737,6 +1889,7 @@ impl SessionState {
         subs.chain(participants)
             .chain(dials)
             .chain(pager)
+            .chain(self.senders.rested_at())
             .chain(self.talk_poll_timeout())
             .min()
     }
@@ -1800,6 +1953,7 @@ impl SessionState {
         }
         self.dial_timeouts(now);
         self.pump_pager(now);
+        self.senders.expire(now);
         self.talk_timeout(now);
         self.session_timeouts(now);
         // MSRP legs that never bound, or stayed lost past the grace time.

@@ -122,6 +122,7 @@ struct Out {
     responses: Vec<(u16, String)>,
     sent: Vec<Sent>,
     registered: usize,
+    admitted: usize,
     unregistered: usize,
     msrp_added: Vec<(u64, super::super::media::MsrpLeg)>,
     msrp_removed: Vec<String>,
@@ -176,6 +177,7 @@ impl Harness {
                 Effect::Charge(e) => out.charges.push(e),
                 Effect::Talk(e) => out.talk.push(e),
                 Effect::Journal(e) => out.journal.push(e),
+                Effect::AdmitFlow(_) => out.admitted += 1,
             }
         }
         out

@@ -32,6 +32,8 @@ pub struct Subscription {
     pub in_flight: Option<InFlight>,
     /// Earliest time the next rate-limited NOTIFY may go.
     pub next_allowed: Instant,
+    /// Held by a non-member: counts in the outsiders' share of the session's slots.
+    pub outsider: bool,
     /// The subscriber's identity as the focus established it (an authenticated request in
     /// the dialog may come from another flow when it proves this identity).
     pub subscriber: String,
@@ -54,6 +56,7 @@ impl Subscription {
             forced: true,
             in_flight: None,
             next_allowed: now,
+            outsider: false,
             subscriber: String::new(),
             dialog_ids: false,
         }

@@ -2,10 +2,12 @@
 //! per connection, and a registry so that responses and in-dialog requests go back on the
 //! connection they belong to.
 //!
-//! Every connection is bounded: a cap on connections in total and per source address
-//! ([`ConnLimits`], shared by TCP and TLS), a deadline for a whole message once its first
-//! byte arrived (slowloris), an idle timeout, a bounded write queue and a deadline for each
-//! write (a peer that stops reading is cut off).
+//! Every connection is bounded: a cap on connections in total and per source address, with a
+//! reserve only the trusted core may use and eviction of unadmitted outsiders when their
+//! share is full ([`ConnLimits`], shared by TCP and TLS), a deadline for the first byte of an
+//! untrusted connection, a deadline for a whole message once its first byte arrived
+//! (slowloris), an idle timeout, a bounded write queue and a deadline for each write (a peer
+//! that stops reading is cut off).
 
 use super::tls::TlsContext;
 use super::{ConnId, Protocol, SendError, Sink, Target};
@@ -13,9 +15,9 @@ use crate::overload::Verdict;
 use crate::sip::{parse, Frame, Framer, Framing, ParseLimits};
 use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -35,35 +37,75 @@ pub struct TcpSettings {
     pub write_queue: usize,
     /// A write that waits this long for the peer to read closes the connection.
     pub write_timeout: Duration,
+    /// An inbound untrusted connection that sends nothing this long is closed.
+    pub first_byte_timeout: Duration,
     pub limits: ParseLimits,
 }
 
-/// Connection counts, in total and per source address, across TCP and TLS.
+/// Connection counts across TCP and TLS: in total, per source address, and the untrusted
+/// share. `trusted_reserve` slots of the total are only for the trusted core; when the
+/// untrusted share is full a new connection may evict the oldest untrusted connection that
+/// never carried an admitted participant or member subscription ("probation"), so idle
+/// outsiders cannot lock members out either.
 pub struct ConnLimits {
     max_total: usize,
     max_per_source: usize,
-    /// Exempt from the per-source cap (the SIP core concentrates many users).
+    /// Slots of `max_total` only trusted sources may take.
+    trusted_reserve: usize,
+    /// Make room by closing the oldest probation connection instead of refusing.
+    evict: bool,
+    /// Exempt from the per-source cap and the untrusted share (the SIP core concentrates
+    /// many users).
     trusted: HashSet<IpAddr>,
+    counts: Mutex<Counts>,
     total: AtomicUsize,
-    per_source: Mutex<HashMap<IpAddr, usize>>,
+}
+
+struct Counts {
+    total: usize,
+    untrusted: usize,
+    per_source: HashMap<IpAddr, usize>,
+    /// Untrusted inbound connections not (yet) carrying an admitted party, oldest first:
+    /// the eviction candidates.
+    probation: BTreeMap<u64, Arc<Slot>>,
+    next: u64,
+}
+
+/// One counted connection.
+struct Slot {
+    seq: u64,
+    ip: IpAddr,
+    /// Inbound from an untrusted address: counts in the untrusted share.
+    untrusted: bool,
+    /// Cancelled to close the connection (eviction).
+    cancel: CancellationToken,
+    /// Still counted: cleared by the first release (drop or eviction), so a slot is given
+    /// back exactly once.
+    held: AtomicBool,
 }
 
 /// One connection slot; released on drop.
 pub struct ConnPermit {
     limits: Arc<ConnLimits>,
-    ip: IpAddr,
+    slot: Arc<Slot>,
+}
+
+impl ConnPermit {
+    /// The token that closes this connection (cancelled when it is evicted).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.slot.cancel.clone()
+    }
+
+    /// Whether the connection is from an untrusted source (first-byte deadline applies).
+    pub fn untrusted(&self) -> bool {
+        self.slot.untrusted
+    }
 }
 
 impl Drop for ConnPermit {
     fn drop(&mut self) {
-        self.limits.total.fetch_sub(1, Ordering::SeqCst);
-        if let Ok(mut m) = self.limits.per_source.lock() {
-            if let Some(n) = m.get_mut(&self.ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    m.remove(&self.ip);
-                }
-            }
+        if let Ok(mut c) = self.limits.counts.lock() {
+            self.limits.release(&mut c, &self.slot);
         }
     }
 }
@@ -73,38 +115,115 @@ impl ConnLimits {
         ConnLimits {
             max_total,
             max_per_source,
+            trusted_reserve: 0,
+            evict: false,
             trusted,
+            counts: Mutex::new(Counts {
+                total: 0,
+                untrusted: 0,
+                per_source: HashMap::new(),
+                probation: BTreeMap::new(),
+                next: 0,
+            }),
             total: AtomicUsize::new(0),
-            per_source: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Keeps `reserve` slots for the trusted core, and lets new connections evict idle
+    /// probation connections (`evict`) when their share is full.
+    pub fn with_shares(mut self, reserve: usize, evict: bool) -> ConnLimits {
+        self.trusted_reserve = reserve.min(self.max_total.saturating_sub(1));
+        self.evict = evict;
+        self
+    }
+
+    fn release(&self, c: &mut Counts, slot: &Slot) {
+        if !slot.held.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        c.total = c.total.saturating_sub(1);
+        self.total.store(c.total, Ordering::SeqCst);
+        if slot.untrusted {
+            c.untrusted = c.untrusted.saturating_sub(1);
+        }
+        c.probation.remove(&slot.seq);
+        if let Some(n) = c.per_source.get_mut(&slot.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.per_source.remove(&slot.ip);
+            }
+        }
+    }
+
+    /// Closes the oldest probation connection to make room; false when there is none.
+    fn evict_one(&self, c: &mut Counts) -> bool {
+        if !self.evict {
+            return false;
+        }
+        let Some((_, victim)) = c.probation.pop_first() else {
+            return false;
+        };
+        self.release(c, &victim);
+        victim.cancel.cancel();
+        metrics::counter!("focus_tcp_connections_closed_total", "reason" => "evicted").increment(1);
+        tracing::debug!(peer = %victim.ip, "evicted an unadmitted connection to make room");
+        true
+    }
+
     /// A slot for a connection with `ip`, or the reason (metric label) there is none.
-    /// Outbound connections (`outbound`) count in the total but not per source.
+    /// Outbound connections (`outbound`) count in the total but not per source nor in the
+    /// untrusted share. `parent` is the transport's token (the slot's token is its child).
     pub fn acquire(
         self: &Arc<Self>,
         ip: IpAddr,
         outbound: bool,
+        parent: &CancellationToken,
     ) -> Result<ConnPermit, &'static str> {
-        if self.total.fetch_add(1, Ordering::SeqCst) >= self.max_total {
-            self.total.fetch_sub(1, Ordering::SeqCst);
-            return Err("limit");
-        }
-        let Ok(mut m) = self.per_source.lock() else {
-            self.total.fetch_sub(1, Ordering::SeqCst);
+        let untrusted = !outbound && !self.trusted.contains(&ip);
+        let Ok(mut c) = self.counts.lock() else {
             return Err("limit");
         };
-        let n = m.entry(ip).or_insert(0);
-        if !outbound && !self.trusted.contains(&ip) && *n >= self.max_per_source {
-            drop(m);
-            self.total.fetch_sub(1, Ordering::SeqCst);
-            return Err("per_source");
+        if untrusted {
+            if c.per_source.get(&ip).copied().unwrap_or(0) >= self.max_per_source {
+                return Err("per_source");
+            }
+            let share = self.max_total - self.trusted_reserve;
+            if c.untrusted >= share && !self.evict_one(&mut c) {
+                return Err("untrusted_share");
+            }
         }
-        *n += 1;
+        if c.total >= self.max_total && !self.evict_one(&mut c) {
+            return Err("limit");
+        }
+        c.total += 1;
+        self.total.store(c.total, Ordering::SeqCst);
+        if untrusted {
+            c.untrusted += 1;
+        }
+        *c.per_source.entry(ip).or_insert(0) += 1;
+        c.next += 1;
+        let slot = Arc::new(Slot {
+            seq: c.next,
+            ip,
+            untrusted,
+            cancel: parent.child_token(),
+            held: AtomicBool::new(true),
+        });
+        if untrusted {
+            c.probation.insert(slot.seq, slot.clone());
+        }
         Ok(ConnPermit {
             limits: self.clone(),
-            ip,
+            slot,
         })
+    }
+
+    /// The connection carries an admitted participant or member subscription: it is never
+    /// evicted to make room.
+    fn admit(&self, slot: &Slot) {
+        if let Ok(mut c) = self.counts.lock() {
+            c.probation.remove(&slot.seq);
+        }
     }
 
     /// Connections open now.
@@ -113,9 +232,27 @@ impl ConnLimits {
     }
 }
 
+/// Exports the refusal and closing reasons of stream connections at zero, so dashboards
+/// show a rate before the first event.
+pub fn init_metrics() {
+    for reason in ["limit", "per_source", "untrusted_share"] {
+        metrics::counter!("focus_tcp_connections_refused_total", "reason" => reason).increment(0);
+    }
+    for reason in [
+        "message_timeout",
+        "write_timeout",
+        "first_byte_timeout",
+        "evicted",
+    ] {
+        metrics::counter!("focus_tcp_connections_closed_total", "reason" => reason).increment(0);
+    }
+}
+
 struct Conn {
     tx: mpsc::Sender<Bytes>,
     peer: SocketAddr,
+    /// Its slot in [`ConnLimits`] (admitted connections leave probation).
+    slot: Arc<Slot>,
 }
 
 /// Live connections of one stream transport (TCP or TLS).
@@ -274,7 +411,7 @@ impl TcpRegistry {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
-            let permit = match self.slots.acquire(peer.ip(), false) {
+            let permit = match self.slots.acquire(peer.ip(), false, &self.cancel) {
                 Ok(p) => p,
                 Err(reason) => {
                     metrics::counter!("focus_tcp_connections_refused_total", "reason" => reason)
@@ -293,11 +430,14 @@ impl TcpRegistry {
                     let me = self.clone();
                     let tls = tls.clone();
                     tokio::spawn(async move {
-                        let shake = tokio::time::timeout(
-                            tls.handshake_timeout,
-                            tls.acceptor.accept(stream),
-                        )
-                        .await;
+                        let evicted = permit.cancel_token();
+                        let shake = tokio::select! {
+                            _ = evicted.cancelled() => return,
+                            r = tokio::time::timeout(
+                                tls.handshake_timeout,
+                                tls.acceptor.accept(stream),
+                            ) => r,
+                        };
                         match shake {
                             Ok(Ok(s)) => {
                                 metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "ok").increment(1);
@@ -333,12 +473,22 @@ impl TcpRegistry {
     {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.settings.write_queue);
-        self.conns.insert(id, Conn { tx, peer });
+        self.conns.insert(
+            id,
+            Conn {
+                tx,
+                peer,
+                slot: permit.slot.clone(),
+            },
+        );
         self.by_peer.insert(peer, id);
         self.open.fetch_add(1, Ordering::Relaxed);
         let label = self.protocol.label();
         metrics::gauge!("focus_tcp_connections_active", "transport" => label).increment(1.0);
-        let cancel = self.cancel.child_token();
+        let cancel = permit.cancel_token();
+        let first_byte = permit
+            .untrusted()
+            .then_some(self.settings.first_byte_timeout);
         tokio::spawn(write_loop(
             write,
             rx,
@@ -347,7 +497,7 @@ impl TcpRegistry {
         ));
         let me = self.clone();
         tokio::spawn(async move {
-            me.read_loop(read, id, peer, &cancel).await;
+            me.read_loop(read, id, peer, first_byte, &cancel).await;
             cancel.cancel();
             me.forget(id, peer);
             drop(permit);
@@ -369,6 +519,7 @@ impl TcpRegistry {
         mut read: R,
         id: ConnId,
         peer: SocketAddr,
+        first_byte: Option<Duration>,
         cancel: &CancellationToken,
     ) {
         let Some(sink) = self.sink.get().cloned() else {
@@ -384,8 +535,10 @@ impl TcpRegistry {
         let mut buf = BytesMut::with_capacity(4096);
         // When the first byte of the message still incomplete in `buf` arrived.
         let mut partial_since: Option<Instant> = None;
+        // Until the first byte: a silent connection holds its slot only this long.
+        let mut silent_until = first_byte.map(|d| Instant::now() + d);
         loop {
-            let wait = match partial_since {
+            let mut wait = match partial_since {
                 Some(t) => self
                     .settings
                     .message_timeout
@@ -393,13 +546,19 @@ impl TcpRegistry {
                     .min(self.settings.idle_timeout),
                 None => self.settings.idle_timeout,
             };
+            if let Some(until) = silent_until {
+                wait = wait.min(until.saturating_duration_since(Instant::now()));
+            }
             let n = tokio::select! {
                 _ = cancel.cancelled() => return,
                 r = tokio::time::timeout(wait, read.read_buf(&mut buf)) => match r {
                     Ok(Ok(0)) | Ok(Err(_)) => return,
                     Ok(Ok(n)) => n,
                     Err(_) => {
-                        if partial_since.is_some_and(|t| t.elapsed() >= self.settings.message_timeout) {
+                        if silent_until.is_some() {
+                            metrics::counter!("focus_tcp_connections_closed_total", "reason" => "first_byte_timeout").increment(1);
+                            tracing::debug!(%peer, "closing a connection that sent nothing");
+                        } else if partial_since.is_some_and(|t| t.elapsed() >= self.settings.message_timeout) {
                             metrics::counter!("focus_tcp_connections_closed_total", "reason" => "message_timeout").increment(1);
                             tracing::debug!(%peer, "closing a connection whose message never completed");
                         } else {
@@ -409,6 +568,7 @@ impl TcpRegistry {
                     }
                 },
             };
+            silent_until = None;
             metrics::counter!("focus_transport_bytes_received_total", "transport" => label)
                 .increment(n as u64);
             loop {
@@ -503,7 +663,7 @@ impl TcpRegistry {
         };
         let permit = self
             .slots
-            .acquire(addr.ip(), true)
+            .acquire(addr.ip(), true, &self.cancel)
             .map_err(|_| SendError::Full)?;
         let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
             .await
@@ -535,6 +695,14 @@ impl TcpRegistry {
                 let (read, write) = tokio::io::split(s);
                 Ok(self.clone().start(read, write, addr, permit))
             }
+        }
+    }
+
+    /// A request on `conn` was admitted (a participant joined, a member subscribed): the
+    /// connection leaves probation and is never evicted to make room for others.
+    pub fn admit(&self, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            self.slots.admit(&c.slot);
         }
     }
 
@@ -589,5 +757,46 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// Outsiders fill their share; the core takes the reserve; a newcomer evicts the oldest
+    /// unadmitted outsider, never an admitted one; without eviction it is refused.
+    #[test]
+    fn the_reserve_and_eviction_keep_room_for_the_core_and_members() {
+        let core = ip("127.0.0.1");
+        let root = CancellationToken::new();
+        let limits = Arc::new(ConnLimits::new(4, 8, [core].into()).with_shares(1, true));
+        let a = limits.acquire(ip("127.0.0.66"), false, &root).unwrap();
+        let b = limits.acquire(ip("127.0.0.66"), false, &root).unwrap();
+        let c = limits.acquire(ip("127.0.0.67"), false, &root).unwrap();
+        limits.admit(&a.slot);
+        let _core = limits.acquire(core, false, &root).unwrap();
+        assert_eq!(limits.open(), 4);
+        // The share (3) is full: the oldest unadmitted (b, since a was admitted) goes.
+        let d = limits.acquire(ip("127.0.0.68"), false, &root).unwrap();
+        assert!(b.cancel_token().is_cancelled());
+        assert!(!a.cancel_token().is_cancelled());
+        assert_eq!(limits.open(), 4);
+        drop(b);
+        assert_eq!(limits.open(), 4, "an evicted slot is released once");
+        // The core at the total cap evicts too; a and d's peers are what is left.
+        let _core2 = limits.acquire(core, false, &root).unwrap();
+        assert!(c.cancel_token().is_cancelled());
+        drop((c, d));
+        let strict = Arc::new(ConnLimits::new(2, 8, HashSet::new()).with_shares(1, false));
+        let _x = strict.acquire(ip("127.0.0.66"), false, &root).unwrap();
+        assert_eq!(
+            strict.acquire(ip("127.0.0.67"), false, &root).err(),
+            Some("untrusted_share")
+        );
     }
 }

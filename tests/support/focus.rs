@@ -31,6 +31,10 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// The SIP address to listen on (default `127.0.0.1:0`); a restart reuses the port.
     pub sip_listen: Option<SocketAddr>,
+    /// Extra command-line arguments (e.g. `--log-format json`).
+    pub args: Vec<String>,
+    /// Environment variables removed after the test defaults (e.g. `NO_COLOR`).
+    pub env_remove: Vec<String>,
     /// The loopback addresses SIP, SIP over TLS and MSRP listen on, with ports the OS
     /// picks (default `127.0.0.1`; `[::1]` for IPv6, both for a dual-stack focus). The first
     /// is the primary one. `sip_listen`, when set, replaces the SIP addresses.
@@ -106,7 +110,8 @@ impl Focus {
         let sip_listen = launch
             .sip_listen
             .map_or_else(|| any_port.clone(), |a| a.to_string());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cpm-focus"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cpm-focus"));
+        command
             .arg("--config")
             .arg(&config_path)
             .args([
@@ -123,12 +128,15 @@ impl Focus {
             ])
             .env("RUST_LOG", "cpm_focus=debug,info")
             .env("NO_COLOR", "1")
+            .args(&launch.args)
             .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning cpm-focus");
+            .stderr(Stdio::piped());
+        for k in &launch.env_remove {
+            command.env_remove(k);
+        }
+        let mut child = command.spawn().expect("spawning cpm-focus");
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr");
         let sink = log.clone();

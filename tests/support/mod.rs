@@ -41,7 +41,7 @@ pub use focus::{metric_in, Focus, Launch};
 pub use msrp::{cpim_text, Chat, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
 pub use sink::{Delivery, Sink};
 pub use tls::Pki;
-pub use ua::{Notify, Origin, Rx, Ua};
+pub use ua::{tcp_connect_from, Notify, Origin, Rx, Ua};
 
 use cpm_focus::conference_info::{
     apply, ConferenceInfo, DisconnectionMethod, EndpointStatus, User,

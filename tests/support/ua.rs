@@ -17,6 +17,16 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A TCP connection to `to` from loopback address `ip` (`127.0.0.x`, routed on lo).
+pub fn tcp_connect_from(ip: &str, to: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("TCP socket");
+    let from: SocketAddr = format!("{ip}:0").parse().expect("an IPv4 address");
+    s.bind(&from.into()).expect("binding a loopback alias");
+    s.connect_timeout(&to.into(), WAIT).expect("TCP connect");
+    s.into()
+}
+
 /// Where a message came from (and where an answer to it goes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Origin {
@@ -435,6 +445,20 @@ impl Ua {
             ua.focus_udp = focus.addr_of("sip_udp", ip);
             ua.focus_tcp = to;
         }
+        let id = net.add_conn(stream);
+        ua.primary = Origin::Tcp(id);
+        ua.local = local;
+        ua.tcp = true;
+        ua
+    }
+
+    /// An agent on one TCP connection to the focus from another loopback address
+    /// (`127.0.0.x`): a source of its own for the focus's per-source and trust decisions.
+    pub fn tcp_from(focus: &Focus, name: &str, ip: &str) -> Ua {
+        let stream = tcp_connect_from(ip, focus.sip_tcp);
+        stream.set_nodelay(true).unwrap();
+        let local = stream.local_addr().unwrap();
+        let (mut ua, net) = Ua::new(name, focus, None);
         let id = net.add_conn(stream);
         ua.primary = Origin::Tcp(id);
         ua.local = local;

@@ -175,7 +175,7 @@ fn config_toml(
         "[subscriptions]\nmin_notify_interval_ms = {min_notify_interval_ms}\n\n"
     ));
     s.push_str(&format!(
-        "[policy]\nmax_participants_per_session = {max_participants}\npager_rate = {pager_rate}\npager_queue = {}\n",
+        "[policy]\nmax_participants_per_session = {max_participants}\npager_rate = {pager_rate}\npager_queue = {}\n# One load sender plays many: no per-sender message rate.\npager_rate_per_sender = 0\n",
         (pager_rate as usize * 2).max(20_000)
     ));
     for i in 0..groups {

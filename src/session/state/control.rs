@@ -1,5 +1,5 @@
 //! Moderation inside a participant's dialog: INFO or MESSAGE carrying
-//! `application/vnd.cpm-focus.control+json` (documented in the README):
+//! `application/vnd.cpm-focus.control+json` (documented in docs/groups.md):
 //! `{"action": "lock" | "unlock" | "end" | "mute" | "unmute", "target": "sip:..."}`.
 //! Only roles the group policy allows to moderate may; anyone else gets 403.
 

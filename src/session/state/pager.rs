@@ -96,6 +96,14 @@ impl SessionState {
             self.refuse(req, ctx, &r);
             return;
         }
+        // Each sender gets its own rate (503, not SIP's 429, which is RFC 3892's "Provide
+        // Referrer Identity"), so one cannot fill the session's queue for everyone.
+        let shares = &self.settings.shares;
+        let (rate, burst) = (shares.sender_rate, shares.sender_burst);
+        if let Err(wait) = self.senders.take(&who.aor, rate, burst, now) {
+            self.refuse_share_after(req, ctx, 503, ShareRefusal::SenderRate, wait);
+            return;
+        }
         let content_type = req
             .headers
             .get(HeaderName::ContentType)

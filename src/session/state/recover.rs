@@ -297,6 +297,8 @@ impl SessionState {
                 peer_update: rec.peer_update,
                 dialed_out: rec.dialed_out,
                 hidden: rec.hidden,
+                source: None,
+                rtp_share: None,
             },
         );
         metrics::gauge!("focus_participants_active").increment(1.0);

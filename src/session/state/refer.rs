@@ -733,6 +733,8 @@ impl SessionState {
                         peer_update: resp.headers.has_token(HeaderName::Allow, "UPDATE"),
                         dialed_out: true,
                         hidden: d.hidden,
+                        source: None,
+                        rtp_share: None,
                     },
                 );
                 if d.cancelled {
