@@ -100,7 +100,13 @@ impl SessionState {
         // Referrer Identity"), so one cannot fill the session's queue for everyone.
         let shares = &self.settings.shares;
         let (rate, burst) = (shares.sender_rate, shares.sender_burst);
-        if let Err(wait) = self.senders.take(&who.aor, rate, burst, now) {
+        // Keyed by an identity that counts; an outsider's share is its address's, so claiming
+        // alice cannot spend alice's share.
+        let sender_key = match who.entitled() {
+            Some(aor) => aor.to_string(),
+            None => format!("unverified@{}", ctx.source.addr.ip()),
+        };
+        if let Err(wait) = self.senders.take(&sender_key, rate, burst, now) {
             self.refuse_share_after(req, ctx, 503, ShareRefusal::SenderRate, wait);
             return;
         }
