@@ -695,7 +695,12 @@ fn pager_test(test: &str, transport: Transport) {
     };
     let scratch = Scratch::new(test);
     let members = Members::start(sipp, &scratch, MEMBERS * MESSAGES);
-    let mut focus = Focus::start_with(&scratch, &members.group("club", MEMBERS));
+    // One SIPp sender plays every message, faster than the per-sender allowance.
+    let config = format!(
+        "[policy]\npager_rate_per_sender = 0\n{}",
+        members.group("club", MEMBERS)
+    );
+    let mut focus = Focus::start_with(&scratch, &config);
     let load = Load {
         calls: MESSAGES,
         rate: 25,
