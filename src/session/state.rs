@@ -22,7 +22,7 @@ use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS, CONFERENCE_INFO};
 use crate::transport::{Protocol, Target};
 use bytes::{Bytes, BytesMut};
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -197,56 +197,6 @@ pub enum Effect {
     UnregisterDialog(DialogId),
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Owner {
-    Participant(u64),
-    Subscription(u64),
-    /// The implicit subscription of an out-of-dialog REFER (RFC 3515).
-    Referral(u64),
-}
-
-#[derive(Debug)]
-struct Participant {
-    dialog: Dialog,
-    sdp: LocalSdpState,
-    /// The identity the others see: the real address of record, or an anonymous alias.
-    identity: String,
-    display: Option<String>,
-    /// The real address of record (policy decisions, never shown when anonymous).
-    real: String,
-    /// How the focus knows `real` (from the join): whether it counts is decided again by
-    /// [`crate::policy::Trust::counts`] at each decision.
-    proof: crate::policy::Proof,
-    role: Role,
-    /// When it joined (participant durations for charging).
-    joined: Instant,
-    /// Our MSRP session id toward this participant (fixed for the dialog).
-    msrp_session: String,
-    msrp: Option<MsrpLeg>,
-    /// When the MSRP leg must be bound (again) by: after joining, or after its connection
-    /// was lost.
-    media_deadline: Option<Instant>,
-    /// We offered in our 2xx (delayed offer) and wait for the answer in the ACK.
-    offer_pending: bool,
-    /// The INVITE transaction whose 2xx awaits its ACK.
-    awaiting_ack: Option<u64>,
-    /// Muted by a moderator: every MSRP leg it gets (re-INVITE) is muted in the switch too.
-    muted: bool,
-    /// The dialog's session timer (RFC 4028), when one was negotiated.
-    timer: Option<crate::session_timer::SessionTimer>,
-    /// The participant accepts UPDATE (session refreshes use it rather than re-INVITE).
-    peer_update: bool,
-    /// The focus called it in (REFER, URI list, restart) rather than it calling in.
-    dialed_out: bool,
-    /// Shown only as an anonymous alias.
-    hidden: bool,
-    /// The address it dialed in from (`None`: the focus called it, or it was resumed):
-    /// seats per address are counted by it.
-    source: Option<IpAddr>,
-    /// Its unit of the RTP legs its address may hold (given back when it goes).
-    rtp_share: Option<crate::overload::QuotaPermit>,
-}
-
 #[derive(Clone)]
 enum Pending {
     Notify {
@@ -374,10 +324,9 @@ pub struct SessionState {
     deadline_cache: Cell<Option<(Instant, Option<Instant>)>>,
     epoch: (Instant, SystemTime),
     roster: Roster,
-    participants: HashMap<u64, Participant>,
+    participants: Participants,
     subscriptions: HashMap<u64, Subscription>,
-    dialogs: HashMap<Box<str>, Owner>,
-    pending: HashMap<u64, Pending>,
+    dialogs: Dialogs,
     /// INVITE transactions whose 2xx is not yet ACKed → participant.
     invites: HashMap<u64, u64>,
     /// Participants the focus is calling (REFER), not yet answered.
@@ -405,7 +354,6 @@ pub struct SessionState {
     ever_keys: HashSet<String>,
     /// A restarted session called its members back already.
     called_back: bool,
-    next_id: u64,
     /// Change counter value when conference-state (user-count, active) last changed.
     state_rev: u64,
     active: bool,
@@ -426,7 +374,8 @@ pub struct SessionState {
     journal_open: bool,
     /// The session was resumed after a restart (its next charging start says so).
     recovered: bool,
-    effects: VecDeque<Effect>,
+    /// Effects for the actor and the requests awaiting answers.
+    out: Outbox,
 }
 
 impl SessionState {
@@ -449,10 +398,9 @@ impl SessionState {
             settings,
             epoch: (now, wall),
             roster: Roster::default(),
-            participants: HashMap::new(),
+            participants: Participants::default(),
             subscriptions: HashMap::new(),
-            dialogs: HashMap::new(),
-            pending: HashMap::new(),
+            dialogs: Dialogs::default(),
             invites: HashMap::new(),
             dialouts: HashMap::new(),
             answered: HashMap::new(),
@@ -466,7 +414,6 @@ impl SessionState {
             ever: Vec::new(),
             ever_keys: HashSet::new(),
             called_back: false,
-            next_id: 1,
             state_rev: 0,
             active: false,
             locked,
@@ -478,13 +425,13 @@ impl SessionState {
             retired: false,
             journal_open: false,
             recovered: false,
-            effects: VecDeque::new(),
+            out: Outbox::new(),
         }
     }
 
     /// The next effect to execute.
     pub fn poll_effect(&mut self) -> Option<Effect> {
-        self.effects.pop_front()
+        self.out.effects.pop_front()
     }
 
     /// No participants, no one being called, no subscriptions, no group message on its
@@ -502,7 +449,7 @@ impl SessionState {
 
     /// Requests sent and not yet answered (shutdown waits for them).
     pub fn outstanding(&self) -> usize {
-        self.pending.len()
+        self.out.pending.len()
     }
 
     /// Participants in the session.
@@ -534,12 +481,6 @@ impl SessionState {
         self.epoch.1 + now.saturating_duration_since(self.epoch.0)
     }
 
-    fn id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
-    }
-
     /// The focus's Contact toward a peer reached over `flow` (its transport and family).
     fn contact(&self, flow: &Target) -> &str {
         self.settings
@@ -561,7 +502,7 @@ impl SessionState {
     // ----- responses -----
 
     fn respond(&mut self, ctx: RequestCtx, status: u16, bytes: Bytes, ack: Option<DialogId>) {
-        self.effects.push_back(Effect::Respond {
+        self.out.effects.push_back(Effect::Respond {
             txn: ctx.txn,
             status,
             bytes,
@@ -928,7 +869,7 @@ impl SessionState {
                 return;
             }
         };
-        let pid = self.id();
+        let pid = self.out.id();
         let id = dialog.id.clone();
         let contact = self.contact(&ctx.source).to_string();
         let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(&tag));
@@ -939,9 +880,6 @@ impl SessionState {
             w.header(name, &value);
         }
         let bytes = w.finish(Some("application/sdp"), &body);
-        self.dialogs
-            .insert(tag.clone().into(), Owner::Participant(pid));
-        self.effects.push_back(Effect::RegisterDialog(id.clone()));
         self.invites.insert(ctx.txn, pid);
         let public = self.public_identity(&who);
         let endpoint = EndpointEntry {
@@ -965,9 +903,8 @@ impl SessionState {
             unverified: who.proof == crate::policy::Proof::Claimed,
         };
         let (identity, display) = public;
-        self.participants.insert(
-            pid,
-            Participant {
+        let mut participant = Participant::new(
+            Joining {
                 dialog,
                 sdp: sdp_state,
                 identity: identity.clone(),
@@ -975,24 +912,23 @@ impl SessionState {
                 real: who.aor.clone(),
                 proof: who.proof,
                 role,
-                joined: now,
                 msrp_session,
-                msrp: None,
-                media_deadline: None,
-                offer_pending,
-                awaiting_ack: Some(ctx.txn),
-                muted: false,
-                timer: timer
-                    .duty()
-                    .map(|(i, d)| crate::session_timer::SessionTimer::new(now, i, d)),
                 peer_update: req.headers.has_token(HeaderName::Allow, "UPDATE"),
                 dialed_out: false,
                 hidden: who.anonymous,
-                source: Some(source),
-                rtp_share,
             },
+            now,
         );
-        self.effects.push_back(Effect::AdmitFlow(ctx.source));
+        participant.offer_pending = offer_pending;
+        participant.awaiting_ack = Some(ctx.txn);
+        participant.timer = timer
+            .duty()
+            .map(|(i, d)| crate::session_timer::SessionTimer::new(now, i, d));
+        participant.source = Some(source);
+        participant.rtp_share = rtp_share;
+        self.participants
+            .admit(pid, participant, &mut self.dialogs, &mut self.out);
+        self.out.effects.push_back(Effect::AdmitFlow(ctx.source));
         // The MSRP leg is in the switch before the 200 leaves: a participant may connect and
         // bind as soon as it reads the answer.
         if let Some(leg) = n.leg {
@@ -1002,7 +938,7 @@ impl SessionState {
         // may bind right after sending it: the switch holds such a bind until the leg is in.
         let offered_msrp = self.msrp_for(ctx.source.addr.ip()).is_some() && offer_pending;
         if let (true, Some(p)) = (offered_msrp, self.participants.get(&pid)) {
-            self.effects.push_back(Effect::MsrpExpect {
+            self.out.effects.push_back(Effect::MsrpExpect {
                 session_id: p.msrp_session.clone(),
                 until: now + self.settings.media_bind_timeout,
             });
@@ -1012,7 +948,6 @@ impl SessionState {
         self.respond(ctx, 200, bytes, Some(id));
         self.roster
             .join(&identity, display, role.as_str(), endpoint);
-        metrics::gauge!("focus_participants_active").increment(1.0);
         tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant identity");
         if let Some(p) = self.participants.get(&pid) {
             tracing::info!(conference = %self.settings.conference_uri, call_id = %p.dialog.id.call_id,
@@ -1057,7 +992,7 @@ impl SessionState {
     }
 
     fn on_in_dialog(&mut self, now: Instant, req: &Request, ctx: RequestCtx, tag: &str) {
-        let Some(owner) = self.dialogs.get(tag).copied() else {
+        let Some(owner) = self.dialogs.owner(tag) else {
             self.reply_simple(req, ctx, 481);
             return;
         };
@@ -1253,7 +1188,7 @@ impl SessionState {
             p.muted,
         );
         let session_id = leg.session_id.clone();
-        self.effects.push_back(Effect::MsrpAdd {
+        self.out.effects.push_back(Effect::MsrpAdd {
             pid,
             leg,
             display,
@@ -1262,7 +1197,7 @@ impl SessionState {
         });
         // A new leg of a muted participant (re-INVITE) stays muted.
         if muted {
-            self.effects.push_back(Effect::MsrpMute {
+            self.out.effects.push_back(Effect::MsrpMute {
                 session_id,
                 muted: true,
             });
@@ -1276,12 +1211,12 @@ impl SessionState {
         };
         p.media_deadline = None;
         if let Some(leg) = p.msrp.take() {
-            self.effects.push_back(Effect::MsrpRemove {
+            self.out.effects.push_back(Effect::MsrpRemove {
                 session_id: leg.session_id,
             });
         } else if p.offer_pending {
             // Gone before answering our offer: nobody may wait for its leg any more.
-            self.effects.push_back(Effect::MsrpRemove {
+            self.out.effects.push_back(Effect::MsrpRemove {
                 session_id: p.msrp_session.clone(),
             });
         }
@@ -1330,7 +1265,7 @@ impl SessionState {
     /// that does not belong to the dialog's party is dropped (ACKs are never answered).
     pub fn on_ack(&mut self, now: Instant, req: &Request, source: &Target) {
         let Some(tag) = req.to.tag() else { return };
-        let Some(owner @ Owner::Participant(pid)) = self.dialogs.get(tag).copied() else {
+        let Some(owner @ Owner::Participant(pid)) = self.dialogs.owner(tag) else {
             return;
         };
         match self.check_binding(owner, req, source, None) {
@@ -1385,11 +1320,11 @@ impl SessionState {
     pub fn on_response_refused(&mut self, now: Instant, txn: u64) {
         if let Some(pid) = self.invites.remove(&txn) {
             self.talk_leave(now, pid);
-            if let Some(p) = self.participants.remove(&pid) {
-                self.dialogs.remove(&p.dialog.id.local_tag);
-                self.effects
-                    .push_back(Effect::UnregisterDialog(p.dialog.id.clone()));
-                metrics::gauge!("focus_participants_active").decrement(1.0);
+            if self
+                .participants
+                .withdraw(pid, &mut self.dialogs, &mut self.out)
+                .is_some()
+            {
                 self.roster.withdraw(pid);
                 self.roster_changed();
                 self.journal_leave(pid);
@@ -1426,9 +1361,9 @@ impl SessionState {
             destination: p.dialog.destination(),
             invite: None,
         };
-        let token = self.id();
-        self.pending.insert(token, Pending::Bye);
-        self.effects.push_back(Effect::Send {
+        let token = self.out.id();
+        self.out.pending.insert(token, Pending::Bye);
+        self.out.effects.push_back(Effect::Send {
             token,
             request: Box::new(spec),
         });
@@ -1447,24 +1382,25 @@ impl SessionState {
         self.ack_flows.remove(&pid);
         self.drop_msrp(pid);
         self.talk_leave(now, pid);
-        let Some(p) = self.participants.remove(&pid) else {
+        let Some(p) = self
+            .participants
+            .withdraw(pid, &mut self.dialogs, &mut self.out)
+        else {
             return;
         };
         if let Some(txn) = p.awaiting_ack {
             self.invites.remove(&txn);
         }
-        self.dialogs.remove(&p.dialog.id.local_tag);
-        self.effects
-            .push_back(Effect::UnregisterDialog(p.dialog.id.clone()));
-        metrics::gauge!("focus_participants_active").decrement(1.0);
         let wall = self.wall(now);
         self.roster.depart(pid, method, reason, now, wall);
-        self.effects.push_back(Effect::Charge(ChargeEvent::Leave {
-            participant: p.identity.clone(),
-            real: p.real.clone(),
-            method,
-            duration: now.saturating_duration_since(p.joined),
-        }));
+        self.out
+            .effects
+            .push_back(Effect::Charge(ChargeEvent::Leave {
+                participant: p.identity.clone(),
+                real: p.real.clone(),
+                method,
+                duration: now.saturating_duration_since(p.joined),
+            }));
         tracing::info!(conference = %self.settings.conference_uri, call_id = %p.dialog.id.call_id,
             outcome = method.as_str(), "participant left");
         self.roster_changed_at(now);
@@ -1500,7 +1436,8 @@ impl SessionState {
                     recovered = self.recovered, "session started");
                 let subject =
                     (!self.settings.subject.is_empty()).then(|| self.settings.subject.clone());
-                self.effects
+                self.out
+                    .effects
                     .push_back(Effect::Charge(ChargeEvent::SessionStart {
                         subject,
                         recovered: self.recovered,
@@ -1515,7 +1452,8 @@ impl SessionState {
                     participants_total = self.participants_total, "session ended");
                 // A later session in this actor is a new one, not the resumed one.
                 self.recovered = false;
-                self.effects
+                self.out
+                    .effects
                     .push_back(Effect::Charge(ChargeEvent::SessionStop {
                         duration,
                         participants_total: self.participants_total,
@@ -1539,7 +1477,7 @@ impl SessionState {
             dialed_out,
             anonymous,
         };
-        self.effects.push_back(Effect::Charge(event));
+        self.out.effects.push_back(Effect::Charge(event));
     }
 
     // ----- subscriptions -----
@@ -1615,11 +1553,9 @@ impl SessionState {
                 return;
             }
         };
-        let sid = self.id();
-        let id = dialog.id.clone();
+        let sid = self.out.id();
         self.dialogs
-            .insert(tag.clone().into(), Owner::Subscription(sid));
-        self.effects.push_back(Effect::RegisterDialog(id));
+            .register(&dialog.id, Owner::Subscription(sid), &mut self.out);
         let expires_at = now + Duration::from_secs(u64::from(expires));
         let mut sub = Subscription::new(sid, dialog, event, expires_at, now);
         sub.outsider = outsider;
@@ -1628,7 +1564,7 @@ impl SessionState {
             self.settings.call_info_to_trusted && self.settings.trust.trusts(ctx.source.addr.ip());
         self.subscriptions.insert(sid, sub);
         if !outsider {
-            self.effects.push_back(Effect::AdmitFlow(ctx.source));
+            self.out.effects.push_back(Effect::AdmitFlow(ctx.source));
         }
         metrics::gauge!("focus_subscriptions_active").increment(1.0);
         self.reply_subscribe_ok(req, ctx, &tag, expires);
@@ -1724,9 +1660,7 @@ impl SessionState {
     fn terminate_subscription(&mut self, now: Instant, sid: u64, reason: &'static str) {
         self.send_notify(now, sid, Some(reason), None);
         if let Some(sub) = self.subscriptions.remove(&sid) {
-            self.dialogs.remove(&sub.dialog.id.local_tag);
-            self.effects
-                .push_back(Effect::UnregisterDialog(sub.dialog.id.clone()));
+            self.dialogs.unregister(&sub.dialog.id, &mut self.out);
             metrics::gauge!("focus_subscriptions_active").decrement(1.0);
         }
         self.prune_tombstones();
@@ -1734,9 +1668,7 @@ impl SessionState {
 
     fn drop_subscription(&mut self, sid: u64) {
         if let Some(sub) = self.subscriptions.remove(&sid) {
-            self.dialogs.remove(&sub.dialog.id.local_tag);
-            self.effects
-                .push_back(Effect::UnregisterDialog(sub.dialog.id.clone()));
+            self.dialogs.unregister(&sub.dialog.id, &mut self.out);
             metrics::gauge!("focus_subscriptions_active").decrement(1.0);
             self.prune_tombstones();
         }
@@ -1769,7 +1701,7 @@ impl SessionState {
         resp: &Response,
         source: Option<Target>,
     ) {
-        let binds = match (source, self.pending.get(&token)) {
+        let binds = match (source, self.out.pending.get(&token)) {
             (Some(src), Some(Pending::Invite { pid } | Pending::Resume { pid, .. }))
                 if (200..300).contains(&resp.status) =>
             {
@@ -1787,7 +1719,7 @@ impl SessionState {
     }
 
     fn on_answer(&mut self, now: Instant, token: u64, resp: &Response) {
-        if let Some(&Pending::Invite { pid }) = self.pending.get(&token) {
+        if let Some(&Pending::Invite { pid }) = self.out.pending.get(&token) {
             self.on_dial_response(now, token, pid, resp);
             self.flush(now);
             return;
@@ -1802,7 +1734,7 @@ impl SessionState {
         if resp.status < 200 {
             return;
         }
-        let Some(pending) = self.pending.remove(&token) else {
+        let Some(pending) = self.out.pending.remove(&token) else {
             return;
         };
         match pending {
@@ -1848,7 +1780,7 @@ impl SessionState {
 
     /// A request this session sent got no final response.
     pub fn on_failure(&mut self, now: Instant, token: u64, failure: Failure) {
-        let Some(pending) = self.pending.remove(&token) else {
+        let Some(pending) = self.out.pending.remove(&token) else {
             return;
         };
         match pending {
@@ -2010,10 +1942,12 @@ impl SessionState {
         for pid in calling {
             if let Some(d) = self.dialouts.get(&pid) {
                 let (call_id, cseq) = (d.call_id.clone(), d.cseq);
-                self.effects
+                self.out
+                    .effects
                     .push_back(Effect::CancelInvite { call_id, cseq });
             }
-            self.pending
+            self.out
+                .pending
                 .retain(|_, p| !matches!(p, Pending::Invite { pid: x } if *x == pid));
             self.dial_failed(now, pid, 487, DisconnectionMethod::Failed);
         }
@@ -2068,7 +2002,7 @@ impl SessionState {
                 p
             }
         };
-        let token = self.id();
+        let token = self.out.id();
         let seq = self.roster.seq();
         let interval = self.settings.min_notify_interval;
         let faces = self.settings.faces.clone();
@@ -2106,9 +2040,9 @@ impl SessionState {
             destination: sub.dialog.destination(),
             invite: None,
         };
-        self.pending.insert(token, Pending::Notify { sid });
+        self.out.pending.insert(token, Pending::Notify { sid });
         metrics::counter!("focus_notify_sent_total").increment(1);
-        self.effects.push_back(Effect::Send {
+        self.out.effects.push_back(Effect::Send {
             token,
             request: Box::new(spec),
         });
@@ -2238,7 +2172,13 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 mod binding;
+mod dialogs;
+use dialogs::{Dialogs, Owner};
+mod participants;
+use participants::{Joining, Participant, Participants};
+mod outbox;
 use binding::Breach;
+use outbox::Outbox;
 mod control;
 mod floor;
 mod identity;

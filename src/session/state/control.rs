@@ -95,7 +95,7 @@ impl SessionState {
                 // A muted talker loses the floor and is not granted it again.
                 self.talk_mute(now, target_pid, mute);
                 if let Some(session_id) = session {
-                    self.effects.push_back(Effect::MsrpMute {
+                    self.out.effects.push_back(Effect::MsrpMute {
                         session_id,
                         muted: mute,
                     });

@@ -168,7 +168,9 @@ impl SessionState {
             .participants()
             .map(|pid| (pid, t.media(pid).into_iter().collect()))
             .collect();
-        self.effects.extend(effects.into_iter().map(Effect::Talk));
+        self.out
+            .effects
+            .extend(effects.into_iter().map(Effect::Talk));
         let mut changed = false;
         for (pid, m) in media {
             changed |= self.roster.set_media(pid, &m);

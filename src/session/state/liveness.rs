@@ -141,7 +141,7 @@ impl SessionState {
     /// True while the focus's refresh re-INVITE is outstanding in `pid`'s dialog (an
     /// incoming offer then gets 491, RFC 3261 §14.2).
     pub(super) fn refresh_invite_pending(&self, pid: u64) -> bool {
-        self.pending.values().any(|x| {
+        self.out.pending.values().any(|x| {
             matches!(x, Pending::Refresh { pid: p, invite: true, .. } if *p == pid)
                 || matches!(x, Pending::Resume { pid: p, .. } if *p == pid)
         })
@@ -222,8 +222,8 @@ impl SessionState {
             destination: p.dialog.destination(),
             invite: invite.then(|| p.dialog.invite_basis(cseq)),
         };
-        let token = self.id();
-        self.pending.insert(
+        let token = self.out.id();
+        self.out.pending.insert(
             token,
             Pending::Refresh {
                 pid,
@@ -232,7 +232,7 @@ impl SessionState {
                 asked: interval,
             },
         );
-        self.effects.push_back(Effect::Send {
+        self.out.effects.push_back(Effect::Send {
             token,
             request: Box::new(spec),
         });

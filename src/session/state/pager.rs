@@ -134,7 +134,7 @@ impl SessionState {
         // The sender gets no copy: by an identity that counts (an outsider claiming to be
         // someone cannot keep the message from that someone).
         let is_sender = |aor: &str, counts: bool| counts && entitled == Some(aor);
-        for (pid, p) in &self.participants {
+        for (pid, p) in self.participants.iter() {
             let named = private.is_empty() || private.contains(pid);
             if !is_sender(&p.real, self.settings.trust.counts(p.proof)) && named {
                 recipients.push((
@@ -217,7 +217,8 @@ impl SessionState {
             });
         }
         metrics::counter!("focus_group_messages_total", "mode" => "pager").increment(1);
-        self.effects
+        self.out
+            .effects
             .push_back(Effect::Charge(crate::session::ChargeEvent::GroupMessage {
                 sender: who.aor.clone(),
                 recipients: count as u32,
@@ -361,16 +362,16 @@ impl SessionState {
         let Some(item) = self.pacer.queue.pop_front() else {
             return;
         };
-        let token = self.id();
+        let token = self.out.id();
         self.pager_in_flight += 1;
-        self.pending.insert(
+        self.out.pending.insert(
             token,
             Pending::Pager {
                 report: item.report,
                 recipient: item.recipient,
             },
         );
-        self.effects.push_back(Effect::Send {
+        self.out.effects.push_back(Effect::Send {
             token,
             request: Box::new(item.spec),
         });
@@ -409,9 +410,9 @@ impl SessionState {
         w.header(HeaderName::CSeq, "1 MESSAGE");
         w.header(HeaderName::MaxForwards, "70");
         let rest = w.finish(Some("message/cpim"), &cpim_body);
-        let token = self.id();
-        self.pending.insert(token, Pending::Bye);
-        self.effects.push_back(Effect::Send {
+        let token = self.out.id();
+        self.out.pending.insert(token, Pending::Bye);
+        self.out.effects.push_back(Effect::Send {
             token,
             request: Box::new(OutgoingSpec {
                 method: Method::Message,

@@ -117,7 +117,7 @@ impl SessionState {
             self.respond(ctx, 200, w.finish_empty(), None);
             None
         } else {
-            let rid = self.id();
+            let rid = self.out.id();
             match from {
                 Some(pid) => {
                     self.referrals.insert(
@@ -142,9 +142,7 @@ impl SessionState {
                         }
                     };
                     self.dialogs
-                        .insert(tag.clone().into(), Owner::Referral(rid));
-                    self.effects
-                        .push_back(Effect::RegisterDialog(dialog.id.clone()));
+                        .register(&dialog.id, Owner::Referral(rid), &mut self.out);
                     self.referrals.insert(
                         rid,
                         Referral {
@@ -411,9 +409,9 @@ impl SessionState {
             destination: dialog.destination(),
             invite: None,
         };
-        let token = self.id();
-        self.pending.insert(token, Pending::ReferNotify { rid });
-        self.effects.push_back(Effect::Send {
+        let token = self.out.id();
+        self.out.pending.insert(token, Pending::ReferNotify { rid });
+        self.out.effects.push_back(Effect::Send {
             token,
             request: Box::new(spec),
         });
@@ -426,8 +424,7 @@ impl SessionState {
     pub(super) fn end_referral(&mut self, rid: u64) {
         if let Some(r) = self.referrals.remove(&rid) {
             if let ReferVia::Own(d) = r.via {
-                self.dialogs.remove(&d.id.local_tag);
-                self.effects.push_back(Effect::UnregisterDialog(d.id));
+                self.dialogs.unregister(&d.id, &mut self.out);
             }
         }
     }
@@ -495,7 +492,7 @@ impl SessionState {
                 return;
             }
         };
-        let pid = self.id();
+        let pid = self.out.id();
         let local_tag = new_tag();
         let call_id: Box<str> = format!("{}@{}", new_tag(), self.settings.warn_agent).into();
         let msrp_session = media::new_session_id();
@@ -577,9 +574,9 @@ impl SessionState {
             w.header(name, &value);
         }
         let rest = w.finish(Some("application/sdp"), &body);
-        let token = self.id();
-        self.pending.insert(token, Pending::Invite { pid });
-        self.effects.push_back(Effect::Send {
+        let token = self.out.id();
+        self.out.pending.insert(token, Pending::Invite { pid });
+        self.out.effects.push_back(Effect::Send {
             token,
             request: Box::new(OutgoingSpec {
                 method: Method::Invite,
@@ -678,7 +675,7 @@ impl SessionState {
                 }
             }
             200..=299 => {
-                self.pending.remove(&token);
+                self.out.pending.remove(&token);
                 let Some(d) = self.dialouts.remove(&pid) else {
                     return;
                 };
@@ -708,13 +705,8 @@ impl SessionState {
                 // A bcc or anonymized invitee is shown by an alias, like a participant that
                 // asked for privacy.
                 let hidden = d.identity != d.real;
-                self.dialogs
-                    .insert(d.local_tag.clone().into(), Owner::Participant(pid));
-                self.effects
-                    .push_back(Effect::RegisterDialog(dialog.id.clone()));
-                self.participants.insert(
-                    pid,
-                    Participant {
+                let participant = Participant::new(
+                    Joining {
                         dialog,
                         sdp: d.sdp,
                         identity: d.identity,
@@ -722,27 +714,20 @@ impl SessionState {
                         real: d.real,
                         proof: crate::policy::Proof::Called,
                         role: d.role,
-                        joined: now,
                         msrp_session: d.msrp_session.clone(),
-                        msrp: None,
-                        media_deadline: None,
-                        offer_pending: false,
-                        awaiting_ack: None,
-                        muted: false,
-                        timer: None,
                         peer_update: resp.headers.has_token(HeaderName::Allow, "UPDATE"),
                         dialed_out: true,
                         hidden: d.hidden,
-                        source: None,
-                        rtp_share: None,
                     },
+                    now,
                 );
+                self.participants
+                    .admit(pid, participant, &mut self.dialogs, &mut self.out);
                 if d.cancelled {
                     // A 2xx that crossed our CANCEL (ring timeout, removal, end): the dialog
                     // exists, so ACK it, then end it at once (RFC 3261 §15).
                     self.answered.insert(token, pid);
                     self.send_ack(pid);
-                    metrics::gauge!("focus_participants_active").increment(1.0);
                     metrics::counter!("focus_dialouts_total", "outcome" => "failed").increment(1);
                     self.hang_up(
                         now,
@@ -765,7 +750,6 @@ impl SessionState {
                 }
                 self.answered.insert(token, pid);
                 self.send_ack(pid);
-                metrics::gauge!("focus_participants_active").increment(1.0);
                 metrics::counter!("focus_dialouts_total", "outcome" => "answered").increment(1);
                 let expires = self.settings.session_timer.expires;
                 self.apply_uac_timer(now, pid, expires, resp);
@@ -786,7 +770,7 @@ impl SessionState {
                 self.referral_notify(rid, 200, "OK", true);
             }
             _ => {
-                self.pending.remove(&token);
+                self.out.pending.remove(&token);
                 let method = match resp.status {
                     486 | 600 | 603 => DisconnectionMethod::Busy,
                     _ => DisconnectionMethod::Failed,
@@ -842,8 +826,8 @@ impl SessionState {
             destination: p.dialog.destination(),
             invite: None,
         };
-        let token = self.id();
-        self.effects.push_back(Effect::Send {
+        let token = self.out.id();
+        self.out.effects.push_back(Effect::Send {
             token,
             request: Box::new(spec),
         });
@@ -863,7 +847,8 @@ impl SessionState {
             };
             if d.cancelled {
                 // No final response came after our CANCEL: stop waiting.
-                self.pending
+                self.out
+                    .pending
                     .retain(|_, p| !matches!(p, Pending::Invite { pid: x } if *x == pid));
                 self.dial_failed(now, pid, 408, DisconnectionMethod::Failed);
             } else {
@@ -919,7 +904,8 @@ impl SessionState {
         // The INVITE transaction ends within 64·T1 of the CANCEL; wait that long at most.
         d.deadline = now + Duration::from_secs(32);
         let (call_id, cseq) = (d.call_id.clone(), d.cseq);
-        self.effects
+        self.out
+            .effects
             .push_back(Effect::CancelInvite { call_id, cseq });
     }
 
