@@ -4,12 +4,8 @@
 
 use super::charge::ChargeEvent;
 use super::media::{self, FocusPolicy, MsrpLeg, MsrpOffer};
-use super::roster::{user_element, EndpointEntry, Roster};
-use super::subscription::Subscription;
-use crate::conference_info::{
-    self as ci, ConferenceDescription, ConferenceInfo, ConferenceState, DisconnectionMethod,
-    ElemState, EndpointStatus, HostInfo, JoiningMethod, UriEntry, User, Users,
-};
+use super::roster::{EndpointEntry, Roster};
+use crate::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod};
 use crate::config::{MediaKind, Role};
 use crate::dialog::{Dialog, DialogId};
 use crate::endpoint::{new_tag, Destination, Failure};
@@ -18,9 +14,9 @@ use crate::overload::ShareRefusal;
 use crate::policy::{Arrival, GroupPolicy, Identity, Refusal, ANONYMOUS_DOMAIN};
 use crate::sdp::{self, AnswerContext, LocalSdpState};
 use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request, Response};
-use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS, CONFERENCE_INFO};
+use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS};
 use crate::transport::{Protocol, Target};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -306,10 +302,6 @@ impl SessionSettings {
     }
 }
 
-/// Documents rendered during one flush, by base (`None`: full) and whether they carry
-/// dialog identifiers, split around their `version` (see [`SessionState::render_parts`]).
-type RenderCache = HashMap<(Option<u64>, bool), (Bytes, Bytes)>;
-
 /// Sessions with fewer participants compute their next deadline exactly every time.
 const EXACT_BELOW: usize = 64;
 /// How long a large session reuses its earliest participant deadline.
@@ -325,7 +317,8 @@ pub struct SessionState {
     epoch: (Instant, SystemTime),
     roster: Roster,
     participants: Participants,
-    subscriptions: HashMap<u64, Subscription>,
+    /// Conference-event subscriptions and their NOTIFYs.
+    package: ConferencePackage,
     dialogs: Dialogs,
     /// INVITE transactions whose 2xx is not yet ACKed → participant.
     invites: HashMap<u64, u64>,
@@ -399,7 +392,7 @@ impl SessionState {
             epoch: (now, wall),
             roster: Roster::default(),
             participants: Participants::default(),
-            subscriptions: HashMap::new(),
+            package: ConferencePackage::default(),
             dialogs: Dialogs::default(),
             invites: HashMap::new(),
             dialouts: HashMap::new(),
@@ -438,7 +431,7 @@ impl SessionState {
     /// way: the actor may stop.
     pub fn is_idle(&self) -> bool {
         self.participants.is_empty()
-            && self.subscriptions.is_empty()
+            && self.package.is_empty()
             && self.dialouts.is_empty()
             && self.referrals.is_empty()
             && self.pacer.queue.is_empty()
@@ -459,7 +452,7 @@ impl SessionState {
 
     /// Subscriptions held.
     pub fn subscription_count(&self) -> usize {
-        self.subscriptions.len()
+        self.package.len()
     }
 
     /// The conference URI.
@@ -1480,210 +1473,6 @@ impl SessionState {
         self.out.effects.push_back(Effect::Charge(event));
     }
 
-    // ----- subscriptions -----
-
-    fn on_subscribe(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
-        let Some(event) = req.headers.get(HeaderName::Event).map(str::to_string) else {
-            self.reply(req, ctx, 400, "Missing Event header", None, &[]);
-            return;
-        };
-        let package = event.split(';').next().unwrap_or("").trim();
-        if !package.eq_ignore_ascii_case("conference") {
-            self.reply(
-                req,
-                ctx,
-                489,
-                "Bad Event",
-                None,
-                &[(HeaderName::AllowEvents, ALLOW_EVENTS)],
-            );
-            return;
-        }
-        let who = self.identify(req, &ctx);
-        let present = self.is_present(&who);
-        if let Err(r) = self.settings.policy.may_watch(&who, present) {
-            self.refuse(req, ctx, &r);
-            return;
-        }
-        let Some(expires) = self.granted_expires(req, &ctx) else {
-            return;
-        };
-        if self.shutting_down {
-            let retry = self.settings.retry_after_s.to_string();
-            self.reply(
-                req,
-                ctx,
-                503,
-                "Service Unavailable",
-                None,
-                &[(HeaderName::RetryAfter, &retry)],
-            );
-            return;
-        }
-        if self.subscriptions.len() >= self.settings.max_subscriptions {
-            metrics::counter!("focus_overload_rejections_total", "reason" => "subscriptions")
-                .increment(1);
-            let retry = self.settings.retry_after_s.to_string();
-            self.reply(
-                req,
-                ctx,
-                503,
-                "Service Unavailable",
-                Some((399, "Too many subscriptions to this conference")),
-                &[(HeaderName::RetryAfter, &retry)],
-            );
-            return;
-        }
-        // Outsiders (neither in the session nor listed) hold at most their share, so the
-        // host and members can still subscribe.
-        let outsider = !present && self.settings.policy.member_role(&who.aor).is_none();
-        if outsider
-            && self.subscriptions.values().filter(|s| s.outsider).count()
-                >= self.settings.shares.outsider_subscriptions
-        {
-            self.refuse_share(req, ctx, 503, ShareRefusal::OutsiderSubscriptions);
-            return;
-        }
-        let tag = new_tag();
-        let dialog = match Dialog::uas(req, &tag, ctx.source) {
-            Ok(d) => d,
-            Err(e) => {
-                let reason = e.to_string();
-                self.reply(req, ctx, e.status(), &reason, None, &[]);
-                return;
-            }
-        };
-        let sid = self.out.id();
-        self.dialogs
-            .register(&dialog.id, Owner::Subscription(sid), &mut self.out);
-        let expires_at = now + Duration::from_secs(u64::from(expires));
-        let mut sub = Subscription::new(sid, dialog, event, expires_at, now);
-        sub.outsider = outsider;
-        sub.subscriber = who.aor.clone();
-        sub.dialog_ids =
-            self.settings.call_info_to_trusted && self.settings.trust.trusts(ctx.source.addr.ip());
-        self.subscriptions.insert(sid, sub);
-        if !outsider {
-            self.out.effects.push_back(Effect::AdmitFlow(ctx.source));
-        }
-        metrics::gauge!("focus_subscriptions_active").increment(1.0);
-        self.reply_subscribe_ok(req, ctx, &tag, expires);
-        if expires == 0 {
-            // A fetch: one NOTIFY with the state, terminating the subscription.
-            self.terminate_subscription(now, sid, "timeout");
-        }
-    }
-
-    /// Expires of a SUBSCRIBE as granted, or `None` after answering `423`/`400`.
-    fn granted_expires(&mut self, req: &Request, ctx: &RequestCtx) -> Option<u32> {
-        let s = &self.settings;
-        let asked = match req.headers.get(HeaderName::Expires) {
-            None => s.default_expires,
-            Some(v) => match parse_saturating(v) {
-                Some(n) => n,
-                None => {
-                    self.reply(req, ctx.clone(), 400, "Malformed Expires header", None, &[]);
-                    return None;
-                }
-            },
-        };
-        if asked != 0 && asked < s.min_expires {
-            let min = s.min_expires.to_string();
-            self.reply(
-                req,
-                ctx.clone(),
-                423,
-                "Interval Too Brief",
-                None,
-                &[(HeaderName::MinExpires, &min)],
-            );
-            return None;
-        }
-        Some(asked.min(s.max_expires))
-    }
-
-    fn reply_subscribe_ok(&mut self, req: &Request, ctx: RequestCtx, tag: &str, expires: u32) {
-        let contact = self.contact(&ctx.source).to_string();
-        let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(tag));
-        w.header_fmt(HeaderName::Expires, format_args!("{expires}"));
-        w.header(HeaderName::Contact, &contact);
-        w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
-        let bytes = w.finish_empty();
-        self.respond(ctx, 200, bytes, None);
-    }
-
-    fn on_subscription_request(&mut self, now: Instant, req: &Request, ctx: RequestCtx, sid: u64) {
-        let Some(sub) = self.subscriptions.get_mut(&sid) else {
-            self.reply_simple(req, ctx, 481);
-            return;
-        };
-        if let Err(e) = sub.dialog.accept_remote_cseq(req) {
-            let reason = e.to_string();
-            self.reply(req, ctx, e.status(), &reason, None, &[]);
-            return;
-        }
-        match req.method {
-            Method::Subscribe => {
-                let Some(expires) = self.granted_expires(req, &ctx) else {
-                    return;
-                };
-                let Some(sub) = self.subscriptions.get_mut(&sid) else {
-                    return;
-                };
-                sub.dialog.refresh_target(req);
-                sub.expires_at = now + Duration::from_secs(u64::from(expires));
-                // RFC 6665 §4.2.1.2: a refresh gets a NOTIFY too; we send the full state.
-                sub.forced = true;
-                sub.needs_full = true;
-                sub.next_allowed = now;
-                let tag = sub.dialog.id.local_tag.to_string();
-                self.reply_subscribe_ok(req, ctx, &tag, expires);
-                if expires == 0 {
-                    self.terminate_subscription(now, sid, "timeout");
-                }
-            }
-            Method::Options => self.reply_options(req, ctx),
-            // A subscription dialog has no INVITE usage to end.
-            Method::Bye => self.reply_simple(req, ctx, 481),
-            _ => self.reply(
-                req,
-                ctx,
-                405,
-                "Method Not Allowed",
-                None,
-                &[(HeaderName::Allow, ALLOW)],
-            ),
-        }
-    }
-
-    /// Sends the final NOTIFY (`terminated`, full state) and forgets the subscription.
-    fn terminate_subscription(&mut self, now: Instant, sid: u64, reason: &'static str) {
-        self.send_notify(now, sid, Some(reason), None);
-        if let Some(sub) = self.subscriptions.remove(&sid) {
-            self.dialogs.unregister(&sub.dialog.id, &mut self.out);
-            metrics::gauge!("focus_subscriptions_active").decrement(1.0);
-        }
-        self.prune_tombstones();
-    }
-
-    fn drop_subscription(&mut self, sid: u64) {
-        if let Some(sub) = self.subscriptions.remove(&sid) {
-            self.dialogs.unregister(&sub.dialog.id, &mut self.out);
-            metrics::gauge!("focus_subscriptions_active").decrement(1.0);
-            self.prune_tombstones();
-        }
-    }
-
-    fn prune_tombstones(&mut self) {
-        let seen = self
-            .subscriptions
-            .values()
-            .map(|s| s.acked)
-            .min()
-            .unwrap_or(u64::MAX);
-        self.roster.prune_tombstones(seen);
-    }
-
     // ----- responses to our requests -----
 
     /// A response to a request this session sent (from an unknown source).
@@ -1760,7 +1549,7 @@ impl SessionState {
             Pending::Resume { pid, cseq } => self.on_resume_response(now, token, pid, cseq, resp),
             Pending::Notify { sid } => match resp.status {
                 200..=299 => {
-                    if let Some(s) = self.subscriptions.get_mut(&sid) {
+                    if let Some(s) = self.package.get_mut(&sid) {
                         s.delivered(token);
                     }
                     self.prune_tombstones();
@@ -1768,7 +1557,7 @@ impl SessionState {
                 // RFC 6665 §4.2.2: 481 ends the subscription.
                 481 => self.drop_subscription(sid),
                 _ => {
-                    if let Some(s) = self.subscriptions.get_mut(&sid) {
+                    if let Some(s) = self.package.get_mut(&sid) {
                         s.undelivered(token);
                     }
                 }
@@ -1807,11 +1596,7 @@ impl SessionState {
     /// The earliest instant at which [`SessionState::handle_timeout`] has work.
     pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
         let seq = self.roster.seq();
-        let subs = self
-            .subscriptions
-            .values()
-            .flat_map(|s| [Some(s.expires_at), s.due_at(seq, now)])
-            .flatten();
+        let subs = self.package.deadlines(seq, now);
         let participants = self.participant_deadline(now);
         let dials = self.dialouts.values().map(|d| d.deadline);
         let pager = self
@@ -1874,13 +1659,7 @@ impl SessionState {
     /// Runs what is due at `now`: subscription expiry, purging departed participants, and
     /// rate-limited NOTIFYs.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<u64> = self
-            .subscriptions
-            .values()
-            .filter(|s| s.expires_at <= now)
-            .map(|s| s.id)
-            .collect();
-        for sid in expired {
+        for sid in self.package.expired(now) {
             self.terminate_subscription(now, sid, "timeout");
         }
         self.dial_timeouts(now);
@@ -1951,193 +1730,12 @@ impl SessionState {
                 .retain(|_, p| !matches!(p, Pending::Invite { pid: x } if *x == pid));
             self.dial_failed(now, pid, 487, DisconnectionMethod::Failed);
         }
-        let sids: Vec<u64> = self.subscriptions.keys().copied().collect();
+        let sids = self.package.ids();
         for sid in sids {
             self.terminate_subscription(now, sid, "noresource");
         }
         // Group messages already accepted still go out; shutdown waits for their answers.
         self.flush_pager();
-    }
-
-    // ----- notifications -----
-
-    /// Sends every NOTIFY that is due.
-    fn flush(&mut self, now: Instant) {
-        let seq = self.roster.seq();
-        let due: Vec<u64> = self
-            .subscriptions
-            .values()
-            .filter(|s| s.due_at(seq, now).is_some_and(|t| t <= now))
-            .map(|s| s.id)
-            .collect();
-        if due.is_empty() {
-            return;
-        }
-        let mut cache: RenderCache = HashMap::new();
-        for sid in due {
-            self.send_notify(now, sid, None, Some(&mut cache));
-        }
-    }
-
-    /// Builds and sends one NOTIFY; `terminal` sends `terminated;reason=...` with full state.
-    fn send_notify(
-        &mut self,
-        now: Instant,
-        sid: u64,
-        terminal: Option<&'static str>,
-        cache: Option<&mut RenderCache>,
-    ) {
-        let Some(sub) = self.subscriptions.get(&sid) else {
-            return;
-        };
-        let base = (!sub.needs_full && terminal.is_none()).then_some(sub.acked);
-        let key = (base, sub.dialog_ids);
-        let parts = match cache.as_ref().and_then(|c| c.get(&key)) {
-            Some(p) => p.clone(),
-            None => {
-                let p = self.render_parts(now, key.0, key.1);
-                if let Some(c) = cache {
-                    c.insert(key, p.clone());
-                }
-                p
-            }
-        };
-        let token = self.out.id();
-        let seq = self.roster.seq();
-        let interval = self.settings.min_notify_interval;
-        let faces = self.settings.faces.clone();
-        let Some(sub) = self.subscriptions.get_mut(&sid) else {
-            return;
-        };
-        sub.sent(token, seq, now, interval);
-        let mut body = BytesMut::with_capacity(parts.0.len() + parts.1.len() + 10);
-        body.extend_from_slice(&parts.0);
-        body.extend_from_slice(sub.version.to_string().as_bytes());
-        body.extend_from_slice(&parts.1);
-        let (uri, mut w) = sub.dialog.request(&Method::Notify);
-        let flow = sub.dialog.flow;
-        w.header(
-            HeaderName::Contact,
-            faces.for_ip(flow.addr.ip()).contact(flow.protocol),
-        );
-        w.header(HeaderName::Event, &sub.event);
-        match terminal {
-            Some(reason) => w.header_fmt(
-                HeaderName::SubscriptionState,
-                format_args!("terminated;reason={reason}"),
-            ),
-            None => w.header_fmt(
-                HeaderName::SubscriptionState,
-                format_args!("active;expires={}", sub.remaining(now)),
-            ),
-        };
-        let rest = w.finish(Some(CONFERENCE_INFO), &body);
-        let spec = OutgoingSpec {
-            method: Method::Notify,
-            request_uri: uri,
-            rest,
-            call_id: sub.dialog.id.call_id.clone(),
-            destination: sub.dialog.destination(),
-            invite: None,
-        };
-        self.out.pending.insert(token, Pending::Notify { sid });
-        metrics::counter!("focus_notify_sent_total").increment(1);
-        self.out.effects.push_back(Effect::Send {
-            token,
-            request: Box::new(spec),
-        });
-    }
-
-    /// Renders the document (full when `base` is `None`, else the changes after `base`) split
-    /// around its `version` value, so each subscriber's copy is two copies and a number;
-    /// `dialog_ids` includes each endpoint's `<call-info>`.
-    fn render_parts(&self, now: Instant, base: Option<u64>, dialog_ids: bool) -> (Bytes, Bytes) {
-        let doc = match base {
-            None => self.full_document_with(dialog_ids),
-            Some(b) => self.partial_document_with(b, dialog_ids),
-        };
-        let mut out = Vec::with_capacity(1024);
-        ci::render(&doc, &mut out);
-        let _ = now;
-        split_version(out)
-    }
-
-    fn description(&self) -> ConferenceDescription {
-        ConferenceDescription {
-            display_text: non_empty(&self.settings.display_name),
-            subject: non_empty(&self.settings.subject),
-            conf_uris: vec![UriEntry::new(self.settings.conference_uri.clone())],
-            maximum_user_count: Some(self.settings.policy.max_participants),
-            ..ConferenceDescription::default()
-        }
-    }
-
-    fn conference_state(&self) -> ConferenceState {
-        ConferenceState {
-            user_count: Some(self.roster.present_users() as u32),
-            active: Some(self.active),
-            locked: Some(self.locked),
-        }
-    }
-
-    /// The whole conference-info document as an ordinary subscriber sees it: no dialog
-    /// identifiers (version filled in per subscriber).
-    pub fn full_document(&self) -> ConferenceInfo {
-        self.full_document_with(false)
-    }
-
-    /// The whole document; `dialog_ids` includes each endpoint's `<call-info>` (Call-ID and
-    /// tags), which only a trusted subscriber may see (`subscriptions.call_info_to_trusted`).
-    pub fn full_document_with(&self, dialog_ids: bool) -> ConferenceInfo {
-        let mut doc = ConferenceInfo::full(self.settings.conference_uri.clone(), 0);
-        doc.description = Some(self.description());
-        doc.host_info = Some(HostInfo {
-            display_text: non_empty(&self.settings.focus_display),
-            web_page: None,
-            uris: vec![UriEntry::new(self.settings.conference_uri.clone())],
-        });
-        doc.conference_state = Some(self.conference_state());
-        doc.users = Some(Users {
-            state: ElemState::Full,
-            users: self
-                .roster
-                .users()
-                .map(|u| user_element(u, dialog_ids))
-                .collect(),
-        });
-        doc
-    }
-
-    /// The changes after change counter `base`, as RFC 4575 partial state, as an ordinary
-    /// subscriber sees them (no dialog identifiers).
-    pub fn partial_document(&self, base: u64) -> ConferenceInfo {
-        self.partial_document_with(base, false)
-    }
-
-    /// [`SessionState::partial_document`]; `dialog_ids` includes `<call-info>`.
-    pub fn partial_document_with(&self, base: u64, dialog_ids: bool) -> ConferenceInfo {
-        let mut doc = ConferenceInfo::full(self.settings.conference_uri.clone(), 0);
-        doc.state = ElemState::Partial;
-        if self.state_rev > base {
-            doc.conference_state = Some(self.conference_state());
-        }
-        let mut users: Vec<User> = self
-            .roster
-            .users()
-            .filter(|u| u.revision > base)
-            .map(|u| user_element(u, dialog_ids))
-            .collect();
-        users.extend(self.roster.deleted_since(base).map(|id| User {
-            state: ElemState::Deleted,
-            ..User::new(id.to_string())
-        }));
-        if !users.is_empty() {
-            doc.users = Some(Users {
-                state: ElemState::Partial,
-                users,
-            });
-        }
-        doc
     }
 }
 
@@ -2149,30 +1747,11 @@ fn contact_is_focus(req: &Request) -> bool {
         .any(|a| a.param("isfocus").is_some() || a.uri.param("isfocus").is_some())
 }
 
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
-}
-
-/// Splits a rendered document around the value of the root's `version` attribute.
-fn split_version(out: Vec<u8>) -> (Bytes, Bytes) {
-    let bytes = Bytes::from(out);
-    let root = find(&bytes, b"<conference-info").unwrap_or(0);
-    let Some(at) = find(&bytes[root..], b" version=\"").map(|i| root + i + 10) else {
-        return (bytes, Bytes::new());
-    };
-    let end = bytes[at..]
-        .iter()
-        .position(|&b| b == b'"')
-        .map_or(at, |i| at + i);
-    (bytes.slice(..at), bytes.slice(end..))
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
 mod binding;
+mod package;
+use package::ConferencePackage;
 mod dialogs;
+mod subscribe;
 use dialogs::{Dialogs, Owner};
 mod participants;
 use participants::{Joining, Participant, Participants};

@@ -41,7 +41,7 @@ impl SessionState {
                 .get(&pid)
                 .map(|p| (&p.dialog, p.real.as_str())),
             Owner::Subscription(sid) => self
-                .subscriptions
+                .package
                 .get(&sid)
                 .map(|s| (&s.dialog, s.subscriber.as_str())),
             Owner::Referral(rid) => match self.referrals.get(&rid).map(|r| &r.via) {

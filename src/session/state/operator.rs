@@ -115,7 +115,7 @@ impl SessionState {
             AdminCommand::End => {
                 allow(self, crate::policy::Action::Moderate)?;
                 self.end_conference(now, &format!("conference ended by {OPERATOR}"));
-                let sids: Vec<u64> = self.subscriptions.keys().copied().collect();
+                let sids = self.package.ids();
                 for sid in sids {
                     self.terminate_subscription(now, sid, "noresource");
                 }
@@ -183,7 +183,7 @@ impl SessionState {
             uri: self.settings.conference_uri.clone(),
             kind: self.settings.kind.as_str(),
             participants: self.participants.len(),
-            subscriptions: self.subscriptions.len(),
+            subscriptions: self.package.len(),
             dialing: self.dialouts.len(),
             created: rfc3339(self.epoch.1),
             active_since: self.started.map(|s| rfc3339(self.wall(s))),
