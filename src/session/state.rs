@@ -3,17 +3,13 @@
 //! dialogs to register) that the actor executes. No sockets, no clock, no actix.
 
 use super::media::{self, MsrpLeg, MsrpOffer};
-use super::roster::{EndpointEntry, Roster};
-use crate::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod};
-use crate::config::{MediaKind, Role};
-use crate::dialog::{Dialog, DialogId};
-use crate::endpoint::{new_tag, Destination, Failure};
-use crate::overload::ShareRefusal;
-use crate::policy::{Arrival, GroupPolicy, Identity, Refusal, ANONYMOUS_DOMAIN};
-use crate::sdp::{self, LocalSdpState};
-use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request, Response};
-use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS};
-use crate::transport::{Protocol, Target};
+use super::roster::Roster;
+use crate::conference_info::DisconnectionMethod;
+use crate::config::MediaKind;
+use crate::dialog::DialogId;
+use crate::endpoint::{Destination, Failure};
+use crate::sip::{Method, Request, Response};
+use crate::transport::Target;
 use bytes::Bytes;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
@@ -658,7 +654,7 @@ mod dialogs;
 mod subscribe;
 use dialogs::{Dialogs, Owner};
 mod participants;
-use participants::{Joining, Participant, Participants};
+use participants::Participants;
 mod outbox;
 use outbox::Outbox;
 mod control;

@@ -6,7 +6,12 @@
 //! dial-out, a resume after a restart) is held to the address its peer's 2xx came from. Knowing
 //! a participant's Call-ID and tags is then not enough to end its session or move its media.
 
-use super::*;
+use super::dialogs::Owner;
+use super::refer;
+use super::{RequestCtx, SessionState};
+use crate::dialog::Dialog;
+use crate::sip::Request;
+use crate::transport::Target;
 
 /// Why an in-dialog request is refused before its dialog sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,14 @@
 //! `{"action": "lock" | "unlock" | "end" | "mute" | "unmute", "target": "sip:..."}`.
 //! Only roles the group policy allows to moderate may; anyone else gets 403.
 
-use super::*;
+use super::identity;
+use super::refer;
+use super::{Effect, RequestCtx, SessionState};
+use crate::conference_info::{DisconnectionMethod, EndpointStatus};
+use crate::sip::{HeaderName, Request};
 use crate::supervisor::checks::CONTROL;
 use serde::Deserialize;
+use std::time::Instant;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

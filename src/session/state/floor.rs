@@ -3,13 +3,14 @@
 //! news move the floor, and every change shows in conference-info as the participants'
 //! `<media>`.
 
-use super::*;
+use super::{Effect, SessionState};
 use crate::config::MediaKind;
 use crate::floor::bfcp::Message;
 use crate::floor::UserInfo;
 use crate::media::rtp::RtpEvent;
 use crate::policy::Action;
 use crate::session::talk::{Talk, TalkAnswer};
+use std::time::Instant;
 
 impl SessionState {
     /// Turns talk bursts on under BFCP conference `conference_id` (the actor registered it

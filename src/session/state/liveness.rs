@@ -5,10 +5,14 @@
 //! participant whose session is not refreshed in time. The others see it leave as
 //! `disconnected` / `failed`.
 
-use super::*;
+use super::{Effect, OutgoingSpec, Pending, RequestCtx, SessionState};
+use crate::conference_info::DisconnectionMethod;
 use crate::session_timer::{
     self as st, Duty, RefreshAnswer, SessionTimer, TimerAction, TimerHeaders, UasDecision,
 };
+use crate::sip::{HeaderName, Method, Request, Response};
+use crate::supervisor::checks::ALLOW;
+use std::time::Instant;
 
 impl SessionState {
     /// Reads and negotiates the session timer of an INVITE or UPDATE the focus answers;

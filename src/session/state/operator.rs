@@ -4,8 +4,12 @@
 //! by the group policy like any moderator's request, and its actions end in the same BYEs,
 //! NOTIFYs and charging records.
 
-use super::*;
+use super::{SessionSettings, SessionState};
+use crate::conference_info::DisconnectionMethod;
+use crate::config::Role;
 use serde::Serialize;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// What the admin API asks of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,11 +5,18 @@
 //! bounded by a queue; every failed delivery is counted and, when the sender asked for it
 //! (IMDN in CPIM), reported back. A session lives until each delivery is answered.
 
-use super::*;
+use super::{Effect, OutgoingSpec, Pending, RequestCtx, SessionState};
+use crate::endpoint::{new_tag, Destination};
 use crate::media::cpim::vouch::{same_aor, vouch, Path, Sender};
 use crate::media::cpim::{Addr as CpimAddr, Cpim, CpimLimits};
 use crate::media::imdn;
+use crate::overload::ShareRefusal;
+use crate::policy::{Identity, Refusal, ANONYMOUS_DOMAIN};
+use crate::sip::{HeaderName, MessageWriter, Method, Request};
+use bytes::Bytes;
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// One delivery waiting for its turn.
 pub(in crate::session) struct PagerItem {

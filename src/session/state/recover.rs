@@ -12,9 +12,22 @@
 //! calls it again with a new INVITE (same conversation identifiers). Any other refusal or no
 //! answer removes it.
 
-use super::*;
+use super::participants::{Joining, Participant};
+use super::uri_list;
+use super::{Effect, OutgoingSpec, Pending, SessionState};
+use crate::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod};
+use crate::config::Role;
+use crate::dialog::{Dialog, DialogId};
 use crate::journal::{Event as JournalEvent, LiveSession, ParticipantRecord, SessionInfo};
+use crate::sdp;
+use crate::sdp::LocalSdpState;
+use crate::session::media;
+use crate::session::roster::EndpointEntry;
+use crate::sip::{HeaderName, Method, Response};
 use crate::sip::{NameAddr, Uri};
+use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS};
+use crate::transport::{Protocol, Target};
+use std::time::{Instant, SystemTime};
 
 /// CSeq numbers the focus skips in a resumed dialog: requests it sent after the last
 /// journaled CSeq (in-dialog NOTIFYs of a REFER) are not journaled one by one, and the

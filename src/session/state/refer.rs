@@ -3,9 +3,24 @@
 //! the outcome through `message/sipfrag` NOTIFYs of the REFER's implicit subscription, and
 //! everyone through the conference package.
 
-use super::*;
+use super::dialogs::Owner;
+use super::participants::{Joining, Participant};
+use super::{Effect, OutgoingSpec, Pending, RequestCtx, SessionState};
+use crate::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod};
+use crate::config::Role;
+use crate::dialog::Dialog;
 use crate::endpoint::InviteBasis;
+use crate::endpoint::{new_tag, Destination};
+use crate::policy::{Arrival, GroupPolicy, Identity, ANONYMOUS_DOMAIN};
+use crate::sdp;
+use crate::sdp::LocalSdpState;
+use crate::session::media;
+use crate::session::roster::EndpointEntry;
+use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request, Response};
 use crate::sip::{NameAddr, Uri};
+use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS};
+use crate::transport::{Protocol, Target};
+use std::time::{Duration, Instant};
 
 /// How long a REFER's implicit subscription lives at most (it ends with the final sipfrag).
 const REFER_EXPIRES: u32 = 60;
