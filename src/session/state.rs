@@ -2,147 +2,18 @@
 //! requests, responses and time, and returns [`Effect`]s (responses to send, requests to send,
 //! dialogs to register) that the actor executes. No sockets, no clock, no actix.
 
-use super::media::{self, MsrpLeg, MsrpOffer};
+use super::media::{self, MsrpOffer};
 use super::roster::Roster;
 use crate::conference_info::DisconnectionMethod;
 use crate::config::MediaKind;
-use crate::dialog::DialogId;
-use crate::endpoint::{Destination, Failure};
+use crate::endpoint::Failure;
 use crate::sip::{Method, Request, Response};
 use crate::transport::Target;
-use bytes::Bytes;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-
-/// A request's transaction and origin.
-#[derive(Debug, Clone)]
-pub struct RequestCtx {
-    /// The server transaction id (the actor holds the [`crate::endpoint::ServerTxn`]).
-    pub txn: u64,
-    pub source: Target,
-    /// The address of record the focus proved by digest authentication, if any.
-    pub authenticated: Option<std::sync::Arc<str>>,
-}
-
-/// A request the session wants sent.
-#[derive(Debug, Clone)]
-pub struct OutgoingSpec {
-    pub method: Method,
-    pub request_uri: String,
-    pub rest: Bytes,
-    pub call_id: Box<str>,
-    pub destination: Destination,
-    /// INVITE: what its ACK and CANCEL repeat.
-    pub invite: Option<crate::endpoint::InviteBasis>,
-}
-
-/// What the actor must do.
-#[derive(Debug, Clone)]
-pub enum Effect {
-    /// Answer server transaction `txn`. For a 2xx to INVITE, `ack` names the dialog whose
-    /// ACK the endpoint must match.
-    Respond {
-        txn: u64,
-        status: u16,
-        bytes: Bytes,
-        ack: Option<DialogId>,
-    },
-    /// Send a request; its outcome comes back with `token`.
-    Send {
-        token: u64,
-        request: Box<OutgoingSpec>,
-    },
-    /// Cancel our INVITE (a dial-out nobody answered in time).
-    CancelInvite {
-        call_id: Box<str>,
-        cseq: u32,
-    },
-    /// A charging event for the records (offline charging).
-    Charge(crate::session::ChargeEvent),
-    /// Mute or unmute a participant's MSRP leg (moderation): its messages are refused.
-    MsrpMute {
-        session_id: String,
-        muted: bool,
-    },
-    /// Install a participant's MSRP leg in the switch.
-    MsrpAdd {
-        pid: u64,
-        leg: MsrpLeg,
-        /// CPIM `From` of its messages: display name and identity.
-        display: Option<String>,
-        identity: String,
-        /// The real identity (charging).
-        real: String,
-    },
-    /// Remove an MSRP leg (closing its connection), or stop expecting one.
-    MsrpRemove {
-        session_id: String,
-    },
-    /// An MSRP leg will be installed when the answer to our offer comes (delayed offer): the
-    /// switch lets a bind for it wait until then (at most until `until`).
-    MsrpExpect {
-        session_id: String,
-        until: Instant,
-    },
-    /// Talk bursts: RTP legs, the floor holder, BFCP messages.
-    Talk(super::talk::TalkEffect),
-    /// A membership change for the crash-recovery journal.
-    Journal(crate::journal::Event),
-    /// A request from this flow was admitted (a participant joined, a member subscribed):
-    /// its connection is never evicted to make room for outsiders.
-    AdmitFlow(Target),
-    /// Route in-dialog requests of this dialog to this session (before the response goes).
-    RegisterDialog(DialogId),
-    UnregisterDialog(DialogId),
-}
-
-#[derive(Clone)]
-enum Pending {
-    Notify {
-        sid: u64,
-    },
-    Bye,
-    /// Our INVITE to a dialed-out participant.
-    Invite {
-        pid: u64,
-    },
-    /// A NOTIFY of a REFER's implicit subscription.
-    ReferNotify {
-        rid: u64,
-    },
-    /// A group message toward one recipient.
-    Pager {
-        report: Option<Arc<pager::NegativeReport>>,
-        recipient: String,
-    },
-    /// Our session refresh (RFC 4028) in a participant's dialog: re-INVITE or UPDATE with
-    /// CSeq `cseq`, asking for `asked` seconds.
-    Refresh {
-        pid: u64,
-        cseq: u32,
-        invite: bool,
-        asked: u32,
-    },
-    /// Our re-INVITE that resumes a participant's dialog after a restart.
-    Resume {
-        pid: u64,
-        cseq: u32,
-    },
-}
-
-/// The outcome of one offer/answer round.
-struct Negotiated {
-    body: Bytes,
-    /// The body is our offer (the request had none).
-    is_offer: bool,
-    accepted: usize,
-    leg: Option<MsrpLeg>,
-    /// The talk-burst part of the answer (audio leg, BFCP).
-    talk: Option<super::talk::TalkAnswer>,
-}
 
 /// Sessions with fewer participants compute their next deadline exactly every time.
 const EXACT_BELOW: usize = 64;
@@ -642,6 +513,8 @@ impl SessionState {
 }
 
 mod binding;
+mod effects;
+pub use effects::{Effect, OutgoingSpec, RequestCtx};
 mod in_dialog;
 mod join;
 mod leave;
@@ -656,7 +529,7 @@ use dialogs::{Dialogs, Owner};
 mod participants;
 use participants::Participants;
 mod outbox;
-use outbox::Outbox;
+use outbox::{Outbox, Pending};
 mod control;
 mod floor;
 mod identity;

@@ -3,20 +3,31 @@
 
 use super::identity;
 use super::participants::{Joining, Participant};
-use super::{uri_list, Effect, Negotiated, RequestCtx, SessionState};
+use super::{uri_list, Effect, RequestCtx, SessionState};
 use crate::conference_info::{EndpointStatus, JoiningMethod};
 use crate::dialog::Dialog;
 use crate::endpoint::new_tag;
 use crate::overload::ShareRefusal;
 use crate::policy::{Arrival, GroupPolicy, Identity, ANONYMOUS_DOMAIN};
 use crate::sdp::{self, AnswerContext, LocalSdpState};
-use crate::session::media::{self, FocusPolicy};
+use crate::session::media::{self, FocusPolicy, MsrpLeg};
 use crate::session::roster::EndpointEntry;
 use crate::sip::{HeaderName, MessageWriter, Request};
 use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS};
 use bytes::Bytes;
 use std::net::IpAddr;
 use std::time::Instant;
+
+/// The outcome of one offer/answer round.
+pub(super) struct Negotiated {
+    pub(super) body: Bytes,
+    /// The body is our offer (the request had none).
+    pub(super) is_offer: bool,
+    pub(super) accepted: usize,
+    pub(super) leg: Option<MsrpLeg>,
+    /// The talk-burst part of the answer (audio leg, BFCP).
+    pub(super) talk: Option<crate::session::talk::TalkAnswer>,
+}
 
 impl SessionState {
     /// Whether `source` already has its share of seats in this session (the trusted core,
