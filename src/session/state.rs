@@ -44,13 +44,8 @@ pub struct SessionState {
     ack_flows: HashMap<u64, Target>,
     /// REFER implicit subscriptions.
     referrals: HashMap<u64, refer::Referral>,
-    /// Group messages waiting for their turn.
-    pacer: pager::Pacer,
-    /// Group-message deliveries sent and not yet answered: the session stays until each
-    /// is counted (and reported when it fails).
-    pager_in_flight: usize,
-    /// Group messages per sender (fair share).
-    senders: crate::overload::SenderBuckets,
+    /// Group messages: paced deliveries, those in flight, senders' shares.
+    pager: pager::Pager,
     /// Subject, Contribution-ID and Conversation-ID of the conversation.
     ids: Option<uri_list::ConversationIds>,
     /// Everyone who was ever a member, by where to call them (restart remembers them).
@@ -112,10 +107,8 @@ impl SessionState {
             answered: HashMap::new(),
             ack_flows: HashMap::new(),
             referrals: HashMap::new(),
-            pacer: pager::Pacer::new(),
+            pager: pager::Pager::new(),
             deadline_cache: Cell::new(None),
-            pager_in_flight: 0,
-            senders: Default::default(),
             ids,
             ever: Vec::new(),
             ever_keys: HashSet::new(),
@@ -147,10 +140,7 @@ impl SessionState {
             && self.package.is_empty()
             && self.dialouts.is_empty()
             && self.referrals.is_empty()
-            && self.pacer.queue.is_empty()
-            && self.pager_in_flight == 0
-            && self.pacer.rested_at.is_none()
-            && self.senders.rested_at().is_none()
+            && self.pager.is_idle()
     }
 
     /// Requests sent and not yet answered (shutdown waits for them).
@@ -305,7 +295,7 @@ impl SessionState {
                 self.end_referral(rid);
             }
             Pending::Pager { report, recipient } => {
-                self.pager_in_flight = self.pager_in_flight.saturating_sub(1);
+                self.pager.answered();
                 if (200..300).contains(&resp.status) {
                     metrics::counter!("focus_group_message_deliveries_total", "outcome" => "delivered")
                         .increment(1);
@@ -354,7 +344,7 @@ impl SessionState {
             Pending::Invite { pid } => self.dial_failed(now, pid, 408, DisconnectionMethod::Failed),
             Pending::ReferNotify { rid } => self.end_referral(rid),
             Pending::Pager { report, recipient } => {
-                self.pager_in_flight = self.pager_in_flight.saturating_sub(1);
+                self.pager.answered();
                 self.pager_failed(now, report, &recipient);
             }
             Pending::Refresh { pid, .. } => self.refresh_failed(now, pid),
@@ -373,13 +363,11 @@ impl SessionState {
         let participants = self.participant_deadline(now);
         let dials = self.dialouts.values().map(|d| d.deadline);
         let pager = self
-            .pacer
-            .next_at(now, f64::from(self.settings.pager_rate))
-            .or(self.pacer.rested_at);
+            .pager
+            .deadlines(now, f64::from(self.settings.pager_rate));
         subs.chain(participants)
             .chain(dials)
             .chain(pager)
-            .chain(self.senders.rested_at())
             .chain(self.talk_poll_timeout())
             .min()
     }
@@ -437,7 +425,7 @@ impl SessionState {
         }
         self.dial_timeouts(now);
         self.pump_pager(now);
-        self.senders.expire(now);
+        self.pager.expire(now);
         self.talk_timeout(now);
         self.session_timeouts(now);
         // MSRP legs that never bound, or stayed lost past the grace time.
@@ -508,7 +496,7 @@ impl SessionState {
             self.terminate_subscription(now, sid, "noresource");
         }
         // Group messages already accepted still go out; shutdown waits for their answers.
-        self.flush_pager();
+        self.pager.flush(&mut self.out);
     }
 }
 

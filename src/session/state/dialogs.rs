@@ -1,8 +1,8 @@
 //! The session's dialogs by local tag, and who owns each. Registering a dialog here is also
 //! the one place that tells the actor to route its in-dialog requests to this session.
 
+use super::effects::Effect;
 use super::outbox::Outbox;
-use super::Effect;
 use crate::dialog::DialogId;
 use std::collections::HashMap;
 

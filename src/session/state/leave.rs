@@ -1,7 +1,8 @@
 //! A participant leaving (BYE from it or from the focus), and what every roster change
 //! decides: the session's conference-state, whether it is active, and its charging.
 
-use super::{Effect, OutgoingSpec, Pending, SessionState};
+use super::outbox::Pending;
+use super::{Effect, OutgoingSpec, SessionState};
 use crate::conference_info::DisconnectionMethod;
 use crate::session::charge::ChargeEvent;
 use crate::sip::{HeaderName, Method};

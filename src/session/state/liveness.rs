@@ -5,7 +5,8 @@
 //! participant whose session is not refreshed in time. The others see it leave as
 //! `disconnected` / `failed`.
 
-use super::{Effect, OutgoingSpec, Pending, RequestCtx, SessionState};
+use super::outbox::Pending;
+use super::{Effect, OutgoingSpec, RequestCtx, SessionState};
 use crate::conference_info::DisconnectionMethod;
 use crate::session_timer::{
     self as st, Duty, RefreshAnswer, SessionTimer, TimerAction, TimerHeaders, UasDecision,

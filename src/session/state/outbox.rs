@@ -2,7 +2,7 @@
 //! and the requests it sent whose answers it waits for. Parts take `&mut Outbox` rather
 //! than the whole state, so each owns its data and still speaks through one queue.
 
-use super::Effect;
+use super::effects::Effect;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 

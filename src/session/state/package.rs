@@ -2,8 +2,10 @@
 //! conference-info documents they are told, and the NOTIFYs that tell them.
 
 use super::dialogs::{Dialogs, Owner};
+use super::effects::{Effect, OutgoingSpec};
 use super::outbox::Outbox;
-use super::{Effect, OutgoingSpec, Pending, SessionSettings};
+use super::outbox::Pending;
+use super::settings::SessionSettings;
 use crate::conference_info::{
     ConferenceDescription, ConferenceInfo, ConferenceState, ElemState, HostInfo, Unversioned,
     UriEntry, User, Users,

@@ -12,9 +12,10 @@
 //! calls it again with a new INVITE (same conversation identifiers). Any other refusal or no
 //! answer removes it.
 
+use super::outbox::Pending;
 use super::participants::{Joining, Participant};
 use super::uri_list;
-use super::{Effect, OutgoingSpec, Pending, SessionState};
+use super::{Effect, OutgoingSpec, SessionState};
 use crate::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod};
 use crate::config::Role;
 use crate::dialog::{Dialog, DialogId};

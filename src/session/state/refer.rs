@@ -4,8 +4,9 @@
 //! everyone through the conference package.
 
 use super::dialogs::Owner;
+use super::outbox::Pending;
 use super::participants::{Joining, Participant};
-use super::{Effect, OutgoingSpec, Pending, RequestCtx, SessionState};
+use super::{Effect, OutgoingSpec, RequestCtx, SessionState};
 use crate::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod};
 use crate::config::Role;
 use crate::dialog::Dialog;
