@@ -43,7 +43,7 @@ pub struct SessionState {
     /// the flow its ACK may come on (participant → flow).
     ack_flows: HashMap<u64, Target>,
     /// REFER implicit subscriptions.
-    referrals: HashMap<u64, refer::Referral>,
+    referrals: Referrals,
     /// Group messages: paced deliveries, those in flight, senders' shares.
     pager: pager::Pager,
     /// Subject, Contribution-ID and Conversation-ID of the conversation.
@@ -106,7 +106,7 @@ impl SessionState {
             dialouts: HashMap::new(),
             answered: HashMap::new(),
             ack_flows: HashMap::new(),
-            referrals: HashMap::new(),
+            referrals: Referrals::default(),
             pager: pager::Pager::new(),
             deadline_cache: Cell::new(None),
             ids,
@@ -501,6 +501,8 @@ impl SessionState {
 }
 
 mod binding;
+mod referrals;
+use referrals::Referrals;
 mod effects;
 pub use effects::{Effect, OutgoingSpec, RequestCtx};
 mod in_dialog;

@@ -7,7 +7,7 @@
 //! a participant's Call-ID and tags is then not enough to end its session or move its media.
 
 use super::dialogs::Owner;
-use super::refer;
+use super::referrals::ReferVia;
 use super::{RequestCtx, SessionState};
 use crate::dialog::Dialog;
 use crate::sip::Request;
@@ -50,7 +50,7 @@ impl SessionState {
                 .get(&sid)
                 .map(|s| (&s.dialog, s.subscriber.as_str())),
             Owner::Referral(rid) => match self.referrals.get(&rid).map(|r| &r.via) {
-                Some(refer::ReferVia::Own(d)) => Some((&**d, "")),
+                Some(ReferVia::Own(d)) => Some((&**d, "")),
                 _ => None,
             },
         }

@@ -3,9 +3,9 @@
 //! the outcome through `message/sipfrag` NOTIFYs of the REFER's implicit subscription, and
 //! everyone through the conference package.
 
-use super::dialogs::Owner;
 use super::outbox::Pending;
 use super::participants::{Joining, Participant};
+use super::referrals::REFER_EXPIRES;
 use super::{Effect, OutgoingSpec, RequestCtx, SessionState};
 use crate::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod};
 use crate::config::Role;
@@ -22,9 +22,6 @@ use crate::sip::{NameAddr, Uri};
 use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS};
 use crate::transport::{Protocol, Target};
 use std::time::{Duration, Instant};
-
-/// How long a REFER's implicit subscription lives at most (it ends with the final sipfrag).
-const REFER_EXPIRES: u32 = 60;
 
 /// A participant the focus is calling.
 pub(in crate::session) struct DialOut {
@@ -47,21 +44,6 @@ pub(in crate::session) struct DialOut {
     pub alerting: bool,
     /// Shown only as an anonymous alias (bcc or anonymized invitee).
     pub hidden: bool,
-}
-
-/// A REFER's implicit subscription (RFC 3515 §2.4.4).
-pub(in crate::session) struct Referral {
-    pub via: ReferVia,
-    /// `refer`, or `refer;id=<CSeq>` inside an INVITE dialog.
-    pub event: String,
-}
-
-/// Where a referral's NOTIFYs travel.
-pub(in crate::session) enum ReferVia {
-    /// The dialog an out-of-dialog REFER created.
-    Own(Box<Dialog>),
-    /// The referrer's own INVITE dialog (in-dialog REFER).
-    Participant(u64),
 }
 
 impl SessionState {
@@ -136,13 +118,7 @@ impl SessionState {
             let rid = self.out.id();
             match from {
                 Some(pid) => {
-                    self.referrals.insert(
-                        rid,
-                        Referral {
-                            via: ReferVia::Participant(pid),
-                            event: format!("refer;id={}", req.cseq.seq),
-                        },
-                    );
+                    self.referrals.open_in_dialog(rid, pid, req.cseq.seq);
                     let mut w = self.writer(req, &ctx, 202, "Accepted");
                     w.header(HeaderName::Contact, &contact);
                     self.respond(ctx, 202, w.finish_empty(), None);
@@ -157,15 +133,8 @@ impl SessionState {
                             return;
                         }
                     };
-                    self.dialogs
-                        .register(&dialog.id, Owner::Referral(rid), &mut self.out);
-                    self.referrals.insert(
-                        rid,
-                        Referral {
-                            via: ReferVia::Own(Box::new(dialog)),
-                            event: "refer".into(),
-                        },
-                    );
+                    self.referrals
+                        .open_own(rid, dialog, &mut self.dialogs, &mut self.out);
                     let mut w = MessageWriter::response_to(
                         req,
                         ctx.source.addr,
@@ -384,65 +353,20 @@ impl SessionState {
         last: bool,
     ) {
         let Some(rid) = rid else { return };
-        let faces = self.settings.faces.clone();
-        let Some(r) = self.referrals.get_mut(&rid) else {
-            return;
-        };
-        let event = r.event.clone();
-        let dialog = match &mut r.via {
-            ReferVia::Own(d) => Some(&mut **d),
-            ReferVia::Participant(pid) => self.participants.get_mut(pid).map(|p| &mut p.dialog),
-        };
-        let Some(dialog) = dialog else {
-            self.referrals.remove(&rid);
-            return;
-        };
-        let (uri, mut w) = dialog.request(&Method::Notify);
-        let flow = dialog.flow;
-        w.header(
-            HeaderName::Contact,
-            faces.for_ip(flow.addr.ip()).contact(flow.protocol),
+        self.referrals.notify(
+            rid,
+            (status, reason),
+            last,
+            &mut self.participants,
+            &self.settings,
+            &mut self.dialogs,
+            &mut self.out,
         );
-        w.header(HeaderName::Event, &event);
-        if last {
-            w.header(
-                HeaderName::SubscriptionState,
-                "terminated;reason=noresource",
-            );
-        } else {
-            w.header_fmt(
-                HeaderName::SubscriptionState,
-                format_args!("active;expires={REFER_EXPIRES}"),
-            );
-        }
-        let body = format!("SIP/2.0 {status} {reason}\r\n");
-        let rest = w.finish(Some("message/sipfrag;version=2.0"), body.as_bytes());
-        let spec = OutgoingSpec {
-            method: Method::Notify,
-            request_uri: uri,
-            rest,
-            call_id: dialog.id.call_id.clone(),
-            destination: dialog.destination(),
-            invite: None,
-        };
-        let token = self.out.id();
-        self.out.pending.insert(token, Pending::ReferNotify { rid });
-        self.out.effects.push_back(Effect::Send {
-            token,
-            request: Box::new(spec),
-        });
-        if last {
-            self.end_referral(rid);
-        }
     }
 
     /// Forgets a referral (and its own dialog).
     pub(super) fn end_referral(&mut self, rid: u64) {
-        if let Some(r) = self.referrals.remove(&rid) {
-            if let ReferVia::Own(d) = r.via {
-                self.dialogs.unregister(&d.id, &mut self.out);
-            }
-        }
+        self.referrals.end(rid, &mut self.dialogs, &mut self.out);
     }
 
     /// Calls `target` into the session (RFC 4579 §5.2).
