@@ -340,15 +340,7 @@ impl SessionState {
     pub fn on_response_refused(&mut self, now: Instant, txn: u64) {
         if let Some(pid) = self.invites.remove(&txn) {
             self.talk_leave(now, pid);
-            if self
-                .participants
-                .withdraw(pid, &mut self.dialogs, &mut self.out)
-                .is_some()
-            {
-                self.roster.withdraw(pid);
-                self.roster_changed();
-                self.journal_leave(pid);
-            }
+            self.withdraw(pid);
             self.flush(now);
         }
     }

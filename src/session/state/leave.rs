@@ -2,6 +2,7 @@
 //! decides: the session's conference-state, whether it is active, and its charging.
 
 use super::outbox::Pending;
+use super::participants::Participant;
 use super::{Effect, OutgoingSpec, SessionState};
 use crate::conference_info::DisconnectionMethod;
 use crate::session::charge::ChargeEvent;
@@ -44,6 +45,19 @@ impl SessionState {
             request: Box::new(spec),
         });
         self.leave(now, pid, method, reason.map(|(_, r)| r.to_string()));
+    }
+
+    /// Takes a participant out without a departure (no `disconnected` entry, no charging):
+    /// its join never completed (the 2xx could not be sent), or it is called again at once
+    /// (a redial after a restart). Out of the dialogs, the roster and the journal.
+    pub(super) fn withdraw(&mut self, pid: u64) -> Option<Participant> {
+        let p = self
+            .participants
+            .withdraw(pid, &mut self.dialogs, &mut self.out)?;
+        self.roster.withdraw(pid);
+        self.roster_changed();
+        self.journal_leave(pid);
+        Some(p)
     }
 
     /// Removes a participant from the session and the roster.

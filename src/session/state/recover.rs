@@ -452,18 +452,12 @@ impl SessionState {
     /// The participant's client no longer has the dialog (481): call it again, at the
     /// Contact it had, with a new INVITE from the conference (same conversation identifiers).
     fn redial(&mut self, now: Instant, pid: u64) {
-        let Some(p) = self
-            .participants
-            .withdraw(pid, &mut self.dialogs, &mut self.out)
-        else {
+        let Some(p) = self.withdraw(pid) else {
             return;
         };
         metrics::counter!("focus_recovered_participants_total", "outcome" => "redialed")
             .increment(1);
         self.answered.retain(|_, x| *x != pid);
-        self.roster.withdraw(pid);
-        self.roster_changed();
-        self.journal_leave(pid);
         let contact = NameAddr {
             display: None,
             uri: p.dialog.remote_target.clone(),
