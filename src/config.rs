@@ -1593,6 +1593,11 @@ mod tests {
         assert_eq!(c.charging.online_url, d.charging.online_url);
         assert_eq!(c.charging.online_timeout_ms, d.charging.online_timeout_ms);
         assert_eq!(c.charging.on_unavailable, d.charging.on_unavailable);
+        assert_eq!(
+            format!("{:?}", c.charging),
+            format!("{:?}", d.charging),
+            "the credit client's keys in config/focus.toml are the defaults"
+        );
         assert_eq!(c.rtp.port_min, d.rtp.port_min);
         assert_eq!(c.rtp.port_max, d.rtp.port_max);
         assert_eq!(c.rtp.silence_timeout_s, d.rtp.silence_timeout_s);
