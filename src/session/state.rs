@@ -36,7 +36,7 @@ pub struct SessionState {
     /// INVITE transactions whose 2xx is not yet ACKed → participant.
     invites: HashMap<u64, u64>,
     /// Participants the focus is calling (REFER), not yet answered.
-    dialouts: HashMap<u64, refer::DialOut>,
+    dialouts: HashMap<u64, dial_out::DialOut>,
     /// Our answered INVITEs (token → participant): their 2xx retransmissions are ACKed again.
     answered: HashMap<u64, u64>,
     /// A re-INVITE accepted off its dialog's flow (authenticated, see `state/binding.rs`):
@@ -501,6 +501,7 @@ impl SessionState {
 }
 
 mod binding;
+mod dial_out;
 mod referrals;
 use referrals::Referrals;
 mod effects;
