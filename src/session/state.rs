@@ -1,6 +1,14 @@
 //! `SessionState`: everything one group session decides, as a pure state machine. It is fed
 //! requests, responses and time, and returns [`Effect`]s (responses to send, requests to send,
 //! dialogs to register) that the actor executes. No sockets, no clock, no actix.
+//!
+//! This file routes each input to the part that owns it. The parts own their data and write
+//! effects to the [`Outbox`](outbox::Outbox): `participants` (admit, withdraw), `dialogs`
+//! (the dialog table and its routing), `package` (subscriptions, conference-info, NOTIFY),
+//! `referrals` (REFER implicit subscriptions), `pager` (group-message pacing), and talk
+//! bursts ([`super::talk::Talk`]). The requests are handled in `join`, `in_dialog`, `leave`,
+//! `subscribe`, `refer`, `dial_out`, `pager`, `control`, `operator`, `liveness` (session
+//! timers), `recover` (journal and resume) and `floor`, each importing what it uses by name.
 
 use super::media::{self, MsrpOffer};
 use super::roster::Roster;
