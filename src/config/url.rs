@@ -1,4 +1,4 @@
-//! The `http://` URL a setting may hold (`charging.online_url`): its type lives with the
+//! The `http[s]://` URL a setting may hold (`charging.online_url`): its type lives with the
 //! settings, so validating the file needs nothing of the component that uses the URL.
 
 use std::fmt;
@@ -7,7 +7,7 @@ use thiserror::Error;
 /// Why a URL was refused.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum UrlError {
-    #[error("must start with http:// (https is not supported)")]
+    #[error("must start with http:// or https://")]
     Scheme,
     #[error("must name a host")]
     Host,
@@ -19,13 +19,11 @@ pub enum UrlError {
     Path,
 }
 
-/// `http://host[:port][/path][?query]`, checked once so no request can carry a header
+/// `http[s]://host[:port][/path][?query]`, checked once so no request can carry a header
 /// injection or an unparseable target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
-    /// For connecting: a name or an IP address (IPv6 without brackets).
-    host: String,
-    port: u16,
+    https: bool,
     /// For the `Host` header: host (IPv6 in brackets) and the port when given.
     authority: String,
     /// The request target, `/` at least.
@@ -33,31 +31,17 @@ pub struct HttpUrl {
 }
 
 impl HttpUrl {
-    /// For connecting: a name or an IP address (IPv6 without brackets).
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// For the `Host` header.
-    pub fn authority(&self) -> &str {
-        &self.authority
-    }
-
-    /// The request target, `/` at least.
-    pub fn target(&self) -> &str {
-        &self.target
-    }
-
     pub fn parse(text: &str) -> Result<HttpUrl, UrlError> {
-        let rest = text
-            .get(..7)
-            .filter(|s| s.eq_ignore_ascii_case("http://"))
-            .map(|_| &text[7..])
-            .ok_or(UrlError::Scheme)?;
+        let scheme = |prefix: &str| {
+            text.get(..prefix.len())
+                .filter(|s| s.eq_ignore_ascii_case(prefix))
+                .map(|_| &text[prefix.len()..])
+        };
+        let (https, rest) = match (scheme("http://"), scheme("https://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => return Err(UrlError::Scheme),
+        };
         let end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, target) = rest.split_at(end);
         if authority.contains('@') {
@@ -76,14 +60,12 @@ impl HttpUrl {
                 None => (authority, ""),
             }
         };
-        let port = match port {
-            "" => 80,
-            p => p
-                .strip_prefix(':')
+        if !port.is_empty() {
+            port.strip_prefix(':')
                 .and_then(|p| p.parse::<u16>().ok())
                 .filter(|&p| p != 0)
-                .ok_or(UrlError::Port)?,
-        };
+                .ok_or(UrlError::Port)?;
+        }
         let host_ok = !host.is_empty()
             && (host.contains(':')
                 || host
@@ -101,16 +83,23 @@ impl HttpUrl {
             format!("/{target}")
         };
         Ok(HttpUrl {
-            host: host.to_string(),
-            port,
+            https,
             authority: authority.to_string(),
             target,
         })
     }
 }
 
+impl HttpUrl {
+    /// Whether the server is reached over TLS.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+}
+
 impl fmt::Display for HttpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.authority, self.target)
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}{}", self.authority, self.target)
     }
 }
