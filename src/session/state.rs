@@ -14,7 +14,7 @@ use super::media::{self, MsrpOffer};
 use super::roster::Roster;
 use crate::conference_info::DisconnectionMethod;
 use crate::config::MediaKind;
-use crate::endpoint::Failure;
+use crate::dialog::Failure;
 use crate::sip::{Method, Request, Response};
 use crate::transport::Target;
 use std::cell::Cell;

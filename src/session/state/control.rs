@@ -7,8 +7,8 @@ use super::identity;
 use super::refer;
 use super::{Effect, RequestCtx, SessionState};
 use crate::conference_info::{DisconnectionMethod, EndpointStatus};
+use crate::sip::CONTROL;
 use crate::sip::{HeaderName, Request};
-use crate::supervisor::checks::CONTROL;
 use serde::Deserialize;
 use std::time::Instant;
 
@@ -25,7 +25,7 @@ impl SessionState {
         let ct = req
             .headers
             .get(HeaderName::ContentType)
-            .map(crate::supervisor::checks::media_type)
+            .map(crate::sip::media_type)
             .unwrap_or("");
         if !ct.eq_ignore_ascii_case(CONTROL) {
             self.reply(

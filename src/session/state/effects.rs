@@ -1,8 +1,8 @@
 //! What a session hands its actor: the context a request comes with, and the effects it
 //! returns (responses, requests to send, dialogs to route, media and journal changes).
 
+use crate::dialog::Destination;
 use crate::dialog::DialogId;
-use crate::endpoint::Destination;
 use crate::session::media::MsrpLeg;
 use crate::sip::Method;
 use crate::transport::Target;
@@ -28,7 +28,7 @@ pub struct OutgoingSpec {
     pub call_id: Box<str>,
     pub destination: Destination,
     /// INVITE: what its ACK and CANCEL repeat.
-    pub invite: Option<crate::endpoint::InviteBasis>,
+    pub invite: Option<crate::dialog::InviteBasis>,
 }
 
 /// What the actor must do.

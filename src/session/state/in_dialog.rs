@@ -10,8 +10,8 @@ use crate::overload::ShareRefusal;
 use crate::policy::GroupPolicy;
 use crate::sdp;
 use crate::session::media::{self, MsrpLeg};
+use crate::sip::ALLOW;
 use crate::sip::{HeaderName, MessageWriter, Method, Request};
-use crate::supervisor::checks::ALLOW;
 use crate::transport::Target;
 use std::time::Instant;
 

@@ -11,8 +11,8 @@ use crate::conference_info::DisconnectionMethod;
 use crate::session_timer::{
     self as st, Duty, RefreshAnswer, SessionTimer, TimerAction, TimerHeaders, UasDecision,
 };
+use crate::sip::ALLOW;
 use crate::sip::{HeaderName, Method, Request, Response};
-use crate::supervisor::checks::ALLOW;
 use std::time::Instant;
 
 impl SessionState {

@@ -12,8 +12,8 @@ use crate::conference_info::{
 };
 use crate::session::roster::{user_element, Roster};
 use crate::session::subscription::Subscription;
+use crate::sip::CONFERENCE_INFO;
 use crate::sip::{HeaderName, Method};
-use crate::supervisor::checks::CONFERENCE_INFO;
 use std::collections::HashMap;
 use std::time::Instant;
 

@@ -8,12 +8,13 @@
 use super::outbox::Outbox;
 use super::outbox::Pending;
 use super::{Effect, OutgoingSpec, RequestCtx, SessionState};
-use crate::endpoint::{new_tag, Destination};
+use crate::dialog::Destination;
 use crate::media::cpim::vouch::{same_aor, vouch, Path, Sender};
 use crate::media::cpim::{Addr as CpimAddr, Cpim, CpimLimits};
 use crate::media::imdn;
 use crate::overload::ShareRefusal;
 use crate::policy::{Identity, Refusal, ANONYMOUS_DOMAIN};
+use crate::sip::new_tag;
 use crate::sip::{HeaderName, MessageWriter, Method, Request};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -361,8 +362,7 @@ impl SessionState {
         who: &Identity,
         shown: &CpimAddr,
     ) -> Result<(Bytes, Vec<u64>), Refusal> {
-        let is_cpim = crate::supervisor::checks::media_type(content_type)
-            .eq_ignore_ascii_case("message/cpim");
+        let is_cpim = crate::sip::media_type(content_type).eq_ignore_ascii_case("message/cpim");
         if !is_cpim {
             return Ok((req.body.clone(), Vec::new()));
         }
@@ -508,8 +508,7 @@ fn negative_report(
     content_type: &str,
     who: &Identity,
 ) -> Option<Arc<NegativeReport>> {
-    let is_cpim =
-        crate::supervisor::checks::media_type(content_type).eq_ignore_ascii_case("message/cpim");
+    let is_cpim = crate::sip::media_type(content_type).eq_ignore_ascii_case("message/cpim");
     if !is_cpim {
         return None;
     }

@@ -26,7 +26,7 @@ use crate::session::media;
 use crate::session::roster::EndpointEntry;
 use crate::sip::{HeaderName, Method, Response};
 use crate::sip::{NameAddr, Uri};
-use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS};
+use crate::sip::{ALLOW, ALLOW_EVENTS};
 use crate::transport::{Protocol, Target};
 use std::time::{Instant, SystemTime};
 

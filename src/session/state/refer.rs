@@ -7,11 +7,11 @@ use super::referrals::REFER_EXPIRES;
 use super::{RequestCtx, SessionState};
 use crate::conference_info::DisconnectionMethod;
 use crate::dialog::Dialog;
-use crate::endpoint::new_tag;
 use crate::policy::{GroupPolicy, Identity, ANONYMOUS_DOMAIN};
+use crate::sip::new_tag;
+use crate::sip::ALLOW;
 use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request};
 use crate::sip::{NameAddr, Uri};
-use crate::supervisor::checks::ALLOW;
 use std::time::Instant;
 
 impl SessionState {

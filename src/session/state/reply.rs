@@ -2,11 +2,11 @@
 
 use super::{Effect, RequestCtx, SessionState};
 use crate::dialog::DialogId;
-use crate::endpoint::new_tag;
 use crate::overload::ShareRefusal;
 use crate::policy::Refusal;
+use crate::sip::new_tag;
 use crate::sip::{HeaderName, MessageWriter, Request};
-use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS};
+use crate::sip::{ALLOW, ALLOW_EVENTS};
 use bytes::Bytes;
 
 impl SessionState {
@@ -129,7 +129,7 @@ impl SessionState {
             &[
                 (HeaderName::Contact, &contact),
                 (HeaderName::Allow, ALLOW),
-                (HeaderName::Accept, crate::supervisor::checks::ACCEPT),
+                (HeaderName::Accept, crate::sip::ACCEPT),
                 (HeaderName::AllowEvents, ALLOW_EVENTS),
             ],
         );

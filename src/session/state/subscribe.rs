@@ -6,11 +6,11 @@ use super::package::conference;
 use super::{Effect, RequestCtx, SessionState};
 use crate::conference_info::ConferenceInfo;
 use crate::dialog::Dialog;
-use crate::endpoint::new_tag;
 use crate::overload::ShareRefusal;
 use crate::session::subscription::Subscription;
+use crate::sip::new_tag;
 use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request};
-use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS};
+use crate::sip::{ALLOW, ALLOW_EVENTS};
 use std::time::{Duration, Instant};
 
 impl SessionState {
