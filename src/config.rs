@@ -620,6 +620,19 @@ pub enum OnUnavailable {
     Deny,
 }
 
+/// With online charging on, what becomes of a chargeable request (a join, a group message)
+/// whose sender's identity does not count (`charging.unverified`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnverifiedCharging {
+    /// Challenged (`401`) when `[auth]` can prove it, else refused `403`: nobody's credit is
+    /// spent on a claim.
+    #[default]
+    Refuse,
+    /// Checked against the account of its source address (`source:192.0.2.7`).
+    Source,
+}
+
 /// `[charging]`: offline charging records and the online credit check.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -638,6 +651,9 @@ pub struct ChargingConfig {
     pub online_url: String,
     pub online_timeout_ms: u64,
     pub on_unavailable: OnUnavailable,
+    /// A chargeable request from an identity that does not count: proven or refused, or
+    /// charged to its source address.
+    pub unverified: UnverifiedCharging,
 }
 
 impl Default for ChargingConfig {
@@ -652,6 +668,7 @@ impl Default for ChargingConfig {
             online_url: String::new(),
             online_timeout_ms: 1000,
             on_unavailable: OnUnavailable::Allow,
+            unverified: UnverifiedCharging::Refuse,
         }
     }
 }

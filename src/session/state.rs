@@ -172,8 +172,10 @@ pub enum Effect {
         /// CPIM `From` of its messages: display name and identity.
         display: Option<String>,
         identity: String,
-        /// The real identity (charging).
+        /// The real identity (vouching for its CPIM `From`).
         real: String,
+        /// Whom charging bills for its volume.
+        charged: crate::policy::Charged,
     },
     /// Remove an MSRP leg (closing its connection), or stop expecting one.
     MsrpRemove {
@@ -245,6 +247,14 @@ struct Participant {
     source: Option<IpAddr>,
     /// Its unit of the RTP legs its address may hold (given back when it goes).
     rtp_share: Option<crate::overload::QuotaPermit>,
+}
+
+impl Participant {
+    /// Whom charging bills for it: its identity when that counts, else the account of the
+    /// address its dialog came from (an outsider's claim is never billed).
+    fn charged(&self, trust: &crate::policy::Trust) -> crate::policy::Charged {
+        trust.charged(&self.real, self.proof, self.dialog.flow.addr.ip())
+    }
 }
 
 #[derive(Clone)]
@@ -1252,6 +1262,7 @@ impl SessionState {
             p.real.clone(),
             p.muted,
         );
+        let charged = p.charged(&self.settings.trust);
         let session_id = leg.session_id.clone();
         self.effects.push_back(Effect::MsrpAdd {
             pid,
@@ -1259,6 +1270,7 @@ impl SessionState {
             display,
             identity,
             real,
+            charged,
         });
         // A new leg of a muted participant (re-INVITE) stays muted.
         if muted {
@@ -1461,7 +1473,7 @@ impl SessionState {
         self.roster.depart(pid, method, reason, now, wall);
         self.effects.push_back(Effect::Charge(ChargeEvent::Leave {
             participant: p.identity.clone(),
-            real: p.real.clone(),
+            charged: p.charged(&self.settings.trust),
             method,
             duration: now.saturating_duration_since(p.joined),
         }));
@@ -1535,7 +1547,7 @@ impl SessionState {
         self.participants_total += 1;
         let event = ChargeEvent::Join {
             participant: p.identity.clone(),
-            real: p.real.clone(),
+            charged: p.charged(&self.settings.trust),
             dialed_out,
             anonymous,
         };

@@ -69,7 +69,7 @@ impl AuthGate {
 impl Supervisor {
     /// Passes `incoming` on (authenticated when it had to be), or answers it and returns
     /// `None`.
-    pub(super) fn authenticate(&self, mut incoming: IncomingRequest) -> Option<IncomingRequest> {
+    pub(super) fn authenticate(&self, incoming: IncomingRequest) -> Option<IncomingRequest> {
         let Some(gate) = &self.settings.auth else {
             return Some(incoming);
         };
@@ -89,6 +89,32 @@ impl Supervisor {
             }
             join
         };
+        self.judge(gate, incoming, join)
+    }
+
+    /// Proves the sender of a request that needs a proven identity whatever `auth.mode`
+    /// says of it (a chargeable request from an outsider): `Ok` as [`Supervisor::authenticate`]
+    /// (`None`: answered, a `401` challenge among others), `Err` when the focus cannot
+    /// authenticate (`auth.mode` off; trusted sources never get here, their identity counts).
+    pub(super) fn prove(
+        &self,
+        incoming: IncomingRequest,
+    ) -> Result<Option<IncomingRequest>, IncomingRequest> {
+        match &self.settings.auth {
+            Some(gate) => Ok(self.judge(gate, incoming, None)),
+            None => Err(incoming),
+        }
+    }
+
+    /// Checks `incoming`'s credentials and answers it, or passes it on proven.
+    fn judge(
+        &self,
+        gate: &AuthGate,
+        mut incoming: IncomingRequest,
+        join: Option<crate::config::JoinRule>,
+    ) -> Option<IncomingRequest> {
+        let req = incoming.request.clone();
+        let source = incoming.source.addr.ip();
         let verdict = gate.check(&req, source);
         verdict.count();
         match verdict {

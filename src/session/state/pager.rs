@@ -219,7 +219,7 @@ impl SessionState {
         metrics::counter!("focus_group_messages_total", "mode" => "pager").increment(1);
         self.effects
             .push_back(Effect::Charge(crate::session::ChargeEvent::GroupMessage {
-                sender: who.aor.clone(),
+                sender: who.charged(ctx.source.addr.ip()),
                 recipients: count as u32,
                 size: req.body.len() as u64,
             }));
