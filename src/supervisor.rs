@@ -604,18 +604,17 @@ impl Supervisor {
         if self.settings.unverified_charging == crate::config::UnverifiedCharging::Source {
             return Some((incoming, crate::policy::source_account(source)));
         }
-        let incoming = match self.prove(incoming) {
-            Ok(proven) => proven?,
-            Err(incoming) => {
-                tracing::info!(%source, claimed = %who.aor, "a chargeable request from an unverified identity refused");
-                let refusal = crate::policy::Refusal {
-                    label: "unverified_charging",
-                    ..crate::policy::Refusal::unverified("use a charged service")
-                };
-                self.refuse_new(incoming, &refusal);
-                return None;
-            }
+        // Digest authentication proves it when the focus can (any `auth.mode` but off).
+        let Some(gate) = &self.settings.auth else {
+            tracing::info!(%source, claimed = %who.aor, "a chargeable request from an unverified identity refused");
+            let refusal = crate::policy::Refusal {
+                label: "unverified_charging",
+                ..crate::policy::Refusal::unverified("use a charged service")
+            };
+            self.refuse_new(incoming, &refusal);
+            return None;
         };
+        let incoming = self.judge(gate, incoming, None)?;
         let who = trust.identify(&incoming.request, source, incoming.authenticated.as_deref());
         Some((incoming, who.aor))
     }

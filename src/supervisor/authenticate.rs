@@ -92,22 +92,10 @@ impl Supervisor {
         self.judge(gate, incoming, join)
     }
 
-    /// Proves the sender of a request that needs a proven identity whatever `auth.mode`
-    /// says of it (a chargeable request from an outsider): `Ok` as [`Supervisor::authenticate`]
-    /// (`None`: answered, a `401` challenge among others), `Err` when the focus cannot
-    /// authenticate (`auth.mode` off; trusted sources never get here, their identity counts).
-    pub(super) fn prove(
-        &self,
-        incoming: IncomingRequest,
-    ) -> Result<Option<IncomingRequest>, IncomingRequest> {
-        match &self.settings.auth {
-            Some(gate) => Ok(self.judge(gate, incoming, None)),
-            None => Err(incoming),
-        }
-    }
-
-    /// Checks `incoming`'s credentials and answers it, or passes it on proven.
-    fn judge(
+    /// Checks `incoming`'s credentials and answers it (`None`: a `401` challenge, `403` or
+    /// `400`), or passes it on proven. Also for a request that needs a proven identity
+    /// whatever `auth.mode` says of it (a chargeable request from an outsider).
+    pub(super) fn judge(
         &self,
         gate: &AuthGate,
         mut incoming: IncomingRequest,
