@@ -1,25 +1,23 @@
 //! The admin API: a small HTTP/JSON listener of its own (`--admin-listen`) for support staff
 //! and orchestration. Its schema is `config/admin-openapi.yaml`.
 //!
-//! - `http.rs`: the request parser and response writer (sans-IO, bounded)
 //! - `api.rs`: routes, authorization, and the handlers, which reach sessions through the
 //!   supervisor and their mailboxes exactly as SIP requests do
 //!
-//! Like the metrics listener, it is a few lines over tokio rather than a web framework: one
-//! request per connection, a handful of routes, and no dependency to audit or keep current.
+//! HTTP itself is hyper, through the listener stack `/metrics` uses too
+//! ([`crate::http::server`]): one request per connection, a bounded request, timeouts.
 
 mod api;
-pub mod http;
 
 pub use api::AdminApi;
 
 use crate::config::AdminConfig;
+use crate::http::server::{self, BoxFuture, Connection, Handler, Limits, Reply};
 use crate::reload::TokenStore;
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -88,6 +86,27 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The admin API as the HTTP listener's handler.
+struct Service {
+    api: Arc<AdminApi>,
+    /// How long a session may take to answer a command.
+    timeout: Duration,
+}
+
+impl Handler for Service {
+    fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+        conn: Connection,
+    ) -> BoxFuture<Reply> {
+        Box::pin(async move { self.api.handle(req, conn, self.timeout).await })
+    }
+
+    fn refused(&self, status: u16) {
+        api::count("unknown", status);
+    }
+}
+
 /// Serves the admin API on `listener` until cancelled.
 pub async fn serve(
     listener: TcpListener,
@@ -95,60 +114,13 @@ pub async fn serve(
     config: &AdminConfig,
     cancel: CancellationToken,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
-    let max = config.max_request_bytes;
     let timeout = Duration::from_millis(config.timeout_ms);
-    loop {
-        // A slot first: connections beyond the limit wait in the listen backlog.
-        let permit = tokio::select! {
-            _ = cancel.cancelled() => return,
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
-        let accepted = tokio::select! {
-            _ = cancel.cancelled() => return,
-            a = listener.accept() => a,
-        };
-        let Ok((mut stream, peer)) = accepted else {
-            continue;
-        };
-        let api = api.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut buf = Vec::with_capacity(1024);
-            let mut chunk = [0u8; 4096];
-            let deadline = tokio::time::Instant::now() + timeout;
-            let request = loop {
-                match http::parse(&buf, max) {
-                    Ok(Some(r)) => break Ok(r),
-                    Ok(None) => {}
-                    Err(e) => break Err(e),
-                }
-                match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
-                    Ok(Ok(0)) | Ok(Err(_)) => return,
-                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-                    Err(_) => {
-                        let _ = stream
-                            .write_all(&http::response(408, r#"{"error":"request timeout"}"#, &[]))
-                            .await;
-                        return;
-                    }
-                }
-            };
-            let bytes = match request {
-                Ok(r) => api.handle(r, peer, timeout).await,
-                Err(e) => {
-                    api::count("unknown", e.status());
-                    http::response(e.status(), &api::error_body(&e.to_string()), &[])
-                }
-            };
-            // A client that does not read its answer holds its slot no longer than this.
-            let _ = tokio::time::timeout(timeout, async {
-                let _ = stream.write_all(&bytes).await;
-                let _ = stream.shutdown().await;
-            })
-            .await;
-        });
-    }
+    let limits = Limits {
+        max_connections: Some(config.max_connections),
+        max_request_bytes: config.max_request_bytes,
+        timeout,
+    };
+    server::serve(listener, Arc::new(Service { api, timeout }), limits, cancel).await;
 }
 
 #[cfg(test)]

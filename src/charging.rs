@@ -60,6 +60,8 @@ pub enum ChargingError {
     NoRuntime,
     #[error("invalid credit-control URL: {0}")]
     Url(String),
+    #[error("credit-control client: {0}")]
+    CreditClient(String),
     #[error("{records} charging record(s) could not be written yet (kept in memory)")]
     Unwritten { records: usize },
     #[error("charging file sync failed: {0}")]

@@ -634,7 +634,7 @@ pub enum UnverifiedCharging {
 }
 
 /// `[charging]`: offline charging records and the online credit check.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChargingConfig {
     /// The JSON-lines file records are appended to; empty disables offline charging.
@@ -647,13 +647,53 @@ pub struct ChargingConfig {
     pub fsync_interval_ms: u64,
     /// Records held in memory while the file cannot be written; more are dropped (counted).
     pub max_backlog: usize,
-    /// Credit-control endpoint (`http://host:port/path`); empty disables online charging.
+    /// Credit-control endpoint (`http://` or `https://host:port/path`); empty disables
+    /// online charging.
     pub online_url: String,
     pub online_timeout_ms: u64,
     pub on_unavailable: OnUnavailable,
     /// A chargeable request from an identity that does not count: proven or refused, or
     /// charged to its source address.
     pub unverified: UnverifiedCharging,
+    /// PEM roots trusted for an `https` credit server, besides `tls.ca_file`.
+    pub online_ca_file: String,
+    /// How long an idle connection to the credit server is kept for the next check, ms;
+    /// 0: a connection per check.
+    pub online_idle_timeout_ms: u64,
+    /// `Authorization: Bearer` token for the credit server, inline or (better) read from a
+    /// file at start.
+    pub online_token: String,
+    pub online_token_file: String,
+    /// Basic authentication (RFC 7617) for the credit server: user, and the password inline
+    /// or from a file.
+    pub online_user: String,
+    pub online_password: String,
+    pub online_password_file: String,
+}
+
+// Debug by hand: the token and password are secrets and configurations get logged.
+impl fmt::Debug for ChargingConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChargingConfig")
+            .field("path", &self.path)
+            .field("max_file_bytes", &self.max_file_bytes)
+            .field("keep_files", &self.keep_files)
+            .field("fsync", &self.fsync)
+            .field("fsync_interval_ms", &self.fsync_interval_ms)
+            .field("max_backlog", &self.max_backlog)
+            .field("online_url", &self.online_url)
+            .field("online_timeout_ms", &self.online_timeout_ms)
+            .field("on_unavailable", &self.on_unavailable)
+            .field("unverified", &self.unverified)
+            .field("online_ca_file", &self.online_ca_file)
+            .field("online_idle_timeout_ms", &self.online_idle_timeout_ms)
+            .field("online_token", &token_digest(&self.online_token))
+            .field("online_token_file", &self.online_token_file)
+            .field("online_user", &self.online_user)
+            .field("online_password", &token_digest(&self.online_password))
+            .field("online_password_file", &self.online_password_file)
+            .finish()
+    }
 }
 
 impl Default for ChargingConfig {
@@ -669,6 +709,13 @@ impl Default for ChargingConfig {
             online_timeout_ms: 1000,
             on_unavailable: OnUnavailable::Allow,
             unverified: UnverifiedCharging::Refuse,
+            online_ca_file: String::new(),
+            online_idle_timeout_ms: 60_000,
+            online_token: String::new(),
+            online_token_file: String::new(),
+            online_user: String::new(),
+            online_password: String::new(),
+            online_password_file: String::new(),
         }
     }
 }
@@ -683,6 +730,12 @@ impl ChargingConfig {
     /// Every problem of the `[charging]` section, each with its key (the charging writer
     /// checks the same when started on its own).
     pub fn validate(&self) -> Vec<ConfigIssue> {
+        self.validate_with_roots(None)
+    }
+
+    /// [`ChargingConfig::validate`], and with `tls_ca_file` (the `[tls]` roots) known, that an
+    /// `https` credit server has roots to be verified against.
+    pub fn validate_with_roots(&self, tls_ca_file: Option<&str>) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
         let mut bad = |key: &str, message: &str| {
             issues.push(ConfigIssue {
@@ -706,12 +759,71 @@ impl ChargingConfig {
             bad("max_backlog", "must be positive");
         }
         if !self.online_url.is_empty() {
-            if let Err(e) = crate::charging::HttpUrl::parse(&self.online_url) {
-                bad("online_url", &e.to_string());
+            match crate::charging::HttpUrl::parse(&self.online_url) {
+                Err(e) => bad("online_url", &e.to_string()),
+                Ok(url)
+                    if url.is_https()
+                        && self.online_ca_file.is_empty()
+                        && tls_ca_file.is_some_and(str::is_empty) =>
+                {
+                    bad(
+                        "online_url",
+                        "https needs roots to verify the server: set charging.online_ca_file or tls.ca_file",
+                    )
+                }
+                Ok(_) => {}
             }
         }
         if !(1..=30_000).contains(&self.online_timeout_ms) {
             bad("online_timeout_ms", "must be between 1 and 30000");
+        }
+        if self.online_idle_timeout_ms > 3_600_000 {
+            bad("online_idle_timeout_ms", "must be at most 3600000");
+        }
+        if !self.online_token.is_empty() && !self.online_token_file.is_empty() {
+            bad(
+                "online_token",
+                "set online_token or online_token_file, not both",
+            );
+        }
+        if !self.online_token.bytes().all(|b| b.is_ascii_graphic()) {
+            bad(
+                "online_token",
+                "must be printable characters without spaces",
+            );
+        }
+        if !self.online_password.is_empty() && !self.online_password_file.is_empty() {
+            bad(
+                "online_password",
+                "set online_password or online_password_file, not both",
+            );
+        }
+        let token = !self.online_token.is_empty() || !self.online_token_file.is_empty();
+        let password = !self.online_password.is_empty() || !self.online_password_file.is_empty();
+        if self.online_user.contains(':') || self.online_user.chars().any(char::is_control) {
+            bad(
+                "online_user",
+                "must not contain a colon or control characters (RFC 7617)",
+            );
+        }
+        if self.online_user.is_empty() == password {
+            let key = if password {
+                "online_user"
+            } else {
+                "online_password"
+            };
+            if password || !self.online_user.is_empty() {
+                bad(
+                    key,
+                    "basic authentication needs both online_user and a password",
+                );
+            }
+        }
+        if token && !self.online_user.is_empty() {
+            bad(
+                "online_user",
+                "choose a bearer token or basic authentication, not both",
+            );
         }
         issues
     }
@@ -1397,7 +1509,7 @@ impl Config {
                 "must not be smaller than min_se_s",
             );
         }
-        issues.extend(self.charging.validate());
+        issues.extend(self.charging.validate_with_roots(Some(&self.tls.ca_file)));
         issues.extend(self.xml.validate());
         self.overload.validate(&mut issues);
         self.tls.validate(&mut issues);
@@ -1499,6 +1611,11 @@ mod tests {
         assert_eq!(c.charging.online_url, d.charging.online_url);
         assert_eq!(c.charging.online_timeout_ms, d.charging.online_timeout_ms);
         assert_eq!(c.charging.on_unavailable, d.charging.on_unavailable);
+        assert_eq!(
+            format!("{:?}", c.charging),
+            format!("{:?}", d.charging),
+            "the credit client's keys in config/focus.toml are the defaults"
+        );
         assert_eq!(c.rtp.port_min, d.rtp.port_min);
         assert_eq!(c.rtp.port_max, d.rtp.port_max);
         assert_eq!(c.rtp.silence_timeout_s, d.rtp.silence_timeout_s);
@@ -1701,6 +1818,68 @@ fsync = \"always\"
         assert_eq!(good.charging.fsync, FsyncPolicy::Always);
         assert_eq!(good.charging.on_unavailable, OnUnavailable::Deny);
         assert!(Config::from_toml("[charging]\nfsync = \"sometimes\"\n").is_err());
+    }
+
+    #[test]
+    fn credit_client_settings_are_checked() {
+        let issues = |text: &str| -> Vec<String> {
+            match Config::from_toml(text) {
+                Ok(_) => Vec::new(),
+                Err(ConfigError::Invalid(issues)) => issues.into_iter().map(|i| i.key).collect(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let https = "[charging]\nonline_url = \"https://cc.example.com/c\"\n";
+        assert_eq!(
+            issues(https),
+            ["charging.online_url"],
+            "https without roots"
+        );
+        assert!(issues(&format!("{https}online_ca_file = \"/etc/cc.pem\"\n")).is_empty());
+        let tls_roots = issues(&format!("{https}[tls]\nca_file = \"/etc/ca.pem\"\n"));
+        assert!(
+            !tls_roots.iter().any(|k| k.starts_with("charging.")),
+            "{tls_roots:?}"
+        );
+        let http = "[charging]\nonline_url = \"http://127.0.0.1:9/c\"\n";
+        for (extra, keys) in [
+            ("online_token = \"abc\"\n", &[][..]),
+            (
+                "online_user = \"focus\"\nonline_password_file = \"/run/pw\"\n",
+                &[],
+            ),
+            (
+                "online_token = \"a\"\nonline_token_file = \"/run/t\"\n",
+                &["charging.online_token"],
+            ),
+            ("online_token = \"a b\"\n", &["charging.online_token"]),
+            ("online_user = \"focus\"\n", &["charging.online_password"]),
+            ("online_password = \"pw\"\n", &["charging.online_user"]),
+            (
+                "online_user = \"a:b\"\nonline_password = \"pw\"\n",
+                &["charging.online_user"],
+            ),
+            (
+                "online_user = \"u\"\nonline_password = \"p\"\nonline_password_file = \"/f\"\n",
+                &["charging.online_password"],
+            ),
+            (
+                "online_token = \"t\"\nonline_user = \"u\"\nonline_password = \"p\"\n",
+                &["charging.online_user"],
+            ),
+            (
+                "online_idle_timeout_ms = 3600001\n",
+                &["charging.online_idle_timeout_ms"],
+            ),
+        ] {
+            assert_eq!(issues(&format!("{http}{extra}")), keys, "{extra}");
+        }
+        // Secrets never reach a log through Debug.
+        let c = Config::from_toml(&format!(
+            "{http}online_user = \"u\"\nonline_password = \"hunter2-secret\"\n"
+        ))
+        .unwrap();
+        assert!(!format!("{:?}", c.charging).contains("hunter2"));
     }
 
     #[test]

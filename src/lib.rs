@@ -46,6 +46,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod exploder;
 pub mod floor;
+pub mod http;
 pub mod journal;
 pub mod media;
 pub mod metrics;

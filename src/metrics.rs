@@ -1,14 +1,16 @@
 //! Metric names, help texts and histogram buckets in one place, and the `/metrics` listener.
 //!
-//! The HTTP listener is our own (a few lines over tokio) rather than the exporter's: it binds
-//! before the focus reports ready, can use port 0 in tests, and will carry `/health`.
+//! The listener is the focus's own hyper stack ([`crate::http::server`], shared with the
+//! admin API) rather than the exporter's: it binds before the focus reports ready, can use
+//! port 0 in tests, and carries `/health`.
 
 mod process;
 
+use crate::http::server::{self, BoxFuture, Connection, Handler, Limits, Reply};
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -210,7 +212,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_credit_check_duration_seconds",
         Kind::Histogram,
-        "Online credit checks, request to decision (timeouts included), by outcome",
+        "Online credit checks, request to decision (timeouts and failed TLS handshakes included), by outcome",
     ),
     (
         "focus_request_duration_seconds",
@@ -245,12 +247,12 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_tls_handshakes_total",
         Kind::Counter,
-        "TLS handshakes of accepted and outbound connections, by service (sip, msrp) and outcome (ok, failed)",
+        "TLS handshakes of accepted and outbound connections, by service (sip, msrp, credit: the online credit check's https client) and outcome (ok, failed)",
     ),
     (
         "focus_tls_handshake_failures_total",
         Kind::Counter,
-        "Failed TLS handshakes, by role (server: accepted, client: the focus connected out), service (sip, msrp) and reason (name_mismatch, unknown_issuer, expired, bad_certificate, fingerprint_mismatch, alert, timeout, protocol, io)",
+        "Failed TLS handshakes, by role (server: accepted, client: the focus connected out), service (sip, msrp, credit) and reason (name_mismatch, unknown_issuer, expired, bad_certificate, fingerprint_mismatch, alert, timeout, protocol, io)",
     ),
     (
         "focus_tcp_idle_closed_total",
@@ -695,7 +697,11 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
         "transport",
         &["udp", "tcp", "tls"],
     ),
-    ("focus_tls_handshakes_total", "service", &["sip", "msrp"]),
+    (
+        "focus_tls_handshakes_total",
+        "service",
+        &["sip", "msrp", "credit"],
+    ),
     ("focus_tls_handshakes_total", "outcome", &["ok", "failed"]),
     (
         "focus_transport_bytes_received_total",
@@ -777,7 +783,9 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
     (
         "focus_admin_requests_total",
         "status",
-        &["200", "400", "401", "404", "413", "503", "504"],
+        &[
+            "200", "400", "401", "404", "408", "413", "431", "503", "504",
+        ],
     ),
     (
         "focus_config_reloads_total",
@@ -879,6 +887,36 @@ fn describe() {
     }
 }
 
+/// How long a scraper may take to send its request (it was 5 s before hyper, too).
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest scrape request: a head, no body (hyper's smallest head buffer).
+const MAX_SCRAPE_REQUEST: usize = 8192;
+
+/// `/metrics` and `/health` as the HTTP listener's handler.
+struct Scrape(PrometheusHandle);
+
+impl Handler for Scrape {
+    fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+        _conn: Connection,
+    ) -> BoxFuture<Reply> {
+        let (status, ctype, body) = match req.uri().path() {
+            "/metrics" => {
+                process::sample();
+                (200, "text/plain; version=0.0.4", self.0.render())
+            }
+            "/health" => (200, "text/plain", "ok\n".to_string()),
+            _ => (404, "text/plain", "not found\n".to_string()),
+        };
+        Box::pin(std::future::ready(server::reply(status, ctype, body, &[])))
+    }
+
+    /// Scrapes are not counted (they never were): a failed scrape is Prometheus's own `up`.
+    fn refused(&self, _status: u16) {}
+}
+
 /// Serves `/metrics` (Prometheus text format) and `/health` until cancelled.
 pub async fn serve(listener: TcpListener, handle: PrometheusHandle, cancel: CancellationToken) {
     let upkeep = handle.clone();
@@ -892,46 +930,10 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle, cancel: Canc
             }
         }
     });
-    loop {
-        let accepted = tokio::select! {
-            _ = cancel.cancelled() => return,
-            a = listener.accept() => a,
-        };
-        let Ok((mut stream, _)) = accepted else {
-            continue;
-        };
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let mut len = 0;
-            // Read the request head (bounded); the body, if any, is ignored.
-            while len < buf.len() {
-                match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf[len..]))
-                    .await
-                {
-                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
-                    Ok(Ok(n)) => len += n,
-                }
-                if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-            let head = String::from_utf8_lossy(&buf[..len]);
-            let path = head.split_whitespace().nth(1).unwrap_or("");
-            let (status, ctype, body) = match path {
-                "/metrics" => {
-                    process::sample();
-                    ("200 OK", "text/plain; version=0.0.4", handle.render())
-                }
-                "/health" => ("200 OK", "text/plain", "ok\n".to_string()),
-                _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(resp.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
-    }
+    let limits = Limits {
+        max_connections: None,
+        max_request_bytes: MAX_SCRAPE_REQUEST,
+        timeout: SCRAPE_TIMEOUT,
+    };
+    server::serve(listener, Arc::new(Scrape(handle)), limits, cancel).await;
 }

@@ -224,7 +224,8 @@ impl Server {
         );
         let domain = Host::parse(&config.focus.domain).map_err(StartError::Domain)?;
         let (charging, _writer) = ChargingWriter::start(config)?;
-        let credit = crate::charging::CreditGate::from_config(&config.charging)?;
+        let credit =
+            crate::charging::CreditGate::from_config(&config.charging, &config.tls.ca_file)?;
         let mut more_addrs: Vec<(&'static str, SocketAddr)> = Vec::new();
         more_addrs.extend(udp.local_addrs().iter().skip(1).map(|a| ("sip_udp", *a)));
         more_addrs.extend(tcp.local_addrs().iter().skip(1).map(|a| ("sip_tcp", *a)));

@@ -353,3 +353,67 @@ fn a_public_admin_listener_without_a_token_is_refused() {
     assert!(err.contains("not a loopback address"), "{err}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ready"));
 }
+
+/// Sends `bytes` raw to the admin listener and reads until it closes (or `WAIT` passes).
+fn raw_exchange(focus: &Focus, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(focus.admin_addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    // The focus may refuse and close before it read everything: what it answered is what
+    // counts.
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A client that sends too much or too slowly is cut off by the configured bounds, and every
+/// such request is counted: a body over `max_request_bytes` is `413` before it is read, a
+/// head beyond the head buffer `431`, a body that stalls `408`, and a connection that never
+/// sends its head is closed unanswered (counted as `408`).
+#[test]
+fn oversized_and_slow_admin_requests_are_bounded_and_counted() {
+    let focus = Focus::start("[admin]\nmax_request_bytes = 1024\ntimeout_ms = 300\n");
+    let big_body = raw_exchange(
+        &focus,
+        b"POST /v1/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n",
+    );
+    assert!(big_body.starts_with("HTTP/1.1 413 "), "{big_body}");
+    assert!(big_body.contains("request too large"), "{big_body}");
+    let mut huge_head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+    huge_head.extend(std::iter::repeat_n(b'a', 10_000));
+    huge_head.extend_from_slice(b"\r\n\r\n");
+    let big_head = raw_exchange(&focus, &huge_head);
+    assert!(big_head.starts_with("HTTP/1.1 431 "), "{big_head}");
+    let started = Instant::now();
+    let stalled = raw_exchange(
+        &focus,
+        b"POST /v1/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{}",
+    );
+    assert!(stalled.starts_with("HTTP/1.1 408 "), "{stalled}");
+    assert!(started.elapsed() < WAIT, "the body timeout held");
+    let silent = raw_exchange(&focus, b"");
+    assert_eq!(silent, "", "no answer to a request never sent");
+    for (series, want) in [
+        (
+            "focus_admin_requests_total{action=\"unknown\",status=\"413\"}",
+            1.0,
+        ),
+        (
+            "focus_admin_requests_total{action=\"unknown\",status=\"431\"}",
+            1.0,
+        ),
+        (
+            "focus_admin_requests_total{action=\"unknown\",status=\"408\"}",
+            2.0,
+        ),
+        (
+            "focus_admin_requests_total{action=\"reload\",status=\"200\"}",
+            0.0,
+        ),
+    ] {
+        assert_eq!(metric(&focus, series), want, "{series}");
+    }
+    // The listener still serves.
+    assert_eq!(focus.admin("GET", "/health", None).status, 200);
+}

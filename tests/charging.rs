@@ -690,6 +690,280 @@ fn docs_charging_shows_the_record_schema_the_code_documents() {
     );
 }
 
+/// A credit server over TLS with a certificate from the test CA for `names`: it serves
+/// keep-alive HTTP/1.1 (many checks per connection, answered `{"granted":true}`), counts the
+/// TCP connections it accepts and keeps every request head. Its asserts run in tasks that
+/// [`TlsCreditServer::stop`] joins, so a failed assert fails the test.
+struct TlsCreditServer {
+    port: u16,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    heads: Arc<Mutex<Vec<String>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TlsCreditServer {
+    fn start(pki: &support::Pki, names: &[&str]) -> TlsCreditServer {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let (cert, key) = pki.issue(names);
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+            .map(|c| c.unwrap())
+            .collect();
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let (count, log) = (accepted.clone(), heads.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let mut tasks = Vec::new();
+                loop {
+                    let tcp = tokio::select! {
+                        _ = &mut stopped => break,
+                        a = listener.accept() => a.unwrap().0,
+                    };
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let (acceptor, log) = (acceptor.clone(), log.clone());
+                    tasks.push(tokio::spawn(async move {
+                        // A client that refuses our certificate ends the handshake: no request.
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        serve_tls_credit(tls, &log).await;
+                    }));
+                }
+                for task in tasks {
+                    task.abort();
+                    if let Err(e) = task.await {
+                        if e.is_panic() {
+                            std::panic::resume_unwind(e.into_panic());
+                        }
+                    }
+                }
+            });
+        });
+        TlsCreditServer {
+            port,
+            accepted,
+            heads,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// The URL naming the server as `host`.
+    fn url(&self, host: &str) -> String {
+        format!("https://{host}:{}/credit", self.port)
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+
+    /// Stops the server and fails the test with any assert that failed in it.
+    fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            if let Err(panic) = thread.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+}
+
+/// Serves requests on one connection until the client closes it.
+async fn serve_tls_credit(
+    mut tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    heads: &Mutex<Vec<String>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        // One request: its head, then Content-Length bytes of body.
+        let (head, length) = loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8(buf[..end].to_vec()).expect("a UTF-8 head");
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().expect("a Content-Length"))
+                    })
+                    .expect("the credit request has a Content-Length");
+                buf.drain(..end + 4);
+                break (head, length);
+            }
+            match tls.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        while buf.len() < length {
+            match tls.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body: Vec<u8> = buf.drain(..length).collect();
+        assert!(head.starts_with("POST /credit HTTP/1.1\r\n"), "{head}");
+        let request: serde_json::Value =
+            serde_json::from_slice(&body).expect("the credit request is JSON");
+        assert_eq!(request["kind"], "session", "{request}");
+        heads.lock().unwrap().push(head);
+        let answer = r#"{"granted":true}"#;
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        if tls.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The value of header `name` (any case) in a request head.
+fn head_value<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The online credit check over https, as an attacker in the path would meet it: a server
+/// with a certificate for the right name from a trusted CA is used (both checks over one
+/// kept-alive connection, the bearer token in each); a server whose certificate names another
+/// host gets no request at all, the check fails closed (`on_unavailable = "deny"`: 503) and
+/// the failed verification is counted; basic credentials arrive as RFC 7617 says.
+#[test]
+fn the_credit_check_over_https_verifies_the_server_and_keeps_its_connection() {
+    let pki = support::Pki::new();
+    let scratch = Scratch::new("https");
+    let token_file = scratch.path("credit.token");
+    std::fs::write(&token_file, "credit-token-0123456789\n").unwrap();
+    let ca = pki.dir.join("ca.pem");
+    let charging = |url: &str, auth: &str| {
+        format!(
+            "[charging]\nonline_url = \"{url}\"\nonline_timeout_ms = 3000\non_unavailable = \"deny\"\nonline_ca_file = \"{}\"\n{auth}",
+            ca.display()
+        )
+    };
+
+    // The right name, a trusted CA: two checks, one TCP connection, the token in each.
+    let good = TlsCreditServer::start(&pki, &["localhost"]);
+    let focus = Focus::start(&charging(
+        &good.url("localhost"),
+        &format!("online_token_file = \"{}\"\n", token_file.display()),
+    ));
+    let mut alice = Ua::udp(&focus, "alice");
+    assert_eq!(try_join(&mut alice, TEAM).status, 200);
+    let mut bob = Ua::udp(&focus, "bob");
+    assert_eq!(try_join(&mut bob, TEAM).status, 200);
+    let heads = good.heads();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for head in &heads {
+        assert_eq!(
+            head_value(head, "authorization"),
+            Some("Bearer credit-token-0123456789"),
+            "{head}"
+        );
+    }
+    assert_eq!(good.accepted(), 1, "the second check reused the connection");
+    assert_eq!(
+        focus.metric("focus_credit_check_duration_seconds_count{outcome=\"granted\"}"),
+        Some(2.0)
+    );
+    assert_eq!(
+        focus.metric("focus_tls_handshakes_total{service=\"credit\",outcome=\"ok\"}"),
+        Some(1.0)
+    );
+    drop(focus);
+    good.stop();
+
+    // A certificate for another host: no request is sent, the check fails closed, counted.
+    let other = TlsCreditServer::start(&pki, &["elsewhere.example.com"]);
+    let focus = Focus::start(&charging(
+        &other.url("localhost"),
+        "online_token = \"credit-token-0123456789\"\n",
+    ));
+    let mut carol = Ua::udp(&focus, "carol");
+    let r = try_join(&mut carol, TEAM);
+    assert_eq!(r.status, 503, "{}", r.reason);
+    assert_eq!(
+        r.headers.get(HeaderName::Warning),
+        Some("399 focus.example.com \"Credit control unavailable\"")
+    );
+    assert!(other.accepted() >= 1, "the focus did connect");
+    assert!(
+        other.heads().is_empty(),
+        "a request reached an unverified server"
+    );
+    assert_eq!(
+        focus.metric(
+            "focus_tls_handshake_failures_total{role=\"client\",service=\"credit\",reason=\"name_mismatch\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        focus.metric("focus_credit_checks_total{outcome=\"unavailable\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        focus.metric("focus_credit_check_duration_seconds_count{outcome=\"unavailable\"}"),
+        Some(1.0)
+    );
+    drop(focus);
+    other.stop();
+
+    // Basic credentials, the password from a file.
+    let password_file = scratch.path("credit.password");
+    std::fs::write(&password_file, "open sesame\n").unwrap();
+    let basic = TlsCreditServer::start(&pki, &["localhost"]);
+    let focus = Focus::start(&charging(
+        &basic.url("localhost"),
+        &format!(
+            "online_user = \"focus\"\nonline_password_file = \"{}\"\n",
+            password_file.display()
+        ),
+    ));
+    let mut dave = Ua::udp(&focus, "dave");
+    assert_eq!(try_join(&mut dave, TEAM).status, 200);
+    let heads = basic.heads();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    // base64("focus:open sesame")
+    assert_eq!(
+        head_value(&heads[0], "authorization"),
+        Some("Basic Zm9jdXM6b3BlbiBzZXNhbWU=")
+    );
+    drop(focus);
+    basic.stop();
+}
+
 // ----- charging the identity that counts -----
 
 /// The untrusted source an attacker sends from (Linux routes 127.0.0.0/8 on the loopback).

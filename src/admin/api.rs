@@ -2,13 +2,14 @@
 //! counted in `focus_admin_requests_total{action,status}` and logged with who asked: the
 //! peer address and the free-text `X-Operator` header, when given.
 
-use super::http::{self, HttpRequest};
 use super::AdminAuth;
+use crate::http::server::{self, Connection, Reply};
 use crate::reload::{Reloader, Trigger};
 use crate::session::{AdminCommand, AdminRefusal, SessionView};
 use crate::supervisor::{AdminError, Supervisor};
+use hyper::body::Incoming;
+use hyper::Request;
 use serde_json::json;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,6 +97,7 @@ fn status_label(status: u16) -> &'static str {
         409 => "409",
         413 => "413",
         422 => "422",
+        431 => "431",
         503 => "503",
         504 => "504",
         505 => "505",
@@ -104,8 +106,42 @@ fn status_label(status: u16) -> &'static str {
 }
 
 /// `{"error": message}`.
-pub(super) fn error_body(message: &str) -> String {
+fn error_body(message: &str) -> String {
     json!({ "error": message }).to_string()
+}
+
+const JSON: &str = "application/json";
+
+/// A request refused before routing: counted under `unknown`.
+fn refuse(status: u16, message: &str) -> Reply {
+    count("unknown", status);
+    server::reply(status, JSON, error_body(message), &[])
+}
+
+/// The path's segments, percent-decoded; `None` when one does not decode to UTF-8.
+fn segments(path: &str) -> Option<Vec<String>> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect()
+}
+
+/// Percent-decodes one path segment (`%3A` → `:`); `None` for bad escapes or non-UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// A handler's answer before it is written.
@@ -146,18 +182,45 @@ impl AdminApi {
         }
     }
 
-    /// Answers one request (the bytes to write back).
-    pub async fn handle(&self, req: HttpRequest, peer: SocketAddr, timeout: Duration) -> Vec<u8> {
-        let route = match req.segments() {
-            Some(segments) => Route::of(&req.method, &segments),
+    /// Answers one request. Bodies come by `Content-Length` only (no admin request needs
+    /// more, and a request framed both ways is how requests are smuggled past proxies,
+    /// RFC 9112 §6.1); the body is read, bounded, before anything is decided.
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        conn: Connection,
+        timeout: Duration,
+    ) -> Reply {
+        if req.headers().contains_key(hyper::header::TRANSFER_ENCODING) {
+            return refuse(
+                400,
+                "malformed request: only Content-Length bodies are accepted",
+            );
+        }
+        let method = req.method().as_str().to_string();
+        let path = req.uri().path().to_string();
+        let header = |name: hyper::header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let authorization = header(hyper::header::AUTHORIZATION);
+        let operator = header(hyper::header::HeaderName::from_static("x-operator"));
+        if let Err(e) = server::read_body(req, &conn).await {
+            return refuse(e.status(), &e.to_string());
+        }
+        let peer = conn.peer;
+        let route = match segments(&path) {
+            Some(segments) => Route::of(&method, &segments),
             None => Route::NotFound,
         };
-        let who = match req.header("x-operator").map(operator_name) {
+        let who = match operator.as_deref().map(operator_name) {
             Some(name) if !name.is_empty() => format!("{name} ({peer})"),
             _ => peer.to_string(),
         };
         let probe = matches!(route, Route::Health | Route::Ready);
-        let answer = if !probe && !self.auth.admits(req.header("authorization")) {
+        let answer = if !probe && !self.auth.admits(authorization.as_deref()) {
             Answer {
                 extra: vec![("WWW-Authenticate", "Bearer")],
                 ..Answer::error(401, "a valid bearer token is required")
@@ -183,7 +246,7 @@ impl AdminApi {
         if let Route::Method(allow) = route {
             extra.push(("Allow", allow));
         }
-        http::response(answer.status, &answer.body, &extra)
+        server::reply(answer.status, JSON, answer.body, &extra)
     }
 
     async fn run(&self, route: &Route, who: &str, timeout: Duration) -> Answer {
@@ -406,6 +469,18 @@ mod tests {
         for f in fields {
             assert!(spec.contains(&format!(" {f}:")), "field {f} undocumented");
         }
+    }
+
+    #[test]
+    fn segments_are_percent_decoded() {
+        assert_eq!(
+            segments("/v1/sessions/sip%3Ateam%40focus.example.com").unwrap(),
+            ["v1", "sessions", "sip:team@focus.example.com"]
+        );
+        assert_eq!(segments("/v1/%zz"), None);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%"), None);
+        assert_eq!(percent_decode("%C3%A9"), Some("é".into()));
     }
 
     #[test]

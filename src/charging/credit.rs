@@ -11,7 +11,6 @@ use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A boxed, sendable future: the trait stays object-safe without an async-trait crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -112,15 +111,17 @@ pub struct CreditGate {
 }
 
 impl CreditGate {
-    /// From `[charging]`: HTTP when `online_url` is set, otherwise [`NoCredit`].
-    pub fn from_config(config: &ChargingConfig) -> Result<CreditGate, super::ChargingError> {
+    /// From `[charging]` (and `[tls] ca_file`, the roots an `https` server is verified
+    /// against besides `online_ca_file`): HTTP when `online_url` is set, otherwise
+    /// [`NoCredit`].
+    pub fn from_config(
+        config: &ChargingConfig,
+        tls_ca_file: &str,
+    ) -> Result<CreditGate, super::ChargingError> {
         if config.online_url.is_empty() {
             return Ok(CreditGate::disabled());
         }
-        let http = super::HttpCreditControl::new(
-            &config.online_url,
-            Duration::from_millis(config.online_timeout_ms),
-        )?;
+        let http = super::HttpCreditControl::from_config(config, tls_ca_file)?;
         Ok(CreditGate::new(Arc::new(http), config.on_unavailable))
     }
 

@@ -109,13 +109,20 @@ async fn granted_and_the_request_on_the_wire() {
         format!("Host: {addr}"),
         "Content-Type: application/json".into(),
         format!("Content-Length: {}", body.len()),
-        "Connection: close".into(),
     ] {
         assert!(
             headers.contains(&h.as_str()),
             "{h} missing from {headers:?}"
         );
     }
+    // The connection is kept for the next check (pooled client); no credentials configured.
+    assert!(
+        !headers
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with("connection: close")
+                || h.to_ascii_lowercase().starts_with("authorization")),
+        "{headers:?}"
+    );
     assert_eq!(
         body,
         r#"{"subject":"sip:alice@example.com","kind":"message","conference":"sip:team@focus.example.com","size":512}"#
@@ -191,7 +198,7 @@ async fn an_oversized_answer_is_unavailable() {
     static HUGE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let huge = HUGE.get_or_init(|| {
         let mut v = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
-        v.resize(super::http::MAX_RESPONSE * 2, b' ');
+        v.resize(super::credit_http::MAX_RESPONSE * 2, b' ');
         v
     });
     assert_eq!(decide(huge).await, CreditDecision::Unavailable);
@@ -291,14 +298,14 @@ async fn the_gate_applies_the_decision_and_the_unavailable_rule() {
 #[tokio::test]
 async fn the_gate_from_configuration() {
     let mut c = ChargingConfig::default();
-    assert!(!CreditGate::from_config(&c).unwrap().is_online());
+    assert!(!CreditGate::from_config(&c, "").unwrap().is_online());
 
     let (addr, _) = server(Answer::Bytes(
         b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n{\"granted\":false,\"reason\":\"Limit reached\"}",
     ))
     .await;
     c.online_url = format!("http://{addr}/check");
-    let gate = CreditGate::from_config(&c).unwrap();
+    let gate = CreditGate::from_config(&c, "").unwrap();
     assert!(gate.is_online());
     let refusal = gate.admit(session("sip:a@x")).await.unwrap_err();
     assert_eq!(
@@ -306,10 +313,17 @@ async fn the_gate_from_configuration() {
         (402, "Limit reached")
     );
 
-    c.online_url = "https://secure/".into();
+    c.online_url = "ftp://secure/".into();
     assert!(matches!(
-        CreditGate::from_config(&c),
+        CreditGate::from_config(&c, ""),
         Err(ChargingError::Url(_))
+    ));
+    // https is served, but roots that cannot be read stop the start.
+    c.online_url = "https://secure/".into();
+    c.online_ca_file = "/nonexistent/ca.pem".into();
+    assert!(matches!(
+        CreditGate::from_config(&c, ""),
+        Err(ChargingError::CreditClient(_))
     ));
 }
 

@@ -129,9 +129,17 @@ fn certified_key(config: &TlsConfig) -> Result<CertifiedKey, TlsError> {
 /// the host connected to (rustls' WebPKI verifier). Every client of the focus (SIP and MSRP
 /// dial-outs, the credit server) builds on it.
 pub fn client_config(ca_file: &str) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    client_config_from(&[ca_file])
+}
+
+/// [`client_config`] trusting the roots of several PEM files (a client with roots of its
+/// own besides `tls.ca_file`, such as the credit server's `charging.online_ca_file`).
+pub fn client_config_from(ca_files: &[&str]) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
-    for c in certs("ca_file", ca_file)? {
-        roots.add(c).map_err(|e| file_err("ca_file", ca_file, e))?;
+    for ca_file in ca_files {
+        for c in certs("ca_file", ca_file)? {
+            roots.add(c).map_err(|e| file_err("ca_file", ca_file, e))?;
+        }
     }
     let client = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
