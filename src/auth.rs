@@ -29,38 +29,10 @@ pub use digest::{
 pub use limiter::FailureLimiter;
 pub use nonce::{NonceCheck, NonceStore};
 
-use crate::config::{AuthMode, JoinRule};
-use crate::sip::{Host, Method, Uri};
+use crate::sip::{Host, Uri};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Whether a new (out-of-dialog) request must carry proof. Requests from trusted hosts never
-/// do (the core vouches for them), nor ACK and CANCEL (RFC 3261 §22.1: they cannot be
-/// challenged). In-dialog requests ride on the dialog an authenticated request created.
-pub fn must_authenticate(
-    mode: AuthMode,
-    method: &Method,
-    trusted_source: bool,
-    group_join: Option<JoinRule>,
-) -> bool {
-    if trusted_source || matches!(method, Method::Ack | Method::Cancel) {
-        return false;
-    }
-    match mode {
-        AuthMode::Off => false,
-        AuthMode::MembersOnly => {
-            matches!(
-                method,
-                Method::Invite | Method::Subscribe | Method::Refer | Method::Message
-            ) && matches!(
-                group_join,
-                Some(JoinRule::MembersOnly | JoinRule::InvitedOnly)
-            )
-        }
-        AuthMode::Untrusted => true,
-    }
-}
 
 /// The authenticator's settings (from `[auth]`).
 #[derive(Debug, Clone)]

@@ -168,17 +168,6 @@ impl Default for SipConfig {
     }
 }
 
-impl SipConfig {
-    /// The RFC 3261 timer values.
-    pub fn timers(&self) -> crate::transaction::TimerConfig {
-        crate::transaction::TimerConfig {
-            t1: std::time::Duration::from_millis(self.t1_ms),
-            t2: std::time::Duration::from_millis(self.t2_ms),
-            t4: std::time::Duration::from_millis(self.t4_ms),
-        }
-    }
-}
-
 /// `[supervisor]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -457,6 +446,20 @@ impl TlsConfig {
     }
 }
 
+/// How a leg learns where its participant's packets come from (`[rtp] latching`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Latching {
+    /// Only from the address and port the SDP announced (RFC 4961 symmetric RTP: clients
+    /// send from the port they receive on).
+    #[default]
+    Signalled,
+    /// Once, at the start of the leg, to the first source from the signalled *address*, on
+    /// any port (a NAT that keeps the address but maps the port); never to another source
+    /// afterwards.
+    SymmetricOnce,
+}
+
 /// `[rtp]`: the RTP plane of talk-burst groups (served when `policy.allowed_media` has
 /// `audio`). The section's checks live in `config/talk.rs`.
 #[derive(Debug, Clone, Deserialize)]
@@ -476,7 +479,7 @@ pub struct RtpConfig {
     pub max_legs_per_source: u32,
     /// Which source a participant's leg accepts: `signalled` (the SDP's address and port)
     /// or `symmetric_once` (one latch to the first source from the SDP's address).
-    pub latching: crate::media::rtp::Latching,
+    pub latching: Latching,
 }
 
 impl Default for RtpConfig {
@@ -488,7 +491,7 @@ impl Default for RtpConfig {
             max_packet_rate: 200,
             codecs: vec!["PCMU/8000".into(), "PCMA/8000".into()],
             max_legs_per_source: 32,
-            latching: crate::media::rtp::Latching::Signalled,
+            latching: Latching::Signalled,
         }
     }
 }
@@ -759,7 +762,7 @@ impl ChargingConfig {
             bad("max_backlog", "must be positive");
         }
         if !self.online_url.is_empty() {
-            match crate::charging::HttpUrl::parse(&self.online_url) {
+            match HttpUrl::parse(&self.online_url) {
                 Err(e) => bad("online_url", &e.to_string()),
                 Ok(url)
                     if url.is_https()
@@ -1532,11 +1535,15 @@ impl Config {
 }
 
 mod auth;
+mod codec;
 mod listen;
 mod talk;
+mod url;
 
 pub use auth::{AuthConfig, AuthMode};
+pub use codec::{Codec, CodecError, MAX_CODECS};
 pub use listen::ListenConfig;
+pub use url::{HttpUrl, UrlError};
 
 #[cfg(test)]
 mod tests {

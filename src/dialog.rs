@@ -1,7 +1,6 @@
 //! SIP dialogs (RFC 3261 §12) as the focus keeps them: one per participant and one per
 //! subscription. Pure data and rules; sending is the session's business.
 
-use crate::endpoint::Destination;
 use crate::sip::{HeaderName, MessageWriter, Method, NameAddr, Request, Uri};
 use crate::transport::Target;
 use thiserror::Error;
@@ -27,6 +26,36 @@ impl DialogError {
             _ => 400,
         }
     }
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// The next hop: the first Route when it is a loose router, else the Request-URI.
+    pub next_hop: Uri,
+    /// A flow to reuse when it is still open: the TCP connection the dialog came in on.
+    pub flow: Option<Target>,
+}
+
+/// The header values of an INVITE that its ACK (non-2xx) and CANCEL repeat.
+#[derive(Debug, Clone)]
+pub struct InviteBasis {
+    /// From header value, tag included.
+    pub from: String,
+    /// To header value as sent (no tag).
+    pub to: String,
+    pub cseq: u32,
+    /// Route header values, in order.
+    pub routes: Vec<String>,
+}
+
+/// Why a request the focus sent got no final response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Timer F (or B) fired.
+    Timeout,
+    /// The transport refused or lost the message, or the target did not resolve.
+    Transport,
 }
 
 /// Identifies a dialog at the focus: Call-ID plus the focus's own tag.
@@ -237,9 +266,9 @@ impl Dialog {
 
     /// What the INVITE client transaction repeats in the ACK of a non-2xx final and in a
     /// CANCEL, for our re-INVITE with CSeq `cseq` in this dialog.
-    pub fn invite_basis(&self, cseq: u32) -> crate::endpoint::InviteBasis {
+    pub fn invite_basis(&self, cseq: u32) -> InviteBasis {
         let (_, routes) = self.request_uri_and_routes();
-        crate::endpoint::InviteBasis {
+        InviteBasis {
             from: format!("{};tag={}", self.local_addr, self.id.local_tag),
             to: format!("{};tag={}", self.remote_addr, self.remote_tag),
             cseq,

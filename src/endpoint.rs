@@ -6,15 +6,20 @@
 //! actors through unbounded ones (their output is bounded by their own bounded mailboxes, and a
 //! response must never be lost).
 
+mod guard;
 mod key;
 mod linger;
 mod outbound;
 mod shard;
 
+pub use crate::dialog::{Destination, Failure, InviteBasis};
+pub use guard::Guard;
 pub use key::TsxKey;
-pub use outbound::{Destination, InviteBasis, OutgoingRequest};
+pub use outbound::OutgoingRequest;
 
-use crate::sip::{Message, MessageWriter, Method, ParseError, Request, Response};
+use crate::sip::{
+    new_branch, new_tag, Message, MessageWriter, Method, ParseError, Request, Response,
+};
 use crate::transaction::TimerConfig;
 use crate::transport::{Protocol, Sink, Target, Transports};
 use bytes::Bytes;
@@ -40,15 +45,6 @@ pub trait TransactionUser: Send + Sync + 'static {
 
 /// A handle to a transaction user.
 pub type TuHandle = Arc<dyn TransactionUser>;
-
-/// Why a request the focus sent got no final response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// Timer F (or B) fired.
-    Timeout,
-    /// The transport refused or lost the message, or the target did not resolve.
-    Transport,
-}
 
 /// What the endpoint tells a transaction user.
 #[derive(Debug)]
@@ -215,16 +211,6 @@ impl std::fmt::Debug for ServerTxn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerTxn").field("id", &self.id).finish()
     }
-}
-
-/// A fresh random tag (RFC 3261 §19.3: at least 32 bits of randomness).
-pub fn new_tag() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
-/// A fresh branch with the RFC 3261 magic cookie.
-pub fn new_branch() -> String {
-    format!("z9hG4bK{:016x}", rand::random::<u64>())
 }
 
 struct Inner {

@@ -7,11 +7,11 @@
 
 use crate::body::{multipart, resource_lists};
 use crate::endpoint::{
-    new_tag, Destination, Endpoint, IncomingRequest, OutgoingRequest, TransactionUser, TuEvent,
+    Destination, Endpoint, IncomingRequest, OutgoingRequest, TransactionUser, TuEvent,
 };
 use crate::media::cpim::vouch::{vouch, Path, Sender};
 use crate::media::cpim::{Addr, Cpim, CpimLimits};
-use crate::sip::{HeaderName, MessageWriter, Method, Uri};
+use crate::sip::{new_tag, HeaderName, MessageWriter, Method, Uri};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

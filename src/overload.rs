@@ -8,7 +8,8 @@
 //!   sources are answered `503` once transactions, a shard queue or a session mailbox pass
 //!   their high-water marks, so the room above the marks stays for established sessions
 //!   (in-dialog requests) and the trusted core.
-//! - [`Guard`]: the transport sink that applies both in front of the endpoint.
+//! - `endpoint::Guard` (beside the endpoint it feeds) applies both to what the transports
+//!   read; this module stays a pure leaf.
 //! - [`ShareSettings`]: fair shares inside sessions: outsiders' share of subscriptions, seats
 //!   and RTP legs per address ([`SourceQuota`]), group messages per sender
 //!   ([`SenderBuckets`]); the stream transports keep a reserve of connections for the core.
@@ -16,12 +17,10 @@
 //! Everything decides on `(source, now)` with no I/O of its own; the transports call it.
 
 mod bucket;
-mod guard;
 mod limiter;
 mod share;
 
 pub use bucket::TokenBucket;
-pub use guard::Guard;
 pub use limiter::{Admission, AdmissionSettings, SourceLimiter, SourceLimits, Verdict};
 pub use share::{QuotaPermit, SenderBuckets, ShareRefusal, ShareSettings, SourceQuota};
 

@@ -210,7 +210,7 @@ impl Server {
         let endpoint = Endpoint::start(
             transports,
             EndpointSettings {
-                timers: config.sip.timers(),
+                timers: crate::transaction::TimerConfig::from_config(&config.sip),
                 force_rport: config.sip.force_rport,
                 max_transactions: config.sip.max_transactions,
                 retry_after_s: config.supervisor.retry_after_s,
@@ -364,7 +364,7 @@ impl Server {
             &trusted,
             std::time::Instant::now(),
         );
-        let sink: Arc<dyn Sink> = Arc::new(crate::overload::Guard::new(
+        let sink: Arc<dyn Sink> = Arc::new(crate::endpoint::Guard::new(
             endpoint.clone(),
             limiter,
             admission,

@@ -8,9 +8,9 @@
 //! - `roster.rs`: users and endpoints with change revisions (RFC 4575 partial state)
 //! - `subscription.rs`: one subscription's versions, expiry and rate limit
 //! - `talk.rs`: talk bursts (floor control and RTP legs) as pure state
-//! - `actor.rs`: the actix actor that executes the state's effects
 //! - `actor.rs`: the actix actor that executes the state's effects (and ends its session
 //!   cleanly when a handler panics)
+//! - `routes.rs`: the routing tables as a session sees them (the supervisor implements them)
 //! - `fault.rs`: the test-only panic trigger
 
 mod actor;
@@ -18,6 +18,7 @@ mod charge;
 pub mod fault;
 mod media;
 mod roster;
+mod routes;
 mod state;
 mod subscription;
 pub mod talk;
@@ -25,6 +26,7 @@ pub mod talk;
 pub use actor::{SessionActor, SessionDeps, SessionInput};
 pub use charge::{ChargeEvent, SessionKind};
 pub use media::{MsrpLeg, MsrpOffer};
+pub use routes::{Routes, SessionEntry};
 pub use state::{
     AdhocRecord, AdminCommand, AdminRefusal, Effect, FocusFace, OutgoingSpec, ParticipantView,
     Reconfigure, RequestCtx, SessionSettings, SessionState, SessionView,

@@ -10,6 +10,7 @@
 //! the messages it does parse (see `tests.rs`).
 
 mod builder;
+mod capabilities;
 mod framer;
 mod header;
 mod message;
@@ -22,6 +23,10 @@ mod uri;
 mod via;
 
 pub use builder::MessageWriter;
+pub use capabilities::{
+    media_type, new_branch, new_tag, ACCEPT, ALLOW, ALLOW_EVENTS, CONFERENCE_INFO, CONTROL,
+    SUPPORTED,
+};
 pub use framer::{Frame, FrameError, Framer};
 pub use header::{split_commas, HeaderName, Headers};
 pub use message::{CSeq, Message, Request, Response};

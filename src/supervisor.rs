@@ -21,7 +21,10 @@ use crate::config::Config;
 use crate::dialog::DialogId;
 use crate::endpoint::{Endpoint, IncomingRequest, Router};
 use crate::media::msrp::switch::Switch;
-use crate::session::{AdhocRecord, SessionActor, SessionInput, SessionSettings, SessionState};
+pub use crate::session::SessionEntry;
+use crate::session::{
+    AdhocRecord, Routes, SessionActor, SessionInput, SessionSettings, SessionState,
+};
 use crate::sip::{HeaderName, Host, Method, Request};
 use crate::transport::{Face, PerFamily, Protocol, Target};
 use actix::dev::SendError;
@@ -32,14 +35,6 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
-
-/// A routing entry: the actor's address, its instance id and its in-flight counter.
-#[derive(Clone)]
-pub struct SessionEntry {
-    pub addr: Addr<SessionActor>,
-    pub instance: u64,
-    pub in_flight: Arc<AtomicUsize>,
-}
 
 /// Outcome of handing a message to a session's mailbox.
 enum Delivery {
@@ -60,6 +55,25 @@ pub struct Tables {
     adhoc_live: DashMap<String, Box<str>>,
     /// Ended ad-hoc sessions that may be restarted.
     remembered: std::sync::Mutex<RestartStore>,
+}
+
+/// The session actors reach the tables through [`Routes`].
+impl Routes for Tables {
+    fn register_dialog(&self, id: DialogId, entry: SessionEntry) {
+        Tables::register_dialog(self, id, entry);
+    }
+    fn unregister_dialog(&self, id: &DialogId, instance: u64) {
+        Tables::unregister_dialog(self, id, instance);
+    }
+    fn retire(&self, key: &str, instance: u64) -> bool {
+        Tables::retire(self, key, instance)
+    }
+    fn forget_session(&self, key: &str, instance: u64, dialogs: bool) {
+        Tables::forget_session(self, key, instance, dialogs);
+    }
+    fn adhoc_ended(&self, record: AdhocRecord, user: &str) {
+        Tables::adhoc_ended(self, record, user);
+    }
 }
 
 /// Ended ad-hoc sessions by Contribution-ID, bounded in number and age.
@@ -669,9 +683,9 @@ impl Supervisor {
                 let contact = self.contact_for(&user, &incoming.source);
                 incoming.txn.reply_with(&req, 200, "OK", |w| {
                     w.header(HeaderName::Contact, &contact);
-                    w.header(HeaderName::Allow, checks::ALLOW);
-                    w.header(HeaderName::Accept, checks::ACCEPT);
-                    w.header(HeaderName::AllowEvents, checks::ALLOW_EVENTS);
+                    w.header(HeaderName::Allow, crate::sip::ALLOW);
+                    w.header(HeaderName::Accept, crate::sip::ACCEPT);
+                    w.header(HeaderName::AllowEvents, crate::sip::ALLOW_EVENTS);
                     w.header(HeaderName::Server, &self.settings.server);
                 });
             }
@@ -731,7 +745,7 @@ impl Supervisor {
                 let contact = self.contact_for(user, &incoming.source);
                 incoming.txn.reply_with(&req, 200, "OK", |w| {
                     w.header(HeaderName::Contact, &contact);
-                    w.header(HeaderName::Allow, checks::ALLOW);
+                    w.header(HeaderName::Allow, crate::sip::ALLOW);
                     w.header(HeaderName::Server, &self.settings.server);
                 });
             }

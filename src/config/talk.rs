@@ -1,7 +1,7 @@
 //! Checks of the `[rtp]` and `[floor]` sections and of the groups' codec lists.
 
+use super::{Codec, MAX_CODECS};
 use super::{Config, ConfigIssue};
-use crate::media::rtp::{Codec, MAX_CODECS};
 
 pub(super) fn validate(config: &Config) -> Vec<ConfigIssue> {
     let mut issues = Vec::new();
@@ -119,10 +119,7 @@ mod tests {
         )
         .unwrap();
         assert!(good.floor.moderated);
-        assert_eq!(
-            good.rtp.latching,
-            crate::media::rtp::Latching::SymmetricOnce
-        );
+        assert_eq!(good.rtp.latching, crate::config::Latching::SymmetricOnce);
         assert!(
             Config::from_toml("[rtp]\nlatching = \"always\"\n").is_err(),
             "an unknown latching mode is refused"

@@ -3,6 +3,7 @@
 //! hand the message to the shard that owns its Call-ID.
 
 use super::{new_branch, Failure, Inner, TuCommand, TuEvent, TuHandle};
+use crate::dialog::{Destination, InviteBasis};
 use crate::sip::{Host, Method, Uri};
 use crate::transport::{Protocol, Target};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -11,15 +12,6 @@ use std::sync::Arc;
 
 /// Over UDP, messages larger than this go over TCP when the peer accepts it (RFC 3261 §18.1.1).
 const UDP_SIZE_LIMIT: usize = 1300;
-
-/// Where a request goes.
-#[derive(Debug, Clone)]
-pub struct Destination {
-    /// The next hop: the first Route when it is a loose router, else the Request-URI.
-    pub next_hop: Uri,
-    /// A flow to reuse when it is still open: the TCP connection the dialog came in on.
-    pub flow: Option<Target>,
-}
 
 /// A request for the endpoint to send.
 pub struct OutgoingRequest {
@@ -36,18 +28,6 @@ pub struct OutgoingRequest {
     /// For INVITE: what the transaction needs to build the ACK for a non-2xx final and a
     /// CANCEL (RFC 3261 §17.1.1.3, §9.1).
     pub invite: Option<InviteBasis>,
-}
-
-/// The header values of an INVITE that its ACK (non-2xx) and CANCEL repeat.
-#[derive(Debug, Clone)]
-pub struct InviteBasis {
-    /// From header value, tag included.
-    pub from: String,
-    /// To header value as sent (no tag).
-    pub to: String,
-    pub cseq: u32,
-    /// Route header values, in order.
-    pub routes: Vec<String>,
 }
 
 /// A request ready for its client transaction.

@@ -19,18 +19,19 @@ mod message;
 mod parse;
 pub mod status;
 pub mod switch;
+mod syntax;
 mod uri;
 mod write;
 
 pub use chunk::{chunks, Chunks, Reassembler, Reassembly, ReassemblyError, ReassemblyLimits};
 pub use framer::{Frame, FrameError, Framer, DEFAULT_MAX_FRAME};
 pub use message::{
-    is_ident, ByteRange, Continuation, FailureReport, Header, Message, Method, Request, Response,
-    Status,
+    ByteRange, Continuation, FailureReport, Header, Message, Method, Request, Response, Status,
 };
-pub use parse::{parse, parse_head, Fault, HeaderName, ParseError, ParseLimits, Rejected};
+pub use parse::{parse, parse_head, Fault, ParseError, ParseLimits, Rejected};
+pub use syntax::{is_ident, new_message_id, new_transaction_id, HeaderName};
 pub use uri::{MsrpScheme, MsrpUri, UriError};
-pub use write::{new_message_id, new_transaction_id, WriteError};
+pub use write::WriteError;
 
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,12 @@
 //! The actix actor around [`SessionState`]: it holds the server transactions the state
-//! answers, executes effects through the endpoint and the supervisor's tables, and keeps one
+//! answers, executes effects through the endpoint and the routing tables, and keeps one
 //! timer armed at the state's next deadline.
 
 mod talk;
 
 pub use talk::TalkInput;
 
+use super::routes::{Routes, SessionEntry};
 use super::state::{Effect, RequestCtx, SessionState};
 use crate::endpoint::{
     Endpoint, IncomingRequest, OutgoingRequest, ServerTxn, TransactionUser, TuEvent, TuHandle,
@@ -14,7 +15,6 @@ use crate::media::cpim::Addr as CpimAddr;
 use crate::media::msrp::connection::connect_out;
 use crate::media::msrp::switch::{Group, MediaEvent, MemberEvents, MemberSpec, Switch};
 use crate::sip::Request;
-use crate::supervisor::{SessionEntry, Tables};
 use crate::transport::Target;
 use actix::prelude::*;
 use std::collections::HashMap;
@@ -77,9 +77,9 @@ pub struct SessionActor {
     /// Conference key in the supervisor's table and this instance's id there.
     key: Box<str>,
     instance: u64,
-    tables: Arc<Tables>,
+    tables: Arc<dyn Routes>,
     endpoint: Endpoint,
-    /// Counts messages routed to this actor and not yet handled (see [`Tables::retire`]).
+    /// Counts messages routed to this actor and not yet handled (see [`Routes::retire`]).
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// Offline charging records.
     charging: crate::charging::ChargingHandle,
@@ -106,7 +106,8 @@ pub struct SessionActor {
 /// What every session actor works with, shared across sessions.
 #[derive(Clone)]
 pub struct SessionDeps {
-    pub tables: Arc<Tables>,
+    /// The supervisor's routing tables.
+    pub tables: Arc<dyn Routes>,
     pub endpoint: Endpoint,
     pub switch: Option<Arc<Switch>>,
     pub charging: crate::charging::ChargingHandle,

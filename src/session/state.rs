@@ -11,14 +11,14 @@ use crate::conference_info::{
     ElemState, EndpointStatus, HostInfo, JoiningMethod, UriEntry, User, Users,
 };
 use crate::config::{MediaKind, Role};
+use crate::dialog::{Destination, Failure};
 use crate::dialog::{Dialog, DialogId};
-use crate::endpoint::{new_tag, Destination, Failure};
 use crate::media::msrp::switch::MediaEvent;
 use crate::overload::ShareRefusal;
 use crate::policy::{Arrival, GroupPolicy, Identity, Refusal, ANONYMOUS_DOMAIN};
 use crate::sdp::{self, AnswerContext, LocalSdpState};
+use crate::sip::{new_tag, ALLOW, ALLOW_EVENTS, CONFERENCE_INFO};
 use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request, Response};
-use crate::supervisor::checks::{ALLOW, ALLOW_EVENTS, CONFERENCE_INFO};
 use crate::transport::{Protocol, Target};
 use bytes::{Bytes, BytesMut};
 use std::cell::Cell;
@@ -745,7 +745,7 @@ impl SessionState {
             &[
                 (HeaderName::Contact, &contact),
                 (HeaderName::Allow, ALLOW),
-                (HeaderName::Accept, crate::supervisor::checks::ACCEPT),
+                (HeaderName::Accept, crate::sip::ACCEPT),
                 (HeaderName::AllowEvents, ALLOW_EVENTS),
             ],
         );

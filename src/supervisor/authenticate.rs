@@ -4,13 +4,40 @@
 //! address of record in `IncomingRequest::authenticated`, the only place that field is set.
 
 use super::Supervisor;
-use crate::auth::{must_authenticate, Attempt, Authenticator, Verdict};
-use crate::config::{AuthMode, Config};
+use crate::auth::{Attempt, Authenticator, Verdict};
+use crate::config::{AuthMode, Config, JoinRule};
 use crate::endpoint::IncomingRequest;
-use crate::sip::{HeaderName, Request};
+use crate::sip::{HeaderName, Method, Request};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
+
+/// Whether a new (out-of-dialog) request must carry proof. Requests from trusted hosts never
+/// do (the core vouches for them), nor ACK and CANCEL (RFC 3261 §22.1: they cannot be
+/// challenged). In-dialog requests ride on the dialog an authenticated request created.
+pub fn must_authenticate(
+    mode: AuthMode,
+    method: &Method,
+    trusted_source: bool,
+    group_join: Option<JoinRule>,
+) -> bool {
+    if trusted_source || matches!(method, Method::Ack | Method::Cancel) {
+        return false;
+    }
+    match mode {
+        AuthMode::Off => false,
+        AuthMode::MembersOnly => {
+            matches!(
+                method,
+                Method::Invite | Method::Subscribe | Method::Refer | Method::Message
+            ) && matches!(
+                group_join,
+                Some(JoinRule::MembersOnly | JoinRule::InvitedOnly)
+            )
+        }
+        AuthMode::Untrusted => true,
+    }
+}
 
 /// The authenticator of a running focus, and what it needs to reload its users.
 pub struct AuthGate {
@@ -139,5 +166,66 @@ impl Supervisor {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_must_authenticate() {
+        use AuthMode::*;
+        let open = Some(JoinRule::Open);
+        let members = Some(JoinRule::MembersOnly);
+        let invited = Some(JoinRule::InvitedOnly);
+        assert!(!must_authenticate(Off, &Method::Invite, false, members));
+        assert!(must_authenticate(
+            MembersOnly,
+            &Method::Invite,
+            false,
+            members
+        ));
+        assert!(must_authenticate(
+            MembersOnly,
+            &Method::Subscribe,
+            false,
+            invited
+        ));
+        assert!(must_authenticate(
+            MembersOnly,
+            &Method::Refer,
+            false,
+            members
+        ));
+        assert!(!must_authenticate(
+            MembersOnly,
+            &Method::Options,
+            false,
+            members
+        ));
+        assert!(!must_authenticate(
+            MembersOnly,
+            &Method::Invite,
+            false,
+            open
+        ));
+        assert!(!must_authenticate(
+            MembersOnly,
+            &Method::Invite,
+            false,
+            None
+        ));
+        assert!(!must_authenticate(
+            MembersOnly,
+            &Method::Invite,
+            true,
+            members
+        ));
+        assert!(must_authenticate(Untrusted, &Method::Invite, false, None));
+        assert!(must_authenticate(Untrusted, &Method::Options, false, open));
+        assert!(!must_authenticate(Untrusted, &Method::Invite, true, None));
+        assert!(!must_authenticate(Untrusted, &Method::Ack, false, None));
+        assert!(!must_authenticate(Untrusted, &Method::Cancel, false, None));
     }
 }

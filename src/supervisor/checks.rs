@@ -2,26 +2,10 @@
 //! URI scheme, Require, Content-Type and Content-Encoding, Accept. Pure functions; each refusal
 //! names its status and the headers that explain it.
 
-use crate::sip::{HeaderName, Method, Request, Scheme};
-
-/// Methods the focus implements (the `Allow` header).
-pub const ALLOW: &str =
-    "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, REFER, INFO, MESSAGE, UPDATE";
-/// Body types the focus accepts in requests (the `Accept` header).
-pub const ACCEPT: &str = "application/sdp";
-/// Option tags the focus supports (the `Supported` header); empty for now.
-pub const SUPPORTED: &[&str] = &[
-    "multiple-refer",
-    "norefersub",
-    "recipient-list-invite",
-    "recipient-list-message",
-];
-/// Event packages (the `Allow-Events` header).
-pub const ALLOW_EVENTS: &str = "conference";
-/// Moderation requests (lock, unlock, end, mute) in INFO or MESSAGE.
-pub const CONTROL: &str = "application/vnd.cpm-focus.control+json";
-/// The conference-info body type.
-pub const CONFERENCE_INFO: &str = "application/conference-info+xml";
+use crate::sip::{
+    media_type, HeaderName, Method, Request, Scheme, ACCEPT, ALLOW, CONFERENCE_INFO, CONTROL,
+    SUPPORTED,
+};
 
 /// A request refused before routing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,11 +85,6 @@ fn check_require(req: &Request) -> Option<Refusal> {
         return None;
     }
     Some(Refusal::new(420, "Bad Extension").with(HeaderName::Unsupported, unsupported.join(", ")))
-}
-
-/// The media type of a Content-Type value, without parameters.
-pub fn media_type(value: &str) -> &str {
-    value.split(';').next().unwrap_or("").trim()
 }
 
 fn check_body(req: &Request) -> Option<Refusal> {

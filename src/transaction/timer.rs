@@ -24,6 +24,15 @@ impl Default for TimerConfig {
 }
 
 impl TimerConfig {
+    /// The values `[sip]` sets.
+    pub fn from_config(sip: &crate::config::SipConfig) -> TimerConfig {
+        TimerConfig {
+            t1: Duration::from_millis(sip.t1_ms),
+            t2: Duration::from_millis(sip.t2_ms),
+            t4: Duration::from_millis(sip.t4_ms),
+        }
+    }
+
     /// 64·T1: Timers B, F, H, J (unreliable), L and M.
     pub(crate) fn t1_x64(&self) -> Duration {
         self.t1.saturating_mul(64)

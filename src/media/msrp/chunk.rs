@@ -6,7 +6,7 @@
 //! the size of one message, the chunks of one message, the messages in progress.
 
 use super::message::{ByteRange, Continuation, Request};
-use super::write::new_transaction_id;
+use super::syntax::new_transaction_id;
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;

@@ -9,7 +9,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use thiserror::Error;
 
-use super::message::is_ident;
+use super::syntax::{find, is_ident};
 
 /// A reasonable maximum frame for a chat focus: a chunk of any sane client (RFC 4975 asks
 /// for interruptible chunks above 2048 bytes) plus its headers.
@@ -199,23 +199,6 @@ fn find_end_line(buf: &[u8], needle: &[u8], from: usize) -> Result<usize, usize>
         i = at + 1;
     }
     Err(buf.len().saturating_sub(needle.len() - 1).max(from))
-}
-
-/// The first occurrence of `needle` in `hay` at or after `from`.
-pub(crate) fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut i = from;
-    while i + needle.len() <= hay.len() {
-        let off = hay[i..=hay.len() - needle.len()]
-            .iter()
-            .position(|&b| b == first)?;
-        let at = i + off;
-        if hay[at..at + needle.len()] == *needle {
-            return Some(at);
-        }
-        i = at + 1;
-    }
-    None
 }
 
 #[cfg(test)]

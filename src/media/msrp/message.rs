@@ -2,21 +2,10 @@
 //! and the typed header fields a switch acts on. Everything else is kept, in order, as
 //! [`Header`] so a relay or a later extension loses nothing.
 
+use super::syntax::{new_message_id, new_transaction_id};
 use super::uri::MsrpUri;
 use bytes::Bytes;
 use std::fmt;
-
-/// `ident = ALPHANUM 3*31ident-char` (RFC 4975 §9): transaction ids and Message-IDs.
-pub fn is_ident(s: &str) -> bool {
-    let b = s.as_bytes();
-    (4..=32).contains(&b.len())
-        && b[0].is_ascii_alphanumeric()
-        && b[1..].iter().all(|&c| is_ident_byte(c))
-}
-
-pub(crate) fn is_ident_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b".-+%=".contains(&c)
-}
 
 /// Request methods. Unknown ones are kept (`other-method = 1*UPALPHA`) so the switch can
 /// answer them `501` instead of dropping the connection.
@@ -297,7 +286,7 @@ impl Request {
     /// A request with a fresh transaction id and no optional header field.
     pub fn new(method: Method, to_path: Vec<MsrpUri>, from_path: Vec<MsrpUri>) -> Request {
         Request {
-            transaction_id: super::write::new_transaction_id(),
+            transaction_id: new_transaction_id(),
             method,
             to_path,
             from_path,
@@ -324,7 +313,7 @@ impl Request {
         body: Bytes,
     ) -> Request {
         let mut r = Request::new(Method::Send, to_path, from_path);
-        r.message_id = Some(super::write::new_message_id());
+        r.message_id = Some(new_message_id());
         r.byte_range = Some(ByteRange::whole(body.len() as u64));
         if !body.is_empty() {
             r.content_type = Some(content_type.into());
@@ -414,22 +403,18 @@ impl Message {
     }
 }
 
+/// RFC 4975 §7.2: responses to SEND go back one hop only; others take the full path back.
+pub(crate) fn response_to_path(method: &Method, from_path: &[MsrpUri]) -> Vec<MsrpUri> {
+    match method {
+        Method::Send => from_path.first().cloned().into_iter().collect(),
+        _ => from_path.to_vec(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::syntax::is_ident;
     use super::*;
-
-    #[test]
-    fn idents() {
-        assert!(is_ident("a786"));
-        assert!(is_ident("a786hjs2"));
-        assert!(is_ident("1.-+%=x"));
-        assert!(is_ident(&"x".repeat(32)));
-        assert!(!is_ident("abc"));
-        assert!(!is_ident(&"x".repeat(33)));
-        assert!(!is_ident(".abc"));
-        assert!(!is_ident("ab_c"));
-        assert!(!is_ident("ab c"));
-    }
 
     #[test]
     fn byte_ranges() {

@@ -6,12 +6,12 @@
 //! [`ParseError::Close`]: MSRP cannot address a response without the paths, and a peer that
 //! sends such messages is broken, so the connection is closed.
 
-use super::framer::{find, Frame};
+use super::framer::Frame;
 use super::message::{
-    is_ident, ByteRange, Continuation, FailureReport, Header, Message, Method, Request, Response,
-    Status,
+    ByteRange, Continuation, FailureReport, Header, Message, Method, Request, Response, Status,
 };
 use super::status;
+use super::syntax::{find, is_ident, HeaderName};
 use super::uri::{is_token_byte, MsrpUri};
 use bytes::Bytes;
 use std::fmt;
@@ -31,54 +31,6 @@ impl Default for ParseLimits {
             max_headers: 64,
             max_path: 16,
         }
-    }
-}
-
-/// Header fields the parser knows, for fault reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HeaderName {
-    ToPath,
-    FromPath,
-    MessageId,
-    ByteRange,
-    SuccessReport,
-    FailureReport,
-    Status,
-    ContentType,
-    UseNickname,
-}
-
-impl HeaderName {
-    pub const ALL: [HeaderName; 9] = [
-        HeaderName::ToPath,
-        HeaderName::FromPath,
-        HeaderName::MessageId,
-        HeaderName::ByteRange,
-        HeaderName::SuccessReport,
-        HeaderName::FailureReport,
-        HeaderName::Status,
-        HeaderName::ContentType,
-        HeaderName::UseNickname,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HeaderName::ToPath => "To-Path",
-            HeaderName::FromPath => "From-Path",
-            HeaderName::MessageId => "Message-ID",
-            HeaderName::ByteRange => "Byte-Range",
-            HeaderName::SuccessReport => "Success-Report",
-            HeaderName::FailureReport => "Failure-Report",
-            HeaderName::Status => "Status",
-            HeaderName::ContentType => "Content-Type",
-            HeaderName::UseNickname => "Use-Nickname",
-        }
-    }
-
-    fn lookup(name: &str) -> Option<HeaderName> {
-        HeaderName::ALL
-            .into_iter()
-            .find(|h| h.as_str().eq_ignore_ascii_case(name))
     }
 }
 
@@ -170,7 +122,7 @@ impl Rejected {
             transaction_id: self.transaction_id.clone(),
             code,
             comment: Some(self.fault.to_string()),
-            to_path: super::write::response_to_path(&self.method, &self.from_path),
+            to_path: super::message::response_to_path(&self.method, &self.from_path),
             from_path: self.to_path.first().cloned().into_iter().collect(),
             headers: Vec::new(),
         }

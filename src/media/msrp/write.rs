@@ -5,17 +5,13 @@
 //! space, a body that contains its own end-line. Fields are public, so these are checked
 //! here rather than trusted.
 
-use super::message::{is_ident, ByteRange, Header, Method, Request, Response, Status};
+use super::message::{response_to_path, ByteRange, Header, Method, Request, Response, Status};
 use super::status::reason_phrase;
+use super::syntax::{find, is_ident, HeaderName};
 use super::uri::{is_token_byte, MsrpUri};
 use bytes::{BufMut, Bytes, BytesMut};
-use rand::distr::{Alphanumeric, SampleString};
 use std::fmt::Write as _;
 use thiserror::Error;
-
-/// Length of generated transaction and message ids: 16 alphanumerics carry about 95 bits,
-/// above the 64 bits of randomness RFC 4975 §7.1 asks of transaction ids.
-const ID_LEN: usize = 16;
 
 /// Why a message cannot be written.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -37,16 +33,6 @@ pub enum WriteError {
     EndLineInBody,
     #[error("status code out of range")]
     Code,
-}
-
-/// A fresh transaction id.
-pub fn new_transaction_id() -> String {
-    Alphanumeric.sample_string(&mut rand::rng(), ID_LEN)
-}
-
-/// A fresh Message-ID.
-pub fn new_message_id() -> String {
-    Alphanumeric.sample_string(&mut rand::rng(), ID_LEN)
 }
 
 impl Request {
@@ -94,7 +80,7 @@ impl Request {
             if ct.is_empty() {
                 return Err(WriteError::MissingContentType);
             }
-            if super::framer::find(&self.body, end_line.as_bytes(), 0).is_some() {
+            if find(&self.body, end_line.as_bytes(), 0).is_some() {
                 return Err(WriteError::EndLineInBody);
             }
             // The Content-Type is the last header field (RFC 4975 §7.1).
@@ -179,14 +165,6 @@ impl Response {
     }
 }
 
-/// RFC 4975 §7.2: responses to SEND go back one hop only; others take the full path back.
-pub(crate) fn response_to_path(method: &Method, from_path: &[MsrpUri]) -> Vec<MsrpUri> {
-    match method {
-        Method::Send => from_path.first().cloned().into_iter().collect(),
-        _ => from_path.to_vec(),
-    }
-}
-
 fn check_tid(tid: &str) -> Result<(), WriteError> {
     if is_ident(tid) {
         Ok(())
@@ -228,7 +206,7 @@ fn write_paths(head: &mut String, to: &[MsrpUri], from: &[MsrpUri]) -> Result<()
 /// what is written parses back to the same message.
 fn write_headers(head: &mut String, headers: &[Header]) -> Result<(), WriteError> {
     for h in headers {
-        let reserved = super::parse::HeaderName::ALL
+        let reserved = HeaderName::ALL
             .iter()
             .any(|k| k.as_str().eq_ignore_ascii_case(&h.name));
         if h.name.is_empty() || !h.name.bytes().all(is_token_byte) || reserved {

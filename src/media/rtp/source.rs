@@ -7,19 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// How a leg learns where its participant's packets come from (`[rtp] latching`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Latching {
-    /// Only from the address and port the SDP announced (RFC 4961 symmetric RTP: clients
-    /// send from the port they receive on).
-    #[default]
-    Signalled,
-    /// Once, at the start of the leg, to the first source from the signalled *address*, on
-    /// any port (a NAT that keeps the address but maps the port); never to another source
-    /// afterwards.
-    SymmetricOnce,
-}
+pub use crate::config::Latching;
 
 /// What [`SourceBinding::admit`] made of a datagram's source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! Only roles the group policy allows to moderate may; anyone else gets 403.
 
 use super::*;
-use crate::supervisor::checks::CONTROL;
+use crate::sip::CONTROL;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -20,7 +20,7 @@ impl SessionState {
         let ct = req
             .headers
             .get(HeaderName::ContentType)
-            .map(crate::supervisor::checks::media_type)
+            .map(crate::sip::media_type)
             .unwrap_or("");
         if !ct.eq_ignore_ascii_case(CONTROL) {
             self.reply(

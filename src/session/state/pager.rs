@@ -261,8 +261,7 @@ impl SessionState {
         who: &Identity,
         shown: &CpimAddr,
     ) -> Result<(Bytes, Vec<u64>), Refusal> {
-        let is_cpim = crate::supervisor::checks::media_type(content_type)
-            .eq_ignore_ascii_case("message/cpim");
+        let is_cpim = crate::sip::media_type(content_type).eq_ignore_ascii_case("message/cpim");
         if !is_cpim {
             return Ok((req.body.clone(), Vec::new()));
         }
@@ -448,8 +447,7 @@ fn negative_report(
     content_type: &str,
     who: &Identity,
 ) -> Option<Arc<NegativeReport>> {
-    let is_cpim =
-        crate::supervisor::checks::media_type(content_type).eq_ignore_ascii_case("message/cpim");
+    let is_cpim = crate::sip::media_type(content_type).eq_ignore_ascii_case("message/cpim");
     if !is_cpim {
         return None;
     }

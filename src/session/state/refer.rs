@@ -4,7 +4,7 @@
 //! everyone through the conference package.
 
 use super::*;
-use crate::endpoint::InviteBasis;
+use crate::dialog::InviteBasis;
 use crate::sip::{NameAddr, Uri};
 
 /// How long a REFER's implicit subscription lives at most (it ends with the final sipfrag).

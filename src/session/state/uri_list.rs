@@ -31,7 +31,7 @@ pub(in crate::session) fn split_invite_body(
         .headers
         .has_token(HeaderName::Require, "recipient-list-invite");
     let ct = req.headers.get(HeaderName::ContentType).unwrap_or("");
-    if !crate::supervisor::checks::media_type(ct).eq_ignore_ascii_case("multipart/mixed") {
+    if !crate::sip::media_type(ct).eq_ignore_ascii_case("multipart/mixed") {
         if wants_list {
             // RFC 5366 §4: the request that requires the extension must carry the list.
             return Err((400, "Missing recipient-list body part"));

@@ -1,8 +1,9 @@
 //! The sink in front of the endpoint: per-source limits before parsing, admission marks
-//! after.
+//! after. The decisions are `overload`'s (pure); this is where they meet the endpoint and
+//! the transports.
 
-use super::{Admission, SourceLimiter, Verdict};
-use crate::endpoint::Endpoint;
+use super::Endpoint;
+use crate::overload::{Admission, SourceLimiter, Verdict};
 use crate::sip::{Message, Method, ParseError};
 use crate::transport::{Sink, Target};
 use std::sync::Arc;
