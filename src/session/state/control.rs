@@ -79,7 +79,7 @@ impl SessionState {
                 let found = self
                     .participants
                     .iter_mut()
-                    .find(|(_, p)| refer::names(&p.identity, &p.real, &aor, &requester))
+                    .find(|(_, p)| refer::names(&p.identity, &p.real, &aor, Some(&requester)))
                     .map(|(pid, p)| {
                         p.muted = mute;
                         (*pid, p.msrp.as_ref().map(|l| l.session_id.clone()))

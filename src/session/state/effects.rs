@@ -66,8 +66,10 @@ pub enum Effect {
         /// CPIM `From` of its messages: display name and identity.
         display: Option<String>,
         identity: String,
-        /// The real identity (charging).
+        /// The real identity (vouching for its CPIM `From`).
         real: String,
+        /// Whom charging bills for its volume.
+        charged: crate::policy::Charged,
     },
     /// Remove an MSRP leg (closing its connection), or stop expecting one.
     MsrpRemove {

@@ -207,6 +207,7 @@ impl SessionState {
             p.real.clone(),
             p.muted,
         );
+        let charged = p.charged(&self.settings.trust);
         let session_id = leg.session_id.clone();
         self.out.effects.push_back(Effect::MsrpAdd {
             pid,
@@ -214,6 +215,7 @@ impl SessionState {
             display,
             identity,
             real,
+            charged,
         });
         // A new leg of a muted participant (re-INVITE) stays muted.
         if muted {

@@ -360,8 +360,13 @@ impl SessionState {
         if !invite_body.invitees.is_empty() {
             self.invite_list(now, &invite_body.invitees, &identity, &who.aor);
         }
-        if self.settings.kind == crate::session::SessionKind::Restarted {
-            self.call_back_members(now, &who.aor);
+        // A restart calls the members back on behalf of its joiner, who is left out: both by
+        // the identity that counts. An outsider's join calls nobody (it may not add anyone)
+        // and leaves the call-back to the first joiner whose identity counts.
+        if let (crate::session::SessionKind::Restarted, Some(joiner)) =
+            (self.settings.kind, who.entitled())
+        {
+            self.call_back_members(now, joiner);
         }
     }
 

@@ -87,7 +87,7 @@ impl SessionState {
             .effects
             .push_back(Effect::Charge(ChargeEvent::Leave {
                 participant: p.identity.clone(),
-                real: p.real.clone(),
+                charged: p.charged(&self.settings.trust),
                 method,
                 duration: now.saturating_duration_since(p.joined),
             }));
@@ -169,7 +169,7 @@ impl SessionState {
         self.participants_total += 1;
         let event = ChargeEvent::Join {
             participant: p.identity.clone(),
-            real: p.real.clone(),
+            charged: p.charged(&self.settings.trust),
             dialed_out,
             anonymous,
         };

@@ -320,7 +320,7 @@ impl SessionState {
         self.out
             .effects
             .push_back(Effect::Charge(crate::session::ChargeEvent::GroupMessage {
-                sender: who.aor.clone(),
+                sender: who.charged(ctx.source.addr.ip()),
                 recipients: count as u32,
                 size: req.body.len() as u64,
             }));

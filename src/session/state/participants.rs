@@ -98,6 +98,12 @@ impl Participant {
             rtp_share: None,
         }
     }
+
+    /// Whom charging bills for it: its identity when that counts, else the account of the
+    /// address its dialog came from (an outsider's claim is never billed).
+    pub(super) fn charged(&self, trust: &crate::policy::Trust) -> crate::policy::Charged {
+        trust.charged(&self.real, self.proof, self.dialog.flow.addr.ip())
+    }
 }
 
 /// The participants by id. Read through `Deref`; changed in place through the `*_mut`

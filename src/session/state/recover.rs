@@ -20,6 +20,7 @@ use crate::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod}
 use crate::config::Role;
 use crate::dialog::{Dialog, DialogId};
 use crate::journal::{Event as JournalEvent, LiveSession, ParticipantRecord, SessionInfo};
+use crate::policy::Proof;
 use crate::sdp;
 use crate::sdp::LocalSdpState;
 use crate::session::media;
@@ -191,7 +192,11 @@ impl SessionState {
             if let Some(n) = n {
                 self.anonymous_count = self.anonymous_count.max(n);
             }
-            self.remember_member(&p.real, p.display.clone());
+            // A restart calls remembered members back: never an address only an outsider
+            // named (as at its join).
+            if self.settings.trust.counts(Proof::from_label(&p.proof)) {
+                self.remember_member(&p.real, p.display.clone());
+            }
         }
         for p in session.participants.into_values() {
             self.resume(now, p);
@@ -451,7 +456,25 @@ impl SessionState {
 
     /// The participant's client no longer has the dialog (481): call it again, at the
     /// Contact it had, with a new INVITE from the conference (same conversation identifiers).
+    /// An outsider (an identity that does not count) is not called: the focus would make its
+    /// claim a called identity, which counts (it leaves, `failed`).
     fn redial(&mut self, now: Instant, pid: u64) {
+        let Some(p) = self.participants.get(&pid) else {
+            return;
+        };
+        if !self.settings.trust.counts(p.proof) {
+            metrics::counter!("focus_recovered_participants_total", "outcome" => "failed")
+                .increment(1);
+            tracing::info!(conference = %self.settings.conference_uri, call_id = %p.dialog.id.call_id,
+                "an unverified participant lost its dialog in a focus restart; not called again");
+            self.leave(
+                now,
+                pid,
+                DisconnectionMethod::Failed,
+                Some("not resumed after a focus restart (unverified identity)".into()),
+            );
+            return;
+        }
         let Some(p) = self.withdraw(pid) else {
             return;
         };

@@ -125,7 +125,8 @@ impl SessionState {
         }
         let by = self.referrer_name(from, &who);
         if remove {
-            self.refer_remove(now, &target.uri, rid, &by, &who.aor);
+            let requester = self.requester_aor(from, &who);
+            self.refer_remove(now, &target.uri, rid, &by, requester.as_deref());
         } else {
             self.dial_out(now, &target, rid, &by);
         }
@@ -238,9 +239,10 @@ impl SessionState {
         w.header(HeaderName::ReferSub, "false");
         self.respond(ctx, 202, w.finish_empty(), None);
         let by = self.referrer_name(from, &who);
+        let requester = self.requester_aor(from, &who);
         for (uri, display, remove) in targets {
             if remove {
-                self.refer_remove(now, &uri, None, &by, &who.aor);
+                self.refer_remove(now, &uri, None, &by, requester.as_deref());
             } else {
                 let target = NameAddr {
                     display: display.map(Into::into),
@@ -272,6 +274,20 @@ impl SessionState {
             Some(p) => p.identity.clone(),
             None if who.anonymous => format!("sip:anonymous@{ANONYMOUS_DOMAIN}"),
             None => who.aor.clone(),
+        }
+    }
+
+    /// The address of record a REFER is decided on: in a participant's dialog, the identity
+    /// that participant joined with (the dialog is bound to it), never the REFER's own `From`;
+    /// outside a dialog, the sender's identity when it counts. `None`: nobody (an outsider).
+    fn requester_aor(&self, from: Option<u64>, who: &Identity) -> Option<String> {
+        match from {
+            Some(pid) => self
+                .participants
+                .get(&pid)
+                .filter(|p| self.settings.trust.counts(p.proof))
+                .map(|p| p.real.clone()),
+            None => who.entitled().map(str::to_string),
         }
     }
 
@@ -345,7 +361,7 @@ impl SessionState {
         target: &Uri,
         rid: Option<u64>,
         by: &str,
-        requester: &str,
+        requester: Option<&str>,
     ) {
         let aor = target.aor();
         let pid = self
@@ -376,9 +392,10 @@ impl SessionState {
 /// Whether a target address of record names a participant (or callee) shown as `identity`
 /// whose real address of record is `real`. Anonymous ones (the identity is an alias) are
 /// named by their alias only, except by themselves: nobody learns who hides behind an alias
-/// by trying real addresses (RFC 3323).
-pub(super) fn names(identity: &str, real: &str, target: &str, requester: &str) -> bool {
-    identity == target || (real == target && (identity == real || requester == real))
+/// by trying real addresses (RFC 3323). `requester` is the identity that counts of whoever
+/// asks (`None` for an outsider), never what its request claims.
+pub(super) fn names(identity: &str, real: &str, target: &str, requester: Option<&str>) -> bool {
+    identity == target || (real == target && (identity == real || requester == Some(real)))
 }
 
 /// Who asks by a REFER: the participant in whose dialog it came, or whoever it names.
