@@ -663,6 +663,8 @@ pub struct ChargingConfig {
     /// How long an idle connection to the credit server is kept for the next check, ms;
     /// 0: a connection per check.
     pub online_idle_timeout_ms: u64,
+    /// Credit checks in flight at once (and idle connections kept); more are refused `503`.
+    pub online_max_pending: usize,
     /// `Authorization: Bearer` token for the credit server, inline or (better) read from a
     /// file at start.
     pub online_token: String,
@@ -690,6 +692,7 @@ impl fmt::Debug for ChargingConfig {
             .field("unverified", &self.unverified)
             .field("online_ca_file", &self.online_ca_file)
             .field("online_idle_timeout_ms", &self.online_idle_timeout_ms)
+            .field("online_max_pending", &self.online_max_pending)
             .field("online_token", &token_digest(&self.online_token))
             .field("online_token_file", &self.online_token_file)
             .field("online_user", &self.online_user)
@@ -714,6 +717,7 @@ impl Default for ChargingConfig {
             unverified: UnverifiedCharging::Refuse,
             online_ca_file: String::new(),
             online_idle_timeout_ms: 60_000,
+            online_max_pending: 256,
             online_token: String::new(),
             online_token_file: String::new(),
             online_user: String::new(),
@@ -782,6 +786,9 @@ impl ChargingConfig {
         }
         if self.online_idle_timeout_ms > 3_600_000 {
             bad("online_idle_timeout_ms", "must be at most 3600000");
+        }
+        if !(1..=65_536).contains(&self.online_max_pending) {
+            bad("online_max_pending", "must be between 1 and 65536");
         }
         if !self.online_token.is_empty() && !self.online_token_file.is_empty() {
             bad(
@@ -1878,6 +1885,7 @@ fsync = \"always\"
                 "online_idle_timeout_ms = 3600001\n",
                 &["charging.online_idle_timeout_ms"],
             ),
+            ("online_max_pending = 0\n", &["charging.online_max_pending"]),
         ] {
             assert_eq!(issues(&format!("{http}{extra}")), keys, "{extra}");
         }

@@ -377,7 +377,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "focus_credit_checks_total",
         Kind::Counter,
-        "Online credit checks, by outcome (granted, denied, unavailable)",
+        "Online credit checks, by outcome (granted, denied, unavailable; busy: refused at once, charging.online_max_pending checks already in flight)",
     ),
     (
         "focus_floor_requests_total",
@@ -615,6 +615,7 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
             "adhoc",
             "credit_denied",
             "credit_unavailable",
+            "credit_busy",
             "cascade",
             "unverified",
             "unverified_charging",
@@ -674,7 +675,7 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
     (
         "focus_credit_checks_total",
         "outcome",
-        &["granted", "denied", "unavailable"],
+        &["granted", "denied", "unavailable", "busy"],
     ),
     (
         "focus_moderation_actions_total",

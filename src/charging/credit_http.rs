@@ -95,6 +95,7 @@ impl HttpCreditControl {
             tls,
             service: "credit",
             idle_timeout: Duration::from_millis(config.online_idle_timeout_ms),
+            max_idle: config.online_max_pending,
             connect_timeout: timeout,
         });
         Ok(HttpCreditControl {
