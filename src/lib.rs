@@ -63,3 +63,4 @@ pub mod sip;
 pub mod supervisor;
 pub mod transaction;
 pub mod transport;
+pub mod xdms;
