@@ -51,6 +51,9 @@ fn one_default_namespace_is_understood_too() {
     assert_eq!(doc.services[0].members, ["sip:bob@example.com"]);
 }
 
+/// What a refusal must be.
+type Expected = fn(&RlsError) -> bool;
+
 #[test]
 fn hostile_and_wrong_documents_are_refused() {
     let l = ListLimits {
@@ -64,7 +67,7 @@ fn hostile_and_wrong_documents_are_refused() {
             r#"<rls-services xmlns="urn:ietf:params:xml:ns:rls-services"><service uri="sip:t@focus.example.com"><list>{inner}</list></service></rls-services>"#
         )
     };
-    let cases: Vec<(String, fn(&RlsError) -> bool)> = vec![
+    let cases: Vec<(String, Expected)> = vec![
         (
             r#"<!DOCTYPE r [<!ENTITY a "aaaa">]><rls-services xmlns="urn:ietf:params:xml:ns:rls-services"/>"#.into(),
             |e| matches!(e, RlsError::Dtd),
