@@ -2,7 +2,7 @@
 //! (documents in db_text) started on a free port with `tests/xdms/kamailio-xcap.cfg`, written
 //! to with XCAP `PUT`s exactly as an XDM client does, and a focus polling it every second:
 //! - an rls-services document listing alice in `sip:board@…`: alice (asserted by the trusted
-//!   host) joins, bob is refused;
+//!   host) joins, bob is refused; the focus's GETs carry `If-None-Match`;
 //! - a `PUT` adding bob lets him join within `poll_s` + 1 s;
 //! - a document the focus cannot use (an entry without a URI) changes nothing and is counted;
 //! - a `PUT` removing the group: new joins get 404, the live members stay; a group the
@@ -256,6 +256,18 @@ fn groups_follow_a_kamailio_xdms() {
     let (status, _alice_call) = join(&mut alice, "board");
     assert_eq!(status, 200, "alice is in the XDMS list");
     assert_eq!(join(&mut bob, "board").0, 403, "bob is not (members-only)");
+
+    // The focus polls with the ETag it holds: the XDMS sees conditional GETs (and answers
+    // 304, the ETag being current).
+    wait_for(
+        "conditional GETs",
+        Duration::from_secs(3 * POLL_S + 1),
+        || {
+            xdms.log()
+                .lines()
+                .any(|l| l.contains("XCAP GET") && l.contains("if-none-match=[\"sr-"))
+        },
+    );
 
     // An XDM client adds bob.
     assert_eq!(xdms.put(&document(&[("board", &["alice", "bob"])])), 200);
