@@ -300,10 +300,21 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             // One byte over the bound is enough to refuse the document as too large.
-            let body = Limited::new(response.into_body(), self.limits.max_bytes + 1)
+            let limit = self.limits.max_bytes;
+            let body = Limited::new(response.into_body(), limit + 1)
                 .collect()
                 .await
-                .map_err(|e| FetchError::Unreachable(e.to_string()))?
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        // Too large is the document's fault, not the XDMS's availability.
+                        FetchError::Invalid(super::RlsError::TooLarge {
+                            size: limit + 1,
+                            limit,
+                        })
+                    } else {
+                        FetchError::Unreachable(e.to_string())
+                    }
+                })?
                 .to_bytes();
             Ok::<_, FetchError>((status, etag, body))
         };
