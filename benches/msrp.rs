@@ -59,6 +59,10 @@ fn fanout(c: &mut Criterion) {
                     cpim_from: Addr::with_display(format!("sip:user{i}@example.com"), "User"),
                     identity: format!("sip:user{i}@example.com"),
                     real: format!("sip:user{i}@example.com"),
+                    charged: cpm_focus::policy::Charged {
+                        subject: format!("sip:user{i}@example.com"),
+                        verified: true,
+                    },
                     events: Arc::new(NoEvents),
                 },
             );

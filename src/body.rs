@@ -14,18 +14,5 @@
 pub mod multipart;
 pub mod resource_lists;
 
-/// Longest input excerpt an error may quote: errors are logged and may become reason phrases,
-/// so they never carry a whole body.
-const QUOTE_MAX: usize = 64;
-
-/// `s`, cut at [`QUOTE_MAX`] bytes on a character boundary.
-fn quote(s: &str) -> String {
-    if s.len() <= QUOTE_MAX {
-        return s.to_owned();
-    }
-    let mut end = QUOTE_MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
-}
+/// Errors quote at most a short excerpt of the input (the shared XML reader's rule).
+use crate::xml::quote;

@@ -34,4 +34,4 @@ pub use model::{
     MediaStatus, SipDialogInfo, UriEntry, User, Users, FOCUS_NAMESPACE, MIME_TYPE, NAMESPACE,
 };
 pub use parse::{parse, Limits, ParseError};
-pub use render::{render, to_bytes};
+pub use render::{render, to_bytes, Unversioned};

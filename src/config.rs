@@ -624,6 +624,19 @@ pub enum OnUnavailable {
     Deny,
 }
 
+/// With online charging on, what becomes of a chargeable request (a join, a group message)
+/// whose sender's identity does not count (`charging.unverified`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnverifiedCharging {
+    /// Challenged (`401`) when `[auth]` can prove it, else refused `403`: nobody's credit is
+    /// spent on a claim.
+    #[default]
+    Refuse,
+    /// Checked against the account of its source address (`source:192.0.2.7`).
+    Source,
+}
+
 /// `[charging]`: offline charging records and the online credit check.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -643,6 +656,9 @@ pub struct ChargingConfig {
     pub online_url: String,
     pub online_timeout_ms: u64,
     pub on_unavailable: OnUnavailable,
+    /// A chargeable request from an identity that does not count: proven or refused, or
+    /// charged to its source address.
+    pub unverified: UnverifiedCharging,
     /// PEM roots trusted for an `https` credit server, besides `tls.ca_file`.
     pub online_ca_file: String,
     /// How long an idle connection to the credit server is kept for the next check, ms;
@@ -672,6 +688,7 @@ impl fmt::Debug for ChargingConfig {
             .field("online_url", &self.online_url)
             .field("online_timeout_ms", &self.online_timeout_ms)
             .field("on_unavailable", &self.on_unavailable)
+            .field("unverified", &self.unverified)
             .field("online_ca_file", &self.online_ca_file)
             .field("online_idle_timeout_ms", &self.online_idle_timeout_ms)
             .field("online_token", &token_digest(&self.online_token))
@@ -695,6 +712,7 @@ impl Default for ChargingConfig {
             online_url: String::new(),
             online_timeout_ms: 1000,
             on_unavailable: OnUnavailable::Allow,
+            unverified: UnverifiedCharging::Refuse,
             online_ca_file: String::new(),
             online_idle_timeout_ms: 60_000,
             online_token: String::new(),

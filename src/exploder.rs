@@ -67,11 +67,10 @@ impl Exploder {
             });
             return;
         }
-        let who = self.trust.identify(
-            &req,
-            incoming.source.addr.ip(),
-            incoming.authenticated.as_deref(),
-        );
+        let source = incoming.source.addr.ip();
+        let who = self
+            .trust
+            .identify(&req, source, incoming.authenticated.as_deref());
         // RFC 5363 §5: a URI-list service relays only for a sender it knows; an outsider's
         // claim would make the focus message a list of people in someone else's name.
         if !who.counts {
@@ -192,9 +191,11 @@ impl Exploder {
         };
         txn.reply_with(&req, 202, "Accepted", |_| {});
         metrics::counter!("focus_group_messages_total", "mode" => "exploder").increment(1);
+        let charged = who.charged(source);
         self.charging.record(crate::charging::Record::GroupMessage {
             conference: None,
-            sender: who.aor.clone(),
+            sender: charged.subject,
+            verified: charged.verified,
             recipients: list.entries.len() as u32,
             size: payload.body.len() as u64,
             mode: crate::charging::MessageMode::Exploder,

@@ -64,3 +64,4 @@ pub mod supervisor;
 pub mod transaction;
 pub mod transport;
 pub mod xdms;
+pub mod xml;

@@ -632,6 +632,7 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
             "credit_unavailable",
             "cascade",
             "unverified",
+            "unverified_charging",
         ],
     ),
     (

@@ -6,7 +6,7 @@ mod amplification;
 mod identity;
 
 pub use amplification::{Amplification, OwnUris};
-pub use identity::{Identity, Proof, Trust, ANONYMOUS_DOMAIN};
+pub use identity::{source_account, Charged, Identity, Proof, Trust, ANONYMOUS_DOMAIN};
 
 use crate::config::{Authority, GroupConfig, JoinRule, MediaKind, ProviderPolicy, Role};
 use std::collections::HashMap;

@@ -63,8 +63,9 @@ pub fn start(
         journaled: sessions.len(),
         ..Outcome::default()
     };
+    let trust = crate::policy::Trust::from_policy(&config.policy);
     for s in &sessions {
-        close_interrupted(charging, s, crashed_at);
+        close_interrupted(charging, &trust, s, crashed_at);
     }
     let within = c.recovery_window_s > 0 && age <= Duration::from_secs(c.recovery_window_s);
     let mut live = read.live;
@@ -107,18 +108,30 @@ pub fn start(
 }
 
 /// The charging records that close a session the crash interrupted.
-fn close_interrupted(charging: &ChargingHandle, s: &LiveSession, at: SystemTime) {
+fn close_interrupted(
+    charging: &ChargingHandle,
+    trust: &crate::policy::Trust,
+    s: &LiveSession,
+    at: SystemTime,
+) {
     let since = |ms: u64| {
         at.duration_since(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
             .unwrap_or_default()
     };
     for p in s.participants.values() {
+        // Billed as while it was in: an unproven claim to its address's account.
+        let source = p
+            .peer
+            .parse::<std::net::SocketAddr>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        let charged = trust.charged(&p.real, crate::policy::Proof::from_label(&p.proof), source);
         charging.record_at(
             at,
             Record::ParticipantLeave {
                 conference: s.info.uri.clone(),
                 participant: p.identity.clone(),
-                identity: p.real.clone(),
+                identity: charged.subject,
+                verified: charged.verified,
                 disconnection_method: charging::DisconnectionMethod::Failed,
                 duration_s: charging::whole_seconds(since(p.joined_ms)),
                 reason: Some(charging::StopReason::Crash),

@@ -339,6 +339,7 @@ impl Server {
                     config.rtp.max_legs_per_source as usize,
                 )),
                 auth: crate::supervisor::AuthGate::new(config).map_err(StartError::Auth)?,
+                unverified_charging: config.charging.unverified,
             },
             endpoint.clone(),
             arbiters,

@@ -358,6 +358,8 @@ pub struct SupervisorSettings {
     pub rtp_legs: Arc<crate::overload::SourceQuota>,
     /// Digest authentication (`[auth]`); `None` when `auth.mode` is off.
     pub auth: Option<AuthGate>,
+    /// Online charging of a sender whose identity does not count (`charging.unverified`).
+    pub unverified_charging: crate::config::UnverifiedCharging,
 }
 
 /// The router.
@@ -590,14 +592,12 @@ impl Supervisor {
             self.route_new(incoming);
             return;
         };
+        let Some((incoming, subject)) = self.credit_subject(incoming) else {
+            return;
+        };
         let req = incoming.request.clone();
-        let who = self.catalog().template.trust.identify(
-            &req,
-            incoming.source.addr.ip(),
-            incoming.authenticated.as_deref(),
-        );
         let check = self.credit.admit(crate::charging::CreditRequest {
-            subject: who.aor,
+            subject,
             kind: if req.method == Method::Invite {
                 crate::charging::CreditKind::Session
             } else {
@@ -609,24 +609,58 @@ impl Supervisor {
         tokio::spawn(async move {
             match check.await {
                 Ok(()) => me.route_new(incoming),
-                Err(refusal) => {
-                    refusal.count();
-                    let warning = format!(
-                        "{} {} \"{}\"",
-                        refusal.code,
-                        me.settings.domain,
-                        refusal.warning.replace('"', "'")
-                    );
-                    let reason = crate::sip::reason_phrase(refusal.status);
-                    // A credit server out of service is a 503 like any overload: retry later.
-                    let retry = (refusal.status == 503).then(|| me.retry_after());
-                    incoming.txn.reply_with(&req, refusal.status, reason, |w| {
-                        w.header(HeaderName::Warning, &warning);
-                        if let Some(r) = &retry {
-                            w.header(HeaderName::RetryAfter, r);
-                        }
-                    });
-                }
+                Err(refusal) => me.refuse_new(incoming, &refusal),
+            }
+        });
+    }
+
+    /// Whom the credit check asks about: the identity that counts, never an outsider's
+    /// claim. An outsider is challenged (when digest authentication can prove it) or refused
+    /// `403`, or, with `charging.unverified = "source"`, checked as its source address's
+    /// account. `None`: the request was answered here.
+    fn credit_subject(&self, incoming: IncomingRequest) -> Option<(IncomingRequest, String)> {
+        let source = incoming.source.addr.ip();
+        let trust = self.catalog().template.trust.clone();
+        let who = trust.identify(&incoming.request, source, incoming.authenticated.as_deref());
+        if who.counts {
+            return Some((incoming, who.aor));
+        }
+        if self.settings.unverified_charging == crate::config::UnverifiedCharging::Source {
+            return Some((incoming, crate::policy::source_account(source)));
+        }
+        // Digest authentication proves it when the focus can (any `auth.mode` but off).
+        let Some(gate) = &self.settings.auth else {
+            tracing::info!(%source, claimed = %who.aor, "a chargeable request from an unverified identity refused");
+            let refusal = crate::policy::Refusal {
+                label: "unverified_charging",
+                ..crate::policy::Refusal::unverified("use a charged service")
+            };
+            self.refuse_new(incoming, &refusal);
+            return None;
+        };
+        let incoming = self.judge(gate, incoming, None)?;
+        let who = trust.identify(&incoming.request, source, incoming.authenticated.as_deref());
+        Some((incoming, who.aor))
+    }
+
+    /// Answers a new request with a refusal (counted), with its Warning and, for a `503`, a
+    /// Retry-After.
+    fn refuse_new(&self, incoming: IncomingRequest, refusal: &crate::policy::Refusal) {
+        refusal.count();
+        let req = &incoming.request;
+        let warning = format!(
+            "{} {} \"{}\"",
+            refusal.code,
+            self.settings.domain,
+            refusal.warning.replace('"', "'")
+        );
+        let reason = crate::sip::reason_phrase(refusal.status);
+        // A credit server out of service is a 503 like any overload: retry later.
+        let retry = (refusal.status == 503).then(|| self.retry_after());
+        incoming.txn.reply_with(req, refusal.status, reason, |w| {
+            w.header(HeaderName::Warning, &warning);
+            if let Some(r) = &retry {
+                w.header(HeaderName::RetryAfter, r);
             }
         });
     }

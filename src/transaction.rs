@@ -43,6 +43,7 @@ use bytes::Bytes;
 
 mod client;
 mod client_invite;
+mod plumbing;
 mod queue;
 mod server;
 mod server_invite;

@@ -232,7 +232,9 @@ fn a_scripted_session_leaves_one_record_per_event() {
                 identity,
                 joining_method,
                 anonymous,
+                verified,
             } => {
+                assert!(*verified, "{who} joined from the trusted host");
                 assert_eq!(conference, TEAM);
                 assert_eq!(participant, &format!("sip:{who}@example.com"));
                 assert_eq!(identity, participant);
@@ -256,7 +258,9 @@ fn a_scripted_session_leaves_one_record_per_event() {
                 bytes_sent: bs,
                 messages_received,
                 bytes_received,
+                verified,
             } => {
+                assert!(*verified, "{who}");
                 assert_eq!(conference, TEAM);
                 assert_eq!(participant, &format!("sip:{who}@example.com"));
                 assert_eq!(identity, participant);
@@ -329,7 +333,9 @@ fn a_scripted_session_leaves_one_record_per_event() {
             recipients,
             size,
             mode,
+            verified,
         } => {
+            assert!(*verified);
             assert_eq!(conference.as_deref(), Some(CLUB));
             assert_eq!(sender, "sip:alice@example.com");
             assert_eq!((*recipients, *size, *mode), (3, 4, MessageMode::Pager));
@@ -343,7 +349,9 @@ fn a_scripted_session_leaves_one_record_per_event() {
             recipients,
             size,
             mode,
+            verified,
         } => {
+            assert!(*verified);
             assert_eq!(*conference, None);
             assert_eq!(sender, "sip:alice@example.com");
             assert_eq!((*recipients, *size, *mode), (2, 6, MessageMode::Exploder));
@@ -954,4 +962,225 @@ fn the_credit_check_over_https_verifies_the_server_and_keeps_its_connection() {
     );
     drop(focus);
     basic.stop();
+}
+
+// ----- charging the identity that counts -----
+
+/// The untrusted source an attacker sends from (Linux routes 127.0.0.0/8 on the loopback).
+const ELSEWHERE: &str = "127.0.0.66";
+/// A forged (from ELSEWHERE) or genuine (from the trusted host) assertion of alice.
+const PAI_ALICE: &str = "P-Asserted-Identity: <sip:alice@example.com>\r\n";
+const OPEN: &str = "sip:open@focus.example.com";
+
+/// Trusts 127.0.0.1 only; online charging against `server`; `open` is an open group whose
+/// member is `sink`; `extra` lands in `[charging]`.
+fn trust_config(file: &Path, server: &CreditServer, sink: &Sink, extra: &str) -> String {
+    format!(
+        "[policy]\ntrusted_hosts = [\"127.0.0.1\"]\n{}\n[[groups]]\nuri = \"{OPEN}\"\n[[groups.members]]\nuri = \"{}\"\n",
+        charging_config(file, &format!("online_url = \"{}\"\n{extra}", server.url())),
+        sink.uri()
+    )
+}
+
+/// mallory: on 127.0.0.66, From alice, with a forged P-Asserted-Identity of alice.
+fn mallory(focus: &Focus) -> Ua {
+    let mut ua = Ua::udp_from(focus, "alice", ELSEWHERE);
+    ua.invite_headers = PAI_ALICE.into();
+    ua
+}
+
+/// The real alice, asserted by the trusted host (her From names another device).
+fn alice_asserted(focus: &Focus) -> Ua {
+    let mut ua = Ua::udp(focus, "alice-laptop");
+    ua.invite_headers = PAI_ALICE.into();
+    ua
+}
+
+fn subjects(server: &CreditServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn an_outsider_claiming_alice_never_spends_her_credit_and_is_refused() {
+    let scratch = Scratch::new("unverified-refused");
+    let file = scratch.path("charging.jsonl");
+    let server = CreditServer::start(Credit::Grant);
+    let sink = Sink::start("member");
+    let focus = Focus::start(&trust_config(&file, &server, &sink, ""));
+    let mut m = mallory(&focus);
+    let warning = "399 focus.example.com \"Your identity is not verified: only a verified \
+                   identity may use a charged service\"";
+    let r = try_join(&mut m, TEAM);
+    assert_eq!(r.status, 403, "{}", r.reason);
+    assert_eq!(r.headers.get(HeaderName::Warning), Some(warning));
+    let r = message(&mut m, OPEN, PAI_ALICE, "text/plain", "on alice's bill");
+    assert_eq!(r.status, 403, "{}", r.reason);
+    assert_eq!(r.headers.get(HeaderName::Warning), Some(warning));
+    // The credit server never heard of it, nothing was delivered, and it is counted.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(sink.deliveries().is_empty());
+    assert_eq!(
+        focus.metric("focus_policy_rejections_total{reason=\"unverified_charging\"}"),
+        Some(2.0)
+    );
+    // The same requests through the trusted host with P-Asserted-Identity are charged to
+    // alice, as before.
+    let mut alice = alice_asserted(&focus);
+    assert_eq!(try_join(&mut alice, TEAM).status, 200);
+    let r = message(&mut alice, OPEN, PAI_ALICE, "text/plain", "mine");
+    assert_eq!(r.status, 202);
+    assert_eq!(sink.expect_one(WAIT).body(), "mine");
+    assert_eq!(
+        subjects(&server),
+        ["sip:alice@example.com", "sip:alice@example.com"]
+    );
+    stop(focus);
+    let got = records(&file);
+    assert!(
+        got.iter().all(|e| match &e.record {
+            Record::ParticipantJoin {
+                identity, verified, ..
+            }
+            | Record::ParticipantLeave {
+                identity, verified, ..
+            } => identity == "sip:alice@example.com" && *verified,
+            Record::GroupMessage {
+                sender, verified, ..
+            } => sender == "sip:alice@example.com" && *verified,
+            _ => true,
+        }),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn with_digest_auth_an_outsider_is_challenged_and_charged_as_proven() {
+    let users = support::CredentialsFile::new("focus.example.com", &[("mallory", "evil")]);
+    let scratch = Scratch::new("unverified-challenged");
+    let file = scratch.path("charging.jsonl");
+    let server = CreditServer::start(Credit::Grant);
+    let sink = Sink::start("member");
+    // members_only challenges nothing in an open group: only charging asks for proof here.
+    let focus = Focus::start(&format!(
+        "{}\n[auth]\nmode = \"members_only\"\ncredentials = \"{}\"\n",
+        trust_config(&file, &server, &sink, ""),
+        users.toml_path()
+    ));
+    // Claiming alice: challenged, and the claim never reaches the credit server.
+    let mut m = mallory(&focus);
+    let r = try_join(&mut m, TEAM);
+    assert_eq!(r.status, 401, "{}", r.reason);
+    // Proving itself as mallory: charged as mallory.
+    let mut m = Ua::udp_from(&focus, "mallory", ELSEWHERE);
+    m.domain = "focus.example.com".into();
+    let mut call = Call::new(TEAM);
+    let b = m.invite(&mut call, Some(AUDIO_OFFER));
+    let r = m.expect_final(&b);
+    let challenge = &support::Challenge::all(&r)[0];
+    let auth = challenge.answer("mallory", "evil", "INVITE", TEAM, 1);
+    m.invite_headers = format!("Authorization: {auth}\r\n");
+    let b = m.invite(&mut call, Some(AUDIO_OFFER));
+    let r = m.expect_final(&b);
+    assert_eq!(r.status, 200, "{}", r.reason);
+    call.learn(&r);
+    m.ack(&call);
+    assert_eq!(subjects(&server), ["sip:mallory@focus.example.com"]);
+    assert_eq!(m.bye(&mut call).status, 200);
+    stop(focus);
+    let joins: Vec<(String, bool)> = records(&file)
+        .into_iter()
+        .filter_map(|e| match e.record {
+            Record::ParticipantJoin {
+                identity, verified, ..
+            } => Some((identity, verified)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(joins, [("sip:mallory@focus.example.com".to_string(), true)]);
+}
+
+#[test]
+fn outsiders_may_be_charged_to_their_source_address_and_are_recorded_unverified() {
+    let scratch = Scratch::new("unverified-source");
+    let file = scratch.path("charging.jsonl");
+    let server = CreditServer::start(Credit::Grant);
+    let sink = Sink::start("member");
+    let focus = Focus::start(&trust_config(
+        &file,
+        &server,
+        &sink,
+        "unverified = \"source\"\n",
+    ));
+    let mut m = mallory(&focus);
+    assert_eq!(try_join(&mut m, TEAM).status, 200);
+    let r = message(&mut m, OPEN, PAI_ALICE, "text/plain", "from the outside");
+    assert_eq!(r.status, 202, "{}", r.reason);
+    assert_eq!(sink.expect_one(WAIT).body(), "from the outside");
+    let mut alice = alice_asserted(&focus);
+    assert_eq!(try_join(&mut alice, TEAM).status, 200);
+    assert_eq!(
+        subjects(&server),
+        [
+            "source:127.0.0.66",
+            "source:127.0.0.66",
+            "sip:alice@example.com"
+        ]
+    );
+    stop(focus);
+    let got = records(&file);
+    let mut seen = Vec::new();
+    for e in &got {
+        match &e.record {
+            Record::ParticipantJoin {
+                participant,
+                identity,
+                verified,
+                ..
+            }
+            | Record::ParticipantLeave {
+                participant,
+                identity,
+                verified,
+                ..
+            } => seen.push((
+                e.record.type_name(),
+                participant.clone(),
+                identity.clone(),
+                *verified,
+            )),
+            Record::GroupMessage {
+                sender, verified, ..
+            } => seen.push((
+                e.record.type_name(),
+                String::new(),
+                sender.clone(),
+                *verified,
+            )),
+            _ => {}
+        }
+    }
+    let claim = "sip:alice@example.com".to_string();
+    let outsider = "source:127.0.0.66".to_string();
+    assert_eq!(
+        seen,
+        [
+            ("participant_join", claim.clone(), outsider.clone(), false),
+            ("participant_leave", claim.clone(), outsider.clone(), false),
+            ("group_message", String::new(), outsider.clone(), false),
+            ("participant_join", claim.clone(), claim.clone(), true),
+            ("participant_leave", claim.clone(), claim, true),
+        ],
+        "{got:#?}"
+    );
+    // The raw line says so too, for readers that do not use this crate.
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains(r#""identity":"source:127.0.0.66","verified":false"#),
+        "{text}"
+    );
 }

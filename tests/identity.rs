@@ -472,3 +472,142 @@ fn the_lab_mode_believes_any_from_and_says_so() {
     assert_eq!(m.bye(&mut mc).status, 200);
     assert_eq!(metric(&focus, UNVERIFIED), 0.0);
 }
+
+/// A restarted ad-hoc session calls its members back on behalf of a joiner whose identity
+/// counts, leaving out that joiner: an outsider claiming the creator neither makes the focus
+/// call anyone in her name nor keeps the real creator's call-back from happening.
+#[test]
+fn a_restart_calls_members_back_only_for_a_joiner_whose_identity_counts() {
+    let focus = Focus::start(&config(None, ""));
+    let mut bob = Ua::udp(&focus, "bob");
+    let bob_at = format!("sip:bob@{}", bob.local);
+    let ids = "Contribution-ID: restart-trust\r\n";
+    // The asserted alice creates the group with bob; everyone leaves, and it is remembered.
+    let mut a = alice(&focus);
+    a.invite_headers = format!("{PAI_ALICE}{ids}");
+    let list = resource_lists::render(&[Entry::new(bob_at.clone())]);
+    let (ct, body) = Multipart::mixed(vec![
+        Part::new("application/sdp", support::AUDIO_OFFER),
+        Part::new(resource_lists::MIME_TYPE, list).with_disposition("recipient-list"),
+    ])
+    .encode_with_new_boundary()
+    .unwrap();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    let mut ac = Call::new(FACTORY);
+    let extra = format!("{PAI_ALICE}{ids}Require: recipient-list-invite\r\n");
+    let b = a.send_request(&mut ac, "INVITE", &extra, Some((&ct, &body)));
+    let r = a.expect_final(&b);
+    assert_eq!(r.status, 200, "{r:?}");
+    ac.learn(&r);
+    a.ack(&ac);
+    let inv = bob.expect_invite();
+    let (mut bc, _m) = bob.accept_chat(&inv);
+    assert_eq!(a.bye(&mut ac).status, 200);
+    assert_eq!(bob.bye(&mut bc).status, 200);
+    focus.wait_metric("focus_session_actors", WAIT, |v| v == 0.0);
+
+    // mallory, claiming alice, brings it back: nobody is called in alice's name.
+    let mut m = mallory(&focus);
+    m.invite_headers = format!("{PAI_ALICE}{ids}");
+    let (mut mc, r) = try_join(&mut m, FACTORY);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        metric(&focus, "focus_sessions_started_total{kind=\"restarted\"}"),
+        1.0
+    );
+    bob.assert_quiet(QUIET, "bob called back for an unverified joiner");
+    // The real alice joins it: bob is called back on her behalf, and she is not called.
+    let (mut ac, r) = try_join(&mut a, FACTORY);
+    assert_eq!(r.status, 200, "{r:?}");
+    let inv = bob.expect_invite();
+    assert_eq!(
+        inv.header(HeaderName::ReferredBy),
+        Some("<sip:alice@example.com>")
+    );
+    let (mut bc, _m) = bob.accept_chat(&inv);
+    a.assert_quiet(QUIET, "the joiner is not called back");
+    for (ua, call) in [(&mut a, &mut ac), (&mut bob, &mut bc), (&mut m, &mut mc)] {
+        assert_eq!(ua.bye(call).status, 200);
+    }
+}
+
+/// A REFER in a participant's dialog is decided on the participant bound to that dialog,
+/// never on the REFER's own From: a proven participant on an untrusted address who may
+/// remove others cannot find out (and remove) who hides behind an anonymous alias by writing
+/// that person's address in her From.
+#[test]
+fn an_in_dialog_refer_is_decided_on_the_dialogs_participant_not_its_from() {
+    let users = support::CredentialsFile::new("focus.example.com", &[("mallory", "evil")]);
+    let focus = Focus::start(&format!(
+        r#"
+[policy]
+trusted_hosts = ["127.0.0.1"]
+[auth]
+mode = "untrusted"
+credentials = "{}"
+[[groups]]
+uri = "sip:lounge@focus.example.com"
+remove = "anyone"
+"#,
+        users.toml_path()
+    ));
+    const LOUNGE: &str = "sip:lounge@focus.example.com";
+    // carol joins through the trusted host, anonymously.
+    let mut carol = Ua::udp(&focus, "carol");
+    carol.invite_headers = "Privacy: id\r\n".into();
+    let (mut cc, r) = try_join(&mut carol, LOUNGE);
+    assert_eq!(r.status, 200, "{r:?}");
+    // mallory proves herself (digest) from an untrusted address and joins.
+    let mut m = Ua::udp_from(&focus, "mallory", ELSEWHERE);
+    m.domain = "focus.example.com".into();
+    let mut mc = Call::new(LOUNGE);
+    let b = m.invite(&mut mc, Some(support::AUDIO_OFFER));
+    let r = m.expect_final(&b);
+    let auth = support::Challenge::all(&r)[0].answer("mallory", "evil", "INVITE", LOUNGE, 1);
+    m.invite_headers = format!("Authorization: {auth}\r\n");
+    let b = m.invite(&mut mc, Some(support::AUDIO_OFFER));
+    let r = m.expect_final(&b);
+    assert_eq!(r.status, 200, "{r:?}");
+    mc.learn(&r);
+    m.ack(&mc);
+    m.invite_headers.clear();
+    // In her own dialog, mallory writes carol's address in the REFER's From and asks to remove
+    // carol by her real address: only carol herself may name her so.
+    mc.cseq += 1;
+    let branch = format!("z9hG4bK-forged-{}", std::process::id());
+    let text = m
+        .request_text(
+            "REFER",
+            &mc,
+            mc.cseq,
+            &branch,
+            "Refer-To: <sip:carol@example.com;method=BYE>\r\n",
+            None,
+        )
+        .replace(
+            "<sip:mallory@focus.example.com>;tag=",
+            "<sip:carol@example.com>;tag=",
+        );
+    assert!(
+        text.contains("From: \"mallory\" <sip:carol@example.com>;tag="),
+        "{text}"
+    );
+    m.send_raw(&text);
+    assert_eq!(m.expect_final(&branch).status, 202);
+    // The final NOTIFY (after 100 Trying) says how the removal ended.
+    let frag = loop {
+        let f = m.expect_sipfrag();
+        if f.text().contains("Subscription-State: terminated") {
+            break f;
+        }
+    };
+    assert!(
+        frag.text().contains("SIP/2.0 481"),
+        "carol was found by her real address: {}",
+        frag.text()
+    );
+    carol.assert_quiet(QUIET, "carol is not removed by a forged From");
+    for (ua, call) in [(&mut carol, &mut cc), (&mut m, &mut mc)] {
+        assert_eq!(ua.bye(call).status, 200);
+    }
+}

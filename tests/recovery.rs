@@ -393,3 +393,76 @@ fn a_journal_that_cannot_be_written_is_counted_and_rebuilt_from_memory() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An outsider (127.0.0.66, claiming alice in its From and a forged P-Asserted-Identity) in an
+/// open group is resumed as what it was: unverified. When it answers the resuming re-INVITE
+/// with 481, the focus does not call it again (a call the focus places makes the callee's
+/// address an identity that counts), and the crash's records bill its source address.
+#[test]
+fn an_unverified_participant_that_lost_its_dialog_is_not_called_again() {
+    let dir = temp_dir("recovery-unverified");
+    let (journal, cdr) = (dir.join("journal.jsonl"), dir.join("cdr.jsonl"));
+    let mut focus = Focus::start(&format!(
+        "[policy]\ntrusted_hosts = [\"127.0.0.1\"]\n{}",
+        config(&journal, &cdr, 60)
+    ));
+    let mut m = Ua::udp_from(&focus, "alice", "127.0.0.66");
+    m.invite_headers = "P-Asserted-Identity: <sip:alice@example.com>\r\n".into();
+    let mut chat = m.join_chat(TEAM, Setup::Active);
+    let mut msrp = chat.connect();
+    msrp.bind();
+    let mut bob = join(&focus, "bob", TEAM, "");
+    focus.wait_metric("focus_journal_lines_total{op=\"join\"}", WAIT, |v| v == 2.0);
+    records_until(&cdr, |r| count(r, |x| x["type"] == "participant_join") == 2);
+    focus.kill();
+    let focus = focus.restart();
+
+    let call_id = bob.chat.call.call_id.clone();
+    let inv = invite_where(&mut bob.ua, |r| r.call_id() == call_id);
+    accept_resume(&mut bob, &inv);
+    let old = chat.call.call_id.clone();
+    let inv = invite_where(&mut m, |r| r.call_id() == old);
+    m.respond(&inv.rx, 481);
+    // Nothing but the ACK of the 481: no new INVITE to the outsider's Contact.
+    let called = m.wait_for(Duration::from_secs(2), |x| {
+        x.request()
+            .is_some_and(|r| r.method == Method::Invite && r.call_id() != old)
+    });
+    assert!(called.is_none(), "the focus called the outsider again");
+    assert_eq!(
+        focus.metric("focus_recovered_participants_total{outcome=\"redialed\"}"),
+        Some(0.0)
+    );
+    // The crash's records bill the outsider's address, never alice.
+    let records = records_until(&cdr, |r| {
+        count(r, |x| {
+            x["type"] == "participant_leave" && x["reason"] == "crash"
+        }) == 2
+    });
+    let crash_leaves: Vec<(String, bool)> = records
+        .iter()
+        .filter(|x| x["type"] == "participant_leave" && x["reason"] == "crash")
+        .map(|x| {
+            (
+                x["identity"].as_str().unwrap_or("").to_string(),
+                x["verified"].as_bool().unwrap_or(true),
+            )
+        })
+        .collect();
+    assert!(
+        crash_leaves.contains(&("source:127.0.0.66".to_string(), false)),
+        "{crash_leaves:?}"
+    );
+    assert!(
+        crash_leaves.contains(&("sip:bob@example.com".to_string(), true)),
+        "{crash_leaves:?}"
+    );
+    assert!(
+        !records
+            .iter()
+            .any(|x| x["identity"] == "sip:alice@example.com"),
+        "{records:#?}"
+    );
+    assert_eq!(bob.ua.bye(&mut bob.chat.call).status, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -308,3 +308,65 @@ fn an_msrp_tls_peer_must_present_the_certificate_its_fingerprint_names() {
     assert_eq!(a.say("still here").code, 200);
     assert_eq!(alice.bye(&mut chat_a.call).status, 200);
 }
+
+/// The outbound direction of RFC 4572 / RFC 8122: a participant that listens
+/// (`a=setup:passive`) for MSRP over TLS is connected to by the focus, which accepts only the
+/// certificate the participant's SDP fingerprint names (self-signed or not: the SDP vouches).
+#[test]
+fn the_focus_connecting_out_accepts_only_the_certificate_the_msrp_fingerprint_names() {
+    use cpm_focus::media::msrp::MsrpScheme;
+    use cpm_focus::transport::tls::Fingerprint;
+    use support::Setup;
+    let pki = Pki::new();
+    let focus = Focus::start(&pki.config());
+    let sip_relay = pki.relay(focus.sip_tls.unwrap());
+    let (cert, key) = pki.issue(&["alice.example.com"]);
+    let fingerprint = Fingerprint::sha256_of(&der_of(&cert));
+    let mismatch = "focus_tls_handshake_failures_total{role=\"client\",service=\"msrp\",reason=\"fingerprint_mismatch\"}";
+    // A passive end whose TLS side (in its a=path) presents `cert` and whose SDP offers the
+    // fingerprint of alice's certificate.
+    let passive = |name: &str, cert: &str, key: &str| {
+        let mut end = Endpoint::new(name, Setup::Passive);
+        let listener = std::net::SocketAddr::from(([127, 0, 0, 1], end.path.port.unwrap()));
+        let tls_at = pki.terminator(listener, cert, key);
+        end.path.port = Some(tls_at.port());
+        end.path.scheme = MsrpScheme::Msrps;
+        end.fingerprint = Some(fingerprint.clone());
+        end
+    };
+
+    // mallory listens with another certificate under alice's fingerprint: the focus's
+    // handshake fails, is counted, and no byte of the chat reaches her.
+    let (other, other_key) = pki.issue(&["alice.example.com"]);
+    let mut mallory = Ua::tls(&focus, "mallory", sip_relay);
+    let chat_m = mallory.join_chat_with(TEAM_SIPS, passive("mallory", &other, &other_key));
+    assert!(chat_m.focus_path.is_secure(), "{}", chat_m.focus_path);
+    focus.wait_metric(mismatch, WAIT, |v| v == 1.0);
+
+    // alice listens with the certificate her SDP names: the focus connects and binds, and
+    // she chats with an active participant.
+    let mut alice = Ua::tls(&focus, "alice", sip_relay);
+    let mut chat_a = alice.join_chat_with(TEAM_SIPS, passive("alice", &cert, &key));
+    let mut a = chat_a.connect();
+    let mut bob = Ua::tls(&focus, "bob", sip_relay);
+    let mut chat_b = bob.join_chat_with(
+        TEAM_SIPS,
+        Endpoint::tls("bob", pki.relay(focus.msrp.unwrap())),
+    );
+    let mut b = chat_b.connect();
+    b.bind();
+    assert_eq!(b.say("to the passive end").code, 200);
+    assert_eq!(a.expect_message().text(), "to the passive end");
+    assert_eq!(a.say("and back").code, 200);
+    assert_eq!(b.expect_message().text(), "and back");
+    assert_eq!(
+        focus.metric(mismatch),
+        Some(1.0),
+        "alice's handshake passed"
+    );
+    for (ua, call) in [(&mut alice, &mut chat_a.call), (&mut bob, &mut chat_b.call)] {
+        assert_eq!(ua.bye(call).status, 200);
+    }
+    let mut chat_m = chat_m;
+    let _ = mallory.bye(&mut chat_m.call);
+}

@@ -62,9 +62,14 @@ pub enum Record {
         /// The participant as the other participants see it (an anonymous alias if it asked
         /// for privacy): the key that matches its `participant_leave`.
         participant: String,
-        /// The participant's real identity (P-Asserted-Identity or From): the one to charge.
+        /// The participant's real identity (the identity that counts): the one to charge.
         /// Charging records are internal, so privacy does not hide it here.
         identity: String,
+        /// `false` when the identity is an unproven claim (`policy.identity`): `identity`
+        /// then names the account of its source address (`source:192.0.2.7`), never the
+        /// claim. Written only when `false`.
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        verified: bool,
         /// Whether it called in or the focus called it.
         joining_method: JoiningMethod,
         /// Whether it asked for privacy (and is shown as an alias).
@@ -78,6 +83,11 @@ pub enum Record {
         participant: String,
         /// The participant's real identity.
         identity: String,
+        /// `false` when the identity is an unproven claim (`policy.identity`): `identity`
+        /// then names the account of its source address (`source:192.0.2.7`), never the
+        /// claim. Written only when `false`.
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        verified: bool,
         /// Why it left.
         disconnection_method: DisconnectionMethod,
         /// Time in the session, whole seconds rounded down.
@@ -94,6 +104,11 @@ pub enum Record {
         conference: Option<String>,
         /// The sender's real identity.
         sender: String,
+        /// `false` when the identity is an unproven claim (`policy.identity`): `sender`
+        /// then names the account of its source address (`source:192.0.2.7`), never the
+        /// claim. Written only when `false`.
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        verified: bool,
         /// Recipients the focus sent it to.
         recipients: u32,
         /// Body size in bytes.
@@ -109,6 +124,11 @@ pub enum Record {
         participant: String,
         /// The participant's real identity.
         identity: String,
+        /// `false` when the identity is an unproven claim (`policy.identity`): `identity`
+        /// then names the account of its source address (`source:192.0.2.7`), never the
+        /// claim. Written only when `false`.
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        verified: bool,
         /// Complete messages the participant sent to the group.
         messages_sent: u64,
         /// Bytes of message content the participant sent.
@@ -157,6 +177,14 @@ pub enum StopReason {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How a participant joined (RFC 4575 `joining-type`).
@@ -228,15 +256,24 @@ Then, by `type`:
   during the session.
 - `participant_join`: `conference`; `participant` (as shown to others, possibly an anonymous
   alias); `identity` (the real identity, to charge); `joining_method`: `dialed-in` or
-  `dialed-out`; `anonymous` (boolean).
+  `dialed-out`; `anonymous` (boolean); `verified` (see below).
 - `participant_leave`: `conference`; `participant`; `identity`; `disconnection_method`:
   `departed`, `booted`, `failed` or `busy`; `duration_s` (time in the session); `reason`
-  (optional): `crash` as for `session_stop`.
+  (optional): `crash` as for `session_stop`; `verified`.
 - `group_message`: `conference` (absent for an ad-hoc URI list); `sender` (real identity);
-  `recipients`; `size` (body bytes); `mode`: `pager` or `exploder`.
+  `recipients`; `size` (body bytes); `mode`: `pager` or `exploder`; `verified`.
 - `msrp_volume` (once per participant's MSRP leg, when it ends): `conference`;
   `participant`; `identity`; `messages_sent`; `bytes_sent`; `messages_received`;
-  `bytes_received`.
+  `bytes_received`; `verified`.
+
+`identity` and `sender` are what to bill: the identity the focus proved (a trusted host's
+P-Asserted-Identity or From, digest authentication, or an address the focus called). A
+participant or sender whose identity is an unproven claim (a `From` from outside
+`policy.trusted_hosts`) carries `verified: false`, and its `identity` or `sender` is then the
+account of its source address, `source:<IPv4>` or `source:[<IPv6>]`, never the claim (the
+claim may still show in `participant`, as the others saw it). `verified` is present only when
+`false`. In the lab mode `policy.identity = "from"` a claim counts and is billed as
+written, still with `verified: false`.
 
 After a crash (`kill -9`, power loss) the restarted focus closes, from its journal, what the
 crash interrupted: one `participant_leave` (`failed`, `reason: crash`) per participant and one

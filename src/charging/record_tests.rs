@@ -21,29 +21,33 @@ pub(super) fn every_record() -> Vec<Record> {
         Record::ParticipantJoin {
             conference: conf.clone(),
             participant: "sip:anonymous-1@anonymous.invalid".into(),
-            identity: "sip:alice@example.com".into(),
+            identity: "source:192.0.2.7".into(),
             joining_method: JoiningMethod::DialedOut,
             anonymous: true,
+            verified: false,
         },
         Record::ParticipantLeave {
             conference: conf.clone(),
             participant: "sip:anonymous-1@anonymous.invalid".into(),
-            identity: "sip:alice@example.com".into(),
+            identity: "source:192.0.2.7".into(),
+            verified: false,
             disconnection_method: DisconnectionMethod::Booted,
             duration_s: 61,
             reason: Some(StopReason::Crash),
         },
         Record::GroupMessage {
             conference: Some(conf.clone()),
-            sender: "sip:bob@example.com".into(),
+            sender: "source:[2001:db8::7]".into(),
             recipients: 5,
             size: 1234,
             mode: MessageMode::Exploder,
+            verified: false,
         },
         Record::MsrpVolume {
             conference: conf,
             participant: "sip:bob@example.com".into(),
-            identity: "sip:bob@example.com".into(),
+            identity: "source:192.0.2.8".into(),
+            verified: false,
             messages_sent: 3,
             bytes_sent: 300,
             messages_received: 4,
@@ -69,6 +73,7 @@ fn a_line_has_the_documented_shape() {
             conference: "sip:team@focus.example.com".into(),
             participant: "sip:a@example.com".into(),
             identity: "sip:a@example.com".into(),
+            verified: true,
             disconnection_method: DisconnectionMethod::Departed,
             duration_s: 12,
             reason: None,
@@ -103,10 +108,12 @@ fn absent_options_are_left_out() {
             recipients: 2,
             size: 10,
             mode: MessageMode::Pager,
+            verified: true,
         },
     ))
     .unwrap();
     assert!(!text.contains("conference"), "{text}");
+    assert!(!text.contains("verified"), "{text}");
     let text = serde_json::to_string(&entry(
         1,
         Record::SessionStart {
@@ -195,4 +202,20 @@ fn a_record_is_one_line_whatever_its_text_holds() {
     assert!(
         matches!(back.record, Record::SessionStart { subject: Some(s), .. } if s.starts_with("two\nlines"))
     );
+}
+
+#[test]
+fn an_unverified_identity_is_marked_and_an_absent_mark_reads_as_verified() {
+    let text = serde_json::to_string(&entry(1, every_record().remove(2))).unwrap();
+    assert!(
+        text.contains(r#""identity":"source:192.0.2.7","verified":false"#),
+        "{text}"
+    );
+    // Lines written before the field existed (or with a proven identity) are verified.
+    let old = r#"{"seq":1,"ts":"2025-11-26T01:02:03.045Z","instance":"f","type":"participant_join","conference":"sip:c@f","participant":"sip:a@x","identity":"sip:a@x","joining_method":"dialed-in","anonymous":false}"#;
+    let e: Entry = serde_json::from_str(old).unwrap();
+    assert!(matches!(
+        e.record,
+        Record::ParticipantJoin { verified: true, .. }
+    ));
 }

@@ -42,6 +42,7 @@ fn message(n: u64) -> Record {
         recipients: 3,
         size: n,
         mode: MessageMode::Pager,
+        verified: true,
     }
 }
 

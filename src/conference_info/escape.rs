@@ -70,8 +70,3 @@ pub(crate) fn push_escaped(out: &mut Vec<u8>, s: &str, attr: bool) {
     }
     out.extend_from_slice(&bytes[copied..]);
 }
-
-/// True for characters XML 1.0 allows in a document (production `Char`).
-pub(crate) fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}

@@ -7,23 +7,15 @@
 //! predefined ones and character references, rejects any DTD, and enforces [`Limits`] before
 //! doing work proportional to the input.
 
-use std::borrow::Cow;
-
-use quick_xml::errors::Error as XmlError;
-use quick_xml::escape::{resolve_predefined_entity, EscapeError};
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
-use quick_xml::reader::NsReader;
-use quick_xml::XmlVersion;
 use thiserror::Error;
 
 use super::datetime::parse_datetime;
-use super::escape::is_xml_char;
 use super::model::{
     AvailableMedia, ConferenceDescription, ConferenceInfo, ConferenceState, DisconnectionMethod,
     ElemState, Endpoint, EndpointStatus, Execution, HostInfo, JoiningMethod, Media, MediaStatus,
     SipDialogInfo, UriEntry, User, Users, FOCUS_NAMESPACE, NAMESPACE,
 };
+use crate::xml::{is_xml_space, quote, xml_trim, Fault, Node, Ns, Reader, Tag};
 
 /// Resource bounds for one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,104 +111,37 @@ pub fn parse(input: &[u8], limits: &Limits) -> std::result::Result<ConferenceInf
         });
     }
     let text = std::str::from_utf8(input).map_err(|_| ParseError::NotUtf8)?;
-    let mut reader = NsReader::from_str(text);
-    let config = reader.config_mut();
-    // Empty elements become Start+End, so every element is handled one way.
-    config.expand_empty_elements = true;
-    config.trim_text(false);
-    config.check_end_names = true;
     let mut p = Parser {
-        reader,
-        limits,
-        depth: 0,
-        elements: 0,
-        started: false,
+        xml: Reader::new(text, NAMESPACE, limits.max_depth, limits.max_elements),
     };
     p.document()
 }
 
 type Result<T> = std::result::Result<T, ParseError>;
 
-/// Longest input excerpt an error may quote.
-const QUOTE_MAX: usize = 64;
-
-fn quote(s: &str) -> String {
-    if s.len() <= QUOTE_MAX {
-        return s.to_owned();
-    }
-    let mut end = QUOTE_MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
-}
-
-fn xml_error(e: XmlError) -> ParseError {
-    match e {
-        XmlError::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
-            ParseError::UnknownEntity(quote(&name))
+impl From<Fault> for ParseError {
+    fn from(f: Fault) -> ParseError {
+        match f {
+            Fault::TooDeep { limit } => ParseError::TooDeep { limit },
+            Fault::TooManyElements { limit } => ParseError::TooManyElements { limit },
+            Fault::UnsupportedEncoding(e) => ParseError::UnsupportedEncoding(e),
+            Fault::Dtd => ParseError::Dtd,
+            Fault::UnknownEntity(e) => ParseError::UnknownEntity(e),
+            Fault::InvalidChar(c) => ParseError::InvalidChar(c),
+            Fault::IllegalCharRef { message, .. } | Fault::Malformed(message) => {
+                ParseError::Malformed(message)
+            }
+            Fault::UnboundPrefix(p) => ParseError::UnboundPrefix(p),
+            Fault::UnexpectedEof => ParseError::UnexpectedEof,
+            Fault::UnexpectedElement { parent, child } => {
+                ParseError::UnexpectedElement { parent, child }
+            }
         }
-        XmlError::Namespace(quick_xml::name::NamespaceError::UnknownPrefix(p)) => {
-            ParseError::UnboundPrefix(quote(&p))
-        }
-        other => ParseError::Malformed(quote(&other.to_string())),
     }
 }
 
-fn check_chars(s: &str) -> Result<()> {
-    match s.chars().find(|&c| !is_xml_char(c)) {
-        Some(c) => Err(ParseError::InvalidChar(u32::from(c))),
-        None => Ok(()),
-    }
-}
-
-fn is_xml_space(s: &str) -> bool {
-    s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-}
-
-fn xml_trim(s: &str) -> &str {
-    s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
-}
-
-/// Where an element's name resolved to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Ns {
-    /// `urn:ietf:params:xml:ns:conference-info`.
-    Ours,
-    /// Another namespace, or none: an extension we skip. The namespace is only kept for the
-    /// root element (to report it); skipped subtrees should not allocate.
-    Foreign(Option<String>),
-}
-
-/// An element just opened, with its namespace bindings still in scope.
-struct Tag<'i> {
-    ns: Ns,
-    start: BytesStart<'i>,
-}
-
-impl Tag<'_> {
-    fn local(&self) -> &str {
-        let name = self.start.name();
-        let raw: &str = name.0;
-        raw.rsplit(':').next().unwrap_or(raw)
-    }
-}
-
-/// One step of the document, with comments and PIs already dropped.
-enum Node<'i> {
-    Start(Tag<'i>),
-    End,
-    Text(Cow<'i, str>),
-    Eof,
-}
-
-struct Parser<'i, 'l> {
-    reader: NsReader<&'i [u8]>,
-    limits: &'l Limits,
-    depth: usize,
-    elements: usize,
-    /// Whether any event was seen (an XML declaration is only allowed first).
-    started: bool,
+struct Parser<'i> {
+    xml: Reader<'i>,
 }
 
 /// Stores `value` in `slot`, refusing a second occurrence.
@@ -238,80 +163,10 @@ fn required<T>(value: Option<T>, element: &'static str, child: &'static str) -> 
 }
 
 fn unexpected(parent: &'static str, tag: &Tag<'_>) -> ParseError {
-    ParseError::UnexpectedElement {
-        parent,
-        child: quote(tag.local()),
-    }
+    crate::xml::unexpected(parent, tag).into()
 }
 
-impl<'i> Parser<'i, '_> {
-    fn next(&mut self) -> Result<Node<'i>> {
-        loop {
-            let (ns, event) = self.reader.read_resolved_event().map_err(xml_error)?;
-            let ns = match ns {
-                ResolveResult::Bound(n) if n.0 == NAMESPACE => Ns::Ours,
-                ResolveResult::Bound(n) if self.depth == 0 => Ns::Foreign(Some(quote(n.0))),
-                ResolveResult::Bound(_) => Ns::Foreign(None),
-                ResolveResult::Unbound => Ns::Foreign(None),
-                ResolveResult::Unknown(p) => return Err(ParseError::UnboundPrefix(quote(&p))),
-            };
-            let first = !self.started;
-            self.started = true;
-            match event {
-                Event::Start(start) => {
-                    self.depth += 1;
-                    self.elements += 1;
-                    if self.depth > self.limits.max_depth {
-                        return Err(ParseError::TooDeep {
-                            limit: self.limits.max_depth,
-                        });
-                    }
-                    if self.elements > self.limits.max_elements {
-                        return Err(ParseError::TooManyElements {
-                            limit: self.limits.max_elements,
-                        });
-                    }
-                    return Ok(Node::Start(Tag { ns, start }));
-                }
-                Event::End(_) => {
-                    self.depth = self.depth.saturating_sub(1);
-                    return Ok(Node::End);
-                }
-                // `expand_empty_elements` is on, so this cannot happen; refuse rather than panic.
-                Event::Empty(_) => {
-                    return Err(ParseError::Malformed("unexpanded empty element".into()))
-                }
-                Event::Text(t) => return Ok(Node::Text(t.xml10_content())),
-                Event::CData(c) => return Ok(Node::Text(c.xml10_content())),
-                Event::GeneralRef(r) => {
-                    let text = match r.resolve_char_ref().map_err(xml_error)? {
-                        Some(c) => Cow::Owned(c.to_string()),
-                        None => match resolve_predefined_entity(&r) {
-                            Some(s) => Cow::Borrowed(s),
-                            None => return Err(ParseError::UnknownEntity(quote(&r))),
-                        },
-                    };
-                    return Ok(Node::Text(text));
-                }
-                Event::Comment(_) | Event::PI(_) => continue,
-                Event::Decl(d) => {
-                    if !first {
-                        return Err(ParseError::Malformed("XML declaration not at start".into()));
-                    }
-                    if let Some(enc) = d.encoding() {
-                        let enc = enc.map_err(|e| ParseError::Malformed(quote(&e.to_string())))?;
-                        if !enc.eq_ignore_ascii_case("utf-8") {
-                            return Err(ParseError::UnsupportedEncoding(quote(&enc)));
-                        }
-                    }
-                    continue;
-                }
-                Event::DocType(_) => return Err(ParseError::Dtd),
-                Event::Eof => return Ok(Node::Eof),
-            }
-        }
-    }
-
+impl<'i> Parser<'i> {
     /// Reads the unprefixed attributes `names` of `tag`, ignoring the rest: namespace
     /// declarations, attributes in other namespaces, and unknown unprefixed ones.
     fn attrs<const N: usize>(
@@ -320,104 +175,54 @@ impl<'i> Parser<'i, '_> {
         names: [&'static str; N],
     ) -> Result<[Option<String>; N]> {
         let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
-        for attr in tag.start.attributes() {
-            let attr = attr.map_err(|e| xml_error(e.into()))?;
-            if attr.key.as_namespace_binding().is_some() {
-                continue;
+        self.xml.attributes(tag, |ns, local, value| {
+            if ns.is_some() {
+                return Ok(true);
             }
-            let (ns, local) = self.reader.resolver().resolve_attribute(attr.key);
-            match ns {
-                ResolveResult::Unbound => {}
-                ResolveResult::Bound(_) => continue,
-                ResolveResult::Unknown(p) => return Err(ParseError::UnboundPrefix(quote(&p))),
+            if let Some(i) = names.iter().position(|n| *n == local) {
+                found[i] = Some(value.read()?);
             }
-            let Some(i) = names.iter().position(|n| *n == local.as_ref()) else {
-                continue;
-            };
-            let value = attr
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(xml_error)?;
-            check_chars(&value)?;
-            found[i] = Some(value.into_owned());
-        }
+            Ok::<_, ParseError>(true)
+        })?;
         Ok(found)
     }
 
     /// Reads the attribute `name` of `tag` in the focus's own namespace
     /// ([`FOCUS_NAMESPACE`]), ignoring every other one.
     fn focus_attr(&self, tag: &Tag<'_>, name: &str) -> Result<Option<String>> {
-        for attr in tag.start.attributes() {
-            let attr = attr.map_err(|e| xml_error(e.into()))?;
-            if attr.key.as_namespace_binding().is_some() {
-                continue;
+        let mut found = None;
+        self.xml.attributes(tag, |ns, local, value| {
+            if ns != Some(FOCUS_NAMESPACE) || local != name {
+                return Ok(true);
             }
-            let (ns, local) = self.reader.resolver().resolve_attribute(attr.key);
-            match ns {
-                ResolveResult::Bound(n) if n.0 == FOCUS_NAMESPACE => {}
-                ResolveResult::Unknown(p) => return Err(ParseError::UnboundPrefix(quote(&p))),
-                _ => continue,
-            }
-            if local.as_ref() != name {
-                continue;
-            }
-            let value = attr
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(xml_error)?;
-            check_chars(&value)?;
-            return Ok(Some(value.into_owned()));
-        }
-        Ok(None)
-    }
-
-    /// Skips the rest of an element we do not model (its nodes still count against limits).
-    fn skip(&mut self) -> Result<()> {
-        let mut open = 1usize;
-        while open > 0 {
-            match self.next()? {
-                Node::Start(_) => open += 1,
-                Node::End => open -= 1,
-                Node::Text(_) => {}
-                Node::Eof => return Err(ParseError::UnexpectedEof),
-            }
-        }
-        Ok(())
+            found = Some(value.read()?);
+            Ok::<_, ParseError>(false)
+        })?;
+        Ok(found)
     }
 
     /// Visits the child elements of the element just opened: ours go to `visit`, foreign ones
     /// are skipped, text between them is ignored.
     fn children(&mut self, mut visit: impl FnMut(&mut Self, Tag<'i>) -> Result<()>) -> Result<()> {
         loop {
-            match self.next()? {
+            match self.xml.node()? {
                 Node::End => return Ok(()),
                 Node::Eof => return Err(ParseError::UnexpectedEof),
                 Node::Text(_) => {}
                 Node::Start(tag) => match tag.ns {
                     Ns::Ours => visit(self, tag)?,
-                    Ns::Foreign(_) => self.skip()?,
+                    Ns::Foreign(_) => self.xml.skip()?,
                 },
             }
         }
     }
 
-    /// The text content of a simple element (no child elements allowed).
+    fn skip(&mut self) -> Result<()> {
+        Ok(self.xml.skip()?)
+    }
+
     fn text(&mut self, element: &'static str) -> Result<String> {
-        let mut out = String::new();
-        loop {
-            match self.next()? {
-                Node::Text(t) => {
-                    if out.is_empty() {
-                        out = t.into_owned();
-                    } else {
-                        out.push_str(&t);
-                    }
-                }
-                Node::End => break,
-                Node::Start(tag) => return Err(unexpected(element, &tag)),
-                Node::Eof => return Err(ParseError::UnexpectedEof),
-            }
-        }
-        check_chars(&out)?;
-        Ok(out)
+        Ok(self.xml.text(element)?)
     }
 
     fn value<T>(
@@ -455,7 +260,7 @@ impl<'i> Parser<'i, '_> {
 
     fn document(&mut self) -> Result<ConferenceInfo> {
         let root = loop {
-            match self.next()? {
+            match self.xml.node()? {
                 Node::Start(tag) => break tag,
                 Node::Text(t) if is_xml_space(&t) => {}
                 Node::Text(_) => {
@@ -528,7 +333,7 @@ impl<'i> Parser<'i, '_> {
             _ => Err(unexpected(ROOT, &tag)),
         })?;
         loop {
-            match self.next()? {
+            match self.xml.node()? {
                 Node::Eof => return Ok(doc),
                 Node::Text(t) if is_xml_space(&t) => {}
                 _ => return Err(ParseError::TrailingContent),

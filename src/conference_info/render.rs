@@ -18,6 +18,46 @@ use super::model::{
 /// Appends the XML document for `doc` to `out`.
 pub fn render(doc: &ConferenceInfo, out: &mut Vec<u8>) {
     out.reserve(estimate(doc));
+    open_root(doc, out);
+    Writer { out }.u32(doc.version);
+    children(doc, out);
+}
+
+/// A document rendered once for many NOTIFYs: all of it but the root's `version`, which is
+/// each subscriber's own (RFC 4575 §4.1), given when a copy is made.
+#[derive(Debug, Clone)]
+pub struct Unversioned {
+    /// Up to the opening quote of `version`.
+    head: Bytes,
+    /// From its closing quote to the end.
+    tail: Bytes,
+}
+
+impl Unversioned {
+    /// Renders `doc` with its version left open (`doc.version` is not used).
+    pub fn render(doc: &ConferenceInfo) -> Unversioned {
+        let mut head = Vec::with_capacity(256 + doc.entity.len());
+        open_root(doc, &mut head);
+        let mut tail = Vec::with_capacity(estimate(doc));
+        children(doc, &mut tail);
+        Unversioned {
+            head: Bytes::from(head),
+            tail: Bytes::from(tail),
+        }
+    }
+
+    /// The document with `version` as the root's version.
+    pub fn with_version(&self, version: u32) -> Bytes {
+        let mut out = Vec::with_capacity(self.head.len() + self.tail.len() + 10);
+        out.extend_from_slice(&self.head);
+        Writer { out: &mut out }.u32(version);
+        out.extend_from_slice(&self.tail);
+        Bytes::from(out)
+    }
+}
+
+/// The XML declaration and the root's start tag up to the value of its `version`.
+fn open_root(doc: &ConferenceInfo, out: &mut Vec<u8>) {
     let mut w = Writer { out };
     w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<conference-info xmlns=\"");
     w.raw(NAMESPACE);
@@ -25,7 +65,11 @@ pub fn render(doc: &ConferenceInfo, out: &mut Vec<u8>) {
     w.attr("entity", &doc.entity);
     w.attr("state", doc.state.as_str());
     w.raw(" version=\"");
-    w.u32(doc.version);
+}
+
+/// The rest of the document after the value of the root's `version`.
+fn children(doc: &ConferenceInfo, out: &mut Vec<u8>) {
+    let mut w = Writer { out };
     w.raw("\">");
     if let Some(d) = &doc.description {
         w.description(d);

@@ -214,6 +214,16 @@ fn renders_max_version() {
 }
 
 #[test]
+fn unversioned_copies_carry_the_version_they_are_given() {
+    let once = Unversioned::render(&sample());
+    for version in [0, 7, u32::MAX] {
+        let mut doc = sample();
+        doc.version = version;
+        assert_eq!(once.with_version(version), render_string(&doc).into_bytes());
+    }
+}
+
+#[test]
 fn render_appends_to_existing_buffer() {
     let mut out = b"prefix".to_vec();
     render(&sample(), &mut out);

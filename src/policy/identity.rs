@@ -105,6 +105,47 @@ impl Identity {
     pub fn entitled(&self) -> Option<&str> {
         self.counts.then_some(self.aor.as_str())
     }
+
+    /// Whom charging bills for this sender's request from `source` (see [`Charged`]).
+    pub fn charged(&self, source: IpAddr) -> Charged {
+        Charged::new(&self.aor, self.proof, self.counts, source)
+    }
+}
+
+/// Whom charging bills (the online credit check's subject, the offline records' `identity`
+/// and `sender`): the identity that counts, never an outsider's claim. An outsider (an identity
+/// that does not count) is billed to the account of its source address
+/// ([`source_account`]), so claiming alice's address never spends alice's credit nor shows
+/// as alice in the records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charged {
+    pub subject: String,
+    /// Whether the identity was proven (anything but [`Proof::Claimed`]); in the lab mode
+    /// (`policy.identity = "from"`) a claim counts and is billed, but is still unverified.
+    pub verified: bool,
+}
+
+impl Charged {
+    /// `aor` known by `proof` (`counts`: [`Trust::counts`] of it), sent from `source`.
+    pub fn new(aor: &str, proof: Proof, counts: bool, source: IpAddr) -> Charged {
+        Charged {
+            subject: if counts {
+                aor.to_string()
+            } else {
+                source_account(source)
+            },
+            verified: proof != Proof::Claimed,
+        }
+    }
+}
+
+/// The charging account of an unproven sender: `source:<address>` (IPv6 in brackets; an
+/// IPv4-mapped address as IPv4). No address of record looks like it, so nobody can claim it.
+pub fn source_account(source: IpAddr) -> String {
+    match source.to_canonical() {
+        IpAddr::V4(v4) => format!("source:{v4}"),
+        IpAddr::V6(v6) => format!("source:[{v6}]"),
+    }
 }
 
 /// Whom the focus believes: the identity mode and the trusted hosts (`[policy]`).
@@ -143,6 +184,11 @@ impl Trust {
     pub fn trusts(&self, source: IpAddr) -> bool {
         self.hosts.contains(&source)
             || matches!(source, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| self.hosts.contains(&IpAddr::V4(v4))))
+    }
+
+    /// [`Charged`] for a participant known as `aor` by `proof`, reached at `source`.
+    pub fn charged(&self, aor: &str, proof: Proof, source: IpAddr) -> Charged {
+        Charged::new(aor, proof, self.counts(proof), source)
     }
 
     /// THE decision: whether an identity known this way counts for membership, roles and

@@ -312,3 +312,44 @@ fn only_those_who_may_join_may_watch_a_closed_group() {
         assert!(g.may_watch(&outsider, true).is_ok());
     }
 }
+
+#[test]
+fn an_outsider_is_billed_to_its_source_address_never_to_its_claim() {
+    use super::identity::{source_account, Charged};
+    let v4: IpAddr = "192.0.2.7".parse().unwrap();
+    let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+    let v6: IpAddr = "2001:db8::7".parse().unwrap();
+    assert_eq!(source_account(v4), "source:192.0.2.7");
+    assert_eq!(source_account(mapped), "source:192.0.2.7");
+    assert_eq!(source_account(v6), "source:[2001:db8::7]");
+    let alice = "sip:alice@example.com";
+    assert_eq!(
+        Charged::new(alice, Proof::Claimed, false, v4),
+        Charged {
+            subject: "source:192.0.2.7".into(),
+            verified: false
+        }
+    );
+    // The lab mode bills a claim as written, still unverified.
+    assert_eq!(
+        Charged::new(alice, Proof::Claimed, true, v4),
+        Charged {
+            subject: alice.into(),
+            verified: false
+        }
+    );
+    for proof in [
+        Proof::Asserted,
+        Proof::Authenticated,
+        Proof::TrustedFrom,
+        Proof::Called,
+    ] {
+        assert_eq!(
+            Charged::new(alice, proof, true, v4),
+            Charged {
+                subject: alice.into(),
+                verified: true
+            }
+        );
+    }
+}

@@ -193,6 +193,7 @@ impl SessionActor {
                     display,
                     identity,
                     real,
+                    charged,
                 } => {
                     let (Some(switch), Some(group), Some(me)) =
                         (&self.switch, &self.group, &self.me)
@@ -214,6 +215,7 @@ impl SessionActor {
                             cpim_from,
                             identity,
                             real,
+                            charged,
                             events: Arc::new(SessionMedia(me.addr.clone())),
                         },
                     );
@@ -254,6 +256,7 @@ impl SessionActor {
                                 conference: self.state.conference_uri().to_string(),
                                 participant: v.participant,
                                 identity: v.identity,
+                                verified: v.verified,
                                 messages_sent: v.messages_sent,
                                 bytes_sent: v.bytes_sent,
                                 messages_received: v.messages_received,
@@ -293,13 +296,14 @@ impl SessionActor {
             },
             E::Join {
                 participant,
-                real,
+                charged,
                 dialed_out,
                 anonymous,
             } => Record::ParticipantJoin {
                 conference,
                 participant,
-                identity: real,
+                identity: charged.subject,
+                verified: charged.verified,
                 joining_method: if dialed_out {
                     c::JoiningMethod::DialedOut
                 } else {
@@ -309,13 +313,14 @@ impl SessionActor {
             },
             E::Leave {
                 participant,
-                real,
+                charged,
                 method,
                 duration,
             } => Record::ParticipantLeave {
                 conference,
                 participant,
-                identity: real,
+                identity: charged.subject,
+                verified: charged.verified,
                 disconnection_method: method.into(),
                 duration_s: c::whole_seconds(duration),
                 reason: None,
@@ -326,7 +331,8 @@ impl SessionActor {
                 size,
             } => Record::GroupMessage {
                 conference: Some(conference),
-                sender,
+                sender: sender.subject,
+                verified: sender.verified,
                 recipients,
                 size,
                 mode: c::MessageMode::Pager,

@@ -42,20 +42,22 @@ pub enum ChargeEvent {
     Join {
         /// As the others see it (alias when anonymous).
         participant: String,
-        /// The real identity: charging is internal.
-        real: String,
+        /// Whom to bill: the real identity when it counts (charging is internal), else the
+        /// account of its source address.
+        charged: crate::policy::Charged,
         dialed_out: bool,
         anonymous: bool,
     },
     Leave {
         participant: String,
-        real: String,
+        charged: crate::policy::Charged,
         method: DisconnectionMethod,
         duration: Duration,
     },
     /// A group message relayed (pager mode).
     GroupMessage {
-        sender: String,
+        /// Whom to bill, as for a join.
+        sender: crate::policy::Charged,
         recipients: u32,
         size: u64,
     },

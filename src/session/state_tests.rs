@@ -4,6 +4,8 @@
 use super::*;
 use crate::conference_info::{self as ci, ConferenceInfo};
 use crate::sip::{parse, Framing, Message, ParseLimits};
+use crate::transport::Protocol;
+use bytes::Bytes;
 
 const SDP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 

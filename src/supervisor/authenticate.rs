@@ -96,7 +96,7 @@ impl AuthGate {
 impl Supervisor {
     /// Passes `incoming` on (authenticated when it had to be), or answers it and returns
     /// `None`.
-    pub(super) fn authenticate(&self, mut incoming: IncomingRequest) -> Option<IncomingRequest> {
+    pub(super) fn authenticate(&self, incoming: IncomingRequest) -> Option<IncomingRequest> {
         let Some(gate) = &self.settings.auth else {
             return Some(incoming);
         };
@@ -116,6 +116,20 @@ impl Supervisor {
             }
             join
         };
+        self.judge(gate, incoming, join)
+    }
+
+    /// Checks `incoming`'s credentials and answers it (`None`: a `401` challenge, `403` or
+    /// `400`), or passes it on proven. Also for a request that needs a proven identity
+    /// whatever `auth.mode` says of it (a chargeable request from an outsider).
+    pub(super) fn judge(
+        &self,
+        gate: &AuthGate,
+        mut incoming: IncomingRequest,
+        join: Option<crate::config::JoinRule>,
+    ) -> Option<IncomingRequest> {
+        let req = incoming.request.clone();
+        let source = incoming.source.addr.ip();
         let verdict = gate.check(&req, source);
         verdict.count();
         match verdict {

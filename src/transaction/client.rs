@@ -10,6 +10,8 @@ use super::{Event, Events, ResponseDisposition, StatusClass, Timer, TimerConfig,
 #[cfg(test)]
 mod tests;
 
+super::plumbing::machine_plumbing!(NonInviteClient);
+
 /// State of a [`NonInviteClient`] (RFC 3261 Figure 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NonInviteClientState {
@@ -119,38 +121,6 @@ impl NonInviteClient {
             self.timers.arm(Timer::K, now, self.cfg.t4);
         }
         ResponseDisposition::PassToTu
-    }
-
-    /// The transport failed to carry the request.
-    pub fn on_transport_error(&mut self) {
-        if self.is_terminated() {
-            return;
-        }
-        self.terminate();
-        self.events.push(Event::TransportError);
-    }
-
-    /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let mut fired = 0;
-        while let Some(timer) = self.timers.pop_due(now, &mut fired) {
-            self.on_timer(now, timer);
-        }
-    }
-
-    /// The earliest armed timer: call [`NonInviteClient::handle_timeout`] then.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.earliest()
-    }
-
-    /// The next message to send on the transaction's transport.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.transmits.pop()
-    }
-
-    /// The next event for the TU.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop()
     }
 
     fn on_timer(&mut self, now: Instant, timer: Timer) {

@@ -13,6 +13,8 @@ use super::{
 #[cfg(test)]
 mod tests;
 
+super::plumbing::machine_plumbing!(InviteClient);
+
 /// Timer D's floor on unreliable transports (RFC 3261 §17.1.1.2: "at least 32 seconds").
 const TIMER_D_MIN: Duration = Duration::from_secs(32);
 
@@ -177,38 +179,6 @@ impl InviteClient {
             }
             _ => Err(TransactionError::AckNotExpected),
         }
-    }
-
-    /// The transport failed to carry the INVITE or the ACK.
-    pub fn on_transport_error(&mut self) {
-        if self.is_terminated() {
-            return;
-        }
-        self.terminate();
-        self.events.push(Event::TransportError);
-    }
-
-    /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let mut fired = 0;
-        while let Some(timer) = self.timers.pop_due(now, &mut fired) {
-            self.on_timer(now, timer);
-        }
-    }
-
-    /// The earliest armed timer: call [`InviteClient::handle_timeout`] then.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.earliest()
-    }
-
-    /// The next message to send on the transaction's transport.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.transmits.pop()
-    }
-
-    /// The next event for the TU.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop()
     }
 
     fn on_timer(&mut self, now: Instant, timer: Timer) {

@@ -10,6 +10,8 @@ use super::{Event, Events, StatusClass, Timer, TimerConfig, TransactionError, Tr
 #[cfg(test)]
 mod tests;
 
+super::plumbing::machine_plumbing!(NonInviteServer);
+
 /// State of a [`NonInviteServer`] (RFC 3261 Figure 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NonInviteServerState {
@@ -127,38 +129,10 @@ impl NonInviteServer {
         Ok(())
     }
 
-    /// The transport failed to carry one of this transaction's responses.
-    pub fn on_transport_error(&mut self) {
-        if self.is_terminated() {
-            return;
+    fn on_timer(&mut self, _now: Instant, timer: Timer) {
+        if (self.state, timer) == (NonInviteServerState::Completed, Timer::J) {
+            self.terminate();
         }
-        self.terminate();
-        self.events.push(Event::TransportError);
-    }
-
-    /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let mut fired = 0;
-        while let Some(timer) = self.timers.pop_due(now, &mut fired) {
-            if (self.state, timer) == (NonInviteServerState::Completed, Timer::J) {
-                self.terminate();
-            }
-        }
-    }
-
-    /// The earliest armed timer: call [`NonInviteServer::handle_timeout`] then.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.earliest()
-    }
-
-    /// The next message to send on the transaction's transport.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.transmits.pop()
-    }
-
-    /// The next event for the TU.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop()
     }
 
     fn terminate(&mut self) {

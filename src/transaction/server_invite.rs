@@ -11,6 +11,8 @@ use super::{Event, Events, StatusClass, Timer, TimerConfig, TransactionError, Tr
 #[cfg(test)]
 mod tests;
 
+super::plumbing::machine_plumbing!(InviteServer);
+
 /// State of an [`InviteServer`] (RFC 3261 Figure 7 as redrawn by RFC 6026 Figure 5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum InviteServerState {
@@ -180,38 +182,6 @@ impl InviteServer {
         self.ack_received = true;
         self.timers.cancel(Timer::Retransmit2xx);
         self.events.push(Event::AckReceived);
-    }
-
-    /// The transport failed to carry one of this transaction's messages.
-    pub fn on_transport_error(&mut self) {
-        if self.is_terminated() {
-            return;
-        }
-        self.terminate();
-        self.events.push(Event::TransportError);
-    }
-
-    /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let mut fired = 0;
-        while let Some(timer) = self.timers.pop_due(now, &mut fired) {
-            self.on_timer(now, timer);
-        }
-    }
-
-    /// The earliest armed timer: call [`InviteServer::handle_timeout`] then.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.earliest()
-    }
-
-    /// The next message to send on the transaction's transport.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.transmits.pop()
-    }
-
-    /// The next event for the TU.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop()
     }
 
     fn on_timer(&mut self, now: Instant, timer: Timer) {

@@ -160,6 +160,51 @@ impl Pki {
         )
     }
 
+    /// A TLS server on loopback presenting `cert` (PEM, with its `key`): each connection's
+    /// bytes after the handshake are carried over plain TCP to `target` (a passive test
+    /// participant's MSRP listener), so the focus connecting out speaks real TLS to it.
+    pub fn terminator(&self, target: SocketAddr, cert: &str, key: &str) -> SocketAddr {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+            .map(|c| c.unwrap())
+            .collect();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let Ok(mut plain) = tokio::net::TcpStream::connect(target).await else {
+                            return;
+                        };
+                        let _ = plain.set_nodelay(true);
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    });
+                }
+            });
+        });
+        addr
+    }
+
     /// [`Pki::relay`] whose TLS side presents a client certificate (PEM certificate and key).
     pub fn relay_as(&self, target: SocketAddr, cert: &str, key: &str) -> SocketAddr {
         let mut roots = rustls::RootCertStore::empty();

@@ -7,20 +7,12 @@
 //! entities beyond the five predefined ones and character references, rejects any DTD, reads
 //! UTF-8 only, and enforces [`ListLimits`] before doing work proportional to the input.
 
-use std::borrow::Cow;
-
-use quick_xml::errors::Error as XmlError;
-use quick_xml::escape::{resolve_predefined_entity, EscapeError, ParseCharRefError};
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{NamespaceError, ResolveResult};
-use quick_xml::reader::NsReader;
-use quick_xml::XmlVersion;
 use thiserror::Error;
 
 use super::model::{
     CopyControl, Entry, Reference, ResourceList, COPY_CONTROL_NAMESPACE, NAMESPACE,
 };
-use crate::body::quote;
+use crate::xml::{check_chars, is_xml_space, quote, xml_trim, Fault, Node, Ns, Reader, Tag};
 
 /// Resource bounds for one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +106,27 @@ pub enum ListError {
 
 type Result<T> = std::result::Result<T, ListError>;
 
+impl From<Fault> for ListError {
+    fn from(f: Fault) -> ListError {
+        match f {
+            Fault::TooDeep { limit } => ListError::TooDeep { limit },
+            Fault::TooManyElements { limit } => ListError::TooManyElements { limit },
+            Fault::UnsupportedEncoding(e) => ListError::UnsupportedEncoding(e),
+            Fault::Dtd => ListError::Dtd,
+            Fault::UnknownEntity(e) => ListError::UnknownEntity(e),
+            Fault::InvalidChar(c) | Fault::IllegalCharRef { code: c, .. } => {
+                ListError::InvalidChar(c)
+            }
+            Fault::UnboundPrefix(p) => ListError::UnboundPrefix(p),
+            Fault::Malformed(m) => ListError::Malformed(m),
+            Fault::UnexpectedEof => ListError::UnexpectedEof,
+            Fault::UnexpectedElement { parent, child } => {
+                ListError::UnexpectedElement { parent, child }
+            }
+        }
+    }
+}
+
 /// Parses one resource-lists document.
 pub fn parse(xml: &[u8], limits: &ListLimits) -> Result<ResourceList> {
     if xml.len() > limits.max_bytes {
@@ -126,112 +139,31 @@ pub fn parse(xml: &[u8], limits: &ListLimits) -> Result<ResourceList> {
     // Characters XML forbids anywhere (names, skipped text, comments); references to them are
     // checked where they are expanded.
     check_chars(text)?;
-    let mut reader = NsReader::from_str(text);
-    let config = reader.config_mut();
-    // Empty elements become Start+End, so every element is handled one way.
-    config.expand_empty_elements = true;
-    config.trim_text(false);
-    config.check_end_names = true;
     let mut p = Parser {
-        reader,
-        max_depth: limits.max_depth.min(DEPTH_CAP),
+        xml: Reader::new(
+            text,
+            NAMESPACE,
+            limits.max_depth.min(DEPTH_CAP),
+            limits.max_elements,
+        ),
         limits,
-        depth: 0,
-        elements: 0,
         entries: 0,
-        started: false,
         out: ResourceList::default(),
     };
     p.document()?;
     Ok(p.out)
 }
 
-fn xml_error(e: XmlError) -> ListError {
-    match e {
-        XmlError::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
-            ListError::UnknownEntity(quote(&name))
-        }
-        XmlError::Escape(EscapeError::InvalidCharRef(ParseCharRefError::IllegalCharacter(c))) => {
-            ListError::InvalidChar(c)
-        }
-        XmlError::Namespace(NamespaceError::UnknownPrefix(p)) => {
-            ListError::UnboundPrefix(quote(&p))
-        }
-        other => ListError::Malformed(quote(&other.to_string())),
-    }
-}
-
-/// XML 1.0 `Char`: what a document may contain at all, even as a character reference.
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-fn check_chars(s: &str) -> Result<()> {
-    match s.chars().find(|&c| !is_xml_char(c)) {
-        Some(c) => Err(ListError::InvalidChar(u32::from(c))),
-        None => Ok(()),
-    }
-}
-
-fn is_xml_space(s: &str) -> bool {
-    s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-}
-
-fn xml_trim(s: &str) -> &str {
-    s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
-}
-
-/// Where an element's name resolved to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Ns {
-    /// `urn:ietf:params:xml:ns:resource-lists`.
-    Lists,
-    /// Any other namespace, or none: an extension to skip. The namespace is kept only for the
-    /// root element (to report it), so skipped subtrees do not allocate.
-    Foreign(Option<String>),
-}
-
-/// An element just opened, with its namespace bindings still in scope.
-struct Tag<'i> {
-    ns: Ns,
-    start: BytesStart<'i>,
-}
-
-impl Tag<'_> {
-    fn local(&self) -> &str {
-        let name = self.start.name();
-        let raw: &str = name.0;
-        raw.rsplit(':').next().unwrap_or(raw)
-    }
-}
-
-/// One step of the document, comments and PIs dropped.
-enum Node<'i> {
-    Start(Tag<'i>),
-    End,
-    Text(Cow<'i, str>),
-    Eof,
-}
-
 struct Parser<'i, 'l> {
-    reader: NsReader<&'i [u8]>,
+    xml: Reader<'i>,
     limits: &'l ListLimits,
-    /// `limits.max_depth`, capped.
-    max_depth: usize,
-    depth: usize,
-    elements: usize,
     /// Entries and references seen so far.
     entries: usize,
-    /// Whether any event was seen (an XML declaration is only allowed first).
-    started: bool,
     out: ResourceList,
 }
 
 fn unexpected(parent: &'static str, tag: &Tag<'_>) -> ListError {
-    ListError::UnexpectedElement {
-        parent,
-        child: quote(tag.local()),
-    }
+    crate::xml::unexpected(parent, tag).into()
 }
 
 /// Which attribute to read: its namespace (`None` for unprefixed) and local name.
@@ -247,72 +179,6 @@ const BARE_COPY_CONTROL: AttrName = (None, "copyControl");
 const BARE_ANONYMIZE: AttrName = (None, "anonymize");
 
 impl<'i> Parser<'i, '_> {
-    fn next(&mut self) -> Result<Node<'i>> {
-        loop {
-            let (ns, event) = self.reader.read_resolved_event().map_err(xml_error)?;
-            let ns = match ns {
-                ResolveResult::Bound(n) if n.0 == NAMESPACE => Ns::Lists,
-                ResolveResult::Bound(n) if self.depth == 0 => Ns::Foreign(Some(quote(n.0))),
-                ResolveResult::Bound(_) | ResolveResult::Unbound => Ns::Foreign(None),
-                ResolveResult::Unknown(p) => return Err(ListError::UnboundPrefix(quote(&p))),
-            };
-            let first = !self.started;
-            self.started = true;
-            match event {
-                Event::Start(start) => {
-                    self.depth += 1;
-                    self.elements += 1;
-                    if self.depth > self.max_depth {
-                        return Err(ListError::TooDeep {
-                            limit: self.max_depth,
-                        });
-                    }
-                    if self.elements > self.limits.max_elements {
-                        return Err(ListError::TooManyElements {
-                            limit: self.limits.max_elements,
-                        });
-                    }
-                    return Ok(Node::Start(Tag { ns, start }));
-                }
-                Event::End(_) => {
-                    self.depth = self.depth.saturating_sub(1);
-                    return Ok(Node::End);
-                }
-                // `expand_empty_elements` is on, so this cannot happen; refuse rather than panic.
-                Event::Empty(_) => {
-                    return Err(ListError::Malformed("unexpanded empty element".into()))
-                }
-                Event::Text(t) => return Ok(Node::Text(t.xml10_content())),
-                Event::CData(c) => return Ok(Node::Text(c.xml10_content())),
-                Event::GeneralRef(r) => {
-                    let text = match r.resolve_char_ref().map_err(xml_error)? {
-                        Some(c) => Cow::Owned(c.to_string()),
-                        None => match resolve_predefined_entity(&r) {
-                            Some(s) => Cow::Borrowed(s),
-                            None => return Err(ListError::UnknownEntity(quote(&r))),
-                        },
-                    };
-                    return Ok(Node::Text(text));
-                }
-                Event::Comment(_) | Event::PI(_) => continue,
-                Event::Decl(d) => {
-                    if !first {
-                        return Err(ListError::Malformed("XML declaration not at start".into()));
-                    }
-                    if let Some(enc) = d.encoding() {
-                        let enc = enc.map_err(|e| ListError::Malformed(quote(&e.to_string())))?;
-                        if !enc.eq_ignore_ascii_case("utf-8") {
-                            return Err(ListError::UnsupportedEncoding(quote(&enc)));
-                        }
-                    }
-                    continue;
-                }
-                Event::DocType(_) => return Err(ListError::Dtd),
-                Event::Eof => return Ok(Node::Eof),
-            }
-        }
-    }
-
     /// Reads the attributes `names` of `tag`, ignoring the rest: namespace declarations,
     /// attributes of other namespaces, unknown names.
     fn attrs<const N: usize>(
@@ -321,22 +187,9 @@ impl<'i> Parser<'i, '_> {
         names: [AttrName; N],
     ) -> Result<[Option<String>; N]> {
         let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
-        for attr in tag.start.attributes() {
-            let attr = attr.map_err(|e| xml_error(e.into()))?;
-            if attr.key.as_namespace_binding().is_some() {
-                continue;
-            }
-            let (ns, local) = self.reader.resolver().resolve_attribute(attr.key);
-            let ns: Option<&str> = match ns {
-                ResolveResult::Unbound => None,
-                ResolveResult::Bound(n) => Some(n.0),
-                ResolveResult::Unknown(p) => return Err(ListError::UnboundPrefix(quote(&p))),
-            };
-            let Some(i) = names
-                .iter()
-                .position(|(n, l)| *n == ns && *l == local.as_ref())
-            else {
-                continue;
+        self.xml.attributes(tag, |ns, local, value| {
+            let Some(i) = names.iter().position(|(n, l)| *n == ns && *l == local) else {
+                return Ok(true);
             };
             if found[i].is_some() {
                 // The same name under two prefixes: two readers could pick different ones.
@@ -345,64 +198,26 @@ impl<'i> Parser<'i, '_> {
                     names[i].1
                 )));
             }
-            let value = attr
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(xml_error)?;
-            check_chars(&value)?;
-            found[i] = Some(value.into_owned());
-        }
+            found[i] = Some(value.read()?);
+            Ok(true)
+        })?;
         Ok(found)
-    }
-
-    /// Skips the rest of an element (its nodes still count against the limits).
-    fn skip(&mut self) -> Result<()> {
-        let mut open = 1usize;
-        while open > 0 {
-            match self.next()? {
-                Node::Start(_) => open += 1,
-                Node::End => open -= 1,
-                Node::Text(_) => {}
-                Node::Eof => return Err(ListError::UnexpectedEof),
-            }
-        }
-        Ok(())
     }
 
     /// Visits the child elements of the element just opened: resource-lists ones go to
     /// `visit`, foreign ones are skipped, text between them is ignored.
     fn children(&mut self, mut visit: impl FnMut(&mut Self, Tag<'i>) -> Result<()>) -> Result<()> {
         loop {
-            match self.next()? {
+            match self.xml.node()? {
                 Node::End => return Ok(()),
                 Node::Eof => return Err(ListError::UnexpectedEof),
                 Node::Text(_) => {}
                 Node::Start(tag) => match tag.ns {
-                    Ns::Lists => visit(self, tag)?,
-                    Ns::Foreign(_) => self.skip()?,
+                    Ns::Ours => visit(self, tag)?,
+                    Ns::Foreign(_) => self.xml.skip()?,
                 },
             }
         }
-    }
-
-    /// The text of a text-only element such as `<display-name>`.
-    fn text(&mut self, element: &'static str) -> Result<String> {
-        let mut out = String::new();
-        loop {
-            match self.next()? {
-                Node::Text(t) => {
-                    if out.is_empty() {
-                        out = t.into_owned();
-                    } else {
-                        out.push_str(&t);
-                    }
-                }
-                Node::End => break,
-                Node::Start(tag) => return Err(unexpected(element, &tag)),
-                Node::Eof => return Err(ListError::UnexpectedEof),
-            }
-        }
-        check_chars(&out)?;
-        Ok(out)
     }
 
     /// Counts one more entry or reference against the limit.
@@ -418,7 +233,7 @@ impl<'i> Parser<'i, '_> {
 
     fn document(&mut self) -> Result<()> {
         let root = loop {
-            match self.next()? {
+            match self.xml.node()? {
                 Node::Start(tag) => break tag,
                 Node::Text(t) if is_xml_space(&t) => {}
                 Node::Text(_) => {
@@ -445,7 +260,7 @@ impl<'i> Parser<'i, '_> {
             _ => Err(unexpected("resource-lists", &tag)),
         })?;
         loop {
-            match self.next()? {
+            match self.xml.node()? {
                 Node::Eof => return Ok(()),
                 Node::Text(t) if is_xml_space(&t) => {}
                 _ => return Err(ListError::TrailingContent),
@@ -465,7 +280,7 @@ impl<'i> Parser<'i, '_> {
                         element: "display-name",
                     });
                 }
-                p.text("display-name").map(drop)
+                Ok(p.xml.text("display-name").map(drop)?)
             }
             "list" => p.list(),
             "entry" => {
@@ -483,14 +298,14 @@ impl<'i> Parser<'i, '_> {
                 p.out
                     .unresolved
                     .push(Reference::EntryRef(xml_trim(&reference).to_owned()));
-                p.skip()
+                Ok(p.xml.skip()?)
             }
             "external" => {
                 p.count_entry()?;
                 let [anchor] = p.attrs(&tag, [ANCHOR])?;
                 let anchor = anchor.map(|a| xml_trim(&a).to_owned());
                 p.out.unresolved.push(Reference::External(anchor));
-                p.skip()
+                Ok(p.xml.skip()?)
             }
             _ => Err(unexpected(EL, &tag)),
         })
@@ -557,7 +372,7 @@ impl<'i> Parser<'i, '_> {
                         element: "display-name",
                     });
                 }
-                display_name = Some(p.text("display-name")?);
+                display_name = Some(p.xml.text("display-name")?);
                 Ok(())
             }
             _ => Err(unexpected(EL, &tag)),

@@ -144,8 +144,10 @@ pub struct Member {
     pub cpim_from: Addr,
     /// The identity a private message names to reach this member.
     pub identity: String,
-    /// The real identity, for charging.
+    /// The real identity (vouching for the CPIM `From` of its messages).
     real: String,
+    /// Whom charging bills for its volume.
+    charged: crate::policy::Charged,
     /// Messages and bytes sent, messages and bytes received (charging).
     volume: [AtomicU64; 4],
     /// Pre-encoded path lines toward this member.
@@ -235,7 +237,9 @@ pub struct AlreadyBound;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
     pub participant: String,
+    /// Whom to bill ([`crate::policy::Charged`]).
     pub identity: String,
+    pub verified: bool,
     pub messages_sent: u64,
     pub bytes_sent: u64,
     pub messages_received: u64,
@@ -250,8 +254,10 @@ pub struct MemberSpec {
     pub fingerprint: Option<crate::transport::tls::Fingerprint>,
     pub cpim_from: Addr,
     pub identity: String,
-    /// The real identity (charging only; never shown).
+    /// The real identity (vouching only; never shown).
     pub real: String,
+    /// Whom charging bills: the real identity when it counts, else its source's account.
+    pub charged: crate::policy::Charged,
     pub events: Arc<dyn MemberEvents>,
 }
 
@@ -378,6 +384,7 @@ impl Switch {
             cpim_from: spec.cpim_from,
             identity: spec.identity,
             real: spec.real,
+            charged: spec.charged,
             volume: Default::default(),
             to_path,
             from_path,
@@ -409,7 +416,8 @@ impl Switch {
         self.close_member(&m);
         Some(Volume {
             participant: m.identity.clone(),
-            identity: m.real.clone(),
+            identity: m.charged.subject.clone(),
+            verified: m.charged.verified,
             messages_sent: m.volume[0].load(Ordering::Relaxed),
             bytes_sent: m.volume[1].load(Ordering::Relaxed),
             messages_received: m.volume[2].load(Ordering::Relaxed),

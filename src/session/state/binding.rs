@@ -6,7 +6,12 @@
 //! dial-out, a resume after a restart) is held to the address its peer's 2xx came from. Knowing
 //! a participant's Call-ID and tags is then not enough to end its session or move its media.
 
-use super::*;
+use super::dialogs::Owner;
+use super::referrals::ReferVia;
+use super::{RequestCtx, SessionState};
+use crate::dialog::Dialog;
+use crate::sip::Request;
+use crate::transport::Target;
 
 /// Why an in-dialog request is refused before its dialog sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,11 +46,11 @@ impl SessionState {
                 .get(&pid)
                 .map(|p| (&p.dialog, p.real.as_str())),
             Owner::Subscription(sid) => self
-                .subscriptions
+                .package
                 .get(&sid)
                 .map(|s| (&s.dialog, s.subscriber.as_str())),
             Owner::Referral(rid) => match self.referrals.get(&rid).map(|r| &r.via) {
-                Some(refer::ReferVia::Own(d)) => Some((&**d, "")),
+                Some(ReferVia::Own(d)) => Some((&**d, "")),
                 _ => None,
             },
         }

@@ -3,9 +3,14 @@
 //! `{"action": "lock" | "unlock" | "end" | "mute" | "unmute", "target": "sip:..."}`.
 //! Only roles the group policy allows to moderate may; anyone else gets 403.
 
-use super::*;
+use super::identity;
+use super::refer;
+use super::{Effect, RequestCtx, SessionState};
+use crate::conference_info::{DisconnectionMethod, EndpointStatus};
 use crate::sip::CONTROL;
+use crate::sip::{HeaderName, Request};
 use serde::Deserialize;
+use std::time::Instant;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,7 +79,7 @@ impl SessionState {
                 let found = self
                     .participants
                     .iter_mut()
-                    .find(|(_, p)| refer::names(&p.identity, &p.real, &aor, &requester))
+                    .find(|(_, p)| refer::names(&p.identity, &p.real, &aor, Some(&requester)))
                     .map(|(pid, p)| {
                         p.muted = mute;
                         (*pid, p.msrp.as_ref().map(|l| l.session_id.clone()))
@@ -95,7 +100,7 @@ impl SessionState {
                 // A muted talker loses the floor and is not granted it again.
                 self.talk_mute(now, target_pid, mute);
                 if let Some(session_id) = session {
-                    self.effects.push_back(Effect::MsrpMute {
+                    self.out.effects.push_back(Effect::MsrpMute {
                         session_id,
                         muted: mute,
                     });

@@ -3,13 +3,14 @@
 //! news move the floor, and every change shows in conference-info as the participants'
 //! `<media>`.
 
-use super::*;
+use super::{Effect, SessionState};
 use crate::config::MediaKind;
 use crate::floor::bfcp::Message;
 use crate::floor::UserInfo;
 use crate::media::rtp::RtpEvent;
 use crate::policy::Action;
 use crate::session::talk::{Talk, TalkAnswer};
+use std::time::Instant;
 
 impl SessionState {
     /// Turns talk bursts on under BFCP conference `conference_id` (the actor registered it
@@ -168,7 +169,9 @@ impl SessionState {
             .participants()
             .map(|pid| (pid, t.media(pid).into_iter().collect()))
             .collect();
-        self.effects.extend(effects.into_iter().map(Effect::Talk));
+        self.out
+            .effects
+            .extend(effects.into_iter().map(Effect::Talk));
         let mut changed = false;
         for (pid, m) in media {
             changed |= self.roster.set_media(pid, &m);

@@ -2,8 +2,12 @@
 //! decision here goes through [`crate::policy::Trust`] (`identify`, `counts`), so a join, a
 //! REFER, a moderation request, a subscription and a group message judge a claim alike.
 
-use super::*;
+use super::participants::Participant;
+use super::{RequestCtx, SessionState};
+use crate::config::Role;
 use crate::policy::Action;
+use crate::policy::{Identity, Refusal};
+use crate::sip::Request;
 
 /// Who asks for a control action.
 pub(super) enum Requester<'a> {

@@ -5,10 +5,15 @@
 //! participant whose session is not refreshed in time. The others see it leave as
 //! `disconnected` / `failed`.
 
-use super::*;
+use super::outbox::Pending;
+use super::{Effect, OutgoingSpec, RequestCtx, SessionState};
+use crate::conference_info::DisconnectionMethod;
 use crate::session_timer::{
     self as st, Duty, RefreshAnswer, SessionTimer, TimerAction, TimerHeaders, UasDecision,
 };
+use crate::sip::ALLOW;
+use crate::sip::{HeaderName, Method, Request, Response};
+use std::time::Instant;
 
 impl SessionState {
     /// Reads and negotiates the session timer of an INVITE or UPDATE the focus answers;
@@ -141,7 +146,7 @@ impl SessionState {
     /// True while the focus's refresh re-INVITE is outstanding in `pid`'s dialog (an
     /// incoming offer then gets 491, RFC 3261 §14.2).
     pub(super) fn refresh_invite_pending(&self, pid: u64) -> bool {
-        self.pending.values().any(|x| {
+        self.out.pending.values().any(|x| {
             matches!(x, Pending::Refresh { pid: p, invite: true, .. } if *p == pid)
                 || matches!(x, Pending::Resume { pid: p, .. } if *p == pid)
         })
@@ -222,8 +227,8 @@ impl SessionState {
             destination: p.dialog.destination(),
             invite: invite.then(|| p.dialog.invite_basis(cseq)),
         };
-        let token = self.id();
-        self.pending.insert(
+        let token = self.out.id();
+        self.out.pending.insert(
             token,
             Pending::Refresh {
                 pid,
@@ -232,7 +237,7 @@ impl SessionState {
                 asked: interval,
             },
         );
-        self.effects.push_back(Effect::Send {
+        self.out.effects.push_back(Effect::Send {
             token,
             request: Box::new(spec),
         });

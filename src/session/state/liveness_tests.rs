@@ -427,7 +427,12 @@ fn a_recovered_session_reinvites_in_the_old_dialog_and_resumes_on_200() {
 
 #[test]
 fn a_participant_that_lost_the_dialog_is_called_again_and_a_refusal_removes_it() {
-    let crashed = crashed_session();
+    let mut crashed = crashed_session();
+    // Her identity counts (asserted by the trusted core): only such a participant is called
+    // again (see the next test).
+    for p in crashed.participants.values_mut() {
+        p.proof = "asserted".into();
+    }
     let mut h = harness_with(timers(1800, 90));
     h.s.recover(h.now, crashed.clone());
     let out = h.drain();
@@ -480,6 +485,35 @@ fn a_participant_that_lost_the_dialog_is_called_again_and_a_refusal_removes_it()
         out.journal.as_slice(),
         [JournalEvent::Leave { .. }, JournalEvent::Close]
     ));
+}
+
+#[test]
+fn an_unverified_participant_that_lost_the_dialog_is_not_called_again() {
+    let mut crashed = crashed_session();
+    for p in crashed.participants.values_mut() {
+        p.proof = "claimed".into();
+    }
+    let mut h = harness_with(timers(1800, 90));
+    h.s.recover(h.now, crashed);
+    let out = h.drain();
+    let reinvite = out
+        .sent
+        .iter()
+        .find(|s| s.method == Method::Invite)
+        .unwrap();
+    let out = reply(&mut h, reinvite.token, 481, "1002 INVITE", "", "");
+    assert!(
+        !out.sent.iter().any(|s| s.method == Method::Invite),
+        "an outsider's Contact is called as the address it claimed"
+    );
+    assert_eq!(h.s.participant_count(), 0);
+    assert!(out.charges.iter().any(|c| matches!(
+        c,
+        ChargeEvent::Leave {
+            method: DisconnectionMethod::Failed,
+            ..
+        }
+    )));
 }
 
 #[test]

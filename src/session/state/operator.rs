@@ -4,8 +4,12 @@
 //! by the group policy like any moderator's request, and its actions end in the same BYEs,
 //! NOTIFYs and charging records.
 
-use super::*;
+use super::{SessionSettings, SessionState};
+use crate::conference_info::DisconnectionMethod;
+use crate::config::Role;
 use serde::Serialize;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// What the admin API asks of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +119,7 @@ impl SessionState {
             AdminCommand::End => {
                 allow(self, crate::policy::Action::Moderate)?;
                 self.end_conference(now, &format!("conference ended by {OPERATOR}"));
-                let sids: Vec<u64> = self.subscriptions.keys().copied().collect();
+                let sids = self.package.ids();
                 for sid in sids {
                     self.terminate_subscription(now, sid, "noresource");
                 }
@@ -183,7 +187,7 @@ impl SessionState {
             uri: self.settings.conference_uri.clone(),
             kind: self.settings.kind.as_str(),
             participants: self.participants.len(),
-            subscriptions: self.subscriptions.len(),
+            subscriptions: self.package.len(),
             dialing: self.dialouts.len(),
             created: rfc3339(self.epoch.1),
             active_since: self.started.map(|s| rfc3339(self.wall(s))),

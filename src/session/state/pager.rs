@@ -5,11 +5,21 @@
 //! bounded by a queue; every failed delivery is counted and, when the sender asked for it
 //! (IMDN in CPIM), reported back. A session lives until each delivery is answered.
 
-use super::*;
+use super::outbox::Pending;
+use super::outbox::{NegativeReport, Outbox};
+use super::{Effect, OutgoingSpec, RequestCtx, SessionState};
+use crate::dialog::Destination;
 use crate::media::cpim::vouch::{same_aor, vouch, Path, Sender};
 use crate::media::cpim::{Addr as CpimAddr, Cpim, CpimLimits};
 use crate::media::imdn;
+use crate::overload::ShareRefusal;
+use crate::policy::{Identity, Refusal, ANONYMOUS_DOMAIN};
+use crate::sip::new_tag;
+use crate::sip::{HeaderName, MessageWriter, Method, Request};
+use bytes::Bytes;
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// One delivery waiting for its turn.
 pub(in crate::session) struct PagerItem {
@@ -18,27 +28,109 @@ pub(in crate::session) struct PagerItem {
     pub recipient: String,
 }
 
-/// What a failed delivery reports back to the sender (RFC 5438 negative-delivery).
-pub(in crate::session) struct NegativeReport {
-    pub imdn_id: String,
-    /// Where the report goes: the sender's Contact, or its address of record.
-    pub sender_target: crate::sip::Uri,
-    pub sender: String,
+/// A session's group messages: the paced queue of deliveries, those sent and not yet
+/// answered, and each sender's share. Sends go out through the [`Outbox`].
+pub(in crate::session) struct Pager {
+    pacer: Pacer,
+    /// Deliveries sent and not yet answered: the session stays until each is counted (and
+    /// reported when it fails).
+    in_flight: usize,
+    /// Group messages per sender (fair share).
+    senders: crate::overload::SenderBuckets,
+}
+
+impl Pager {
+    pub(super) fn new() -> Pager {
+        Pager {
+            pacer: Pacer::new(),
+            in_flight: 0,
+            senders: Default::default(),
+        }
+    }
+
+    /// Nothing waits, nothing is on its way, and no bucket is refilling.
+    pub(super) fn is_idle(&self) -> bool {
+        self.pacer.queue.is_empty()
+            && self.in_flight == 0
+            && self.pacer.rested_at.is_none()
+            && self.senders.rested_at().is_none()
+    }
+
+    /// When the pager next has work at `rate` per second.
+    pub(super) fn deadlines(&self, now: Instant, rate: f64) -> impl Iterator<Item = Instant> {
+        let pacer = self.pacer.next_at(now, rate).or(self.pacer.rested_at);
+        pacer.into_iter().chain(self.senders.rested_at())
+    }
+
+    /// Forgets senders whose buckets are full again.
+    pub(super) fn expire(&mut self, now: Instant) {
+        self.senders.expire(now);
+    }
+
+    /// A delivery was answered (or failed).
+    pub(super) fn answered(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Sends what the token bucket allows now, at `rate` per second.
+    pub(super) fn pump(&mut self, now: Instant, rate: f64, out: &mut Outbox) {
+        self.pacer.refill(now, rate);
+        let mut sent = false;
+        while self.pacer.tokens >= 1.0 {
+            if self.pacer.queue.is_empty() {
+                break;
+            }
+            self.pacer.tokens -= 1.0;
+            self.send_next(out);
+            sent = true;
+        }
+        if sent {
+            // Recompute when the bucket is full again.
+            self.pacer.refill(now, rate);
+        }
+    }
+
+    /// Sends every waiting delivery at once, unpaced: the session is ending (shutdown) and
+    /// an accepted message must still reach everyone or be reported failed.
+    pub(super) fn flush(&mut self, out: &mut Outbox) {
+        while !self.pacer.queue.is_empty() {
+            self.send_next(out);
+        }
+    }
+
+    fn send_next(&mut self, out: &mut Outbox) {
+        let Some(item) = self.pacer.queue.pop_front() else {
+            return;
+        };
+        let token = out.id();
+        self.in_flight += 1;
+        out.pending.insert(
+            token,
+            Pending::Pager {
+                report: item.report,
+                recipient: item.recipient,
+            },
+        );
+        out.push(Effect::Send {
+            token,
+            request: Box::new(item.spec),
+        });
+    }
 }
 
 /// The pacing state of a session's group messages.
-pub(in crate::session) struct Pacer {
-    pub queue: VecDeque<PagerItem>,
+struct Pacer {
+    queue: VecDeque<PagerItem>,
     tokens: f64,
     last: Option<Instant>,
     /// When the bucket is full again after the last sends. Until then the session stays
     /// (even with nobody in it): a group whose session ended after each message would start
     /// the next one with a full bucket, and `pager_rate` would bound nothing.
-    pub rested_at: Option<Instant>,
+    rested_at: Option<Instant>,
 }
 
 impl Pacer {
-    pub fn new() -> Pacer {
+    fn new() -> Pacer {
         Pacer {
             queue: VecDeque::new(),
             tokens: 0.0,
@@ -60,7 +152,7 @@ impl Pacer {
     }
 
     /// When the next queued item may go.
-    pub fn next_at(&self, now: Instant, rate: f64) -> Option<Instant> {
+    fn next_at(&self, now: Instant, rate: f64) -> Option<Instant> {
         if self.queue.is_empty() {
             return None;
         }
@@ -106,7 +198,7 @@ impl SessionState {
             Some(aor) => aor.to_string(),
             None => format!("unverified@{}", ctx.source.addr.ip()),
         };
-        if let Err(wait) = self.senders.take(&sender_key, rate, burst, now) {
+        if let Err(wait) = self.pager.senders.take(&sender_key, rate, burst, now) {
             self.refuse_share_after(req, ctx, 503, ShareRefusal::SenderRate, wait);
             return;
         }
@@ -134,7 +226,7 @@ impl SessionState {
         // The sender gets no copy: by an identity that counts (an outsider claiming to be
         // someone cannot keep the message from that someone).
         let is_sender = |aor: &str, counts: bool| counts && entitled == Some(aor);
-        for (pid, p) in &self.participants {
+        for (pid, p) in self.participants.iter() {
             let named = private.is_empty() || private.contains(pid);
             if !is_sender(&p.real, self.settings.trust.counts(p.proof)) && named {
                 recipients.push((
@@ -163,7 +255,7 @@ impl SessionState {
                 recipients.push((aor.clone(), uri, None));
             }
         }
-        if self.pacer.queue.len() + recipients.len() > self.settings.pager_queue {
+        if self.pager.pacer.queue.len() + recipients.len() > self.settings.pager_queue {
             metrics::counter!("focus_overload_rejections_total", "reason" => "pager_queue")
                 .increment(1);
             let retry = self.settings.retry_after_s.to_string();
@@ -203,7 +295,7 @@ impl SessionState {
                 next_hop: uri.clone(),
                 flow: None,
             });
-            self.pacer.queue.push_back(PagerItem {
+            self.pager.pacer.queue.push_back(PagerItem {
                 spec: OutgoingSpec {
                     method: Method::Message,
                     request_uri: uri.to_string(),
@@ -217,9 +309,10 @@ impl SessionState {
             });
         }
         metrics::counter!("focus_group_messages_total", "mode" => "pager").increment(1);
-        self.effects
+        self.out
+            .effects
             .push_back(Effect::Charge(crate::session::ChargeEvent::GroupMessage {
-                sender: who.aor.clone(),
+                sender: who.charged(ctx.source.addr.ip()),
                 recipients: count as u32,
                 size: req.body.len() as u64,
             }));
@@ -329,50 +422,10 @@ impl SessionState {
         Ok((body, private))
     }
 
-    /// Sends what the token bucket allows now.
+    /// Sends what the pager's token bucket allows now.
     pub(super) fn pump_pager(&mut self, now: Instant) {
         let rate = f64::from(self.settings.pager_rate);
-        self.pacer.refill(now, rate);
-        let mut sent = false;
-        while self.pacer.tokens >= 1.0 {
-            if self.pacer.queue.is_empty() {
-                break;
-            }
-            self.pacer.tokens -= 1.0;
-            self.send_next_pager();
-            sent = true;
-        }
-        if sent {
-            // Recompute when the bucket is full again.
-            self.pacer.refill(now, rate);
-        }
-    }
-
-    /// Sends every waiting delivery at once, unpaced: the session is ending (shutdown) and
-    /// an accepted message must still reach everyone or be reported failed.
-    pub(super) fn flush_pager(&mut self) {
-        while !self.pacer.queue.is_empty() {
-            self.send_next_pager();
-        }
-    }
-
-    fn send_next_pager(&mut self) {
-        let Some(item) = self.pacer.queue.pop_front() else {
-            return;
-        };
-        let token = self.id();
-        self.pager_in_flight += 1;
-        self.pending.insert(
-            token,
-            Pending::Pager {
-                report: item.report,
-                recipient: item.recipient,
-            },
-        );
-        self.effects.push_back(Effect::Send {
-            token,
-            request: Box::new(item.spec),
-        });
+        self.pager.pump(now, rate, &mut self.out);
     }
 
     /// A group-message delivery failed: count it, and report it when asked.
@@ -408,9 +461,9 @@ impl SessionState {
         w.header(HeaderName::CSeq, "1 MESSAGE");
         w.header(HeaderName::MaxForwards, "70");
         let rest = w.finish(Some("message/cpim"), &cpim_body);
-        let token = self.id();
-        self.pending.insert(token, Pending::Bye);
-        self.effects.push_back(Effect::Send {
+        let token = self.out.id();
+        self.out.pending.insert(token, Pending::Bye);
+        self.out.effects.push_back(Effect::Send {
             token,
             request: Box::new(OutgoingSpec {
                 method: Method::Message,

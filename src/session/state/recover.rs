@@ -12,9 +12,24 @@
 //! calls it again with a new INVITE (same conversation identifiers). Any other refusal or no
 //! answer removes it.
 
-use super::*;
+use super::outbox::Pending;
+use super::participants::{Joining, Participant};
+use super::uri_list;
+use super::{Effect, OutgoingSpec, SessionState};
+use crate::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod};
+use crate::config::Role;
+use crate::dialog::{Dialog, DialogId};
 use crate::journal::{Event as JournalEvent, LiveSession, ParticipantRecord, SessionInfo};
+use crate::policy::Proof;
+use crate::sdp;
+use crate::sdp::LocalSdpState;
+use crate::session::media;
+use crate::session::roster::EndpointEntry;
+use crate::sip::{HeaderName, Method, Response};
 use crate::sip::{NameAddr, Uri};
+use crate::sip::{ALLOW, ALLOW_EVENTS};
+use crate::transport::{Protocol, Target};
+use std::time::{Instant, SystemTime};
 
 /// CSeq numbers the focus skips in a resumed dialog: requests it sent after the last
 /// journaled CSeq (in-dialog NOTIFYs of a REFER) are not journaled one by one, and the
@@ -111,13 +126,16 @@ impl SessionState {
         if !self.journal_open {
             self.journal_open = true;
             let info = self.journal_info(now);
-            self.effects
+            self.out
+                .effects
                 .push_back(Effect::Journal(JournalEvent::Open { info }));
         }
-        self.effects.push_back(Effect::Journal(JournalEvent::Join {
-            pid,
-            participant: Box::new(record),
-        }));
+        self.out
+            .effects
+            .push_back(Effect::Journal(JournalEvent::Join {
+                pid,
+                participant: Box::new(record),
+            }));
     }
 
     /// Journals a participant's dialog as it now is (CSeq, remote target, last SDP).
@@ -134,7 +152,7 @@ impl SessionState {
             remote_target: p.dialog.remote_target.to_string(),
             sdp: p.sdp.last_sent().map(|s| s.to_string()),
         };
-        self.effects.push_back(Effect::Journal(event));
+        self.out.effects.push_back(Effect::Journal(event));
     }
 
     /// Journals a participant that is gone, and the session's end with its last one.
@@ -142,11 +160,14 @@ impl SessionState {
         if !self.journal_open {
             return;
         }
-        self.effects
+        self.out
+            .effects
             .push_back(Effect::Journal(JournalEvent::Leave { pid }));
         if self.participants.is_empty() {
             self.journal_open = false;
-            self.effects.push_back(Effect::Journal(JournalEvent::Close));
+            self.out
+                .effects
+                .push_back(Effect::Journal(JournalEvent::Close));
         }
     }
 
@@ -171,7 +192,11 @@ impl SessionState {
             if let Some(n) = n {
                 self.anonymous_count = self.anonymous_count.max(n);
             }
-            self.remember_member(&p.real, p.display.clone());
+            // A restart calls remembered members back: never an address only an outsider
+            // named (as at its join).
+            if self.settings.trust.counts(Proof::from_label(&p.proof)) {
+                self.remember_member(&p.real, p.display.clone());
+            }
         }
         for p in session.participants.into_values() {
             self.resume(now, p);
@@ -244,7 +269,7 @@ impl SessionState {
                 .increment(1);
             return;
         };
-        let pid = self.id();
+        let pid = self.out.id();
         let role = role_of(&rec.role);
         let entity = if rec.hidden {
             rec.identity.clone()
@@ -272,13 +297,8 @@ impl SessionState {
             unverified: crate::policy::Proof::from_label(&rec.proof)
                 == crate::policy::Proof::Claimed,
         };
-        self.dialogs
-            .insert(dialog.id.local_tag.clone(), Owner::Participant(pid));
-        self.effects
-            .push_back(Effect::RegisterDialog(dialog.id.clone()));
-        self.participants.insert(
-            pid,
-            Participant {
+        let participant = Participant::new(
+            Joining {
                 dialog,
                 sdp: sdp_state,
                 identity: rec.identity.clone(),
@@ -286,22 +306,15 @@ impl SessionState {
                 real: rec.real.clone(),
                 proof: crate::policy::Proof::from_label(&rec.proof),
                 role,
-                joined: now,
                 msrp_session,
-                msrp: None,
-                media_deadline: None,
-                offer_pending: false,
-                awaiting_ack: None,
-                muted: false,
-                timer: None,
                 peer_update: rec.peer_update,
                 dialed_out: rec.dialed_out,
                 hidden: rec.hidden,
-                source: None,
-                rtp_share: None,
             },
+            now,
         );
-        metrics::gauge!("focus_participants_active").increment(1.0);
+        self.participants
+            .admit(pid, participant, &mut self.dialogs, &mut self.out);
         self.roster
             .join(&rec.identity, rec.display.clone(), role.as_str(), endpoint);
         self.roster_changed();
@@ -352,9 +365,11 @@ impl SessionState {
             destination: p.dialog.destination(),
             invite: Some(p.dialog.invite_basis(cseq)),
         };
-        let token = self.id();
-        self.pending.insert(token, Pending::Resume { pid, cseq });
-        self.effects.push_back(Effect::Send {
+        let token = self.out.id();
+        self.out
+            .pending
+            .insert(token, Pending::Resume { pid, cseq });
+        self.out.effects.push_back(Effect::Send {
             token,
             request: Box::new(spec),
         });
@@ -441,20 +456,31 @@ impl SessionState {
 
     /// The participant's client no longer has the dialog (481): call it again, at the
     /// Contact it had, with a new INVITE from the conference (same conversation identifiers).
+    /// An outsider (an identity that does not count) is not called: the focus would make its
+    /// claim a called identity, which counts (it leaves, `failed`).
     fn redial(&mut self, now: Instant, pid: u64) {
-        let Some(p) = self.participants.remove(&pid) else {
+        let Some(p) = self.participants.get(&pid) else {
+            return;
+        };
+        if !self.settings.trust.counts(p.proof) {
+            metrics::counter!("focus_recovered_participants_total", "outcome" => "failed")
+                .increment(1);
+            tracing::info!(conference = %self.settings.conference_uri, call_id = %p.dialog.id.call_id,
+                "an unverified participant lost its dialog in a focus restart; not called again");
+            self.leave(
+                now,
+                pid,
+                DisconnectionMethod::Failed,
+                Some("not resumed after a focus restart (unverified identity)".into()),
+            );
+            return;
+        }
+        let Some(p) = self.withdraw(pid) else {
             return;
         };
         metrics::counter!("focus_recovered_participants_total", "outcome" => "redialed")
             .increment(1);
         self.answered.retain(|_, x| *x != pid);
-        self.dialogs.remove(&p.dialog.id.local_tag);
-        self.effects
-            .push_back(Effect::UnregisterDialog(p.dialog.id.clone()));
-        metrics::gauge!("focus_participants_active").decrement(1.0);
-        self.roster.withdraw(pid);
-        self.roster_changed();
-        self.journal_leave(pid);
         let contact = NameAddr {
             display: None,
             uri: p.dialog.remote_target.clone(),

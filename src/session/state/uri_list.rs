@@ -3,8 +3,11 @@
 //! `recipient-list`; after answering the creator the focus calls every listed URI. Restarted
 //! sessions (RCS rejoin/restart) call their remembered members the same way.
 
-use super::*;
+use super::SessionState;
 use crate::body::{multipart, resource_lists};
+use crate::sip::{HeaderName, Request};
+use bytes::Bytes;
+use std::time::Instant;
 
 /// What the first INVITE of a session said about the conversation, repeated to invitees.
 #[derive(Debug, Clone, Default)]
