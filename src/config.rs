@@ -59,6 +59,7 @@ pub struct Config {
     pub journal: JournalConfig,
     pub listen: ListenConfig,
     pub auth: AuthConfig,
+    pub xdms: XdmsConfig,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -1528,6 +1529,7 @@ impl Config {
         issues.extend(self.journal.validate());
         issues.extend(self.listen.validate());
         issues.extend(self.auth.validate(&self.focus));
+        issues.extend(self.xdms.validate());
         issues
     }
 
@@ -1546,11 +1548,13 @@ mod codec;
 mod listen;
 mod talk;
 mod url;
+mod xdms;
 
 pub use auth::{AuthConfig, AuthMode};
 pub use codec::{Codec, CodecError, MAX_CODECS};
 pub use listen::ListenConfig;
 pub use url::{HttpUrl, UrlError};
+pub use xdms::XdmsConfig;
 
 #[cfg(test)]
 mod tests {
