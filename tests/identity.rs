@@ -611,3 +611,30 @@ remove = "anyone"
         assert_eq!(ua.bye(call).status, 200);
     }
 }
+
+#[test]
+fn a_removal_names_the_verified_participant_before_an_outsider_claiming_the_same_identity() {
+    let focus = Focus::start(&config(None, ""));
+    let mut w = Watcher::new(&focus, TEAM);
+    // An outsider claiming bob joins the open group first (the earlier participant)...
+    let mut fake = Ua::udp_from(&focus, "bob", ELSEWHERE);
+    let (mut fc, _) = fake.join(TEAM);
+    // ... then the real bob, asserted by the trusted host.
+    let mut bob = Ua::udp(&focus, "bob-phone");
+    bob.invite_headers = "P-Asserted-Identity: <sip:bob@example.com>\r\n".into();
+    let (bc, _) = bob.join(TEAM);
+    w.until(|v| user(v, "sip:bob@example.com").is_some_and(|u| u.endpoints.len() == 2));
+    // The host removes bob: the real bob goes; the outsider shown as bob does not shield him.
+    let mut a = alice(&focus);
+    let mut refer = Call::new(TEAM);
+    let branch = a.refer(&mut refer, "<sip:bob@example.com;method=BYE>", PAI_ALICE);
+    assert_eq!(a.expect_final(&branch).status, 202);
+    bob.expect_bye(&bc);
+    fake.assert_quiet(QUIET, "the outsider is not taken for bob");
+    // Asked again, the focus removes the one left shown as bob: the outsider.
+    let mut refer = Call::new(TEAM);
+    let branch = a.refer(&mut refer, "<sip:bob@example.com;method=BYE>", PAI_ALICE);
+    assert_eq!(a.expect_final(&branch).status, 202);
+    fake.expect_bye(&fc);
+    assert_eq!(fake.bye(&mut fc).status, 481);
+}

@@ -78,11 +78,11 @@ impl SessionState {
                 let requester = actor_real.clone();
                 let found = self
                     .participants
-                    .iter_mut()
-                    .find(|(_, p)| refer::names(&p.identity, &p.real, &aor, Some(&requester)))
-                    .map(|(pid, p)| {
+                    .named(|p| refer::names(&p.identity, &p.real, &aor, Some(&requester)))
+                    .and_then(|pid| {
+                        let p = self.participants.get_mut(&pid)?;
                         p.muted = mute;
-                        (*pid, p.msrp.as_ref().map(|l| l.session_id.clone()))
+                        Some((pid, p.msrp.as_ref().map(|l| l.session_id.clone())))
                     });
                 let Some((target_pid, session)) = found else {
                     self.reply(req, ctx, 404, "No such participant", None, &[]);

@@ -147,6 +147,18 @@ impl Participants {
         Some(p)
     }
 
+    /// The participant a removal or moderation names (`named` says whether one does): one
+    /// whose identity was proven before one shown as what it merely claims, so an outsider
+    /// shown as `alice` can neither shield the real alice nor be taken for her; among equals
+    /// the earliest, not whichever the map yields first.
+    pub(super) fn named(&self, named: impl Fn(&Participant) -> bool) -> Option<u64> {
+        self.map
+            .iter()
+            .filter(|(_, p)| named(p))
+            .min_by_key(|(pid, p)| (p.proof == Proof::Claimed, **pid))
+            .map(|(pid, _)| *pid)
+    }
+
     pub(super) fn get_mut(&mut self, pid: &u64) -> Option<&mut Participant> {
         self.map.get_mut(pid)
     }

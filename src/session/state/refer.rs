@@ -366,9 +366,7 @@ impl SessionState {
         let aor = target.aor();
         let pid = self
             .participants
-            .iter()
-            .find(|(_, p)| names(&p.identity, &p.real, &aor, requester))
-            .map(|(pid, _)| *pid);
+            .named(|p| names(&p.identity, &p.real, &aor, requester));
         if let Some(pid) = pid {
             let reason = format!("removed by {by}");
             self.hang_up(now, pid, DisconnectionMethod::Booted, Some((200, &reason)));
