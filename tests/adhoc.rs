@@ -15,8 +15,8 @@ use cpm_focus::media::cpim::{Cpim, CpimLimits};
 use cpm_focus::sip::{HeaderName, Method, NameAddr, Response};
 use std::time::{Duration, Instant};
 use support::{
-    contact_of, cpim_text, endpoint_state, user, user_entities, Call, Focus, Notify, Sink, Ua,
-    AUDIO_OFFER, WAIT,
+    contact_of, cpim_text, endpoint_state, metric, user, user_entities, Call, Focus, Notify, Sink,
+    Ua, AUDIO_OFFER, WAIT,
 };
 
 /// The conference factory of the embedded configuration.
@@ -36,10 +36,6 @@ fn at(ua: &Ua) -> String {
 /// The identity the focus gives an agent it called at [`at`].
 fn called(ua: &Ua) -> String {
     format!("sip:{}@127.0.0.1", ua.name)
-}
-
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
 }
 
 /// A `multipart/mixed` body: the audio offer and the list as a `recipient-list` part.

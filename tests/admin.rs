@@ -8,7 +8,7 @@ use cpm_focus::conference_info::ConferenceInfo;
 use cpm_focus::sip::HeaderName;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{follow, http, Call, Focus, Ua, AUDIO_OFFER, TEAM, WAIT};
+use support::{follow, http, metric, Call, Focus, Ua, AUDIO_OFFER, TEAM, WAIT};
 
 const TOKEN: &str = "e2e-0123456789abcdef";
 
@@ -28,10 +28,6 @@ fn join_status(ua: &mut Ua, uri: &str) -> u16 {
         ua.ack(&call);
     }
     r.status
-}
-
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
 }
 
 #[test]

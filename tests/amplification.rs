@@ -15,7 +15,7 @@ use cpm_focus::body::multipart::{Multipart, Part};
 use cpm_focus::body::resource_lists::{self, Entry};
 use cpm_focus::sip::{HeaderName, Method, Response};
 use std::time::Duration;
-use support::{sipfrag, Call, Focus, Ua, AUDIO_OFFER, TEAM, WAIT};
+use support::{metric, sipfrag, Call, Focus, Ua, AUDIO_OFFER, TEAM, WAIT};
 
 /// alice moderates the team group (she may add and remove participants).
 const MODERATED: &str = r#"
@@ -37,10 +37,6 @@ const QUIET: Duration = Duration::from_millis(400);
 /// The URI at which the focus reaches a test agent directly.
 fn at(ua: &Ua) -> String {
     format!("sip:{}@{}", ua.name, ua.local)
-}
-
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
 }
 
 fn assert_refused(r: &Response, status: u16, warning: Option<&str>) {

@@ -12,15 +12,11 @@ use cpm_focus::body::resource_lists::{self, Entry};
 use cpm_focus::media::cpim::{Addr, Cpim, CpimLimits};
 use cpm_focus::sip::{HeaderName, Method, NameAddr, Response};
 use std::time::{Duration, SystemTime};
-use support::{cpim_text, Call, Focus, MsrpClient, Rx, Setup, Sink, Ua, TEAM, WAIT};
+use support::{cpim_text, metric, Call, Focus, MsrpClient, Rx, Setup, Sink, Ua, TEAM, WAIT};
 
 const ALIAS: &str = "sip:anonymous-1@anonymous.invalid";
 const QUIET: Duration = Duration::from_millis(300);
 const LIST_SERVICE: &str = "sip:list-service@focus.example.com";
-
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
-}
 
 /// MESSAGE to `uri` outside any dialog; the final response.
 fn message(ua: &mut Ua, uri: &str, extra: &str, ct: &str, body: &[u8]) -> Response {

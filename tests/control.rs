@@ -14,8 +14,8 @@ use cpm_focus::conference_info::{
 use cpm_focus::sip::{HeaderName, Method, NameAddr, Response};
 use std::time::Duration;
 use support::{
-    endpoint_state, follow, sipfrag, subscription_state, uri_of, user, Call, Endpoint, Focus,
-    MsrpClient, Setup, Ua, CONTROL, TEAM, WAIT,
+    endpoint_state, follow, metric, sipfrag, subscription_state, uri_of, user, Call, Endpoint,
+    Focus, MsrpClient, Setup, Ua, CONTROL, TEAM, WAIT,
 };
 
 /// alice and bob moderate the team group; carol is a listed participant.
@@ -68,10 +68,6 @@ fn at(ua: &Ua) -> String {
 /// The identity the focus gives an agent it called at [`at`].
 fn called(ua: &Ua) -> String {
     format!("sip:{}@127.0.0.1", ua.name)
-}
-
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
 }
 
 /// Asserts status, reason and Warning of a refusal.

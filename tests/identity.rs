@@ -13,7 +13,7 @@ use cpm_focus::body::resource_lists::{self, Entry};
 use cpm_focus::conference_info::{ConferenceInfo, DisconnectionMethod, EndpointStatus};
 use cpm_focus::sip::{HeaderName, NameAddr, Response};
 use std::time::Duration;
-use support::{endpoint_state, follow, user, Call, Focus, Setup, Sink, Ua, TEAM, WAIT};
+use support::{endpoint_state, follow, metric, user, Call, Focus, Setup, Sink, Ua, TEAM, WAIT};
 
 const CLUB: &str = "sip:club@focus.example.com";
 const FACTORY: &str = "sip:conf-factory@focus.example.com";
@@ -75,10 +75,6 @@ fn alice(focus: &Focus) -> Ua {
     let mut ua = Ua::udp(focus, "alice-laptop");
     ua.invite_headers = PAI_ALICE.into();
     ua
-}
-
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
 }
 
 const UNVERIFIED: &str = "focus_policy_rejections_total{reason=\"unverified\"}";
