@@ -14,8 +14,8 @@ use cpm_focus::conference_info::{
 use cpm_focus::sip::{HeaderName, Method, NameAddr, Response};
 use std::time::Duration;
 use support::{
-    endpoint_state, follow, metric, sipfrag, subscription_state, uri_of, user, Call, Endpoint,
-    Focus, MsrpClient, Setup, Ua, CONTROL, TEAM, WAIT,
+    assert_refused, endpoint_state, follow, metric, sipfrag, subscription_state, uri_of, user,
+    Call, Endpoint, Focus, MsrpClient, Setup, Ua, CONTROL, TEAM, WAIT,
 };
 
 /// alice and bob moderate the team group; carol is a listed participant.
@@ -68,12 +68,6 @@ fn at(ua: &Ua) -> String {
 /// The identity the focus gives an agent it called at [`at`].
 fn called(ua: &Ua) -> String {
     format!("sip:{}@127.0.0.1", ua.name)
-}
-
-/// Asserts status, reason and Warning of a refusal.
-fn assert_refused(r: &Response, status: u16, warning: &str) {
-    assert_eq!(r.status, status, "{r:?}");
-    assert_eq!(r.headers.get(HeaderName::Warning), Some(warning), "{r:?}");
 }
 
 #[test]
@@ -371,20 +365,20 @@ fn only_hosts_and_moderators_may_refer() {
     let remove = "399 focus.example.com \"You may not remove participants\"";
     // A listed participant, inside its dialog and outside.
     let b = carol.refer(&mut call, &format!("<{}>", at(&dan)), "");
-    assert_refused(&carol.expect_final(&b), 403, add);
+    assert_refused(&carol.expect_final(&b), 403, "Forbidden", add);
     let mut r = Call::new(TEAM);
     let b = carol.refer(&mut r, &format!("<{}>", at(&dan)), "");
-    assert_refused(&carol.expect_final(&b), 403, add);
+    assert_refused(&carol.expect_final(&b), 403, "Forbidden", add);
     // Someone neither in the session nor in the group.
     let mut r = Call::new(TEAM);
     let b = eve.refer(&mut r, &format!("<{}>", at(&dan)), "");
-    assert_refused(&eve.expect_final(&b), 403, add);
+    assert_refused(&eve.expect_final(&b), 403, "Forbidden", add);
     let mut r = Call::new(TEAM);
     let b = eve.refer(&mut r, "<sip:carol@example.com;method=BYE>", "");
-    assert_refused(&eve.expect_final(&b), 403, remove);
+    assert_refused(&eve.expect_final(&b), 403, "Forbidden", remove);
     // Removing someone else (removing herself is a leave, RFC 4579 §5.5: tests/dialogs.rs).
     let b = carol.refer(&mut call, "<sip:eve@example.com;method=BYE>", "");
-    assert_refused(&carol.expect_final(&b), 403, remove);
+    assert_refused(&carol.expect_final(&b), 403, "Forbidden", remove);
     assert_eq!(
         metric(
             &focus,
@@ -607,6 +601,7 @@ fn multiple_refer_adds_and_removes_several_targets() {
     assert_refused(
         &frank.expect_final(&b),
         403,
+        "Forbidden",
         "399 focus.example.com \"You may not add participants\"",
     );
     assert_eq!(dan.bye(&mut dc).status, 200);
@@ -631,6 +626,7 @@ fn a_moderator_locks_and_unlocks_the_group() {
         assert_refused(
             &ua.expect_final(&b),
             403,
+            "Forbidden",
             "399 focus.example.com \"The group is locked\"",
         );
     }
@@ -835,6 +831,7 @@ fn control_requests_are_checked() {
             assert_refused(
                 &carol.control(&mut c, method, body),
                 403,
+                "Forbidden",
                 "399 focus.example.com \"You may not moderate this group\"",
             );
         }
@@ -926,6 +923,7 @@ fn a_refer_the_group_policy_refuses_is_reported_in_the_sipfrag() {
     assert_refused(
         &alice.expect_final(&b),
         403,
+        "Forbidden",
         "399 focus.example.com \"At most 2 targets per request\"",
     );
     assert_eq!(
@@ -956,6 +954,7 @@ fn who_may_add_and_remove_follows_the_group_policy() {
     assert_refused(
         &frank.expect_final(&b),
         403,
+        "Forbidden",
         "399 focus.example.com \"You may not add participants\"",
     );
     // carol is a listed participant: she may.
@@ -972,6 +971,7 @@ fn who_may_add_and_remove_follows_the_group_policy() {
     assert_refused(
         &alice.expect_final(&b),
         403,
+        "Forbidden",
         "399 focus.example.com \"You may not remove participants\"",
     );
     // bob is a host: he may remove, from outside the session too.
@@ -1091,6 +1091,7 @@ fn a_conference_refuses_to_join_itself() {
     assert_refused(
         &alice.ua.expect_final(&b),
         482,
+        "Loop Detected",
         "399 focus.example.com \"A request cannot make the focus send to itself\"",
     );
     assert!(

@@ -13,7 +13,9 @@ use cpm_focus::body::resource_lists::{self, Entry};
 use cpm_focus::conference_info::{ConferenceInfo, DisconnectionMethod, EndpointStatus};
 use cpm_focus::sip::{HeaderName, NameAddr, Response};
 use std::time::Duration;
-use support::{endpoint_state, follow, metric, user, Call, Focus, Setup, Sink, Ua, TEAM, WAIT};
+use support::{
+    assert_refused, endpoint_state, follow, metric, user, Call, Focus, Setup, Sink, Ua, TEAM, WAIT,
+};
 
 const CLUB: &str = "sip:club@focus.example.com";
 const FACTORY: &str = "sip:conf-factory@focus.example.com";
@@ -79,11 +81,6 @@ fn alice(focus: &Focus) -> Ua {
 
 const UNVERIFIED: &str = "focus_policy_rejections_total{reason=\"unverified\"}";
 
-fn assert_refused(r: &Response, warning: &str) {
-    assert_eq!((r.status, &*r.reason), (403, "Forbidden"), "{r:?}");
-    assert_eq!(r.headers.get(HeaderName::Warning), Some(warning), "{r:?}");
-}
-
 /// An INVITE to `uri` with an audio offer; the final response (ACKed by the agent when not
 /// a 2xx).
 fn try_join(ua: &mut Ua, uri: &str) -> (Call, Response) {
@@ -142,11 +139,11 @@ fn a_members_only_join_needs_a_verified_identity() {
     // From alice and a forged P-Asserted-Identity of alice, from an untrusted address.
     let mut m = mallory(&focus);
     let (_, r) = try_join(&mut m, CLUB);
-    assert_refused(&r, &unverified("join this group"));
+    assert_refused(&r, 403, "Forbidden", &unverified("join this group"));
     // Without the forged assertion too.
     m.invite_headers.clear();
     let (_, r) = try_join(&mut m, CLUB);
-    assert_refused(&r, &unverified("join this group"));
+    assert_refused(&r, 403, "Forbidden", &unverified("join this group"));
     assert_eq!(metric(&focus, UNVERIFIED), 2.0);
     // The same join through the trusted host, asserted: alice is in, as host.
     let mut a = alice(&focus);
@@ -175,11 +172,21 @@ fn an_out_of_dialog_refer_bye_from_an_untrusted_source_removes_nobody() {
     let mut m = mallory(&focus);
     let mut refer = Call::new(CLUB);
     let branch = m.refer(&mut refer, "<sip:bob@example.com;method=BYE>", PAI_ALICE);
-    assert_refused(&m.expect_final(&branch), &unverified("remove participants"));
+    assert_refused(
+        &m.expect_final(&branch),
+        403,
+        "Forbidden",
+        &unverified("remove participants"),
+    );
     // Nor may she add anyone.
     let mut refer = Call::new(CLUB);
     let branch = m.refer(&mut refer, "<sip:carol@example.com>", PAI_ALICE);
-    assert_refused(&m.expect_final(&branch), &unverified("add participants"));
+    assert_refused(
+        &m.expect_final(&branch),
+        403,
+        "Forbidden",
+        &unverified("add participants"),
+    );
     bob.assert_quiet(QUIET, "bob is not removed by an unverified REFER");
     assert_eq!(
         endpoint_state(&w.view, "sip:bob@example.com").map(|s| s.0),
@@ -224,13 +231,23 @@ fn an_outsider_in_an_open_group_holds_no_role_and_moderates_nothing() {
         r#"{"action":"end"}"#,
     ] {
         let r = m.control(&mut mc, "INFO", body);
-        assert_refused(&r, &unverified("moderate this group"));
+        assert_refused(&r, 403, "Forbidden", &unverified("moderate this group"));
     }
     // A REFER in her dialog, removing or adding: refused.
     let branch = m.refer(&mut mc, "<sip:bob@example.com;method=BYE>", PAI_ALICE);
-    assert_refused(&m.expect_final(&branch), &unverified("remove participants"));
+    assert_refused(
+        &m.expect_final(&branch),
+        403,
+        "Forbidden",
+        &unverified("remove participants"),
+    );
     let branch = m.refer(&mut mc, "<sip:carol@example.com>", "");
-    assert_refused(&m.expect_final(&branch), &unverified("add participants"));
+    assert_refused(
+        &m.expect_final(&branch),
+        403,
+        "Forbidden",
+        &unverified("add participants"),
+    );
     bob.assert_quiet(QUIET, "bob stays");
     assert_eq!(
         w.view.conference_state.as_ref().and_then(|s| s.locked),
@@ -264,7 +281,7 @@ fn a_subscription_to_a_members_only_group_needs_a_verified_identity() {
         &format!("{subscribe}{PAI_ALICE}"),
         None,
     );
-    assert_refused(&r, &unverified("subscribe to this group"));
+    assert_refused(&r, 403, "Forbidden", &unverified("subscribe to this group"));
     m.assert_quiet(QUIET, "no NOTIFY to a refused subscriber");
     assert_eq!(metric(&focus, UNVERIFIED), 1.0);
     let mut a = alice(&focus);
@@ -291,7 +308,12 @@ fn a_group_message_claiming_a_member_is_refused() {
         PAI_ALICE,
         Some(("text/plain", "from alice, honest")),
     );
-    assert_refused(&r, &unverified("send group messages to this group"));
+    assert_refused(
+        &r,
+        403,
+        "Forbidden",
+        &unverified("send group messages to this group"),
+    );
     std::thread::sleep(QUIET);
     assert!(sink.deliveries().is_empty(), "the refused message went out");
     assert_eq!(metric(&focus, UNVERIFIED), 1.0);
@@ -395,7 +417,12 @@ fn the_exploder_relays_only_for_a_verified_sender() {
     let extra = format!("Require: recipient-list-message\r\n{PAI_ALICE}");
     let mut m = mallory(&focus);
     let r = out_of_dialog(&mut m, LIST_SERVICE, "MESSAGE", &extra, Some((&ct, &body)));
-    assert_refused(&r, &unverified("send messages through this service"));
+    assert_refused(
+        &r,
+        403,
+        "Forbidden",
+        &unverified("send messages through this service"),
+    );
     std::thread::sleep(QUIET);
     assert!(sink.deliveries().is_empty(), "relayed for an outsider");
     assert_eq!(metric(&focus, UNVERIFIED), 1.0);
@@ -419,7 +446,7 @@ fn ad_hoc_creation_by_domain_needs_a_verified_identity() {
     ));
     let mut m = mallory(&focus);
     let (_, r) = try_join(&mut m, FACTORY);
-    assert_refused(&r, &unverified("create group sessions"));
+    assert_refused(&r, 403, "Forbidden", &unverified("create group sessions"));
     assert_eq!(metric(&focus, UNVERIFIED), 1.0);
     let mut a = alice(&focus);
     let (mut call, r) = try_join(&mut a, FACTORY);
@@ -435,7 +462,7 @@ fn an_outsider_who_creates_an_ad_hoc_group_does_not_host_it() {
     let (mut mc, r) = try_join(&mut m, FACTORY);
     assert_eq!(r.status, 200, "{r:?}");
     let r = m.control(&mut mc, "INFO", r#"{"action":"lock"}"#);
-    assert_refused(&r, &unverified("moderate this group"));
+    assert_refused(&r, 403, "Forbidden", &unverified("moderate this group"));
     assert_eq!(m.bye(&mut mc).status, 200);
     // The asserted creator hosts hers.
     let mut a = alice(&focus);
