@@ -6,7 +6,7 @@
 mod support;
 
 use cpm_focus::conference_info::EndpointStatus;
-use cpm_focus::sip::{HeaderName, Response};
+use cpm_focus::sip::Response;
 use std::time::Duration;
 use support::{assert_refused, endpoint_state, follow, sipfrag, Call, Focus, Ua, TEAM};
 

@@ -13,7 +13,7 @@ mod support;
 
 use cpm_focus::body::multipart::{Multipart, Part};
 use cpm_focus::body::resource_lists::{self, Entry};
-use cpm_focus::sip::{HeaderName, Method, Response};
+use cpm_focus::sip::{Method, Response};
 use std::time::Duration;
 use support::{assert_refused, metric, sipfrag, Call, Focus, Ua, AUDIO_OFFER, TEAM, WAIT};
 

@@ -11,7 +11,7 @@ use cpm_focus::body::resource_lists::{self, Entry};
 use cpm_focus::conference_info::{
     ConferenceInfo, DisconnectionMethod, EndpointStatus, JoiningMethod,
 };
-use cpm_focus::sip::{HeaderName, Method, NameAddr, Response};
+use cpm_focus::sip::{HeaderName, Method, NameAddr};
 use std::time::Duration;
 use support::{
     assert_refused, endpoint_state, follow, metric, sipfrag, subscription_state, uri_of, user,

@@ -81,19 +81,6 @@ fn alice(focus: &Focus) -> Ua {
 
 const UNVERIFIED: &str = "focus_policy_rejections_total{reason=\"unverified\"}";
 
-/// An INVITE to `uri` with an audio offer; the final response (ACKed by the agent when not
-/// a 2xx).
-fn try_join(ua: &mut Ua, uri: &str) -> (Call, Response) {
-    let mut call = Call::new(uri);
-    let b = ua.invite(&mut call, Some(support::AUDIO_OFFER));
-    let r = ua.expect_final(&b);
-    if r.status == 200 {
-        call.learn(&r);
-        ua.ack(&call);
-    }
-    (call, r)
-}
-
 /// A request outside any dialog with `extra` headers; the final response.
 fn out_of_dialog(
     ua: &mut Ua,
@@ -138,16 +125,16 @@ fn a_members_only_join_needs_a_verified_identity() {
     let focus = Focus::start(&config(None, ""));
     // From alice and a forged P-Asserted-Identity of alice, from an untrusted address.
     let mut m = mallory(&focus);
-    let (_, r) = try_join(&mut m, CLUB);
+    let (_, r) = m.try_join(CLUB);
     assert_refused(&r, 403, "Forbidden", &unverified("join this group"));
     // Without the forged assertion too.
     m.invite_headers.clear();
-    let (_, r) = try_join(&mut m, CLUB);
+    let (_, r) = m.try_join(CLUB);
     assert_refused(&r, 403, "Forbidden", &unverified("join this group"));
     assert_eq!(metric(&focus, UNVERIFIED), 2.0);
     // The same join through the trusted host, asserted: alice is in, as host.
     let mut a = alice(&focus);
-    let (mut call, r) = try_join(&mut a, CLUB);
+    let (mut call, r) = a.try_join(CLUB);
     assert_eq!(r.status, 200, "{r:?}");
     for action in ["lock", "unlock"] {
         let r = a.control(&mut call, "INFO", &format!(r#"{{"action":"{action}"}}"#));
@@ -215,7 +202,7 @@ fn an_outsider_in_an_open_group_holds_no_role_and_moderates_nothing() {
     let mut w = Watcher::new(&focus, TEAM);
     // The open group takes mallory, shown as what she claims, as a plain participant.
     let mut m = mallory(&focus);
-    let (mut mc, r) = try_join(&mut m, TEAM);
+    let (mut mc, r) = m.try_join(TEAM);
     assert_eq!(r.status, 200, "{r:?}");
     w.until(|v| user(v, "sip:alice@example.com").is_some());
     let shown = user(&w.view, "sip:alice@example.com").unwrap();
@@ -445,11 +432,11 @@ fn ad_hoc_creation_by_domain_needs_a_verified_identity() {
         "adhoc = \"domains\"\nadhoc_domains = [\"example.com\"]",
     ));
     let mut m = mallory(&focus);
-    let (_, r) = try_join(&mut m, FACTORY);
+    let (_, r) = m.try_join(FACTORY);
     assert_refused(&r, 403, "Forbidden", &unverified("create group sessions"));
     assert_eq!(metric(&focus, UNVERIFIED), 1.0);
     let mut a = alice(&focus);
-    let (mut call, r) = try_join(&mut a, FACTORY);
+    let (mut call, r) = a.try_join(FACTORY);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(a.bye(&mut call).status, 200);
 }
@@ -459,14 +446,14 @@ fn an_outsider_who_creates_an_ad_hoc_group_does_not_host_it() {
     let focus = Focus::start(&config(None, ""));
     // Anyone may create (the default), but a claim makes nobody host.
     let mut m = mallory(&focus);
-    let (mut mc, r) = try_join(&mut m, FACTORY);
+    let (mut mc, r) = m.try_join(FACTORY);
     assert_eq!(r.status, 200, "{r:?}");
     let r = m.control(&mut mc, "INFO", r#"{"action":"lock"}"#);
     assert_refused(&r, 403, "Forbidden", &unverified("moderate this group"));
     assert_eq!(m.bye(&mut mc).status, 200);
     // The asserted creator hosts hers.
     let mut a = alice(&focus);
-    let (mut ac, r) = try_join(&mut a, FACTORY);
+    let (mut ac, r) = a.try_join(FACTORY);
     assert_eq!(r.status, 200, "{r:?}");
     let r = a.control(&mut ac, "INFO", r#"{"action":"lock"}"#);
     assert_eq!(r.status, 200, "{r:?}");
@@ -486,7 +473,7 @@ fn the_lab_mode_believes_any_from_and_says_so() {
     let (b, _) = bob.join(CLUB);
     // mallory's bare From is believed: she is in as alice, the host, and removes bob.
     let mut m = Ua::udp_from(&focus, "alice", ELSEWHERE);
-    let (mut mc, r) = try_join(&mut m, CLUB);
+    let (mut mc, r) = m.try_join(CLUB);
     assert_eq!(r.status, 200, "{r:?}");
     let mut refer = Call::new(CLUB);
     let branch = m.refer(&mut refer, "<sip:bob@example.com;method=BYE>", "");
@@ -532,7 +519,7 @@ fn a_restart_calls_members_back_only_for_a_joiner_whose_identity_counts() {
     // mallory, claiming alice, brings it back: nobody is called in alice's name.
     let mut m = mallory(&focus);
     m.invite_headers = format!("{PAI_ALICE}{ids}");
-    let (mut mc, r) = try_join(&mut m, FACTORY);
+    let (mut mc, r) = m.try_join(FACTORY);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(
         metric(&focus, "focus_sessions_started_total{kind=\"restarted\"}"),
@@ -540,7 +527,7 @@ fn a_restart_calls_members_back_only_for_a_joiner_whose_identity_counts() {
     );
     bob.assert_quiet(QUIET, "bob called back for an unverified joiner");
     // The real alice joins it: bob is called back on her behalf, and she is not called.
-    let (mut ac, r) = try_join(&mut a, FACTORY);
+    let (mut ac, r) = a.try_join(FACTORY);
     assert_eq!(r.status, 200, "{r:?}");
     let inv = bob.expect_invite();
     assert_eq!(
@@ -578,7 +565,7 @@ remove = "anyone"
     // carol joins through the trusted host, anonymously.
     let mut carol = Ua::udp(&focus, "carol");
     carol.invite_headers = "Privacy: id\r\n".into();
-    let (mut cc, r) = try_join(&mut carol, LOUNGE);
+    let (mut cc, r) = carol.try_join(LOUNGE);
     assert_eq!(r.status, 200, "{r:?}");
     // mallory proves herself (digest) from an untrusted address and joins.
     let mut m = Ua::udp_from(&focus, "mallory", ELSEWHERE);
