@@ -8,14 +8,12 @@ mod support;
 
 use cpm_focus::body::multipart::{Multipart, Part};
 use cpm_focus::body::resource_lists::{self, Entry};
-use cpm_focus::conference_info::{
-    ConferenceInfo, DisconnectionMethod, EndpointStatus, JoiningMethod,
-};
+use cpm_focus::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod};
 use cpm_focus::sip::{HeaderName, Method, NameAddr};
 use std::time::Duration;
 use support::{
-    assert_refused, endpoint_state, follow, metric, sipfrag, subscription_state, uri_of, user,
-    Call, Endpoint, Focus, MsrpClient, Setup, Ua, CONTROL, TEAM, WAIT,
+    assert_refused, endpoint_state, metric, sipfrag, subscription_state, uri_of, user, Call,
+    Endpoint, Focus, MsrpClient, Setup, Ua, Watcher, CONTROL, TEAM, WAIT,
 };
 
 /// alice and bob moderate the team group; carol is a listed participant.
@@ -36,30 +34,6 @@ role = "participant"
 /// A window in which something must not happen.
 const QUIET: Duration = Duration::from_millis(400);
 
-/// A subscriber to the team group with its current view.
-struct Watcher {
-    ua: Ua,
-    view: ConferenceInfo,
-}
-
-impl Watcher {
-    fn new(focus: &Focus) -> Watcher {
-        let mut ua = Ua::udp(focus, "watcher");
-        let (_call, n) = ua.subscribe_to(TEAM);
-        Watcher { ua, view: n.doc }
-    }
-
-    /// Follows NOTIFYs until `done` holds.
-    fn until(&mut self, done: impl FnMut(&ConferenceInfo) -> bool) {
-        follow(&mut self.ua, &mut self.view, done);
-    }
-
-    /// Follows NOTIFYs until `entity`'s single endpoint has `status`.
-    fn until_status(&mut self, entity: &str, status: EndpointStatus) {
-        self.until(|v| endpoint_state(v, entity).is_some_and(|s| s.0 == status));
-    }
-}
-
 /// The URI at which the focus reaches a test agent directly.
 fn at(ua: &Ua) -> String {
     format!("sip:{}@{}", ua.name, ua.local)
@@ -73,7 +47,7 @@ fn called(ua: &Ua) -> String {
 #[test]
 fn refer_over_udp_makes_the_focus_call_the_target_and_report_progress() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let mut chat = alice.join_chat(TEAM, Setup::Active);
     let mut alice_msrp = chat.connect();
@@ -236,7 +210,7 @@ fn refer_inside_a_moderators_dialog_notifies_inside_that_dialog() {
 #[test]
 fn a_busy_target_is_reported_486_and_disconnected_busy() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut call, _) = alice.join(TEAM);
     let mut dan = Ua::udp(&focus, "dan");
@@ -305,7 +279,7 @@ fn a_busy_target_is_reported_486_and_disconnected_busy() {
 #[test]
 fn an_unanswered_call_is_cancelled_after_the_ring_timeout() {
     let focus = Focus::start(&format!("{MODERATED}\n[policy]\ndial_out_timeout_s = 1\n"));
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut call, _) = alice.join(TEAM);
     let mut dan = Ua::udp(&focus, "dan");
@@ -400,7 +374,7 @@ fn only_hosts_and_moderators_may_refer() {
 #[test]
 fn refer_with_method_bye_removes_the_participant() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     let mut carol = Ua::tcp(&focus, "carol");
@@ -461,7 +435,7 @@ fn refer_with_method_bye_removes_the_participant() {
 #[test]
 fn refer_sub_false_gets_200_and_no_notify() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     let mut dan = Ua::udp(&focus, "dan");
@@ -514,7 +488,7 @@ fn uri_list_body(cid: &str, uris: &[String]) -> (String, String) {
 #[test]
 fn multiple_refer_adds_and_removes_several_targets() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     let mut carol = Ua::udp(&focus, "carol");
@@ -611,7 +585,7 @@ fn multiple_refer_adds_and_removes_several_targets() {
 #[test]
 fn a_moderator_locks_and_unlocks_the_group() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     assert_eq!(w.view.conference_state.unwrap().locked, Some(false));
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
@@ -674,7 +648,7 @@ fn chat_member(focus: &Focus, name: &str) -> Member {
 #[test]
 fn a_muted_participant_is_refused_on_msrp_until_unmuted() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = chat_member(&focus, "alice");
     let mut carol = chat_member(&focus, "carol");
     let mut dan = chat_member(&focus, "dan");
@@ -758,7 +732,7 @@ fn a_muted_participant_stays_muted_after_a_reinvite() {
 #[test]
 fn a_moderator_ends_the_session_for_everyone() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     let mut carol = Ua::tcp(&focus, "carol");
@@ -999,7 +973,7 @@ fn who_may_add_and_remove_follows_the_group_policy() {
 #[test]
 fn a_target_named_with_transport_tcp_is_called_over_tcp() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     // dan listens on TCP on the port of his UDP socket.
@@ -1029,7 +1003,7 @@ fn a_target_named_with_transport_tcp_is_called_over_tcp() {
 #[test]
 fn a_call_answered_after_the_focus_cancelled_it_is_hung_up() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     let mut dan = Ua::udp(&focus, "dan");
@@ -1081,7 +1055,7 @@ fn a_call_answered_after_the_focus_cancelled_it_is_hung_up() {
 #[test]
 fn a_conference_refuses_to_join_itself() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = chat_member(&focus, "alice");
     let mut carol = chat_member(&focus, "carol");
     // A REFER naming the conference's own address: the focus would call itself in, and

@@ -10,11 +10,11 @@ mod support;
 
 use cpm_focus::body::multipart::{Multipart, Part};
 use cpm_focus::body::resource_lists::{self, Entry};
-use cpm_focus::conference_info::{ConferenceInfo, DisconnectionMethod, EndpointStatus};
+use cpm_focus::conference_info::{DisconnectionMethod, EndpointStatus};
 use cpm_focus::sip::{HeaderName, NameAddr, Response};
 use std::time::Duration;
 use support::{
-    assert_refused, endpoint_state, follow, metric, user, Call, Focus, Setup, Sink, Ua, TEAM, WAIT,
+    assert_refused, endpoint_state, metric, user, Call, Focus, Setup, Sink, Ua, Watcher, TEAM, WAIT,
 };
 
 const CLUB: &str = "sip:club@focus.example.com";
@@ -94,30 +94,19 @@ fn out_of_dialog(
     ua.expect_final(&b)
 }
 
-/// A subscriber to `uri` (from the trusted host) with its current view.
-struct Watcher {
-    ua: Ua,
-    view: ConferenceInfo,
-}
-
-impl Watcher {
-    fn new(focus: &Focus, uri: &str) -> Watcher {
-        let mut ua = Ua::udp(focus, "watcher");
-        let r = out_of_dialog(
-            &mut ua,
-            uri,
-            "SUBSCRIBE",
-            "Event: conference\r\nAccept: application/conference-info+xml\r\nP-Asserted-Identity: <sip:bob@example.com>\r\n",
-            None,
-        );
-        assert_eq!(r.status, 200, "{r:?}");
-        let n = ua.expect_notify();
-        Watcher { ua, view: n.doc }
-    }
-
-    fn until(&mut self, done: impl FnMut(&ConferenceInfo) -> bool) {
-        follow(&mut self.ua, &mut self.view, done);
-    }
+/// A subscriber to `uri` from the trusted host (with an asserted identity).
+fn watch(focus: &Focus, uri: &str) -> Watcher {
+    let mut ua = Ua::udp(focus, "watcher");
+    let r = out_of_dialog(
+        &mut ua,
+        uri,
+        "SUBSCRIBE",
+        "Event: conference\r\nAccept: application/conference-info+xml\r\nP-Asserted-Identity: <sip:bob@example.com>\r\n",
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let n = ua.expect_notify();
+    Watcher::from_first(ua, n)
 }
 
 #[test]
@@ -151,7 +140,7 @@ fn a_members_only_join_needs_a_verified_identity() {
 #[test]
 fn an_out_of_dialog_refer_bye_from_an_untrusted_source_removes_nobody() {
     let focus = Focus::start(&config(None, ""));
-    let mut w = Watcher::new(&focus, CLUB);
+    let mut w = watch(&focus, CLUB);
     let mut bob = Ua::udp(&focus, "bob");
     let (mut b, _) = bob.join(CLUB);
     w.until(|v| endpoint_state(v, "sip:bob@example.com").is_some());
@@ -199,7 +188,7 @@ fn an_out_of_dialog_refer_bye_from_an_untrusted_source_removes_nobody() {
 #[test]
 fn an_outsider_in_an_open_group_holds_no_role_and_moderates_nothing() {
     let focus = Focus::start(&config(None, ""));
-    let mut w = Watcher::new(&focus, TEAM);
+    let mut w = watch(&focus, TEAM);
     // The open group takes mallory, shown as what she claims, as a plain participant.
     let mut m = mallory(&focus);
     let (mut mc, r) = m.try_join(TEAM);
@@ -325,7 +314,7 @@ fn an_untrusted_assertion_is_never_believed_nor_forwarded() {
     let sink = Sink::start("listener");
     // The open team group lists the sink: group messages reach it.
     let focus = Focus::start(&config(Some(&sink.uri()), ""));
-    let mut w = Watcher::new(&focus, TEAM);
+    let mut w = watch(&focus, TEAM);
     // mallory as herself, asserting (and preferring) to be the boss.
     let mut m = Ua::udp_from(&focus, "mallory", ELSEWHERE);
     let forged = "P-Asserted-Identity: \"The Boss\" <sip:boss@example.com>\r\n\
