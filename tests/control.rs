@@ -13,7 +13,7 @@ use cpm_focus::sip::{HeaderName, Method, NameAddr};
 use std::time::Duration;
 use support::{
     assert_refused, endpoint_state, metric, sipfrag, subscription_state, uri_of, user, Call,
-    Endpoint, Focus, MsrpClient, Setup, Ua, Watcher, CONTROL, TEAM, WAIT,
+    ChatMember, Endpoint, Focus, Setup, Ua, Watcher, CONTROL, TEAM, WAIT,
 };
 
 /// alice and bob moderate the team group; carol is a listed participant.
@@ -626,32 +626,13 @@ fn a_moderator_locks_and_unlocks_the_group() {
     assert_eq!(alice.bye(&mut a).status, 200);
 }
 
-/// A chat member: SIP agent, dialog, MSRP connection.
-struct Member {
-    ua: Ua,
-    call: Call,
-    msrp: MsrpClient,
-}
-
-fn chat_member(focus: &Focus, name: &str) -> Member {
-    let mut ua = Ua::udp(focus, name);
-    let mut chat = ua.join_chat(TEAM, Setup::Active);
-    let mut msrp = chat.connect();
-    msrp.bind();
-    Member {
-        ua,
-        call: chat.call,
-        msrp,
-    }
-}
-
 #[test]
 fn a_muted_participant_is_refused_on_msrp_until_unmuted() {
     let focus = Focus::start(MODERATED);
     let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
-    let mut alice = chat_member(&focus, "alice");
-    let mut carol = chat_member(&focus, "carol");
-    let mut dan = chat_member(&focus, "dan");
+    let mut alice = ChatMember::join(Ua::udp(&focus, "alice"), TEAM);
+    let mut carol = ChatMember::join(Ua::udp(&focus, "carol"), TEAM);
+    let mut dan = ChatMember::join(Ua::udp(&focus, "dan"), TEAM);
     let carol_id = "sip:carol@example.com";
     let r = alice.ua.control(
         &mut alice.call,
@@ -703,7 +684,7 @@ fn a_muted_participant_is_refused_on_msrp_until_unmuted() {
 #[test]
 fn a_muted_participant_stays_muted_after_a_reinvite() {
     let focus = Focus::start(MODERATED);
-    let mut alice = chat_member(&focus, "alice");
+    let mut alice = ChatMember::join(Ua::udp(&focus, "alice"), TEAM);
     let mut carol_ua = Ua::udp(&focus, "carol");
     let mut carol = carol_ua.join_chat(TEAM, Setup::Active);
     let mut carol_msrp = carol.connect();
@@ -1056,8 +1037,8 @@ fn a_call_answered_after_the_focus_cancelled_it_is_hung_up() {
 fn a_conference_refuses_to_join_itself() {
     let focus = Focus::start(MODERATED);
     let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
-    let mut alice = chat_member(&focus, "alice");
-    let mut carol = chat_member(&focus, "carol");
+    let mut alice = ChatMember::join(Ua::udp(&focus, "alice"), TEAM);
+    let mut carol = ChatMember::join(Ua::udp(&focus, "carol"), TEAM);
     // A REFER naming the conference's own address: the focus would call itself in, and
     // every chat message would then go round forever. It is refused before any INVITE.
     let own = format!("sip:team@{}", focus.sip_udp);

@@ -7,25 +7,7 @@ mod support;
 
 use cpm_focus::conference_info::EndpointStatus;
 use cpm_focus::sip::HeaderName;
-use support::{cpim_text, user, Call, Focus, MsrpClient, Setup, Ua, Watcher, AUDIO_OFFER, TEAM};
-
-/// A participant in the team chat: SIP agent, dialog, bound MSRP connection.
-struct Member {
-    ua: Ua,
-    call: Call,
-    msrp: MsrpClient,
-}
-
-fn chat_member(mut ua: Ua) -> Member {
-    let mut chat = ua.join_chat(TEAM, Setup::Active);
-    let mut msrp = chat.connect();
-    msrp.bind();
-    Member {
-        ua,
-        call: chat.call,
-        msrp,
-    }
-}
+use support::{cpim_text, user, Call, ChatMember, Focus, Ua, Watcher, AUDIO_OFFER, TEAM};
 
 #[test]
 fn an_anonymous_participant_is_anonymous_to_everyone_else() {
@@ -33,11 +15,11 @@ fn an_anonymous_participant_is_anonymous_to_everyone_else() {
     let mut early = Watcher::new(Ua::udp(&focus, "early"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     alice.display = "Alice Liddell".into();
-    let mut alice = chat_member(alice);
+    let mut alice = ChatMember::join(alice, TEAM);
     let mut dave = Ua::udp(&focus, "dave");
     dave.display = "Dave Secretive".into();
     dave.invite_headers = "Privacy: id\r\n".into();
-    let mut dave = chat_member(dave);
+    let mut dave = ChatMember::join(dave, TEAM);
     let alias = "sip:anonymous-1@anonymous.invalid";
     early.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
     // A subscriber arriving later gets the full state: the same alias.
@@ -124,8 +106,8 @@ fn display_names_are_shown_when_no_privacy_is_asked() {
     let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     alice.display = "Alice Liddell".into();
-    let mut alice = chat_member(alice);
-    let mut bob = chat_member(Ua::udp(&focus, "bob"));
+    let mut alice = ChatMember::join(alice, TEAM);
+    let mut bob = ChatMember::join(Ua::udp(&focus, "bob"), TEAM);
     w.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
     let u = user(&w.view, "sip:alice@example.com").unwrap();
     assert_eq!(u.display_text.as_deref(), Some("Alice Liddell"));
@@ -173,8 +155,8 @@ fn an_asserted_identity_from_a_trusted_host_is_the_identity() {
     let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut eve = Ua::udp(&focus, "eve");
     eve.invite_headers = PAI.into();
-    let mut eve = chat_member(eve);
-    let mut bob = chat_member(Ua::udp(&focus, "bob"));
+    let mut eve = ChatMember::join(eve, TEAM);
+    let mut bob = ChatMember::join(Ua::udp(&focus, "bob"), TEAM);
     w.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
     let u = user(&w.view, "sip:eve.asserted@ims.example.net")
         .unwrap_or_else(|| panic!("the asserted identity is not in {:#?}", w.view));
@@ -206,8 +188,8 @@ fn an_asserted_identity_from_an_untrusted_host_is_ignored() {
     let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut eve = Ua::udp(&focus, "eve");
     eve.invite_headers = PAI.into();
-    let mut eve = chat_member(eve);
-    let mut bob = chat_member(Ua::udp(&focus, "bob"));
+    let mut eve = ChatMember::join(eve, TEAM);
+    let mut bob = ChatMember::join(Ua::udp(&focus, "bob"), TEAM);
     w.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
     assert!(
         user(&w.view, "sip:eve@example.com").is_some(),
