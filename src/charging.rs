@@ -20,6 +20,7 @@
 mod backlog;
 mod credit;
 mod credit_http;
+pub(crate) use credit_http::base64;
 mod files;
 mod handle;
 mod http;

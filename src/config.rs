@@ -59,6 +59,7 @@ pub struct Config {
     pub journal: JournalConfig,
     pub listen: ListenConfig,
     pub auth: AuthConfig,
+    pub xdms: XdmsConfig,
     pub groups: Vec<GroupConfig>,
 }
 
@@ -663,6 +664,8 @@ pub struct ChargingConfig {
     /// How long an idle connection to the credit server is kept for the next check, ms;
     /// 0: a connection per check.
     pub online_idle_timeout_ms: u64,
+    /// Credit checks in flight at once (and idle connections kept); more are refused `503`.
+    pub online_max_pending: usize,
     /// `Authorization: Bearer` token for the credit server, inline or (better) read from a
     /// file at start.
     pub online_token: String,
@@ -690,6 +693,7 @@ impl fmt::Debug for ChargingConfig {
             .field("unverified", &self.unverified)
             .field("online_ca_file", &self.online_ca_file)
             .field("online_idle_timeout_ms", &self.online_idle_timeout_ms)
+            .field("online_max_pending", &self.online_max_pending)
             .field("online_token", &token_digest(&self.online_token))
             .field("online_token_file", &self.online_token_file)
             .field("online_user", &self.online_user)
@@ -714,6 +718,7 @@ impl Default for ChargingConfig {
             unverified: UnverifiedCharging::Refuse,
             online_ca_file: String::new(),
             online_idle_timeout_ms: 60_000,
+            online_max_pending: 256,
             online_token: String::new(),
             online_token_file: String::new(),
             online_user: String::new(),
@@ -782,6 +787,9 @@ impl ChargingConfig {
         }
         if self.online_idle_timeout_ms > 3_600_000 {
             bad("online_idle_timeout_ms", "must be at most 3600000");
+        }
+        if !(1..=65_536).contains(&self.online_max_pending) {
+            bad("online_max_pending", "must be between 1 and 65536");
         }
         if !self.online_token.is_empty() && !self.online_token_file.is_empty() {
             bad(
@@ -1521,6 +1529,7 @@ impl Config {
         issues.extend(self.journal.validate());
         issues.extend(self.listen.validate());
         issues.extend(self.auth.validate(&self.focus));
+        issues.extend(self.xdms.validate());
         issues
     }
 
@@ -1539,11 +1548,13 @@ mod codec;
 mod listen;
 mod talk;
 mod url;
+mod xdms;
 
 pub use auth::{AuthConfig, AuthMode};
 pub use codec::{Codec, CodecError, MAX_CODECS};
 pub use listen::ListenConfig;
 pub use url::{HttpUrl, UrlError};
+pub use xdms::XdmsConfig;
 
 #[cfg(test)]
 mod tests {
@@ -1878,6 +1889,7 @@ fsync = \"always\"
                 "online_idle_timeout_ms = 3600001\n",
                 &["charging.online_idle_timeout_ms"],
             ),
+            ("online_max_pending = 0\n", &["charging.online_max_pending"]),
         ] {
             assert_eq!(issues(&format!("{http}{extra}")), keys, "{extra}");
         }

@@ -63,4 +63,5 @@ pub mod sip;
 pub mod supervisor;
 pub mod transaction;
 pub mod transport;
+pub mod xdms;
 pub mod xml;

@@ -375,9 +375,24 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "1 when the last configuration reload was applied, 0 when it was refused",
     ),
     (
+        "focus_xdms_fetch_failures_total",
+        Kind::Counter,
+        "XDMS document fetches that failed, by reason (unreachable, timeout, status, invalid: a document refused, its last good copy kept)",
+    ),
+    (
+        "focus_xdms_documents",
+        Kind::Gauge,
+        "XDMS group documents held (the last good copy of each)",
+    ),
+    (
+        "focus_xdms_last_success_timestamp_seconds",
+        Kind::Gauge,
+        "Unix time of the last round of XDMS fetches without a failure",
+    ),
+    (
         "focus_credit_checks_total",
         Kind::Counter,
-        "Online credit checks, by outcome (granted, denied, unavailable)",
+        "Online credit checks, by outcome (granted, denied, unavailable; busy: refused at once, charging.online_max_pending checks already in flight)",
     ),
     (
         "focus_floor_requests_total",
@@ -615,6 +630,7 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
             "adhoc",
             "credit_denied",
             "credit_unavailable",
+            "credit_busy",
             "cascade",
             "unverified",
             "unverified_charging",
@@ -674,7 +690,7 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
     (
         "focus_credit_checks_total",
         "outcome",
-        &["granted", "denied", "unavailable"],
+        &["granted", "denied", "unavailable", "busy"],
     ),
     (
         "focus_moderation_actions_total",
@@ -786,6 +802,11 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
         &[
             "200", "400", "401", "404", "408", "413", "431", "503", "504",
         ],
+    ),
+    (
+        "focus_xdms_fetch_failures_total",
+        "reason",
+        &["unreachable", "timeout", "status", "invalid"],
     ),
     (
         "focus_config_reloads_total",

@@ -244,7 +244,7 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
 pub fn restart_required(applied: &Config, file: &Config) -> Vec<String> {
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let sections: [(&str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 16] = [
+    let sections: [(&str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 17] = [
         ("focus", &applied.focus, &file.focus),
         ("sip", &applied.sip, &file.sip),
         ("supervisor", &applied.supervisor, &file.supervisor),
@@ -259,6 +259,7 @@ pub fn restart_required(applied: &Config, file: &Config) -> Vec<String> {
         ("session_timer", &applied.session_timer, &file.session_timer),
         ("journal", &applied.journal, &file.journal),
         ("xml", &applied.xml, &file.xml),
+        ("xdms", &applied.xdms, &file.xdms),
         // The credentials file is re-read on every reload; the settings need a restart.
         ("auth", &applied.auth, &file.auth),
         // Whole-file check last: catches sections this list does not name yet.

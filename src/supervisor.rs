@@ -383,6 +383,13 @@ pub struct Supervisor {
     next_arbiter: AtomicUsize,
     next_instance: AtomicU64,
     draining: AtomicBool,
+    /// The groups read from the XDMS (`crate::xdms`), merged into every catalog built.
+    xdms_groups: std::sync::RwLock<Arc<Vec<crate::config::GroupConfig>>>,
+    /// The configuration the catalog was last built from; its lock serializes rebuilds (a
+    /// reload and an XDMS change), so neither loses the other's part.
+    running: std::sync::Mutex<Config>,
+    /// The XDMS client's state, for `/health` (unset: no XDMS).
+    xdms_health: std::sync::OnceLock<Arc<crate::xdms::XdmsHealth>>,
 }
 
 impl Supervisor {
@@ -396,7 +403,7 @@ impl Supervisor {
         charging: crate::charging::ChargingHandle,
         credit: crate::charging::CreditGate,
     ) -> Supervisor {
-        let catalog = catalog::Catalog::build(config, &settings, &endpoint, &charging);
+        let catalog = catalog::Catalog::build(config, &[], &settings, &endpoint, &charging);
         let tables = Arc::new(Tables::default());
         tables.set_restart_limits(catalog.adhoc.restart_window, catalog.adhoc.max_remembered);
         Supervisor {
@@ -413,6 +420,9 @@ impl Supervisor {
             next_arbiter: AtomicUsize::new(0),
             next_instance: AtomicU64::new(1),
             draining: AtomicBool::new(false),
+            xdms_groups: std::sync::RwLock::new(Arc::new(Vec::new())),
+            running: std::sync::Mutex::new(config.clone()),
+            xdms_health: std::sync::OnceLock::new(),
         }
     }
 

@@ -446,6 +446,8 @@ enum Credit {
     Deny,
     /// Accepts the connection and closes it: no answer.
     Hang,
+    /// Reads the request and grants it only once the mode is changed to `Grant`.
+    Stall,
 }
 
 /// A credit-control server on a free port: it records each request body and answers per
@@ -518,10 +520,13 @@ fn serve_credit(stream: TcpStream, mode: &Mutex<Credit>, requests: &Mutex<Vec<se
         .lock()
         .unwrap()
         .push(serde_json::from_slice(&body).expect("the credit request is JSON"));
+    while *mode.lock().unwrap() == Credit::Stall {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let answer = match *mode.lock().unwrap() {
         Credit::Grant => r#"{"granted":true}"#,
         Credit::Deny => r#"{"granted":false,"reason":"Out of credit"}"#,
-        Credit::Hang => return,
+        Credit::Hang | Credit::Stall => return,
     };
     let mut stream = stream;
     let _ = write!(
@@ -629,6 +634,53 @@ fn a_denied_credit_check_is_402_and_nothing_happens() {
             "group_message"
         ]
     );
+}
+
+#[test]
+fn checks_past_online_max_pending_are_refused_503_at_once_and_counted() {
+    let server = CreditServer::start(Credit::Stall);
+    let focus = Focus::start(&format!(
+        "[charging]\nonline_url = \"{}\"\nonline_timeout_ms = 20000\nonline_max_pending = 1\n",
+        server.url()
+    ));
+    // Alice's check is held by the server: the one permit is taken.
+    let mut alice = Ua::udp(&focus, "alice");
+    let mut alice_call = Call::new(TEAM);
+    let alice_invite = alice.invite(&mut alice_call, Some(AUDIO_OFFER));
+    let deadline = Instant::now() + WAIT;
+    while server.requests.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "alice's credit check never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Bob is refused at once, with Retry-After, and the server never hears of him.
+    let mut bob = Ua::udp(&focus, "bob");
+    let r = try_join(&mut bob, TEAM);
+    assert_eq!(r.status, 503, "{}", r.reason);
+    assert_eq!(
+        r.headers.get(HeaderName::Warning),
+        Some("399 focus.example.com \"Credit control busy\"")
+    );
+    assert!(r.headers.get(HeaderName::RetryAfter).is_some());
+    assert_eq!(
+        focus.metric("focus_credit_checks_total{outcome=\"busy\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        focus.metric("focus_policy_rejections_total{reason=\"credit_busy\"}"),
+        Some(1.0)
+    );
+    assert_eq!(server.requests.lock().unwrap().len(), 1);
+    // The server answers: alice joins, and the permit is back for bob.
+    *server.mode.lock().unwrap() = Credit::Grant;
+    let r = alice.expect_final(&alice_invite);
+    assert_eq!(r.status, 200, "{}", r.reason);
+    alice_call.learn(&r);
+    alice.ack(&alice_call);
+    assert_eq!(try_join(&mut bob, TEAM).status, 200);
+    assert_eq!(alice.bye(&mut alice_call).status, 200);
 }
 
 #[test]

@@ -251,7 +251,16 @@ impl AdminApi {
 
     async fn run(&self, route: &Route, who: &str, timeout: Duration) -> Answer {
         match route {
-            Route::Health => Answer::json(200, json!({ "status": "ok" })),
+            // Still 200 during an XDMS outage: the focus serves the last good groups, and a
+            // liveness probe must not restart it for a peer's fault.
+            Route::Health => match self.supervisor.xdms_health() {
+                None => Answer::json(200, json!({ "status": "ok" })),
+                Some(x) => {
+                    let x = x.snapshot();
+                    let status = if x.reachable { "ok" } else { "degraded" };
+                    Answer::json(200, json!({ "status": status, "xdms": x }))
+                }
+            },
             Route::Ready => {
                 if self.supervisor.is_draining() {
                     Answer::json(503, json!({ "ready": false, "reason": "draining" }))

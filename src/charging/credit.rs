@@ -11,6 +11,7 @@ use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 /// A boxed, sendable future: the trait stays object-safe without an async-trait crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -108,6 +109,9 @@ pub struct CreditGate {
     on_unavailable: OnUnavailable,
     /// Off: checks go to [`NoCredit`] and are not counted (no credit server was asked).
     online: bool,
+    /// Checks in flight (`charging.online_max_pending`): a slow credit server must not let
+    /// a burst of joins pile up unbounded tasks and connections; past it, `503` at once.
+    pending: Option<Arc<Semaphore>>,
 }
 
 impl CreditGate {
@@ -122,7 +126,14 @@ impl CreditGate {
             return Ok(CreditGate::disabled());
         }
         let http = super::HttpCreditControl::from_config(config, tls_ca_file)?;
-        Ok(CreditGate::new(Arc::new(http), config.on_unavailable))
+        Ok(CreditGate::new(Arc::new(http), config.on_unavailable)
+            .with_max_pending(config.online_max_pending))
+    }
+
+    /// Bounds the checks in flight; beyond `max`, [`CreditGate::admit`] refuses with `503`.
+    pub fn with_max_pending(mut self, max: usize) -> CreditGate {
+        self.pending = Some(Arc::new(Semaphore::new(max)));
+        self
     }
 
     /// A gate over any implementation (tests, other protocols).
@@ -131,6 +142,7 @@ impl CreditGate {
             control,
             on_unavailable,
             online: true,
+            pending: None,
         }
     }
 
@@ -140,6 +152,7 @@ impl CreditGate {
             control: Arc::new(NoCredit),
             on_unavailable: OnUnavailable::Allow,
             online: false,
+            pending: None,
         }
     }
 
@@ -150,12 +163,29 @@ impl CreditGate {
 
     /// Checks credit and decides admission. `'static`, so an actor can spawn it.
     pub fn admit(&self, req: CreditRequest) -> BoxFuture<'static, Result<(), Refusal>> {
+        let permit = match &self.pending {
+            Some(pending) => match pending.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    metrics::counter!("focus_credit_checks_total", "outcome" => "busy")
+                        .increment(1);
+                    return Box::pin(std::future::ready(Err(Refusal {
+                        status: 503,
+                        label: "credit_busy",
+                        code: 399,
+                        warning: "Credit control busy".into(),
+                    })));
+                }
+            },
+            None => None,
+        };
         let check = self.control.check(req);
         let on_unavailable = self.on_unavailable;
         let online = self.online;
         Box::pin(async move {
             let started = std::time::Instant::now();
             let decision = check.await;
+            drop(permit);
             if online {
                 metrics::counter!("focus_credit_checks_total", "outcome" => decision.label())
                     .increment(1);

@@ -95,6 +95,7 @@ impl HttpCreditControl {
             tls,
             service: "credit",
             idle_timeout: Duration::from_millis(config.online_idle_timeout_ms),
+            max_idle: config.online_max_pending,
             connect_timeout: timeout,
         });
         Ok(HttpCreditControl {
@@ -147,7 +148,7 @@ fn authorization(config: &ChargingConfig) -> Result<Option<HeaderValue>, Chargin
 }
 
 /// Standard base64 with padding (RFC 4648 §4), for basic credentials.
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

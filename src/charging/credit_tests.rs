@@ -295,6 +295,46 @@ async fn the_gate_applies_the_decision_and_the_unavailable_rule() {
     );
 }
 
+/// A credit server that answers only when told to.
+struct Gated(Arc<tokio::sync::Notify>);
+
+impl CreditControl for Gated {
+    fn check(&self, _req: CreditRequest) -> BoxFuture<'static, CreditDecision> {
+        let go = self.0.clone();
+        Box::pin(async move {
+            go.notified().await;
+            CreditDecision::Granted
+        })
+    }
+}
+
+#[tokio::test]
+async fn checks_in_flight_are_bounded_and_the_excess_is_refused_503_at_once() {
+    let go = Arc::new(tokio::sync::Notify::new());
+    let gate =
+        CreditGate::new(Arc::new(Gated(go.clone())), OnUnavailable::Allow).with_max_pending(2);
+    let first = tokio::spawn(gate.admit(session("sip:a@x")));
+    let second = tokio::spawn(gate.admit(session("sip:b@x")));
+    // The two permits are taken when `admit` is called, not when the future runs: the third
+    // is refused without waiting for the server.
+    let third = gate.admit(session("sip:c@x")).await.unwrap_err();
+    assert_eq!((third.status, third.label), (503, "credit_busy"));
+    go.notify_waiters();
+    while !(first.is_finished() && second.is_finished()) {
+        tokio::task::yield_now().await;
+        go.notify_waiters();
+    }
+    assert_eq!(first.await.unwrap(), Ok(()));
+    assert_eq!(second.await.unwrap(), Ok(()));
+    // The permits came back: a new check waits for the server again, then passes.
+    let fourth = tokio::spawn(gate.admit(session("sip:d@x")));
+    while !fourth.is_finished() {
+        tokio::task::yield_now().await;
+        go.notify_waiters();
+    }
+    assert_eq!(fourth.await.unwrap(), Ok(()));
+}
+
 #[tokio::test]
 async fn the_gate_from_configuration() {
     let mut c = ChargingConfig::default();

@@ -39,6 +39,8 @@ pub struct ClientSettings {
     /// How long an idle connection stays in the pool; zero keeps none (a connection per
     /// request).
     pub idle_timeout: Duration,
+    /// The most idle connections kept per host.
+    pub max_idle: usize,
     /// Longest TCP connect.
     pub connect_timeout: Duration,
 }
@@ -59,7 +61,7 @@ pub fn pooled(settings: ClientSettings) -> PooledClient {
     Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(keep.then_some(settings.idle_timeout))
-        .pool_max_idle_per_host(if keep { usize::MAX } else { 0 })
+        .pool_max_idle_per_host(if keep { settings.max_idle } else { 0 })
         .http1_title_case_headers(true)
         .build(connector)
 }

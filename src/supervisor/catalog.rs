@@ -29,15 +29,18 @@ pub(super) struct Catalog {
 
 impl Catalog {
     /// Prepares `config`'s groups and policy for the bound transports in `settings`.
+    /// `xdms` are the groups read from the XDMS: a `[[groups]]` entry with the same URI wins.
     pub fn build(
         config: &Config,
+        xdms: &[crate::config::GroupConfig],
         settings: &super::SupervisorSettings,
         endpoint: &crate::endpoint::Endpoint,
         charging: &crate::charging::ChargingHandle,
     ) -> Catalog {
         let template = Arc::new(Template::new(config, settings));
         let mut groups = HashMap::new();
-        for g in &config.groups {
+        let file = config.groups.iter().map(|g| (g, false));
+        for (g, from_xdms) in file.chain(xdms.iter().map(|g| (g, true))) {
             let Ok(uri) = crate::sip::Uri::parse(&g.uri) else {
                 continue;
             };
@@ -47,6 +50,10 @@ impl Catalog {
             ) else {
                 continue;
             };
+            if from_xdms && groups.contains_key(&user) {
+                tracing::info!(group = %g.uri, "group defined in the configuration file and the XDMS; the file's wins");
+                continue;
+            }
             let mut s = template.settings(
                 &g.uri,
                 raw_user,
@@ -129,8 +136,44 @@ impl Supervisor {
         if let Some(gate) = &self.settings.auth {
             gate.reload(config);
         }
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        *running = config.clone();
+        self.rebuild(&running)
+    }
+
+    /// Replaces the groups read from the XDMS, like a reload of the file's groups: new
+    /// members may join at once, removed ones are refused, a removed group's live session
+    /// takes no new joins and ends when empty.
+    pub fn set_xdms_groups(&self, groups: Vec<crate::config::GroupConfig>) -> CatalogChange {
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        *self
+            .xdms_groups
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(groups);
+        self.rebuild(&running)
+    }
+
+    /// Tells `/health` how the XDMS client is doing (set once, at start).
+    pub fn set_xdms_health(&self, health: Arc<crate::xdms::XdmsHealth>) {
+        let _ = self.xdms_health.set(health);
+    }
+
+    /// The XDMS client's state, when there is one.
+    pub fn xdms_health(&self) -> Option<&Arc<crate::xdms::XdmsHealth>> {
+        self.xdms_health.get()
+    }
+
+    /// Builds and swaps in the catalog of `config` and the XDMS groups; the caller holds
+    /// `running`.
+    fn rebuild(&self, config: &Config) -> CatalogChange {
+        let xdms = self
+            .xdms_groups
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let next = Arc::new(Catalog::build(
             config,
+            &xdms,
             &self.settings,
             &self.endpoint,
             &self.charging,

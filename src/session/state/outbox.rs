@@ -52,7 +52,7 @@ pub(super) enum Pending {
     },
     /// A group message toward one recipient.
     Pager {
-        report: Option<Arc<super::pager::NegativeReport>>,
+        report: Option<Arc<NegativeReport>>,
         recipient: String,
     },
     /// Our session refresh (RFC 4028) in a participant's dialog: re-INVITE or UPDATE with
@@ -68,4 +68,12 @@ pub(super) enum Pending {
         pid: u64,
         cseq: u32,
     },
+}
+
+/// What a failed delivery reports back to the sender (RFC 5438 negative-delivery).
+pub(in crate::session) struct NegativeReport {
+    pub imdn_id: String,
+    /// Where the report goes: the sender's Contact, or its address of record.
+    pub sender_target: crate::sip::Uri,
+    pub sender: String,
 }

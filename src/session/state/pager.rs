@@ -5,8 +5,8 @@
 //! bounded by a queue; every failed delivery is counted and, when the sender asked for it
 //! (IMDN in CPIM), reported back. A session lives until each delivery is answered.
 
-use super::outbox::Outbox;
 use super::outbox::Pending;
+use super::outbox::{NegativeReport, Outbox};
 use super::{Effect, OutgoingSpec, RequestCtx, SessionState};
 use crate::dialog::Destination;
 use crate::media::cpim::vouch::{same_aor, vouch, Path, Sender};
@@ -26,14 +26,6 @@ pub(in crate::session) struct PagerItem {
     pub spec: OutgoingSpec,
     pub report: Option<Arc<NegativeReport>>,
     pub recipient: String,
-}
-
-/// What a failed delivery reports back to the sender (RFC 5438 negative-delivery).
-pub(in crate::session) struct NegativeReport {
-    pub imdn_id: String,
-    /// Where the report goes: the sender's Contact, or its address of record.
-    pub sender_target: crate::sip::Uri,
-    pub sender: String,
 }
 
 /// A session's group messages: the paced queue of deliveries, those sent and not yet

@@ -1,0 +1,359 @@
+//! The XDMS client: conditional GETs of every `[xdms]` document each `poll_s`, the answers
+//! fed to [`Documents`], a change handed to the supervisor as a new set of groups (applied like
+//! a reload), the last good copies written to the cache file.
+
+use super::store::{Applied, Documents};
+use crate::config::Config;
+use crate::http::client::{self, ClientSettings, PooledClient};
+use crate::supervisor::Supervisor;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH};
+use serde::Serialize;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+/// The media type of an rls-services document (RFC 4826 §4.4).
+const RLS_TYPE: &str = "application/rls-services+xml";
+
+/// Longest wait between attempts while the XDMS fails: `poll_s` times 2 to this power.
+const MAX_BACKOFF_SHIFT: u32 = 3;
+
+/// Why the client could not start.
+#[derive(Debug, Error)]
+pub enum XdmsError {
+    #[error("xdms.documents: {0:?} does not make a valid URL")]
+    Url(String),
+    #[error("xdms TLS roots: {0}")]
+    Tls(String),
+    #[error("xdms credentials are not a valid header value")]
+    Credentials,
+}
+
+/// Why one fetch failed (a metric label each).
+#[derive(Debug, Error)]
+enum FetchError {
+    #[error("no answer: {0}")]
+    Unreachable(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("answered {0}")]
+    Status(u16),
+    #[error("document refused: {0}")]
+    Invalid(#[from] super::RlsError),
+}
+
+impl FetchError {
+    fn label(&self) -> &'static str {
+        match self {
+            FetchError::Unreachable(_) => "unreachable",
+            FetchError::Timeout(_) => "timeout",
+            FetchError::Status(_) => "status",
+            FetchError::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// What `/health` says about the XDMS.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct HealthState {
+    /// The last round reached every document (or nothing was tried yet).
+    pub reachable: bool,
+    /// Documents held (fetched or from the cache).
+    pub documents: usize,
+    /// Groups taken from them.
+    pub groups: usize,
+    /// Unix time of the last round without a failure.
+    pub last_success_unix: Option<u64>,
+    /// Rounds failed in a row.
+    pub consecutive_failures: u32,
+    /// The last failure, for the operator.
+    pub last_error: Option<String>,
+}
+
+/// The client's state, shared with `/health`.
+#[derive(Debug, Default)]
+pub struct XdmsHealth(Mutex<HealthState>);
+
+impl XdmsHealth {
+    pub fn snapshot(&self) -> HealthState {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut HealthState)) {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The poll loop's fixed parts.
+struct Client {
+    http: PooledClient,
+    authorization: Option<HeaderValue>,
+    timeout: Duration,
+    /// Selector and URL of every document.
+    documents: Vec<(String, hyper::Uri)>,
+    limits: crate::body::resource_lists::ListLimits,
+}
+
+/// Starts the XDMS client for `config` (nothing when `[xdms]` is off): the cache file is read
+/// first, so its groups are served before the first fetch.
+pub fn spawn(
+    config: &Config,
+    supervisor: Arc<Supervisor>,
+    cancel: CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>, XdmsError> {
+    let x = &config.xdms;
+    if !x.enabled() {
+        return Ok(None);
+    }
+    let documents = x
+        .documents
+        .iter()
+        .map(|d| {
+            x.document_url(d)
+                .parse::<hyper::Uri>()
+                .map(|u| (d.clone(), u))
+                .map_err(|_| XdmsError::Url(d.clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let tls = if config.tls.ca_file.is_empty() {
+        None
+    } else {
+        let c = crate::transport::tls::client_config_from(&[config.tls.ca_file.as_str()])
+            .map_err(|e| XdmsError::Tls(e.to_string()))?;
+        Some(tokio_rustls::TlsConnector::from(c))
+    };
+    let authorization = if !x.token.is_empty() {
+        Some(format!("Bearer {}", x.token))
+    } else if !x.user.is_empty() {
+        let pair = format!("{}:{}", x.user, x.password);
+        Some(format!(
+            "Basic {}",
+            crate::charging::base64(pair.as_bytes())
+        ))
+    } else {
+        None
+    };
+    let authorization = authorization
+        .map(|v| {
+            HeaderValue::from_str(&v)
+                .map(|mut v| {
+                    v.set_sensitive(true);
+                    v
+                })
+                .map_err(|_| XdmsError::Credentials)
+        })
+        .transpose()?;
+    let timeout = Duration::from_millis(x.timeout_ms);
+    let client = Client {
+        http: client::pooled(ClientSettings {
+            tls,
+            service: "xdms",
+            idle_timeout: Duration::from_secs(x.poll_s.saturating_mul(2).max(1)),
+            // One poller: one connection per document host is all it reuses.
+            max_idle: 4,
+            connect_timeout: timeout,
+        }),
+        authorization,
+        timeout,
+        documents,
+        limits: config.xml.list_limits(),
+    };
+    let health = Arc::new(XdmsHealth::default());
+    health.update(|h| h.reachable = true);
+    supervisor.set_xdms_health(health.clone());
+    let mut docs = Documents::default();
+    if !x.cache.is_empty() {
+        match std::fs::read_to_string(&x.cache) {
+            Ok(text) => {
+                docs = Documents::from_cache(&text, &x.documents, &client.limits);
+                let groups = docs.groups(config);
+                tracing::info!(cache = %x.cache, documents = docs.len(), groups = groups.len(), "XDMS groups from the cache file");
+                health.update(|h| {
+                    h.documents = docs.len();
+                    h.groups = groups.len();
+                });
+                supervisor.set_xdms_groups(groups);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(cache = %x.cache, error = %e, "XDMS cache file unreadable"),
+        }
+    }
+    metrics::gauge!("focus_xdms_documents").set(docs.len() as f64);
+    let config = config.clone();
+    Ok(Some(tokio::spawn(async move {
+        run(client, docs, config, supervisor, health, cancel).await
+    })))
+}
+
+async fn run(
+    client: Client,
+    mut docs: Documents,
+    config: Config,
+    supervisor: Arc<Supervisor>,
+    health: Arc<XdmsHealth>,
+    cancel: CancellationToken,
+) {
+    let poll = Duration::from_secs(config.xdms.poll_s);
+    loop {
+        let mut changed = false;
+        let mut failure: Option<String> = None;
+        for (selector, uri) in &client.documents {
+            match client.fetch(selector, uri, &mut docs).await {
+                Ok(Applied::Changed) => changed = true,
+                Ok(Applied::Same) => {}
+                Err(e) => {
+                    metrics::counter!("focus_xdms_fetch_failures_total", "reason" => e.label())
+                        .increment(1);
+                    tracing::warn!(document = %selector, error = %e, "XDMS fetch failed; the last good copy stays");
+                    // A bad document is the XDM client's fault, not an outage: counted and
+                    // logged, but the XDMS answered.
+                    if !matches!(e, FetchError::Invalid(_)) {
+                        failure = Some(format!("{selector}: {e}"));
+                    }
+                }
+            }
+        }
+        if changed {
+            let groups = docs.groups(&config);
+            let count = groups.len();
+            let change = supervisor.set_xdms_groups(groups);
+            tracing::info!(
+                groups = count,
+                sessions_updated = change.sessions_updated,
+                sessions_retiring = change.sessions_retiring,
+                "XDMS groups applied"
+            );
+            health.update(|h| h.groups = count);
+            write_cache(&config.xdms.cache, &docs).await;
+        }
+        metrics::gauge!("focus_xdms_documents").set(docs.len() as f64);
+        let failures = match failure {
+            None => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                metrics::gauge!("focus_xdms_last_success_timestamp_seconds").set(now as f64);
+                health.update(|h| {
+                    h.reachable = true;
+                    h.consecutive_failures = 0;
+                    h.last_success_unix = Some(now);
+                    h.documents = docs.len();
+                });
+                0
+            }
+            Some(e) => {
+                let mut n = 0;
+                health.update(|h| {
+                    h.reachable = false;
+                    h.consecutive_failures = h.consecutive_failures.saturating_add(1);
+                    h.last_error = Some(e);
+                    h.documents = docs.len();
+                    n = h.consecutive_failures;
+                });
+                n
+            }
+        };
+        // Back off while the XDMS fails: 1, 2, 4, 8 polls.
+        let polls = 1u32 << failures.min(MAX_BACKOFF_SHIFT);
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(poll * polls) => {}
+        }
+    }
+}
+
+impl Client {
+    /// One conditional GET of `selector`, applied to `docs`.
+    async fn fetch(
+        &self,
+        selector: &str,
+        uri: &hyper::Uri,
+        docs: &mut Documents,
+    ) -> Result<Applied, FetchError> {
+        let mut request = hyper::Request::get(uri.clone()).header(ACCEPT, RLS_TYPE);
+        if let Some(etag) = docs
+            .etag(selector)
+            .and_then(|e| HeaderValue::from_str(e).ok())
+        {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(auth) = &self.authorization {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        let request = request
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+            let status = response.status().as_u16();
+            let etag = response
+                .headers()
+                .get(ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            // One byte over the bound is enough to refuse the document as too large.
+            let limit = self.limits.max_bytes;
+            let body = Limited::new(response.into_body(), limit + 1)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        // Too large is the document's fault, not the XDMS's availability.
+                        FetchError::Invalid(super::RlsError::TooLarge {
+                            size: limit + 1,
+                            limit,
+                        })
+                    } else {
+                        FetchError::Unreachable(e.to_string())
+                    }
+                })?
+                .to_bytes();
+            Ok::<_, FetchError>((status, etag, body))
+        };
+        let (status, etag, body) = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| FetchError::Timeout(self.timeout))??;
+        match status {
+            200 => Ok(docs.apply(selector, etag, &body, &self.limits)?),
+            304 => Ok(Applied::Same),
+            404 => {
+                tracing::info!(
+                    document = selector,
+                    "XDMS document does not exist (404): its groups go"
+                );
+                Ok(docs.remove(selector))
+            }
+            other => Err(FetchError::Status(other)),
+        }
+    }
+}
+
+/// Writes the cache file whole (a temporary file renamed over it), so a crash leaves the old
+/// or the new copy, never half of one.
+async fn write_cache(path: &str, docs: &Documents) {
+    if path.is_empty() {
+        return;
+    }
+    let tmp = format!("{path}.tmp");
+    let text = docs.to_cache();
+    let target = path.to_owned();
+    let result = tokio::task::spawn_blocking(move || {
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &target)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    if let Err(e) = result {
+        tracing::warn!(cache = %path, error = %e, "XDMS cache file not written");
+    }
+}
