@@ -15,8 +15,8 @@ use cpm_focus::media::cpim::{Cpim, CpimLimits};
 use cpm_focus::sip::{HeaderName, Method, NameAddr, Response};
 use std::time::{Duration, Instant};
 use support::{
-    contact_of, cpim_text, endpoint_state, user, user_entities, Call, Focus, Notify, Sink, Ua,
-    AUDIO_OFFER, WAIT,
+    contact_of, cpim_text, endpoint_state, metric, user, user_entities, Call, Focus, Sink, Ua,
+    Watcher, AUDIO_OFFER, WAIT,
 };
 
 /// The conference factory of the embedded configuration.
@@ -36,10 +36,6 @@ fn at(ua: &Ua) -> String {
 /// The identity the focus gives an agent it called at [`at`].
 fn called(ua: &Ua) -> String {
     format!("sip:{}@127.0.0.1", ua.name)
-}
-
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
 }
 
 /// A `multipart/mixed` body: the audio offer and the list as a `recipient-list` part.
@@ -89,66 +85,6 @@ fn conference_of(r: &Response) -> String {
 fn user_part(uri: &str) -> String {
     let u = cpm_focus::sip::Uri::parse(uri).unwrap();
     u.user.as_deref().unwrap_or("").to_string()
-}
-
-/// A subscriber with its current view and the raw text of every NOTIFY body it got.
-struct Watcher {
-    ua: Ua,
-    view: ConferenceInfo,
-    bodies: Vec<String>,
-}
-
-impl Watcher {
-    fn new(mut ua: Ua, conference: &str) -> Watcher {
-        let (_call, n) = ua.subscribe_to(conference);
-        Watcher {
-            bodies: vec![body(&n)],
-            ua,
-            view: n.doc,
-        }
-    }
-
-    /// Follows NOTIFYs until `done` holds, keeping every body.
-    fn until(&mut self, mut done: impl FnMut(&ConferenceInfo) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !done(&self.view) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let n = self
-                .ua
-                .next_notify(left)
-                .unwrap_or_else(|| panic!("the view never got there: {:#?}", self.view));
-            self.bodies.push(body(&n));
-            cpm_focus::conference_info::apply(&mut self.view, &n.doc).expect("NOTIFY follows");
-        }
-    }
-
-    fn until_status(&mut self, entity: &str, status: EndpointStatus) {
-        self.until(|v| endpoint_state(v, entity).is_some_and(|s| s.0 == status));
-    }
-
-    fn until_gone(&mut self, entity: &str, method: DisconnectionMethod) {
-        self.until(|v| {
-            endpoint_state(v, entity) == Some((EndpointStatus::Disconnected, Some(method)))
-        });
-    }
-
-    /// Asserts that no NOTIFY body so far contains any of `secrets` (case-insensitive).
-    fn assert_never_saw(&self, secrets: &[&str]) {
-        for b in &self.bodies {
-            let lower = b.to_ascii_lowercase();
-            for s in secrets {
-                assert!(
-                    !lower.contains(&s.to_ascii_lowercase()),
-                    "{} saw {s:?} in:\n{b}",
-                    self.ua.name
-                );
-            }
-        }
-    }
-}
-
-fn body(n: &Notify) -> String {
-    String::from_utf8_lossy(&n.request.body).into_owned()
 }
 
 // ----- the conference factory -----

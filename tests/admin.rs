@@ -8,30 +8,13 @@ use cpm_focus::conference_info::ConferenceInfo;
 use cpm_focus::sip::HeaderName;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{follow, http, Call, Focus, Ua, AUDIO_OFFER, TEAM, WAIT};
+use support::{follow, http, metric, Focus, Ua, TEAM, WAIT};
 
 const TOKEN: &str = "e2e-0123456789abcdef";
 
 /// Waits until `done` holds of the watcher's view.
 fn until(ua: &mut Ua, view: &mut ConferenceInfo, done: impl FnMut(&ConferenceInfo) -> bool) {
     follow(ua, view, done);
-}
-
-fn join_status(ua: &mut Ua, uri: &str) -> u16 {
-    let mut call = Call::new(uri);
-    let b = ua.invite(&mut call, Some(AUDIO_OFFER));
-    let r = ua.expect_final(&b);
-    if r.status >= 300 {
-        ua.ack_non_2xx(&b, &r);
-    } else {
-        call.learn(&r);
-        ua.ack(&call);
-    }
-    r.status
-}
-
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
 }
 
 #[test]
@@ -126,7 +109,7 @@ fn operators_list_inspect_and_moderate_sessions() {
         v.conference_state.and_then(|s| s.locked) == Some(true)
     });
     let mut carol = Ua::udp(&focus, "carol");
-    assert_eq!(join_status(&mut carol, TEAM), 403);
+    assert_eq!(carol.try_join(TEAM).1.status, 403);
     let unlocked = focus.admin("POST", "/v1/sessions/team/unlock", Some(TOKEN));
     assert_eq!(unlocked.json()["locked"], false);
     let (carol_call, _) = carol.join(TEAM);

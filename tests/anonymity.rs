@@ -12,15 +12,11 @@ use cpm_focus::body::resource_lists::{self, Entry};
 use cpm_focus::media::cpim::{Addr, Cpim, CpimLimits};
 use cpm_focus::sip::{HeaderName, Method, NameAddr, Response};
 use std::time::{Duration, SystemTime};
-use support::{cpim_text, Call, Focus, MsrpClient, Rx, Setup, Sink, Ua, TEAM, WAIT};
+use support::{cpim_text, metric, Call, ChatMember, Focus, Rx, Sink, Ua, TEAM, WAIT};
 
 const ALIAS: &str = "sip:anonymous-1@anonymous.invalid";
 const QUIET: Duration = Duration::from_millis(300);
 const LIST_SERVICE: &str = "sip:list-service@focus.example.com";
-
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
-}
 
 /// MESSAGE to `uri` outside any dialog; the final response.
 fn message(ua: &mut Ua, uri: &str, extra: &str, ct: &str, body: &[u8]) -> Response {
@@ -397,24 +393,11 @@ fn the_exploder_vouches_for_the_sender_too() {
     }
 }
 
-/// A participant in the team chat over MSRP.
-struct Member {
-    ua: Ua,
-    call: Call,
-    msrp: MsrpClient,
-}
-
-fn chat_member(focus: &Focus, name: &str, headers: &str) -> Member {
+/// `name` joins the team chat, its INVITE carrying the extra header lines `headers`.
+fn chat_member(focus: &Focus, name: &str, headers: &str) -> ChatMember {
     let mut ua = Ua::udp(focus, name);
     ua.invite_headers = headers.into();
-    let mut chat = ua.join_chat(TEAM, Setup::Active);
-    let mut msrp = chat.connect();
-    msrp.bind();
-    Member {
-        ua,
-        call: chat.call,
-        msrp,
-    }
+    ChatMember::join(ua, TEAM)
 }
 
 #[test]

@@ -536,13 +536,10 @@ fn serve_credit(stream: TcpStream, mode: &Mutex<Credit>, requests: &Mutex<Vec<se
     );
 }
 
+/// Tries to join `uri` and, when admitted, leaves at once; the join's final response.
 fn try_join(ua: &mut Ua, uri: &str) -> Response {
-    let mut call = Call::new(uri);
-    let b = ua.invite(&mut call, Some(AUDIO_OFFER));
-    let r = ua.expect_final(&b);
+    let (mut call, r) = ua.try_join(uri);
     if r.status == 200 {
-        call.learn(&r);
-        ua.ack(&call);
         assert_eq!(ua.bye(&mut call).status, 200);
     }
     r

@@ -8,14 +8,12 @@ mod support;
 
 use cpm_focus::body::multipart::{Multipart, Part};
 use cpm_focus::body::resource_lists::{self, Entry};
-use cpm_focus::conference_info::{
-    ConferenceInfo, DisconnectionMethod, EndpointStatus, JoiningMethod,
-};
-use cpm_focus::sip::{HeaderName, Method, NameAddr, Response};
+use cpm_focus::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod};
+use cpm_focus::sip::{HeaderName, Method, NameAddr};
 use std::time::Duration;
 use support::{
-    endpoint_state, follow, sipfrag, subscription_state, uri_of, user, Call, Endpoint, Focus,
-    MsrpClient, Setup, Ua, CONTROL, TEAM, WAIT,
+    assert_refused, endpoint_state, metric, sipfrag, subscription_state, uri_of, user, Call,
+    ChatMember, Endpoint, Focus, Setup, Ua, Watcher, CONTROL, TEAM, WAIT,
 };
 
 /// alice and bob moderate the team group; carol is a listed participant.
@@ -36,30 +34,6 @@ role = "participant"
 /// A window in which something must not happen.
 const QUIET: Duration = Duration::from_millis(400);
 
-/// A subscriber to the team group with its current view.
-struct Watcher {
-    ua: Ua,
-    view: ConferenceInfo,
-}
-
-impl Watcher {
-    fn new(focus: &Focus) -> Watcher {
-        let mut ua = Ua::udp(focus, "watcher");
-        let (_call, n) = ua.subscribe_to(TEAM);
-        Watcher { ua, view: n.doc }
-    }
-
-    /// Follows NOTIFYs until `done` holds.
-    fn until(&mut self, done: impl FnMut(&ConferenceInfo) -> bool) {
-        follow(&mut self.ua, &mut self.view, done);
-    }
-
-    /// Follows NOTIFYs until `entity`'s single endpoint has `status`.
-    fn until_status(&mut self, entity: &str, status: EndpointStatus) {
-        self.until(|v| endpoint_state(v, entity).is_some_and(|s| s.0 == status));
-    }
-}
-
 /// The URI at which the focus reaches a test agent directly.
 fn at(ua: &Ua) -> String {
     format!("sip:{}@{}", ua.name, ua.local)
@@ -70,20 +44,10 @@ fn called(ua: &Ua) -> String {
     format!("sip:{}@127.0.0.1", ua.name)
 }
 
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
-}
-
-/// Asserts status, reason and Warning of a refusal.
-fn assert_refused(r: &Response, status: u16, warning: &str) {
-    assert_eq!(r.status, status, "{r:?}");
-    assert_eq!(r.headers.get(HeaderName::Warning), Some(warning), "{r:?}");
-}
-
 #[test]
 fn refer_over_udp_makes_the_focus_call_the_target_and_report_progress() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let mut chat = alice.join_chat(TEAM, Setup::Active);
     let mut alice_msrp = chat.connect();
@@ -246,7 +210,7 @@ fn refer_inside_a_moderators_dialog_notifies_inside_that_dialog() {
 #[test]
 fn a_busy_target_is_reported_486_and_disconnected_busy() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut call, _) = alice.join(TEAM);
     let mut dan = Ua::udp(&focus, "dan");
@@ -315,7 +279,7 @@ fn a_busy_target_is_reported_486_and_disconnected_busy() {
 #[test]
 fn an_unanswered_call_is_cancelled_after_the_ring_timeout() {
     let focus = Focus::start(&format!("{MODERATED}\n[policy]\ndial_out_timeout_s = 1\n"));
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut call, _) = alice.join(TEAM);
     let mut dan = Ua::udp(&focus, "dan");
@@ -375,20 +339,20 @@ fn only_hosts_and_moderators_may_refer() {
     let remove = "399 focus.example.com \"You may not remove participants\"";
     // A listed participant, inside its dialog and outside.
     let b = carol.refer(&mut call, &format!("<{}>", at(&dan)), "");
-    assert_refused(&carol.expect_final(&b), 403, add);
+    assert_refused(&carol.expect_final(&b), 403, "Forbidden", add);
     let mut r = Call::new(TEAM);
     let b = carol.refer(&mut r, &format!("<{}>", at(&dan)), "");
-    assert_refused(&carol.expect_final(&b), 403, add);
+    assert_refused(&carol.expect_final(&b), 403, "Forbidden", add);
     // Someone neither in the session nor in the group.
     let mut r = Call::new(TEAM);
     let b = eve.refer(&mut r, &format!("<{}>", at(&dan)), "");
-    assert_refused(&eve.expect_final(&b), 403, add);
+    assert_refused(&eve.expect_final(&b), 403, "Forbidden", add);
     let mut r = Call::new(TEAM);
     let b = eve.refer(&mut r, "<sip:carol@example.com;method=BYE>", "");
-    assert_refused(&eve.expect_final(&b), 403, remove);
+    assert_refused(&eve.expect_final(&b), 403, "Forbidden", remove);
     // Removing someone else (removing herself is a leave, RFC 4579 §5.5: tests/dialogs.rs).
     let b = carol.refer(&mut call, "<sip:eve@example.com;method=BYE>", "");
-    assert_refused(&carol.expect_final(&b), 403, remove);
+    assert_refused(&carol.expect_final(&b), 403, "Forbidden", remove);
     assert_eq!(
         metric(
             &focus,
@@ -410,7 +374,7 @@ fn only_hosts_and_moderators_may_refer() {
 #[test]
 fn refer_with_method_bye_removes_the_participant() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     let mut carol = Ua::tcp(&focus, "carol");
@@ -471,7 +435,7 @@ fn refer_with_method_bye_removes_the_participant() {
 #[test]
 fn refer_sub_false_gets_200_and_no_notify() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     let mut dan = Ua::udp(&focus, "dan");
@@ -524,7 +488,7 @@ fn uri_list_body(cid: &str, uris: &[String]) -> (String, String) {
 #[test]
 fn multiple_refer_adds_and_removes_several_targets() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     let mut carol = Ua::udp(&focus, "carol");
@@ -611,6 +575,7 @@ fn multiple_refer_adds_and_removes_several_targets() {
     assert_refused(
         &frank.expect_final(&b),
         403,
+        "Forbidden",
         "399 focus.example.com \"You may not add participants\"",
     );
     assert_eq!(dan.bye(&mut dc).status, 200);
@@ -620,7 +585,7 @@ fn multiple_refer_adds_and_removes_several_targets() {
 #[test]
 fn a_moderator_locks_and_unlocks_the_group() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     assert_eq!(w.view.conference_state.unwrap().locked, Some(false));
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
@@ -635,6 +600,7 @@ fn a_moderator_locks_and_unlocks_the_group() {
         assert_refused(
             &ua.expect_final(&b),
             403,
+            "Forbidden",
             "399 focus.example.com \"The group is locked\"",
         );
     }
@@ -660,32 +626,13 @@ fn a_moderator_locks_and_unlocks_the_group() {
     assert_eq!(alice.bye(&mut a).status, 200);
 }
 
-/// A chat member: SIP agent, dialog, MSRP connection.
-struct Member {
-    ua: Ua,
-    call: Call,
-    msrp: MsrpClient,
-}
-
-fn chat_member(focus: &Focus, name: &str) -> Member {
-    let mut ua = Ua::udp(focus, name);
-    let mut chat = ua.join_chat(TEAM, Setup::Active);
-    let mut msrp = chat.connect();
-    msrp.bind();
-    Member {
-        ua,
-        call: chat.call,
-        msrp,
-    }
-}
-
 #[test]
 fn a_muted_participant_is_refused_on_msrp_until_unmuted() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
-    let mut alice = chat_member(&focus, "alice");
-    let mut carol = chat_member(&focus, "carol");
-    let mut dan = chat_member(&focus, "dan");
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
+    let mut alice = ChatMember::join(Ua::udp(&focus, "alice"), TEAM);
+    let mut carol = ChatMember::join(Ua::udp(&focus, "carol"), TEAM);
+    let mut dan = ChatMember::join(Ua::udp(&focus, "dan"), TEAM);
     let carol_id = "sip:carol@example.com";
     let r = alice.ua.control(
         &mut alice.call,
@@ -737,7 +684,7 @@ fn a_muted_participant_is_refused_on_msrp_until_unmuted() {
 #[test]
 fn a_muted_participant_stays_muted_after_a_reinvite() {
     let focus = Focus::start(MODERATED);
-    let mut alice = chat_member(&focus, "alice");
+    let mut alice = ChatMember::join(Ua::udp(&focus, "alice"), TEAM);
     let mut carol_ua = Ua::udp(&focus, "carol");
     let mut carol = carol_ua.join_chat(TEAM, Setup::Active);
     let mut carol_msrp = carol.connect();
@@ -766,7 +713,7 @@ fn a_muted_participant_stays_muted_after_a_reinvite() {
 #[test]
 fn a_moderator_ends_the_session_for_everyone() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     let mut carol = Ua::tcp(&focus, "carol");
@@ -839,6 +786,7 @@ fn control_requests_are_checked() {
             assert_refused(
                 &carol.control(&mut c, method, body),
                 403,
+                "Forbidden",
                 "399 focus.example.com \"You may not moderate this group\"",
             );
         }
@@ -930,6 +878,7 @@ fn a_refer_the_group_policy_refuses_is_reported_in_the_sipfrag() {
     assert_refused(
         &alice.expect_final(&b),
         403,
+        "Forbidden",
         "399 focus.example.com \"At most 2 targets per request\"",
     );
     assert_eq!(
@@ -960,6 +909,7 @@ fn who_may_add_and_remove_follows_the_group_policy() {
     assert_refused(
         &frank.expect_final(&b),
         403,
+        "Forbidden",
         "399 focus.example.com \"You may not add participants\"",
     );
     // carol is a listed participant: she may.
@@ -976,6 +926,7 @@ fn who_may_add_and_remove_follows_the_group_policy() {
     assert_refused(
         &alice.expect_final(&b),
         403,
+        "Forbidden",
         "399 focus.example.com \"You may not remove participants\"",
     );
     // bob is a host: he may remove, from outside the session too.
@@ -1003,7 +954,7 @@ fn who_may_add_and_remove_follows_the_group_policy() {
 #[test]
 fn a_target_named_with_transport_tcp_is_called_over_tcp() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     // dan listens on TCP on the port of his UDP socket.
@@ -1033,7 +984,7 @@ fn a_target_named_with_transport_tcp_is_called_over_tcp() {
 #[test]
 fn a_call_answered_after_the_focus_cancelled_it_is_hung_up() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     let (mut a, _) = alice.join(TEAM);
     let mut dan = Ua::udp(&focus, "dan");
@@ -1085,9 +1036,9 @@ fn a_call_answered_after_the_focus_cancelled_it_is_hung_up() {
 #[test]
 fn a_conference_refuses_to_join_itself() {
     let focus = Focus::start(MODERATED);
-    let mut w = Watcher::new(&focus);
-    let mut alice = chat_member(&focus, "alice");
-    let mut carol = chat_member(&focus, "carol");
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
+    let mut alice = ChatMember::join(Ua::udp(&focus, "alice"), TEAM);
+    let mut carol = ChatMember::join(Ua::udp(&focus, "carol"), TEAM);
     // A REFER naming the conference's own address: the focus would call itself in, and
     // every chat message would then go round forever. It is refused before any INVITE.
     let own = format!("sip:team@{}", focus.sip_udp);
@@ -1095,6 +1046,7 @@ fn a_conference_refuses_to_join_itself() {
     assert_refused(
         &alice.ua.expect_final(&b),
         482,
+        "Loop Detected",
         "399 focus.example.com \"A request cannot make the focus send to itself\"",
     );
     assert!(

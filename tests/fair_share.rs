@@ -11,7 +11,7 @@ use cpm_focus::sip::{HeaderName, Response};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use support::{tcp_connect_from, Call, Focus, Ua, AUDIO_OFFER, TEAM, WAIT};
+use support::{tcp_connect_from, Call, Focus, Ua, TEAM, WAIT};
 
 /// A configuration where the core at 127.0.0.1 is trusted (its P-Asserted-Identity
 /// believed) and nothing else is, with `policy` lines added to `[policy]` and `rest` after.
@@ -222,18 +222,6 @@ fn outsiders_hold_their_share_of_subscriptions_and_the_host_still_subscribes() {
     assert_eq!(r.status, 200, "the host: {} {}", r.status, r.reason);
 }
 
-/// An INVITE with an audio offer from `ua` to `uri`; the final response.
-fn try_join(ua: &mut Ua, uri: &str) -> Response {
-    let mut call = Call::new(uri);
-    let b = ua.invite(&mut call, Some(AUDIO_OFFER));
-    let r = ua.expect_final(&b);
-    if r.status == 200 {
-        call.learn(&r);
-        ua.ack(&call);
-    }
-    r
-}
-
 /// One untrusted address gets three seats in an open talk group (the fourth join is 486
 /// with a Warning and Retry-After) and four RTP legs over all groups (the fifth is 503); a
 /// trusted member and a participant from another address still join.
@@ -258,9 +246,9 @@ fn one_address_cannot_fill_a_group_nor_the_port_pool() {
         .map(|i| Ua::udp_from(&focus, &format!("evil{i}"), "127.0.0.66"))
         .collect();
     for (i, ua) in evil.iter_mut().enumerate().take(3) {
-        assert_eq!(try_join(ua, talk).status, 200, "evil{i}");
+        assert_eq!(ua.try_join(talk).1.status, 200, "evil{i}");
     }
-    let r = try_join(&mut evil[3], talk);
+    let r = evil[3].try_join(talk).1;
     assert_eq!(r.status, 486, "{} {}", r.status, r.reason);
     assert!(warning(&r).contains("your address"), "{}", warning(&r));
     assert!(retry_after(&r) >= 1);
@@ -269,8 +257,8 @@ fn one_address_cannot_fill_a_group_nor_the_port_pool() {
         Some(1.0)
     );
     // The same address in another group: one more leg, then the port pool is closed to it.
-    assert_eq!(try_join(&mut evil[4], talk2).status, 200);
-    let r = try_join(&mut evil[5], talk2);
+    assert_eq!(evil[4].try_join(talk2).1.status, 200);
+    let r = evil[5].try_join(talk2).1;
     assert_eq!(r.status, 503, "{} {}", r.status, r.reason);
     assert!(retry_after(&r) >= 1);
     assert_eq!(

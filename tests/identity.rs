@@ -10,10 +10,12 @@ mod support;
 
 use cpm_focus::body::multipart::{Multipart, Part};
 use cpm_focus::body::resource_lists::{self, Entry};
-use cpm_focus::conference_info::{ConferenceInfo, DisconnectionMethod, EndpointStatus};
+use cpm_focus::conference_info::{DisconnectionMethod, EndpointStatus};
 use cpm_focus::sip::{HeaderName, NameAddr, Response};
 use std::time::Duration;
-use support::{endpoint_state, follow, user, Call, Focus, Setup, Sink, Ua, TEAM, WAIT};
+use support::{
+    assert_refused, endpoint_state, metric, user, Call, Focus, Setup, Sink, Ua, Watcher, TEAM, WAIT,
+};
 
 const CLUB: &str = "sip:club@focus.example.com";
 const FACTORY: &str = "sip:conf-factory@focus.example.com";
@@ -77,29 +79,7 @@ fn alice(focus: &Focus) -> Ua {
     ua
 }
 
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
-}
-
 const UNVERIFIED: &str = "focus_policy_rejections_total{reason=\"unverified\"}";
-
-fn assert_refused(r: &Response, warning: &str) {
-    assert_eq!((r.status, &*r.reason), (403, "Forbidden"), "{r:?}");
-    assert_eq!(r.headers.get(HeaderName::Warning), Some(warning), "{r:?}");
-}
-
-/// An INVITE to `uri` with an audio offer; the final response (ACKed by the agent when not
-/// a 2xx).
-fn try_join(ua: &mut Ua, uri: &str) -> (Call, Response) {
-    let mut call = Call::new(uri);
-    let b = ua.invite(&mut call, Some(support::AUDIO_OFFER));
-    let r = ua.expect_final(&b);
-    if r.status == 200 {
-        call.learn(&r);
-        ua.ack(&call);
-    }
-    (call, r)
-}
 
 /// A request outside any dialog with `extra` headers; the final response.
 fn out_of_dialog(
@@ -114,30 +94,19 @@ fn out_of_dialog(
     ua.expect_final(&b)
 }
 
-/// A subscriber to `uri` (from the trusted host) with its current view.
-struct Watcher {
-    ua: Ua,
-    view: ConferenceInfo,
-}
-
-impl Watcher {
-    fn new(focus: &Focus, uri: &str) -> Watcher {
-        let mut ua = Ua::udp(focus, "watcher");
-        let r = out_of_dialog(
-            &mut ua,
-            uri,
-            "SUBSCRIBE",
-            "Event: conference\r\nAccept: application/conference-info+xml\r\nP-Asserted-Identity: <sip:bob@example.com>\r\n",
-            None,
-        );
-        assert_eq!(r.status, 200, "{r:?}");
-        let n = ua.expect_notify();
-        Watcher { ua, view: n.doc }
-    }
-
-    fn until(&mut self, done: impl FnMut(&ConferenceInfo) -> bool) {
-        follow(&mut self.ua, &mut self.view, done);
-    }
+/// A subscriber to `uri` from the trusted host (with an asserted identity).
+fn watch(focus: &Focus, uri: &str) -> Watcher {
+    let mut ua = Ua::udp(focus, "watcher");
+    let r = out_of_dialog(
+        &mut ua,
+        uri,
+        "SUBSCRIBE",
+        "Event: conference\r\nAccept: application/conference-info+xml\r\nP-Asserted-Identity: <sip:bob@example.com>\r\n",
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let n = ua.expect_notify();
+    Watcher::from_first(ua, n)
 }
 
 #[test]
@@ -145,16 +114,16 @@ fn a_members_only_join_needs_a_verified_identity() {
     let focus = Focus::start(&config(None, ""));
     // From alice and a forged P-Asserted-Identity of alice, from an untrusted address.
     let mut m = mallory(&focus);
-    let (_, r) = try_join(&mut m, CLUB);
-    assert_refused(&r, &unverified("join this group"));
+    let (_, r) = m.try_join(CLUB);
+    assert_refused(&r, 403, "Forbidden", &unverified("join this group"));
     // Without the forged assertion too.
     m.invite_headers.clear();
-    let (_, r) = try_join(&mut m, CLUB);
-    assert_refused(&r, &unverified("join this group"));
+    let (_, r) = m.try_join(CLUB);
+    assert_refused(&r, 403, "Forbidden", &unverified("join this group"));
     assert_eq!(metric(&focus, UNVERIFIED), 2.0);
     // The same join through the trusted host, asserted: alice is in, as host.
     let mut a = alice(&focus);
-    let (mut call, r) = try_join(&mut a, CLUB);
+    let (mut call, r) = a.try_join(CLUB);
     assert_eq!(r.status, 200, "{r:?}");
     for action in ["lock", "unlock"] {
         let r = a.control(&mut call, "INFO", &format!(r#"{{"action":"{action}"}}"#));
@@ -171,7 +140,7 @@ fn a_members_only_join_needs_a_verified_identity() {
 #[test]
 fn an_out_of_dialog_refer_bye_from_an_untrusted_source_removes_nobody() {
     let focus = Focus::start(&config(None, ""));
-    let mut w = Watcher::new(&focus, CLUB);
+    let mut w = watch(&focus, CLUB);
     let mut bob = Ua::udp(&focus, "bob");
     let (mut b, _) = bob.join(CLUB);
     w.until(|v| endpoint_state(v, "sip:bob@example.com").is_some());
@@ -179,11 +148,21 @@ fn an_out_of_dialog_refer_bye_from_an_untrusted_source_removes_nobody() {
     let mut m = mallory(&focus);
     let mut refer = Call::new(CLUB);
     let branch = m.refer(&mut refer, "<sip:bob@example.com;method=BYE>", PAI_ALICE);
-    assert_refused(&m.expect_final(&branch), &unverified("remove participants"));
+    assert_refused(
+        &m.expect_final(&branch),
+        403,
+        "Forbidden",
+        &unverified("remove participants"),
+    );
     // Nor may she add anyone.
     let mut refer = Call::new(CLUB);
     let branch = m.refer(&mut refer, "<sip:carol@example.com>", PAI_ALICE);
-    assert_refused(&m.expect_final(&branch), &unverified("add participants"));
+    assert_refused(
+        &m.expect_final(&branch),
+        403,
+        "Forbidden",
+        &unverified("add participants"),
+    );
     bob.assert_quiet(QUIET, "bob is not removed by an unverified REFER");
     assert_eq!(
         endpoint_state(&w.view, "sip:bob@example.com").map(|s| s.0),
@@ -209,10 +188,10 @@ fn an_out_of_dialog_refer_bye_from_an_untrusted_source_removes_nobody() {
 #[test]
 fn an_outsider_in_an_open_group_holds_no_role_and_moderates_nothing() {
     let focus = Focus::start(&config(None, ""));
-    let mut w = Watcher::new(&focus, TEAM);
+    let mut w = watch(&focus, TEAM);
     // The open group takes mallory, shown as what she claims, as a plain participant.
     let mut m = mallory(&focus);
-    let (mut mc, r) = try_join(&mut m, TEAM);
+    let (mut mc, r) = m.try_join(TEAM);
     assert_eq!(r.status, 200, "{r:?}");
     w.until(|v| user(v, "sip:alice@example.com").is_some());
     let shown = user(&w.view, "sip:alice@example.com").unwrap();
@@ -228,13 +207,23 @@ fn an_outsider_in_an_open_group_holds_no_role_and_moderates_nothing() {
         r#"{"action":"end"}"#,
     ] {
         let r = m.control(&mut mc, "INFO", body);
-        assert_refused(&r, &unverified("moderate this group"));
+        assert_refused(&r, 403, "Forbidden", &unverified("moderate this group"));
     }
     // A REFER in her dialog, removing or adding: refused.
     let branch = m.refer(&mut mc, "<sip:bob@example.com;method=BYE>", PAI_ALICE);
-    assert_refused(&m.expect_final(&branch), &unverified("remove participants"));
+    assert_refused(
+        &m.expect_final(&branch),
+        403,
+        "Forbidden",
+        &unverified("remove participants"),
+    );
     let branch = m.refer(&mut mc, "<sip:carol@example.com>", "");
-    assert_refused(&m.expect_final(&branch), &unverified("add participants"));
+    assert_refused(
+        &m.expect_final(&branch),
+        403,
+        "Forbidden",
+        &unverified("add participants"),
+    );
     bob.assert_quiet(QUIET, "bob stays");
     assert_eq!(
         w.view.conference_state.as_ref().and_then(|s| s.locked),
@@ -268,7 +257,7 @@ fn a_subscription_to_a_members_only_group_needs_a_verified_identity() {
         &format!("{subscribe}{PAI_ALICE}"),
         None,
     );
-    assert_refused(&r, &unverified("subscribe to this group"));
+    assert_refused(&r, 403, "Forbidden", &unverified("subscribe to this group"));
     m.assert_quiet(QUIET, "no NOTIFY to a refused subscriber");
     assert_eq!(metric(&focus, UNVERIFIED), 1.0);
     let mut a = alice(&focus);
@@ -295,7 +284,12 @@ fn a_group_message_claiming_a_member_is_refused() {
         PAI_ALICE,
         Some(("text/plain", "from alice, honest")),
     );
-    assert_refused(&r, &unverified("send group messages to this group"));
+    assert_refused(
+        &r,
+        403,
+        "Forbidden",
+        &unverified("send group messages to this group"),
+    );
     std::thread::sleep(QUIET);
     assert!(sink.deliveries().is_empty(), "the refused message went out");
     assert_eq!(metric(&focus, UNVERIFIED), 1.0);
@@ -320,7 +314,7 @@ fn an_untrusted_assertion_is_never_believed_nor_forwarded() {
     let sink = Sink::start("listener");
     // The open team group lists the sink: group messages reach it.
     let focus = Focus::start(&config(Some(&sink.uri()), ""));
-    let mut w = Watcher::new(&focus, TEAM);
+    let mut w = watch(&focus, TEAM);
     // mallory as herself, asserting (and preferring) to be the boss.
     let mut m = Ua::udp_from(&focus, "mallory", ELSEWHERE);
     let forged = "P-Asserted-Identity: \"The Boss\" <sip:boss@example.com>\r\n\
@@ -399,7 +393,12 @@ fn the_exploder_relays_only_for_a_verified_sender() {
     let extra = format!("Require: recipient-list-message\r\n{PAI_ALICE}");
     let mut m = mallory(&focus);
     let r = out_of_dialog(&mut m, LIST_SERVICE, "MESSAGE", &extra, Some((&ct, &body)));
-    assert_refused(&r, &unverified("send messages through this service"));
+    assert_refused(
+        &r,
+        403,
+        "Forbidden",
+        &unverified("send messages through this service"),
+    );
     std::thread::sleep(QUIET);
     assert!(sink.deliveries().is_empty(), "relayed for an outsider");
     assert_eq!(metric(&focus, UNVERIFIED), 1.0);
@@ -422,11 +421,11 @@ fn ad_hoc_creation_by_domain_needs_a_verified_identity() {
         "adhoc = \"domains\"\nadhoc_domains = [\"example.com\"]",
     ));
     let mut m = mallory(&focus);
-    let (_, r) = try_join(&mut m, FACTORY);
-    assert_refused(&r, &unverified("create group sessions"));
+    let (_, r) = m.try_join(FACTORY);
+    assert_refused(&r, 403, "Forbidden", &unverified("create group sessions"));
     assert_eq!(metric(&focus, UNVERIFIED), 1.0);
     let mut a = alice(&focus);
-    let (mut call, r) = try_join(&mut a, FACTORY);
+    let (mut call, r) = a.try_join(FACTORY);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(a.bye(&mut call).status, 200);
 }
@@ -436,14 +435,14 @@ fn an_outsider_who_creates_an_ad_hoc_group_does_not_host_it() {
     let focus = Focus::start(&config(None, ""));
     // Anyone may create (the default), but a claim makes nobody host.
     let mut m = mallory(&focus);
-    let (mut mc, r) = try_join(&mut m, FACTORY);
+    let (mut mc, r) = m.try_join(FACTORY);
     assert_eq!(r.status, 200, "{r:?}");
     let r = m.control(&mut mc, "INFO", r#"{"action":"lock"}"#);
-    assert_refused(&r, &unverified("moderate this group"));
+    assert_refused(&r, 403, "Forbidden", &unverified("moderate this group"));
     assert_eq!(m.bye(&mut mc).status, 200);
     // The asserted creator hosts hers.
     let mut a = alice(&focus);
-    let (mut ac, r) = try_join(&mut a, FACTORY);
+    let (mut ac, r) = a.try_join(FACTORY);
     assert_eq!(r.status, 200, "{r:?}");
     let r = a.control(&mut ac, "INFO", r#"{"action":"lock"}"#);
     assert_eq!(r.status, 200, "{r:?}");
@@ -463,7 +462,7 @@ fn the_lab_mode_believes_any_from_and_says_so() {
     let (b, _) = bob.join(CLUB);
     // mallory's bare From is believed: she is in as alice, the host, and removes bob.
     let mut m = Ua::udp_from(&focus, "alice", ELSEWHERE);
-    let (mut mc, r) = try_join(&mut m, CLUB);
+    let (mut mc, r) = m.try_join(CLUB);
     assert_eq!(r.status, 200, "{r:?}");
     let mut refer = Call::new(CLUB);
     let branch = m.refer(&mut refer, "<sip:bob@example.com;method=BYE>", "");
@@ -509,7 +508,7 @@ fn a_restart_calls_members_back_only_for_a_joiner_whose_identity_counts() {
     // mallory, claiming alice, brings it back: nobody is called in alice's name.
     let mut m = mallory(&focus);
     m.invite_headers = format!("{PAI_ALICE}{ids}");
-    let (mut mc, r) = try_join(&mut m, FACTORY);
+    let (mut mc, r) = m.try_join(FACTORY);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(
         metric(&focus, "focus_sessions_started_total{kind=\"restarted\"}"),
@@ -517,7 +516,7 @@ fn a_restart_calls_members_back_only_for_a_joiner_whose_identity_counts() {
     );
     bob.assert_quiet(QUIET, "bob called back for an unverified joiner");
     // The real alice joins it: bob is called back on her behalf, and she is not called.
-    let (mut ac, r) = try_join(&mut a, FACTORY);
+    let (mut ac, r) = a.try_join(FACTORY);
     assert_eq!(r.status, 200, "{r:?}");
     let inv = bob.expect_invite();
     assert_eq!(
@@ -555,7 +554,7 @@ remove = "anyone"
     // carol joins through the trusted host, anonymously.
     let mut carol = Ua::udp(&focus, "carol");
     carol.invite_headers = "Privacy: id\r\n".into();
-    let (mut cc, r) = try_join(&mut carol, LOUNGE);
+    let (mut cc, r) = carol.try_join(LOUNGE);
     assert_eq!(r.status, 200, "{r:?}");
     // mallory proves herself (digest) from an untrusted address and joins.
     let mut m = Ua::udp_from(&focus, "mallory", ELSEWHERE);

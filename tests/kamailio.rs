@@ -19,7 +19,7 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{contact_of, Call, Focus, Origin, Ua, AUDIO_OFFER, WAIT};
+use support::{contact_of, Call, Focus, Origin, Ua, WAIT};
 
 const GROUPS: usize = 8;
 const DOMAIN: &str = "focus.example.com";
@@ -196,19 +196,6 @@ fn participants(focus: &Focus, key: &str) -> u64 {
     r.json()["participants"].as_u64().unwrap()
 }
 
-fn join_status(ua: &mut Ua, uri: &str) -> (u16, Call) {
-    let mut call = Call::new(uri);
-    let b = ua.invite(&mut call, Some(AUDIO_OFFER));
-    let r = ua.expect_final(&b);
-    if r.status >= 300 {
-        ua.ack_non_2xx(&b, &r);
-    } else {
-        call.learn(&r);
-        ua.ack(&call);
-    }
-    (r.status, call)
-}
-
 #[test]
 fn instances_behind_kamailio_dispatcher() {
     let Some(binary) = kamailio_binary() else {
@@ -257,7 +244,8 @@ fn instances_behind_kamailio_dispatcher() {
     assert_eq!(participants(both[home[last]], &format!("g{last}")), 1);
     let mut watcher = client(&a, "watcher", kam.addr);
     let (_w, first) = watcher.subscribe_to(&group_uri(0));
-    let (status, rejoin) = join_status(&mut ua, &group_uri(0));
+    let (rejoin, joined) = ua.try_join(&group_uri(0));
+    let status = joined.status;
     assert_eq!(status, 200);
     assert!(rejoin.to_tag.is_some());
     let n = watcher.expect_notify();
@@ -326,7 +314,7 @@ fn instances_behind_kamailio_dispatcher() {
     loop {
         n += 1;
         let mut ua = client(&a, &format!("late{n}"), kam.addr);
-        let (status, _) = join_status(&mut ua, &group_uri(moved));
+        let status = ua.try_join(&group_uri(moved)).1.status;
         if status == 200 {
             break;
         }
@@ -351,12 +339,12 @@ fn instances_behind_kamailio_dispatcher() {
     assert_eq!(before, after, "instance a's sessions were untouched");
     let (dead, _) = adhoc.iter().find(|(_, t)| *t == 1).unwrap();
     let mut ua = client(&a, "too-late", kam.addr);
-    let (status, _) = join_status(&mut ua, &format!("sip:{dead}@{DOMAIN}"));
+    let status = ua.try_join(&format!("sip:{dead}@{DOMAIN}")).1.status;
     assert_eq!(status, 480, "an ad-hoc conference of the dead instance");
     // New joins of a's groups still land on a.
     let kept = home.iter().position(|h| *h == 0).unwrap();
     let mut ua = client(&a, "one-more", kam.addr);
-    let (status, _) = join_status(&mut ua, &group_uri(kept));
+    let status = ua.try_join(&group_uri(kept)).1.status;
     assert_eq!(status, 200);
     assert_eq!(running_on(&[&a], &format!("g{kept}")), [0]);
 }

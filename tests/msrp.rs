@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use support::{
-    cpim_text, endpoint_state, follow, Call, Chat, Endpoint, Focus, MsrpClient, Received, Setup,
-    Ua, TEAM, WAIT,
+    cpim_text, endpoint_state, follow, metric, Call, Chat, Endpoint, Focus, MsrpClient, Received,
+    Setup, Ua, TEAM, WAIT,
 };
 
 /// A participant: its SIP agent, its chat session, its MSRP connection.
@@ -38,11 +38,6 @@ fn member_with(focus: &Focus, endpoint: Endpoint) -> Member {
         msrp.bind();
     }
     Member { ua, chat, msrp }
-}
-
-/// The metric value, 0 when the series is not served yet.
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
 }
 
 /// A CPIM message from `from` to `to`, asking for IMDN negative-delivery under `imdn_id`.

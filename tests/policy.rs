@@ -7,25 +7,15 @@ mod support;
 
 use cpm_focus::conference_info::{EndpointStatus, JoiningMethod};
 use cpm_focus::sip::{HeaderName, Response};
-use support::{endpoint_state, follow, user, Call, Focus, Setup, Ua, AUDIO_OFFER, TEAM};
+use support::{
+    assert_refused, endpoint_state, follow, user, Call, Focus, Setup, Ua, AUDIO_OFFER, TEAM,
+};
 
 /// An INVITE to `uri` with `offer` and the extra header lines `extra`; its final response.
 fn try_join(ua: &mut Ua, uri: &str, offer: &str, extra: &str) -> Response {
     let mut call = Call::new(uri);
     let b = ua.send_request(&mut call, "INVITE", extra, Some(("application/sdp", offer)));
     ua.expect_final(&b)
-}
-
-/// Asserts a policy refusal: status, reason phrase and the exact Warning.
-fn assert_refused(r: &Response, status: u16, reason: &str, warning: &str) {
-    assert_eq!((r.status, &*r.reason), (status, reason), "{r:?}");
-    assert_eq!(
-        r.headers.get(HeaderName::Warning),
-        Some(warning),
-        "Warning of {} {}",
-        r.status,
-        r.reason
-    );
 }
 
 /// `focus_policy_rejections_total{reason=...}`.

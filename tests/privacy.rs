@@ -5,97 +5,25 @@
 
 mod support;
 
-use cpm_focus::conference_info::{ConferenceInfo, EndpointStatus};
+use cpm_focus::conference_info::EndpointStatus;
 use cpm_focus::sip::HeaderName;
-use std::time::Duration;
-use support::{cpim_text, user, Call, Focus, MsrpClient, Notify, Setup, Ua, AUDIO_OFFER, TEAM};
-
-/// A subscriber that keeps the raw text of every NOTIFY body it gets.
-struct Watcher {
-    ua: Ua,
-    view: ConferenceInfo,
-    bodies: Vec<String>,
-}
-
-impl Watcher {
-    fn new(focus: &Focus, name: &str) -> Watcher {
-        let mut ua = Ua::udp(focus, name);
-        let (_call, n) = ua.subscribe_to(TEAM);
-        let bodies = vec![body(&n)];
-        Watcher {
-            ua,
-            view: n.doc,
-            bodies,
-        }
-    }
-
-    /// Follows NOTIFYs until `done` holds, keeping every body.
-    fn until(&mut self, mut done: impl FnMut(&ConferenceInfo) -> bool) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !done(&self.view) {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let n = self
-                .ua
-                .next_notify(left)
-                .unwrap_or_else(|| panic!("view never got there: {:#?}", self.view));
-            self.bodies.push(body(&n));
-            cpm_focus::conference_info::apply(&mut self.view, &n.doc).expect("NOTIFY follows");
-        }
-    }
-
-    /// Asserts that no NOTIFY body so far contains any of `secrets` (case-insensitive).
-    fn assert_never_saw(&self, secrets: &[&str]) {
-        assert!(!self.bodies.is_empty(), "no NOTIFY to check");
-        for b in &self.bodies {
-            let lower = b.to_ascii_lowercase();
-            for s in secrets {
-                assert!(
-                    !lower.contains(&s.to_ascii_lowercase()),
-                    "{} saw {s:?} in:\n{b}",
-                    self.ua.name
-                );
-            }
-        }
-    }
-}
-
-fn body(n: &Notify) -> String {
-    String::from_utf8(n.request.body.to_vec()).expect("conference-info is text")
-}
-
-/// A participant in the team chat: SIP agent, dialog, bound MSRP connection.
-struct Member {
-    ua: Ua,
-    call: Call,
-    msrp: MsrpClient,
-}
-
-fn chat_member(mut ua: Ua) -> Member {
-    let mut chat = ua.join_chat(TEAM, Setup::Active);
-    let mut msrp = chat.connect();
-    msrp.bind();
-    Member {
-        ua,
-        call: chat.call,
-        msrp,
-    }
-}
+use support::{cpim_text, user, Call, ChatMember, Focus, Ua, Watcher, AUDIO_OFFER, TEAM};
 
 #[test]
 fn an_anonymous_participant_is_anonymous_to_everyone_else() {
     let focus = Focus::start("");
-    let mut early = Watcher::new(&focus, "early");
+    let mut early = Watcher::new(Ua::udp(&focus, "early"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     alice.display = "Alice Liddell".into();
-    let mut alice = chat_member(alice);
+    let mut alice = ChatMember::join(alice, TEAM);
     let mut dave = Ua::udp(&focus, "dave");
     dave.display = "Dave Secretive".into();
     dave.invite_headers = "Privacy: id\r\n".into();
-    let mut dave = chat_member(dave);
+    let mut dave = ChatMember::join(dave, TEAM);
     let alias = "sip:anonymous-1@anonymous.invalid";
     early.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
     // A subscriber arriving later gets the full state: the same alias.
-    let mut late = Watcher::new(&focus, "late");
+    let mut late = Watcher::new(Ua::udp(&focus, "late"), TEAM);
 
     let secrets = [
         "dave",
@@ -175,11 +103,11 @@ fn display_names_are_shown_when_no_privacy_is_asked() {
     let focus = Focus::start(
         "[policy]\ntrusted_hosts = [\"127.0.0.1\"]\n[subscriptions]\ncall_info_to_trusted = true\n",
     );
-    let mut w = Watcher::new(&focus, "watcher");
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     alice.display = "Alice Liddell".into();
-    let mut alice = chat_member(alice);
-    let mut bob = chat_member(Ua::udp(&focus, "bob"));
+    let mut alice = ChatMember::join(alice, TEAM);
+    let mut bob = ChatMember::join(Ua::udp(&focus, "bob"), TEAM);
     w.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
     let u = user(&w.view, "sip:alice@example.com").unwrap();
     assert_eq!(u.display_text.as_deref(), Some("Alice Liddell"));
@@ -224,11 +152,11 @@ const PAI: &str = "P-Asserted-Identity: \"Eve Asserted\" <sip:eve.asserted@ims.e
 #[test]
 fn an_asserted_identity_from_a_trusted_host_is_the_identity() {
     let focus = Focus::start(&asserted_config("127.0.0.1"));
-    let mut w = Watcher::new(&focus, "watcher");
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut eve = Ua::udp(&focus, "eve");
     eve.invite_headers = PAI.into();
-    let mut eve = chat_member(eve);
-    let mut bob = chat_member(Ua::udp(&focus, "bob"));
+    let mut eve = ChatMember::join(eve, TEAM);
+    let mut bob = ChatMember::join(Ua::udp(&focus, "bob"), TEAM);
     w.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
     let u = user(&w.view, "sip:eve.asserted@ims.example.net")
         .unwrap_or_else(|| panic!("the asserted identity is not in {:#?}", w.view));
@@ -257,11 +185,11 @@ fn an_asserted_identity_from_a_trusted_host_is_the_identity() {
 fn an_asserted_identity_from_an_untrusted_host_is_ignored() {
     // The only trusted host is elsewhere: the test agents' P-Asserted-Identity is not believed.
     let focus = Focus::start(&asserted_config("192.0.2.10"));
-    let mut w = Watcher::new(&focus, "watcher");
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut eve = Ua::udp(&focus, "eve");
     eve.invite_headers = PAI.into();
-    let mut eve = chat_member(eve);
-    let mut bob = chat_member(Ua::udp(&focus, "bob"));
+    let mut eve = ChatMember::join(eve, TEAM);
+    let mut bob = ChatMember::join(Ua::udp(&focus, "bob"), TEAM);
     w.until(|v| v.conference_state.and_then(|s| s.user_count) == Some(2));
     assert!(
         user(&w.view, "sip:eve@example.com").is_some(),
@@ -312,7 +240,7 @@ fn an_anonymous_moderator_stays_anonymous_when_it_adds_or_removes() {
         role = "moderator"
         "#,
     );
-    let mut w = Watcher::new(&focus, "watcher");
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     let mut alice = Ua::udp(&focus, "alice");
     alice.invite_headers = "Privacy: id\r\n".into();
     let (mut a, _) = alice.join(TEAM);

@@ -6,7 +6,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::{Call, Focus, Ua, AUDIO_OFFER, WAIT};
+use support::{Focus, Ua, WAIT};
 
 const OLD: &str = "sip:old@focus.example.com";
 const NEW: &str = "sip:new@focus.example.com";
@@ -25,20 +25,6 @@ fn group(uri: &str, max: i64) -> toml::Value {
     g.insert("uri".into(), uri.into());
     g.insert("max_participants".into(), max.into());
     toml::Value::Table(g)
-}
-
-/// The status of a join attempt.
-fn try_join(ua: &mut Ua, uri: &str) -> u16 {
-    let mut call = Call::new(uri);
-    let b = ua.invite(&mut call, Some(AUDIO_OFFER));
-    let r = ua.expect_final(&b);
-    if r.status >= 300 {
-        ua.ack_non_2xx(&b, &r);
-    } else {
-        call.learn(&r);
-        ua.ack(&call);
-    }
-    r.status
 }
 
 /// Waits until the log contains `needle`.
@@ -88,7 +74,7 @@ fn sighup_swaps_groups_and_policy_without_dropping_sessions() {
     // New joins see the new policy: team is full with alice in it.
     let mut carol = Ua::udp(&focus, "carol");
     assert_eq!(
-        try_join(&mut carol, TEAM),
+        carol.try_join(TEAM).1.status,
         486,
         "team now holds one participant"
     );
@@ -97,7 +83,7 @@ fn sighup_swaps_groups_and_policy_without_dropping_sessions() {
     let (mut dave_call, _) = dave.join(NEW);
     // The removed group takes nobody new, but bob's session goes on.
     let mut erin = Ua::udp(&focus, "erin");
-    assert_eq!(try_join(&mut erin, OLD), 404);
+    assert_eq!(erin.try_join(OLD).1.status, 404);
     let mut probe = bob_call.clone();
     let b = bob.send_request(&mut probe, "OPTIONS", "", None);
     assert_eq!(bob.expect_final(&b).status, 200, "bob's dialog survived");
@@ -105,7 +91,7 @@ fn sighup_swaps_groups_and_policy_without_dropping_sessions() {
     assert_eq!(bob.bye(&mut bob_call).status, 200);
     // Empty, the removed group's session ends; the group stays gone.
     focus.wait_metric("focus_session_actors", WAIT, |v| v == 2.0);
-    assert_eq!(try_join(&mut erin, OLD), 404);
+    assert_eq!(erin.try_join(OLD).1.status, 404);
     // The subscriber's dialog survived too: alice's leave reaches it.
     assert_eq!(alice.bye(&mut alice_call).status, 200);
     let mut left = false;
@@ -137,7 +123,7 @@ fn sighup_swaps_groups_and_policy_without_dropping_sessions() {
     wait_log(&focus, "host must be the focus domain");
     let mut frank = Ua::udp(&focus, "frank");
     frank.join(NEW);
-    assert_eq!(try_join(&mut carol, TEAM), 200, "team still configured");
+    assert_eq!(carol.try_join(TEAM).1.status, 200, "team still configured");
     assert_eq!(dave.bye(&mut dave_call).status, 200);
 
     // Garbage that is not TOML at all is refused the same way.

@@ -10,6 +10,8 @@
 //! Every test has its own focus, its own SIPp local ports and its own temporary directory
 //! (config, SIPp statistics and error logs, focus stderr), so they run in parallel.
 
+mod support;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
@@ -156,16 +158,10 @@ impl Focus {
 
     /// The value of one `/metrics` series (`name{labels}` as rendered), if served.
     fn metric(&self, series: &str) -> Option<f64> {
-        let mut s = std::net::TcpStream::connect(self.metrics).expect("connect to /metrics");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            .expect("GET /metrics");
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut s, &mut text).expect("read /metrics");
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse().ok())
+        support::metric_in(
+            &support::scrape(self.metrics, Duration::from_secs(10)),
+            series,
+        )
     }
 
     /// Fails the test if the focus died during the run.

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
-use support::{Focus, WAIT};
+use support::{metric, Focus, WAIT};
 
 /// What the focus must do with one message.
 #[derive(Debug, Clone, Copy)]
@@ -594,10 +594,6 @@ fn check_answer(what: &str, expect: Expect, sent: &Head, raw: &[u8]) {
         }
         _ => {}
     }
-}
-
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
 }
 
 /// Nothing the torture messages did created a participant, a session or a subscription.

@@ -20,7 +20,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{http, Call, Focus, Ua, AUDIO_OFFER};
+use support::{http, metric, Call, Focus, Ua};
 
 const DOCUMENT: &str = "rls-services/users/sip:admin@focus.example.com/index";
 const POLL_S: u64 = 1;
@@ -207,20 +207,8 @@ fn user(focus: &Focus, name: &str) -> Ua {
 }
 
 fn join(ua: &mut Ua, group: &str) -> (u16, Call) {
-    let mut call = Call::new(&format!("sip:{group}@focus.example.com"));
-    let b = ua.invite(&mut call, Some(AUDIO_OFFER));
-    let r = ua.expect_final(&b);
-    if r.status >= 300 {
-        ua.ack_non_2xx(&b, &r);
-    } else {
-        call.learn(&r);
-        ua.ack(&call);
-    }
+    let (call, r) = ua.try_join(&format!("sip:{group}@focus.example.com"));
     (r.status, call)
-}
-
-fn metric(focus: &Focus, series: &str) -> f64 {
-    focus.metric(series).unwrap_or(0.0)
 }
 
 fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {

@@ -316,6 +316,20 @@ impl Ua {
         b
     }
 
+    /// Tries to join conference `uri`: INVITE with an audio offer; a 200 is ACKed and the
+    /// call learns its dialog (a refusal is ACKed by [`Ua::expect_final`]). Returns the call
+    /// and the final response, for tests that expect either.
+    pub fn try_join(&mut self, uri: &str) -> (Call, Response) {
+        let mut call = Call::new(uri);
+        let b = self.invite(&mut call, Some(AUDIO_OFFER));
+        let r = self.expect_final(&b);
+        if r.status == 200 {
+            call.learn(&r);
+            self.ack(&call);
+        }
+        (call, r)
+    }
+
     /// Joins conference `uri`: INVITE with an audio offer, 200, ACK. Returns the call (in
     /// its dialog) and the 200.
     pub fn join(&mut self, uri: &str) -> (Call, Response) {

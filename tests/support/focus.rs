@@ -270,16 +270,7 @@ impl Focus {
 
     /// `GET /metrics`: the Prometheus text.
     pub fn metrics(&self) -> String {
-        let mut s = TcpStream::connect_timeout(&self.metrics_addr, super::WAIT)
-            .expect("connecting to /metrics");
-        s.set_read_timeout(Some(super::WAIT)).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).expect("reading /metrics");
-        let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
-        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-        body.to_string()
+        scrape(self.metrics_addr, super::WAIT)
     }
 
     /// The value of one series (`name` or `name{labels}` exactly as rendered), if present.
@@ -356,6 +347,25 @@ impl Drop for Focus {
 }
 
 /// The value of one series in Prometheus text.
+/// `GET /metrics` at `addr`, each step within `timeout`: the Prometheus text.
+pub fn scrape(addr: SocketAddr, timeout: Duration) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, timeout).expect("connecting to /metrics");
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("reading /metrics");
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    body.to_string()
+}
+
+/// The value of one series on `focus`, 0 when it is not served yet (a counter appears at its
+/// first increment, so "absent" and "0" mean the same to a test).
+pub fn metric(focus: &Focus, series: &str) -> f64 {
+    focus.metric(series).unwrap_or(0.0)
+}
+
 pub fn metric_in(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))

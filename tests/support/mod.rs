@@ -28,20 +28,24 @@ mod control;
 mod digest;
 mod focus;
 mod msrp;
+mod refusal;
 mod sink;
 pub mod talk;
 mod tls;
 mod ua;
+mod watcher;
 
 pub use admin::{http, HttpReply};
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
 pub use digest::{Challenge, CredentialsFile};
-pub use focus::{metric_in, Focus, Launch};
-pub use msrp::{cpim_text, Chat, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
+pub use focus::{metric, metric_in, scrape, Focus, Launch};
+pub use msrp::{cpim_text, Chat, ChatMember, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
+pub use refusal::assert_refused;
 pub use sink::{Delivery, Sink};
 pub use tls::Pki;
 pub use ua::{tcp_connect_from, Notify, Origin, Rx, Ua};
+pub use watcher::Watcher;
 
 use cpm_focus::conference_info::{
     apply, ConferenceInfo, DisconnectionMethod, EndpointStatus, User,
@@ -117,7 +121,17 @@ pub fn without_version(view: &ConferenceInfo) -> ConferenceInfo {
 pub fn follow(
     ua: &mut Ua,
     view: &mut ConferenceInfo,
+    done: impl FnMut(&ConferenceInfo) -> bool,
+) -> usize {
+    follow_each(ua, view, done, |_| {})
+}
+
+/// As [`follow`], handing each NOTIFY to `each` before it is applied.
+pub fn follow_each(
+    ua: &mut Ua,
+    view: &mut ConferenceInfo,
     mut done: impl FnMut(&ConferenceInfo) -> bool,
+    mut each: impl FnMut(&Notify),
 ) -> usize {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut applied = 0;
@@ -130,6 +144,7 @@ pub fn follow(
             )
         });
         assert!(!n.is_terminated(), "subscription ended early: {}", n.state);
+        each(&n);
         apply(view, &n.doc).unwrap_or_else(|e| panic!("NOTIFY does not follow the view: {e}"));
         applied += 1;
     }

@@ -823,3 +823,24 @@ pub fn cpim_text(from: &str, to: &str, text: &str) -> Cpim {
         SystemTime::now(),
     )
 }
+
+/// A chat member: SIP agent, dialog, bound MSRP connection.
+pub struct ChatMember {
+    pub ua: Ua,
+    pub call: Call,
+    pub msrp: MsrpClient,
+}
+
+impl ChatMember {
+    /// `ua` joins the chat `uri` (active setup), connects and binds.
+    pub fn join(mut ua: Ua, uri: &str) -> ChatMember {
+        let mut chat = ua.join_chat(uri, Setup::Active);
+        let mut msrp = chat.connect();
+        msrp.bind();
+        ChatMember {
+            ua,
+            call: chat.call,
+            msrp,
+        }
+    }
+}
