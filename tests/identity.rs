@@ -614,7 +614,7 @@ remove = "anyone"
 #[test]
 fn a_removal_names_the_verified_participant_before_an_outsider_claiming_the_same_identity() {
     let focus = Focus::start(&config(None, ""));
-    let mut w = Watcher::new(&focus, TEAM);
+    let mut w = Watcher::new(Ua::udp(&focus, "watcher"), TEAM);
     // An outsider claiming bob joins the open group first (the earlier participant)...
     let mut fake = Ua::udp_from(&focus, "bob", ELSEWHERE);
     let (mut fc, _) = fake.join(TEAM);
