@@ -14,6 +14,6 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
-pub use driver::{spawn, XdmsHealth};
+pub use driver::{spawn, GroupCatalog, XdmsHealth};
 pub use rls::{parse, RlsError, RlsServices, Service};
 pub use store::{Applied, Documents};

@@ -214,3 +214,14 @@ impl Supervisor {
         change
     }
 }
+
+impl crate::xdms::GroupCatalog for Supervisor {
+    fn apply_xdms_groups(&self, groups: Vec<crate::config::GroupConfig>) -> (usize, usize) {
+        let change = self.set_xdms_groups(groups);
+        (change.sessions_updated, change.sessions_retiring)
+    }
+
+    fn watch_xdms_health(&self, health: Arc<crate::xdms::XdmsHealth>) {
+        self.set_xdms_health(health);
+    }
+}

@@ -5,7 +5,6 @@
 use super::store::{Applied, Documents};
 use crate::config::Config;
 use crate::http::client::{self, ClientSettings, PooledClient};
-use crate::supervisor::Supervisor;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH};
@@ -100,11 +99,21 @@ struct Client {
     limits: crate::body::resource_lists::ListLimits,
 }
 
+/// Where the groups read from the XDMS go: the supervisor's catalog. A trait, so the XDMS
+/// client stays below the supervisor it feeds.
+pub trait GroupCatalog: Send + Sync + 'static {
+    /// Replaces every XDMS group, applied like a reload; returns how many live sessions were
+    /// updated and how many are retiring (their group is gone).
+    fn apply_xdms_groups(&self, groups: Vec<crate::config::GroupConfig>) -> (usize, usize);
+    /// Where `/health` reads the client's state.
+    fn watch_xdms_health(&self, health: Arc<XdmsHealth>);
+}
+
 /// Starts the XDMS client for `config` (nothing when `[xdms]` is off): the cache file is read
 /// first, so its groups are served before the first fetch.
 pub fn spawn(
     config: &Config,
-    supervisor: Arc<Supervisor>,
+    supervisor: Arc<dyn GroupCatalog>,
     cancel: CancellationToken,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, XdmsError> {
     let x = &config.xdms;
@@ -166,7 +175,7 @@ pub fn spawn(
     };
     let health = Arc::new(XdmsHealth::default());
     health.update(|h| h.reachable = true);
-    supervisor.set_xdms_health(health.clone());
+    supervisor.watch_xdms_health(health.clone());
     let mut docs = Documents::default();
     if !x.cache.is_empty() {
         match std::fs::read_to_string(&x.cache) {
@@ -178,7 +187,7 @@ pub fn spawn(
                     h.documents = docs.len();
                     h.groups = groups.len();
                 });
-                supervisor.set_xdms_groups(groups);
+                supervisor.apply_xdms_groups(groups);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!(cache = %x.cache, error = %e, "XDMS cache file unreadable"),
@@ -195,7 +204,7 @@ async fn run(
     client: Client,
     mut docs: Documents,
     config: Config,
-    supervisor: Arc<Supervisor>,
+    supervisor: Arc<dyn GroupCatalog>,
     health: Arc<XdmsHealth>,
     cancel: CancellationToken,
 ) {
@@ -222,11 +231,11 @@ async fn run(
         if changed {
             let groups = docs.groups(&config);
             let count = groups.len();
-            let change = supervisor.set_xdms_groups(groups);
+            let (updated, retiring) = supervisor.apply_xdms_groups(groups);
             tracing::info!(
                 groups = count,
-                sessions_updated = change.sessions_updated,
-                sessions_retiring = change.sessions_retiring,
+                sessions_updated = updated,
+                sessions_retiring = retiring,
                 "XDMS groups applied"
             );
             health.update(|h| h.groups = count);
