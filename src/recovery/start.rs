@@ -13,10 +13,20 @@
 
 use crate::charging::{self, ChargingHandle, Record};
 use crate::config::Config;
-use crate::journal::{self, Event, JournalError, JournalHandle, LiveSession};
-use crate::supervisor::Supervisor;
+use crate::recovery::journal::{self, Event, JournalError, JournalHandle, LiveSession};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
+
+/// What recovery needs of the router: the supervisor implements it, so recovery does not
+/// import the layer above it.
+pub trait Resume {
+    /// Sessions report their membership to `journal` from now on. Called once, before any
+    /// session starts.
+    fn set_journal(&self, journal: JournalHandle);
+    /// Starts a session for each journaled one and hands it its participants to resume;
+    /// returns the keys of the sessions started.
+    fn recover(&self, sessions: Vec<LiveSession>) -> Vec<String>;
+}
 
 /// What recovery found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,7 +46,7 @@ pub struct Outcome {
 /// built and before the transports run.
 pub fn start(
     config: &Config,
-    supervisor: &Supervisor,
+    supervisor: &dyn Resume,
     charging: &ChargingHandle,
 ) -> Result<(JournalHandle, Outcome), JournalError> {
     let c = &config.journal;
