@@ -433,5 +433,12 @@ fn default_equals_the_embedded_focus_toml_in_full() {
     assert_eq!(e.auth, d.auth, "[auth]");
     assert_eq!(e.xdms, d.xdms, "[xdms]");
     assert!(d.groups.is_empty());
-    assert_eq!(Config { groups: Vec::new(), ..e }, d, "every section");
+    assert_eq!(
+        Config {
+            groups: Vec::new(),
+            ..e
+        },
+        d,
+        "every section"
+    );
 }
