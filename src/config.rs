@@ -139,6 +139,12 @@ impl Config {
         if !(16..=4096).contains(&s.max_headers) {
             bad("sip.max_headers".into(), "must be between 16 and 4096");
         }
+        if !(1300..=65_507).contains(&s.max_datagram_size) {
+            bad(
+                "sip.max_datagram_size".into(),
+                "must be between 1300 and 65507",
+            );
+        }
         if s.t1_ms == 0 || s.t1_ms > 60_000 {
             bad("sip.t1_ms".into(), "must be between 1 and 60000");
         }

@@ -8,6 +8,9 @@ use serde::Deserialize;
 pub struct SipConfig {
     pub max_message_size: usize,
     pub max_headers: usize,
+    /// Largest response sent as one UDP datagram: a response goes back over its request's
+    /// transport (RFC 3261 §18.2.2), and a final one larger is replaced by `500`.
+    pub max_datagram_size: usize,
     pub t1_ms: u64,
     pub t2_ms: u64,
     pub t4_ms: u64,
@@ -42,6 +45,7 @@ impl Default for SipConfig {
         SipConfig {
             max_message_size: 65535,
             max_headers: 256,
+            max_datagram_size: 65_507,
             t1_ms: 500,
             t2_ms: 4000,
             t4_ms: 5000,
