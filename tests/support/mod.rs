@@ -41,8 +41,8 @@ mod watcher;
 
 pub use admin::{http, HttpReply};
 pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
-pub use credit::{Credit, CreditServer};
 pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
+pub use credit::{Credit, CreditServer};
 pub use digest::{Challenge, CredentialsFile};
 pub use focus::{metric, metric_in, scrape, Focus, Launch};
 pub use msrp::{cpim_text, Chat, ChatMember, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
