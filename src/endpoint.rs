@@ -18,7 +18,7 @@ pub use key::TsxKey;
 pub use outbound::OutgoingRequest;
 
 use crate::sip::{
-    new_branch, new_tag, Message, MessageWriter, Method, ParseError, Request, Response,
+    new_branch, new_tag, Message, MessageWriter, Method, ParseError, Request, Response, Status,
 };
 use crate::transaction::TimerConfig;
 use crate::transport::{Protocol, Sink, Target, Transports};
@@ -62,7 +62,7 @@ pub enum TuEvent {
     AckTimeout { txn: u64 },
     /// The final response of the TU to `txn` could not be sent because the transaction had
     /// already ended (CANCELled and answered 487): the TU must undo what the response promised.
-    ResponseRefused { txn: u64, status: u16 },
+    ResponseRefused { txn: u64, status: Status },
 }
 
 /// Endpoint settings.
@@ -101,7 +101,7 @@ enum TuCommand {
         key: TsxKey,
         /// The transaction's id, for a `ResponseRefused` after the transaction is gone.
         txn: u64,
-        status: u16,
+        status: Status,
         bytes: Bytes,
         ack_key: Option<Box<str>>,
         tu: Option<TuHandle>,
@@ -140,7 +140,7 @@ impl ServerTxn {
     }
 
     /// Sends a provisional response; the obligation stays.
-    pub fn provisional(&self, status: u16, bytes: Bytes) {
+    pub fn provisional(&self, status: Status, bytes: Bytes) {
         let _ = self.tx.send(TuCommand::Respond {
             key: self.key.clone(),
             txn: self.id,
@@ -152,7 +152,7 @@ impl ServerTxn {
     }
 
     /// Sends the final response.
-    pub fn respond(self, status: u16, bytes: Bytes) {
+    pub fn respond(self, status: Status, bytes: Bytes) {
         self.respond_in_dialog(status, bytes, None, None);
     }
 
@@ -160,7 +160,7 @@ impl ServerTxn {
     /// tag) so the endpoint can match its ACK, and `tu` learns of a missing ACK.
     pub fn respond_in_dialog(
         mut self,
-        status: u16,
+        status: Status,
         bytes: Bytes,
         ack: Option<(&str, &str)>,
         tu: Option<TuHandle>,
@@ -180,7 +180,7 @@ impl ServerTxn {
     pub fn reply_with(
         self,
         req: &Request,
-        status: u16,
+        status: Status,
         reason: &str,
         extra: impl FnOnce(&mut MessageWriter),
     ) {
@@ -192,8 +192,8 @@ impl ServerTxn {
     }
 
     /// Sends a final response with the standard reason phrase and no extra headers.
-    pub fn reply(self, req: &Request, status: u16) {
-        self.reply_with(req, status, crate::sip::reason_phrase(status), |_| {});
+    pub fn reply(self, req: &Request, status: Status) {
+        self.reply_with(req, status, status.reason(), |_| {});
     }
 }
 
@@ -324,8 +324,8 @@ impl Endpoint {
         shard_index(call_id, self.inner.net.len())
     }
 
-    fn stateless_reply(&self, bytes: Bytes, status: u16, to: Target) {
-        metrics::counter!("focus_sip_responses_sent_total", "class" => crate::sip::class_label(status))
+    fn stateless_reply(&self, bytes: Bytes, status: Status, to: Target) {
+        metrics::counter!("focus_sip_responses_sent_total", "class" => status.class_label())
             .increment(1);
         let _ = self.inner.transports.send(&to, bytes);
     }
@@ -397,13 +397,18 @@ impl Sink for Endpoint {
         };
         let to = response_target(&req.via, source, self.inner.settings.force_rport);
         let tag = new_tag();
-        let mut w =
-            MessageWriter::response_to(&req, source.addr, 503, "Service Unavailable", Some(&tag));
+        let mut w = MessageWriter::response_to(
+            &req,
+            source.addr,
+            Status::SERVICE_UNAVAILABLE,
+            Status::SERVICE_UNAVAILABLE.reason(),
+            Some(&tag),
+        );
         w.header_fmt(
             crate::sip::HeaderName::RetryAfter,
             format_args!("{}", self.inner.settings.retry_after_s),
         );
-        self.stateless_reply(w.finish_empty(), 503, to);
+        self.stateless_reply(w.finish_empty(), Status::SERVICE_UNAVAILABLE, to);
     }
 
     fn on_stream_error(&self, source: Target, error: crate::sip::FrameError) {

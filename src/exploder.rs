@@ -12,6 +12,7 @@ use crate::endpoint::{
 use crate::media::cpim::vouch::{vouch, Path, Sender};
 use crate::media::cpim::{Addr, Cpim, CpimLimits};
 use crate::sip::{new_tag, HeaderName, MessageWriter, Method, Uri};
+use crate::sip::{Status, WarnCode};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,18 +54,28 @@ impl Exploder {
         let req = incoming.request.clone();
         let txn = incoming.txn;
         if req.method != Method::Message {
-            txn.reply_with(&req, 405, "Method Not Allowed", |w| {
-                w.header(HeaderName::Allow, "MESSAGE, OPTIONS");
-            });
+            txn.reply_with(
+                &req,
+                Status::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                |w| {
+                    w.header(HeaderName::Allow, "MESSAGE, OPTIONS");
+                },
+            );
             return;
         }
         if !req
             .headers
             .has_token(HeaderName::Require, "recipient-list-message")
         {
-            txn.reply_with(&req, 421, "Extension Required", |w| {
-                w.header(HeaderName::Require, "recipient-list-message");
-            });
+            txn.reply_with(
+                &req,
+                Status::EXTENSION_REQUIRED,
+                "Extension Required",
+                |w| {
+                    w.header(HeaderName::Require, "recipient-list-message");
+                },
+            );
             return;
         }
         let source = incoming.source.addr.ip();
@@ -77,7 +88,7 @@ impl Exploder {
             let r = crate::policy::Refusal::unverified("send messages through this service");
             r.count();
             let warning = format!("{} {} \"{}\"", r.code, self.domain, r.warning);
-            txn.reply_with(&req, r.status, crate::sip::reason_phrase(r.status), |w| {
+            txn.reply_with(&req, r.status, r.status.reason(), |w| {
                 w.header(HeaderName::Warning, &warning);
             });
             return;
@@ -86,7 +97,12 @@ impl Exploder {
         let Ok(body) =
             multipart::parse(ct, req.body.clone(), &multipart::MultipartLimits::default())
         else {
-            txn.reply_with(&req, 400, "Malformed multipart body", |_| {});
+            txn.reply_with(
+                &req,
+                Status::BAD_REQUEST,
+                "Malformed multipart body",
+                |_| {},
+            );
             return;
         };
         let list = body
@@ -99,7 +115,12 @@ impl Exploder {
             .find(|p| !p.is_disposition(multipart::RECIPIENT_LIST))
             .cloned();
         let (Some(mut list), Some(mut payload)) = (list, payload) else {
-            txn.reply_with(&req, 400, "Missing recipient list or payload", |_| {});
+            txn.reply_with(
+                &req,
+                Status::BAD_REQUEST,
+                "Missing recipient list or payload",
+                |_| {},
+            );
             return;
         };
         list.dedup();
@@ -107,10 +128,12 @@ impl Exploder {
             metrics::counter!("focus_policy_rejections_total", "reason" => "list_too_long")
                 .increment(1);
             let warning = format!(
-                "399 {} \"At most {} recipients per message\"",
-                self.domain, self.max_list
+                "{} {} \"At most {} recipients per message\"",
+                WarnCode::MISCELLANEOUS,
+                self.domain,
+                self.max_list
             );
-            txn.reply_with(&req, 403, "Forbidden", |w| {
+            txn.reply_with(&req, Status::FORBIDDEN, "Forbidden", |w| {
                 w.header(HeaderName::Warning, &warning);
             });
             return;
@@ -125,7 +148,7 @@ impl Exploder {
             let r = crate::policy::Amplification::self_target();
             r.count();
             let warning = format!("{} {} \"{}\"", r.code, self.domain, r.warning);
-            txn.reply_with(&req, r.status, crate::sip::reason_phrase(r.status), |w| {
+            txn.reply_with(&req, r.status, r.status.reason(), |w| {
                 w.header(HeaderName::Warning, &warning);
             });
             return;
@@ -160,7 +183,12 @@ impl Exploder {
                     c.to_bytes().ok()
                 });
             let Some(body) = vouched else {
-                txn.reply_with(&req, 400, "Malformed message/cpim payload", |_| {});
+                txn.reply_with(
+                    &req,
+                    Status::BAD_REQUEST,
+                    "Malformed message/cpim payload",
+                    |_| {},
+                );
                 return;
             };
             payload
@@ -189,7 +217,7 @@ impl Exploder {
                 }
             }
         };
-        txn.reply_with(&req, 202, "Accepted", |_| {});
+        txn.reply_with(&req, Status::ACCEPTED, "Accepted", |_| {});
         metrics::counter!("focus_group_messages_total", "mode" => "exploder").increment(1);
         let charged = who.charged(source);
         self.charging.record(crate::charging::Record::GroupMessage {
@@ -240,8 +268,10 @@ impl Exploder {
 impl TransactionUser for Exploder {
     fn on_event(&self, event: TuEvent) {
         let outcome = match event {
-            TuEvent::Response { response, .. } if response.status < 200 => return,
-            TuEvent::Response { response, .. } if response.status < 300 => "delivered",
+            TuEvent::Response { response, .. } if response.status < Status::OK => return,
+            TuEvent::Response { response, .. } if response.status < Status::MULTIPLE_CHOICES => {
+                "delivered"
+            }
             TuEvent::Response { .. } | TuEvent::Failed { .. } => "failed",
             TuEvent::AckTimeout { .. } | TuEvent::ResponseRefused { .. } => return,
         };

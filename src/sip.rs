@@ -36,7 +36,7 @@ pub use params::{parse_header_params, unquote};
 pub use parse::{
     parse, parse_cseq, parse_saturating, Fault, Framing, ParseError, ParseLimits, Rejected,
 };
-pub use status::{class_label, reason_phrase};
+pub use status::{class_label, reason_phrase, Status, WarnCode};
 pub use uri::{unescape, Host, HostPort, Param, Scheme, Uri, UriError};
 pub use via::{Via, ViaError, ViaTransport, MAGIC_COOKIE};
 

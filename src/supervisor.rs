@@ -26,6 +26,7 @@ use crate::session::{
     AdhocRecord, Routes, SessionActor, SessionInput, SessionSettings, SessionState,
 };
 use crate::sip::{HeaderName, Host, Method, Request};
+use crate::sip::{Status, WarnCode};
 use crate::transport::{Face, PerFamily, Protocol, Target};
 use actix::dev::SendError;
 use actix::prelude::*;
@@ -479,11 +480,14 @@ impl Supervisor {
     fn overloaded(&self, req: &Request, incoming: IncomingRequest, reason: &'static str) {
         metrics::counter!("focus_overload_rejections_total", "reason" => reason).increment(1);
         let retry = self.retry_after();
-        incoming
-            .txn
-            .reply_with(req, 503, "Service Unavailable", |w| {
+        incoming.txn.reply_with(
+            req,
+            Status::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+            |w| {
                 w.header(HeaderName::RetryAfter, &retry);
-            });
+            },
+        );
     }
 
     /// The session of a conference, started if it is a pre-defined group without one.
@@ -569,13 +573,17 @@ impl Supervisor {
             e.clone()
         });
         let Some(entry) = entry else {
-            incoming.txn.reply(&req, 481);
+            incoming
+                .txn
+                .reply(&req, Status::CALL_TRANSACTION_DOES_NOT_EXIST);
             return;
         };
         match Self::deliver(&entry, SessionInput::Request(incoming)) {
             Delivery::Sent => {}
             Delivery::Full(SessionInput::Request(inc)) => self.overloaded(&req, inc, "mailbox"),
-            Delivery::Closed(SessionInput::Request(inc)) => inc.txn.reply(&req, 481),
+            Delivery::Closed(SessionInput::Request(inc)) => {
+                inc.txn.reply(&req, Status::CALL_TRANSACTION_DOES_NOT_EXIST)
+            }
             Delivery::Full(_) | Delivery::Closed(_) => {}
         }
     }
@@ -654,9 +662,9 @@ impl Supervisor {
             self.settings.domain,
             refusal.warning.replace('"', "'")
         );
-        let reason = crate::sip::reason_phrase(refusal.status);
+        let reason = refusal.status.reason();
         // A credit server out of service is a 503 like any overload: retry later.
-        let retry = (refusal.status == 503).then(|| self.retry_after());
+        let retry = (refusal.status == Status::SERVICE_UNAVAILABLE).then(|| self.retry_after());
         incoming.txn.reply_with(req, refusal.status, reason, |w| {
             w.header(HeaderName::Warning, &warning);
             if let Some(r) = &retry {
@@ -668,7 +676,7 @@ impl Supervisor {
     fn route_new(&self, incoming: IncomingRequest) {
         let req = incoming.request.clone();
         if !self.is_for_focus(&req) {
-            incoming.txn.reply(&req, 404);
+            incoming.txn.reply(&req, Status::NOT_FOUND);
             return;
         }
         let user = req
@@ -687,11 +695,11 @@ impl Supervisor {
                     || catalog.groups.contains_key(&user)
                     || self.tables.conferences.contains_key(user.as_str());
                 if !known {
-                    incoming.txn.reply(&req, 404);
+                    incoming.txn.reply(&req, Status::NOT_FOUND);
                     return;
                 }
                 let contact = self.contact_for(&user, &incoming.source);
-                incoming.txn.reply_with(&req, 200, "OK", |w| {
+                incoming.txn.reply_with(&req, Status::OK, "OK", |w| {
                     w.header(HeaderName::Contact, &contact);
                     w.header(HeaderName::Allow, crate::sip::ALLOW);
                     w.header(HeaderName::Accept, crate::sip::ACCEPT);
@@ -715,7 +723,7 @@ impl Supervisor {
                             return;
                         }
                         Err(false) => {
-                            incoming.txn.reply(&req, 404);
+                            incoming.txn.reply(&req, Status::NOT_FOUND);
                             return;
                         }
                     };
@@ -742,7 +750,9 @@ impl Supervisor {
                 self.overloaded(&req, incoming, "sessions");
             }
             // BYE, UPDATE and the like need a dialog.
-            _ => incoming.txn.reply(&req, 481),
+            _ => incoming
+                .txn
+                .reply(&req, Status::CALL_TRANSACTION_DOES_NOT_EXIST),
         }
     }
 
@@ -753,7 +763,7 @@ impl Supervisor {
         match req.method {
             Method::Options => {
                 let contact = self.contact_for(user, &incoming.source);
-                incoming.txn.reply_with(&req, 200, "OK", |w| {
+                incoming.txn.reply_with(&req, Status::OK, "OK", |w| {
                     w.header(HeaderName::Contact, &contact);
                     w.header(HeaderName::Allow, crate::sip::ALLOW);
                     w.header(HeaderName::Server, &self.settings.server);
@@ -767,11 +777,14 @@ impl Supervisor {
                 } else {
                     "MESSAGE, OPTIONS"
                 };
-                incoming
-                    .txn
-                    .reply_with(&req, 405, "Method Not Allowed", |w| {
+                incoming.txn.reply_with(
+                    &req,
+                    Status::METHOD_NOT_ALLOWED,
+                    "Method Not Allowed",
+                    |w| {
                         w.header(HeaderName::Allow, allow);
-                    });
+                    },
+                );
             }
         }
     }
@@ -810,19 +823,24 @@ impl Supervisor {
         if !allowed {
             let refusal = if who.counts || catalog.adhoc.rule != crate::config::AdhocRule::Domains {
                 crate::policy::Refusal {
-                    status: 403,
+                    status: Status::FORBIDDEN,
                     label: "adhoc",
-                    code: 399,
+                    code: WarnCode::MISCELLANEOUS,
                     warning: "You may not create group sessions".into(),
                 }
             } else {
                 crate::policy::Refusal::unverified("create group sessions")
             };
             refusal.count();
-            let warning = format!("399 {} \"{}\"", self.settings.domain, refusal.warning);
-            incoming.txn.reply_with(&req, 403, "Forbidden", |w| {
-                w.header(HeaderName::Warning, &warning);
-            });
+            let warning = format!(
+                "{} {} \"{}\"",
+                refusal.code, self.settings.domain, refusal.warning
+            );
+            incoming
+                .txn
+                .reply_with(&req, Status::FORBIDDEN, "Forbidden", |w| {
+                    w.header(HeaderName::Warning, &warning);
+                });
             return;
         }
         let key = req
@@ -860,7 +878,7 @@ impl Supervisor {
                     .ok()
                     .and_then(|u| u.user.as_deref().map(str::to_string))
                 else {
-                    incoming.txn.reply(&req, 500);
+                    incoming.txn.reply(&req, Status::SERVER_INTERNAL_ERROR);
                     return;
                 };
                 let mut s = catalog.template.settings(
@@ -923,7 +941,9 @@ impl Supervisor {
         match Self::deliver(entry, SessionInput::Request(incoming)) {
             Delivery::Sent => {}
             Delivery::Full(SessionInput::Request(inc)) => self.overloaded(req, inc, "mailbox"),
-            Delivery::Closed(SessionInput::Request(inc)) => inc.txn.reply(req, 503),
+            Delivery::Closed(SessionInput::Request(inc)) => {
+                inc.txn.reply(req, Status::SERVICE_UNAVAILABLE)
+            }
             Delivery::Full(_) | Delivery::Closed(_) => {}
         }
     }
@@ -965,18 +985,25 @@ impl Router for Supervisor {
             metrics::counter!("focus_policy_rejections_total", "reason" => "sips_plain_transport")
                 .increment(1);
             let warning = format!(
-                "380 {} \"SIPS Not Allowed: a sips: Request-URI needs TLS\"",
+                "{} {} \"SIPS Not Allowed: a sips: Request-URI needs TLS\"",
+                WarnCode::SIPS_NOT_ALLOWED,
                 self.settings.domain
             );
-            incoming
-                .txn
-                .reply_with(&req, 480, "Temporarily Unavailable", |w| {
+            incoming.txn.reply_with(
+                &req,
+                Status::TEMPORARILY_UNAVAILABLE,
+                "Temporarily Unavailable",
+                |w| {
                     w.header(HeaderName::Warning, &warning);
-                });
+                },
+            );
             return;
         }
         if let Some(refusal) = checks::check(&req) {
-            if refusal.status == 405 || refusal.status == 501 {
+            if matches!(
+                refusal.status,
+                Status::METHOD_NOT_ALLOWED | Status::NOT_IMPLEMENTED
+            ) {
                 metrics::counter!("focus_sip_unsupported_methods_total").increment(1);
             }
             incoming

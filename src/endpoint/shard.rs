@@ -8,7 +8,7 @@ use super::{
     new_tag, response_target, Failure, IncomingRequest, Inner, ServerTxn, TuCommand, TuEvent,
     TuHandle,
 };
-use crate::sip::{HeaderName, Message, MessageWriter, Method, Request, Response};
+use crate::sip::{HeaderName, Message, MessageWriter, Method, Request, Response, Status};
 use crate::transaction::{
     Event, InviteClient, InviteClientState, InviteServer, InviteServerState, NonInviteClient,
     NonInviteServer, NonInviteServerState, Timer,
@@ -289,7 +289,7 @@ impl Shard {
             {
                 metrics::counter!("focus_sip_loops_detected_total", "kind" => "merged")
                     .increment(1);
-                self.stateless(&req, source, target, 482, "Loop Detected", None);
+                self.stateless(&req, source, target, Status::LOOP_DETECTED, None);
                 return;
             }
         }
@@ -299,7 +299,7 @@ impl Shard {
         // still running here (a loop keeps the Call-ID, so the same shard).
         if self.is_own_request(&req) {
             metrics::counter!("focus_sip_loops_detected_total", "kind" => "looped").increment(1);
-            self.stateless(&req, source, target, 482, "Loop Detected", None);
+            self.stateless(&req, source, target, Status::LOOP_DETECTED, None);
             return;
         }
         if let Some(reason) = self.overloaded(&req, source, now, read) {
@@ -309,8 +309,7 @@ impl Shard {
                 &req,
                 source,
                 target,
-                503,
-                "Service Unavailable",
+                Status::SERVICE_UNAVAILABLE,
                 Some(retry),
             );
             return;
@@ -370,14 +369,20 @@ impl Shard {
         metrics::gauge!("focus_transactions_active").increment(1.0);
         if is_invite {
             // 100 Trying at once: it stops the client's INVITE retransmissions (RFC 3261 §17.2.1).
-            let trying = MessageWriter::response_to(&request, source.addr, 100, "Trying", None)
-                .finish_empty();
+            let trying = MessageWriter::response_to(
+                &request,
+                source.addr,
+                Status::TRYING,
+                Status::TRYING.reason(),
+                None,
+            )
+            .finish_empty();
             if let Some(ServerEntry {
                 machine: ServerMachine::Invite(m),
                 ..
             }) = self.servers.get_mut(&key)
             {
-                let _ = m.send_response(now, 100, trying);
+                let _ = m.send_response(now, Status::TRYING.code(), trying);
                 metrics::counter!("focus_sip_responses_sent_total", "class" => "1xx").increment(1);
             }
             self.drive_server(&key, now);
@@ -455,14 +460,13 @@ impl Shard {
                 &req,
                 source,
                 target,
-                481,
-                "Call/Transaction Does Not Exist",
+                Status::CALL_TRANSACTION_DOES_NOT_EXIST,
                 None,
             );
             return;
         }
         // The CANCEL is answered 200 whether or not it still has an effect (RFC 3261 §9.2).
-        self.stateless(&req, source, target, 200, "OK", None);
+        self.stateless(&req, source, target, Status::OK, None);
         let Some(entry) = self.servers.get_mut(&invite_key) else {
             return;
         };
@@ -474,12 +478,14 @@ impl Shard {
             let bytes = MessageWriter::response_to(
                 &request,
                 entry.target.addr,
-                487,
-                "Request Terminated",
+                Status::REQUEST_TERMINATED,
+                Status::REQUEST_TERMINATED.reason(),
                 Some(&tag),
             )
             .finish_empty();
-            if m.send_response(now, 487, bytes).is_ok() {
+            if m.send_response(now, Status::REQUEST_TERMINATED.code(), bytes)
+                .is_ok()
+            {
                 metrics::counter!("focus_sip_responses_sent_total", "class" => "4xx").increment(1);
                 metrics::counter!("focus_sip_cancelled_total").increment(1);
             }
@@ -507,7 +513,7 @@ impl Shard {
                 let _ = m.send_ack(now, ack);
             }
         }
-        let cancel_now = entry.cancel_pending && (100..200).contains(&resp.status);
+        let cancel_now = entry.cancel_pending && Status::new(resp.status).is_provisional();
         if disposition.pass_to_tu() {
             entry.tu.on_event(TuEvent::Response {
                 token: entry.token,
@@ -590,14 +596,22 @@ impl Shard {
                 let mut w = MessageWriter::response_to(
                     &request,
                     target.addr,
-                    503,
-                    "Service Unavailable",
+                    Status::SERVICE_UNAVAILABLE,
+                    Status::SERVICE_UNAVAILABLE.reason(),
                     Some(&tag),
                 );
                 w.header_fmt(HeaderName::RetryAfter, format_args!("{retry}"));
                 metrics::counter!("focus_sip_abandoned_total").increment(1);
                 let txn = entry.id;
-                self.respond(key, txn, 503, w.finish_empty(), None, None, now);
+                self.respond(
+                    key,
+                    txn,
+                    Status::SERVICE_UNAVAILABLE,
+                    w.finish_empty(),
+                    None,
+                    None,
+                    now,
+                );
             }
             TuCommand::Send(prepared) => self.start_client(*prepared, now),
             TuCommand::Cancel { call_id, cseq } => self.cancel(&call_id, cseq, now),
@@ -609,7 +623,7 @@ impl Shard {
         &mut self,
         key: TsxKey,
         txn: u64,
-        status: u16,
+        status: Status,
         bytes: Bytes,
         ack_key: Option<Box<str>>,
         tu: Option<TuHandle>,
@@ -618,25 +632,25 @@ impl Shard {
         let Some(entry) = self.servers.get_mut(&key) else {
             // The transaction already ended (CANCELled, its 487 ACKed): the TU must undo what
             // the response promised, so it needs the transaction's real id.
-            if status >= 200 {
+            if status.is_final() {
                 if let Some(tu) = tu {
                     tu.on_event(TuEvent::ResponseRefused { txn, status });
                 }
             }
             return;
         };
-        if status >= 200 {
+        if status.is_final() {
             entry.final_response = Some(bytes.clone());
         }
         let result = match &mut entry.machine {
-            ServerMachine::Invite(m) => m.send_response(now, status, bytes),
-            ServerMachine::NonInvite(m) => m.send_response(now, status, bytes),
+            ServerMachine::Invite(m) => m.send_response(now, status.code(), bytes),
+            ServerMachine::NonInvite(m) => m.send_response(now, status.code(), bytes),
         };
         match result {
             Ok(()) => {
-                metrics::counter!("focus_sip_responses_sent_total", "class" => crate::sip::class_label(status))
+                metrics::counter!("focus_sip_responses_sent_total", "class" => status.class_label())
                     .increment(1);
-                if status >= 200 && !entry.finished {
+                if status.is_final() && !entry.finished {
                     entry.finished = true;
                     entry.request = None;
                     metrics::histogram!(
@@ -645,7 +659,7 @@ impl Shard {
                     )
                     .record(now.duration_since(entry.arrived).as_secs_f64());
                 }
-                if (200..300).contains(&status) {
+                if status.is_success() {
                     if let Some(ak) = ack_key {
                         self.acks.insert(ak.clone(), key.clone());
                         entry.ack_key = Some(ak);
@@ -656,8 +670,8 @@ impl Shard {
                 }
             }
             Err(e) => {
-                tracing::debug!(error = %e, status, "response refused by its transaction");
-                if status >= 200 {
+                tracing::debug!(error = %e, status = status.code(), "response refused by its transaction");
+                if status.is_final() {
                     if let Some(tu) = tu {
                         tu.on_event(TuEvent::ResponseRefused {
                             txn: entry.id,
@@ -895,16 +909,16 @@ impl Shard {
         req: &Request,
         source: Target,
         target: Target,
-        status: u16,
-        reason: &str,
+        status: Status,
         retry_after: Option<u32>,
     ) {
         let tag = new_tag();
-        let mut w = MessageWriter::response_to(req, source.addr, status, reason, Some(&tag));
+        let mut w =
+            MessageWriter::response_to(req, source.addr, status, status.reason(), Some(&tag));
         if let Some(r) = retry_after {
             w.header_fmt(HeaderName::RetryAfter, format_args!("{r}"));
         }
-        metrics::counter!("focus_sip_responses_sent_total", "class" => crate::sip::class_label(status))
+        metrics::counter!("focus_sip_responses_sent_total", "class" => status.class_label())
             .increment(1);
         let _ = self.inner.transports.send(&target, w.finish_empty());
     }

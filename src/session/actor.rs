@@ -15,6 +15,7 @@ use crate::media::cpim::Addr as CpimAddr;
 use crate::media::msrp::connection::connect_out;
 use crate::media::msrp::switch::{Group, MediaEvent, MemberEvents, MemberSpec, Switch};
 use crate::sip::Request;
+use crate::sip::Status;
 use crate::transport::Target;
 use actix::prelude::*;
 use std::collections::HashMap;
@@ -480,9 +481,14 @@ impl Handler<SessionInput> for SessionActor {
                     let retry = retry.to_string();
                     metrics::counter!("focus_overload_rejections_total", "reason" => "queue_delay")
                         .increment(1);
-                    txn.reply_with(&request, 503, "Service Unavailable", |w| {
-                        w.header(crate::sip::HeaderName::RetryAfter, &retry);
-                    });
+                    txn.reply_with(
+                        &request,
+                        Status::SERVICE_UNAVAILABLE,
+                        "Service Unavailable",
+                        |w| {
+                            w.header(crate::sip::HeaderName::RetryAfter, &retry);
+                        },
+                    );
                     self.busy = false;
                     return;
                 }

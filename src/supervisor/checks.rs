@@ -2,6 +2,7 @@
 //! URI scheme, Require, Content-Type and Content-Encoding, Accept. Pure functions; each refusal
 //! names its status and the headers that explain it.
 
+use crate::sip::Status;
 use crate::sip::{
     media_type, HeaderName, Method, Request, Scheme, ACCEPT, ALLOW, CONFERENCE_INFO, CONTROL,
     SUPPORTED,
@@ -10,14 +11,14 @@ use crate::sip::{
 /// A request refused before routing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub status: u16,
+    pub status: Status,
     pub reason: &'static str,
     /// Headers that explain the refusal (`Allow`, `Unsupported`, `Accept`...).
     pub headers: Vec<(HeaderName, String)>,
 }
 
 impl Refusal {
-    fn new(status: u16, reason: &'static str) -> Refusal {
+    fn new(status: Status, reason: &'static str) -> Refusal {
         Refusal {
             status,
             reason,
@@ -54,10 +55,13 @@ fn check_method(m: &Method) -> Option<Refusal> {
         | Method::Update => None,
         // RFC 3261 §8.2.1: a method we do not know at all is 501, a known one we do not
         // serve 405 with Allow.
-        Method::Extension(_) => {
-            Some(Refusal::new(501, "Not Implemented").with(HeaderName::Allow, ALLOW))
-        }
-        _ => Some(Refusal::new(405, "Method Not Allowed").with(HeaderName::Allow, ALLOW)),
+        Method::Extension(_) => Some(
+            Refusal::new(Status::NOT_IMPLEMENTED, "Not Implemented").with(HeaderName::Allow, ALLOW),
+        ),
+        _ => Some(
+            Refusal::new(Status::METHOD_NOT_ALLOWED, "Method Not Allowed")
+                .with(HeaderName::Allow, ALLOW),
+        ),
     }
 }
 
@@ -65,8 +69,11 @@ fn check_scheme(req: &Request) -> Option<Refusal> {
     match req.uri.scheme {
         Scheme::Sip | Scheme::Sips => None,
         // tel is understood, but never names a conference.
-        Scheme::Tel => Some(Refusal::new(404, "Not Found")),
-        Scheme::Other(_) => Some(Refusal::new(416, "Unsupported URI Scheme")),
+        Scheme::Tel => Some(Refusal::new(Status::NOT_FOUND, "Not Found")),
+        Scheme::Other(_) => Some(Refusal::new(
+            Status::UNSUPPORTED_URI_SCHEME,
+            "Unsupported URI Scheme",
+        )),
     }
 }
 
@@ -84,14 +91,17 @@ fn check_require(req: &Request) -> Option<Refusal> {
     if unsupported.is_empty() {
         return None;
     }
-    Some(Refusal::new(420, "Bad Extension").with(HeaderName::Unsupported, unsupported.join(", ")))
+    Some(
+        Refusal::new(Status::BAD_EXTENSION, "Bad Extension")
+            .with(HeaderName::Unsupported, unsupported.join(", ")),
+    )
 }
 
 fn check_body(req: &Request) -> Option<Refusal> {
     if let Some(enc) = req.headers.get(HeaderName::ContentEncoding) {
         if crate::sip::split_commas(enc).any(|e| !e.eq_ignore_ascii_case("identity")) {
             return Some(
-                Refusal::new(415, "Unsupported Media Type")
+                Refusal::new(Status::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
                     .with(HeaderName::Accept, ACCEPT)
                     .with(HeaderName::AcceptEncoding, "identity"),
             );
@@ -103,7 +113,10 @@ fn check_body(req: &Request) -> Option<Refusal> {
     let ct = req.headers.get(HeaderName::ContentType).map(media_type);
     // A body without a type is malformed for us: we cannot know what it is.
     let Some(t) = ct else {
-        return Some(Refusal::new(415, "Unsupported Media Type").with(HeaderName::Accept, ACCEPT));
+        return Some(
+            Refusal::new(Status::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
+                .with(HeaderName::Accept, ACCEPT),
+        );
     };
     let accepted: &str = match req.method {
         // RFC 5366: the SDP beside a URI list of invitees.
@@ -124,7 +137,10 @@ fn check_body(req: &Request) -> Option<Refusal> {
         } else {
             accepted
         };
-        Some(Refusal::new(415, "Unsupported Media Type").with(HeaderName::Accept, accept))
+        Some(
+            Refusal::new(Status::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
+                .with(HeaderName::Accept, accept),
+        )
     }
 }
 
@@ -153,7 +169,9 @@ fn check_accept(req: &Request) -> Option<Refusal> {
         _ => return None,
     };
     if req.headers.count(HeaderName::Accept) > 0 && !accepts(req, wanted) {
-        return Some(Refusal::new(406, "Not Acceptable").with(HeaderName::Accept, wanted));
+        return Some(
+            Refusal::new(Status::NOT_ACCEPTABLE, "Not Acceptable").with(HeaderName::Accept, wanted),
+        );
     }
     None
 }
@@ -186,9 +204,9 @@ mod tests {
         assert_eq!(check(&req("FOO", sip, "", "")).unwrap().status, 501);
         assert_eq!(check(&req("REFER", sip, "", "")), None);
         let r = check(&req("INFO", sip, "Content-Type: text/plain\r\n", "x")).unwrap();
-        assert_eq!((r.status, r.headers[0].1.as_str()), (415, CONTROL));
+        assert_eq!((r.status.code(), r.headers[0].1.as_str()), (415, CONTROL));
         let r = check(&req("REGISTER", sip, "", "")).unwrap();
-        assert_eq!((r.status, r.headers[0].1.as_str()), (405, ALLOW));
+        assert_eq!((r.status.code(), r.headers[0].1.as_str()), (405, ALLOW));
         assert_eq!(
             check(&req("OPTIONS", "soap.beep://x:1", "", ""))
                 .unwrap()
@@ -219,7 +237,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            (r.status, r.headers[0].1.as_str()),
+            (r.status.code(), r.headers[0].1.as_str()),
             (415, "application/sdp, multipart/mixed")
         );
         assert_eq!(

@@ -13,6 +13,7 @@ use crate::session::media::{self, FocusPolicy, MsrpLeg};
 use crate::session::roster::EndpointEntry;
 use crate::sip::new_tag;
 use crate::sip::{HeaderName, MessageWriter, Request};
+use crate::sip::{Status, WarnCode};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
 use bytes::Bytes;
 use std::net::IpAddr;
@@ -98,7 +99,7 @@ impl SessionState {
         session_id: &str,
         pid: Option<u64>,
         peer: IpAddr,
-    ) -> Result<Negotiated, (u16, &'static str, String)> {
+    ) -> Result<Negotiated, (Status, &'static str, String)> {
         let ctx = self.answer_ctx(peer);
         let msrp = self.msrp_for(peer);
         if body.is_empty() {
@@ -111,10 +112,15 @@ impl SessionState {
                     leg: None,
                     talk: None,
                 }),
-                Err(e) => Err((500, "Server Internal Error", e.to_string())),
+                Err(e) => Err((
+                    Status::SERVER_INTERNAL_ERROR,
+                    "Server Internal Error",
+                    e.to_string(),
+                )),
             };
         }
-        let offer = sdp::parse(body).map_err(|e| (400, "Malformed SDP", e.to_string()))?;
+        let offer =
+            sdp::parse(body).map_err(|e| (Status::BAD_REQUEST, "Malformed SDP", e.to_string()))?;
         let talk = self.plan_talk(&offer, pid, peer);
         let msrp = self.msrp_for(peer);
         let policy = FocusPolicy::new(msrp, session_id).with_talk(talk.as_ref());
@@ -133,10 +139,10 @@ impl SessionState {
             Err(e) => {
                 self.discard_talk(talk.as_ref());
                 let status = e.status_code();
-                let reason = if status == 400 {
+                let reason = if status == Status::BAD_REQUEST {
                     "Malformed SDP"
                 } else {
-                    crate::sip::reason_phrase(status)
+                    status.reason()
                 };
                 Err((status, reason, e.to_string()))
             }
@@ -149,7 +155,7 @@ impl SessionState {
             self.reply(
                 req,
                 ctx,
-                503,
+                Status::SERVICE_UNAVAILABLE,
                 "Service Unavailable",
                 None,
                 &[(HeaderName::RetryAfter, &retry)],
@@ -184,7 +190,12 @@ impl SessionState {
         };
         let source = ctx.source.addr.ip();
         if self.seats_taken_by(source) {
-            self.refuse_share(req, ctx, 486, ShareRefusal::ParticipantsPerSource);
+            self.refuse_share(
+                req,
+                ctx,
+                Status::BUSY_HERE,
+                ShareRefusal::ParticipantsPerSource,
+            );
             return;
         }
         // RFC 4028: the session interval, or 422/400/420 (answered).
@@ -232,7 +243,14 @@ impl SessionState {
         ) {
             Ok(x) => x,
             Err((status, reason, warning)) => {
-                self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
+                self.reply(
+                    req,
+                    ctx,
+                    status,
+                    reason,
+                    Some((WarnCode::MISCELLANEOUS, &warning)),
+                    &[],
+                );
                 return;
             }
         };
@@ -241,7 +259,12 @@ impl SessionState {
             Ok(permit) => permit,
             Err(()) => {
                 self.discard_talk(n.talk.as_ref());
-                self.refuse_share(req, ctx, 503, ShareRefusal::RtpLegsPerSource);
+                self.refuse_share(
+                    req,
+                    ctx,
+                    Status::SERVICE_UNAVAILABLE,
+                    ShareRefusal::RtpLegsPerSource,
+                );
                 return;
             }
         };
@@ -266,7 +289,7 @@ impl SessionState {
         let pid = self.out.id();
         let id = dialog.id.clone();
         let contact = self.contact(&ctx.source).to_string();
-        let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(&tag));
+        let mut w = MessageWriter::response_to(req, ctx.source.addr, Status::OK, "OK", Some(&tag));
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Allow, ALLOW);
         w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
@@ -339,7 +362,7 @@ impl SessionState {
         }
         // The RTP leg too: the participant may send as soon as it reads the answer.
         self.talk_join(now, pid, n.talk);
-        self.respond(ctx, 200, bytes, Some(id));
+        self.respond(ctx, Status::OK, bytes, Some(id));
         self.roster
             .join(&identity, display, role.as_str(), endpoint);
         tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant identity");

@@ -6,6 +6,7 @@ use crate::overload::ShareRefusal;
 use crate::policy::Refusal;
 use crate::sip::new_tag;
 use crate::sip::{HeaderName, MessageWriter, Request};
+use crate::sip::{Status, WarnCode};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
 use bytes::Bytes;
 
@@ -13,7 +14,7 @@ impl SessionState {
     pub(super) fn respond(
         &mut self,
         ctx: RequestCtx,
-        status: u16,
+        status: Status,
         bytes: Bytes,
         ack: Option<DialogId>,
     ) {
@@ -30,9 +31,9 @@ impl SessionState {
         &mut self,
         req: &Request,
         ctx: RequestCtx,
-        status: u16,
+        status: Status,
         reason: &str,
-        warning: Option<(u16, &str)>,
+        warning: Option<(WarnCode, &str)>,
         extra: &[(HeaderName, &str)],
     ) {
         let tag = req.to.tag().map(str::to_string).unwrap_or_else(new_tag);
@@ -59,12 +60,12 @@ impl SessionState {
         refusal.count();
         tracing::info!(conference = %self.settings.conference_uri,
             call_id = req.headers.get(HeaderName::CallId).unwrap_or(""), method = %req.method,
-            status = refusal.status, reason = refusal.label, warning = %refusal.warning, "request refused");
+            status = refusal.status.code(), reason = refusal.label, warning = %refusal.warning, "request refused");
         self.reply(
             req,
             ctx,
             refusal.status,
-            crate::sip::reason_phrase(refusal.status),
+            refusal.status.reason(),
             Some((refusal.code, &refusal.warning)),
             &[],
         );
@@ -75,7 +76,7 @@ impl SessionState {
         &mut self,
         req: &Request,
         ctx: RequestCtx,
-        status: u16,
+        status: Status,
         why: ShareRefusal,
     ) {
         self.refuse_share_after(req, ctx, status, why, self.settings.retry_after_s);
@@ -85,7 +86,7 @@ impl SessionState {
         &mut self,
         req: &Request,
         ctx: RequestCtx,
-        status: u16,
+        status: Status,
         why: ShareRefusal,
         retry_after: u32,
     ) {
@@ -101,21 +102,14 @@ impl SessionState {
             req,
             ctx,
             status,
-            crate::sip::reason_phrase(status),
-            Some((399, why.warning())),
+            status.reason(),
+            Some((WarnCode::MISCELLANEOUS, why.warning())),
             &[(HeaderName::RetryAfter, &retry)],
         );
     }
 
-    pub(super) fn reply_simple(&mut self, req: &Request, ctx: RequestCtx, status: u16) {
-        self.reply(
-            req,
-            ctx,
-            status,
-            crate::sip::reason_phrase(status),
-            None,
-            &[],
-        );
+    pub(super) fn reply_simple(&mut self, req: &Request, ctx: RequestCtx, status: Status) {
+        self.reply(req, ctx, status, status.reason(), None, &[]);
     }
 
     pub(super) fn reply_options(&mut self, req: &Request, ctx: RequestCtx) {
@@ -123,7 +117,7 @@ impl SessionState {
         self.reply(
             req,
             ctx,
-            200,
+            Status::OK,
             "OK",
             None,
             &[
