@@ -13,12 +13,14 @@ mod outbound;
 mod shard;
 
 pub use crate::dialog::{Destination, Failure, InviteBasis};
+use crate::overload::Shed;
 pub use guard::Guard;
 pub use key::TsxKey;
 pub use outbound::OutgoingRequest;
 
 use crate::sip::{
-    new_branch, new_tag, Message, MessageWriter, Method, ParseError, Request, Response, Status,
+    new_branch, new_tag, refusal_response, Message, MessageWriter, Method, ParseError, Refuse,
+    Refuser, Request, Response, Status,
 };
 use crate::transaction::TimerConfig;
 use crate::transport::{Protocol, Sink, Target, Transports};
@@ -85,6 +87,17 @@ pub struct EndpointSettings {
     pub max_queue_delay: Option<Duration>,
 }
 
+impl EndpointSettings {
+    /// How the endpoint answers what it refuses itself: Warnings signed with the host it
+    /// advertises toward `peer`.
+    pub fn refuser(&self, peer: std::net::IpAddr) -> Refuser<'_> {
+        Refuser {
+            agent: self.advertised.for_ip(peer),
+            retry_after_s: self.retry_after_s,
+        }
+    }
+}
+
 /// A new request handed to the router.
 pub struct IncomingRequest {
     pub request: Arc<Request>,
@@ -106,8 +119,11 @@ enum TuCommand {
         ack_key: Option<Box<str>>,
         tu: Option<TuHandle>,
     },
-    Abandon {
+    /// Shed the request (answered from the request the transaction keeps): asked by the TU
+    /// where it admits work, or on its behalf when it dropped the transaction unanswered.
+    Shed {
         key: TsxKey,
+        why: Shed,
     },
     Send(Box<outbound::Prepared>),
     /// Cancel our INVITE with this Call-ID and CSeq.
@@ -195,13 +211,31 @@ impl ServerTxn {
     pub fn reply(self, req: &Request, status: Status) {
         self.reply_with(req, status, status.reason(), |_| {});
     }
+
+    /// Answers `req` with a typed refusal through the one responder (which counts it).
+    pub fn refuse<R: Refuse + ?Sized>(self, req: &Request, by: Refuser<'_>, refusal: &R) {
+        let tag = new_tag();
+        let (status, bytes) = refusal_response(req, self.source.addr, Some(&tag), by, refusal);
+        self.respond(status, bytes);
+    }
+
+    /// Sheds the request: `503` with Retry-After, written by the endpoint from the request
+    /// it keeps, and counted by `why`.
+    pub fn shed(mut self, why: Shed) {
+        self.answered = true;
+        let _ = self.tx.send(TuCommand::Shed {
+            key: self.key.clone(),
+            why,
+        });
+    }
 }
 
 impl Drop for ServerTxn {
     fn drop(&mut self) {
         if !self.answered {
-            let _ = self.tx.send(TuCommand::Abandon {
+            let _ = self.tx.send(TuCommand::Shed {
                 key: self.key.clone(),
+                why: Shed::Abandoned,
             });
         }
     }
@@ -368,7 +402,7 @@ impl Sink for Endpoint {
                         mpsc::error::TrySendError::Full(x)
                         | mpsc::error::TrySendError::Closed(x) => x,
                     };
-                    self.on_shed(Ok(msg), source, "shard_queue");
+                    self.on_shed(Ok(msg), source, Shed::ShardQueue);
                 }
             }
             Err(ParseError::Drop(fault)) => {
@@ -388,27 +422,24 @@ impl Sink for Endpoint {
         }
     }
 
-    fn on_shed(&self, message: Result<Message, ParseError>, source: Target, reason: &'static str) {
-        metrics::counter!("focus_overload_rejections_total", "reason" => reason).increment(1);
+    fn on_shed(&self, message: Result<Message, ParseError>, source: Target, why: Shed) {
         // Shed load with an answer rather than silence (never for ACK or a response).
         let req = match message {
             Ok(Message::Request(req)) if req.method != Method::Ack => req,
-            _ => return,
+            _ => {
+                why.count();
+                return;
+            }
         };
         let to = response_target(&req.via, source, self.inner.settings.force_rport);
-        let tag = new_tag();
-        let mut w = MessageWriter::response_to(
+        let (status, bytes) = refusal_response(
             &req,
             source.addr,
-            Status::SERVICE_UNAVAILABLE,
-            Status::SERVICE_UNAVAILABLE.reason(),
-            Some(&tag),
+            Some(&new_tag()),
+            self.inner.settings.refuser(source.addr.ip()),
+            &why,
         );
-        w.header_fmt(
-            crate::sip::HeaderName::RetryAfter,
-            format_args!("{}", self.inner.settings.retry_after_s),
-        );
-        self.stateless_reply(w.finish_empty(), Status::SERVICE_UNAVAILABLE, to);
+        self.stateless_reply(bytes, status, to);
     }
 
     fn on_stream_error(&self, source: Target, error: crate::sip::FrameError) {

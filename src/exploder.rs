@@ -12,7 +12,7 @@ use crate::endpoint::{
 use crate::media::cpim::vouch::{vouch, Path, Sender};
 use crate::media::cpim::{Addr, Cpim, CpimLimits};
 use crate::sip::{new_tag, HeaderName, MessageWriter, Method, Uri};
-use crate::sip::{Status, WarnCode};
+use crate::sip::{Refuser, Status};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -46,6 +46,14 @@ impl Exploder {
             charging,
             amplification,
             next: AtomicU64::new(1),
+        }
+    }
+
+    /// How the service signs its refusals: Warnings by the focus's domain.
+    fn refuser(&self) -> Refuser<'_> {
+        Refuser {
+            agent: &self.domain,
+            retry_after_s: 0,
         }
     }
 
@@ -86,11 +94,7 @@ impl Exploder {
         // claim would make the focus message a list of people in someone else's name.
         if !who.counts {
             let r = crate::policy::Refusal::unverified("send messages through this service");
-            r.count();
-            let warning = format!("{} {} \"{}\"", r.code, self.domain, r.warning);
-            txn.reply_with(&req, r.status, r.status.reason(), |w| {
-                w.header(HeaderName::Warning, &warning);
-            });
+            txn.refuse(&req, self.refuser(), &r);
             return;
         }
         let ct = req.headers.get(HeaderName::ContentType).unwrap_or("");
@@ -125,17 +129,11 @@ impl Exploder {
         };
         list.dedup();
         if list.entries.len() > self.max_list {
-            metrics::counter!("focus_policy_rejections_total", "reason" => "list_too_long")
-                .increment(1);
-            let warning = format!(
-                "{} {} \"At most {} recipients per message\"",
-                WarnCode::MISCELLANEOUS,
-                self.domain,
-                self.max_list
-            );
-            txn.reply_with(&req, Status::FORBIDDEN, "Forbidden", |w| {
-                w.header(HeaderName::Warning, &warning);
-            });
+            let r = crate::policy::Refusal {
+                warning: format!("At most {} recipients per message", self.max_list),
+                ..crate::policy::GroupPolicy::list_too_long(self.max_list)
+            };
+            txn.refuse(&req, self.refuser(), &r);
             return;
         }
         // A recipient at the focus itself (a group, the factory, this very service) would make
@@ -146,11 +144,7 @@ impl Exploder {
             .any(|e| Uri::parse(&e.uri).is_ok_and(|u| self.amplification.names_focus(&u)))
         {
             let r = crate::policy::Amplification::self_target();
-            r.count();
-            let warning = format!("{} {} \"{}\"", r.code, self.domain, r.warning);
-            txn.reply_with(&req, r.status, r.status.reason(), |w| {
-                w.header(HeaderName::Warning, &warning);
-            });
+            txn.refuse(&req, self.refuser(), &r);
             return;
         }
         let from = who.as_sender(&req.from);

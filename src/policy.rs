@@ -9,7 +9,8 @@ pub use amplification::{Amplification, OwnUris};
 pub use identity::{source_account, Charged, Identity, Proof, Trust, ANONYMOUS_DOMAIN};
 
 use crate::config::{Authority, GroupConfig, JoinRule, MediaKind, ProviderPolicy, Role};
-use crate::sip::{Status, WarnCode};
+use crate::sip::{Refuse, Status, WarnCode};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -44,9 +45,27 @@ impl Refusal {
             format!("Your identity is not verified: only a verified identity may {what}"),
         )
     }
+}
 
-    /// Counts the refusal.
-    pub fn count(&self) {
+impl Refuse for Refusal {
+    fn status(&self) -> Status {
+        self.status
+    }
+
+    fn warning(&self) -> Option<(WarnCode, Cow<'_, str>)> {
+        Some((self.code, Cow::Borrowed(&self.warning)))
+    }
+
+    /// A refusal for want of a service (the credit server) is retried later, like load.
+    fn retry_later(&self) -> bool {
+        self.status == crate::overload::Shed::STATUS
+    }
+
+    fn label(&self) -> &'static str {
+        self.label
+    }
+
+    fn count(&self) {
         metrics::counter!("focus_policy_rejections_total", "reason" => self.label).increment(1);
     }
 }

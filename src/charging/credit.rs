@@ -83,7 +83,7 @@ impl CreditDecision {
             CreditDecision::Unavailable => match on_unavailable {
                 OnUnavailable::Allow => Ok(()),
                 OnUnavailable::Deny => Err(Refusal {
-                    status: Status::SERVICE_UNAVAILABLE,
+                    status: crate::overload::Shed::STATUS,
                     label: "credit_unavailable",
                     code: WarnCode::MISCELLANEOUS,
                     warning: "Credit control unavailable".into(),
@@ -171,7 +171,7 @@ impl CreditGate {
                     metrics::counter!("focus_credit_checks_total", "outcome" => "busy")
                         .increment(1);
                     return Box::pin(std::future::ready(Err(Refusal {
-                        status: Status::SERVICE_UNAVAILABLE,
+                        status: crate::overload::Shed::STATUS,
                         label: "credit_busy",
                         code: WarnCode::MISCELLANEOUS,
                         warning: "Credit control busy".into(),

@@ -8,7 +8,10 @@ use super::{
     new_tag, response_target, Failure, IncomingRequest, Inner, ServerTxn, TuCommand, TuEvent,
     TuHandle,
 };
-use crate::sip::{HeaderName, Message, MessageWriter, Method, Request, Response, Status};
+use crate::overload::Shed;
+use crate::sip::{
+    refusal_response, HeaderName, Message, MessageWriter, Method, Request, Response, Status,
+};
 use crate::transaction::{
     Event, InviteClient, InviteClientState, InviteServer, InviteServerState, NonInviteClient,
     NonInviteServer, NonInviteServerState, Timer,
@@ -224,7 +227,7 @@ impl Shard {
         source: Target,
         now: Instant,
         read: Instant,
-    ) -> Option<&'static str> {
+    ) -> Option<Shed> {
         let new_work = req.to.tag().is_none();
         let settings = &self.inner.settings;
         // Stale new work: its client has retransmitted (absorbed above once a transaction
@@ -234,11 +237,11 @@ impl Shard {
                 .max_queue_delay
                 .is_some_and(|max| now.saturating_duration_since(read) > max)
         {
-            return Some("queue_delay");
+            return Some(Shed::QueueDelay);
         }
         let active = self.inner.active.load(Ordering::Relaxed);
         if active >= settings.max_transactions {
-            return Some("transactions");
+            return Some(Shed::Transactions);
         }
         self.inner
             .admission
@@ -289,7 +292,7 @@ impl Shard {
             {
                 metrics::counter!("focus_sip_loops_detected_total", "kind" => "merged")
                     .increment(1);
-                self.stateless(&req, source, target, Status::LOOP_DETECTED, None);
+                self.stateless(&req, source, target, Status::LOOP_DETECTED);
                 return;
             }
         }
@@ -299,19 +302,18 @@ impl Shard {
         // still running here (a loop keeps the Call-ID, so the same shard).
         if self.is_own_request(&req) {
             metrics::counter!("focus_sip_loops_detected_total", "kind" => "looped").increment(1);
-            self.stateless(&req, source, target, Status::LOOP_DETECTED, None);
+            self.stateless(&req, source, target, Status::LOOP_DETECTED);
             return;
         }
-        if let Some(reason) = self.overloaded(&req, source, now, read) {
-            metrics::counter!("focus_overload_rejections_total", "reason" => reason).increment(1);
-            let retry = self.inner.settings.retry_after_s;
-            self.stateless(
+        if let Some(why) = self.overloaded(&req, source, now, read) {
+            let (status, bytes) = refusal_response(
                 &req,
-                source,
-                target,
-                Status::SERVICE_UNAVAILABLE,
-                Some(retry),
+                source.addr,
+                Some(&new_tag()),
+                self.inner.settings.refuser(source.addr.ip()),
+                &why,
             );
+            self.send_stateless(target, status, bytes);
             return;
         }
         let reliable = source.protocol.is_reliable();
@@ -461,12 +463,11 @@ impl Shard {
                 source,
                 target,
                 Status::CALL_TRANSACTION_DOES_NOT_EXIST,
-                None,
             );
             return;
         }
         // The CANCEL is answered 200 whether or not it still has an effect (RFC 3261 §9.2).
-        self.stateless(&req, source, target, Status::OK, None);
+        self.stateless(&req, source, target, Status::OK);
         let Some(entry) = self.servers.get_mut(&invite_key) else {
             return;
         };
@@ -583,7 +584,7 @@ impl Shard {
                 ack_key,
                 tu,
             } => self.respond(key, txn, status, bytes, ack_key, tu, now),
-            TuCommand::Abandon { key } => {
+            TuCommand::Shed { key, why } => {
                 let Some(entry) = self.servers.get(&key) else {
                     return;
                 };
@@ -591,27 +592,15 @@ impl Shard {
                     return;
                 };
                 let target = entry.target;
-                let retry = self.inner.settings.retry_after_s;
-                let tag = new_tag();
-                let mut w = MessageWriter::response_to(
+                let (status, bytes) = refusal_response(
                     &request,
                     target.addr,
-                    Status::SERVICE_UNAVAILABLE,
-                    Status::SERVICE_UNAVAILABLE.reason(),
-                    Some(&tag),
+                    Some(&new_tag()),
+                    self.inner.settings.refuser(target.addr.ip()),
+                    &why,
                 );
-                w.header_fmt(HeaderName::RetryAfter, format_args!("{retry}"));
-                metrics::counter!("focus_sip_abandoned_total").increment(1);
                 let txn = entry.id;
-                self.respond(
-                    key,
-                    txn,
-                    Status::SERVICE_UNAVAILABLE,
-                    w.finish_empty(),
-                    None,
-                    None,
-                    now,
-                );
+                self.respond(key, txn, status, bytes, None, None, now);
             }
             TuCommand::Send(prepared) => self.start_client(*prepared, now),
             TuCommand::Cancel { call_id, cseq } => self.cancel(&call_id, cseq, now),
@@ -904,22 +893,15 @@ impl Shard {
             })
     }
 
-    fn stateless(
-        &self,
-        req: &Request,
-        source: Target,
-        target: Target,
-        status: Status,
-        retry_after: Option<u32>,
-    ) {
+    fn stateless(&self, req: &Request, source: Target, target: Target, status: Status) {
         let tag = new_tag();
-        let mut w =
-            MessageWriter::response_to(req, source.addr, status, status.reason(), Some(&tag));
-        if let Some(r) = retry_after {
-            w.header_fmt(HeaderName::RetryAfter, format_args!("{r}"));
-        }
+        let w = MessageWriter::response_to(req, source.addr, status, status.reason(), Some(&tag));
+        self.send_stateless(target, status, w.finish_empty());
+    }
+
+    fn send_stateless(&self, target: Target, status: Status, bytes: Bytes) {
         metrics::counter!("focus_sip_responses_sent_total", "class" => status.class_label())
             .increment(1);
-        let _ = self.inner.transports.send(&target, w.finish_empty());
+        let _ = self.inner.transports.send(&target, bytes);
     }
 }

@@ -16,9 +16,9 @@ use crate::sdp::LocalSdpState;
 use crate::session::media;
 use crate::session::roster::EndpointEntry;
 use crate::sip::new_tag;
-use crate::sip::Status;
 use crate::sip::{HeaderName, MessageWriter, Method, Response};
 use crate::sip::{NameAddr, Uri};
+use crate::sip::{Refuse, Status};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
 use crate::transport::{Protocol, Target};
 use std::time::{Duration, Instant};
@@ -82,7 +82,7 @@ impl SessionState {
             // restarted session's remembered members) from making the focus call itself.
             let refusal = crate::policy::Amplification::self_target();
             refusal.count();
-            self.referral_notify(rid, refusal.status, "Loop Detected", true);
+            self.referral_notify(rid, refusal.status, refusal.status.reason(), true);
             return;
         }
         let named = who.unwrap_or(target);

@@ -6,7 +6,7 @@ use super::dialogs::Owner;
 use super::{Effect, RequestCtx, SessionState};
 use crate::conference_info::DisconnectionMethod;
 use crate::media::msrp::switch::MediaEvent;
-use crate::overload::ShareRefusal;
+use crate::overload::{ShareRefusal, Shed};
 use crate::policy::GroupPolicy;
 use crate::sdp;
 use crate::session::media::{self, MsrpLeg};
@@ -115,15 +115,8 @@ impl SessionState {
         );
         let n = match negotiated {
             Ok(x) => x,
-            Err((status, reason, warning)) => {
-                self.reply(
-                    req,
-                    ctx,
-                    status,
-                    reason,
-                    Some((WarnCode::MISCELLANEOUS, &warning)),
-                    &[],
-                );
+            Err(refusal) => {
+                self.refuse(req, ctx, &refusal);
                 return;
             }
         };
@@ -145,12 +138,7 @@ impl SessionState {
                 Ok(permit) => permit,
                 Err(()) => {
                     self.discard_talk(n.talk.as_ref());
-                    self.refuse_share(
-                        req,
-                        ctx,
-                        Status::SERVICE_UNAVAILABLE,
-                        ShareRefusal::RtpLegsPerSource,
-                    );
+                    self.refuse(req, ctx, &ShareRefusal::RtpLegsPerSource);
                     return;
                 }
             }
@@ -290,7 +278,7 @@ impl SessionState {
                     now,
                     pid,
                     DisconnectionMethod::Failed,
-                    Some((Status::SERVICE_UNAVAILABLE, "MSRP receive queue overflow")),
+                    Some((Shed::STATUS, "MSRP receive queue overflow")),
                 );
             }
         }

@@ -7,15 +7,17 @@ use super::{uri_list, Effect, RequestCtx, SessionState};
 use crate::conference_info::{EndpointStatus, JoiningMethod};
 use crate::dialog::Dialog;
 use crate::overload::ShareRefusal;
+use crate::overload::Shed;
 use crate::policy::{Arrival, GroupPolicy, Identity, ANONYMOUS_DOMAIN};
 use crate::sdp::{self, AnswerContext, LocalSdpState};
 use crate::session::media::{self, FocusPolicy, MsrpLeg};
 use crate::session::roster::EndpointEntry;
 use crate::sip::new_tag;
 use crate::sip::{HeaderName, MessageWriter, Request};
-use crate::sip::{Status, WarnCode};
+use crate::sip::{Refuse, Status, WarnCode};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
 use bytes::Bytes;
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -99,7 +101,7 @@ impl SessionState {
         session_id: &str,
         pid: Option<u64>,
         peer: IpAddr,
-    ) -> Result<Negotiated, (Status, &'static str, String)> {
+    ) -> Result<Negotiated, OfferRefusal> {
         let ctx = self.answer_ctx(peer);
         let msrp = self.msrp_for(peer);
         if body.is_empty() {
@@ -112,15 +114,18 @@ impl SessionState {
                     leg: None,
                     talk: None,
                 }),
-                Err(e) => Err((
-                    Status::SERVER_INTERNAL_ERROR,
-                    "Server Internal Error",
-                    e.to_string(),
-                )),
+                Err(e) => Err(OfferRefusal {
+                    status: Status::SERVER_INTERNAL_ERROR,
+                    reason: Status::SERVER_INTERNAL_ERROR.reason(),
+                    warning: e.to_string(),
+                }),
             };
         }
-        let offer =
-            sdp::parse(body).map_err(|e| (Status::BAD_REQUEST, "Malformed SDP", e.to_string()))?;
+        let offer = sdp::parse(body).map_err(|e| OfferRefusal {
+            status: Status::BAD_REQUEST,
+            reason: "Malformed SDP",
+            warning: e.to_string(),
+        })?;
         let talk = self.plan_talk(&offer, pid, peer);
         let msrp = self.msrp_for(peer);
         let policy = FocusPolicy::new(msrp, session_id).with_talk(talk.as_ref());
@@ -144,22 +149,18 @@ impl SessionState {
                 } else {
                     status.reason()
                 };
-                Err((status, reason, e.to_string()))
+                Err(OfferRefusal {
+                    status,
+                    reason,
+                    warning: e.to_string(),
+                })
             }
         }
     }
 
     pub(super) fn on_join(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
         if self.shutting_down {
-            let retry = self.settings.retry_after_s.to_string();
-            self.reply(
-                req,
-                ctx,
-                Status::SERVICE_UNAVAILABLE,
-                "Service Unavailable",
-                None,
-                &[(HeaderName::RetryAfter, &retry)],
-            );
+            self.shed(req, ctx, Shed::Draining);
             return;
         }
         let who = self.identify(req, &ctx);
@@ -190,12 +191,7 @@ impl SessionState {
         };
         let source = ctx.source.addr.ip();
         if self.seats_taken_by(source) {
-            self.refuse_share(
-                req,
-                ctx,
-                Status::BUSY_HERE,
-                ShareRefusal::ParticipantsPerSource,
-            );
+            self.refuse(req, ctx, &ShareRefusal::ParticipantsPerSource);
             return;
         }
         // RFC 4028: the session interval, or 422/400/420 (answered).
@@ -205,8 +201,8 @@ impl SessionState {
         let invite_body = match uri_list::split_invite_body(req, &self.settings.amplification.lists)
         {
             Ok(b) => b,
-            Err((status, reason)) => {
-                self.reply(req, ctx, status, reason, None, &[]);
+            Err(bad) => {
+                self.refuse(req, ctx, &bad);
                 return;
             }
         };
@@ -242,15 +238,8 @@ impl SessionState {
             ctx.source.addr.ip(),
         ) {
             Ok(x) => x,
-            Err((status, reason, warning)) => {
-                self.reply(
-                    req,
-                    ctx,
-                    status,
-                    reason,
-                    Some((WarnCode::MISCELLANEOUS, &warning)),
-                    &[],
-                );
+            Err(refusal) => {
+                self.refuse(req, ctx, &refusal);
                 return;
             }
         };
@@ -259,12 +248,7 @@ impl SessionState {
             Ok(permit) => permit,
             Err(()) => {
                 self.discard_talk(n.talk.as_ref());
-                self.refuse_share(
-                    req,
-                    ctx,
-                    Status::SERVICE_UNAVAILABLE,
-                    ShareRefusal::RtpLegsPerSource,
-                );
+                self.refuse(req, ctx, &ShareRefusal::RtpLegsPerSource);
                 return;
             }
         };
@@ -420,4 +404,35 @@ fn contact_is_focus(req: &Request) -> bool {
         .values(HeaderName::Contact)
         .filter_map(|c| crate::sip::NameAddr::parse(c).ok())
         .any(|a| a.param("isfocus").is_some() || a.uri.param("isfocus").is_some())
+}
+
+/// An SDP offer the session cannot answer: `400` (malformed, with a reason phrase saying
+/// so), `488` (valid but unusable) or `500` (our fault), with the parser's words as Warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct OfferRefusal {
+    status: Status,
+    reason: &'static str,
+    warning: String,
+}
+
+impl Refuse for OfferRefusal {
+    fn status(&self) -> Status {
+        self.status
+    }
+
+    fn reason(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.reason)
+    }
+
+    fn warning(&self) -> Option<(WarnCode, Cow<'_, str>)> {
+        Some((WarnCode::MISCELLANEOUS, Cow::Borrowed(&self.warning)))
+    }
+
+    fn label(&self) -> &'static str {
+        "sdp"
+    }
+
+    /// Not counted: the offerer is told what is wrong in the Warning, and an offer is not a
+    /// policy decision (`focus_policy_rejections_total` counts those).
+    fn count(&self) {}
 }

@@ -13,6 +13,7 @@ use crate::media::cpim::vouch::{same_aor, vouch, Path, Sender};
 use crate::media::cpim::{Addr as CpimAddr, Cpim, CpimLimits};
 use crate::media::imdn;
 use crate::overload::ShareRefusal;
+use crate::overload::Shed;
 use crate::policy::{Identity, Refusal, ANONYMOUS_DOMAIN};
 use crate::sip::new_tag;
 use crate::sip::{HeaderName, MessageWriter, Method, Request};
@@ -200,13 +201,7 @@ impl SessionState {
             None => format!("unverified@{}", ctx.source.addr.ip()),
         };
         if let Err(wait) = self.pager.senders.take(&sender_key, rate, burst, now) {
-            self.refuse_share_after(
-                req,
-                ctx,
-                Status::SERVICE_UNAVAILABLE,
-                ShareRefusal::SenderRate,
-                wait,
-            );
+            self.refuse_after(req, ctx, &ShareRefusal::SenderRate, wait);
             return;
         }
         let content_type = req
@@ -263,17 +258,7 @@ impl SessionState {
             }
         }
         if self.pager.pacer.queue.len() + recipients.len() > self.settings.pager_queue {
-            metrics::counter!("focus_overload_rejections_total", "reason" => "pager_queue")
-                .increment(1);
-            let retry = self.settings.retry_after_s.to_string();
-            self.reply(
-                req,
-                ctx,
-                Status::SERVICE_UNAVAILABLE,
-                "Service Unavailable",
-                None,
-                &[(HeaderName::RetryAfter, &retry)],
-            );
+            self.shed(req, ctx, Shed::PagerQueue);
             return;
         }
         let report = negative_report(req, &content_type, &who);

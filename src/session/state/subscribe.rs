@@ -7,10 +7,11 @@ use super::{Effect, RequestCtx, SessionState};
 use crate::conference_info::ConferenceInfo;
 use crate::dialog::Dialog;
 use crate::overload::ShareRefusal;
+use crate::overload::Shed;
 use crate::session::subscription::Subscription;
 use crate::sip::new_tag;
+use crate::sip::Status;
 use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request};
-use crate::sip::{Status, WarnCode};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
 use std::time::{Duration, Instant};
 
@@ -49,44 +50,18 @@ impl SessionState {
             return;
         };
         if self.shutting_down {
-            let retry = self.settings.retry_after_s.to_string();
-            self.reply(
-                req,
-                ctx,
-                Status::SERVICE_UNAVAILABLE,
-                "Service Unavailable",
-                None,
-                &[(HeaderName::RetryAfter, &retry)],
-            );
+            self.shed(req, ctx, Shed::Draining);
             return;
         }
         if self.package.len() >= self.settings.max_subscriptions {
-            metrics::counter!("focus_overload_rejections_total", "reason" => "subscriptions")
-                .increment(1);
-            let retry = self.settings.retry_after_s.to_string();
-            self.reply(
-                req,
-                ctx,
-                Status::SERVICE_UNAVAILABLE,
-                "Service Unavailable",
-                Some((
-                    WarnCode::MISCELLANEOUS,
-                    "Too many subscriptions to this conference",
-                )),
-                &[(HeaderName::RetryAfter, &retry)],
-            );
+            self.shed(req, ctx, Shed::Subscriptions);
             return;
         }
         // Outsiders (neither in the session nor listed) hold at most their share, so the
         // host and members can still subscribe.
         let outsider = !present && self.settings.policy.member_role(&who.aor).is_none();
         if outsider && self.package.outsiders() >= self.settings.shares.outsider_subscriptions {
-            self.refuse_share(
-                req,
-                ctx,
-                Status::SERVICE_UNAVAILABLE,
-                ShareRefusal::OutsiderSubscriptions,
-            );
+            self.refuse(req, ctx, &ShareRefusal::OutsiderSubscriptions);
             return;
         }
         let tag = new_tag();
