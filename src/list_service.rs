@@ -17,8 +17,8 @@ use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The exploder.
-pub struct Exploder {
+/// The URI-list service (the RFC 5365 MESSAGE exploder).
+pub struct ListService {
     endpoint: Endpoint,
     max_list: usize,
     domain: String,
@@ -29,7 +29,7 @@ pub struct Exploder {
     next: AtomicU64,
 }
 
-impl Exploder {
+impl ListService {
     pub fn new(
         endpoint: Endpoint,
         max_list: usize,
@@ -37,8 +37,8 @@ impl Exploder {
         trust: crate::policy::Trust,
         charging: crate::charging::ChargingHandle,
         amplification: Arc<crate::policy::Amplification>,
-    ) -> Exploder {
-        Exploder {
+    ) -> ListService {
+        ListService {
             endpoint,
             max_list,
             domain,
@@ -259,7 +259,7 @@ impl Exploder {
     }
 }
 
-impl TransactionUser for Exploder {
+impl TransactionUser for ListService {
     fn on_event(&self, event: TuEvent) {
         let outcome = match event {
             TuEvent::Response { response, .. } if response.status < Status::OK => return,
