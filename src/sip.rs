@@ -35,7 +35,7 @@ pub use method::Method;
 pub use name_addr::{AddrError, NameAddr};
 pub use params::{parse_header_params, unquote};
 pub use parse::{
-    parse, parse_cseq, parse_saturating, Fault, Framing, ParseError, ParseLimits, Rejected,
+    parse, parse_cseq, parse_saturating, refuse, Fault, Framing, ParseError, ParseLimits, Rejected,
 };
 pub use refuse::{refusal_response, BadRequest, Refuse, Refuser};
 pub use status::{class_label, reason_phrase, Status, WarnCode};
