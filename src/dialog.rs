@@ -20,10 +20,10 @@ pub enum DialogError {
 
 impl DialogError {
     /// The status this error is answered with.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> crate::sip::Status {
         match self {
-            DialogError::CSeqOutOfOrder => 500,
-            _ => 400,
+            DialogError::CSeqOutOfOrder => crate::sip::Status::SERVER_INTERNAL_ERROR,
+            _ => crate::sip::Status::BAD_REQUEST,
         }
     }
 }

@@ -13,12 +13,14 @@ mod outbound;
 mod shard;
 
 pub use crate::dialog::{Destination, Failure, InviteBasis};
+use crate::overload::Shed;
 pub use guard::Guard;
 pub use key::TsxKey;
 pub use outbound::OutgoingRequest;
 
 use crate::sip::{
-    new_branch, new_tag, Message, MessageWriter, Method, ParseError, Request, Response,
+    new_branch, new_tag, refusal_response, Message, MessageWriter, Method, ParseError, Refuse,
+    Refuser, Request, Response, Status,
 };
 use crate::transaction::TimerConfig;
 use crate::transport::{Protocol, Sink, Target, Transports};
@@ -62,7 +64,7 @@ pub enum TuEvent {
     AckTimeout { txn: u64 },
     /// The final response of the TU to `txn` could not be sent because the transaction had
     /// already ended (CANCELled and answered 487): the TU must undo what the response promised.
-    ResponseRefused { txn: u64, status: u16 },
+    ResponseRefused { txn: u64, status: Status },
 }
 
 /// Endpoint settings.
@@ -87,6 +89,17 @@ pub struct EndpointSettings {
     pub max_datagram: usize,
 }
 
+impl EndpointSettings {
+    /// How the endpoint answers what it refuses itself: Warnings signed with the host it
+    /// advertises toward `peer`.
+    pub fn refuser(&self, peer: std::net::IpAddr) -> Refuser<'_> {
+        Refuser {
+            agent: self.advertised.for_ip(peer),
+            retry_after_s: self.retry_after_s,
+        }
+    }
+}
+
 /// A new request handed to the router.
 pub struct IncomingRequest {
     pub request: Arc<Request>,
@@ -103,13 +116,16 @@ enum TuCommand {
         key: TsxKey,
         /// The transaction's id, for a `ResponseRefused` after the transaction is gone.
         txn: u64,
-        status: u16,
+        status: Status,
         bytes: Bytes,
         ack_key: Option<Box<str>>,
         tu: Option<TuHandle>,
     },
-    Abandon {
+    /// Shed the request (answered from the request the transaction keeps): asked by the TU
+    /// where it admits work, or on its behalf when it dropped the transaction unanswered.
+    Shed {
         key: TsxKey,
+        why: Shed,
     },
     Send(Box<outbound::Prepared>),
     /// Cancel our INVITE with this Call-ID and CSeq.
@@ -154,7 +170,7 @@ impl ServerTxn {
     }
 
     /// Sends a provisional response; the obligation stays.
-    pub fn provisional(&self, status: u16, bytes: Bytes) {
+    pub fn provisional(&self, status: Status, bytes: Bytes) {
         let _ = self.tx.send(TuCommand::Respond {
             key: self.key.clone(),
             txn: self.id,
@@ -166,7 +182,7 @@ impl ServerTxn {
     }
 
     /// Sends the final response.
-    pub fn respond(self, status: u16, bytes: Bytes) {
+    pub fn respond(self, status: Status, bytes: Bytes) {
         self.respond_in_dialog(status, bytes, None, None);
     }
 
@@ -174,7 +190,7 @@ impl ServerTxn {
     /// tag) so the endpoint can match its ACK, and `tu` learns of a missing ACK.
     pub fn respond_in_dialog(
         mut self,
-        status: u16,
+        status: Status,
         bytes: Bytes,
         ack: Option<(&str, &str)>,
         tu: Option<TuHandle>,
@@ -194,7 +210,7 @@ impl ServerTxn {
     pub fn reply_with(
         self,
         req: &Request,
-        status: u16,
+        status: Status,
         reason: &str,
         extra: impl FnOnce(&mut MessageWriter),
     ) {
@@ -206,16 +222,34 @@ impl ServerTxn {
     }
 
     /// Sends a final response with the standard reason phrase and no extra headers.
-    pub fn reply(self, req: &Request, status: u16) {
-        self.reply_with(req, status, crate::sip::reason_phrase(status), |_| {});
+    pub fn reply(self, req: &Request, status: Status) {
+        self.reply_with(req, status, status.reason(), |_| {});
+    }
+
+    /// Answers `req` with a typed refusal through the one responder (which counts it).
+    pub fn refuse<R: Refuse + ?Sized>(self, req: &Request, by: Refuser<'_>, refusal: &R) {
+        let tag = new_tag();
+        let (status, bytes) = refusal_response(req, self.source.addr, Some(&tag), by, refusal);
+        self.respond(status, bytes);
+    }
+
+    /// Sheds the request: `503` with Retry-After, written by the endpoint from the request
+    /// it keeps, and counted by `why`.
+    pub fn shed(mut self, why: Shed) {
+        self.answered = true;
+        let _ = self.tx.send(TuCommand::Shed {
+            key: self.key.clone(),
+            why,
+        });
     }
 }
 
 impl Drop for ServerTxn {
     fn drop(&mut self) {
         if !self.answered {
-            let _ = self.tx.send(TuCommand::Abandon {
+            let _ = self.tx.send(TuCommand::Shed {
                 key: self.key.clone(),
+                why: Shed::Abandoned,
             });
         }
     }
@@ -338,8 +372,8 @@ impl Endpoint {
         shard_index(call_id, self.inner.net.len())
     }
 
-    fn stateless_reply(&self, bytes: Bytes, status: u16, to: Target) {
-        metrics::counter!("focus_sip_responses_sent_total", "class" => crate::sip::class_label(status))
+    fn stateless_reply(&self, bytes: Bytes, status: Status, to: Target) {
+        metrics::counter!("focus_sip_responses_sent_total", "class" => status.class_label())
             .increment(1);
         let _ = self.inner.transports.send(&to, bytes);
     }
@@ -390,7 +424,7 @@ impl Sink for Endpoint {
                         mpsc::error::TrySendError::Full(x)
                         | mpsc::error::TrySendError::Closed(x) => x,
                     };
-                    self.on_shed(Ok(msg), source, "shard_queue");
+                    self.on_shed(Ok(msg), source, Shed::ShardQueue);
                 }
             }
             Err(ParseError::Drop(fault)) => {
@@ -412,22 +446,24 @@ impl Sink for Endpoint {
         }
     }
 
-    fn on_shed(&self, message: Result<Message, ParseError>, source: Target, reason: &'static str) {
-        metrics::counter!("focus_overload_rejections_total", "reason" => reason).increment(1);
+    fn on_shed(&self, message: Result<Message, ParseError>, source: Target, why: Shed) {
         // Shed load with an answer rather than silence (never for ACK or a response).
         let req = match message {
             Ok(Message::Request(req)) if req.method != Method::Ack => req,
-            _ => return,
+            _ => {
+                why.count();
+                return;
+            }
         };
         let to = response_target(&req.via, source, self.inner.settings.force_rport);
-        let tag = new_tag();
-        let mut w =
-            MessageWriter::response_to(&req, source.addr, 503, "Service Unavailable", Some(&tag));
-        w.header_fmt(
-            crate::sip::HeaderName::RetryAfter,
-            format_args!("{}", self.inner.settings.retry_after_s),
+        let (status, bytes) = refusal_response(
+            &req,
+            source.addr,
+            Some(&new_tag()),
+            self.inner.settings.refuser(source.addr.ip()),
+            &why,
         );
-        self.stateless_reply(w.finish_empty(), 503, to);
+        self.stateless_reply(bytes, status, to);
     }
 
     fn on_stream_error(&self, source: Target, error: crate::sip::FrameError) {

@@ -12,6 +12,7 @@ use crate::endpoint::{
 use crate::media::cpim::vouch::{vouch, Path, Sender};
 use crate::media::cpim::{Addr, Cpim, CpimLimits};
 use crate::sip::{new_tag, HeaderName, MessageWriter, Method, Uri};
+use crate::sip::{Refuser, Status};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -48,23 +49,41 @@ impl ListService {
         }
     }
 
+    /// How the service signs its refusals: Warnings by the focus's domain.
+    fn refuser(&self) -> Refuser<'_> {
+        Refuser {
+            agent: &self.domain,
+            retry_after_s: 0,
+        }
+    }
+
     /// Handles one MESSAGE to the URI-list service.
     pub fn handle(self: &Arc<Self>, incoming: IncomingRequest) {
         let req = incoming.request.clone();
         let txn = incoming.txn;
         if req.method != Method::Message {
-            txn.reply_with(&req, 405, "Method Not Allowed", |w| {
-                w.header(HeaderName::Allow, "MESSAGE, OPTIONS");
-            });
+            txn.reply_with(
+                &req,
+                Status::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                |w| {
+                    w.header(HeaderName::Allow, "MESSAGE, OPTIONS");
+                },
+            );
             return;
         }
         if !req
             .headers
             .has_token(HeaderName::Require, "recipient-list-message")
         {
-            txn.reply_with(&req, 421, "Extension Required", |w| {
-                w.header(HeaderName::Require, "recipient-list-message");
-            });
+            txn.reply_with(
+                &req,
+                Status::EXTENSION_REQUIRED,
+                "Extension Required",
+                |w| {
+                    w.header(HeaderName::Require, "recipient-list-message");
+                },
+            );
             return;
         }
         let source = incoming.source.addr.ip();
@@ -75,18 +94,19 @@ impl ListService {
         // claim would make the focus message a list of people in someone else's name.
         if !who.counts {
             let r = crate::policy::Refusal::unverified("send messages through this service");
-            r.count();
-            let warning = format!("{} {} \"{}\"", r.code, self.domain, r.warning);
-            txn.reply_with(&req, r.status, crate::sip::reason_phrase(r.status), |w| {
-                w.header(HeaderName::Warning, &warning);
-            });
+            txn.refuse(&req, self.refuser(), &r);
             return;
         }
         let ct = req.headers.get(HeaderName::ContentType).unwrap_or("");
         let Ok(body) =
             multipart::parse(ct, req.body.clone(), &multipart::MultipartLimits::default())
         else {
-            txn.reply_with(&req, 400, "Malformed multipart body", |_| {});
+            txn.reply_with(
+                &req,
+                Status::BAD_REQUEST,
+                "Malformed multipart body",
+                |_| {},
+            );
             return;
         };
         let list = body
@@ -99,20 +119,21 @@ impl ListService {
             .find(|p| !p.is_disposition(multipart::RECIPIENT_LIST))
             .cloned();
         let (Some(mut list), Some(mut payload)) = (list, payload) else {
-            txn.reply_with(&req, 400, "Missing recipient list or payload", |_| {});
+            txn.reply_with(
+                &req,
+                Status::BAD_REQUEST,
+                "Missing recipient list or payload",
+                |_| {},
+            );
             return;
         };
         list.dedup();
         if list.entries.len() > self.max_list {
-            metrics::counter!("focus_policy_rejections_total", "reason" => "list_too_long")
-                .increment(1);
-            let warning = format!(
-                "399 {} \"At most {} recipients per message\"",
-                self.domain, self.max_list
-            );
-            txn.reply_with(&req, 403, "Forbidden", |w| {
-                w.header(HeaderName::Warning, &warning);
-            });
+            let r = crate::policy::Refusal {
+                warning: format!("At most {} recipients per message", self.max_list),
+                ..crate::policy::GroupPolicy::list_too_long(self.max_list)
+            };
+            txn.refuse(&req, self.refuser(), &r);
             return;
         }
         // A recipient at the focus itself (a group, the factory, this very service) would make
@@ -123,11 +144,7 @@ impl ListService {
             .any(|e| Uri::parse(&e.uri).is_ok_and(|u| self.amplification.names_focus(&u)))
         {
             let r = crate::policy::Amplification::self_target();
-            r.count();
-            let warning = format!("{} {} \"{}\"", r.code, self.domain, r.warning);
-            txn.reply_with(&req, r.status, crate::sip::reason_phrase(r.status), |w| {
-                w.header(HeaderName::Warning, &warning);
-            });
+            txn.refuse(&req, self.refuser(), &r);
             return;
         }
         let from = who.as_sender(&req.from);
@@ -160,7 +177,12 @@ impl ListService {
                     c.to_bytes().ok()
                 });
             let Some(body) = vouched else {
-                txn.reply_with(&req, 400, "Malformed message/cpim payload", |_| {});
+                txn.reply_with(
+                    &req,
+                    Status::BAD_REQUEST,
+                    "Malformed message/cpim payload",
+                    |_| {},
+                );
                 return;
             };
             payload
@@ -189,7 +211,7 @@ impl ListService {
                 }
             }
         };
-        txn.reply_with(&req, 202, "Accepted", |_| {});
+        txn.reply_with(&req, Status::ACCEPTED, "Accepted", |_| {});
         metrics::counter!("focus_group_messages_total", "mode" => "exploder").increment(1);
         let charged = who.charged(source);
         self.charging.record(crate::charging::Record::GroupMessage {
@@ -240,8 +262,10 @@ impl ListService {
 impl TransactionUser for ListService {
     fn on_event(&self, event: TuEvent) {
         let outcome = match event {
-            TuEvent::Response { response, .. } if response.status < 200 => return,
-            TuEvent::Response { response, .. } if response.status < 300 => "delivered",
+            TuEvent::Response { response, .. } if response.status < Status::OK => return,
+            TuEvent::Response { response, .. } if response.status < Status::MULTIPLE_CHOICES => {
+                "delivered"
+            }
             TuEvent::Response { .. } | TuEvent::Failed { .. } => "failed",
             TuEvent::AckTimeout { .. } | TuEvent::ResponseRefused { .. } => return,
         };

@@ -14,15 +14,20 @@
 //!   and RTP legs per address ([`SourceQuota`]), group messages per sender
 //!   ([`SenderBuckets`]); the stream transports keep a reserve of connections for the core.
 //!
+//! - [`Shed`]: the one overload refusal (`503` with `Retry-After`), by reason; fair-share
+//!   refusals take their status from it too.
+//!
 //! Everything decides on `(source, now)` with no I/O of its own; the transports call it.
 
 mod bucket;
 mod limiter;
 mod share;
+mod shed;
 
 pub use bucket::TokenBucket;
 pub use limiter::{Admission, AdmissionSettings, SourceLimiter, SourceLimits, Verdict};
 pub use share::{QuotaPermit, SenderBuckets, ShareRefusal, ShareSettings, SourceQuota};
+pub use shed::Shed;
 
 #[cfg(test)]
 mod tests;

@@ -9,27 +9,29 @@ pub use amplification::{Amplification, OwnUris};
 pub use identity::{source_account, Charged, Identity, Proof, Trust, ANONYMOUS_DOMAIN};
 
 use crate::config::{Authority, GroupConfig, JoinRule, MediaKind, ProviderPolicy, Role};
+use crate::sip::{Refuse, Status, WarnCode};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
 /// A refusal and how it is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub status: u16,
+    pub status: Status,
     /// The metric label (bounded).
     pub label: &'static str,
     /// The Warning code (RFC 3261 §20.43): 399, or 304 for media.
-    pub code: u16,
+    pub code: WarnCode,
     /// The Warning text.
     pub warning: String,
 }
 
 impl Refusal {
-    fn new(status: u16, label: &'static str, warning: impl Into<String>) -> Refusal {
+    fn new(status: Status, label: &'static str, warning: impl Into<String>) -> Refusal {
         Refusal {
             status,
             label,
-            code: 399,
+            code: WarnCode::MISCELLANEOUS,
             warning: warning.into(),
         }
     }
@@ -38,14 +40,32 @@ impl Refusal {
     /// asking for what only a verified identity may do; `what` completes "may ...".
     pub fn unverified(what: &str) -> Refusal {
         Refusal::new(
-            403,
+            Status::FORBIDDEN,
             "unverified",
             format!("Your identity is not verified: only a verified identity may {what}"),
         )
     }
+}
 
-    /// Counts the refusal.
-    pub fn count(&self) {
+impl Refuse for Refusal {
+    fn status(&self) -> Status {
+        self.status
+    }
+
+    fn warning(&self) -> Option<(WarnCode, Cow<'_, str>)> {
+        Some((self.code, Cow::Borrowed(&self.warning)))
+    }
+
+    /// A refusal for want of a service (the credit server) is retried later, like load.
+    fn retry_later(&self) -> bool {
+        self.status == crate::overload::Shed::STATUS
+    }
+
+    fn label(&self) -> &'static str {
+        self.label
+    }
+
+    fn count(&self) {
         metrics::counter!("focus_policy_rejections_total", "reason" => self.label).increment(1);
     }
 }
@@ -188,7 +208,11 @@ impl GroupPolicy {
         // unlock it).
         let moderates = role.is_some_and(|r| r >= Role::Moderator);
         if locked && arrival == Arrival::DialIn && !moderates {
-            return Err(Refusal::new(403, "locked", "The group is locked"));
+            return Err(Refusal::new(
+                Status::FORBIDDEN,
+                "locked",
+                "The group is locked",
+            ));
         }
         match self.join {
             JoinRule::Open => {}
@@ -197,7 +221,7 @@ impl GroupPolicy {
             }
             JoinRule::MembersOnly if role.is_none() => {
                 return Err(Refusal::new(
-                    403,
+                    Status::FORBIDDEN,
                     "not_member",
                     "Only members of this group may join",
                 ))
@@ -205,7 +229,7 @@ impl GroupPolicy {
             JoinRule::MembersOnly => {}
             JoinRule::InvitedOnly if arrival == Arrival::DialIn && role.is_none() => {
                 return Err(Refusal::new(
-                    403,
+                    Status::FORBIDDEN,
                     "not_invited",
                     "Only invited participants may join this group",
                 ))
@@ -214,13 +238,13 @@ impl GroupPolicy {
         }
         if who.anonymous && !self.allow_anonymous {
             return Err(Refusal::new(
-                403,
+                Status::FORBIDDEN,
                 "anonymous",
                 "Anonymous participation is not allowed in this group",
             ));
         }
         if present >= self.max_participants as usize {
-            return Err(Refusal::new(486, "full", "The group is full"));
+            return Err(Refusal::new(Status::BUSY_HERE, "full", "The group is full"));
         }
         Ok(role.unwrap_or(Role::Participant))
     }
@@ -242,12 +266,12 @@ impl GroupPolicy {
         match self.join {
             JoinRule::Open => Ok(()),
             JoinRule::MembersOnly => Err(Refusal::new(
-                403,
+                Status::FORBIDDEN,
                 "not_member",
                 "Only members of this group may subscribe to it",
             )),
             JoinRule::InvitedOnly => Err(Refusal::new(
-                403,
+                Status::FORBIDDEN,
                 "not_invited",
                 "Only invited participants may subscribe to this group",
             )),
@@ -271,7 +295,7 @@ impl GroupPolicy {
             Ok(())
         } else {
             Err(Refusal::new(
-                403,
+                Status::FORBIDDEN,
                 "not_authorized",
                 format!("You may not {}", action.what()),
             ))
@@ -282,19 +306,27 @@ impl GroupPolicy {
     /// e.g. after a REFER naming the conference): its chat would relay every message back
     /// into the group forever.
     pub fn self_join() -> Refusal {
-        Refusal::new(482, "loop", "A conference cannot join itself")
+        Refusal::new(
+            Status::LOOP_DETECTED,
+            "loop",
+            "A conference cannot join itself",
+        )
     }
 
     /// The refusal for a join from another focus (`;isfocus` Contact) where cascading is not
     /// configured (`policy.cascade`): its roster would be mixed into ours unannounced.
     pub fn cascade() -> Refusal {
-        Refusal::new(403, "cascade", "Cascaded conferences are not accepted here")
+        Refusal::new(
+            Status::FORBIDDEN,
+            "cascade",
+            "Cascaded conferences are not accepted here",
+        )
     }
 
     /// The refusal for a URI list (REFER, INVITE) naming more than `max` targets.
     pub fn list_too_long(max: usize) -> Refusal {
         Refusal::new(
-            403,
+            Status::FORBIDDEN,
             "list_too_long",
             format!("At most {max} targets per request"),
         )
@@ -304,8 +336,12 @@ impl GroupPolicy {
     /// participants are not allowed.
     pub fn no_media() -> Refusal {
         Refusal {
-            code: 304,
-            ..Refusal::new(488, "media", "No media stream the group serves was offered")
+            code: WarnCode::MEDIA_TYPE_NOT_AVAILABLE,
+            ..Refusal::new(
+                Status::NOT_ACCEPTABLE_HERE,
+                "media",
+                "No media stream the group serves was offered",
+            )
         }
     }
 }

@@ -11,6 +11,7 @@
 //! terms, keeps a [`SessionTimer`] per participant, and turns its [`TimerAction`]s into
 //! re-INVITE/UPDATE refreshes or a BYE.
 
+use crate::sip::Status;
 use crate::sip::{parse_saturating, HeaderName, Headers};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -299,12 +300,14 @@ pub enum RefreshAnswer {
 
 impl RefreshAnswer {
     /// Classifies a final status; `min_se` is the response's `Min-SE`, if any.
-    pub fn of(status: u16, min_se: Option<u32>) -> RefreshAnswer {
-        match status {
-            200..=299 => RefreshAnswer::Refreshed,
-            408 | 481 => RefreshAnswer::Failed,
-            491 => RefreshAnswer::Glare,
-            422 => match min_se {
+    pub fn of(status: impl Into<Status>, min_se: Option<u32>) -> RefreshAnswer {
+        match status.into() {
+            s if s.is_success() => RefreshAnswer::Refreshed,
+            Status::REQUEST_TIMEOUT | Status::CALL_TRANSACTION_DOES_NOT_EXIST => {
+                RefreshAnswer::Failed
+            }
+            Status::REQUEST_PENDING => RefreshAnswer::Glare,
+            Status::SESSION_INTERVAL_TOO_SMALL => match min_se {
                 Some(m) => RefreshAnswer::TooSmall(m),
                 // A 422 without Min-SE gives nothing to retry with.
                 None => RefreshAnswer::Alive,

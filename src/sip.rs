@@ -18,6 +18,7 @@ mod method;
 mod name_addr;
 mod params;
 mod parse;
+mod refuse;
 mod status;
 mod uri;
 mod via;
@@ -36,7 +37,8 @@ pub use params::{parse_header_params, unquote};
 pub use parse::{
     parse, parse_cseq, parse_saturating, refuse, Fault, Framing, ParseError, ParseLimits, Rejected,
 };
-pub use status::{class_label, reason_phrase};
+pub use refuse::{refusal_response, BadRequest, Refuse, Refuser};
+pub use status::{class_label, reason_phrase, Status, WarnCode};
 pub use uri::{unescape, Host, HostPort, Param, Scheme, Uri, UriError};
 pub use via::{Via, ViaError, ViaTransport, MAGIC_COOKIE};
 

@@ -23,9 +23,11 @@ use crate::config::Config;
 use crate::dialog::DialogId;
 use crate::endpoint::{Endpoint, IncomingRequest, Router};
 use crate::media::msrp::switch::Switch;
+use crate::overload::Shed;
 pub use crate::session::SessionEntry;
 use crate::session::{SessionActor, SessionInput, SessionSettings, SessionState};
 use crate::sip::{HeaderName, Host, Method, Request};
+use crate::sip::{Refuse, Refuser, Status, WarnCode};
 use crate::transport::{Face, PerFamily, Protocol, Target};
 use actix::dev::SendError;
 use actix::prelude::*;
@@ -320,23 +322,23 @@ impl Supervisor {
             .mailbox_busy(source.addr.ip(), entry.in_flight.load(Ordering::SeqCst))
     }
 
-    fn retry_after(&self) -> String {
-        self.settings.retry_after_s.to_string()
+    /// How the supervisor signs its refusals: Warnings by the focus's domain.
+    fn refuser(&self) -> Refuser<'_> {
+        Refuser {
+            agent: &self.settings.domain,
+            retry_after_s: self.settings.retry_after_s,
+        }
     }
 
-    fn overloaded(&self, req: &Request, incoming: IncomingRequest, reason: &'static str) {
-        metrics::counter!("focus_overload_rejections_total", "reason" => reason).increment(1);
-        let retry = self.retry_after();
+    /// Answers a new request with a typed refusal (counted by the responder).
+    fn refuse(&self, incoming: IncomingRequest, refusal: &dyn Refuse) {
         incoming
             .txn
-            .reply_with(req, 503, "Service Unavailable", |w| {
-                w.header(HeaderName::RetryAfter, &retry);
-            });
+            .refuse(&incoming.request, self.refuser(), refusal);
     }
 
     /// The session of a conference, started if it is a pre-defined group without one.
-    /// `Err(true)` means the focus is full, `Err(false)` that no such conference exists.
-    fn session_for(&self, user: &str) -> Result<SessionEntry, bool> {
+    fn session_for(&self, user: &str) -> Result<SessionEntry, NoSession> {
         if let Some(e) = self.tables.conferences.get(user) {
             e.in_flight.fetch_add(1, Ordering::SeqCst);
             return Ok(e.clone());
@@ -344,9 +346,9 @@ impl Supervisor {
         // The read guard spans the start: a reload swaps the catalog under the write lock and
         // then updates every session in the table, so none starts with stale settings.
         let catalog = self.catalog_guard();
-        let group = catalog.groups.get(user).ok_or(false)?;
+        let group = catalog.groups.get(user).ok_or(NoSession::Unknown)?;
         if self.tables.conferences.len() >= self.settings.max_sessions {
-            return Err(true);
+            return Err(NoSession::Shed(Shed::Sessions));
         }
         let entry = self
             .tables
@@ -417,13 +419,17 @@ impl Supervisor {
             e.clone()
         });
         let Some(entry) = entry else {
-            incoming.txn.reply(&req, 481);
+            incoming
+                .txn
+                .reply(&req, Status::CALL_TRANSACTION_DOES_NOT_EXIST);
             return;
         };
         match Self::deliver(&entry, SessionInput::Request(incoming)) {
             Delivery::Sent => {}
-            Delivery::Full(SessionInput::Request(inc)) => self.overloaded(&req, inc, "mailbox"),
-            Delivery::Closed(SessionInput::Request(inc)) => inc.txn.reply(&req, 481),
+            Delivery::Full(SessionInput::Request(inc)) => inc.txn.shed(Shed::Mailbox),
+            Delivery::Closed(SessionInput::Request(inc)) => {
+                inc.txn.reply(&req, Status::CALL_TRANSACTION_DOES_NOT_EXIST)
+            }
             Delivery::Full(_) | Delivery::Closed(_) => {}
         }
     }
@@ -462,7 +468,7 @@ impl Supervisor {
                     tracing::debug!(call_id = %req.call_id(), "cancelled during its credit check");
                 }
                 Ok(()) => me.route_new(incoming),
-                Err(refusal) => me.refuse_new(incoming, &refusal),
+                Err(refusal) => me.refuse(incoming, &refusal),
             }
         });
     }
@@ -488,7 +494,7 @@ impl Supervisor {
                 label: "unverified_charging",
                 ..crate::policy::Refusal::unverified("use a charged service")
             };
-            self.refuse_new(incoming, &refusal);
+            self.refuse(incoming, &refusal);
             return None;
         };
         let incoming = self.judge(gate, incoming, None)?;
@@ -496,32 +502,10 @@ impl Supervisor {
         Some((incoming, who.aor))
     }
 
-    /// Answers a new request with a refusal (counted), with its Warning and, for a `503`, a
-    /// Retry-After.
-    fn refuse_new(&self, incoming: IncomingRequest, refusal: &crate::policy::Refusal) {
-        refusal.count();
-        let req = &incoming.request;
-        let warning = format!(
-            "{} {} \"{}\"",
-            refusal.code,
-            self.settings.domain,
-            refusal.warning.replace('"', "'")
-        );
-        let reason = crate::sip::reason_phrase(refusal.status);
-        // A credit server out of service is a 503 like any overload: retry later.
-        let retry = (refusal.status == 503).then(|| self.retry_after());
-        incoming.txn.reply_with(req, refusal.status, reason, |w| {
-            w.header(HeaderName::Warning, &warning);
-            if let Some(r) = &retry {
-                w.header(HeaderName::RetryAfter, r);
-            }
-        });
-    }
-
     fn route_new(&self, incoming: IncomingRequest) {
         let req = incoming.request.clone();
         if !self.is_for_focus(&req) {
-            incoming.txn.reply(&req, 404);
+            incoming.txn.reply(&req, Status::NOT_FOUND);
             return;
         }
         let user = req
@@ -540,11 +524,11 @@ impl Supervisor {
                     || catalog.groups.contains_key(&user)
                     || self.tables.conferences.contains_key(user.as_str());
                 if !known {
-                    incoming.txn.reply(&req, 404);
+                    incoming.txn.reply(&req, Status::NOT_FOUND);
                     return;
                 }
                 let contact = self.contact_for(&user, &incoming.source);
-                incoming.txn.reply_with(&req, 200, "OK", |w| {
+                incoming.txn.reply_with(&req, Status::OK, "OK", |w| {
                     w.header(HeaderName::Contact, &contact);
                     w.header(HeaderName::Allow, crate::sip::ALLOW);
                     w.header(HeaderName::Accept, crate::sip::ACCEPT);
@@ -554,7 +538,7 @@ impl Supervisor {
             }
             Method::Invite | Method::Subscribe | Method::Refer | Method::Message => {
                 if self.draining.load(Ordering::Relaxed) {
-                    self.overloaded(&req, incoming, "draining");
+                    incoming.txn.shed(Shed::Draining);
                     return;
                 }
                 let mut incoming = incoming;
@@ -563,24 +547,24 @@ impl Supervisor {
                 for _ in 0..2 {
                     let entry = match self.session_for(&user) {
                         Ok(e) => e,
-                        Err(true) => {
-                            self.overloaded(&req, incoming, "sessions");
+                        Err(NoSession::Shed(why)) => {
+                            incoming.txn.shed(why);
                             return;
                         }
-                        Err(false) => {
-                            incoming.txn.reply(&req, 404);
+                        Err(NoSession::Unknown) => {
+                            incoming.txn.reply(&req, Status::NOT_FOUND);
                             return;
                         }
                     };
                     if self.mailbox_busy(&entry, &incoming.source) {
                         entry.in_flight.fetch_sub(1, Ordering::SeqCst);
-                        self.overloaded(&req, incoming, "mailbox_high");
+                        incoming.txn.shed(Shed::MailboxHigh);
                         return;
                     }
                     match Self::deliver(&entry, SessionInput::Request(incoming)) {
                         Delivery::Sent => return,
                         Delivery::Full(SessionInput::Request(inc)) => {
-                            self.overloaded(&req, inc, "mailbox");
+                            inc.txn.shed(Shed::Mailbox);
                             return;
                         }
                         Delivery::Closed(SessionInput::Request(inc)) => {
@@ -592,10 +576,12 @@ impl Supervisor {
                         Delivery::Full(_) | Delivery::Closed(_) => return,
                     }
                 }
-                self.overloaded(&req, incoming, "sessions");
+                incoming.txn.shed(Shed::Sessions);
             }
             // BYE, UPDATE and the like need a dialog.
-            _ => incoming.txn.reply(&req, 481),
+            _ => incoming
+                .txn
+                .reply(&req, Status::CALL_TRANSACTION_DOES_NOT_EXIST),
         }
     }
 
@@ -606,7 +592,7 @@ impl Supervisor {
         match req.method {
             Method::Options => {
                 let contact = self.contact_for(user, &incoming.source);
-                incoming.txn.reply_with(&req, 200, "OK", |w| {
+                incoming.txn.reply_with(&req, Status::OK, "OK", |w| {
                     w.header(HeaderName::Contact, &contact);
                     w.header(HeaderName::Allow, crate::sip::ALLOW);
                     w.header(HeaderName::Server, &self.settings.server);
@@ -620,11 +606,14 @@ impl Supervisor {
                 } else {
                     "MESSAGE, OPTIONS"
                 };
-                incoming
-                    .txn
-                    .reply_with(&req, 405, "Method Not Allowed", |w| {
+                incoming.txn.reply_with(
+                    &req,
+                    Status::METHOD_NOT_ALLOWED,
+                    "Method Not Allowed",
+                    |w| {
                         w.header(HeaderName::Allow, allow);
-                    });
+                    },
+                );
             }
         }
     }
@@ -634,7 +623,7 @@ impl Supervisor {
     fn create_adhoc(&self, incoming: IncomingRequest) {
         let req = incoming.request.clone();
         if self.draining.load(Ordering::Relaxed) {
-            self.overloaded(&req, incoming, "draining");
+            incoming.txn.shed(Shed::Draining);
             return;
         }
         let catalog = self.catalog();
@@ -663,19 +652,15 @@ impl Supervisor {
         if !allowed {
             let refusal = if who.counts || catalog.adhoc.rule != crate::config::AdhocRule::Domains {
                 crate::policy::Refusal {
-                    status: 403,
+                    status: Status::FORBIDDEN,
                     label: "adhoc",
-                    code: 399,
+                    code: WarnCode::MISCELLANEOUS,
                     warning: "You may not create group sessions".into(),
                 }
             } else {
                 crate::policy::Refusal::unverified("create group sessions")
             };
-            refusal.count();
-            let warning = format!("399 {} \"{}\"", self.settings.domain, refusal.warning);
-            incoming.txn.reply_with(&req, 403, "Forbidden", |w| {
-                w.header(HeaderName::Warning, &warning);
-            });
+            self.refuse(incoming, &refusal);
             return;
         }
         let key = req
@@ -688,7 +673,7 @@ impl Supervisor {
             let live = self.tables.adhoc_live.get(k).map(|u| u.to_string());
             if let Some(user) = live {
                 if let Ok(entry) = self.session_for(&user) {
-                    self.deliver_or_answer(&req, &entry, incoming);
+                    self.deliver_or_answer(&entry, incoming);
                     return;
                 }
             }
@@ -701,7 +686,7 @@ impl Supervisor {
                 .and_then(|mut r| r.take(k, Instant::now()))
         });
         if self.tables.conferences.len() >= self.settings.max_sessions {
-            self.overloaded(&req, incoming, "sessions");
+            incoming.txn.shed(Shed::Sessions);
             return;
         }
         // Held to the session's start, as in `session_for`.
@@ -713,7 +698,7 @@ impl Supervisor {
                     .ok()
                     .and_then(|u| u.user.as_deref().map(str::to_string))
                 else {
-                    incoming.txn.reply(&req, 500);
+                    incoming.txn.reply(&req, Status::SERVER_INTERNAL_ERROR);
                     return;
                 };
                 let mut s = catalog.template.settings(
@@ -769,14 +754,14 @@ impl Supervisor {
         if let Some(k) = &key {
             self.tables.adhoc_started(k, &user);
         }
-        self.deliver_or_answer(&req, &entry, incoming);
+        self.deliver_or_answer(&entry, incoming);
     }
 
-    fn deliver_or_answer(&self, req: &Request, entry: &SessionEntry, incoming: IncomingRequest) {
+    fn deliver_or_answer(&self, entry: &SessionEntry, incoming: IncomingRequest) {
         match Self::deliver(entry, SessionInput::Request(incoming)) {
             Delivery::Sent => {}
-            Delivery::Full(SessionInput::Request(inc)) => self.overloaded(req, inc, "mailbox"),
-            Delivery::Closed(SessionInput::Request(inc)) => inc.txn.reply(req, 503),
+            Delivery::Full(SessionInput::Request(inc)) => inc.txn.shed(Shed::Mailbox),
+            Delivery::Closed(SessionInput::Request(inc)) => inc.txn.shed(Shed::Draining),
             Delivery::Full(_) | Delivery::Closed(_) => {}
         }
     }
@@ -809,36 +794,31 @@ async fn futures_join_all(waits: Vec<tokio::sync::oneshot::Receiver<()>>) {
     }
 }
 
+/// Why no session takes a request for a conference.
+enum NoSession {
+    /// No such conference.
+    Unknown,
+    /// There is one, but no session can start for it now.
+    Shed(Shed),
+}
+
 impl Router for Supervisor {
     fn route(&self, incoming: IncomingRequest) {
         let req = incoming.request.clone();
         // RFC 5630: a `sips:` Request-URI asks for TLS on every hop; one that came over a
         // plain transport already lost that, so it is refused rather than served in clear.
         if req.uri.scheme == crate::sip::Scheme::Sips && incoming.source.protocol != Protocol::Tls {
-            metrics::counter!("focus_policy_rejections_total", "reason" => "sips_plain_transport")
-                .increment(1);
-            let warning = format!(
-                "380 {} \"SIPS Not Allowed: a sips: Request-URI needs TLS\"",
-                self.settings.domain
-            );
-            incoming
-                .txn
-                .reply_with(&req, 480, "Temporarily Unavailable", |w| {
-                    w.header(HeaderName::Warning, &warning);
-                });
+            let refusal = crate::policy::Refusal {
+                status: Status::TEMPORARILY_UNAVAILABLE,
+                label: "sips_plain_transport",
+                code: WarnCode::SIPS_NOT_ALLOWED,
+                warning: "SIPS Not Allowed: a sips: Request-URI needs TLS".into(),
+            };
+            self.refuse(incoming, &refusal);
             return;
         }
         if let Some(refusal) = checks::check(&req) {
-            if refusal.status == 405 || refusal.status == 501 {
-                metrics::counter!("focus_sip_unsupported_methods_total").increment(1);
-            }
-            incoming
-                .txn
-                .reply_with(&req, refusal.status, refusal.reason, |w| {
-                    for (name, value) in &refusal.headers {
-                        w.header(*name, value);
-                    }
-                });
+            self.refuse(incoming, &refusal);
             return;
         }
         match req.to.tag() {

@@ -96,13 +96,13 @@ pub trait Sink: Send + Sync + 'static {
     fn admit(&self, _source: &Target, _data: &[u8]) -> crate::overload::Verdict {
         crate::overload::Verdict::Admit
     }
-    /// A message refused to shed load (`reason` is the metric label): a request other than
-    /// ACK is answered `503` with `Retry-After`, statelessly.
+    /// A message refused to shed load: a request other than ACK is answered `503` with
+    /// `Retry-After`, statelessly.
     fn on_shed(
         &self,
         _message: Result<Message, ParseError>,
         _source: Target,
-        _reason: &'static str,
+        _why: crate::overload::Shed,
     ) {
     }
 }

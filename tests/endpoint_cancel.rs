@@ -263,7 +263,7 @@ async fn a_2xx_after_the_cancelled_transaction_ended_is_refused_to_its_tu() {
         cpm_focus::sip::MessageWriter::response_to(&request, local, 200, "OK", Some("late"));
     w.header(cpm_focus::sip::HeaderName::Contact, "<sip:team@127.0.0.1>");
     txn.respond_in_dialog(
-        200,
+        cpm_focus::sip::Status::OK,
         w.finish_empty(),
         Some((request.call_id(), "late")),
         Some(tu),
@@ -273,7 +273,7 @@ async fn a_2xx_after_the_cancelled_transaction_ended_is_refused_to_its_tu() {
         .expect("the TU was not told its 200 was refused")
         .unwrap();
     match event {
-        TuEvent::ResponseRefused { txn, status } => assert_eq!((txn, status), (id, 200)),
+        TuEvent::ResponseRefused { txn, status } => assert_eq!((txn, status.code()), (id, 200)),
         other => panic!("unexpected {other:?}"),
     }
     h.assert_quiet(
@@ -294,7 +294,7 @@ async fn a_2xx_racing_the_487_is_refused_while_the_transaction_lingers() {
     let local = h.client.local_addr().unwrap();
     let w = cpm_focus::sip::MessageWriter::response_to(&request, local, 200, "OK", Some("late"));
     txn.respond_in_dialog(
-        200,
+        cpm_focus::sip::Status::OK,
         w.finish_empty(),
         Some((request.call_id(), "late")),
         Some(tu),
@@ -304,7 +304,7 @@ async fn a_2xx_racing_the_487_is_refused_while_the_transaction_lingers() {
         .unwrap()
         .unwrap();
     match event {
-        TuEvent::ResponseRefused { txn, status } => assert_eq!((txn, status), (id, 200)),
+        TuEvent::ResponseRefused { txn, status } => assert_eq!((txn, status.code()), (id, 200)),
         other => panic!("unexpected {other:?}"),
     }
     // Only the 487's own retransmission may follow (it was not ACKed), never a 200.

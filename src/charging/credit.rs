@@ -7,6 +7,7 @@
 
 use crate::config::{ChargingConfig, OnUnavailable};
 use crate::policy::Refusal;
+use crate::sip::{Status, WarnCode};
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
@@ -74,17 +75,17 @@ impl CreditDecision {
         match self {
             CreditDecision::Granted => Ok(()),
             CreditDecision::Denied { reason } => Err(Refusal {
-                status: 402,
+                status: Status::PAYMENT_REQUIRED,
                 label: "credit_denied",
-                code: 399,
+                code: WarnCode::MISCELLANEOUS,
                 warning: reason.clone(),
             }),
             CreditDecision::Unavailable => match on_unavailable {
                 OnUnavailable::Allow => Ok(()),
                 OnUnavailable::Deny => Err(Refusal {
-                    status: 503,
+                    status: crate::overload::Shed::STATUS,
                     label: "credit_unavailable",
-                    code: 399,
+                    code: WarnCode::MISCELLANEOUS,
                     warning: "Credit control unavailable".into(),
                 }),
             },
@@ -170,9 +171,9 @@ impl CreditGate {
                     metrics::counter!("focus_credit_checks_total", "outcome" => "busy")
                         .increment(1);
                     return Box::pin(std::future::ready(Err(Refusal {
-                        status: 503,
+                        status: crate::overload::Shed::STATUS,
                         label: "credit_busy",
-                        code: 399,
+                        code: WarnCode::MISCELLANEOUS,
                         warning: "Credit control busy".into(),
                     })));
                 }

@@ -3,7 +3,7 @@
 //! the transports.
 
 use super::Endpoint;
-use crate::overload::{Admission, SourceLimiter, Verdict};
+use crate::overload::{Admission, Shed, SourceLimiter, Verdict};
 use crate::sip::{Message, Method, ParseError};
 use crate::transport::{Sink, Target};
 use std::sync::Arc;
@@ -66,13 +66,13 @@ impl Sink for Guard {
                     Message::Response(r) => r.call_id(),
                 };
                 let (queued, capacity) = self.endpoint.shard_backlog(call_id);
-                if let Some(reason) = self.admission.refuse_new(
+                if let Some(why) = self.admission.refuse_new(
                     source.addr.ip(),
                     self.endpoint.active_transactions(),
                     queued,
                     capacity,
                 ) {
-                    self.on_shed(message, source, reason);
+                    self.on_shed(message, source, why);
                     return;
                 }
             }
@@ -80,8 +80,8 @@ impl Sink for Guard {
         self.endpoint.on_message(message, source);
     }
 
-    fn on_shed(&self, message: Result<Message, ParseError>, source: Target, reason: &'static str) {
-        self.endpoint.on_shed(message, source, reason);
+    fn on_shed(&self, message: Result<Message, ParseError>, source: Target, why: Shed) {
+        self.endpoint.on_shed(message, source, why);
     }
 
     fn on_stream_error(&self, source: Target, error: crate::sip::FrameError) {

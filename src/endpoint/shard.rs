@@ -8,7 +8,10 @@ use super::{
     new_tag, response_target, Failure, IncomingRequest, Inner, ServerTxn, TuCommand, TuEvent,
     TuHandle,
 };
-use crate::sip::{HeaderName, Message, MessageWriter, Method, Request, Response};
+use crate::overload::Shed;
+use crate::sip::{
+    refusal_response, HeaderName, Message, MessageWriter, Method, Request, Response, Status,
+};
 use crate::transaction::{
     Event, InviteClient, InviteClientState, InviteServer, InviteServerState, NonInviteClient,
     NonInviteServer, NonInviteServerState, Timer,
@@ -226,7 +229,7 @@ impl Shard {
         source: Target,
         now: Instant,
         read: Instant,
-    ) -> Option<&'static str> {
+    ) -> Option<Shed> {
         let new_work = req.to.tag().is_none();
         let settings = &self.inner.settings;
         // Stale new work: its client has retransmitted (absorbed above once a transaction
@@ -236,11 +239,11 @@ impl Shard {
                 .max_queue_delay
                 .is_some_and(|max| now.saturating_duration_since(read) > max)
         {
-            return Some("queue_delay");
+            return Some(Shed::QueueDelay);
         }
         let active = self.inner.active.load(Ordering::Relaxed);
         if active >= settings.max_transactions {
-            return Some("transactions");
+            return Some(Shed::Transactions);
         }
         self.inner
             .admission
@@ -291,7 +294,7 @@ impl Shard {
             {
                 metrics::counter!("focus_sip_loops_detected_total", "kind" => "merged")
                     .increment(1);
-                self.stateless(&req, source, target, 482, "Loop Detected", None);
+                self.stateless(&req, source, target, Status::LOOP_DETECTED);
                 return;
             }
         }
@@ -301,20 +304,18 @@ impl Shard {
         // still running here (a loop keeps the Call-ID, so the same shard).
         if self.is_own_request(&req) {
             metrics::counter!("focus_sip_loops_detected_total", "kind" => "looped").increment(1);
-            self.stateless(&req, source, target, 482, "Loop Detected", None);
+            self.stateless(&req, source, target, Status::LOOP_DETECTED);
             return;
         }
-        if let Some(reason) = self.overloaded(&req, source, now, read) {
-            metrics::counter!("focus_overload_rejections_total", "reason" => reason).increment(1);
-            let retry = self.inner.settings.retry_after_s;
-            self.stateless(
+        if let Some(why) = self.overloaded(&req, source, now, read) {
+            let (status, bytes) = refusal_response(
                 &req,
-                source,
-                target,
-                503,
-                "Service Unavailable",
-                Some(retry),
+                source.addr,
+                Some(&new_tag()),
+                self.inner.settings.refuser(source.addr.ip()),
+                &why,
             );
+            self.send_stateless(target, status, bytes);
             return;
         }
         let reliable = source.protocol.is_reliable();
@@ -374,14 +375,20 @@ impl Shard {
         metrics::gauge!("focus_transactions_active").increment(1.0);
         if is_invite {
             // 100 Trying at once: it stops the client's INVITE retransmissions (RFC 3261 §17.2.1).
-            let trying = MessageWriter::response_to(&request, source.addr, 100, "Trying", None)
-                .finish_empty();
+            let trying = MessageWriter::response_to(
+                &request,
+                source.addr,
+                Status::TRYING,
+                Status::TRYING.reason(),
+                None,
+            )
+            .finish_empty();
             if let Some(ServerEntry {
                 machine: ServerMachine::Invite(m),
                 ..
             }) = self.servers.get_mut(&key)
             {
-                let _ = m.send_response(now, 100, trying);
+                let _ = m.send_response(now, Status::TRYING.code(), trying);
                 metrics::counter!("focus_sip_responses_sent_total", "class" => "1xx").increment(1);
             }
             self.drive_server(&key, now);
@@ -460,14 +467,12 @@ impl Shard {
                 &req,
                 source,
                 target,
-                481,
-                "Call/Transaction Does Not Exist",
-                None,
+                Status::CALL_TRANSACTION_DOES_NOT_EXIST,
             );
             return;
         }
         // The CANCEL is answered 200 whether or not it still has an effect (RFC 3261 §9.2).
-        self.stateless(&req, source, target, 200, "OK", None);
+        self.stateless(&req, source, target, Status::OK);
         let Some(entry) = self.servers.get_mut(&invite_key) else {
             return;
         };
@@ -479,12 +484,14 @@ impl Shard {
             let bytes = MessageWriter::response_to(
                 &request,
                 entry.target.addr,
-                487,
-                "Request Terminated",
+                Status::REQUEST_TERMINATED,
+                Status::REQUEST_TERMINATED.reason(),
                 Some(&tag),
             )
             .finish_empty();
-            if m.send_response(now, 487, bytes).is_ok() {
+            if m.send_response(now, Status::REQUEST_TERMINATED.code(), bytes)
+                .is_ok()
+            {
                 metrics::counter!("focus_sip_responses_sent_total", "class" => "4xx").increment(1);
                 metrics::counter!("focus_sip_cancelled_total").increment(1);
                 if let Some(c) = &entry.cancelled {
@@ -515,7 +522,7 @@ impl Shard {
                 let _ = m.send_ack(now, ack);
             }
         }
-        let cancel_now = entry.cancel_pending && (100..200).contains(&resp.status);
+        let cancel_now = entry.cancel_pending && Status::new(resp.status).is_provisional();
         if disposition.pass_to_tu() {
             entry.tu.on_event(TuEvent::Response {
                 token: entry.token,
@@ -585,7 +592,7 @@ impl Shard {
                 ack_key,
                 tu,
             } => self.respond(key, txn, status, bytes, ack_key, tu, now),
-            TuCommand::Abandon { key } => {
+            TuCommand::Shed { key, why } => {
                 let Some(entry) = self.servers.get(&key) else {
                     return;
                 };
@@ -593,19 +600,15 @@ impl Shard {
                     return;
                 };
                 let target = entry.target;
-                let retry = self.inner.settings.retry_after_s;
-                let tag = new_tag();
-                let mut w = MessageWriter::response_to(
+                let (status, bytes) = refusal_response(
                     &request,
                     target.addr,
-                    503,
-                    "Service Unavailable",
-                    Some(&tag),
+                    Some(&new_tag()),
+                    self.inner.settings.refuser(target.addr.ip()),
+                    &why,
                 );
-                w.header_fmt(HeaderName::RetryAfter, format_args!("{retry}"));
-                metrics::counter!("focus_sip_abandoned_total").increment(1);
                 let txn = entry.id;
-                self.respond(key, txn, 503, w.finish_empty(), None, None, now);
+                self.respond(key, txn, status, bytes, None, None, now);
             }
             TuCommand::Send(prepared) => self.start_client(*prepared, now),
             TuCommand::Cancel { call_id, cseq } => self.cancel(&call_id, cseq, now),
@@ -617,7 +620,7 @@ impl Shard {
         &mut self,
         key: TsxKey,
         txn: u64,
-        status: u16,
+        status: Status,
         bytes: Bytes,
         ack_key: Option<Box<str>>,
         tu: Option<TuHandle>,
@@ -626,7 +629,7 @@ impl Shard {
         let Some(entry) = self.servers.get_mut(&key) else {
             // The transaction already ended (CANCELled, its 487 ACKed): the TU must undo what
             // the response promised, so it needs the transaction's real id.
-            if status >= 200 {
+            if status.is_final() {
                 if let Some(tu) = tu {
                     tu.on_event(TuEvent::ResponseRefused { txn, status });
                 }
@@ -643,12 +646,12 @@ impl Shard {
             metrics::counter!("focus_sip_limit_refusals_total", "reason" => "response_too_large")
                 .increment(1);
             tracing::warn!(
-                status,
+                status = status.code(),
                 size = bytes.len(),
                 to = %entry.target.addr,
                 "response too large for a UDP datagram; answering 500 instead"
             );
-            if status >= 200 {
+            if status.is_final() {
                 if let Some(tu) = &tu {
                     tu.on_event(TuEvent::ResponseRefused {
                         txn: entry.id,
@@ -656,7 +659,7 @@ impl Shard {
                     });
                 }
             }
-            let Some(request) = entry.request.clone().filter(|_| status >= 200) else {
+            let Some(request) = entry.request.clone().filter(|_| status.is_final()) else {
                 // A provisional response is only left out; the final one follows.
                 return;
             };
@@ -664,26 +667,26 @@ impl Shard {
             let w = MessageWriter::response_to(
                 &request,
                 entry.target.addr,
-                500,
+                Status::SERVER_INTERNAL_ERROR,
                 "Response Too Large",
                 Some(&tag),
             );
-            (500, w.finish_empty(), None, None)
+            (Status::SERVER_INTERNAL_ERROR, w.finish_empty(), None, None)
         } else {
             (status, bytes, ack_key, tu)
         };
-        if status >= 200 {
+        if status.is_final() {
             entry.final_response = Some(bytes.clone());
         }
         let result = match &mut entry.machine {
-            ServerMachine::Invite(m) => m.send_response(now, status, bytes),
-            ServerMachine::NonInvite(m) => m.send_response(now, status, bytes),
+            ServerMachine::Invite(m) => m.send_response(now, status.code(), bytes),
+            ServerMachine::NonInvite(m) => m.send_response(now, status.code(), bytes),
         };
         match result {
             Ok(()) => {
-                metrics::counter!("focus_sip_responses_sent_total", "class" => crate::sip::class_label(status))
+                metrics::counter!("focus_sip_responses_sent_total", "class" => status.class_label())
                     .increment(1);
-                if status >= 200 && !entry.finished {
+                if status.is_final() && !entry.finished {
                     entry.finished = true;
                     entry.request = None;
                     metrics::histogram!(
@@ -692,7 +695,7 @@ impl Shard {
                     )
                     .record(now.duration_since(entry.arrived).as_secs_f64());
                 }
-                if (200..300).contains(&status) {
+                if status.is_success() {
                     if let Some(ak) = ack_key {
                         self.acks.insert(ak.clone(), key.clone());
                         entry.ack_key = Some(ak);
@@ -703,8 +706,8 @@ impl Shard {
                 }
             }
             Err(e) => {
-                tracing::debug!(error = %e, status, "response refused by its transaction");
-                if status >= 200 {
+                tracing::debug!(error = %e, status = status.code(), "response refused by its transaction");
+                if status.is_final() {
                     if let Some(tu) = tu {
                         tu.on_event(TuEvent::ResponseRefused {
                             txn: entry.id,
@@ -937,22 +940,15 @@ impl Shard {
             })
     }
 
-    fn stateless(
-        &self,
-        req: &Request,
-        source: Target,
-        target: Target,
-        status: u16,
-        reason: &str,
-        retry_after: Option<u32>,
-    ) {
+    fn stateless(&self, req: &Request, source: Target, target: Target, status: Status) {
         let tag = new_tag();
-        let mut w = MessageWriter::response_to(req, source.addr, status, reason, Some(&tag));
-        if let Some(r) = retry_after {
-            w.header_fmt(HeaderName::RetryAfter, format_args!("{r}"));
-        }
-        metrics::counter!("focus_sip_responses_sent_total", "class" => crate::sip::class_label(status))
+        let w = MessageWriter::response_to(req, source.addr, status, status.reason(), Some(&tag));
+        self.send_stateless(target, status, w.finish_empty());
+    }
+
+    fn send_stateless(&self, target: Target, status: Status, bytes: Bytes) {
+        metrics::counter!("focus_sip_responses_sent_total", "class" => status.class_label())
             .increment(1);
-        let _ = self.inner.transports.send(&target, w.finish_empty());
+        let _ = self.inner.transports.send(&target, bytes);
     }
 }

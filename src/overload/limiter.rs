@@ -1,6 +1,6 @@
 //! Per-source rate limits and global admission marks.
 
-use super::TokenBucket;
+use super::{Shed, TokenBucket};
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
@@ -193,17 +193,17 @@ impl Admission {
         transactions: usize,
         queued: usize,
         queue_capacity: usize,
-    ) -> Option<&'static str> {
+    ) -> Option<Shed> {
         if self.is_trusted(source) {
             return None;
         }
         if transactions >= self.settings.transactions_high {
-            return Some("transactions_high");
+            return Some(Shed::TransactionsHigh);
         }
         if queue_capacity > 0
             && queued * 100 >= queue_capacity * usize::from(self.settings.queue_high_pct)
         {
-            return Some("queue_high");
+            return Some(Shed::QueueHigh);
         }
         None
     }

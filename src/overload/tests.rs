@@ -1,4 +1,5 @@
 use super::*;
+use crate::sip::Refuse;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -115,8 +116,14 @@ fn admission_refuses_new_work_from_untrusted_sources_past_the_marks() {
     );
     let other = ip("192.0.2.7");
     assert_eq!(a.refuse_new(other, 99, 49, 100), None);
-    assert_eq!(a.refuse_new(other, 100, 0, 100), Some("transactions_high"));
-    assert_eq!(a.refuse_new(other, 0, 50, 100), Some("queue_high"));
+    assert_eq!(
+        a.refuse_new(other, 100, 0, 100).map(|s| s.label()),
+        Some("transactions_high")
+    );
+    assert_eq!(
+        a.refuse_new(other, 0, 50, 100).map(|s| s.label()),
+        Some("queue_high")
+    );
     assert_eq!(a.refuse_new(core, 1000, 100, 100), None);
     assert!(!a.mailbox_busy(other, 10));
     assert!(a.mailbox_busy(other, 11));

@@ -70,7 +70,7 @@ impl Amplification {
     /// The refusal of a request that would make the focus call or message itself.
     pub fn self_target() -> Refusal {
         Refusal::new(
-            482,
+            crate::sip::Status::LOOP_DETECTED,
             "loop",
             "A request cannot make the focus send to itself",
         )

@@ -64,7 +64,7 @@ fn join_rules() {
     let locked = open
         .admit(&who("sip:x@y", false), Arrival::DialIn, 0, true)
         .unwrap_err();
-    assert_eq!((locked.status, locked.label), (403, "locked"));
+    assert_eq!((locked.status.code(), locked.label), (403, "locked"));
     // Invited participants still come in when the group is locked.
     assert!(open
         .admit(&who("sip:x@y", false), Arrival::Invited, 0, true)
@@ -90,7 +90,7 @@ fn join_rules() {
     let r = members
         .admit(&who("sip:x@y", false), Arrival::DialIn, 0, false)
         .unwrap_err();
-    assert_eq!((r.status, r.label), (403, "not_member"));
+    assert_eq!((r.status.code(), r.label), (403, "not_member"));
     assert_eq!(
         members.admit(&who("sip:m@example.com", false), Arrival::DialIn, 0, false),
         Ok(Role::Participant)
@@ -100,7 +100,7 @@ fn join_rules() {
     let r = invited
         .admit(&who("sip:x@y", false), Arrival::DialIn, 0, false)
         .unwrap_err();
-    assert_eq!((r.status, r.label), (403, "not_invited"));
+    assert_eq!((r.status.code(), r.label), (403, "not_invited"));
     assert!(invited
         .admit(&who("sip:x@y", false), Arrival::Invited, 0, false)
         .is_ok());
@@ -109,7 +109,7 @@ fn join_rules() {
     let r = no_anon
         .admit(&who("sip:x@y", true), Arrival::DialIn, 0, false)
         .unwrap_err();
-    assert_eq!((r.status, r.label), (403, "anonymous"));
+    assert_eq!((r.status.code(), r.label), (403, "anonymous"));
 }
 
 #[test]
@@ -249,7 +249,7 @@ fn an_outsider_is_no_member_and_no_host() {
     let r = members
         .admit(&claim("sip:host@example.com"), Arrival::DialIn, 0, false)
         .unwrap_err();
-    assert_eq!((r.status, r.label), (403, "unverified"));
+    assert_eq!((r.status.code(), r.label), (403, "unverified"));
     assert!(r.warning.contains("not verified"), "{}", r.warning);
     let invited = group("join = \"invited-only\"");
     assert_eq!(
@@ -306,7 +306,7 @@ fn only_those_who_may_join_may_watch_a_closed_group() {
     ] {
         let g = group(&format!("join = \"{rule}\""));
         let r = g.may_watch(&outsider, false).unwrap_err();
-        assert_eq!((r.status, r.label), (403, label), "{rule}");
+        assert_eq!((r.status.code(), r.label), (403, label), "{rule}");
         // A listed member may, and so may whoever is in the session (invited).
         assert!(g.may_watch(&who("sip:m@example.com", false), false).is_ok());
         assert!(g.may_watch(&outsider, true).is_ok());

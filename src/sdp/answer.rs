@@ -6,6 +6,7 @@
 //! caller supplies. MSRP, RTP audio and BFCP support plug in as policies without touching
 //! this file.
 
+use crate::sip::Status;
 use std::net::IpAddr;
 
 use thiserror::Error;
@@ -167,13 +168,17 @@ pub enum OfferError {
 
 impl OfferError {
     /// The SIP status code to reject the offer with.
-    pub fn status_code(&self) -> u16 {
+    pub fn status_code(&self) -> Status {
         match self {
             OfferError::Malformed(_)
             | OfferError::InvalidOffer(_)
-            | OfferError::MissingConnection { .. } => 400,
-            OfferError::UnsupportedNetType { .. } | OfferError::UnsupportedAddrType { .. } => 488,
-            OfferError::Policy { .. } | OfferError::InvalidAnswer(_) => 500,
+            | OfferError::MissingConnection { .. } => Status::BAD_REQUEST,
+            OfferError::UnsupportedNetType { .. } | OfferError::UnsupportedAddrType { .. } => {
+                Status::NOT_ACCEPTABLE_HERE
+            }
+            OfferError::Policy { .. } | OfferError::InvalidAnswer(_) => {
+                Status::SERVER_INTERNAL_ERROR
+            }
         }
     }
 }

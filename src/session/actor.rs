@@ -14,6 +14,7 @@ use crate::endpoint::{
 use crate::media::cpim::Addr as CpimAddr;
 use crate::media::msrp::connection::connect_out;
 use crate::media::msrp::switch::{Group, MediaEvent, MemberEvents, MemberSpec, Switch};
+use crate::overload::Shed;
 use crate::sip::Request;
 use crate::transport::Target;
 use actix::prelude::*;
@@ -476,13 +477,8 @@ impl Handler<SessionInput> for SessionActor {
                     arrived,
                     authenticated,
                 } = incoming;
-                if let Some(retry) = self.state.stale_new_work(&request, arrived, now) {
-                    let retry = retry.to_string();
-                    metrics::counter!("focus_overload_rejections_total", "reason" => "queue_delay")
-                        .increment(1);
-                    txn.reply_with(&request, 503, "Service Unavailable", |w| {
-                        w.header(crate::sip::HeaderName::RetryAfter, &retry);
-                    });
+                if self.state.stale_new_work(&request, arrived, now).is_some() {
+                    txn.shed(Shed::QueueDelay);
                     self.busy = false;
                     return;
                 }

@@ -15,6 +15,7 @@ use super::sdp_policy::{self, MsrpOffer};
 use crate::conference_info::DisconnectionMethod;
 use crate::config::MediaKind;
 use crate::dialog::Failure;
+use crate::sip::Status;
 use crate::sip::{Method, Request, Response};
 use crate::transport::Target;
 use std::cell::Cell;
@@ -213,7 +214,7 @@ impl SessionState {
             Some(tag) => self.on_in_dialog(now, req, ctx, tag),
             // A removed group is gone for everyone not already in it.
             None if self.retired && req.method != Method::Options => {
-                self.reply_simple(req, ctx, 404)
+                self.reply_simple(req, ctx, Status::NOT_FOUND)
             }
             None => match req.method {
                 Method::Invite => self.on_join(now, req, ctx),
@@ -221,7 +222,7 @@ impl SessionState {
                 Method::Options => self.reply_options(req, ctx),
                 Method::Refer => self.on_refer(now, req, ctx, None),
                 Method::Message => self.on_group_message(now, req, ctx),
-                _ => self.reply_simple(req, ctx, 481),
+                _ => self.reply_simple(req, ctx, Status::CALL_TRANSACTION_DOES_NOT_EXIST),
             },
         }
         self.flush(now);
@@ -229,7 +230,7 @@ impl SessionState {
 
     fn on_in_dialog(&mut self, now: Instant, req: &Request, ctx: RequestCtx, tag: &str) {
         let Some(owner) = self.dialogs.owner(tag) else {
-            self.reply_simple(req, ctx, 481);
+            self.reply_simple(req, ctx, Status::CALL_TRANSACTION_DOES_NOT_EXIST);
             return;
         };
         let authenticated = ctx.authenticated.clone();
@@ -291,20 +292,22 @@ impl SessionState {
             }
             return;
         }
-        if resp.status < 200 {
+        if resp.status < Status::OK {
             return;
         }
         let Some(pending) = self.out.pending.remove(&token) else {
             return;
         };
         match pending {
-            Pending::ReferNotify { rid } if resp.status == 481 => {
+            Pending::ReferNotify { rid }
+                if resp.status == Status::CALL_TRANSACTION_DOES_NOT_EXIST =>
+            {
                 // RFC 6665: the referrer is gone; stop telling it.
                 self.end_referral(rid);
             }
             Pending::Pager { report, recipient } => {
                 self.pager.answered();
-                if (200..300).contains(&resp.status) {
+                if Status::new(resp.status).is_success() {
                     metrics::counter!("focus_group_message_deliveries_total", "outcome" => "delivered")
                         .increment(1);
                 } else {
@@ -318,15 +321,15 @@ impl SessionState {
                 asked,
             } => self.on_refresh_response(now, token, pid, (cseq, invite, asked), resp),
             Pending::Resume { pid, cseq } => self.on_resume_response(now, token, pid, cseq, resp),
-            Pending::Notify { sid } => match resp.status {
-                200..=299 => {
+            Pending::Notify { sid } => match Status::new(resp.status) {
+                s if s.is_success() => {
                     if let Some(s) = self.package.get_mut(&sid) {
                         s.delivered(token);
                     }
                     self.prune_tombstones();
                 }
                 // RFC 6665 §4.2.2: 481 ends the subscription.
-                481 => self.drop_subscription(sid),
+                Status::CALL_TRANSACTION_DOES_NOT_EXIST => self.drop_subscription(sid),
                 _ => {
                     if let Some(s) = self.package.get_mut(&sid) {
                         s.undelivered(token);
@@ -349,7 +352,12 @@ impl SessionState {
                 tracing::debug!(?failure, "NOTIFY failed; subscription removed");
                 self.drop_subscription(sid);
             }
-            Pending::Invite { pid } => self.dial_failed(now, pid, 408, DisconnectionMethod::Failed),
+            Pending::Invite { pid } => self.dial_failed(
+                now,
+                pid,
+                Status::REQUEST_TIMEOUT,
+                DisconnectionMethod::Failed,
+            ),
             Pending::ReferNotify { rid } => self.end_referral(rid),
             Pending::Pager { report, recipient } => {
                 self.pager.answered();
@@ -449,7 +457,7 @@ impl SessionState {
                 now,
                 pid,
                 DisconnectionMethod::Failed,
-                Some((408, "MSRP connection lost")),
+                Some((Status::REQUEST_TIMEOUT, "MSRP connection lost")),
             );
         }
         if let Some(cutoff) = now.checked_sub(self.settings.departed_retention) {
@@ -466,7 +474,11 @@ impl SessionState {
 
     /// Ends the session: BYE to every participant, a final NOTIFY to every subscriber.
     pub fn shutdown(&mut self, now: Instant) {
-        self.end_all(now, DisconnectionMethod::Booted, (200, "conference ended"));
+        self.end_all(
+            now,
+            DisconnectionMethod::Booted,
+            (Status::OK, "conference ended"),
+        );
     }
 
     /// Ends the session after an internal failure (its actor panicked): as
@@ -476,11 +488,14 @@ impl SessionState {
         self.end_all(
             now,
             DisconnectionMethod::Failed,
-            (500, "conference failed (internal error)"),
+            (
+                Status::SERVER_INTERNAL_ERROR,
+                "conference failed (internal error)",
+            ),
         );
     }
 
-    fn end_all(&mut self, now: Instant, method: DisconnectionMethod, reason: (u16, &str)) {
+    fn end_all(&mut self, now: Instant, method: DisconnectionMethod, reason: (Status, &str)) {
         self.shutting_down = true;
         let pids: Vec<u64> = self.participants.keys().copied().collect();
         for pid in pids {
@@ -497,7 +512,12 @@ impl SessionState {
             self.out
                 .pending
                 .retain(|_, p| !matches!(p, Pending::Invite { pid: x } if *x == pid));
-            self.dial_failed(now, pid, 487, DisconnectionMethod::Failed);
+            self.dial_failed(
+                now,
+                pid,
+                Status::REQUEST_TERMINATED,
+                DisconnectionMethod::Failed,
+            );
         }
         let sids = self.package.ids();
         for sid in sids {

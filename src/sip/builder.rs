@@ -5,6 +5,7 @@ use super::header::{HeaderName, Headers};
 use super::message::Request;
 use super::method::Method;
 use super::parse::Rejected;
+use super::status::Status;
 use super::via::Via;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt::Write as _;
@@ -37,7 +38,7 @@ impl MessageWriter {
 
     /// Starts a response: `SIP/2.0 code reason`. Reason phrases that came from elsewhere are
     /// stripped of line ends so they cannot inject headers.
-    pub fn response(status: u16, reason: &str) -> MessageWriter {
+    pub fn response(status: Status, reason: &str) -> MessageWriter {
         let mut buf = BytesMut::with_capacity(512);
         let _ = write!(Fmt(&mut buf), "SIP/2.0 {status} ");
         for c in reason.chars().filter(|c| !c.is_control()) {
@@ -53,10 +54,11 @@ impl MessageWriter {
     pub fn response_to(
         req: &Request,
         source: SocketAddr,
-        status: u16,
+        status: impl Into<Status>,
         reason: &str,
         to_tag: Option<&str>,
     ) -> MessageWriter {
+        let status = status.into();
         let mut w = MessageWriter::response(status, reason);
         w.copy_dialog_headers(
             &req.headers,
@@ -69,7 +71,7 @@ impl MessageWriter {
         // RFC 3261 §12.1.1: a response that may establish a dialog carries the request's
         // Record-Route, so the caller's route set keeps in-dialog requests on the proxies
         // (a balancer in front of several foci) that asked to stay in the path.
-        if (101..300).contains(&status) {
+        if status.is_success() || (status.is_provisional() && status != Status::TRYING) {
             for rr in req.headers.values(HeaderName::RecordRoute) {
                 w.header(HeaderName::RecordRoute, rr);
             }
@@ -103,7 +105,7 @@ impl MessageWriter {
         headers: &Headers,
         top: &Via,
         source: SocketAddr,
-        status: u16,
+        status: Status,
         to_tag: Option<&str>,
         to_has_tag: bool,
     ) {
@@ -126,7 +128,7 @@ impl MessageWriter {
             self.buf.put_slice(name.as_str().as_bytes());
             self.buf.put_slice(b": ");
             self.buf.put_slice(value.as_bytes());
-            if name == HeaderName::To && !to_has_tag && status != 100 {
+            if name == HeaderName::To && !to_has_tag && status != Status::TRYING {
                 if let Some(tag) = to_tag {
                     self.buf.put_slice(b";tag=");
                     self.buf.put_slice(tag.as_bytes());

@@ -10,6 +10,7 @@ use super::header::{split_commas, HeaderName, Headers};
 use super::message::{CSeq, Message, Request, Response};
 use super::method::{is_token_byte, Method};
 use super::name_addr::NameAddr;
+use super::status::Status;
 use super::uri::Uri;
 use super::via::Via;
 use bytes::Bytes;
@@ -84,11 +85,11 @@ impl fmt::Display for Fault {
 
 impl Fault {
     /// The status a rejected request gets.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> Status {
         match self {
-            Fault::Version => 505,
-            Fault::TooLarge => 513,
-            _ => 400,
+            Fault::Version => Status::VERSION_NOT_SUPPORTED,
+            Fault::TooLarge => Status::MESSAGE_TOO_LARGE,
+            _ => Status::BAD_REQUEST,
         }
     }
 

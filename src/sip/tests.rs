@@ -156,7 +156,7 @@ fn faults_name_the_culprit() {
     );
     let r = rejected(&base("", "1 OPTIONS").replace("SIP/2.0\r\n", "SIP/7.0\r\n"));
     assert_eq!(
-        (r.fault.status(), r.fault.to_string().as_str()),
+        (r.fault.status().code(), r.fault.to_string().as_str()),
         (505, "Version Not Supported")
     );
     let r = rejected(
@@ -449,7 +449,7 @@ fn torture_fixtures_parse_as_their_rfcs_say() {
         let got = match parse(bytes, Framing::Datagram, &ParseLimits::default()) {
             Ok(Message::Request(_)) => Request,
             Ok(Message::Response(_)) => Response,
-            Err(ParseError::Reject(r)) => Reject(r.fault.status()),
+            Err(ParseError::Reject(r)) => Reject(r.fault.status().code()),
             Err(ParseError::Drop(_)) => Drop,
         };
         let want = if name == "3.1.2.16-badvers.sip" {
@@ -546,7 +546,7 @@ fn refuse_answers_requests_with_the_transport_fault() {
     match refuse(Bytes::from(head), Fault::TooLarge, &limits) {
         ParseError::Reject(r) => {
             assert_eq!(
-                (r.fault.status(), r.fault.to_string()),
+                (r.fault.status().code(), r.fault.to_string()),
                 (513, "Message Too Large".into())
             );
         }

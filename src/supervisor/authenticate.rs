@@ -8,6 +8,7 @@ use crate::auth::{Attempt, Authenticator, Verdict};
 use crate::config::{AuthMode, Config, JoinRule};
 use crate::endpoint::IncomingRequest;
 use crate::sip::{HeaderName, Method, Request};
+use crate::sip::{Status, WarnCode};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -145,24 +146,34 @@ impl Supervisor {
                 if let Some(f) = failure {
                     tracing::info!(%source, reason = f.label(), "digest authentication failed");
                 }
-                incoming.txn.reply_with(&req, 401, "Unauthorized", |w| {
-                    for c in &challenges {
-                        w.header(HeaderName::WwwAuthenticate, c);
-                    }
-                });
+                incoming
+                    .txn
+                    .reply_with(&req, Status::UNAUTHORIZED, "Unauthorized", |w| {
+                        for c in &challenges {
+                            w.header(HeaderName::WwwAuthenticate, c);
+                        }
+                    });
                 None
             }
             Verdict::Forbidden { failure, warning } => {
                 tracing::info!(%source, reason = failure.label(), "digest authentication refused");
-                let warning = format!("399 {} \"{warning}\"", self.settings.domain);
-                incoming.txn.reply_with(&req, 403, "Forbidden", |w| {
-                    w.header(HeaderName::Warning, &warning);
-                });
+                let warning = format!(
+                    "{} {} \"{warning}\"",
+                    WarnCode::MISCELLANEOUS,
+                    self.settings.domain
+                );
+                incoming
+                    .txn
+                    .reply_with(&req, Status::FORBIDDEN, "Forbidden", |w| {
+                        w.header(HeaderName::Warning, &warning);
+                    });
                 None
             }
             Verdict::Malformed(e) => {
                 tracing::info!(%source, error = %e, "malformed digest credentials");
-                incoming.txn.reply_with(&req, 400, &e.to_string(), |_| {});
+                incoming
+                    .txn
+                    .reply_with(&req, Status::BAD_REQUEST, &e.to_string(), |_| {});
                 None
             }
         }

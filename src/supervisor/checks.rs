@@ -3,36 +3,65 @@
 //! names its status and the headers that explain it.
 
 use crate::sip::{
-    media_type, HeaderName, Method, Request, Scheme, ACCEPT, ALLOW, CONFERENCE_INFO, CONTROL,
-    SUPPORTED,
+    media_type, HeaderName, MessageWriter, Method, Refuse, Request, Scheme, Status, ACCEPT, ALLOW,
+    CONFERENCE_INFO, CONTROL, SUPPORTED,
 };
 
-/// A request refused before routing.
+/// A request refused before routing: something in it the focus does not support (a
+/// method, a URI scheme, an extension, a body type or encoding, an answer type).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub status: u16,
-    pub reason: &'static str,
+pub struct Unsupported {
+    pub status: Status,
     /// Headers that explain the refusal (`Allow`, `Unsupported`, `Accept`...).
     pub headers: Vec<(HeaderName, String)>,
 }
 
-impl Refusal {
-    fn new(status: u16, reason: &'static str) -> Refusal {
-        Refusal {
+impl Unsupported {
+    fn new(status: Status) -> Unsupported {
+        Unsupported {
             status,
-            reason,
             headers: Vec::new(),
         }
     }
 
-    fn with(mut self, name: HeaderName, value: impl Into<String>) -> Refusal {
+    fn with(mut self, name: HeaderName, value: impl Into<String>) -> Unsupported {
         self.headers.push((name, value.into()));
         self
     }
 }
 
+impl Refuse for Unsupported {
+    fn status(&self) -> Status {
+        self.status
+    }
+
+    fn explain(&self, w: &mut MessageWriter) {
+        for (name, value) in &self.headers {
+            w.header(*name, value);
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self.status {
+            Status::METHOD_NOT_ALLOWED | Status::NOT_IMPLEMENTED => "method",
+            Status::NOT_FOUND | Status::UNSUPPORTED_URI_SCHEME => "uri_scheme",
+            Status::BAD_EXTENSION => "extension",
+            Status::NOT_ACCEPTABLE => "accept",
+            _ => "media_type",
+        }
+    }
+
+    /// Only unsupported methods are counted (`focus_sip_unsupported_methods_total`): the
+    /// other checks answer a client's mistake the client sees in the answer's headers.
+    fn count(&self) {
+        if self.label() == "method" {
+            metrics::counter!("focus_sip_unsupported_methods_total").increment(1);
+        }
+    }
+}
+
 /// Runs every check in RFC 3261 §8.2 order; `None` means the request may be routed.
-pub fn check(req: &Request) -> Option<Refusal> {
+pub fn check(req: &Request) -> Option<Unsupported> {
     check_method(&req.method)
         .or_else(|| check_scheme(req))
         .or_else(|| check_require(req))
@@ -40,7 +69,7 @@ pub fn check(req: &Request) -> Option<Refusal> {
         .or_else(|| check_accept(req))
 }
 
-fn check_method(m: &Method) -> Option<Refusal> {
+fn check_method(m: &Method) -> Option<Unsupported> {
     match m {
         Method::Invite
         | Method::Ack
@@ -55,22 +84,22 @@ fn check_method(m: &Method) -> Option<Refusal> {
         // RFC 3261 §8.2.1: a method we do not know at all is 501, a known one we do not
         // serve 405 with Allow.
         Method::Extension(_) => {
-            Some(Refusal::new(501, "Not Implemented").with(HeaderName::Allow, ALLOW))
+            Some(Unsupported::new(Status::NOT_IMPLEMENTED).with(HeaderName::Allow, ALLOW))
         }
-        _ => Some(Refusal::new(405, "Method Not Allowed").with(HeaderName::Allow, ALLOW)),
+        _ => Some(Unsupported::new(Status::METHOD_NOT_ALLOWED).with(HeaderName::Allow, ALLOW)),
     }
 }
 
-fn check_scheme(req: &Request) -> Option<Refusal> {
+fn check_scheme(req: &Request) -> Option<Unsupported> {
     match req.uri.scheme {
         Scheme::Sip | Scheme::Sips => None,
         // tel is understood, but never names a conference.
-        Scheme::Tel => Some(Refusal::new(404, "Not Found")),
-        Scheme::Other(_) => Some(Refusal::new(416, "Unsupported URI Scheme")),
+        Scheme::Tel => Some(Unsupported::new(Status::NOT_FOUND)),
+        Scheme::Other(_) => Some(Unsupported::new(Status::UNSUPPORTED_URI_SCHEME)),
     }
 }
 
-fn check_require(req: &Request) -> Option<Refusal> {
+fn check_require(req: &Request) -> Option<Unsupported> {
     // A UAS honours Require and ignores Proxy-Require (RFC 3261 §8.2.2.3). ACK and CANCEL
     // are never refused for it.
     if matches!(req.method, Method::Ack | Method::Cancel) {
@@ -84,14 +113,17 @@ fn check_require(req: &Request) -> Option<Refusal> {
     if unsupported.is_empty() {
         return None;
     }
-    Some(Refusal::new(420, "Bad Extension").with(HeaderName::Unsupported, unsupported.join(", ")))
+    Some(
+        Unsupported::new(Status::BAD_EXTENSION)
+            .with(HeaderName::Unsupported, unsupported.join(", ")),
+    )
 }
 
-fn check_body(req: &Request) -> Option<Refusal> {
+fn check_body(req: &Request) -> Option<Unsupported> {
     if let Some(enc) = req.headers.get(HeaderName::ContentEncoding) {
         if crate::sip::split_commas(enc).any(|e| !e.eq_ignore_ascii_case("identity")) {
             return Some(
-                Refusal::new(415, "Unsupported Media Type")
+                Unsupported::new(Status::UNSUPPORTED_MEDIA_TYPE)
                     .with(HeaderName::Accept, ACCEPT)
                     .with(HeaderName::AcceptEncoding, "identity"),
             );
@@ -103,7 +135,9 @@ fn check_body(req: &Request) -> Option<Refusal> {
     let ct = req.headers.get(HeaderName::ContentType).map(media_type);
     // A body without a type is malformed for us: we cannot know what it is.
     let Some(t) = ct else {
-        return Some(Refusal::new(415, "Unsupported Media Type").with(HeaderName::Accept, ACCEPT));
+        return Some(
+            Unsupported::new(Status::UNSUPPORTED_MEDIA_TYPE).with(HeaderName::Accept, ACCEPT),
+        );
     };
     let accepted: &str = match req.method {
         // RFC 5366: the SDP beside a URI list of invitees.
@@ -124,7 +158,7 @@ fn check_body(req: &Request) -> Option<Refusal> {
         } else {
             accepted
         };
-        Some(Refusal::new(415, "Unsupported Media Type").with(HeaderName::Accept, accept))
+        Some(Unsupported::new(Status::UNSUPPORTED_MEDIA_TYPE).with(HeaderName::Accept, accept))
     }
 }
 
@@ -146,14 +180,14 @@ fn accepts(req: &Request, wanted: &str) -> bool {
     !any
 }
 
-fn check_accept(req: &Request) -> Option<Refusal> {
+fn check_accept(req: &Request) -> Option<Unsupported> {
     let wanted = match req.method {
         Method::Invite | Method::Update => "application/sdp",
         Method::Subscribe => CONFERENCE_INFO,
         _ => return None,
     };
     if req.headers.count(HeaderName::Accept) > 0 && !accepts(req, wanted) {
-        return Some(Refusal::new(406, "Not Acceptable").with(HeaderName::Accept, wanted));
+        return Some(Unsupported::new(Status::NOT_ACCEPTABLE).with(HeaderName::Accept, wanted));
     }
     None
 }
@@ -186,9 +220,9 @@ mod tests {
         assert_eq!(check(&req("FOO", sip, "", "")).unwrap().status, 501);
         assert_eq!(check(&req("REFER", sip, "", "")), None);
         let r = check(&req("INFO", sip, "Content-Type: text/plain\r\n", "x")).unwrap();
-        assert_eq!((r.status, r.headers[0].1.as_str()), (415, CONTROL));
+        assert_eq!((r.status.code(), r.headers[0].1.as_str()), (415, CONTROL));
         let r = check(&req("REGISTER", sip, "", "")).unwrap();
-        assert_eq!((r.status, r.headers[0].1.as_str()), (405, ALLOW));
+        assert_eq!((r.status.code(), r.headers[0].1.as_str()), (405, ALLOW));
         assert_eq!(
             check(&req("OPTIONS", "soap.beep://x:1", "", ""))
                 .unwrap()
@@ -219,7 +253,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            (r.status, r.headers[0].1.as_str()),
+            (r.status.code(), r.headers[0].1.as_str()),
             (415, "application/sdp, multipart/mixed")
         );
         assert_eq!(

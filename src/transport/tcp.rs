@@ -583,7 +583,7 @@ impl TcpRegistry {
                         Verdict::Reject => sink.on_shed(
                             parse(bytes, Framing::Stream, &self.settings.limits),
                             source,
-                            "source_rate",
+                            crate::overload::Shed::SourceRate,
                         ),
                         Verdict::Drop => {}
                     },

@@ -165,7 +165,7 @@ async fn receive(
             let data = Bytes::copy_from_slice(&buf[..n]);
             let parsed = parse(data, Framing::Datagram, &limits);
             match verdict {
-                Verdict::Reject => sink.on_shed(parsed, source, "source_rate"),
+                Verdict::Reject => sink.on_shed(parsed, source, crate::overload::Shed::SourceRate),
                 _ => sink.on_message(parsed, source),
             }
         }

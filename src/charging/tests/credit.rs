@@ -241,7 +241,7 @@ fn verdicts_402_for_denied_and_on_unavailable_for_the_rest() {
     .verdict(OnUnavailable::Allow)
     .unwrap_err();
     assert_eq!(
-        (denied.status, denied.label, denied.warning.as_str()),
+        (denied.status.code(), denied.label, denied.warning.as_str()),
         (402, "credit_denied", "Out of credit")
     );
     assert_eq!(
@@ -251,7 +251,10 @@ fn verdicts_402_for_denied_and_on_unavailable_for_the_rest() {
     let refused = CreditDecision::Unavailable
         .verdict(OnUnavailable::Deny)
         .unwrap_err();
-    assert_eq!((refused.status, refused.label), (503, "credit_unavailable"));
+    assert_eq!(
+        (refused.status.code(), refused.label),
+        (503, "credit_unavailable")
+    );
 }
 
 /// A fixed decision, to drive the gate without a network.
@@ -325,7 +328,7 @@ async fn checks_in_flight_are_bounded_and_the_excess_is_refused_503_at_once() {
     // The two permits are taken when `admit` is called, not when the future runs: the third
     // is refused without waiting for the server.
     let third = gate.admit(session("sip:c@x")).await.unwrap_err();
-    assert_eq!((third.status, third.label), (503, "credit_busy"));
+    assert_eq!((third.status.code(), third.label), (503, "credit_busy"));
     go.notify_waiters();
     while !(first.is_finished() && second.is_finished()) {
         tokio::task::yield_now().await;
@@ -356,7 +359,7 @@ async fn the_gate_from_configuration() {
     assert!(gate.is_online());
     let refusal = gate.admit(session("sip:a@x")).await.unwrap_err();
     assert_eq!(
-        (refusal.status, refusal.warning.as_str()),
+        (refusal.status.code(), refusal.warning.as_str()),
         (402, "Limit reached")
     );
 

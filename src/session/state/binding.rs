@@ -11,6 +11,7 @@ use super::referrals::ReferVia;
 use super::{RequestCtx, SessionState};
 use crate::dialog::Dialog;
 use crate::sip::Request;
+use crate::sip::{Status, WarnCode};
 use crate::transport::Target;
 
 /// Why an in-dialog request is refused before its dialog sees it.
@@ -95,14 +96,16 @@ impl SessionState {
             "in-dialog request refused"
         );
         match breach {
-            Breach::RemoteTag => self.reply_simple(req, ctx, 481),
+            Breach::RemoteTag => {
+                self.reply_simple(req, ctx, Status::CALL_TRANSACTION_DOES_NOT_EXIST)
+            }
             Breach::Flow => self.reply(
                 req,
                 ctx,
-                403,
+                Status::FORBIDDEN,
                 "Forbidden",
                 Some((
-                    399,
+                    WarnCode::MISCELLANEOUS,
                     "Requests in this dialog must come on the flow that set it up",
                 )),
                 &[],

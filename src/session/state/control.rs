@@ -7,6 +7,7 @@ use super::identity;
 use super::refer;
 use super::{Effect, RequestCtx, SessionState};
 use crate::conference_info::{DisconnectionMethod, EndpointStatus};
+use crate::sip::Status;
 use crate::sip::CONTROL;
 use crate::sip::{HeaderName, Request};
 use serde::Deserialize;
@@ -31,7 +32,7 @@ impl SessionState {
             self.reply(
                 req,
                 ctx,
-                415,
+                Status::UNSUPPORTED_MEDIA_TYPE,
                 "Unsupported Media Type",
                 None,
                 &[(HeaderName::Accept, CONTROL)],
@@ -39,7 +40,14 @@ impl SessionState {
             return;
         }
         let Ok(control) = serde_json::from_slice::<Control>(&req.body) else {
-            self.reply(req, ctx, 400, "Malformed control request", None, &[]);
+            self.reply(
+                req,
+                ctx,
+                Status::BAD_REQUEST,
+                "Malformed control request",
+                None,
+                &[],
+            );
             return;
         };
         if let Err(r) = self.authorize(
@@ -50,7 +58,7 @@ impl SessionState {
             return;
         }
         let Some(actor) = self.participants.get(&pid) else {
-            self.reply_simple(req, ctx, 481);
+            self.reply_simple(req, ctx, Status::CALL_TRANSACTION_DOES_NOT_EXIST);
             return;
         };
         let by = actor.identity.clone();
@@ -59,17 +67,24 @@ impl SessionState {
             .increment(1);
         match control.action.as_str() {
             "lock" | "unlock" => {
-                self.reply_simple(req, ctx, 200);
+                self.reply_simple(req, ctx, Status::OK);
                 self.set_locked(control.action == "lock");
             }
             "end" => {
-                self.reply_simple(req, ctx, 200);
+                self.reply_simple(req, ctx, Status::OK);
                 self.end_conference(now, &format!("conference ended by {by}"));
             }
             "mute" | "unmute" => {
                 let mute = control.action == "mute";
                 let Some(target) = control.target.as_deref() else {
-                    self.reply(req, ctx, 400, "Control action needs a target", None, &[]);
+                    self.reply(
+                        req,
+                        ctx,
+                        Status::BAD_REQUEST,
+                        "Control action needs a target",
+                        None,
+                        &[],
+                    );
                     return;
                 };
                 let aor = crate::sip::Uri::parse(target.trim_matches(['<', '>']))
@@ -85,10 +100,17 @@ impl SessionState {
                         Some((pid, p.msrp.as_ref().map(|l| l.session_id.clone())))
                     });
                 let Some((target_pid, session)) = found else {
-                    self.reply(req, ctx, 404, "No such participant", None, &[]);
+                    self.reply(
+                        req,
+                        ctx,
+                        Status::NOT_FOUND,
+                        "No such participant",
+                        None,
+                        &[],
+                    );
                     return;
                 };
-                self.reply_simple(req, ctx, 200);
+                self.reply_simple(req, ctx, Status::OK);
                 let status = if mute {
                     EndpointStatus::MutedViaFocus
                 } else {
@@ -106,7 +128,14 @@ impl SessionState {
                     });
                 }
             }
-            _ => self.reply(req, ctx, 400, "Unknown control action", None, &[]),
+            _ => self.reply(
+                req,
+                ctx,
+                Status::BAD_REQUEST,
+                "Unknown control action",
+                None,
+                &[],
+            ),
         }
     }
 }
@@ -125,7 +154,12 @@ impl SessionState {
     pub(super) fn end_conference(&mut self, now: Instant, reason: &str) {
         let pids: Vec<u64> = self.participants.keys().copied().collect();
         for p in pids {
-            self.hang_up(now, p, DisconnectionMethod::Booted, Some((200, reason)));
+            self.hang_up(
+                now,
+                p,
+                DisconnectionMethod::Booted,
+                Some((Status::OK, reason)),
+            );
         }
         // Calls in progress are CANCELled and shown `disconnected` at once.
         let calling: Vec<u64> = self.dialouts.keys().copied().collect();

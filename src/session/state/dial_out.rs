@@ -18,6 +18,7 @@ use crate::session::sdp_policy;
 use crate::sip::new_tag;
 use crate::sip::{HeaderName, MessageWriter, Method, Response};
 use crate::sip::{NameAddr, Uri};
+use crate::sip::{Refuse, Status};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
 use crate::transport::{Protocol, Target};
 use std::time::{Duration, Instant};
@@ -81,7 +82,7 @@ impl SessionState {
             // restarted session's remembered members) from making the focus call itself.
             let refusal = crate::policy::Amplification::self_target();
             refusal.count();
-            self.referral_notify(rid, refusal.status, "Loop Detected", true);
+            self.referral_notify(rid, refusal.status, refusal.status.reason(), true);
             return;
         }
         let named = who.unwrap_or(target);
@@ -91,7 +92,7 @@ impl SessionState {
             || self.dialouts.values().any(|d| d.real == aor)
         {
             // Already in (or being called): nothing to do, and that is a success.
-            self.referral_notify(rid, 200, "OK", true);
+            self.referral_notify(rid, Status::OK, "OK", true);
             return;
         }
         let who = Identity::called(aor.clone(), named.display.as_deref().map(str::to_string));
@@ -104,7 +105,7 @@ impl SessionState {
             Ok(r) => r,
             Err(refusal) => {
                 refusal.count();
-                let reason = crate::sip::reason_phrase(refusal.status);
+                let reason = refusal.status.reason();
                 self.referral_notify(rid, refusal.status, reason, true);
                 return;
             }
@@ -129,7 +130,12 @@ impl SessionState {
         ) {
             Ok(sdp) => sdp.to_bytes(),
             Err(_) => {
-                self.referral_notify(rid, 500, "Server Internal Error", true);
+                self.referral_notify(
+                    rid,
+                    Status::SERVER_INTERNAL_ERROR,
+                    "Server Internal Error",
+                    true,
+                );
                 return;
             }
         };
@@ -273,9 +279,10 @@ impl SessionState {
 
     /// A response to our INVITE toward a dialed-out participant.
     pub(super) fn on_dial_response(&mut self, now: Instant, token: u64, pid: u64, resp: &Response) {
-        match resp.status {
-            100..=199 => {
-                if resp.status == 100 {
+        let status = Status::new(resp.status);
+        match status {
+            s if s.is_provisional() => {
+                if status == Status::TRYING {
                     return;
                 }
                 let Some(d) = self.dialouts.get_mut(&pid) else {
@@ -288,10 +295,10 @@ impl SessionState {
                         self.roster_changed();
                     }
                     let reason = resp.reason.to_string();
-                    self.referral_notify(rid, resp.status, &reason, false);
+                    self.referral_notify(rid, status, &reason, false);
                 }
             }
-            200..=299 => {
+            s if s.is_success() => {
                 self.out.pending.remove(&token);
                 let Some(d) = self.dialouts.remove(&pid) else {
                     return;
@@ -314,7 +321,12 @@ impl SessionState {
                     Err(_) => {
                         // Without a Contact we cannot even ACK in its dialog: give up.
                         self.dialouts.insert(pid, d);
-                        self.dial_failed(now, pid, 502, DisconnectionMethod::Failed);
+                        self.dial_failed(
+                            now,
+                            pid,
+                            Status::BAD_GATEWAY,
+                            DisconnectionMethod::Failed,
+                        );
                         return;
                     }
                 };
@@ -350,9 +362,14 @@ impl SessionState {
                         now,
                         pid,
                         DisconnectionMethod::Failed,
-                        Some((487, "call cancelled")),
+                        Some((Status::REQUEST_TERMINATED, "call cancelled")),
                     );
-                    self.referral_notify(rid, 487, "Request Terminated", true);
+                    self.referral_notify(
+                        rid,
+                        Status::REQUEST_TERMINATED,
+                        "Request Terminated",
+                        true,
+                    );
                     return;
                 }
                 // The 2xx carries the answer to our offer. Its MSRP leg is in the switch
@@ -381,18 +398,20 @@ impl SessionState {
                         now,
                         pid,
                         DisconnectionMethod::Failed,
-                        Some((488, "no valid SDP answer")),
+                        Some((Status::NOT_ACCEPTABLE_HERE, "no valid SDP answer")),
                     );
                 }
-                self.referral_notify(rid, 200, "OK", true);
+                self.referral_notify(rid, Status::OK, "OK", true);
             }
             _ => {
                 self.out.pending.remove(&token);
-                let method = match resp.status {
-                    486 | 600 | 603 => DisconnectionMethod::Busy,
+                let method = match status {
+                    Status::BUSY_HERE | Status::BUSY_EVERYWHERE | Status::DECLINE => {
+                        DisconnectionMethod::Busy
+                    }
                     _ => DisconnectionMethod::Failed,
                 };
-                self.dial_failed(now, pid, resp.status, method);
+                self.dial_failed(now, pid, status, method);
             }
         }
     }
@@ -402,7 +421,7 @@ impl SessionState {
         &mut self,
         now: Instant,
         pid: u64,
-        status: u16,
+        status: Status,
         method: DisconnectionMethod,
     ) {
         let Some(d) = self.dialouts.remove(&pid) else {
@@ -414,7 +433,7 @@ impl SessionState {
         };
         metrics::counter!("focus_dialouts_total", "outcome" => outcome).increment(1);
         let wall = self.wall(now);
-        let reason = crate::sip::reason_phrase(status);
+        let reason = status.reason();
         self.roster
             .depart(pid, method, Some(format!("{status} {reason}")), now, wall);
         self.roster_changed();
@@ -467,7 +486,12 @@ impl SessionState {
                 self.out
                     .pending
                     .retain(|_, p| !matches!(p, Pending::Invite { pid: x } if *x == pid));
-                self.dial_failed(now, pid, 408, DisconnectionMethod::Failed);
+                self.dial_failed(
+                    now,
+                    pid,
+                    Status::REQUEST_TIMEOUT,
+                    DisconnectionMethod::Failed,
+                );
             } else {
                 self.cancel_call(now, pid);
             }

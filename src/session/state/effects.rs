@@ -38,7 +38,7 @@ pub enum Effect {
     /// ACK the endpoint must match.
     Respond {
         txn: u64,
-        status: u16,
+        status: crate::sip::Status,
         bytes: Bytes,
         ack: Option<DialogId>,
     },

@@ -6,12 +6,13 @@ use super::dialogs::Owner;
 use super::{Effect, RequestCtx, SessionState};
 use crate::conference_info::DisconnectionMethod;
 use crate::media::msrp::switch::MediaEvent;
-use crate::overload::ShareRefusal;
+use crate::overload::{ShareRefusal, Shed};
 use crate::policy::GroupPolicy;
 use crate::sdp;
 use crate::session::sdp_policy::{self, MsrpLeg};
 use crate::sip::ALLOW;
 use crate::sip::{HeaderName, MessageWriter, Method, Request};
+use crate::sip::{Status, WarnCode};
 use crate::transport::Target;
 use std::time::Instant;
 
@@ -24,7 +25,7 @@ impl SessionState {
         pid: u64,
     ) {
         let Some(p) = self.participants.get_mut(&pid) else {
-            self.reply_simple(req, ctx, 481);
+            self.reply_simple(req, ctx, Status::CALL_TRANSACTION_DOES_NOT_EXIST);
             return;
         };
         if let Err(e) = p.dialog.accept_remote_cseq(req) {
@@ -34,7 +35,7 @@ impl SessionState {
         }
         match req.method {
             Method::Bye => {
-                self.reply_simple(req, ctx, 200);
+                self.reply_simple(req, ctx, Status::OK);
                 self.leave(now, pid, DisconnectionMethod::Departed, None);
             }
             Method::Invite | Method::Update => self.on_offer_in_dialog(now, req, ctx, pid),
@@ -44,10 +45,10 @@ impl SessionState {
             Method::Subscribe => self.reply(
                 req,
                 ctx,
-                403,
+                Status::FORBIDDEN,
                 "Forbidden",
                 Some((
-                    399,
+                    WarnCode::MISCELLANEOUS,
                     "Subscribe to the conference URI outside the INVITE dialog",
                 )),
                 &[],
@@ -55,7 +56,7 @@ impl SessionState {
             _ => self.reply(
                 req,
                 ctx,
-                405,
+                Status::METHOD_NOT_ALLOWED,
                 "Method Not Allowed",
                 None,
                 &[(HeaderName::Allow, ALLOW)],
@@ -79,7 +80,7 @@ impl SessionState {
         // no offer and may cross it).
         let offers = !(req.method == Method::Update && req.body.is_empty());
         if p.offer_pending || (offers && self.refresh_invite_pending(pid)) {
-            self.reply_simple(req, ctx, 491);
+            self.reply_simple(req, ctx, Status::REQUEST_PENDING);
             return;
         }
         // A re-INVITE or UPDATE is a session refresh (RFC 4028 §9): new terms, or 422.
@@ -96,7 +97,7 @@ impl SessionState {
             extra.extend(self.timer_headers(&timer));
             let extra: Vec<(HeaderName, &str)> =
                 extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            self.reply(req, ctx, 200, "OK", None, &extra);
+            self.reply(req, ctx, Status::OK, "OK", None, &extra);
             self.peer_refreshed(now, pid, req, &timer);
             return;
         }
@@ -114,8 +115,8 @@ impl SessionState {
         );
         let n = match negotiated {
             Ok(x) => x,
-            Err((status, reason, warning)) => {
-                self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
+            Err(refusal) => {
+                self.refuse(req, ctx, &refusal);
                 return;
             }
         };
@@ -137,7 +138,7 @@ impl SessionState {
                 Ok(permit) => permit,
                 Err(()) => {
                     self.discard_talk(n.talk.as_ref());
-                    self.refuse_share(req, ctx, 503, ShareRefusal::RtpLegsPerSource);
+                    self.refuse(req, ctx, &ShareRefusal::RtpLegsPerSource);
                     return;
                 }
             }
@@ -162,7 +163,8 @@ impl SessionState {
         p.sdp = sdp_state;
         p.dialog.refresh_target(req);
         let local_tag = p.dialog.id.local_tag.to_string();
-        let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(&local_tag));
+        let mut w =
+            MessageWriter::response_to(req, ctx.source.addr, Status::OK, "OK", Some(&local_tag));
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Allow, ALLOW);
         for (name, value) in self.timer_headers(&timer) {
@@ -189,7 +191,7 @@ impl SessionState {
             self.update_msrp(now, pid, n.leg);
             self.talk_renew(now, pid, n.talk);
         }
-        self.respond(ctx, 200, bytes, ack);
+        self.respond(ctx, Status::OK, bytes, ack);
         self.peer_refreshed(now, pid, req, &timer);
     }
 
@@ -276,7 +278,7 @@ impl SessionState {
                     now,
                     pid,
                     DisconnectionMethod::Failed,
-                    Some((503, "MSRP receive queue overflow")),
+                    Some((Shed::STATUS, "MSRP receive queue overflow")),
                 );
             }
         }
@@ -322,7 +324,7 @@ impl SessionState {
                     now,
                     pid,
                     DisconnectionMethod::Failed,
-                    Some((488, "no valid SDP answer in ACK")),
+                    Some((Status::NOT_ACCEPTABLE_HERE, "no valid SDP answer in ACK")),
                 );
             }
         }
@@ -332,7 +334,12 @@ impl SessionState {
     /// No ACK came for the 2xx of transaction `txn`: end that participant's session.
     pub fn on_ack_timeout(&mut self, now: Instant, txn: u64) {
         if let Some(pid) = self.invites.remove(&txn) {
-            self.hang_up(now, pid, DisconnectionMethod::Failed, Some((408, "no ACK")));
+            self.hang_up(
+                now,
+                pid,
+                DisconnectionMethod::Failed,
+                Some((Status::REQUEST_TIMEOUT, "no ACK")),
+            );
             self.flush(now);
         }
     }

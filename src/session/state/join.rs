@@ -7,14 +7,17 @@ use super::{uri_list, Effect, RequestCtx, SessionState};
 use crate::conference_info::{EndpointStatus, JoiningMethod};
 use crate::dialog::Dialog;
 use crate::overload::ShareRefusal;
+use crate::overload::Shed;
 use crate::policy::{Arrival, GroupPolicy, Identity, ANONYMOUS_DOMAIN};
 use crate::sdp::{self, AnswerContext, LocalSdpState};
 use crate::session::roster::EndpointEntry;
 use crate::session::sdp_policy::{self, FocusPolicy, MsrpLeg};
 use crate::sip::new_tag;
 use crate::sip::{HeaderName, MessageWriter, Request};
+use crate::sip::{Refuse, Status, WarnCode};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
 use bytes::Bytes;
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -98,7 +101,7 @@ impl SessionState {
         session_id: &str,
         pid: Option<u64>,
         peer: IpAddr,
-    ) -> Result<Negotiated, (u16, &'static str, String)> {
+    ) -> Result<Negotiated, OfferRefusal> {
         let ctx = self.answer_ctx(peer);
         let msrp = self.msrp_for(peer);
         if body.is_empty() {
@@ -111,10 +114,18 @@ impl SessionState {
                     leg: None,
                     talk: None,
                 }),
-                Err(e) => Err((500, "Server Internal Error", e.to_string())),
+                Err(e) => Err(OfferRefusal {
+                    status: Status::SERVER_INTERNAL_ERROR,
+                    reason: Status::SERVER_INTERNAL_ERROR.reason(),
+                    warning: e.to_string(),
+                }),
             };
         }
-        let offer = sdp::parse(body).map_err(|e| (400, "Malformed SDP", e.to_string()))?;
+        let offer = sdp::parse(body).map_err(|e| OfferRefusal {
+            status: Status::BAD_REQUEST,
+            reason: "Malformed SDP",
+            warning: e.to_string(),
+        })?;
         let talk = self.plan_talk(&offer, pid, peer);
         let msrp = self.msrp_for(peer);
         let policy = FocusPolicy::new(msrp, session_id).with_talk(talk.as_ref());
@@ -133,27 +144,23 @@ impl SessionState {
             Err(e) => {
                 self.discard_talk(talk.as_ref());
                 let status = e.status_code();
-                let reason = if status == 400 {
+                let reason = if status == Status::BAD_REQUEST {
                     "Malformed SDP"
                 } else {
-                    crate::sip::reason_phrase(status)
+                    status.reason()
                 };
-                Err((status, reason, e.to_string()))
+                Err(OfferRefusal {
+                    status,
+                    reason,
+                    warning: e.to_string(),
+                })
             }
         }
     }
 
     pub(super) fn on_join(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
         if self.shutting_down {
-            let retry = self.settings.retry_after_s.to_string();
-            self.reply(
-                req,
-                ctx,
-                503,
-                "Service Unavailable",
-                None,
-                &[(HeaderName::RetryAfter, &retry)],
-            );
+            self.shed(req, ctx, Shed::Draining);
             return;
         }
         let who = self.identify(req, &ctx);
@@ -184,7 +191,7 @@ impl SessionState {
         };
         let source = ctx.source.addr.ip();
         if self.seats_taken_by(source) {
-            self.refuse_share(req, ctx, 486, ShareRefusal::ParticipantsPerSource);
+            self.refuse(req, ctx, &ShareRefusal::ParticipantsPerSource);
             return;
         }
         // RFC 4028: the session interval, or 422/400/420 (answered).
@@ -194,8 +201,8 @@ impl SessionState {
         let invite_body = match uri_list::split_invite_body(req, &self.settings.amplification.lists)
         {
             Ok(b) => b,
-            Err((status, reason)) => {
-                self.reply(req, ctx, status, reason, None, &[]);
+            Err(bad) => {
+                self.refuse(req, ctx, &bad);
                 return;
             }
         };
@@ -231,8 +238,8 @@ impl SessionState {
             ctx.source.addr.ip(),
         ) {
             Ok(x) => x,
-            Err((status, reason, warning)) => {
-                self.reply(req, ctx, status, reason, Some((399, &warning)), &[]);
+            Err(refusal) => {
+                self.refuse(req, ctx, &refusal);
                 return;
             }
         };
@@ -241,7 +248,7 @@ impl SessionState {
             Ok(permit) => permit,
             Err(()) => {
                 self.discard_talk(n.talk.as_ref());
-                self.refuse_share(req, ctx, 503, ShareRefusal::RtpLegsPerSource);
+                self.refuse(req, ctx, &ShareRefusal::RtpLegsPerSource);
                 return;
             }
         };
@@ -266,7 +273,7 @@ impl SessionState {
         let pid = self.out.id();
         let id = dialog.id.clone();
         let contact = self.contact(&ctx.source).to_string();
-        let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(&tag));
+        let mut w = MessageWriter::response_to(req, ctx.source.addr, Status::OK, "OK", Some(&tag));
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::Allow, ALLOW);
         w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
@@ -339,7 +346,7 @@ impl SessionState {
         }
         // The RTP leg too: the participant may send as soon as it reads the answer.
         self.talk_join(now, pid, n.talk);
-        self.respond(ctx, 200, bytes, Some(id));
+        self.respond(ctx, Status::OK, bytes, Some(id));
         self.roster
             .join(&identity, display, role.as_str(), endpoint);
         tracing::debug!(conference = %self.settings.conference_uri, %identity, "participant identity");
@@ -397,4 +404,35 @@ fn contact_is_focus(req: &Request) -> bool {
         .values(HeaderName::Contact)
         .filter_map(|c| crate::sip::NameAddr::parse(c).ok())
         .any(|a| a.param("isfocus").is_some() || a.uri.param("isfocus").is_some())
+}
+
+/// An SDP offer the session cannot answer: `400` (malformed, with a reason phrase saying
+/// so), `488` (valid but unusable) or `500` (our fault), with the parser's words as Warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct OfferRefusal {
+    status: Status,
+    reason: &'static str,
+    warning: String,
+}
+
+impl Refuse for OfferRefusal {
+    fn status(&self) -> Status {
+        self.status
+    }
+
+    fn reason(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.reason)
+    }
+
+    fn warning(&self) -> Option<(WarnCode, Cow<'_, str>)> {
+        Some((WarnCode::MISCELLANEOUS, Cow::Borrowed(&self.warning)))
+    }
+
+    fn label(&self) -> &'static str {
+        "sdp"
+    }
+
+    /// Not counted: the offerer is told what is wrong in the Warning, and an offer is not a
+    /// policy decision (`focus_policy_rejections_total` counts those).
+    fn count(&self) {}
 }

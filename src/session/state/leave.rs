@@ -6,6 +6,7 @@ use super::participants::Participant;
 use super::{Effect, OutgoingSpec, SessionState};
 use crate::conference_info::DisconnectionMethod;
 use crate::session::charge::ChargeEvent;
+use crate::sip::Status;
 use crate::sip::{HeaderName, Method};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ impl SessionState {
         now: Instant,
         pid: u64,
         method: DisconnectionMethod,
-        reason: Option<(u16, &str)>,
+        reason: Option<(Status, &str)>,
     ) {
         let Some(p) = self.participants.get_mut(&pid) else {
             return;

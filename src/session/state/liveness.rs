@@ -11,6 +11,7 @@ use crate::conference_info::DisconnectionMethod;
 use crate::session_timer::{
     self as st, Duty, RefreshAnswer, SessionTimer, TimerAction, TimerHeaders, UasDecision,
 };
+use crate::sip::Status;
 use crate::sip::ALLOW;
 use crate::sip::{HeaderName, Method, Request, Response};
 use std::time::Instant;
@@ -25,7 +26,7 @@ impl SessionState {
             self.reply(
                 req,
                 ctx.clone(),
-                420,
+                Status::BAD_EXTENSION,
                 "Bad Extension",
                 None,
                 &[(HeaderName::Unsupported, "timer")],
@@ -36,7 +37,7 @@ impl SessionState {
             Ok(h) => h,
             Err(e) => {
                 let reason = e.to_string();
-                self.reply(req, ctx.clone(), 400, &reason, None, &[]);
+                self.reply(req, ctx.clone(), Status::BAD_REQUEST, &reason, None, &[]);
                 return None;
             }
         };
@@ -47,7 +48,7 @@ impl SessionState {
             self.reply(
                 req,
                 ctx.clone(),
-                422,
+                Status::SESSION_INTERVAL_TOO_SMALL,
                 "Session Interval Too Small",
                 None,
                 &[(HeaderName::MinSe, &min)],
@@ -169,7 +170,7 @@ impl SessionState {
                         now,
                         pid,
                         DisconnectionMethod::Failed,
-                        Some((408, "session timer expired")),
+                        Some((Status::REQUEST_TIMEOUT, "session timer expired")),
                     );
                 }
             }
@@ -323,7 +324,7 @@ impl SessionState {
             now,
             pid,
             DisconnectionMethod::Failed,
-            Some((408, "session refresh failed")),
+            Some((Status::REQUEST_TIMEOUT, "session refresh failed")),
         );
     }
 }

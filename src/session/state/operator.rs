@@ -7,6 +7,7 @@
 use super::{SessionSettings, SessionState};
 use crate::conference_info::DisconnectionMethod;
 use crate::config::Role;
+use crate::sip::Status;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
@@ -137,7 +138,12 @@ impl SessionState {
                     .map(|(pid, _)| *pid)
                     .ok_or(AdminRefusal::NoParticipant)?;
                 let reason = format!("removed by {OPERATOR}");
-                self.hang_up(now, pid, DisconnectionMethod::Booted, Some((200, &reason)));
+                self.hang_up(
+                    now,
+                    pid,
+                    DisconnectionMethod::Booted,
+                    Some((Status::OK, &reason)),
+                );
                 false
             }
         };

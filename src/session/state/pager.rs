@@ -13,9 +13,11 @@ use crate::media::cpim::vouch::{same_aor, vouch, Path, Sender};
 use crate::media::cpim::{Addr as CpimAddr, Cpim, CpimLimits};
 use crate::media::imdn;
 use crate::overload::ShareRefusal;
+use crate::overload::Shed;
 use crate::policy::{Identity, Refusal, ANONYMOUS_DOMAIN};
 use crate::sip::new_tag;
 use crate::sip::{HeaderName, MessageWriter, Method, Request};
+use crate::sip::{Status, WarnCode};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -177,9 +179,9 @@ impl SessionState {
         if self.settings.policy.join != crate::config::JoinRule::Open && !member {
             let r = if who.counts {
                 Refusal {
-                    status: 403,
+                    status: Status::FORBIDDEN,
                     label: "not_member",
-                    code: 399,
+                    code: WarnCode::MISCELLANEOUS,
                     warning: "Only members may send group messages".into(),
                 }
             } else {
@@ -199,7 +201,7 @@ impl SessionState {
             None => format!("unverified@{}", ctx.source.addr.ip()),
         };
         if let Err(wait) = self.pager.senders.take(&sender_key, rate, burst, now) {
-            self.refuse_share_after(req, ctx, 503, ShareRefusal::SenderRate, wait);
+            self.refuse_after(req, ctx, &ShareRefusal::SenderRate, wait);
             return;
         }
         let content_type = req
@@ -256,17 +258,7 @@ impl SessionState {
             }
         }
         if self.pager.pacer.queue.len() + recipients.len() > self.settings.pager_queue {
-            metrics::counter!("focus_overload_rejections_total", "reason" => "pager_queue")
-                .increment(1);
-            let retry = self.settings.retry_after_s.to_string();
-            self.reply(
-                req,
-                ctx,
-                503,
-                "Service Unavailable",
-                None,
-                &[(HeaderName::RetryAfter, &retry)],
-            );
+            self.shed(req, ctx, Shed::PagerQueue);
             return;
         }
         let report = negative_report(req, &content_type, &who);
@@ -316,7 +308,7 @@ impl SessionState {
                 recipients: count as u32,
                 size: req.body.len() as u64,
             }));
-        self.reply(req, ctx, 202, "Accepted", None, &[]);
+        self.reply(req, ctx, Status::ACCEPTED, "Accepted", None, &[]);
         self.pump_pager(now);
     }
 
@@ -359,9 +351,9 @@ impl SessionState {
             return Ok((req.body.clone(), Vec::new()));
         }
         let bad = |warning: &str| Refusal {
-            status: 400,
+            status: Status::BAD_REQUEST,
             label: "bad_cpim",
-            code: 399,
+            code: WarnCode::MISCELLANEOUS,
             warning: warning.into(),
         };
         let mut cpim = Cpim::parse(req.body.clone(), &CPIM_LIMITS)
@@ -377,9 +369,9 @@ impl SessionState {
         if !named.is_empty() {
             if !self.settings.policy.allow_private {
                 return Err(Refusal {
-                    status: 403,
+                    status: Status::FORBIDDEN,
                     label: "private_not_allowed",
-                    code: 399,
+                    code: WarnCode::MISCELLANEOUS,
                     warning: "Private messages are not allowed in this group".into(),
                 });
             }
@@ -395,9 +387,9 @@ impl SessionState {
                     .find(|(_, p)| same_aor(&p.identity, uri) && p.real != who.aor)
                 else {
                     return Err(Refusal {
-                        status: 480,
+                        status: Status::TEMPORARILY_UNAVAILABLE,
                         label: "private_not_present",
-                        code: 399,
+                        code: WarnCode::MISCELLANEOUS,
                         warning: "A private message recipient is not in the session".into(),
                     });
                 };
@@ -408,9 +400,9 @@ impl SessionState {
             }
             if private.is_empty() {
                 return Err(Refusal {
-                    status: 480,
+                    status: Status::TEMPORARILY_UNAVAILABLE,
                     label: "private_not_present",
-                    code: 399,
+                    code: WarnCode::MISCELLANEOUS,
                     warning: "A private message recipient is not in the session".into(),
                 });
             }

@@ -27,6 +27,7 @@ use crate::sdp;
 use crate::sdp::LocalSdpState;
 use crate::session::roster::EndpointEntry;
 use crate::session::sdp_policy;
+use crate::sip::Status;
 use crate::sip::{HeaderName, Method, Response};
 use crate::sip::{NameAddr, Uri};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
@@ -389,8 +390,8 @@ impl SessionState {
         if !self.participants.contains_key(&pid) {
             return;
         }
-        match resp.status {
-            200..=299 => {
+        match Status::new(resp.status) {
+            s if s.is_success() => {
                 let Some(p) = self.participants.get_mut(&pid) else {
                     return;
                 };
@@ -423,11 +424,11 @@ impl SessionState {
                         now,
                         pid,
                         DisconnectionMethod::Failed,
-                        Some((488, "no valid SDP answer")),
+                        Some((Status::NOT_ACCEPTABLE_HERE, "no valid SDP answer")),
                     );
                 }
             }
-            481 => self.redial(now, pid),
+            Status::CALL_TRANSACTION_DOES_NOT_EXIST => self.redial(now, pid),
             status => {
                 metrics::counter!("focus_recovered_participants_total", "outcome" => "failed")
                     .increment(1);

@@ -9,6 +9,7 @@ use crate::conference_info::DisconnectionMethod;
 use crate::dialog::Dialog;
 use crate::policy::{GroupPolicy, Identity, ANONYMOUS_DOMAIN};
 use crate::sip::new_tag;
+use crate::sip::Status;
 use crate::sip::ALLOW;
 use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request};
 use crate::sip::{NameAddr, Uri};
@@ -26,11 +27,25 @@ impl SessionState {
     ) {
         let targets: Vec<&str> = req.headers.values(HeaderName::ReferTo).collect();
         let [target] = targets.as_slice() else {
-            self.reply(req, ctx, 400, "Exactly one Refer-To required", None, &[]);
+            self.reply(
+                req,
+                ctx,
+                Status::BAD_REQUEST,
+                "Exactly one Refer-To required",
+                None,
+                &[],
+            );
             return;
         };
         let Ok(target) = NameAddr::parse(target) else {
-            self.reply(req, ctx, 400, "Malformed Refer-To header", None, &[]);
+            self.reply(
+                req,
+                ctx,
+                Status::BAD_REQUEST,
+                "Malformed Refer-To header",
+                None,
+                &[],
+            );
             return;
         };
         if matches!(&target.uri.scheme, crate::sip::Scheme::Other(s) if &**s == "cid") {
@@ -38,7 +53,14 @@ impl SessionState {
             return;
         }
         if !target.uri.is_sip() {
-            self.reply(req, ctx, 400, "Refer-To must be a SIP URI", None, &[]);
+            self.reply(
+                req,
+                ctx,
+                Status::BAD_REQUEST,
+                "Refer-To must be a SIP URI",
+                None,
+                &[],
+            );
             return;
         }
         // RFC 4579 §5.3: `method=BYE` asks to remove the participant.
@@ -78,18 +100,18 @@ impl SessionState {
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
         let contact = self.contact(&ctx.source).to_string();
         let rid = if no_sub {
-            let mut w = self.writer(req, &ctx, 200, "OK");
+            let mut w = self.writer(req, &ctx, Status::OK, "OK");
             w.header(HeaderName::ReferSub, "false");
-            self.respond(ctx, 200, w.finish_empty(), None);
+            self.respond(ctx, Status::OK, w.finish_empty(), None);
             None
         } else {
             let rid = self.out.id();
             match from {
                 Some(pid) => {
                     self.referrals.open_in_dialog(rid, pid, req.cseq.seq);
-                    let mut w = self.writer(req, &ctx, 202, "Accepted");
+                    let mut w = self.writer(req, &ctx, Status::ACCEPTED, "Accepted");
                     w.header(HeaderName::Contact, &contact);
-                    self.respond(ctx, 202, w.finish_empty(), None);
+                    self.respond(ctx, Status::ACCEPTED, w.finish_empty(), None);
                 }
                 None => {
                     let tag = new_tag();
@@ -106,20 +128,20 @@ impl SessionState {
                     let mut w = MessageWriter::response_to(
                         req,
                         ctx.source.addr,
-                        202,
+                        Status::ACCEPTED,
                         "Accepted",
                         Some(&tag),
                     );
                     w.header(HeaderName::Contact, &contact);
-                    self.respond(ctx, 202, w.finish_empty(), None);
+                    self.respond(ctx, Status::ACCEPTED, w.finish_empty(), None);
                 }
             }
-            self.referral_notify(Some(rid), 100, "Trying", false);
+            self.referral_notify(Some(rid), Status::TRYING, "Trying", false);
             Some(rid)
         };
         if let Some(pid) = leaver {
             // The referrer hears the outcome before its dialog ends.
-            self.referral_notify(rid, 200, "OK", true);
+            self.referral_notify(rid, Status::OK, "OK", true);
             self.hang_up(now, pid, DisconnectionMethod::Departed, None);
             return;
         }
@@ -171,7 +193,7 @@ impl SessionState {
             self.reply(
                 req,
                 ctx,
-                421,
+                Status::EXTENSION_REQUIRED,
                 "Extension Required",
                 None,
                 &[(HeaderName::Require, "multiple-refer")],
@@ -189,7 +211,14 @@ impl SessionState {
                 resource_lists::parse(&part.body, &self.settings.amplification.lists).ok()
             });
         let Some(mut list) = list else {
-            self.reply(req, ctx, 400, "Malformed or missing URI list", None, &[]);
+            self.reply(
+                req,
+                ctx,
+                Status::BAD_REQUEST,
+                "Malformed or missing URI list",
+                None,
+                &[],
+            );
             return;
         };
         list.dedup();
@@ -235,9 +264,9 @@ impl SessionState {
             self.refuse(req, ctx, &crate::policy::Amplification::self_target());
             return;
         }
-        let mut w = self.writer(req, &ctx, 202, "Accepted");
+        let mut w = self.writer(req, &ctx, Status::ACCEPTED, "Accepted");
         w.header(HeaderName::ReferSub, "false");
-        self.respond(ctx, 202, w.finish_empty(), None);
+        self.respond(ctx, Status::ACCEPTED, w.finish_empty(), None);
         let by = self.referrer_name(from, &who);
         let requester = self.requester_aor(from, &who);
         for (uri, display, remove) in targets {
@@ -292,7 +321,13 @@ impl SessionState {
     }
 
     /// A response writer for `req` with the right To tag.
-    fn writer(&self, req: &Request, ctx: &RequestCtx, status: u16, reason: &str) -> MessageWriter {
+    fn writer(
+        &self,
+        req: &Request,
+        ctx: &RequestCtx,
+        status: Status,
+        reason: &str,
+    ) -> MessageWriter {
         let tag = req.to.tag().map(str::to_string).unwrap_or_else(new_tag);
         MessageWriter::response_to(req, ctx.source.addr, status, reason, Some(&tag))
     }
@@ -302,7 +337,7 @@ impl SessionState {
     pub(super) fn on_referral_request(&mut self, req: &Request, ctx: RequestCtx, rid: u64) {
         match req.method {
             Method::Subscribe => {
-                let mut w = self.writer(req, &ctx, 200, "OK");
+                let mut w = self.writer(req, &ctx, Status::OK, "OK");
                 let expires = req
                     .headers
                     .get(HeaderName::Expires)
@@ -310,7 +345,7 @@ impl SessionState {
                     .unwrap_or(REFER_EXPIRES)
                     .min(REFER_EXPIRES);
                 w.header_fmt(HeaderName::Expires, format_args!("{expires}"));
-                self.respond(ctx, 200, w.finish_empty(), None);
+                self.respond(ctx, Status::OK, w.finish_empty(), None);
                 if expires == 0 {
                     self.end_referral(rid);
                 }
@@ -319,7 +354,7 @@ impl SessionState {
             _ => self.reply(
                 req,
                 ctx,
-                405,
+                Status::METHOD_NOT_ALLOWED,
                 "Method Not Allowed",
                 None,
                 &[(HeaderName::Allow, ALLOW)],
@@ -332,7 +367,7 @@ impl SessionState {
     pub(super) fn referral_notify(
         &mut self,
         rid: Option<u64>,
-        status: u16,
+        status: Status,
         reason: &str,
         last: bool,
     ) {
@@ -369,8 +404,13 @@ impl SessionState {
             .named(|p| names(&p.identity, &p.real, &aor, requester));
         if let Some(pid) = pid {
             let reason = format!("removed by {by}");
-            self.hang_up(now, pid, DisconnectionMethod::Booted, Some((200, &reason)));
-            self.referral_notify(rid, 200, "OK", true);
+            self.hang_up(
+                now,
+                pid,
+                DisconnectionMethod::Booted,
+                Some((Status::OK, &reason)),
+            );
+            self.referral_notify(rid, Status::OK, "OK", true);
             return;
         }
         let calling = self
@@ -380,10 +420,15 @@ impl SessionState {
             .map(|(pid, _)| *pid);
         if let Some(pid) = calling {
             self.stop_calling(now, pid, format!("removed by {by}"));
-            self.referral_notify(rid, 200, "OK", true);
+            self.referral_notify(rid, Status::OK, "OK", true);
             return;
         }
-        self.referral_notify(rid, 481, "Call/Transaction Does Not Exist", true);
+        self.referral_notify(
+            rid,
+            Status::CALL_TRANSACTION_DOES_NOT_EXIST,
+            "Call/Transaction Does Not Exist",
+            true,
+        );
     }
 }
 

@@ -8,6 +8,7 @@ use super::outbox::{Outbox, Pending};
 use super::participants::Participants;
 use super::settings::SessionSettings;
 use crate::dialog::Dialog;
+use crate::sip::Status;
 use crate::sip::{HeaderName, Method};
 use std::collections::HashMap;
 
@@ -86,7 +87,7 @@ impl Referrals {
     pub(super) fn notify(
         &mut self,
         rid: u64,
-        (status, reason): (u16, &str),
+        (status, reason): (Status, &str),
         last: bool,
         participants: &mut Participants,
         settings: &SessionSettings,

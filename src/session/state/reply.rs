@@ -2,10 +2,10 @@
 
 use super::{Effect, RequestCtx, SessionState};
 use crate::dialog::DialogId;
-use crate::overload::ShareRefusal;
-use crate::policy::Refusal;
+use crate::overload::Shed;
 use crate::sip::new_tag;
-use crate::sip::{HeaderName, MessageWriter, Request};
+use crate::sip::{refusal_response, HeaderName, MessageWriter, Refuse, Refuser, Request};
+use crate::sip::{Status, WarnCode};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
 use bytes::Bytes;
 
@@ -13,7 +13,7 @@ impl SessionState {
     pub(super) fn respond(
         &mut self,
         ctx: RequestCtx,
-        status: u16,
+        status: Status,
         bytes: Bytes,
         ack: Option<DialogId>,
     ) {
@@ -30,9 +30,9 @@ impl SessionState {
         &mut self,
         req: &Request,
         ctx: RequestCtx,
-        status: u16,
+        status: Status,
         reason: &str,
-        warning: Option<(u16, &str)>,
+        warning: Option<(WarnCode, &str)>,
         extra: &[(HeaderName, &str)],
     ) {
         let tag = req.to.tag().map(str::to_string).unwrap_or_else(new_tag);
@@ -54,68 +54,49 @@ impl SessionState {
         self.respond(ctx, status, bytes, None);
     }
 
-    /// Answers a policy refusal with its status and Warning, and counts it.
-    pub(super) fn refuse(&mut self, req: &Request, ctx: RequestCtx, refusal: &Refusal) {
-        refusal.count();
-        tracing::info!(conference = %self.settings.conference_uri,
-            call_id = req.headers.get(HeaderName::CallId).unwrap_or(""), method = %req.method,
-            status = refusal.status, reason = refusal.label, warning = %refusal.warning, "request refused");
-        self.reply(
-            req,
-            ctx,
-            refusal.status,
-            crate::sip::reason_phrase(refusal.status),
-            Some((refusal.code, &refusal.warning)),
-            &[],
-        );
+    /// Answers a typed refusal through the one responder (status, Warning, Retry-After),
+    /// which counts it.
+    pub(super) fn refuse(&mut self, req: &Request, ctx: RequestCtx, refusal: &dyn Refuse) {
+        self.refuse_after(req, ctx, refusal, self.settings.retry_after_s);
     }
 
-    /// Answers a fair-share refusal: `status` with its Warning and a Retry-After, counted.
-    pub(super) fn refuse_share(
+    /// [`SessionState::refuse`], asking a client to retry after `retry_after_s` (its own
+    /// wait, for a sender over its rate).
+    pub(super) fn refuse_after(
         &mut self,
         req: &Request,
         ctx: RequestCtx,
-        status: u16,
-        why: ShareRefusal,
+        refusal: &dyn Refuse,
+        retry_after_s: u32,
     ) {
-        self.refuse_share_after(req, ctx, status, why, self.settings.retry_after_s);
+        let status = refusal.status();
+        if refusal.retry_later() {
+            tracing::debug!(conference = %self.settings.conference_uri,
+                source = %ctx.source.addr.ip(), status = status.code(), reason = refusal.label(),
+                "request shed");
+        } else {
+            tracing::info!(conference = %self.settings.conference_uri,
+                call_id = req.headers.get(HeaderName::CallId).unwrap_or(""), method = %req.method,
+                status = status.code(), reason = refusal.label(),
+                warning = %refusal.warning().map(|(_, w)| w).unwrap_or_default(),
+                "request refused");
+        }
+        let tag = req.to.tag().map(str::to_string).unwrap_or_else(new_tag);
+        let by = Refuser {
+            agent: &self.settings.warn_agent,
+            retry_after_s,
+        };
+        let (status, bytes) = refusal_response(req, ctx.source.addr, Some(&tag), by, refusal);
+        self.respond(ctx, status, bytes, None);
     }
 
-    pub(super) fn refuse_share_after(
-        &mut self,
-        req: &Request,
-        ctx: RequestCtx,
-        status: u16,
-        why: ShareRefusal,
-        retry_after: u32,
-    ) {
-        why.count();
-        tracing::debug!(
-            conference = %self.settings.conference_uri,
-            source = %ctx.source.addr.ip(),
-            reason = why.label(),
-            "fair share refused"
-        );
-        let retry = retry_after.to_string();
-        self.reply(
-            req,
-            ctx,
-            status,
-            crate::sip::reason_phrase(status),
-            Some((399, why.warning())),
-            &[(HeaderName::RetryAfter, &retry)],
-        );
+    /// Sheds a request the session cannot take now (`503` with Retry-After, counted).
+    pub(super) fn shed(&mut self, req: &Request, ctx: RequestCtx, why: Shed) {
+        self.refuse(req, ctx, &why);
     }
 
-    pub(super) fn reply_simple(&mut self, req: &Request, ctx: RequestCtx, status: u16) {
-        self.reply(
-            req,
-            ctx,
-            status,
-            crate::sip::reason_phrase(status),
-            None,
-            &[],
-        );
+    pub(super) fn reply_simple(&mut self, req: &Request, ctx: RequestCtx, status: Status) {
+        self.reply(req, ctx, status, status.reason(), None, &[]);
     }
 
     pub(super) fn reply_options(&mut self, req: &Request, ctx: RequestCtx) {
@@ -123,7 +104,7 @@ impl SessionState {
         self.reply(
             req,
             ctx,
-            200,
+            Status::OK,
             "OK",
             None,
             &[

@@ -7,8 +7,10 @@ use super::{Effect, RequestCtx, SessionState};
 use crate::conference_info::ConferenceInfo;
 use crate::dialog::Dialog;
 use crate::overload::ShareRefusal;
+use crate::overload::Shed;
 use crate::session::subscription::Subscription;
 use crate::sip::new_tag;
+use crate::sip::Status;
 use crate::sip::{parse_saturating, HeaderName, MessageWriter, Method, Request};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
 use std::time::{Duration, Instant};
@@ -16,7 +18,14 @@ use std::time::{Duration, Instant};
 impl SessionState {
     pub(super) fn on_subscribe(&mut self, now: Instant, req: &Request, ctx: RequestCtx) {
         let Some(event) = req.headers.get(HeaderName::Event).map(str::to_string) else {
-            self.reply(req, ctx, 400, "Missing Event header", None, &[]);
+            self.reply(
+                req,
+                ctx,
+                Status::BAD_REQUEST,
+                "Missing Event header",
+                None,
+                &[],
+            );
             return;
         };
         let package = event.split(';').next().unwrap_or("").trim();
@@ -24,7 +33,7 @@ impl SessionState {
             self.reply(
                 req,
                 ctx,
-                489,
+                Status::BAD_EVENT,
                 "Bad Event",
                 None,
                 &[(HeaderName::AllowEvents, ALLOW_EVENTS)],
@@ -41,36 +50,18 @@ impl SessionState {
             return;
         };
         if self.shutting_down {
-            let retry = self.settings.retry_after_s.to_string();
-            self.reply(
-                req,
-                ctx,
-                503,
-                "Service Unavailable",
-                None,
-                &[(HeaderName::RetryAfter, &retry)],
-            );
+            self.shed(req, ctx, Shed::Draining);
             return;
         }
         if self.package.len() >= self.settings.max_subscriptions {
-            metrics::counter!("focus_overload_rejections_total", "reason" => "subscriptions")
-                .increment(1);
-            let retry = self.settings.retry_after_s.to_string();
-            self.reply(
-                req,
-                ctx,
-                503,
-                "Service Unavailable",
-                Some((399, "Too many subscriptions to this conference")),
-                &[(HeaderName::RetryAfter, &retry)],
-            );
+            self.shed(req, ctx, Shed::Subscriptions);
             return;
         }
         // Outsiders (neither in the session nor listed) hold at most their share, so the
         // host and members can still subscribe.
         let outsider = !present && self.settings.policy.member_role(&who.aor).is_none();
         if outsider && self.package.outsiders() >= self.settings.shares.outsider_subscriptions {
-            self.refuse_share(req, ctx, 503, ShareRefusal::OutsiderSubscriptions);
+            self.refuse(req, ctx, &ShareRefusal::OutsiderSubscriptions);
             return;
         }
         let tag = new_tag();
@@ -108,7 +99,14 @@ impl SessionState {
             Some(v) => match parse_saturating(v) {
                 Some(n) => n,
                 None => {
-                    self.reply(req, ctx.clone(), 400, "Malformed Expires header", None, &[]);
+                    self.reply(
+                        req,
+                        ctx.clone(),
+                        Status::BAD_REQUEST,
+                        "Malformed Expires header",
+                        None,
+                        &[],
+                    );
                     return None;
                 }
             },
@@ -118,7 +116,7 @@ impl SessionState {
             self.reply(
                 req,
                 ctx.clone(),
-                423,
+                Status::INTERVAL_TOO_BRIEF,
                 "Interval Too Brief",
                 None,
                 &[(HeaderName::MinExpires, &min)],
@@ -130,12 +128,12 @@ impl SessionState {
 
     fn reply_subscribe_ok(&mut self, req: &Request, ctx: RequestCtx, tag: &str, expires: u32) {
         let contact = self.contact(&ctx.source).to_string();
-        let mut w = MessageWriter::response_to(req, ctx.source.addr, 200, "OK", Some(tag));
+        let mut w = MessageWriter::response_to(req, ctx.source.addr, Status::OK, "OK", Some(tag));
         w.header_fmt(HeaderName::Expires, format_args!("{expires}"));
         w.header(HeaderName::Contact, &contact);
         w.header(HeaderName::AllowEvents, ALLOW_EVENTS);
         let bytes = w.finish_empty();
-        self.respond(ctx, 200, bytes, None);
+        self.respond(ctx, Status::OK, bytes, None);
     }
 
     pub(super) fn on_subscription_request(
@@ -146,7 +144,7 @@ impl SessionState {
         sid: u64,
     ) {
         let Some(sub) = self.package.get_mut(&sid) else {
-            self.reply_simple(req, ctx, 481);
+            self.reply_simple(req, ctx, Status::CALL_TRANSACTION_DOES_NOT_EXIST);
             return;
         };
         if let Err(e) = sub.dialog.accept_remote_cseq(req) {
@@ -176,11 +174,11 @@ impl SessionState {
             }
             Method::Options => self.reply_options(req, ctx),
             // A subscription dialog has no INVITE usage to end.
-            Method::Bye => self.reply_simple(req, ctx, 481),
+            Method::Bye => self.reply_simple(req, ctx, Status::CALL_TRANSACTION_DOES_NOT_EXIST),
             _ => self.reply(
                 req,
                 ctx,
-                405,
+                Status::METHOD_NOT_ALLOWED,
                 "Method Not Allowed",
                 None,
                 &[(HeaderName::Allow, ALLOW)],

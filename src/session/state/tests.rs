@@ -156,7 +156,7 @@ impl Harness {
             match e {
                 Effect::Respond { status, bytes, .. } => out
                     .responses
-                    .push((status, String::from_utf8_lossy(&bytes).into_owned())),
+                    .push((status.code(), String::from_utf8_lossy(&bytes).into_owned())),
                 Effect::Send { token, request } => {
                     let text = String::from_utf8_lossy(&request.rest).into_owned();
                     out.sent.push(Sent {

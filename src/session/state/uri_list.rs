@@ -5,6 +5,7 @@
 
 use super::SessionState;
 use crate::body::{multipart, resource_lists};
+use crate::sip::BadRequest;
 use crate::sip::{HeaderName, Request};
 use bytes::Bytes;
 use std::time::Instant;
@@ -24,12 +25,12 @@ pub(in crate::session) struct InviteBody {
     pub invitees: Vec<resource_lists::Entry>,
 }
 
-/// Splits an INVITE body; `Err` is (status, reason) for a body that cannot be used. The list
+/// Splits an INVITE body; `Err` says why a body cannot be used. The list
 /// is deduplicated but not bounded here: the caller refuses a long one by policy.
 pub(in crate::session) fn split_invite_body(
     req: &Request,
     limits: &resource_lists::ListLimits,
-) -> Result<InviteBody, (u16, &'static str)> {
+) -> Result<InviteBody, BadRequest> {
     let wants_list = req
         .headers
         .has_token(HeaderName::Require, "recipient-list-invite");
@@ -37,7 +38,7 @@ pub(in crate::session) fn split_invite_body(
     if !crate::sip::media_type(ct).eq_ignore_ascii_case("multipart/mixed") {
         if wants_list {
             // RFC 5366 §4: the request that requires the extension must carry the list.
-            return Err((400, "Missing recipient-list body part"));
+            return Err(BadRequest("Missing recipient-list body part"));
         }
         return Ok(InviteBody {
             sdp: req.body.clone(),
@@ -45,7 +46,7 @@ pub(in crate::session) fn split_invite_body(
         });
     }
     let m = multipart::parse(ct, req.body.clone(), &multipart::MultipartLimits::default())
-        .map_err(|_| (400u16, "Malformed multipart body"))?;
+        .map_err(|_| BadRequest("Malformed multipart body"))?;
     let sdp = m
         .parts
         .iter()
@@ -57,9 +58,9 @@ pub(in crate::session) fn split_invite_body(
         let list = m
             .find_by_disposition(multipart::RECIPIENT_LIST)
             .filter(|p| p.is_content_type(resource_lists::MIME_TYPE))
-            .ok_or((400u16, "Missing recipient-list body part"))?;
+            .ok_or(BadRequest("Missing recipient-list body part"))?;
         let mut parsed = resource_lists::parse(&list.body, limits)
-            .map_err(|_| (400u16, "Malformed resource list"))?;
+            .map_err(|_| BadRequest("Malformed resource list"))?;
         parsed.dedup();
         invitees = parsed.entries;
     }
