@@ -224,4 +224,8 @@ impl crate::xdms::GroupCatalog for Supervisor {
     fn watch_xdms_health(&self, health: Arc<crate::xdms::XdmsHealth>) {
         self.set_xdms_health(health);
     }
+
+    fn watch_xdms_subscription(&self, handle: Arc<crate::xdms::SubscriptionHandle>) {
+        let _ = self.xdms_subscription.set(handle);
+    }
 }

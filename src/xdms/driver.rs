@@ -1,8 +1,11 @@
 //! The XDMS client: conditional GETs of every `[xdms]` document each `poll_s`, the answers
 //! fed to [`Documents`], a change handed to the supervisor as a new set of groups (applied like
-//! a reload), the last good copies written to the cache file.
+//! a reload), the last good copies written to the cache file. With `[xdms] subscribe`, an
+//! xcap-diff subscription (`super::follow`) wakes the loop at once for what a notice names.
 
+use super::follow::{Kick, SubscriptionHandle, Wanted};
 use super::store::{Applied, Documents};
+use super::subscriber::{Subscriber, SubscriberSettings};
 use crate::config::Config;
 use crate::http::client::{self, ClientSettings, PooledClient};
 use bytes::Bytes;
@@ -10,7 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH};
 use serde::Serialize;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +32,8 @@ pub enum XdmsError {
     Tls(String),
     #[error("xdms credentials are not a valid header value")]
     Credentials,
+    #[error("xdms.subscribe: {0:?} is not a SIP URI")]
+    Subscribe(String),
 }
 
 /// Why one fetch failed (a metric label each).
@@ -70,22 +75,47 @@ pub struct HealthState {
     pub consecutive_failures: u32,
     /// The last failure, for the operator.
     pub last_error: Option<String>,
+    /// A round succeeded, or the cache file gave documents: the groups are known.
+    pub loaded: bool,
+    /// The xcap-diff subscription is established (always false without `subscribe`).
+    pub subscribed: bool,
 }
 
-/// The client's state, shared with `/health`.
-#[derive(Debug, Default)]
-pub struct XdmsHealth(Mutex<HealthState>);
+/// The client's state, shared with `/health` and `/ready`.
+#[derive(Debug)]
+pub struct XdmsHealth {
+    state: Mutex<HealthState>,
+    /// When `/ready` stops waiting for the groups (`None`: never).
+    grace_until: Option<Instant>,
+}
 
 impl XdmsHealth {
+    /// The state of a client that started now with `ready_grace_s` = `grace` (0: none).
+    pub fn new(grace: Duration) -> XdmsHealth {
+        XdmsHealth {
+            state: Mutex::new(HealthState {
+                reachable: true,
+                ..HealthState::default()
+            }),
+            grace_until: (!grace.is_zero()).then(|| Instant::now() + grace),
+        }
+    }
+
     pub fn snapshot(&self) -> HealthState {
-        self.0
+        self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn update(&self, f: impl FnOnce(&mut HealthState)) {
-        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    /// Whether `/ready` says ready: the groups are loaded (a fetch or the cache), or the
+    /// grace ran out (the focus then serves the file's groups until the XDMS answers).
+    pub fn is_ready(&self) -> bool {
+        self.snapshot().loaded || self.grace_until.is_some_and(|g| Instant::now() >= g)
+    }
+
+    pub(super) fn update(&self, f: impl FnOnce(&mut HealthState)) {
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -107,6 +137,8 @@ pub trait GroupCatalog: Send + Sync + 'static {
     fn apply_xdms_groups(&self, groups: Vec<crate::config::GroupConfig>) -> (usize, usize);
     /// Where `/health` reads the client's state.
     fn watch_xdms_health(&self, health: Arc<XdmsHealth>);
+    /// Where the NOTIFYs of the xcap-diff subscription go.
+    fn watch_xdms_subscription(&self, handle: Arc<SubscriptionHandle>);
 }
 
 /// Starts the XDMS client for `config` (nothing when `[xdms]` is off): the cache file is read
@@ -114,6 +146,7 @@ pub trait GroupCatalog: Send + Sync + 'static {
 pub fn spawn(
     config: &Config,
     supervisor: Arc<dyn GroupCatalog>,
+    endpoint: crate::endpoint::Endpoint,
     cancel: CancellationToken,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, XdmsError> {
     let x = &config.xdms;
@@ -173,8 +206,7 @@ pub fn spawn(
         documents,
         limits: config.xml.list_limits(),
     };
-    let health = Arc::new(XdmsHealth::default());
-    health.update(|h| h.reachable = true);
+    let health = Arc::new(XdmsHealth::new(Duration::from_secs(x.ready_grace_s)));
     supervisor.watch_xdms_health(health.clone());
     let mut docs = Documents::default();
     if !x.cache.is_empty() {
@@ -186,6 +218,7 @@ pub fn spawn(
                 health.update(|h| {
                     h.documents = docs.len();
                     h.groups = groups.len();
+                    h.loaded = !docs.is_empty();
                 });
                 supervisor.apply_xdms_groups(groups);
             }
@@ -194,10 +227,75 @@ pub fn spawn(
         }
     }
     metrics::gauge!("focus_xdms_documents").set(docs.len() as f64);
+    let kick = Arc::new(Kick::default());
+    if !x.subscribe.is_empty() {
+        let subscriber = subscriber(config, &endpoint)?;
+        let handle = super::follow::start(
+            subscriber,
+            endpoint,
+            kick.clone(),
+            health.clone(),
+            cancel.clone(),
+        );
+        supervisor.watch_xdms_subscription(handle);
+    }
     let config = config.clone();
     Ok(Some(tokio::spawn(async move {
-        run(client, docs, config, supervisor, health, cancel).await
+        run(client, docs, config, supervisor, health, kick, cancel).await
     })))
+}
+
+/// The xcap-diff subscription of `config`: From the conference factory's URI, Contact the
+/// focus's address of the family and transport the subscribe URI asks for.
+fn subscriber(
+    config: &Config,
+    endpoint: &crate::endpoint::Endpoint,
+) -> Result<Subscriber, XdmsError> {
+    let x = &config.xdms;
+    let target = crate::sip::Uri::parse(&x.subscribe)
+        .ok()
+        .filter(|u| u.is_sip())
+        .ok_or_else(|| XdmsError::Subscribe(x.subscribe.clone()))?;
+    let ip = target
+        .host
+        .as_ref()
+        .and_then(crate::sip::Host::ip)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let transport = target
+        .param("transport")
+        .flatten()
+        .map(str::to_ascii_lowercase);
+    let protocol = match (
+        target.scheme == crate::sip::Scheme::Sips,
+        transport.as_deref(),
+    ) {
+        (true, _) | (_, Some("tls")) => crate::transport::Protocol::Tls,
+        (_, Some("tcp")) => crate::transport::Protocol::Tcp,
+        _ => crate::transport::Protocol::Udp,
+    };
+    let port = endpoint.transports().local_addr_for(protocol, ip).port();
+    let host = endpoint.settings().advertised.for_ip(ip).with_port(port);
+    let contact = match protocol {
+        crate::transport::Protocol::Tls => format!("<sips:{host}>"),
+        crate::transport::Protocol::Tcp => format!("<sip:{host};transport=tcp>"),
+        crate::transport::Protocol::Udp => format!("<sip:{host}>"),
+    };
+    Ok(Subscriber::new(
+        SubscriberSettings {
+            target,
+            from: format!(
+                "<sip:{}@{}>",
+                config.focus.factory_user, config.focus.domain
+            ),
+            contact,
+            documents: x.documents.clone(),
+            expires: x.subscribe_expires_s,
+            retry: Duration::from_secs(x.subscribe_retry_s),
+            root: x.root.clone(),
+            limits: config.xml.list_limits(),
+        },
+        Instant::now(),
+    ))
 }
 
 async fn run(
@@ -206,13 +304,22 @@ async fn run(
     config: Config,
     supervisor: Arc<dyn GroupCatalog>,
     health: Arc<XdmsHealth>,
+    kick: Arc<Kick>,
     cancel: CancellationToken,
 ) {
     let poll = Duration::from_secs(config.xdms.poll_s);
+    let mut wanted = Wanted::All;
     loop {
         let mut changed = false;
         let mut failure: Option<String> = None;
-        for (selector, uri) in &client.documents {
+        let round = client
+            .documents
+            .iter()
+            .filter(|(selector, _)| match &wanted {
+                Wanted::All => true,
+                Wanted::Some(set) => set.contains(selector),
+            });
+        for (selector, uri) in round {
             match client.fetch(selector, uri, &mut docs).await {
                 Ok(Applied::Changed) => changed = true,
                 Ok(Applied::Same) => {}
@@ -253,6 +360,10 @@ async fn run(
                     h.consecutive_failures = 0;
                     h.last_success_unix = Some(now);
                     h.documents = docs.len();
+                    if !h.loaded {
+                        tracing::info!(documents = docs.len(), "XDMS groups loaded");
+                    }
+                    h.loaded = true;
                 });
                 0
             }
@@ -272,7 +383,9 @@ async fn run(
         let polls = 1u32 << failures.min(MAX_BACKOFF_SHIFT);
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(poll * polls) => {}
+            _ = tokio::time::sleep(poll * polls) => wanted = Wanted::All,
+            // A notice in the xcap-diff subscription: fetch what it names now.
+            w = kick.wait() => wanted = w,
         }
     }
 }
