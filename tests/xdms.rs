@@ -289,6 +289,8 @@ fn groups_follow_a_kamailio_xdms() {
         metric(&focus, "focus_xdms_documents") == 1.0
     });
 
+    let ready = focus.admin("GET", "/ready", None);
+    assert_eq!(ready.status, 200, "the groups are loaded: {}", ready.body);
     let mut alice = user(&focus, "alice");
     let mut bob = user(&focus, "bob");
     let (status, _alice_call) = join(&mut alice, "board");
@@ -535,4 +537,55 @@ fn a_notify_from_outside_the_subscription_changes_nothing() {
         || join(&mut bob, "board").0 == 200,
     );
     assert!(xdms.gets() > gets);
+}
+
+/// No Kamailio needed: an XDMS that never answers (a closed port).
+#[test]
+fn ready_waits_for_the_groups_unless_a_cache_or_the_grace_says_otherwise() {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = |extra: &str| {
+        format!(
+            "[policy]\ntrusted_hosts = [\"127.0.0.1\"]\n\
+             [xdms]\nroot = \"http://{closed}/xcap-root\"\ndocuments = [\"{DOCUMENT}\"]\n\
+             poll_s = 1\ntimeout_ms = 500\n{extra}"
+        )
+    };
+    let ready = |focus: &Focus| {
+        let r = focus.admin("GET", "/ready", None);
+        (r.status, r.body)
+    };
+
+    // No fetch, no cache, no grace: not ready, and it says why.
+    let focus = Focus::start(&config("ready_grace_s = 0\n"));
+    let (status, body) = ready(&focus);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("xdms"), "{body}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(ready(&focus).0, 503, "still no groups");
+    drop(focus);
+
+    // A grace of 2 s: not ready at first, ready (with the file's groups) after it.
+    let focus = Focus::start(&config("ready_grace_s = 2\n"));
+    assert_eq!(ready(&focus).0, 503);
+    let took = wait_for("ready after the grace", Duration::from_secs(5), || {
+        ready(&focus).0 == 200
+    });
+    assert!(took >= Duration::from_millis(500), "ready too soon: {took:?}");
+    drop(focus);
+
+    // A cache file with the groups: ready at once, and they are served.
+    let dir = std::env::temp_dir().join(format!("cpm-focus-xdms-ready-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cache = dir.join("cache.json");
+    let entry = serde_json::json!({ DOCUMENT: { "etag": null, "body": document(&[("board", &["alice"])]) } });
+    std::fs::write(&cache, entry.to_string()).unwrap();
+    let focus = Focus::start(&config(&format!(
+        "ready_grace_s = 0\ncache = \"{}\"\n",
+        cache.display()
+    )));
+    let (status, body) = ready(&focus);
+    assert_eq!(status, 200, "the cache gave the groups: {body}");
+    let mut alice = user(&focus, "alice");
+    assert_eq!(join(&mut alice, "board").0, 200, "served from the cache");
+    let _ = std::fs::remove_dir_all(&dir);
 }
