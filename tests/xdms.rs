@@ -65,10 +65,16 @@ struct Xdms {
     child: Option<Child>,
     addr: SocketAddr,
     dir: PathBuf,
+    /// GETs need digest credentials (focus / secret, realm xdms.test).
+    auth: bool,
 }
 
 impl Xdms {
     fn start(binary: &Path) -> Xdms {
+        Xdms::launch(binary, false)
+    }
+
+    fn launch(binary: &Path, auth: bool) -> Xdms {
         static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("cpm-focus-xdms-{}-{n}", std::process::id()));
@@ -78,7 +84,7 @@ impl Xdms {
         std::fs::write(
             dir.join("version"),
             "id(int,auto) table_name(string) table_version(int) \n0:xcap:4\n\
-             0:presentity:5\n0:active_watchers:12\n0:watchers:3\n",
+             0:presentity:5\n0:active_watchers:12\n0:watchers:3\n0:subscriber:7\n",
         )
         .unwrap();
         // Those of presence (xcap-diff subscriptions; kept in memory, but checked at start).
@@ -109,6 +115,13 @@ impl Xdms {
         ] {
             std::fs::write(dir.join(table), format!("{columns}\n")).unwrap();
         }
+        // The focus's account (auth_db computes HA1 from the password).
+        std::fs::write(
+            dir.join("subscriber"),
+            "id(int,auto) username(string) domain(string) password(string) ha1(string) \
+             ha1b(string) \n1:focus:xdms.test:secret:x:x\n",
+        )
+        .unwrap();
         std::fs::write(
             dir.join("xcap"),
             "id(int,auto) username(string) domain(string) doc(string) doc_type(int) \
@@ -125,6 +138,7 @@ impl Xdms {
             child: None,
             addr,
             dir,
+            auth,
         };
         x.run(binary);
         x
@@ -147,6 +161,11 @@ impl Xdms {
                 "-A",
                 &format!("DB_URL=\"text://{}\"", self.dir.display()),
             ])
+            .args(if self.auth {
+                &["-A", "WITH_AUTH"][..]
+            } else {
+                &[][..]
+            })
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -542,7 +561,10 @@ fn a_notify_from_outside_the_subscription_changes_nothing() {
 /// No Kamailio needed: an XDMS that never answers (a closed port).
 #[test]
 fn ready_waits_for_the_groups_unless_a_cache_or_the_grace_says_otherwise() {
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let config = |extra: &str| {
         format!(
             "[policy]\ntrusted_hosts = [\"127.0.0.1\"]\n\
@@ -570,7 +592,10 @@ fn ready_waits_for_the_groups_unless_a_cache_or_the_grace_says_otherwise() {
     let took = wait_for("ready after the grace", Duration::from_secs(5), || {
         ready(&focus).0 == 200
     });
-    assert!(took >= Duration::from_millis(500), "ready too soon: {took:?}");
+    assert!(
+        took >= Duration::from_millis(500),
+        "ready too soon: {took:?}"
+    );
     drop(focus);
 
     // A cache file with the groups: ready at once, and they are served.
@@ -588,4 +613,63 @@ fn ready_waits_for_the_groups_unless_a_cache_or_the_grace_says_otherwise() {
     let mut alice = user(&focus, "alice");
     assert_eq!(join(&mut alice, "board").0, 200, "served from the cache");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_focus_answers_the_xdms_digest_challenge() {
+    let Some(binary) = tools() else { return };
+    let xdms = Xdms::launch(&binary, true);
+    assert_eq!(xdms.put(&document(&[("board", &["alice"])])), 200);
+    let focus_with = |password: &str| {
+        Focus::start(&format!(
+            "[policy]\ntrusted_hosts = [\"127.0.0.1\"]\n\
+             [xdms]\nroot = \"http://{}/xcap-root\"\ndocuments = [\"{DOCUMENT}\"]\n\
+             poll_s = {POLL_S}\ntimeout_ms = 1000\nuser = \"focus\"\npassword = \"{password}\"\n",
+            xdms.addr
+        ))
+    };
+
+    // The right password: challenged, answered with digest, the groups are read.
+    let focus = focus_with("secret");
+    wait_for("the authenticated fetch", Duration::from_secs(5), || {
+        metric(&focus, "focus_xdms_documents") == 1.0
+    });
+    let authorized = xdms.lines("XCAP authorized");
+    assert!(
+        authorized
+            .iter()
+            .any(|l| l.contains("Digest username=\"focus\"") && l.contains("qop=auth")),
+        "{authorized:#?}"
+    );
+    assert!(
+        authorized.iter().all(|l| !l.contains("secret")),
+        "the password never crosses the wire"
+    );
+    let mut alice = user(&focus, "alice");
+    assert_eq!(join(&mut alice, "board").0, 200);
+    // The nonce is reused with a growing count: later polls need no new challenge.
+    let seen = authorized.len();
+    wait_for(
+        "polls with the same nonce",
+        Duration::from_secs(4 * POLL_S),
+        || xdms.lines("XCAP authorized").len() >= seen + 2,
+    );
+    assert!(
+        xdms.lines("XCAP authorized")
+            .iter()
+            .any(|l| l.contains("nc=00000002")),
+        "{:#?}",
+        xdms.lines("XCAP authorized")
+    );
+    drop(focus);
+
+    // A wrong one: refused, counted, no groups.
+    let focus = focus_with("wrong");
+    let status = "focus_xdms_fetch_failures_total{reason=\"status\"}";
+    wait_for("the refusal is counted", Duration::from_secs(5), || {
+        metric(&focus, status) >= 1.0
+    });
+    assert_eq!(metric(&focus, "focus_xdms_documents"), 0.0);
+    let mut alice = user(&focus, "alice");
+    assert_eq!(join(&mut alice, "board").0, 404);
 }

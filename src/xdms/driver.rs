@@ -6,11 +6,12 @@
 use super::follow::{Kick, SubscriptionHandle, Wanted};
 use super::store::{Applied, Documents};
 use super::subscriber::{Subscriber, SubscriberSettings};
+use crate::auth::DigestChallenge;
 use crate::config::Config;
 use crate::http::client::{self, ClientSettings, PooledClient};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH};
+use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, WWW_AUTHENTICATE};
 use serde::Serialize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -119,10 +120,109 @@ impl XdmsHealth {
     }
 }
 
+/// How the client authenticates to the XDMS.
+enum Auth {
+    None,
+    /// `Authorization: Bearer`, sent with every request.
+    Bearer(HeaderValue),
+    /// User and password, answering the XDMS's challenge.
+    Challenged {
+        user: String,
+        password: String,
+        answer: Mutex<Answer>,
+    },
+}
+
+/// What the last challenge asked for.
+enum Answer {
+    /// Nothing yet: the first request goes without credentials.
+    Unknown,
+    /// Digest with this challenge; its nonce used so many times (the next `nc`).
+    Digest(DigestChallenge, u32),
+    /// Basic (only over https: the password is not sent in the clear).
+    Basic(HeaderValue),
+}
+
+impl Auth {
+    /// The `Authorization` value for a GET of `uri`, if any.
+    fn header(&self, uri: &hyper::Uri) -> Option<HeaderValue> {
+        match self {
+            Auth::None => None,
+            Auth::Bearer(v) => Some(v.clone()),
+            Auth::Challenged {
+                user,
+                password,
+                answer,
+            } => match &mut *answer.lock().unwrap_or_else(PoisonError::into_inner) {
+                Answer::Unknown => None,
+                Answer::Basic(v) => Some(v.clone()),
+                Answer::Digest(c, nc) => {
+                    *nc = nc.saturating_add(1);
+                    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                    let cnonce = format!("{:016x}", rand::random::<u64>());
+                    let value = c.authorization(user, password, "GET", path, *nc, &cnonce);
+                    HeaderValue::from_str(&value).ok().map(|mut v| {
+                        v.set_sensitive(true);
+                        v
+                    })
+                }
+            },
+        }
+    }
+
+    /// Learns from a `401`'s challenges; true when the request is worth sending again.
+    fn learn(&self, challenges: &[String], uri: &hyper::Uri) -> bool {
+        let Auth::Challenged {
+            user,
+            password,
+            answer,
+        } = self
+        else {
+            return false;
+        };
+        let mut answer = answer.lock().unwrap_or_else(PoisonError::into_inner);
+        // SHA-256 before MD5 (RFC 7616 §3.7: the strongest the client supports).
+        let mut digests: Vec<DigestChallenge> = challenges
+            .iter()
+            .filter_map(|c| DigestChallenge::parse(c))
+            .collect();
+        digests.sort_by_key(|c| c.algorithm != crate::auth::Algorithm::Sha256);
+        if let Some(c) = digests.into_iter().next() {
+            // A nonce the XDMS just refused is not retried (unless it says it went stale).
+            let again = match &*answer {
+                Answer::Digest(old, _) => old.nonce != c.nonce || c.stale,
+                _ => true,
+            };
+            *answer = Answer::Digest(c, 0);
+            return again;
+        }
+        let basic = challenges.iter().any(|c| {
+            c.trim_start()
+                .get(..5)
+                .is_some_and(|s| s.eq_ignore_ascii_case("basic"))
+        });
+        if basic {
+            if uri.scheme_str() != Some("https") {
+                tracing::warn!("the XDMS asks for basic authentication over plain http; the password is not sent");
+                return false;
+            }
+            let pair = format!("{user}:{password}");
+            let value = format!("Basic {}", crate::charging::base64(pair.as_bytes()));
+            let fresh = !matches!(&*answer, Answer::Basic(_));
+            if let Ok(mut v) = HeaderValue::from_str(&value) {
+                v.set_sensitive(true);
+                *answer = Answer::Basic(v);
+                return fresh;
+            }
+        }
+        false
+    }
+}
+
 /// The poll loop's fixed parts.
 struct Client {
     http: PooledClient,
-    authorization: Option<HeaderValue>,
+    auth: Auth,
     timeout: Duration,
     /// Selector and URL of every document.
     documents: Vec<(String, hyper::Uri)>,
@@ -170,27 +270,20 @@ pub fn spawn(
             .map_err(|e| XdmsError::Tls(e.to_string()))?;
         Some(tokio_rustls::TlsConnector::from(c))
     };
-    let authorization = if !x.token.is_empty() {
-        Some(format!("Bearer {}", x.token))
+    let auth = if !x.token.is_empty() {
+        let mut v = HeaderValue::from_str(&format!("Bearer {}", x.token))
+            .map_err(|_| XdmsError::Credentials)?;
+        v.set_sensitive(true);
+        Auth::Bearer(v)
     } else if !x.user.is_empty() {
-        let pair = format!("{}:{}", x.user, x.password);
-        Some(format!(
-            "Basic {}",
-            crate::charging::base64(pair.as_bytes())
-        ))
+        Auth::Challenged {
+            user: x.user.clone(),
+            password: x.password.clone(),
+            answer: Mutex::new(Answer::Unknown),
+        }
     } else {
-        None
+        Auth::None
     };
-    let authorization = authorization
-        .map(|v| {
-            HeaderValue::from_str(&v)
-                .map(|mut v| {
-                    v.set_sensitive(true);
-                    v
-                })
-                .map_err(|_| XdmsError::Credentials)
-        })
-        .transpose()?;
     let timeout = Duration::from_millis(x.timeout_ms);
     let client = Client {
         http: client::pooled(ClientSettings {
@@ -201,7 +294,7 @@ pub fn spawn(
             max_idle: 4,
             connect_timeout: timeout,
         }),
-        authorization,
+        auth,
         timeout,
         documents,
         limits: config.xml.list_limits(),
@@ -391,13 +484,46 @@ async fn run(
 }
 
 impl Client {
-    /// One conditional GET of `selector`, applied to `docs`.
+    /// One conditional GET of `selector`, applied to `docs`; sent again once when the XDMS
+    /// challenges credentials the client has.
     async fn fetch(
         &self,
         selector: &str,
         uri: &hyper::Uri,
         docs: &mut Documents,
     ) -> Result<Applied, FetchError> {
+        let mut attempt = 0;
+        let (status, etag, body) = loop {
+            attempt += 1;
+            let (status, etag, challenges, body) = self.get(selector, uri, docs).await?;
+            if status == 401 && attempt == 1 && self.auth.learn(&challenges, uri) {
+                continue;
+            }
+            break (status, etag, body);
+        };
+        match status {
+            200 => Ok(docs.apply(selector, etag, &body, &self.limits)?),
+            304 => Ok(Applied::Same),
+            404 => {
+                tracing::info!(
+                    document = selector,
+                    "XDMS document does not exist (404): its groups go"
+                );
+                Ok(docs.remove(selector))
+            }
+            other => Err(FetchError::Status(other)),
+        }
+    }
+}
+
+impl Client {
+    /// One GET: status, ETag, the `WWW-Authenticate` values and the body (bounded).
+    async fn get(
+        &self,
+        selector: &str,
+        uri: &hyper::Uri,
+        docs: &Documents,
+    ) -> Result<(u16, Option<String>, Vec<String>, Bytes), FetchError> {
         let mut request = hyper::Request::get(uri.clone()).header(ACCEPT, RLS_TYPE);
         if let Some(etag) = docs
             .etag(selector)
@@ -405,8 +531,8 @@ impl Client {
         {
             request = request.header(IF_NONE_MATCH, etag);
         }
-        if let Some(auth) = &self.authorization {
-            request = request.header(AUTHORIZATION, auth.clone());
+        if let Some(auth) = self.auth.header(uri) {
+            request = request.header(AUTHORIZATION, auth);
         }
         let request = request
             .body(Full::new(Bytes::new()))
@@ -423,6 +549,14 @@ impl Client {
                 .get(ETAG)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let challenges: Vec<String> = response
+                .headers()
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .take(8)
+                .map(str::to_owned)
+                .collect();
             // One byte over the bound is enough to refuse the document as too large.
             let limit = self.limits.max_bytes;
             let body = Limited::new(response.into_body(), limit + 1)
@@ -440,23 +574,11 @@ impl Client {
                     }
                 })?
                 .to_bytes();
-            Ok::<_, FetchError>((status, etag, body))
+            Ok::<_, FetchError>((status, etag, challenges, body))
         };
-        let (status, etag, body) = tokio::time::timeout(self.timeout, exchange)
+        tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| FetchError::Timeout(self.timeout))??;
-        match status {
-            200 => Ok(docs.apply(selector, etag, &body, &self.limits)?),
-            304 => Ok(Applied::Same),
-            404 => {
-                tracing::info!(
-                    document = selector,
-                    "XDMS document does not exist (404): its groups go"
-                );
-                Ok(docs.remove(selector))
-            }
-            other => Err(FetchError::Status(other)),
-        }
+            .map_err(|_| FetchError::Timeout(self.timeout))?
     }
 }
 

@@ -55,7 +55,7 @@ pub struct Outgoing {
 /// What the driver does.
 #[derive(Debug, Clone)]
 pub enum Action {
-    Send(Outgoing),
+    Send(Box<Outgoing>),
     /// Fetch these documents now (`None`: every document).
     Fetch(Option<Vec<String>>),
 }
@@ -186,7 +186,7 @@ impl Subscriber {
         let rest = self.finish(w, self.expires);
         let token = self.token();
         self.phase = Phase::Pending { token };
-        Action::Send(Outgoing {
+        Action::Send(Box::new(Outgoing {
             token,
             method: Method::Subscribe,
             request_uri: self.s.target.to_string(),
@@ -196,7 +196,7 @@ impl Subscriber {
                 next_hop: self.s.target.clone(),
                 flow: None,
             },
-        })
+        }))
     }
 
     /// A SUBSCRIBE in the dialog (a refresh, or `expires` 0 to end it).
@@ -207,14 +207,14 @@ impl Subscriber {
         let rest = self.finish(w, expires);
         let token = self.token();
         self.phase = Phase::Pending { token };
-        Some(Action::Send(Outgoing {
+        Some(Action::Send(Box::new(Outgoing {
             token,
             method: Method::Subscribe,
             request_uri,
             rest,
             call_id: self.call_id.clone(),
             destination,
-        }))
+        })))
     }
 
     /// Time passes: subscribe or refresh when due.
