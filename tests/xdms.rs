@@ -401,6 +401,20 @@ fn groups_follow_a_kamailio_xdms() {
         200,
         "the file's open team wins over the XDMS's members-only one"
     );
+    // The override is said once, not again at the next change of the document.
+    let wins = "the file's wins";
+    let applied = focus.log().matches("XDMS groups applied").count();
+    assert_eq!(
+        xdms.put(&document(&[
+            ("crew", &["alice", "carol", "erin"]),
+            ("team", &["alice"])
+        ])),
+        200
+    );
+    wait_for("the next change applies", limit * 2, || {
+        focus.log().matches("XDMS groups applied").count() > applied
+    });
+    assert_eq!(focus.log().matches(wins).count(), 1, "{}", focus.log());
 
     // The XDMS goes away: the last good groups are still served, the outage is visible.
     xdms.stop();
