@@ -477,16 +477,16 @@ fn an_xcap_diff_subscription_is_refreshed_and_its_notify_fetches_at_once() {
     let xdms = Xdms::start(&binary);
     assert_eq!(xdms.put(&document(&[("board", &["alice"])])), 200);
     let focus = subscribing_focus(&xdms, 4);
-    wait_for("the first fetch", Duration::from_secs(5), || {
+    wait_for("the first fetch", Duration::from_secs(10), || {
         metric(&focus, "focus_xdms_documents") == 1.0
     });
     let established = "focus_xdms_subscribes_total{outcome=\"established\"}";
     let refreshed = "focus_xdms_subscribes_total{outcome=\"refreshed\"}";
-    wait_for("the subscription", Duration::from_secs(5), || {
+    wait_for("the subscription", Duration::from_secs(10), || {
         metric(&focus, established) == 1.0
     });
     // Expires 4: refreshed every 2 s, in the dialog (the XDMS sees its own tag in To).
-    wait_for("a refresh", Duration::from_secs(6), || {
+    wait_for("a refresh", Duration::from_secs(10), || {
         metric(&focus, refreshed) >= 1.0
     });
     let subscribes = xdms.lines("SIP SUBSCRIBE");
@@ -504,9 +504,11 @@ fn an_xcap_diff_subscription_is_refreshed_and_its_notify_fetches_at_once() {
     let mut bob = user(&focus, "bob");
     assert_eq!(join(&mut bob, "board").0, 403);
     assert_eq!(xdms.put(&document(&[("board", &["alice", "bob"])])), 200);
-    let took = wait_for("bob joins after the NOTIFY", Duration::from_secs(5), || {
-        join(&mut bob, "board").0 == 200
-    });
+    let took = wait_for(
+        "bob joins after the NOTIFY",
+        Duration::from_secs(10),
+        || join(&mut bob, "board").0 == 200,
+    );
     eprintln!("bob joined {took:?} after the PUT (poll_s is 3600)");
 }
 
@@ -518,7 +520,7 @@ fn a_notify_from_outside_the_subscription_changes_nothing() {
     // No refresh during the test: every GET after the first notice is somebody's doing.
     let focus = subscribing_focus(&xdms, 3600);
     let accepted = "focus_xdms_notifies_total{outcome=\"accepted\"}";
-    wait_for("the first notice", Duration::from_secs(5), || {
+    wait_for("the first notice", Duration::from_secs(10), || {
         metric(&focus, accepted) >= 1.0
     });
     // The dialog's ids, as an eavesdropper would know them: Call-ID, the focus's tag and
@@ -540,7 +542,7 @@ fn a_notify_from_outside_the_subscription_changes_nothing() {
     // over and everything changed.
     let attacker = std::net::UdpSocket::bind("127.0.0.66:0").expect("127.0.0.66 on lo");
     attacker
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let local = attacker.local_addr().unwrap();
     let forged = format!(
@@ -566,7 +568,7 @@ fn a_notify_from_outside_the_subscription_changes_nothing() {
     assert_eq!(xdms.put(&document(&[("board", &["alice", "bob"])])), 200);
     wait_for(
         "bob joins after the real NOTIFY",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         || join(&mut bob, "board").0 == 200,
     );
     assert!(xdms.gets() > gets);
