@@ -23,8 +23,8 @@ mod nonce;
 
 pub use credentials::{line as credentials_line, Credentials, CredentialsError, Ha1};
 pub use digest::{
-    challenge, digest_realm, responses_match, Algorithm, AuthorizationError, DigestCredentials,
-    ResponseInput,
+    challenge, digest_realm, responses_match, Algorithm, AuthorizationError,
+    Challenge as DigestChallenge, DigestCredentials, ResponseInput,
 };
 pub use limiter::FailureLimiter;
 pub use nonce::{NonceCheck, NonceStore};

@@ -218,7 +218,13 @@ async fn run(
     tokio::spawn(reload_on_hangup(hangups, reloader.clone()));
     // Groups from the XDMS (cache file first): before the ready line, so a cached group is
     // joinable as soon as the focus says it is ready.
-    cpm_focus::xdms::spawn(&config, server.supervisor.clone(), cancel.clone()).context("[xdms]")?;
+    cpm_focus::xdms::spawn(
+        &config,
+        server.supervisor.clone(),
+        server.endpoint.clone(),
+        cancel.clone(),
+    )
+    .context("[xdms]")?;
     let api = Arc::new(cpm_focus::admin::AdminApi::new(
         server.supervisor.clone(),
         Some(reloader),

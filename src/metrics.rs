@@ -396,6 +396,16 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Unix time of the last round of XDMS fetches without a failure",
     ),
     (
+        "focus_xdms_subscribes_total",
+        Kind::Counter,
+        "xcap-diff SUBSCRIBEs to the XDMS that got a final answer or none, by outcome (established, refreshed, failed: the focus subscribes again after a back-off)",
+    ),
+    (
+        "focus_xdms_notifies_total",
+        Kind::Counter,
+        "NOTIFYs received, by outcome (accepted: in the xcap-diff subscription, its documents fetched at once; refused: naming that dialog but from another notifier, address or event, 481/489; no_subscription: any other NOTIFY, 481)",
+    ),
+    (
         "focus_credit_checks_total",
         Kind::Counter,
         "Online credit checks, by outcome (granted, denied, unavailable; busy: refused at once, charging.online_max_pending checks already in flight)",
@@ -823,6 +833,16 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
         "focus_xdms_fetch_failures_total",
         "reason",
         &["unreachable", "timeout", "status", "invalid"],
+    ),
+    (
+        "focus_xdms_subscribes_total",
+        "outcome",
+        &["established", "refreshed", "failed"],
+    ),
+    (
+        "focus_xdms_notifies_total",
+        "outcome",
+        &["accepted", "refused", "no_subscription"],
     ),
     (
         "focus_config_reloads_total",

@@ -240,6 +240,8 @@ pub struct Supervisor {
     running: std::sync::Mutex<Config>,
     /// The XDMS client's state, for `/health` (unset: no XDMS).
     xdms_health: std::sync::OnceLock<Arc<crate::xdms::XdmsHealth>>,
+    /// The xcap-diff subscription the NOTIFYs of its dialog go to (unset: none).
+    xdms_subscription: std::sync::OnceLock<Arc<crate::xdms::SubscriptionHandle>>,
 }
 
 impl Supervisor {
@@ -273,6 +275,7 @@ impl Supervisor {
             xdms_groups: std::sync::RwLock::new(Arc::new(Vec::new())),
             running: std::sync::Mutex::new(config.clone()),
             xdms_health: std::sync::OnceLock::new(),
+            xdms_subscription: std::sync::OnceLock::new(),
         }
     }
 
@@ -766,6 +769,21 @@ impl Supervisor {
         }
     }
 
+    /// A NOTIFY goes to the XDMS subscription when it names its dialog; any other is `481`
+    /// (RFC 6665 §4.1.3: no such subscription) and changes nothing.
+    fn route_notify(&self, incoming: IncomingRequest) {
+        let incoming = match self.xdms_subscription.get() {
+            Some(h) => match h.offer(incoming) {
+                Ok(()) => return,
+                Err(inc) => inc,
+            },
+            None => incoming,
+        };
+        metrics::counter!("focus_xdms_notifies_total", "outcome" => "no_subscription").increment(1);
+        let req = incoming.request.clone();
+        incoming.txn.reply(&req, 481);
+    }
+
     /// Graceful shutdown: refuse new sessions, end every session (BYE to participants, final
     /// NOTIFY to subscribers) and wait at most `grace` for them to finish.
     pub async fn shutdown(&self, grace: Duration) {
@@ -815,6 +833,12 @@ impl Router for Supervisor {
                 warning: "SIPS Not Allowed: a sips: Request-URI needs TLS".into(),
             };
             self.refuse(incoming, &refusal);
+            return;
+        }
+        // The focus subscribes to one event package only (xcap-diff, at the XDMS): a NOTIFY
+        // belongs to that dialog or to nothing.
+        if req.method == Method::Notify {
+            self.route_notify(incoming);
             return;
         }
         if let Some(refusal) = checks::check(&req) {

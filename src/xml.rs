@@ -108,6 +108,9 @@ pub enum Ns {
 /// An element just opened, with its namespace bindings still in scope.
 pub struct Tag<'i> {
     pub ns: Ns,
+    /// Which of the reader's extra namespaces the element is in (`ns` is then foreign): a
+    /// grammar over several vocabularies (rls-services with resource-lists entries).
+    pub extra: Option<usize>,
     start: BytesStart<'i>,
 }
 
@@ -146,6 +149,7 @@ impl Value<'_> {
 pub struct Reader<'i> {
     reader: NsReader<&'i [u8]>,
     namespace: &'static str,
+    extra: &'static [&'static str],
     max_depth: usize,
     max_elements: usize,
     depth: usize,
@@ -171,6 +175,7 @@ impl<'i> Reader<'i> {
         Reader {
             reader,
             namespace,
+            extra: &[],
             max_depth,
             max_elements,
             depth: 0,
@@ -179,9 +184,20 @@ impl<'i> Reader<'i> {
         }
     }
 
+    /// The same reader that also tells elements of the `extra` namespaces apart
+    /// ([`Tag::extra`]).
+    pub fn with_extra(mut self, extra: &'static [&'static str]) -> Reader<'i> {
+        self.extra = extra;
+        self
+    }
+
     pub fn node(&mut self) -> Result<Node<'i>, Fault> {
         loop {
             let (ns, event) = self.reader.read_resolved_event().map_err(fault)?;
+            let extra = match &ns {
+                ResolveResult::Bound(n) => self.extra.iter().position(|e| *e == n.0),
+                _ => None,
+            };
             let ns = match ns {
                 ResolveResult::Bound(n) if n.0 == self.namespace => Ns::Ours,
                 ResolveResult::Bound(n) if self.depth == 0 => Ns::Foreign(Some(quote(n.0))),
@@ -204,7 +220,7 @@ impl<'i> Reader<'i> {
                             limit: self.max_elements,
                         });
                     }
-                    return Ok(Node::Start(Tag { ns, start }));
+                    return Ok(Node::Start(Tag { ns, extra, start }));
                 }
                 Event::End(_) => {
                     self.depth = self.depth.saturating_sub(1);

@@ -264,6 +264,9 @@ impl AdminApi {
             Route::Ready => {
                 if self.supervisor.is_draining() {
                     Answer::json(503, json!({ "ready": false, "reason": "draining" }))
+                } else if self.supervisor.xdms_health().is_some_and(|x| !x.is_ready()) {
+                    // The XDMS groups are not known yet (no fetch, no cache, grace running).
+                    Answer::json(503, json!({ "ready": false, "reason": "xdms" }))
                 } else {
                     Answer::json(200, json!({ "ready": true }))
                 }

@@ -235,6 +235,101 @@ impl DigestCredentials {
     }
 }
 
+/// A `WWW-Authenticate: Digest` challenge as a client reads it (RFC 7616 §3.3; RFC 2617
+/// servers may offer no qop), for the focus's own requests (the XDMS client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub realm: String,
+    pub nonce: String,
+    pub opaque: Option<String>,
+    pub algorithm: Algorithm,
+    /// `qop` lists `auth`; without it the RFC 2069 response is computed.
+    pub qop_auth: bool,
+    pub stale: bool,
+}
+
+impl Challenge {
+    /// Reads one challenge; `None` when it is not digest, is malformed, or asks for what the
+    /// focus cannot answer (another algorithm, the `-sess` variants, only `auth-int`).
+    pub fn parse(value: &str) -> Option<Challenge> {
+        let ps = params(strip_scheme(value)?).ok()?;
+        let get = |name: &str| ps.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let algorithm = match get("algorithm") {
+            Some(a) => Algorithm::from_token(&a)?,
+            None => Algorithm::Md5,
+        };
+        let qop_auth = match get("qop") {
+            Some(q) => {
+                if !q.split(',').any(|t| t.trim().eq_ignore_ascii_case("auth")) {
+                    return None;
+                }
+                true
+            }
+            None => false,
+        };
+        Some(Challenge {
+            realm: get("realm")?,
+            nonce: get("nonce")?,
+            opaque: get("opaque"),
+            algorithm,
+            qop_auth,
+            stale: get("stale").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        })
+    }
+
+    /// The `Authorization` value answering this challenge for `method` on `uri`, the
+    /// `nc`-th use of its nonce, with the client nonce `cnonce`. The computation is the one
+    /// the focus verifies its own challenges with ([`Algorithm::response`]).
+    pub fn authorization(
+        &self,
+        user: &str,
+        password: &str,
+        method: &str,
+        uri: &str,
+        nc: u32,
+        cnonce: &str,
+    ) -> String {
+        let ha1 = self.algorithm.ha1(user, &self.realm, password);
+        let q = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut out = format!(
+            "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", algorithm={}",
+            q(user),
+            q(&self.realm),
+            q(&self.nonce),
+            q(uri),
+            self.algorithm.token()
+        );
+        if self.qop_auth {
+            let nc = format!("{nc:08x}");
+            let response = self.algorithm.response(
+                &ha1,
+                method,
+                uri,
+                &ResponseInput {
+                    nonce: &self.nonce,
+                    nc: &nc,
+                    cnonce,
+                },
+            );
+            out.push_str(&format!(
+                ", response=\"{response}\", qop=auth, nc={nc}, cnonce=\"{}\"",
+                q(cnonce)
+            ));
+        } else {
+            // RFC 2069 (kept by RFC 2617 for servers that offer no qop).
+            let ha2 = self.algorithm.hash(format!("{method}:{uri}").as_bytes());
+            let response = self
+                .algorithm
+                .hash(format!("{ha1}:{}:{ha2}", self.nonce).as_bytes());
+            out.push_str(&format!(", response=\"{response}\""));
+        }
+        if let Some(o) = &self.opaque {
+            out.push_str(&format!(", opaque=\"{}\"", q(o)));
+        }
+        out
+    }
+}
+
 /// One `WWW-Authenticate` value (RFC 7616 §3.3). The realm is checked at configuration load
 /// to need no escaping (no `"` nor `\`).
 pub fn challenge(realm: &str, nonce: &str, algorithm: Algorithm, stale: bool) -> String {
@@ -364,6 +459,41 @@ mod tests {
             ),
         ] {
             assert_eq!(DigestCredentials::parse(&value), Err(err), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_client_answer_to_a_challenge_verifies_as_the_server_checks_it() {
+        let value = challenge(REALM, NONCE, Algorithm::Sha256, false);
+        let c = Challenge::parse(&value).unwrap();
+        assert_eq!(
+            (c.algorithm, c.qop_auth, c.stale),
+            (Algorithm::Sha256, true, false)
+        );
+        let auth = c.authorization(USER, PASSWORD, "GET", URI, 1, CNONCE);
+        let parsed = DigestCredentials::parse(&auth).unwrap();
+        let ha1 = Algorithm::Sha256.ha1(USER, REALM, PASSWORD);
+        assert!(parsed.verify(&ha1, "GET"), "{auth}");
+        assert!(!parsed.verify(&Algorithm::Sha256.ha1(USER, REALM, "wrong"), "GET"));
+        // RFC 2617 without qop: H(HA1:nonce:HA2).
+        let old = Challenge::parse("Digest realm=\"r\", nonce=\"n\", opaque=\"o\"").unwrap();
+        let auth = old.authorization("u", "p", "GET", "/x", 1, "c");
+        let ha1 = Algorithm::Md5.ha1("u", "r", "p");
+        let ha2 = Algorithm::Md5.hash(b"GET:/x");
+        let want = Algorithm::Md5.hash(format!("{ha1}:n:{ha2}").as_bytes());
+        assert!(auth.contains(&format!("response=\"{want}\"")), "{auth}");
+        assert!(
+            auth.contains("opaque=\"o\"") && !auth.contains("qop"),
+            "{auth}"
+        );
+        // What cannot be answered.
+        for bad in [
+            "Basic realm=\"r\"",
+            "Digest realm=\"r\", nonce=\"n\", algorithm=MD5-sess",
+            "Digest realm=\"r\", nonce=\"n\", qop=\"auth-int\"",
+            "Digest nonce=\"n\"",
+        ] {
+            assert_eq!(Challenge::parse(bad), None, "{bad}");
         }
     }
 

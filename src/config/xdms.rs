@@ -18,9 +18,20 @@ pub struct XdmsConfig {
     pub join: JoinRule,
     /// Bearer token sent with every request (wins over `user`).
     pub token: String,
-    /// Basic credentials: user name (empty: none).
+    /// Credentials for the XDMS's challenge (HTTP digest, RFC 7616/2617; basic only when the
+    /// XDMS asks for basic over https): user name (empty: none).
     pub user: String,
     pub password: String,
+    /// A SIP URI to SUBSCRIBE with `Event: xcap-diff` (RFC 5875) for change notices; empty:
+    /// poll only.
+    pub subscribe: String,
+    /// Expires asked for the xcap-diff subscription, seconds (refreshed before it runs out).
+    pub subscribe_expires_s: u32,
+    /// First wait before subscribing again after a failure, seconds (doubles up to 64 times).
+    pub subscribe_retry_s: u64,
+    /// Seconds `/ready` waits for a first successful fetch when no cache gave groups; then
+    /// ready anyway (with the file's groups only). 0: wait for the fetch however long.
+    pub ready_grace_s: u64,
     /// Longest exchange (connect, send, read), milliseconds.
     pub timeout_ms: u64,
     /// File keeping the last good copy of every document; read at start when the XDMS is
@@ -40,6 +51,10 @@ impl Default for XdmsConfig {
             token: String::new(),
             user: String::new(),
             password: String::new(),
+            subscribe: String::new(),
+            subscribe_expires_s: 3600,
+            subscribe_retry_s: 5,
+            ready_grace_s: 30,
             timeout_ms: 5000,
             cache: String::new(),
             max_groups: 1000,
@@ -88,8 +103,23 @@ impl XdmsConfig {
         if self.max_groups == 0 {
             bad("max_groups", "must be positive".into());
         }
-        if !self.user.is_empty() && self.user.contains(':') {
-            bad("user", "must not contain ':'".into());
+        if !self.user.is_empty() && (self.user.contains(':') || self.user.contains('"')) {
+            bad("user", "must not contain ':' or '\"'".into());
+        }
+        if !self.subscribe.is_empty() {
+            match crate::sip::Uri::parse(&self.subscribe) {
+                Ok(u) if u.is_sip() && u.host.is_some() => {}
+                _ => bad(
+                    "subscribe",
+                    "must be a sip: or sips: URI with a host".into(),
+                ),
+            }
+        }
+        if self.subscribe_expires_s < 1 {
+            bad("subscribe_expires_s", "must be positive".into());
+        }
+        if self.subscribe_retry_s == 0 {
+            bad("subscribe_retry_s", "must be positive".into());
         }
         issues
     }

@@ -25,6 +25,8 @@ pub(super) struct Catalog {
     /// The URI-list service; it keeps no state beyond requests in flight, so a new one per
     /// generation is free.
     pub list_service: Arc<crate::list_service::ListService>,
+    /// XDMS groups a `[[groups]]` entry with the same URI overrides (logged once each).
+    pub shadowed: std::collections::BTreeSet<String>,
 }
 
 impl Catalog {
@@ -39,6 +41,7 @@ impl Catalog {
     ) -> Catalog {
         let template = Arc::new(Template::new(config, settings));
         let mut groups = HashMap::new();
+        let mut shadowed = std::collections::BTreeSet::new();
         let file = config.groups.iter().map(|g| (g, false));
         for (g, from_xdms) in file.chain(xdms.iter().map(|g| (g, true))) {
             let Ok(uri) = crate::sip::Uri::parse(&g.uri) else {
@@ -51,7 +54,7 @@ impl Catalog {
                 continue;
             };
             if from_xdms && groups.contains_key(&user) {
-                tracing::info!(group = %g.uri, "group defined in the configuration file and the XDMS; the file's wins");
+                shadowed.insert(g.uri.clone());
                 continue;
             }
             let mut s = template.settings(
@@ -98,6 +101,7 @@ impl Catalog {
             groups,
             adhoc,
             list_service,
+            shadowed,
         }
     }
 }
@@ -182,6 +186,10 @@ impl Supervisor {
             let mut current = self.catalog.write().unwrap_or_else(PoisonError::into_inner);
             std::mem::replace(&mut *current, next.clone())
         };
+        // Once per group when it starts being overridden, not at every rebuild.
+        for uri in next.shadowed.difference(&previous.shadowed) {
+            tracing::info!(group = %uri, "group defined in the configuration file and the XDMS; the file's wins");
+        }
         // Every session in the table started under a catalog read guard, so after the swap
         // above each one either started with `next` or is listed here.
         let sessions: Vec<(Box<str>, super::SessionEntry)> = self
@@ -223,5 +231,9 @@ impl crate::xdms::GroupCatalog for Supervisor {
 
     fn watch_xdms_health(&self, health: Arc<crate::xdms::XdmsHealth>) {
         self.set_xdms_health(health);
+    }
+
+    fn watch_xdms_subscription(&self, handle: Arc<crate::xdms::SubscriptionHandle>) {
+        let _ = self.xdms_subscription.set(handle);
     }
 }

@@ -3,7 +3,7 @@
 
 use super::rls::{self, RlsError, RlsServices};
 use crate::body::resource_lists::ListLimits;
-use crate::config::{Authority, Config, GroupConfig, MemberConfig, Role};
+use crate::config::{Authority, Config, GroupConfig, JoinRule, MediaKind, MemberConfig, Role};
 use crate::sip::{Scheme, Uri};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -158,8 +158,9 @@ impl Documents {
     }
 }
 
-/// A service as a pre-defined group: the members of its list, `[xdms] join`, everything else
-/// as a `[[groups]]` entry that names only its URI (policy defaults from `[policy]`).
+/// A service as a pre-defined group: the members of its list; what an OMA group says of its
+/// size, media and join policy, else `[xdms] join` and the defaults of a `[[groups]]` entry
+/// that names only its URI (policy defaults from `[policy]`).
 fn group(s: &rls::Service, config: &Config) -> Result<GroupConfig, &'static str> {
     let uri = Uri::parse(&s.uri).map_err(|_| "the service URI does not parse")?;
     if !(uri.scheme == Scheme::Sip || uri.scheme == Scheme::Sips) {
@@ -189,15 +190,38 @@ fn group(s: &rls::Service, config: &Config) -> Result<GroupConfig, &'static str>
             }
         }
     }
+    let join = match s.join_open {
+        Some(true) => JoinRule::Open,
+        Some(false) => JoinRule::MembersOnly,
+        None => config.xdms.join,
+    };
+    let allowed_media = s.media.as_ref().map(|tokens| {
+        let mut kinds = Vec::new();
+        for t in tokens {
+            let kind = match t.as_str() {
+                "message" | "msrp" | "chat" | "im" => Some(MediaKind::Msrp),
+                "audio" | "talk" | "poc" => Some(MediaKind::Audio),
+                _ => None,
+            };
+            match kind {
+                Some(k) if !kinds.contains(&k) => kinds.push(k),
+                Some(_) => {}
+                None => {
+                    tracing::info!(group = %s.uri, media = %t, "XDMS group medium the focus does not serve; ignored")
+                }
+            }
+        }
+        kinds
+    });
     Ok(GroupConfig {
         uri: s.uri.clone(),
         display_name: s.display_name.clone(),
         subject: String::new(),
-        join: config.xdms.join,
-        max_participants: 1000,
+        join,
+        max_participants: s.max_participants.unwrap_or(1000),
         allow_signalling_only: true,
         allow_private_messages: true,
-        allowed_media: None,
+        allowed_media,
         codecs: None,
         allow_anonymous: true,
         add: Authority::Moderators,

@@ -188,3 +188,92 @@ fn the_cache_keeps_the_good_copies_without_their_etags() {
     );
     assert!(Documents::from_cache("not json", &[], &limits()).is_empty());
 }
+
+const OMA: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<group xmlns="urn:oma:xml:xdm:group" xmlns:rl="urn:ietf:params:xml:ns:resource-lists"
+    xmlns:cr="urn:ietf:params:xml:ns:common-policy">
+  <list-service uri="sip:friends@focus.example.com">
+    <display-name>Friends &amp; co</display-name>
+    <list>
+      <rl:entry uri="sip:alice@example.com"><rl:display-name>Alice</rl:display-name></rl:entry>
+      <rl:entry uri="sip:bob@example.com"/>
+    </list>
+    <invite-members>true</invite-members>
+    <max-participant-count>7</max-participant-count>
+    <supported-media><media>message</media><media>video</media></supported-media>
+    <cr:ruleset>
+      <cr:rule id="anyone"><cr:conditions><cr:identity><cr:many/></cr:identity></cr:conditions>
+        <cr:actions><join-handling>allow</join-handling></cr:actions></cr:rule>
+    </cr:ruleset>
+  </list-service>
+  <list-service uri="sip:club@focus.example.com">
+    <list><rl:entry uri="sip:carol@example.com"/></list>
+    <cr:ruleset>
+      <cr:rule id="m"><cr:conditions><is-list-member/></cr:conditions>
+        <cr:actions><join-handling>allow</join-handling></cr:actions></cr:rule>
+      <cr:rule id="named"><cr:conditions><cr:identity><cr:one id="sip:x@y"/></cr:identity></cr:conditions>
+        <cr:actions><join-handling>allow</join-handling></cr:actions></cr:rule>
+    </cr:ruleset>
+  </list-service>
+</group>"#;
+
+#[test]
+fn the_oma_group_usage_maps_what_the_focus_supports_and_notes_the_rest() {
+    let doc = parse(OMA.as_bytes(), &limits()).unwrap();
+    let friends = &doc.services[0];
+    assert_eq!(friends.uri, "sip:friends@focus.example.com");
+    assert_eq!(friends.display_name, "Friends & co");
+    assert_eq!(
+        friends.members,
+        ["sip:alice@example.com", "sip:bob@example.com"]
+    );
+    assert_eq!(friends.max_participants, Some(7));
+    assert_eq!(friends.join_open, Some(true), "a rule for anyone");
+    assert_eq!(doc.services[1].join_open, Some(false), "a rule for members");
+    assert!(
+        doc.ignored.iter().any(|n| n.contains("invite-members")),
+        "{:?}",
+        doc.ignored
+    );
+    assert!(
+        doc.ignored.iter().any(|n| n.contains("named identities")),
+        "{:?}",
+        doc.ignored
+    );
+
+    let mut docs = Documents::default();
+    docs.apply("g", None, OMA.as_bytes(), &limits()).unwrap();
+    let groups = docs.groups(&config());
+    assert_eq!(groups[0].join, JoinRule::Open);
+    assert_eq!(groups[0].max_participants, 7);
+    assert_eq!(
+        groups[0].allowed_media,
+        Some(vec![crate::config::MediaKind::Msrp]),
+        "video is not served"
+    );
+    assert_eq!(groups[1].join, JoinRule::MembersOnly);
+    assert_eq!(groups[1].max_participants, 1000, "the default");
+    assert_eq!(groups[1].allowed_media, None);
+}
+
+#[test]
+fn an_oma_group_is_bounded_like_any_document() {
+    let l = ListLimits {
+        max_entries: 1,
+        ..limits()
+    };
+    assert!(matches!(
+        parse(OMA.as_bytes(), &l),
+        Err(RlsError::TooManyEntries(1))
+    ));
+    let no_uri = OMA.replace(" uri=\"sip:club@focus.example.com\"", "");
+    assert!(matches!(
+        parse(no_uri.as_bytes(), &limits()),
+        Err(RlsError::MissingUri("list-service"))
+    ));
+    let trailing = format!("{OMA}<x/>");
+    assert!(matches!(
+        parse(trailing.as_bytes(), &limits()),
+        Err(RlsError::Malformed(_))
+    ));
+}
