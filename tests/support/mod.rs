@@ -15,6 +15,8 @@
 //!   SEND, chunks, auto-answered incoming SENDs, reassembly, REPORTs)
 //! - `sink.rs`: group-message recipients, each on its own socket, answering every MESSAGE and
 //!   keeping one copy per transaction
+//! - `impair.rs`: a UDP relay that loses, delays, reorders and duplicates datagrams between
+//!   one agent and the focus (seeded and bounded), with rules that impair chosen datagrams
 //! - `tls.rs`: certificates made at run time and a TLS relay for the agents (SIP and MSRP
 //!   over TLS)
 //!
@@ -27,6 +29,7 @@ mod call;
 mod control;
 mod digest;
 mod focus;
+pub mod impair;
 mod msrp;
 mod refusal;
 mod sink;
@@ -44,7 +47,7 @@ pub use msrp::{cpim_text, Chat, ChatMember, Endpoint, MsrpClient, MsrpMedia, Rec
 pub use refusal::assert_refused;
 pub use sink::{Delivery, Sink};
 pub use tls::Pki;
-pub use ua::{tcp_connect_from, Notify, Origin, Rx, Ua};
+pub use ua::{tcp_connect_from, LossyStats, Notify, Origin, Rx, Ua};
 pub use watcher::Watcher;
 
 use cpm_focus::conference_info::{
