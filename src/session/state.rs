@@ -302,6 +302,7 @@ impl SessionState {
                 // RFC 6665: the referrer is gone; stop telling it.
                 self.end_referral(rid);
             }
+            Pending::ReferNotify { rid } => self.referral_answered(rid),
             Pending::Pager { report, recipient } => {
                 self.pager.answered();
                 if (200..300).contains(&resp.status) {
