@@ -24,7 +24,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use support::impair::{is_request, is_response, Counts, Dir, Impairment};
 use support::{
-    endpoint_state, metric, sipfrag, subscription_state, Call, Focus, Notify, Origin, Sink, Ua,
+    endpoint_state, metric, sipfrag, subscription_state, Call, Focus, Notify, Origin, Setup, Sink,
+    Ua,
 };
 
 /// The agents' timer T1 (the focus gets the same, below).
@@ -202,17 +203,15 @@ fn take_message(ua: &mut Ua, body: &str) {
 /// One round of a group's life with fresh agents `a{r}` (a moderator), `b{r}`, `c{r}`.
 fn round(focus: &Focus, watchers: &mut [Follower], r: u64, seed: u64) -> Vec<Ua> {
     let lossy = Impairment::LOSSY;
-    let [mut alice, mut bob, mut carol] = ["a", "b", "c"].map(|n| {
-        let ua = agent(
-            focus,
-            &format!("{n}{r}"),
-            lossy,
-            seed + 10 * r + n.len() as u64,
-        );
-        ua.answer_refreshes();
-        ua
-    });
+    let [mut alice, mut bob, mut carol, mut dan] =
+        [(0, "a"), (1, "b"), (2, "c"), (3, "d")].map(|(i, n)| {
+            let ua = agent(focus, &format!("{n}{r}"), lossy, agent_seed(seed, r, i));
+            ua.answer_refreshes();
+            ua
+        });
     let (ida, idb, idc) = (alice.aor(), bob.aor(), carol.aor());
+    // dan is called in by the focus at his (relayed) address, under that identity.
+    let idd = format!("sip:{}@127.0.0.1", dan.name);
 
     // Joins.
     let (mut a, _) = alice.join(TEAM);
@@ -259,36 +258,64 @@ fn round(focus: &Focus, watchers: &mut [Follower], r: u64, seed: u64) -> Vec<Ua>
     let br = alice.refer(&mut refer, &format!("<{idc};method=BYE>"), "");
     assert_eq!(alice.expect_final(&br).status, 202);
     carol.expect_bye(&c);
-    let mut frags = Vec::new();
-    while frags
-        .last()
-        .map(|f: &(String, String)| f.1.starts_with("terminated"))
-        != Some(true)
-    {
-        let n = alice
-            .next_sipfrag(GUARD)
-            .expect("refer NOTIFYs up to the final one");
-        frags.push((sipfrag(&n, "refer"), subscription_state(&n)));
-    }
     assert_eq!(
-        frags.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        sipfrags(&mut alice),
         ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"],
         "each refer NOTIFY once, in order"
     );
 
+    // A REFER adds dan: the focus calls him (its INVITE, his 2xx and the ACK all cross the
+    // bad network), and the referrer hears the outcome.
+    let mut refer = Call::new(TEAM);
+    let target = format!("<sip:{}@{}>", dan.name, dan.local);
+    let br = alice.refer(&mut refer, &target, "");
+    assert_eq!(alice.expect_final(&br).status, 202);
+    let inv = dan.expect_invite();
+    let end = dan.chat_end(Setup::Active);
+    let (mut d, _ack) = dan.accept(&inv, &end);
+    assert_eq!(
+        sipfrags(&mut alice),
+        ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"],
+        "each refer NOTIFY once, in order"
+    );
+    for w in watchers.iter_mut() {
+        w.until("dan connected", connected(&idd));
+    }
+
     // Leaves.
+    assert_eq!(dan.bye(&mut d).status, 200);
     assert_eq!(bob.bye(&mut b).status, 200);
     assert_eq!(alice.bye(&mut a).status, 200);
     for w in watchers.iter_mut() {
         w.until("carol removed", gone(&idc, DisconnectionMethod::Booted));
-        for id in [&ida, &idb] {
+        for id in [&ida, &idb, &idd] {
             w.until(
                 "the others departed",
                 gone(id, DisconnectionMethod::Departed),
             );
         }
     }
-    vec![alice, bob, carol]
+    vec![alice, bob, carol, dan]
+}
+
+/// The seed of agent `i` of round `r`: distinct per agent, so no two share a pattern.
+fn agent_seed(seed: u64, r: u64, i: u64) -> u64 {
+    seed.wrapping_mul(1_000).wrapping_add(100 * (r + 1) + i)
+}
+
+/// The sipfrag status lines of the refer NOTIFYs up to the one that ends the implicit
+/// subscription.
+fn sipfrags(ua: &mut Ua) -> Vec<String> {
+    let mut frags = Vec::new();
+    loop {
+        let n = ua
+            .next_sipfrag(GUARD)
+            .unwrap_or_else(|| panic!("{}: refer NOTIFYs up to the final one", ua.name));
+        frags.push(sipfrag(&n, "refer"));
+        if subscription_state(&n).starts_with("terminated") {
+            return frags;
+        }
+    }
 }
 
 #[test]
@@ -307,8 +334,16 @@ fn a_group_session_lives_its_whole_life_over_a_lossy_network() {
     ));
     let lossy = Impairment::LOSSY;
     let mut watchers = vec![
-        Follower::new(agent(&focus, "w1", lossy, seed + 1), TEAM, seed),
-        Follower::new(agent(&focus, "w2", lossy, seed + 2), TEAM, seed),
+        Follower::new(
+            agent(&focus, "w1", lossy, agent_seed(seed, 100, 1)),
+            TEAM,
+            seed,
+        ),
+        Follower::new(
+            agent(&focus, "w2", lossy, agent_seed(seed, 100, 2)),
+            TEAM,
+            seed,
+        ),
     ];
     let mut agents = Vec::new();
     for r in 0..ROUNDS {

@@ -275,8 +275,14 @@ impl Net {
             Message::Request(req) => {
                 let auto_notify =
                     req.method == Method::Notify && self.notify_status.load(Ordering::Relaxed) != 0;
+                if req.method == Method::Ack {
+                    // Our 2xx to this INVITE arrived: stop sending it again.
+                    let key = two_xx_key(req.call_id(), req.cseq.seq);
+                    self.pending.lock().unwrap().remove(&key);
+                    return false;
+                }
                 // NOTIFYs answered automatically have their own memory of answers.
-                if req.method == Method::Ack || auto_notify {
+                if auto_notify {
                     return false;
                 }
                 let key = (
@@ -393,9 +399,14 @@ impl Net {
     }
 
     /// Starts retransmitting request `text` of transaction `branch` until its final
-    /// response (any response for an INVITE), as RFC 3261 Timers A/B and E/F say.
+    /// response (any response for an INVITE), as RFC 3261 Timers A/B and E/F say; a 2xx we
+    /// sent is kept here the same way (doubling up to T2) until its ACK.
     fn track(&self, branch: &str, text: &[u8], to: Origin, invite: bool) {
-        *self.ack_to.lock().unwrap() = Some(to);
+        if text.starts_with(b"SIP/2.0 ") {
+            // A response: not a path for ACKs.
+        } else {
+            *self.ack_to.lock().unwrap() = Some(to);
+        }
         let t1 = self.t1();
         let now = Instant::now();
         self.pending.lock().unwrap().insert(
@@ -431,6 +442,11 @@ impl Net {
                 .lock()
                 .unwrap()
                 .insert(key, Some(bytes.to_vec()));
+            // RFC 3261 §13.3.1.4: a 2xx to an INVITE goes again until the ACK comes.
+            if req.method == Method::Invite && bytes.starts_with(b"SIP/2.0 2") {
+                let key = two_xx_key(req.call_id(), req.cseq.seq);
+                self.track(&key, bytes, origin, false);
+            }
         }
         self.send(origin, bytes);
     }
@@ -518,6 +534,11 @@ impl Net {
             Err(e) => self.emit(Event::Garbage(raw, format!("NOTIFY body: {e}"))),
         }
     }
+}
+
+/// The key under which a 2xx we sent to INVITE (`call_id`, `cseq`) is retransmitted.
+fn two_xx_key(call_id: &str, cseq: u32) -> String {
+    format!("2xx {call_id} {cseq}")
 }
 
 /// True for a NOTIFY of the `refer` event package (RFC 3515), with or without `;id=`.
@@ -733,7 +754,8 @@ impl Ua {
         self.relay.as_ref().expect("an agent behind a relay")
     }
 
-    /// Client transactions the agent is still retransmitting.
+    /// Client transactions (and 2xx answers awaiting their ACK) the agent is still
+    /// retransmitting.
     pub fn retransmitting(&self) -> usize {
         self.net.pending.lock().unwrap().len()
     }
