@@ -127,7 +127,7 @@ struct Net {
     acks: Mutex<HashMap<(String, u32), Vec<u8>>>,
     /// Requests received (server transactions) by (Call-ID, CSeq, method), with the last answer
     /// once the test gave one: a retransmission gets it again and never reaches the test.
-    served: Mutex<HashMap<(String, u32, String), Option<Vec<u8>>>>,
+    served: Mutex<HashMap<RequestKey, Option<Vec<u8>>>>,
     /// Where ACKs go again (the path of the agent's requests).
     ack_to: Mutex<Option<Origin>>,
     /// Answer the focus's session refreshes (re-INVITE, UPDATE) at once with 200.
@@ -136,6 +136,9 @@ struct Net {
     contact: Mutex<String>,
     lossy_stats: LossyStats,
 }
+
+/// A request of the focus by (Call-ID, CSeq number, method): its retransmissions share it.
+type RequestKey = (String, u32, String);
 
 /// A request of the agent waiting for its final response, retransmitted meanwhile.
 struct Pending {
