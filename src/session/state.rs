@@ -305,6 +305,7 @@ impl SessionState {
                 // RFC 6665: the referrer is gone; stop telling it.
                 self.end_referral(rid);
             }
+            Pending::ReferNotify { rid } => self.referral_answered(rid),
             Pending::Pager { report, recipient } => {
                 self.pager.answered();
                 if Status::new(resp.status).is_success() {

@@ -251,7 +251,7 @@ impl Ua {
                 },
             );
         }
-        self.send_raw(&text);
+        self.send_new(&b, &text, method == "INVITE");
         self.sent.insert(b.clone(), text);
         b
     }
@@ -286,7 +286,7 @@ impl Ua {
             "",
             sdp.map(|s| ("application/sdp", s)),
         );
-        self.send_raw(&text);
+        self.send_ack(&call.call_id, cseq, &text);
         self.sent.insert(b, text);
     }
 
@@ -301,7 +301,8 @@ impl Ua {
             "ACK {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\nContent-Length: 0\r\n\r\n",
             inv.ruri, inv.via, inv.from, inv.call_id, inv.cseq
         );
-        self.send_raw(&text);
+        let (call_id, cseq) = (inv.call_id.clone(), inv.cseq);
+        self.send_ack(&call_id, cseq, &text);
     }
 
     /// CANCELs the last INVITE of `call`; returns the CANCEL's branch (the INVITE's).
@@ -419,7 +420,7 @@ impl Ua {
                 )
             }
         };
-        self.send_to(rx.origin, text.as_bytes());
+        self.reply_raw(rx, text.as_bytes());
     }
 
     /// The agent's Contact header value (for answers that establish a dialog).

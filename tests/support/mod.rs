@@ -16,6 +16,8 @@
 //!   SEND, chunks, auto-answered incoming SENDs, reassembly, REPORTs)
 //! - `sink.rs`: group-message recipients, each on its own socket, answering every MESSAGE and
 //!   keeping one copy per transaction
+//! - `impair.rs`: a UDP relay that loses, delays, reorders and duplicates datagrams between
+//!   one agent and the focus (seeded and bounded), with rules that impair chosen datagrams
 //! - `skip.rs`: a missing outside tool: a loud SKIPPED line, a failure under `CI`
 //! - `tls.rs`: certificates made at run time and a TLS relay for the agents (SIP and MSRP
 //!   over TLS)
@@ -30,6 +32,7 @@ mod control;
 mod credit;
 mod digest;
 mod focus;
+pub mod impair;
 mod msrp;
 mod refusal;
 mod sink;
@@ -50,7 +53,7 @@ pub use refusal::assert_refused;
 pub use sink::{Delivery, Sink};
 pub use skip::skip;
 pub use tls::Pki;
-pub use ua::{tcp_connect_from, Notify, Origin, Rx, Ua};
+pub use ua::{tcp_connect_from, LossyStats, Notify, Origin, Rx, Ua};
 pub use watcher::Watcher;
 
 use cpm_focus::conference_info::{

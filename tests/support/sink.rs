@@ -3,6 +3,7 @@
 //! can count deliveries exactly. Retransmissions get the same answer again and are counted
 //! apart; anything but MESSAGE is answered 405.
 
+use super::impair::{Impairment, Relay};
 use super::ua::response_text;
 use bytes::Bytes;
 use cpm_focus::sip::{parse, Framing, HeaderName, Message, Method, ParseLimits, Request};
@@ -53,6 +54,9 @@ pub struct Sink {
     pub name: String,
     pub addr: SocketAddr,
     shared: Arc<Shared>,
+    /// The impairment relay in front of the sink (see [`Sink::impaired`]): its URI names the
+    /// relay's focus side.
+    pub relay: Option<Relay>,
 }
 
 impl Sink {
@@ -77,12 +81,22 @@ impl Sink {
             name: name.to_string(),
             addr,
             shared,
+            relay: None,
         }
+    }
+
+    /// A sink the focus reaches through an impairment relay seeded with `seed` (made before
+    /// the focus starts: its URI goes into the group's configuration).
+    pub fn impaired(name: &str, impairment: Impairment, seed: u64) -> Sink {
+        let mut sink = Sink::start(name);
+        sink.relay = Some(Relay::learning(sink.addr, impairment, seed));
+        sink
     }
 
     /// Where the focus reaches it (the member URI to configure or list).
     pub fn uri(&self) -> String {
-        format!("sip:{}@{}", self.name, self.addr)
+        let at = self.relay.as_ref().map_or(self.addr, |r| r.focus_side);
+        format!("sip:{}@{at}", self.name)
     }
 
     /// Its address of record as the focus names it (no port).

@@ -4,6 +4,7 @@
 //! deadline.
 
 use super::call::SentInvite;
+use super::impair::{Impairment, Relay};
 use super::{Focus, WAIT};
 use bytes::{Bytes, BytesMut};
 use cpm_focus::conference_info::{self, ConferenceInfo};
@@ -13,7 +14,7 @@ use cpm_focus::sip::{
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -111,6 +112,58 @@ struct Net {
     answered: Mutex<HashMap<(String, u32), u16>>,
     stop: AtomicBool,
     tx: Mutex<mpsc::Sender<Event>>,
+    /// RFC 3261 agent behaviour for a lossy path (see [`Ua::udp_impaired`]); off by default,
+    /// because other tests watch the focus's retransmissions themselves.
+    lossy: AtomicBool,
+    /// The agent's timer T1, in milliseconds (T2 is 8 x T1, timeouts 64 x T1, as in RFC 3261).
+    t1_ms: AtomicU64,
+    /// Client transactions being retransmitted (Timer A / Timer E), by branch.
+    pending: Mutex<HashMap<String, Pending>>,
+    /// Client transactions whose final response reached the test, by (branch, CSeq method):
+    /// later copies are retransmissions.
+    finals: Mutex<HashSet<(String, String)>>,
+    /// The ACK sent for each INVITE, by (Call-ID, CSeq): sent again for every retransmitted
+    /// final response (RFC 3261 §13.2.2.4 for a 2xx, §17.1.1.2 for the others).
+    acks: Mutex<HashMap<(String, u32), Vec<u8>>>,
+    /// Requests received (server transactions) by (Call-ID, CSeq, method), with the last answer
+    /// once the test gave one: a retransmission gets it again and never reaches the test.
+    served: Mutex<HashMap<RequestKey, Option<Vec<u8>>>>,
+    /// Where ACKs go again (the path of the agent's requests).
+    ack_to: Mutex<Option<Origin>>,
+    /// Answer the focus's session refreshes (re-INVITE, UPDATE) at once with 200.
+    auto_refresh: AtomicBool,
+    /// The agent's Contact URI, for those answers.
+    contact: Mutex<String>,
+    lossy_stats: LossyStats,
+}
+
+/// A request of the focus by (Call-ID, CSeq number, method): its retransmissions share it.
+type RequestKey = (String, u32, String);
+
+/// A request of the agent waiting for its final response, retransmitted meanwhile.
+struct Pending {
+    text: Vec<u8>,
+    to: Origin,
+    invite: bool,
+    interval: Duration,
+    next: Instant,
+    give_up: Instant,
+}
+
+/// What the agent's RFC 3261 behaviour did over the lossy path.
+#[derive(Debug, Default)]
+pub struct LossyStats {
+    /// Requests the agent sent again (Timer A / Timer E).
+    pub retransmitted: AtomicUsize,
+    /// Final responses that came again and were absorbed.
+    pub repeated_finals: AtomicUsize,
+    /// ACKs sent again for a repeated final response to an INVITE.
+    pub repeated_acks: AtomicUsize,
+    /// Requests of the focus that came again and were answered again (or absorbed while the
+    /// test had not answered yet).
+    pub repeated_requests: AtomicUsize,
+    /// Session refreshes of the focus answered automatically ([`Ua::answer_refreshes`]).
+    pub refreshes: AtomicUsize,
 }
 
 impl Net {
@@ -199,6 +252,9 @@ impl Net {
                 return;
             }
         };
+        if self.lossy.load(Ordering::Relaxed) && self.absorb(&msg, origin) {
+            return;
+        }
         if let Message::Request(req) = &msg {
             let status = self.notify_status.load(Ordering::Relaxed);
             if req.method == Method::Notify && status != 0 {
@@ -212,6 +268,222 @@ impl Net {
             origin,
             at,
         }));
+    }
+
+    /// Lossy-path agent behaviour for a received message; true when it is a retransmission
+    /// dealt with here (the test never sees it).
+    fn absorb(&self, msg: &Message, origin: Origin) -> bool {
+        match msg {
+            Message::Response(r) => self.absorb_response(r),
+            Message::Request(req) => {
+                let auto_notify =
+                    req.method == Method::Notify && self.notify_status.load(Ordering::Relaxed) != 0;
+                if req.method == Method::Ack {
+                    // Our 2xx to this INVITE arrived: stop sending it again.
+                    let key = two_xx_key(req.call_id(), req.cseq.seq);
+                    self.pending.lock().unwrap().remove(&key);
+                    return false;
+                }
+                // NOTIFYs answered automatically have their own memory of answers.
+                if auto_notify {
+                    return false;
+                }
+                let key = (
+                    req.call_id().to_string(),
+                    req.cseq.seq,
+                    req.method.to_string(),
+                );
+                let mut served = self.served.lock().unwrap();
+                match served.get(&key) {
+                    None => {
+                        served.insert(key, None);
+                        drop(served);
+                        self.answer_refresh(req, origin)
+                    }
+                    Some(answer) => {
+                        let answer = answer.clone();
+                        drop(served);
+                        self.lossy_stats
+                            .repeated_requests
+                            .fetch_add(1, Ordering::Relaxed);
+                        if let Some(a) = answer {
+                            self.send(origin, &a);
+                        }
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    /// A session refresh of the focus (an UPDATE, or a re-INVITE: an INVITE inside a
+    /// dialog) answered 200 at once when the test asked for it; true when answered.
+    fn answer_refresh(&self, req: &Request, origin: Origin) -> bool {
+        let refresh = match req.method {
+            Method::Update => true,
+            Method::Invite => req.to.tag().is_some(),
+            _ => false,
+        };
+        if !refresh || !self.auto_refresh.load(Ordering::Relaxed) {
+            return false;
+        }
+        let contact = format!("Contact: <{}>\r\n", self.contact.lock().unwrap());
+        let mut text = response_text(req, 200, "OK", None, &contact);
+        if req.method == Method::Invite {
+            let head = text
+                .strip_suffix("Content-Length: 0\r\n\r\n")
+                .unwrap_or(&text);
+            let sdp = super::AUDIO_OFFER;
+            text = format!(
+                "{head}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                sdp.len()
+            );
+        }
+        self.lossy_stats.refreshes.fetch_add(1, Ordering::Relaxed);
+        self.reply(req, origin, text.as_bytes());
+        true
+    }
+
+    fn absorb_response(&self, r: &Response) -> bool {
+        let branch = r.branch().unwrap_or("").to_string();
+        {
+            let mut pending = self.pending.lock().unwrap();
+            if let Some(p) = pending.get_mut(&branch) {
+                if p.invite || r.status >= 200 {
+                    pending.remove(&branch);
+                } else {
+                    // RFC 3261 §17.1.2.2: after a provisional, retransmit every T2.
+                    p.interval = self.t1() * 8;
+                }
+            }
+        }
+        if r.status < 200 {
+            return false;
+        }
+        let first = self
+            .finals
+            .lock()
+            .unwrap()
+            .insert((branch, r.cseq.method.to_string()));
+        if first {
+            return false;
+        }
+        self.lossy_stats
+            .repeated_finals
+            .fetch_add(1, Ordering::Relaxed);
+        if r.cseq.method == Method::Invite {
+            let ack = self
+                .acks
+                .lock()
+                .unwrap()
+                .get(&(r.call_id().to_string(), r.cseq.seq))
+                .cloned();
+            if let Some(ack) = ack {
+                self.lossy_stats
+                    .repeated_acks
+                    .fetch_add(1, Ordering::Relaxed);
+                self.send_any(&ack);
+            }
+        }
+        true
+    }
+
+    fn t1(&self) -> Duration {
+        Duration::from_millis(self.t1_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sends to the focus over the path requests take (the first pending one's, or UDP to
+    /// the address the ACK was recorded for).
+    fn send_any(&self, bytes: &[u8]) {
+        let to = *self.ack_to.lock().unwrap();
+        if let Some(to) = to {
+            self.send(to, bytes);
+        }
+    }
+
+    /// Starts retransmitting request `text` of transaction `branch` until its final
+    /// response (any response for an INVITE), as RFC 3261 Timers A/B and E/F say; a 2xx we
+    /// sent is kept here the same way (doubling up to T2) until its ACK.
+    fn track(&self, branch: &str, text: &[u8], to: Origin, invite: bool) {
+        if text.starts_with(b"SIP/2.0 ") {
+            // A response: not a path for ACKs.
+        } else {
+            *self.ack_to.lock().unwrap() = Some(to);
+        }
+        let t1 = self.t1();
+        let now = Instant::now();
+        self.pending.lock().unwrap().insert(
+            branch.to_string(),
+            Pending {
+                text: text.to_vec(),
+                to,
+                invite,
+                interval: t1,
+                next: now + t1,
+                give_up: now + t1 * 64,
+            },
+        );
+    }
+
+    /// Remembers the ACK of an INVITE, for repeated final responses.
+    fn record_ack(&self, call_id: &str, cseq: u32, text: &[u8]) {
+        self.acks
+            .lock()
+            .unwrap()
+            .insert((call_id.to_string(), cseq), text.to_vec());
+    }
+
+    /// Sends an answer to a request of the focus and remembers it for its retransmissions.
+    fn reply(&self, req: &Request, origin: Origin, bytes: &[u8]) {
+        if self.lossy.load(Ordering::Relaxed) {
+            let key = (
+                req.call_id().to_string(),
+                req.cseq.seq,
+                req.method.to_string(),
+            );
+            self.served
+                .lock()
+                .unwrap()
+                .insert(key, Some(bytes.to_vec()));
+            // RFC 3261 §13.3.1.4: a 2xx to an INVITE goes again until the ACK comes.
+            if req.method == Method::Invite && bytes.starts_with(b"SIP/2.0 2") {
+                let key = two_xx_key(req.call_id(), req.cseq.seq);
+                self.track(&key, bytes, origin, false);
+            }
+        }
+        self.send(origin, bytes);
+    }
+
+    /// The retransmission timers of the agent's client transactions.
+    fn retransmitter(&self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let t2 = self.t1() * 8;
+            let mut due = Vec::new();
+            self.pending.lock().unwrap().retain(|_, p| {
+                if now >= p.give_up {
+                    return false;
+                }
+                if now >= p.next {
+                    due.push((p.to, p.text.clone()));
+                    p.interval = if p.invite {
+                        p.interval * 2
+                    } else {
+                        (p.interval * 2).min(t2)
+                    };
+                    p.next = now + p.interval;
+                }
+                true
+            });
+            for (to, text) in due {
+                self.lossy_stats
+                    .retransmitted
+                    .fetch_add(1, Ordering::Relaxed);
+                self.send(to, &text);
+            }
+            // A timer wheel with a 5 ms tick: far finer than T1.
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn answer_notify(&self, req: &Request, raw: Bytes, origin: Origin, at: Instant, status: u16) {
@@ -265,6 +537,11 @@ impl Net {
             Err(e) => self.emit(Event::Garbage(raw, format!("NOTIFY body: {e}"))),
         }
     }
+}
+
+/// The key under which a 2xx we sent to INVITE (`call_id`, `cseq`) is retransmitted.
+fn two_xx_key(call_id: &str, cseq: u32) -> String {
+    format!("2xx {call_id} {cseq}")
 }
 
 /// True for a NOTIFY of the `refer` event package (RFC 3515), with or without `;id=`.
@@ -341,6 +618,8 @@ pub struct Ua {
     pub(super) invites: HashMap<String, SentInvite>,
     /// Every request sent, by branch, as text (for retransmissions).
     pub(super) sent: HashMap<String, String>,
+    /// The impairment relay the agent talks through (see [`Ua::udp_impaired`]).
+    pub relay: Option<Relay>,
 }
 
 impl Ua {
@@ -354,6 +633,16 @@ impl Ua {
             answered: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             tx: Mutex::new(tx),
+            lossy: AtomicBool::new(false),
+            t1_ms: AtomicU64::new(500),
+            pending: Mutex::new(HashMap::new()),
+            finals: Mutex::new(HashSet::new()),
+            acks: Mutex::new(HashMap::new()),
+            ack_to: Mutex::new(None),
+            auto_refresh: AtomicBool::new(false),
+            contact: Mutex::new(String::new()),
+            served: Mutex::new(HashMap::new()),
+            lossy_stats: LossyStats::default(),
         });
         let ua = Ua {
             name: name.to_string(),
@@ -378,6 +667,7 @@ impl Ua {
             provisionals: Vec::new(),
             invites: HashMap::new(),
             sent: HashMap::new(),
+            relay: None,
         };
         (ua, net)
     }
@@ -423,6 +713,70 @@ impl Ua {
             }
         });
         ua
+    }
+
+    /// An agent on UDP behind an impairment [`Relay`] seeded with `seed`, behaving as an
+    /// RFC 3261 agent must on a lossy path: it retransmits its requests (Timers A and E, with
+    /// timer T1 `t1`), sends the ACK again for every repeated final response to its INVITE,
+    /// answers a repeated request of the focus with the same answer, and hands the test each
+    /// message once.
+    pub fn udp_impaired(
+        focus: &Focus,
+        name: &str,
+        impairment: Impairment,
+        seed: u64,
+        t1: Duration,
+    ) -> Ua {
+        let mut ua = Ua::udp(focus, name);
+        let relay = Relay::start(ua.local, focus.sip_udp, impairment, seed);
+        ua.primary = Origin::Udp(relay.agent_side);
+        ua.local = relay.focus_side;
+        ua.relay = Some(relay);
+        ua.net.t1_ms.store(t1.as_millis() as u64, Ordering::Relaxed);
+        ua.net.lossy.store(true, Ordering::Relaxed);
+        let net = ua.net.clone();
+        std::thread::spawn(move || net.retransmitter());
+        ua
+    }
+
+    /// Answer the focus's session refreshes (re-INVITE and UPDATE inside a dialog) with 200
+    /// at once, from the reader thread: a test busy with other agents cannot hold them up
+    /// (counted in [`LossyStats::refreshes`]).
+    pub fn answer_refreshes(&self) {
+        *self.net.contact.lock().unwrap() = self.contact_uri();
+        self.net.auto_refresh.store(true, Ordering::Relaxed);
+    }
+
+    /// What the agent's lossy-path behaviour did so far (see [`Ua::udp_impaired`]).
+    pub fn lossy_stats(&self) -> &LossyStats {
+        &self.net.lossy_stats
+    }
+
+    /// The agent's relay (panics for an agent without one).
+    pub fn relay(&self) -> &Relay {
+        self.relay.as_ref().expect("an agent behind a relay")
+    }
+
+    /// Client transactions (and 2xx answers awaiting their ACK) the agent is still
+    /// retransmitting.
+    pub fn retransmitting(&self) -> usize {
+        self.net.pending.lock().unwrap().len()
+    }
+
+    /// Sends request `text` of a new client transaction `branch` to the focus; on a lossy path
+    /// it is retransmitted until answered.
+    pub(super) fn send_new(&self, branch: &str, text: &str, invite: bool) {
+        if self.net.lossy.load(Ordering::Relaxed) {
+            self.net
+                .track(branch, text.as_bytes(), self.primary, invite);
+        }
+        self.send_raw(text);
+    }
+
+    /// Sends the ACK of INVITE (`call_id`, `cseq`), remembered for repeated finals.
+    pub(super) fn send_ack(&self, call_id: &str, cseq: u32, text: &str) {
+        self.net.record_ack(call_id, cseq, text.as_bytes());
+        self.send_raw(text);
     }
 
     /// An agent on one TCP connection to the focus (which reuses it for its requests).
@@ -502,6 +856,12 @@ impl Ua {
     /// Sends text to the focus on the primary transport.
     pub fn send_raw(&self, text: &str) {
         self.net.send(self.primary, text.as_bytes());
+    }
+
+    /// Answers request `rx` with `bytes` (remembered for its retransmissions).
+    pub(super) fn reply_raw(&self, rx: &Rx, bytes: &[u8]) {
+        let req = rx.request().expect("an answer to a request");
+        self.net.reply(req, rx.origin, bytes);
     }
 
     /// Sends bytes to where `origin` names.
@@ -660,7 +1020,7 @@ impl Ua {
     pub fn respond(&self, rx: &Rx, status: u16) {
         let req = rx.request().expect("respond to a request");
         let text = response_text(req, status, cpm_focus::sip::reason_phrase(status), None, "");
-        self.net.send(rx.origin, text.as_bytes());
+        self.net.reply(req, rx.origin, text.as_bytes());
     }
 
     /// The next NOTIFY answered (in arrival order).

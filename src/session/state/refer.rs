@@ -383,6 +383,17 @@ impl SessionState {
         );
     }
 
+    /// The referrer answered a referral NOTIFY: the next one, if any, goes.
+    pub(super) fn referral_answered(&mut self, rid: u64) {
+        self.referrals.answered(
+            rid,
+            &mut self.participants,
+            &self.settings,
+            &mut self.dialogs,
+            &mut self.out,
+        );
+    }
+
     /// Forgets a referral (and its own dialog).
     pub(super) fn end_referral(&mut self, rid: u64) {
         self.referrals.end(rid, &mut self.dialogs, &mut self.out);

@@ -1,6 +1,8 @@
 //! REFER implicit subscriptions (RFC 3515 §2.4.4): where each referral's `message/sipfrag`
 //! NOTIFYs travel, and those NOTIFYs. A referral in a dialog of its own registers that
-//! dialog here and gives it back when it ends.
+//! dialog here and gives it back when it ends. A referral has at most one NOTIFY in flight:
+//! the next waits for its final response, so over a lossy path the referrer still learns the
+//! progress in order and nothing follows the NOTIFY that ends the subscription.
 
 use super::dialogs::{Dialogs, Owner};
 use super::effects::{Effect, OutgoingSpec};
@@ -10,7 +12,7 @@ use super::settings::SessionSettings;
 use crate::dialog::Dialog;
 use crate::sip::Status;
 use crate::sip::{HeaderName, Method};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// How long a REFER's implicit subscription lives at most (it ends with the final sipfrag).
 pub(super) const REFER_EXPIRES: u32 = 60;
@@ -20,6 +22,21 @@ pub(in crate::session) struct Referral {
     pub via: ReferVia,
     /// `refer`, or `refer;id=<CSeq>` inside an INVITE dialog.
     pub event: String,
+    /// A NOTIFY of this referral awaits its final response.
+    in_flight: bool,
+    /// Sipfrags (status, reason, last) waiting for it, in order.
+    queued: VecDeque<(u16, String, bool)>,
+}
+
+impl Referral {
+    fn new(via: ReferVia, event: String) -> Referral {
+        Referral {
+            via,
+            event,
+            in_flight: false,
+            queued: VecDeque::new(),
+        }
+    }
 }
 
 /// Where a referral's NOTIFYs travel.
@@ -48,10 +65,7 @@ impl Referrals {
     /// A referral told inside participant `pid`'s INVITE dialog (the REFER's CSeq `cseq`
     /// names it, RFC 3515 §2.4.6).
     pub(super) fn open_in_dialog(&mut self, rid: u64, pid: u64, cseq: u32) {
-        let referral = Referral {
-            via: ReferVia::Participant(pid),
-            event: format!("refer;id={cseq}"),
-        };
+        let referral = Referral::new(ReferVia::Participant(pid), format!("refer;id={cseq}"));
         self.map.insert(rid, referral);
     }
 
@@ -64,10 +78,7 @@ impl Referrals {
         out: &mut Outbox,
     ) {
         dialogs.register(&dialog.id, Owner::Referral(rid), out);
-        let referral = Referral {
-            via: ReferVia::Own(Box::new(dialog)),
-            event: "refer".into(),
-        };
+        let referral = Referral::new(ReferVia::Own(Box::new(dialog)), "refer".into());
         self.map.insert(rid, referral);
     }
 
@@ -80,9 +91,36 @@ impl Referrals {
         }
     }
 
-    /// Sends a referral NOTIFY with `SIP/2.0 <status> <reason>` (RFC 3515 §2.4.5);
-    /// `last` terminates the implicit subscription. A referral whose referrer's dialog is
-    /// gone is forgotten.
+    /// The referrer answered the referral's NOTIFY in flight (finally, not with 481): the
+    /// next queued one goes.
+    pub(super) fn answered(
+        &mut self,
+        rid: u64,
+        participants: &mut Participants,
+        settings: &SessionSettings,
+        dialogs: &mut Dialogs,
+        out: &mut Outbox,
+    ) {
+        let Some(r) = self.map.get_mut(&rid) else {
+            return;
+        };
+        r.in_flight = false;
+        if let Some((status, reason, last)) = r.queued.pop_front() {
+            self.notify(
+                rid,
+                (status, &reason),
+                last,
+                participants,
+                settings,
+                dialogs,
+                out,
+            );
+        }
+    }
+
+    /// Sends a referral NOTIFY with `SIP/2.0 <status> <reason>` (RFC 3515 §2.4.5), or
+    /// queues it behind the one in flight; `last` terminates the implicit subscription. A
+    /// referral whose referrer's dialog is gone is forgotten.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn notify(
         &mut self,
@@ -97,6 +135,10 @@ impl Referrals {
         let Some(r) = self.map.get_mut(&rid) else {
             return;
         };
+        if r.in_flight {
+            r.queued.push_back((status, reason.to_string(), last));
+            return;
+        }
         let dialog = match &mut r.via {
             ReferVia::Own(d) => Some(&mut **d),
             ReferVia::Participant(pid) => participants.get_mut(pid).map(|p| &mut p.dialog),
@@ -139,6 +181,7 @@ impl Referrals {
             token,
             request: Box::new(spec),
         });
+        r.in_flight = true;
         if last {
             self.end(rid, dialogs, out);
         }

@@ -944,6 +944,8 @@ fn refer_add_dials_out_and_reports_progress() {
         .unwrap();
     assert_eq!(notify.header("Event"), Some("refer"));
     assert_eq!(sipfrag(notify), "SIP/2.0 100 Trying");
+    // The referrer answers each refer NOTIFY: the next waits for it.
+    let trying = notify.token;
     let invite = out
         .sent
         .iter()
@@ -977,8 +979,10 @@ fn refer_add_dials_out_and_reports_progress() {
         Some("sip:host@example.com")
     );
     // Ringing, then answered.
+    h.respond_to(trying, 200, "", "");
     let out = h.respond_to(invite.token, 180, "", "");
     assert_eq!(sipfrag(&out.sent[0]), "SIP/2.0 180 X");
+    h.respond_to(out.sent[0].token, 200, "", "");
     assert_eq!(
         user(&h).endpoints[0].status,
         Some(ci::EndpointStatus::Alerting)
@@ -1042,6 +1046,13 @@ fn refer_add_to_a_busy_target_is_reported() {
         .iter()
         .find(|s| s.method == Method::Invite)
         .unwrap();
+    // The referrer answers the 100 Trying NOTIFY: the outcome waits for it.
+    let trying = out
+        .sent
+        .iter()
+        .find(|s| s.method == Method::Notify)
+        .unwrap();
+    h.respond_to(trying.token, 200, "", "");
     let out = h.respond_to(invite.token, 486, "", "");
     let done = out
         .sent
@@ -1100,6 +1111,7 @@ fn refer_bye_removes_a_participant() {
     assert!(bye
         .text
         .contains("Reason: SIP;cause=200;text=\"removed by sip:host@example.com\""));
+    let out = answer_trying(&mut h, &out);
     let last = out
         .sent
         .iter()
@@ -1128,12 +1140,66 @@ fn refer_bye_removes_a_participant() {
         "Refer-To: <sip:nobody@example.com;method=BYE>\r\n",
         "",
     ));
+    let out = answer_trying(&mut h, &out);
     let last = out
         .sent
         .iter()
         .rfind(|s| s.method == Method::Notify)
         .unwrap();
     assert_eq!(sipfrag(last), "SIP/2.0 481 Call/Transaction Does Not Exist");
+}
+
+#[test]
+fn a_refer_notify_waits_for_the_answer_to_the_one_before() {
+    // Over a lossy path the 100 Trying may still be retransmitted when the outcome is known:
+    // sent at once, the terminating NOTIFY would overtake it.
+    let mut h = Harness::with_members();
+    h.join("alice");
+    let out = h.send(&request(
+        "REFER",
+        "host",
+        "r1",
+        1,
+        None,
+        "Refer-To: <sip:alice@example.com;method=BYE>\r\n",
+        "",
+    ));
+    let notifies: Vec<&Sent> = out
+        .sent
+        .iter()
+        .filter(|s| s.method == Method::Notify)
+        .collect();
+    assert_eq!(notifies.len(), 1, "one refer NOTIFY in flight");
+    assert_eq!(sipfrag(notifies[0]), "SIP/2.0 100 Trying");
+    let out = h.respond_to(notifies[0].token, 200, "", "");
+    let last: Vec<&Sent> = out
+        .sent
+        .iter()
+        .filter(|s| s.method == Method::Notify)
+        .collect();
+    assert_eq!(last.len(), 1);
+    assert_eq!(sipfrag(last[0]), "SIP/2.0 200 OK");
+    assert_eq!(
+        last[0].header("Subscription-State"),
+        Some("terminated;reason=noresource")
+    );
+    let out = h.respond_to(last[0].token, 200, "", "");
+    assert!(
+        out.sent.iter().all(|s| s.method != Method::Notify),
+        "nothing after the terminating NOTIFY"
+    );
+}
+
+/// The referrer answers the 100 Trying refer NOTIFY in `out` (the next refer NOTIFY waits
+/// for it); what the session does then.
+fn answer_trying(h: &mut Harness, out: &Out) -> Out {
+    let trying = out
+        .sent
+        .iter()
+        .find(|s| s.method == Method::Notify)
+        .expect("the 100 Trying NOTIFY");
+    assert_eq!(sipfrag(trying), "SIP/2.0 100 Trying");
+    h.respond_to(trying.token, 200, "", "")
 }
 
 fn control(h: &mut Harness, who: &str, tag: &str, cseq: u32, json: &str) -> Out {
