@@ -353,6 +353,7 @@ impl SessionState {
                         Some((487, "call cancelled")),
                     );
                     self.referral_notify(rid, 487, "Request Terminated", true);
+                    self.fail_parked(now, pid);
                     return;
                 }
                 // The 2xx carries the answer to our offer. Its MSRP leg is in the switch
@@ -385,6 +386,9 @@ impl SessionState {
                     );
                 }
                 self.referral_notify(rid, 200, "OK", true);
+                // Group messages accepted while it was being called go now (after the ACK),
+                // or fail with the call.
+                self.release_parked(now, pid);
             }
             _ => {
                 self.out.pending.remove(&token);
@@ -408,6 +412,7 @@ impl SessionState {
         let Some(d) = self.dialouts.remove(&pid) else {
             return;
         };
+        self.fail_parked(now, pid);
         let outcome = match method {
             DisconnectionMethod::Busy => "busy",
             _ => "failed",
