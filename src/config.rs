@@ -80,6 +80,11 @@ pub struct FocusConfig {
     pub max_remembered: usize,
     /// How log lines are written to stderr (`--log-format` overrides it).
     pub log_format: LogFormat,
+    /// Lines one repetitive log call site writes per interval before it is counted instead
+    /// (`crate::log_limit`); 0: no limit.
+    pub log_repeat_burst: u32,
+    /// That interval, seconds.
+    pub log_repeat_interval_s: u64,
 }
 
 /// The form of the log on stderr.
@@ -104,6 +109,8 @@ impl Default for FocusConfig {
             restart_window_s: 86_400,
             max_remembered: 10_000,
             log_format: LogFormat::Text,
+            log_repeat_burst: 10,
+            log_repeat_interval_s: 60,
         }
     }
 }
@@ -1281,6 +1288,12 @@ impl Config {
         }
         if domain.is_err() {
             bad("focus.domain".into(), "must be a host name or IP address");
+        }
+        if !(1..=86_400).contains(&self.focus.log_repeat_interval_s) {
+            bad(
+                "focus.log_repeat_interval_s".into(),
+                "must be between 1 and 86400",
+            );
         }
         let s = &self.sip;
         if !(1024..=16 * 1024 * 1024).contains(&s.max_message_size) {

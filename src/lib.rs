@@ -48,6 +48,7 @@ pub mod exploder;
 pub mod floor;
 pub mod http;
 pub mod journal;
+pub mod log_limit;
 pub mod media;
 pub mod metrics;
 pub mod notify;
