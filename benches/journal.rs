@@ -5,7 +5,9 @@
 //! `cargo bench --bench journal`
 
 use cpm_focus::config::{FsyncPolicy, JournalConfig};
-use cpm_focus::journal::{Event, JournalHandle, Line, Live, ParticipantRecord, SessionInfo};
+use cpm_focus::recovery::journal::{
+    Event, JournalHandle, Line, Live, ParticipantRecord, SessionInfo,
+};
 use cpm_focus::session_timer::{negotiate_uas, SessionExpires, TimerHeaders, TimerSettings};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;

@@ -9,7 +9,7 @@
 //!
 //! `cargo bench --bench rtp`
 
-use cpm_focus::media::rtp::{
+use cpm_focus::push_to_talk::rtp::{
     rewrite, Latching, LegCodec, LegSpec, OutStream, RtpEvent, RtpEvents, RtpHeader, RtpPlane,
     RtpPorts, RtpSettings,
 };

@@ -8,4 +8,3 @@
 pub mod cpim;
 pub mod imdn;
 pub mod msrp;
-pub mod rtp;

@@ -1,155 +1,16 @@
-//! Crash recovery at start (issue 8): read the journal a previous focus process left, close in
-//! the charging records what its death interrupted, and, when the restart comes within
-//! `journal.recovery_window_s` of the crash, start its live groups again and have them
-//! re-INVITE their participants (see `session::state::recover` for what a participant
-//! experiences).
+//! Crash recovery, all of it in one folder: the membership journal a running focus keeps,
+//! and what a restarted focus does with the journal a crashed one left (close the charging
+//! the crash interrupted, start the live groups again, re-INVITE their participants).
 //!
-//! Charging across a crash: for every journaled participant a `participant_leave`
-//! (`failed`, `reason: crash`) and for every journaled session a `session_stop`
-//! (`reason: crash`), all timed at the crash (the journal's last sign of life). A resumed
-//! session then starts a new charging session (`session_start` with `recovered: true`) and
-//! a `participant_join` for each participant that accepts. So every start has its stop,
-//! whether or not the group is resumed.
+//! - [`journal`]: the append-only, compacted membership journal (schema, replay, writer)
+//! - `start.rs`: [`start()`], recovery at start, over the router's [`Resume`] (the supervisor implements
+//!   it in `supervisor/recover.rs`)
+//!
+//! The session's own part stays where Rust privacy puts it: `session/state/recover.rs`
+//! journals a session's membership as it changes and re-INVITEs each participant inside its
+//! old dialog.
 
-use crate::charging::{self, ChargingHandle, Record};
-use crate::config::Config;
-use crate::journal::{self, Event, JournalError, JournalHandle, LiveSession};
-use crate::supervisor::Supervisor;
-use std::path::Path;
-use std::time::{Duration, SystemTime};
+pub mod journal;
+mod start;
 
-/// What recovery found and did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outcome {
-    /// Sessions (with participants) the journal held.
-    pub journaled: usize,
-    /// Sessions started again.
-    pub resumed: usize,
-    /// Participants those sessions re-INVITE.
-    pub participants: usize,
-    /// The crash was longer ago than the recovery window.
-    pub too_late: bool,
-}
-
-/// Starts the journal writer (sessions report to it from now on) and resumes what the
-/// previous process left, as described in the module doc. Call after the supervisor is
-/// built and before the transports run.
-pub fn start(
-    config: &Config,
-    supervisor: &Supervisor,
-    charging: &ChargingHandle,
-) -> Result<(JournalHandle, Outcome), JournalError> {
-    let c = &config.journal;
-    if c.path.is_empty() {
-        return Ok((JournalHandle::disabled(), Outcome::default()));
-    }
-    // Before reading: a second process on the same journal would otherwise close (in its
-    // charging records) and resume the first one's live sessions.
-    let lock = journal::JournalLock::acquire(Path::new(&c.path)).inspect_err(|e| {
-        tracing::error!(path = %c.path, error = %e, "cannot take the journal's lock; not starting");
-    })?;
-    let read = match journal::read(Path::new(&c.path)) {
-        Ok(j) => j,
-        Err(e) => {
-            // An unreadable journal must not keep the focus down: start afresh.
-            metrics::counter!("focus_journal_errors_total", "op" => "read").increment(1);
-            tracing::error!(path = %c.path, error = %e, "cannot read the journal; nothing is resumed");
-            journal::Journal::default()
-        }
-    };
-    if read.skipped > 0 {
-        tracing::warn!(path = %c.path, skipped = read.skipped, "journal lines that did not parse were skipped (a write cut short by the crash?)");
-    }
-    let now = SystemTime::now();
-    let crashed_at = read.last_alive.unwrap_or(now);
-    let age = now.duration_since(crashed_at).unwrap_or_default();
-    let sessions = read.live.sessions();
-    let mut outcome = Outcome {
-        journaled: sessions.len(),
-        ..Outcome::default()
-    };
-    let trust = crate::policy::Trust::from_policy(&config.policy);
-    for s in &sessions {
-        close_interrupted(charging, &trust, s, crashed_at);
-    }
-    let within = c.recovery_window_s > 0 && age <= Duration::from_secs(c.recovery_window_s);
-    let mut live = read.live;
-    if within {
-        live.retain(|s| !s.participants.is_empty());
-    } else {
-        live = journal::Live::default();
-    }
-    let handle = JournalHandle::start_locked(c, live, lock)?;
-    supervisor.set_journal(handle.clone());
-    if sessions.is_empty() {
-        return Ok((handle, outcome));
-    }
-    if !within {
-        outcome.too_late = true;
-        tracing::warn!(
-            sessions = sessions.len(),
-            crashed_s_ago = age.as_secs(),
-            window_s = c.recovery_window_s,
-            "the journal is older than the recovery window: its sessions are not resumed"
-        );
-        return Ok((handle, outcome));
-    }
-    let started = supervisor.recover(sessions.clone());
-    for s in &sessions {
-        if started.contains(&s.key) {
-            outcome.resumed += 1;
-            outcome.participants += s.participants.len();
-        } else {
-            handle.record(&s.key, s.instance, Event::Close);
-        }
-    }
-    tracing::info!(
-        sessions = outcome.resumed,
-        participants = outcome.participants,
-        crashed_s_ago = age.as_secs(),
-        "resuming the groups of the previous focus process"
-    );
-    Ok((handle, outcome))
-}
-
-/// The charging records that close a session the crash interrupted.
-fn close_interrupted(
-    charging: &ChargingHandle,
-    trust: &crate::policy::Trust,
-    s: &LiveSession,
-    at: SystemTime,
-) {
-    let since = |ms: u64| {
-        at.duration_since(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
-            .unwrap_or_default()
-    };
-    for p in s.participants.values() {
-        // Billed as while it was in: an unproven claim to its address's account.
-        let source = p
-            .peer
-            .parse::<std::net::SocketAddr>()
-            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-        let charged = trust.charged(&p.real, crate::policy::Proof::from_label(&p.proof), source);
-        charging.record_at(
-            at,
-            Record::ParticipantLeave {
-                conference: s.info.uri.clone(),
-                participant: p.identity.clone(),
-                identity: charged.subject,
-                verified: charged.verified,
-                disconnection_method: charging::DisconnectionMethod::Failed,
-                duration_s: charging::whole_seconds(since(p.joined_ms)),
-                reason: Some(charging::StopReason::Crash),
-            },
-        );
-    }
-    charging.record_at(
-        at,
-        Record::SessionStop {
-            conference: s.info.uri.clone(),
-            duration_s: charging::whole_seconds(since(s.info.started_ms)),
-            participants_total: s.info.participants_total,
-            reason: Some(charging::StopReason::Crash),
-        },
-    );
-}
+pub use start::{start, Outcome, Resume};

@@ -37,7 +37,7 @@ pub enum StartError {
     #[error("{0}")]
     Tls(#[from] crate::transport::TlsError),
     #[error("journal: {0}")]
-    Journal(#[from] crate::journal::JournalError),
+    Journal(#[from] crate::recovery::journal::JournalError),
     #[error("auth.credentials: {0}")]
     Auth(String),
 }
@@ -83,11 +83,11 @@ pub struct Server {
     pub more_addrs: Vec<(&'static str, SocketAddr)>,
     pub switch: Option<Arc<Switch>>,
     /// The RTP plane and BFCP listener (talk bursts), when the focus serves audio.
-    pub talk: Option<crate::session::talk::TalkPlanes>,
+    pub talk: Option<crate::push_to_talk::talk_burst::TalkPlanes>,
     /// Offline charging records.
     pub charging: ChargingHandle,
     /// The membership journal (crash recovery).
-    pub journal: crate::journal::JournalHandle,
+    pub journal: crate::recovery::journal::JournalHandle,
     /// What crash recovery found at start.
     pub recovered: crate::recovery::Outcome,
     cancel: CancellationToken,
@@ -311,13 +311,12 @@ impl Server {
             },
         ));
         endpoint.set_admission(admission.clone());
-        let talk = crate::session::talk::TalkPlanes::start(config, &sip_ips, &cancel).map_err(
-            |(addr, source)| StartError::Bind {
+        let talk = crate::push_to_talk::talk_burst::TalkPlanes::start(config, &sip_ips, &cancel)
+            .map_err(|(addr, source)| StartError::Bind {
                 what: "BFCP",
                 addr,
                 source,
-            },
-        )?;
+            })?;
         let supervisor = Arc::new(Supervisor::new(
             config,
             SupervisorSettings {
@@ -349,7 +348,7 @@ impl Server {
         ));
         supervisor.set_self();
         // Before the transports run: resumed sessions get their participants first.
-        let (journal, recovered) = crate::recovery::start(config, &supervisor, &charging)?;
+        let (journal, recovered) = crate::recovery::start(config, &*supervisor, &charging)?;
         endpoint.set_router(supervisor.clone());
         let o = &config.overload;
         let limiter = crate::overload::SourceLimiter::new(

@@ -254,7 +254,7 @@ impl Template {
             restart_members: Vec::new(),
             restart_ids: None,
             talk: settings.talk.as_ref().map(|planes| {
-                crate::session::talk::TalkSettings::from_config(config, planes, None)
+                crate::push_to_talk::talk_burst::TalkSettings::from_config(config, planes, None)
             }),
             session_timer: config.session_timer.settings(),
             journal: !config.journal.path.is_empty(),
@@ -353,7 +353,7 @@ pub struct SupervisorSettings {
     /// Who is trusted, and the mailbox mark beyond which new work is refused.
     pub admission: Arc<crate::overload::Admission>,
     /// The RTP plane and BFCP listener, when the focus serves audio.
-    pub talk: Option<crate::session::talk::TalkPlanes>,
+    pub talk: Option<crate::push_to_talk::talk_burst::TalkPlanes>,
     /// RTP legs held per source address over all sessions (fair share; outlives reloads).
     pub rtp_legs: Arc<crate::overload::SourceQuota>,
     /// Digest authentication (`[auth]`); `None` when `auth.mode` is off.
@@ -379,7 +379,7 @@ pub struct Supervisor {
     /// The MSRP switch sessions install their participants in.
     switch: Option<Arc<Switch>>,
     /// The membership journal sessions report to (crash recovery); disabled until set.
-    journal: std::sync::OnceLock<crate::journal::JournalHandle>,
+    journal: std::sync::OnceLock<crate::recovery::journal::JournalHandle>,
     next_arbiter: AtomicUsize,
     next_instance: AtomicU64,
     draining: AtomicBool,
@@ -760,7 +760,7 @@ impl Supervisor {
                 });
             }
             Method::Invite if factory => self.create_adhoc(incoming),
-            Method::Message if !factory => catalog.exploder.handle(incoming),
+            Method::Message if !factory => catalog.list_service.handle(incoming),
             _ => {
                 let allow = if factory {
                     "INVITE, OPTIONS"

@@ -9,7 +9,7 @@
 mod support;
 
 use cpm_focus::conference_info::{DisconnectionMethod, EndpointStatus};
-use cpm_focus::floor::bfcp::RequestStatus;
+use cpm_focus::push_to_talk::bfcp::RequestStatus;
 use cpm_focus::sip::{HeaderName, Method, Response};
 use std::net::UdpSocket;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 mod support;
 
 use cpm_focus::conference_info::{ConferenceInfo, MediaStatus};
-use cpm_focus::floor::bfcp::{Attribute, ErrorCode, Primitive, RequestStatus};
+use cpm_focus::push_to_talk::bfcp::{Attribute, ErrorCode, Primitive, RequestStatus};
 use std::time::{Duration, Instant};
 use support::talk::{
     error_code, fri_status, rtp_pair, sections, talk_focus, talk_offer, BfcpClient, Talker,

@@ -310,13 +310,16 @@ fn main_scenarios(ip: IpAddr) {
     let (mut carol_ua, mut carol) = talker(&focus, "carol", ip);
     let (mut dan_ua, dan) = talker(&focus, "dan", ip);
     let (req, status, _) = carol.request_floor();
-    assert_eq!(status, cpm_focus::floor::bfcp::RequestStatus::Granted);
+    assert_eq!(
+        status,
+        cpm_focus::push_to_talk::bfcp::RequestStatus::Granted
+    );
     carol.send_rtp(5);
     let heard = dan.expect_rtp(5);
     assert!(String::from_utf8_lossy(&heard[0].payload).starts_with("carol "));
     assert_eq!(
         carol.bfcp().release(req),
-        cpm_focus::floor::bfcp::RequestStatus::Released
+        cpm_focus::push_to_talk::bfcp::RequestStatus::Released
     );
 
     // Leave: every BYE answered by the focus, the watcher sees them go.
@@ -416,7 +419,10 @@ fn a_dual_stack_focus_answers_each_family_with_its_own_addresses() {
     let (_d, mut dave) = talker(&focus, "dave", V4);
     let (_e, eve) = talker(&focus, "eve", v6);
     let (_, status, _) = dave.request_floor();
-    assert_eq!(status, cpm_focus::floor::bfcp::RequestStatus::Granted);
+    assert_eq!(
+        status,
+        cpm_focus::push_to_talk::bfcp::RequestStatus::Granted
+    );
     dave.send_rtp(3);
     eve.expect_rtp(3);
 }

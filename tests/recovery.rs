@@ -309,7 +309,7 @@ fn a_graceful_shutdown_leaves_nothing_to_resume() {
     focus.terminate();
     alice.ua.expect_bye(&alice.chat.call);
     assert_eq!(focus.wait_exit(WAIT).code(), Some(0));
-    let journaled = cpm_focus::journal::read(&journal).unwrap();
+    let journaled = cpm_focus::recovery::journal::read(&journal).unwrap();
     assert!(journaled.live.is_empty(), "{:?}", journaled.live);
     let focus = focus.restart();
     alice
@@ -349,7 +349,7 @@ fn a_journal_that_cannot_be_written_is_counted_and_rebuilt_from_memory() {
     let (c_call, _) = carol.join(TEAM);
     let deadline = Instant::now() + Duration::from_secs(10);
     let live = loop {
-        let j = cpm_focus::journal::read(&journal).unwrap();
+        let j = cpm_focus::recovery::journal::read(&journal).unwrap();
         if j.live.participant_count() == 2 {
             break j.live;
         }

@@ -14,7 +14,7 @@
 
 mod support;
 
-use cpm_focus::floor::bfcp::RequestStatus;
+use cpm_focus::push_to_talk::bfcp::RequestStatus;
 use std::net::UdpSocket;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};

@@ -7,7 +7,9 @@
 
 mod support;
 
-use cpm_focus::floor::bfcp::{Attribute, ErrorCode, Message, Primitive, Priority, RequestStatus};
+use cpm_focus::push_to_talk::bfcp::{
+    Attribute, ErrorCode, Message, Primitive, Priority, RequestStatus,
+};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 use support::talk::{error_code, talk_focus, BfcpClient, Talker};

@@ -195,8 +195,8 @@ pub fn sdp(data: &[u8]) {
 /// What sessions read from offered media lines beyond the SDP model: the BFCP line
 /// (RFC 8856) and the audio codec (payload type, rtpmap, fmtp).
 fn sdp_media_lines(parsed: &cpm_focus::sdp::SessionDescription) {
-    use cpm_focus::floor::sdp as bfcp_sdp;
-    use cpm_focus::media::rtp::{choose, Codec};
+    use cpm_focus::push_to_talk::rtp::{choose, Codec};
+    use cpm_focus::push_to_talk::sdp as bfcp_sdp;
     let group = [
         Codec::parse("opus/48000/2").expect("codec"),
         Codec::parse("PCMA/8000").expect("codec"),
@@ -286,7 +286,7 @@ pub fn msrp(data: &[u8]) {
 
 /// BFCP (RFC 8855): datagrams, fragments and the stream decoder (the codec's own harness).
 pub fn bfcp(data: &[u8]) {
-    cpm_focus::floor::bfcp::fuzz_decode(data);
+    cpm_focus::push_to_talk::bfcp::fuzz_decode(data);
 }
 
 /// conference-info (RFC 4575): what parses renders to a document that parses to the same.
@@ -373,7 +373,7 @@ pub fn multipart(data: &[u8]) {
 
 /// RTP (RFC 3550): the header parser, and the forwarder's in-place rewrite of what parses.
 pub fn rtp(data: &[u8]) {
-    use cpm_focus::media::rtp;
+    use cpm_focus::push_to_talk::rtp;
     let Ok(header) = rtp::RtpHeader::parse(data) else {
         return;
     };

@@ -2,9 +2,9 @@
 //! answers, executes effects through the endpoint and the routing tables, and keeps one
 //! timer armed at the state's next deadline.
 
-mod talk;
+mod push_to_talk;
 
-pub use talk::TalkInput;
+pub use push_to_talk::TalkInput;
 
 use super::routes::{Routes, SessionEntry};
 use super::state::{Effect, RequestCtx, SessionState};
@@ -46,7 +46,7 @@ pub enum SessionInput {
     /// New settings after a configuration reload.
     Reconfigure(super::Reconfigure),
     /// Resume the participants a crashed focus had in this session (sent once, first).
-    Recover(Box<crate::journal::LiveSession>),
+    Recover(Box<crate::recovery::journal::LiveSession>),
     /// Fault injection for the panic-isolation test.
     #[cfg(test)]
     Panic,
@@ -84,15 +84,15 @@ pub struct SessionActor {
     /// Offline charging records.
     charging: crate::charging::ChargingHandle,
     /// The membership journal (crash recovery).
-    journal: crate::journal::JournalHandle,
+    journal: crate::recovery::journal::JournalHandle,
     /// The MSRP switch and this session's group in it.
     switch: Option<Arc<Switch>>,
     group: Option<Arc<Group>>,
     /// This actor's routing entry, for registering its dialogs.
     me: Option<SessionEntry>,
     /// The talk-burst planes, and this session's part of them once started.
-    planes: Option<crate::session::talk::TalkPlanes>,
-    talk: Option<talk::TalkDriver>,
+    planes: Option<crate::push_to_talk::talk_burst::TalkPlanes>,
+    talk: Option<push_to_talk::TalkDriver>,
     /// Requests the state has not answered yet.
     txns: HashMap<u64, ServerTxn>,
     tu: Option<TuHandle>,
@@ -112,8 +112,8 @@ pub struct SessionDeps {
     pub switch: Option<Arc<Switch>>,
     pub charging: crate::charging::ChargingHandle,
     /// The RTP plane and BFCP listener, when the focus serves audio.
-    pub talk: Option<crate::session::talk::TalkPlanes>,
-    pub journal: crate::journal::JournalHandle,
+    pub talk: Option<crate::push_to_talk::talk_burst::TalkPlanes>,
+    pub journal: crate::recovery::journal::JournalHandle,
 }
 
 impl SessionActor {
@@ -352,7 +352,7 @@ impl SessionActor {
                     return;
                 };
                 if let Err(refusal) = self.state.authorize_floor_user(user, conn.peer().ip()) {
-                    talk::TalkDriver::refuse(&conn, &message, refusal);
+                    push_to_talk::TalkDriver::refuse(&conn, &message, refusal);
                     return;
                 }
                 t.bind(user, &conn);
@@ -420,7 +420,7 @@ impl Actor for SessionActor {
             in_flight: self.in_flight.clone(),
         });
         if let Some(planes) = self.planes.clone().filter(|_| self.state.serves_talk()) {
-            let driver = talk::TalkDriver::start(planes, ctx.address());
+            let driver = push_to_talk::TalkDriver::start(planes, ctx.address());
             self.state.enable_talk(driver.conference_id());
             self.talk = Some(driver);
         }

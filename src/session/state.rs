@@ -6,12 +6,12 @@
 //! effects to the [`Outbox`](outbox::Outbox): `participants` (admit, withdraw), `dialogs`
 //! (the dialog table and its routing), `package` (subscriptions, conference-info, NOTIFY),
 //! `referrals` (REFER implicit subscriptions), `pager` (group-message pacing), and talk
-//! bursts ([`super::talk::Talk`]). The requests are handled in `join`, `in_dialog`, `leave`,
+//! bursts ([`crate::push_to_talk::talk_burst::Talk`]). The requests are handled in `join`, `in_dialog`, `leave`,
 //! `subscribe`, `refer`, `dial_out`, `pager`, `control`, `operator`, `liveness` (session
 //! timers), `recover` (journal and resume) and `floor`, each importing what it uses by name.
 
-use super::media::{self, MsrpOffer};
 use super::roster::Roster;
+use super::sdp_policy::{self, MsrpOffer};
 use crate::conference_info::DisconnectionMethod;
 use crate::config::MediaKind;
 use crate::dialog::Failure;
@@ -74,8 +74,8 @@ pub struct SessionState {
     started: Option<Instant>,
     participants_total: u32,
     shutting_down: bool,
-    /// Talk bursts, once the actor enabled them (see `state/floor.rs`).
-    talk: Option<super::talk::Talk>,
+    /// Talk bursts, once the actor enabled them (see `state/push_to_talk.rs`).
+    talk: Option<crate::push_to_talk::talk_burst::Talk>,
     /// The group was removed from the configuration: new joins, subscriptions and
     /// out-of-dialog requests are refused `404`; the session ends when it empties.
     retired: bool,
@@ -530,11 +530,11 @@ use participants::Participants;
 mod outbox;
 use outbox::{Outbox, Pending};
 mod control;
-mod floor;
 mod identity;
 mod liveness;
 mod operator;
 mod pager;
+mod push_to_talk;
 mod recover;
 mod refer;
 mod uri_list;

@@ -25,7 +25,7 @@ fn settings(max: u32, signalling_only: bool, interval_ms: u64) -> Arc<SessionSet
                 contact_tcp: "<sip:team@127.0.0.1:5060;transport=tcp>;isfocus".into(),
                 contact_tls: "<sips:team@127.0.0.1:5061>;isfocus".into(),
                 sdp_address: "127.0.0.1".parse().unwrap(),
-                msrp: Some(super::super::media::MsrpOffer {
+                msrp: Some(super::super::sdp_policy::MsrpOffer {
                     host: crate::sip::Host::Ip("127.0.0.1".parse().unwrap()),
                     port: 2855,
                     max_size: 4096,
@@ -126,14 +126,14 @@ struct Out {
     registered: usize,
     admitted: usize,
     unregistered: usize,
-    msrp_added: Vec<(u64, super::super::media::MsrpLeg)>,
+    msrp_added: Vec<(u64, super::super::sdp_policy::MsrpLeg)>,
     msrp_removed: Vec<String>,
     msrp_expected: Vec<String>,
     cancelled: Vec<String>,
     muted: Vec<(String, bool)>,
     charges: Vec<crate::session::ChargeEvent>,
-    talk: Vec<crate::session::talk::TalkEffect>,
-    journal: Vec<crate::journal::Event>,
+    talk: Vec<crate::push_to_talk::talk_burst::TalkEffect>,
+    journal: Vec<crate::recovery::journal::Event>,
 }
 
 impl Harness {
@@ -1282,7 +1282,7 @@ fn anonymous_participants_are_hidden() {
 /// A port allocator that always has 30000.
 struct OnePort;
 
-impl crate::media::rtp::RtpPorts for OnePort {
+impl crate::push_to_talk::rtp::RtpPorts for OnePort {
     fn reserve(&self, _peer: std::net::IpAddr) -> Option<u16> {
         Some(30000)
     }
@@ -1291,12 +1291,12 @@ impl crate::media::rtp::RtpPorts for OnePort {
 
 #[test]
 fn talk_bursts_join_take_the_floor_and_leave() {
-    use crate::floor::bfcp::{Attribute as A, Message as M, Primitive};
-    use crate::session::talk::{TalkEffect, TalkSettings};
+    use crate::push_to_talk::bfcp::{Attribute as A, Message as M, Primitive};
+    use crate::push_to_talk::talk_burst::{TalkEffect, TalkSettings};
     let mut settings = (*settings(10, true, 0)).clone();
     settings.policy.media.push(crate::config::MediaKind::Audio);
     settings.talk = Some(TalkSettings {
-        codecs: vec![crate::media::rtp::Codec::parse("PCMU/8000").unwrap()],
+        codecs: vec![crate::push_to_talk::rtp::Codec::parse("PCMU/8000").unwrap()],
         bfcp_port: 5070,
         max_talk_burst: None,
         max_queue: 4,

@@ -24,7 +24,7 @@ pub(super) struct Catalog {
     pub adhoc: AdhocSettings,
     /// The URI-list service; it keeps no state beyond requests in flight, so a new one per
     /// generation is free.
-    pub exploder: Arc<crate::exploder::Exploder>,
+    pub list_service: Arc<crate::list_service::ListService>,
 }
 
 impl Catalog {
@@ -62,7 +62,7 @@ impl Catalog {
             s.display_name = g.display_name.clone();
             s.subject = g.subject.clone();
             if let (Some(planes), Some(codecs)) = (&settings.talk, &g.codecs) {
-                s.talk = Some(crate::session::talk::TalkSettings::from_config(
+                s.talk = Some(crate::push_to_talk::talk_burst::TalkSettings::from_config(
                     config,
                     planes,
                     Some(codecs),
@@ -85,7 +85,7 @@ impl Catalog {
             restart_window: Duration::from_secs(config.focus.restart_window_s),
             max_remembered: config.focus.max_remembered,
         };
-        let exploder = Arc::new(crate::exploder::Exploder::new(
+        let list_service = Arc::new(crate::list_service::ListService::new(
             endpoint.clone(),
             config.policy.max_list_size,
             config.focus.domain.clone(),
@@ -97,7 +97,7 @@ impl Catalog {
             template,
             groups,
             adhoc,
-            exploder,
+            list_service,
         }
     }
 }

@@ -2,12 +2,11 @@
 //! sessions a crashed focus journaled, and hand each its participants to resume.
 
 use super::*;
-use crate::journal::{JournalHandle, LiveSession};
+use crate::recovery::journal::{JournalHandle, LiveSession};
+use crate::recovery::Resume;
 
-impl Supervisor {
-    /// Sessions report their membership to `journal` from now on. Call once, before any
-    /// session starts.
-    pub fn set_journal(&self, journal: JournalHandle) {
+impl Resume for Supervisor {
+    fn set_journal(&self, journal: JournalHandle) {
         let _ = self.journal.set(journal);
     }
 
@@ -15,7 +14,7 @@ impl Supervisor {
     /// Subject, Contribution-ID and creator's host role) and hands it its participants to
     /// resume. Returns the keys of the sessions started; the others (a group no longer
     /// configured, no room left) are not resumed.
-    pub fn recover(&self, sessions: Vec<LiveSession>) -> Vec<String> {
+    fn recover(&self, sessions: Vec<LiveSession>) -> Vec<String> {
         let mut started = Vec::new();
         for live in sessions {
             let key = live.key.clone();
@@ -54,7 +53,9 @@ impl Supervisor {
         }
         started
     }
+}
 
+impl Supervisor {
     /// The settings a journaled session runs with again.
     fn recovered_settings(&self, live: &LiveSession) -> Option<Arc<SessionSettings>> {
         let info = &live.info;

@@ -9,10 +9,10 @@
 
 use super::{Call, Focus, Ua, WAIT};
 use bytes::BytesMut;
-use cpm_focus::floor::bfcp::{
+use cpm_focus::push_to_talk::bfcp::{
     encode, Attribute, ErrorCode, Message, Primitive, Priority, RequestStatus, StreamDecoder,
 };
-use cpm_focus::media::rtp::RtpHeader;
+use cpm_focus::push_to_talk::rtp::RtpHeader;
 use cpm_focus::sip::Response as SipResponse;
 use std::collections::VecDeque;
 use std::io::{Read, Write};

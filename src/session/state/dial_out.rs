@@ -13,8 +13,8 @@ use crate::dialog::InviteBasis;
 use crate::policy::{Arrival, Identity};
 use crate::sdp;
 use crate::sdp::LocalSdpState;
-use crate::session::media;
 use crate::session::roster::EndpointEntry;
+use crate::session::sdp_policy;
 use crate::sip::new_tag;
 use crate::sip::{HeaderName, MessageWriter, Method, Response};
 use crate::sip::{NameAddr, Uri};
@@ -112,7 +112,7 @@ impl SessionState {
         let pid = self.out.id();
         let local_tag = new_tag();
         let call_id: Box<str> = format!("{}@{}", new_tag(), self.settings.warn_agent).into();
-        let msrp_session = media::new_session_id();
+        let msrp_session = sdp_policy::new_session_id();
         let mut sdp_state = LocalSdpState::random();
         // The target's family when it names an address (`sip:bob@[2001:db8::1]`); a name is
         // offered the primary family's addresses.
@@ -124,7 +124,7 @@ impl SessionState {
             .unwrap_or_else(|| self.settings.faces.primary().sdp_address);
         let served = self.msrp_for(family);
         let body = match sdp_state.offer(
-            media::offer_lines(served, &msrp_session),
+            sdp_policy::offer_lines(served, &msrp_session),
             &self.answer_ctx(family),
         ) {
             Ok(sdp) => sdp.to_bytes(),
@@ -362,7 +362,7 @@ impl SessionState {
                 let answer = sdp::parse(&resp.body).ok();
                 if let Some(leg) = answer
                     .as_ref()
-                    .and_then(|a| media::leg_from_answer(a, &d.msrp_session))
+                    .and_then(|a| sdp_policy::leg_from_answer(a, &d.msrp_session))
                 {
                     self.install_msrp(now, pid, leg);
                 }

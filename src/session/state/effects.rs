@@ -3,7 +3,7 @@
 
 use crate::dialog::Destination;
 use crate::dialog::DialogId;
-use crate::session::media::MsrpLeg;
+use crate::session::sdp_policy::MsrpLeg;
 use crate::sip::Method;
 use crate::transport::Target;
 use bytes::Bytes;
@@ -82,9 +82,9 @@ pub enum Effect {
         until: Instant,
     },
     /// Talk bursts: RTP legs, the floor holder, BFCP messages.
-    Talk(crate::session::talk::TalkEffect),
+    Talk(crate::push_to_talk::talk_burst::TalkEffect),
     /// A membership change for the crash-recovery journal.
-    Journal(crate::journal::Event),
+    Journal(crate::recovery::journal::Event),
     /// A request from this flow was admitted (a participant joined, a member subscribed):
     /// its connection is never evicted to make room for outsiders.
     AdmitFlow(Target),

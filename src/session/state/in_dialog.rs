@@ -9,7 +9,7 @@ use crate::media::msrp::switch::MediaEvent;
 use crate::overload::ShareRefusal;
 use crate::policy::GroupPolicy;
 use crate::sdp;
-use crate::session::media::{self, MsrpLeg};
+use crate::session::sdp_policy::{self, MsrpLeg};
 use crate::sip::ALLOW;
 use crate::sip::{HeaderName, MessageWriter, Method, Request};
 use crate::transport::Target;
@@ -315,7 +315,7 @@ impl SessionState {
                 sdp::parse(&req.body).ok()
             };
             if let Some(answer) = answer {
-                let leg = media::leg_from_answer(&answer, &p.msrp_session);
+                let leg = sdp_policy::leg_from_answer(&answer, &p.msrp_session);
                 self.update_msrp(now, pid, leg);
             } else {
                 self.hang_up(

@@ -9,8 +9,8 @@ use crate::dialog::Dialog;
 use crate::overload::ShareRefusal;
 use crate::policy::{Arrival, GroupPolicy, Identity, ANONYMOUS_DOMAIN};
 use crate::sdp::{self, AnswerContext, LocalSdpState};
-use crate::session::media::{self, FocusPolicy, MsrpLeg};
 use crate::session::roster::EndpointEntry;
+use crate::session::sdp_policy::{self, FocusPolicy, MsrpLeg};
 use crate::sip::new_tag;
 use crate::sip::{HeaderName, MessageWriter, Request};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
@@ -26,7 +26,7 @@ pub(super) struct Negotiated {
     pub(super) accepted: usize,
     pub(super) leg: Option<MsrpLeg>,
     /// The talk-burst part of the answer (audio leg, BFCP).
-    pub(super) talk: Option<crate::session::talk::TalkAnswer>,
+    pub(super) talk: Option<crate::push_to_talk::talk_burst::TalkAnswer>,
 }
 
 impl SessionState {
@@ -48,7 +48,7 @@ impl SessionState {
     pub(super) fn take_rtp_share(
         &self,
         source: IpAddr,
-        talk: Option<&crate::session::talk::TalkAnswer>,
+        talk: Option<&crate::push_to_talk::talk_burst::TalkAnswer>,
     ) -> Result<Option<crate::overload::QuotaPermit>, ()> {
         if !talk.is_some_and(|t| t.fresh) {
             return Ok(None);
@@ -102,7 +102,7 @@ impl SessionState {
         let ctx = self.answer_ctx(peer);
         let msrp = self.msrp_for(peer);
         if body.is_empty() {
-            let lines = media::offer_lines(msrp, session_id);
+            let lines = sdp_policy::offer_lines(msrp, session_id);
             return match sdp_state.offer(lines, &ctx) {
                 Ok(sdp) => Ok(Negotiated {
                     body: Bytes::from(sdp.to_bytes()),
@@ -222,7 +222,7 @@ impl SessionState {
             return;
         }
         let mut sdp_state = LocalSdpState::random();
-        let msrp_session = media::new_session_id();
+        let msrp_session = sdp_policy::new_session_id();
         let n = match self.negotiate(
             &mut sdp_state,
             &invite_body.sdp,

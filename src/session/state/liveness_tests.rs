@@ -2,7 +2,7 @@
 //! child of the state tests: it shares their harness).
 
 use super::*;
-use crate::journal::{Event as JournalEvent, LiveSession};
+use crate::recovery::journal::{Event as JournalEvent, LiveSession};
 use crate::session::ChargeEvent;
 use crate::session_timer::TimerSettings;
 
@@ -298,9 +298,9 @@ fn joins_and_leaves_are_journaled() {
 /// The live session a crash would leave after alice joined a chat.
 fn crashed_session() -> LiveSession {
     let mut h = harness_with(timers(1800, 90));
-    let mut live = crate::journal::Live::default();
+    let mut live = crate::recovery::journal::Live::default();
     for (i, e) in chat_join(&mut h).into_iter().enumerate() {
-        live.apply(&crate::journal::Line {
+        live.apply(&crate::recovery::journal::Line {
             ts: i as u64,
             key: "team".into(),
             instance: 1,

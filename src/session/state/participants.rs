@@ -3,8 +3,8 @@
 //! and the participants gauge in step with the set itself.
 
 use super::dialogs::{Dialogs, Owner};
-use super::media::MsrpLeg;
 use super::outbox::Outbox;
+use super::sdp_policy::MsrpLeg;
 use crate::config::Role;
 use crate::dialog::Dialog;
 use crate::policy::Proof;

@@ -19,12 +19,14 @@ use super::{Effect, OutgoingSpec, SessionState};
 use crate::conference_info::{DisconnectionMethod, EndpointStatus, JoiningMethod};
 use crate::config::Role;
 use crate::dialog::{Dialog, DialogId};
-use crate::journal::{Event as JournalEvent, LiveSession, ParticipantRecord, SessionInfo};
 use crate::policy::Proof;
+use crate::recovery::journal::{
+    Event as JournalEvent, LiveSession, ParticipantRecord, SessionInfo,
+};
 use crate::sdp;
 use crate::sdp::LocalSdpState;
-use crate::session::media;
 use crate::session::roster::EndpointEntry;
+use crate::session::sdp_policy;
 use crate::sip::{HeaderName, Method, Response};
 use crate::sip::{NameAddr, Uri};
 use crate::sip::{ALLOW, ALLOW_EVENTS};
@@ -242,7 +244,7 @@ impl SessionState {
             binding: crate::dialog::Binding::Host,
         };
         // The offer keeps the dialog's SDP session (o= id, version + 1) and its m-lines.
-        let msrp_session = media::new_session_id();
+        let msrp_session = sdp_policy::new_session_id();
         let served = self.msrp_for(peer.ip());
         let last = sdp::parse(rec.sdp.as_bytes()).ok();
         let (mut sdp_state, lines) = match &last {
@@ -252,16 +254,16 @@ impl SessionState {
             ) {
                 (Ok(id), Ok(v)) => (
                     LocalSdpState::new(id, v.saturating_add(1)),
-                    media::reoffer(l, served, &msrp_session),
+                    sdp_policy::reoffer(l, served, &msrp_session),
                 ),
                 _ => (
                     LocalSdpState::random(),
-                    media::reoffer(l, served, &msrp_session),
+                    sdp_policy::reoffer(l, served, &msrp_session),
                 ),
             },
             None => (
                 LocalSdpState::random(),
-                media::offer_lines(served, &msrp_session),
+                sdp_policy::offer_lines(served, &msrp_session),
             ),
         };
         // Talk bursts: the old process's RTP port died with it. A fresh port pair (and BFCP
@@ -411,7 +413,7 @@ impl SessionState {
                 let answer = sdp::parse(&resp.body).ok();
                 if let Some(leg) = answer
                     .as_ref()
-                    .and_then(|a| media::leg_from_answer(a, &msrp_session))
+                    .and_then(|a| sdp_policy::leg_from_answer(a, &msrp_session))
                 {
                     self.install_msrp(now, pid, leg);
                 }

@@ -2,7 +2,7 @@
 //! what the focus tells participants about itself.
 
 use crate::policy::GroupPolicy;
-use crate::session::media::MsrpOffer;
+use crate::session::sdp_policy::MsrpOffer;
 use crate::transport::Protocol;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -57,7 +57,7 @@ pub struct SessionSettings {
     /// Identifiers a restarted session keeps from its first life.
     pub restart_ids: Option<(Option<String>, Option<String>, Option<String>)>,
     /// Talk bursts (RTP and BFCP), when the focus serves audio at all.
-    pub talk: Option<crate::session::talk::TalkSettings>,
+    pub talk: Option<crate::push_to_talk::talk_burst::TalkSettings>,
     /// Session timers (RFC 4028) on participants' dialogs.
     pub session_timer: crate::session_timer::TimerSettings,
     /// Membership changes are journaled (crash recovery); off: no journal effects at all.

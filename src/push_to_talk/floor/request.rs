@@ -1,6 +1,6 @@
 //! A live floor request and the order of the queue.
 
-use crate::floor::bfcp::{Priority, RequestStatus, Text};
+use crate::push_to_talk::bfcp::{Priority, RequestStatus, Text};
 use std::cmp::Reverse;
 use std::time::Instant;
 

@@ -1,6 +1,6 @@
 //! What the floor machine asks its driver to do.
 
-use crate::floor::bfcp::Message;
+use crate::push_to_talk::bfcp::Message;
 
 /// One effect of an input, in the order the machine produced them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,10 +4,10 @@
 //! back as [`TalkInput`]s.
 
 use super::{SessionActor, SessionInput};
-use crate::floor::bfcp::{Attribute, ErrorDetails, Message, Primitive, VERSION_RELIABLE};
-use crate::floor::{Busy, Connection, FloorSink};
-use crate::media::rtp::{RtpEvent, RtpEvents, RtpGroup};
-use crate::session::talk::{FloorRefusal, TalkEffect, TalkPlanes};
+use crate::push_to_talk::bfcp::{Attribute, ErrorDetails, Message, Primitive, VERSION_RELIABLE};
+use crate::push_to_talk::rtp::{RtpEvent, RtpEvents, RtpGroup};
+use crate::push_to_talk::talk_burst::{FloorRefusal, TalkEffect, TalkPlanes};
+use crate::push_to_talk::{Busy, Connection, FloorSink};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;

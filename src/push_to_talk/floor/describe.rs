@@ -7,7 +7,7 @@
 
 use super::config::UserInfo;
 use super::request::Request;
-use crate::floor::bfcp::{Attribute, AttributeType, Primitive, RequestStatus};
+use crate::push_to_talk::bfcp::{Attribute, AttributeType, Primitive, RequestStatus};
 use std::collections::BTreeMap;
 
 /// The largest grouped attribute the 8-bit Length allows (a multiple of 4).

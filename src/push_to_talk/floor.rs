@@ -21,7 +21,7 @@ mod request;
 pub use config::{Config, FloorConfig, Transport, UserInfo};
 pub use output::{FloorEvent, Output, RevokeReason};
 
-use crate::floor::bfcp::{
+use crate::push_to_talk::bfcp::{
     Attribute, ErrorCode, ErrorDetails, Message, Primitive, Priority, RequestStatus,
 };
 use describe::View;

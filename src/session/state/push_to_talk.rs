@@ -1,15 +1,15 @@
 //! Talk bursts inside the session: offers plan an audio leg and a BFCP stream
-//! ([`super::super::talk`]), joins and leaves add and remove them, BFCP messages and liveness
+//! ([`crate::push_to_talk::talk_burst`]), joins and leaves add and remove them, BFCP messages and liveness
 //! news move the floor, and every change shows in conference-info as the participants'
 //! `<media>`.
 
 use super::{Effect, SessionState};
 use crate::config::MediaKind;
-use crate::floor::bfcp::Message;
-use crate::floor::UserInfo;
-use crate::media::rtp::RtpEvent;
 use crate::policy::Action;
-use crate::session::talk::{Talk, TalkAnswer};
+use crate::push_to_talk::bfcp::Message;
+use crate::push_to_talk::rtp::RtpEvent;
+use crate::push_to_talk::talk_burst::{Talk, TalkAnswer};
+use crate::push_to_talk::UserInfo;
 use std::time::Instant;
 
 impl SessionState {
@@ -42,12 +42,11 @@ impl SessionState {
         &self,
         user: u16,
         peer: std::net::IpAddr,
-    ) -> Result<(), crate::session::talk::FloorRefusal> {
-        self.talk
-            .as_ref()
-            .map_or(Err(crate::session::talk::FloorRefusal::UnknownUser), |t| {
-                t.authorize(user, peer)
-            })
+    ) -> Result<(), crate::push_to_talk::talk_burst::FloorRefusal> {
+        self.talk.as_ref().map_or(
+            Err(crate::push_to_talk::talk_burst::FloorRefusal::UnknownUser),
+            |t| t.authorize(user, peer),
+        )
     }
 
     /// A BFCP message from `user`'s connection.

@@ -1,7 +1,7 @@
 //! What the caller decides for one conference's floor control: the floors (from SDP, RFC 8856
 //! `a=floorid:<id> mstrm:<label>`), the transport, and the policy knobs of a PTT group.
 
-use crate::floor::bfcp::{VERSION_RELIABLE, VERSION_UNRELIABLE};
+use crate::push_to_talk::bfcp::{VERSION_RELIABLE, VERSION_UNRELIABLE};
 use std::time::Duration;
 
 /// How the conference's BFCP connections run (RFC 8856 `TCP/BFCP` or `UDP/BFCP` and their TLS

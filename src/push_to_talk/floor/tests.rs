@@ -5,7 +5,7 @@
 mod prop;
 
 use super::*;
-use crate::floor::bfcp::{decode_datagram, encode, StreamDecoder, Text};
+use crate::push_to_talk::bfcp::{decode_datagram, encode, StreamDecoder, Text};
 use bytes::BytesMut;
 use std::time::Duration;
 

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The exploder.
-pub struct Exploder {
+/// The URI-list service (the RFC 5365 MESSAGE exploder).
+pub struct ListService {
     endpoint: Endpoint,
     max_list: usize,
     domain: String,
@@ -28,7 +28,7 @@ pub struct Exploder {
     next: AtomicU64,
 }
 
-impl Exploder {
+impl ListService {
     pub fn new(
         endpoint: Endpoint,
         max_list: usize,
@@ -36,8 +36,8 @@ impl Exploder {
         trust: crate::policy::Trust,
         charging: crate::charging::ChargingHandle,
         amplification: Arc<crate::policy::Amplification>,
-    ) -> Exploder {
-        Exploder {
+    ) -> ListService {
+        ListService {
             endpoint,
             max_list,
             domain,
@@ -237,7 +237,7 @@ impl Exploder {
     }
 }
 
-impl TransactionUser for Exploder {
+impl TransactionUser for ListService {
     fn on_event(&self, event: TuEvent) {
         let outcome = match event {
             TuEvent::Response { response, .. } if response.status < 200 => return,

@@ -2,7 +2,7 @@
 //! the actor is asked to do, in virtual time with a fake port allocator.
 
 use super::*;
-use crate::floor::bfcp::{Priority, VERSION_RELIABLE};
+use crate::push_to_talk::bfcp::{Priority, VERSION_RELIABLE};
 use std::sync::Mutex;
 
 /// Hands out even ports from 30000 and remembers what was given back.

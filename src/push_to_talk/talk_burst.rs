@@ -8,10 +8,10 @@
 //! everyone else. The focus never reads a socket here: port pairs come from an [`RtpPorts`]
 //! reservation, and the actor executes the effects.
 
+use super::floor::{self, FloorControl, FloorEvent, Output, RevokeReason, UserInfo};
 use crate::conference_info::{Media, MediaStatus};
-use crate::floor::bfcp::{Attribute, ErrorCode, Message, Primitive, RequestStatus};
-use crate::floor::{self, FloorControl, FloorEvent, Output, RevokeReason, UserInfo};
-use crate::media::rtp::{self, Codec, CodecChoice, LegCodec, LegSpec, RtpEvent, RtpPorts};
+use crate::push_to_talk::bfcp::{Attribute, ErrorCode, Message, Primitive, RequestStatus};
+use crate::push_to_talk::rtp::{self, Codec, CodecChoice, LegCodec, LegSpec, RtpEvent, RtpPorts};
 use crate::sdp::{Attribute as SdpAttribute, MediaDescription, SessionDescription};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -67,8 +67,8 @@ impl TalkSettings {
 /// The shared planes talk-burst sessions use: the RTP plane and the BFCP listener.
 #[derive(Clone)]
 pub struct TalkPlanes {
-    pub rtp: Arc<crate::media::rtp::RtpPlane>,
-    pub floor: Arc<crate::floor::FloorServer>,
+    pub rtp: Arc<crate::push_to_talk::rtp::RtpPlane>,
+    pub floor: Arc<crate::push_to_talk::FloorServer>,
 }
 
 impl TalkPlanes {
@@ -112,9 +112,9 @@ impl TalkPlanes {
                 more.push(ip);
             }
         }
-        let (floor, listener) = crate::floor::FloorServer::bind(
+        let (floor, listener) = crate::push_to_talk::FloorServer::bind(
             addr,
-            crate::floor::ServerSettings {
+            crate::push_to_talk::ServerSettings {
                 max_connections: f.max_connections,
                 bind_timeout: Duration::from_secs(f.bind_timeout_s),
                 max_message: f.max_message_size,
@@ -130,8 +130,8 @@ impl TalkPlanes {
         }
         tokio::spawn(floor.clone().run(listener, cancel.clone()));
         let r = &config.rtp;
-        let rtp = Arc::new(crate::media::rtp::RtpPlane::new(
-            crate::media::rtp::RtpSettings {
+        let rtp = Arc::new(crate::push_to_talk::rtp::RtpPlane::new(
+            crate::push_to_talk::rtp::RtpSettings {
                 bind: sip_ip,
                 also_bind: sip_ips
                     .iter()
@@ -410,19 +410,19 @@ impl Talk {
             .media
             .iter()
             .enumerate()
-            .find(|(_, m)| !m.is_disabled() && floor::sdp::can_serve(m));
+            .find(|(_, m)| !m.is_disabled() && super::sdp::can_serve(m));
         let bfcp_from = offered_bfcp
             .and_then(|(_, m)| offer.connections_for(m).first())
             .and_then(|c| c.ip());
         let bfcp = offered_bfcp.map(|(i, m)| {
-            let line = floor::sdp::ServerLine {
+            let line = super::sdp::ServerLine {
                 port: self.settings.bfcp_port,
                 conference_id: self.conference_id,
                 user_id: user,
                 floor_id: AUDIO_FLOOR,
                 media_label: &label,
             };
-            (i, floor::sdp::answer_line(m, &line))
+            (i, super::sdp::answer_line(m, &line))
         });
         Some(TalkAnswer {
             audio_index,
@@ -861,5 +861,4 @@ fn request_outcome(out: &[Output], user: u16, transaction_id: u16) -> &'static s
 }
 
 #[cfg(test)]
-#[path = "talk_tests.rs"]
 mod tests;

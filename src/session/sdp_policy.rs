@@ -97,7 +97,7 @@ pub struct FocusPolicy<'a> {
     pub msrp: Option<&'a MsrpOffer>,
     pub session_id: &'a str,
     /// The audio and BFCP lines planned for talk bursts.
-    talk: Option<&'a super::talk::TalkAnswer>,
+    talk: Option<&'a crate::push_to_talk::talk_burst::TalkAnswer>,
     taken: Cell<Option<usize>>,
 }
 
@@ -112,7 +112,10 @@ impl<'a> FocusPolicy<'a> {
     }
 
     /// Also answers the talk-burst streams of `talk` (their lines are already built).
-    pub fn with_talk(mut self, talk: Option<&'a super::talk::TalkAnswer>) -> Self {
+    pub fn with_talk(
+        mut self,
+        talk: Option<&'a crate::push_to_talk::talk_burst::TalkAnswer>,
+    ) -> Self {
         self.talk = talk;
         self
     }
