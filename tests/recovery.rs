@@ -534,7 +534,7 @@ fn a_second_focus_on_the_same_journal_refuses_to_start() {
         .ua
         .send_request(&mut alice.chat.call, "OPTIONS", "", None);
     assert_eq!(alice.ua.expect_final(&b).status, 200);
-    let j = cpm_focus::journal::read(&journal).unwrap();
+    let j = cpm_focus::recovery::journal::read(&journal).unwrap();
     assert_eq!(j.live.participant_count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -609,7 +609,7 @@ fn a_recovered_talk_group_relays_audio() {
     let (alice, bob) = (&mut alice[0], &mut bob[0]);
     alice.connect_bfcp();
     let (_, status, _) = alice.request_floor();
-    assert_eq!(status, cpm_focus::floor::bfcp::RequestStatus::Granted);
+    assert_eq!(status, cpm_focus::push_to_talk::bfcp::RequestStatus::Granted);
     bob.send_rtcp();
     alice.send_rtp(3);
     let heard = bob.expect_rtp(3);

@@ -474,17 +474,17 @@ impl Talk {
             .find(|(_, m)| {
                 !m.is_disabled()
                     && m.media.eq_ignore_ascii_case("application")
-                    && m.proto.eq_ignore_ascii_case(floor::sdp::PROTO)
+                    && m.proto.eq_ignore_ascii_case(super::sdp::PROTO)
             })
             .map(|(i, m)| {
-                let line = floor::sdp::ServerLine {
+                let line = super::sdp::ServerLine {
                     port: self.settings.bfcp_port,
                     conference_id: self.conference_id,
                     user_id: user,
                     floor_id: AUDIO_FLOOR,
                     media_label: &label,
                 };
-                (i, floor::sdp::answer_line(m, &line))
+                (i, super::sdp::answer_line(m, &line))
             });
         let mut lines = vec![(audio_index, audio_line.clone())];
         lines.extend(bfcp.clone());
