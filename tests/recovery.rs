@@ -609,7 +609,10 @@ fn a_recovered_talk_group_relays_audio() {
     let (alice, bob) = (&mut alice[0], &mut bob[0]);
     alice.connect_bfcp();
     let (_, status, _) = alice.request_floor();
-    assert_eq!(status, cpm_focus::push_to_talk::bfcp::RequestStatus::Granted);
+    assert_eq!(
+        status,
+        cpm_focus::push_to_talk::bfcp::RequestStatus::Granted
+    );
     bob.send_rtcp();
     alice.send_rtp(3);
     let heard = bob.expect_rtp(3);
