@@ -121,6 +121,9 @@ impl Default for FocusConfig {
 pub struct SipConfig {
     pub max_message_size: usize,
     pub max_headers: usize,
+    /// Largest response sent as one UDP datagram: a response goes back over its request's
+    /// transport (RFC 3261 §18.2.2), and a final one larger is replaced by `500`.
+    pub max_datagram_size: usize,
     pub t1_ms: u64,
     pub t2_ms: u64,
     pub t4_ms: u64,
@@ -155,6 +158,7 @@ impl Default for SipConfig {
         SipConfig {
             max_message_size: 65535,
             max_headers: 256,
+            max_datagram_size: 65_507,
             t1_ms: 500,
             t2_ms: 4000,
             t4_ms: 5000,
@@ -1304,6 +1308,12 @@ impl Config {
         }
         if !(16..=4096).contains(&s.max_headers) {
             bad("sip.max_headers".into(), "must be between 16 and 4096");
+        }
+        if !(1300..=65_507).contains(&s.max_datagram_size) {
+            bad(
+                "sip.max_datagram_size".into(),
+                "must be between 1300 and 65507",
+            );
         }
         if s.t1_ms == 0 || s.t1_ms > 60_000 {
             bad("sip.t1_ms".into(), "must be between 1 and 60000");

@@ -83,6 +83,8 @@ pub struct EndpointSettings {
     /// New work that waited longer than this in a shard's queue is answered 503 (see
     /// `overload.max_queue_delay_ms`); `None`: served however old.
     pub max_queue_delay: Option<Duration>,
+    /// Largest response sent as one UDP datagram (`sip.max_datagram_size`).
+    pub max_datagram: usize,
 }
 
 /// A new request handed to the router.
@@ -337,6 +339,14 @@ fn shard_index(call_id: &str, n: usize) -> usize {
     (h.finish() % n as u64) as usize
 }
 
+/// Counts a message refused for a limit (header lines, size, a stream without
+/// Content-Length), answered or not.
+fn count_limit(fault: &crate::sip::Fault) {
+    if let Some(reason) = fault.limit_label() {
+        metrics::counter!("focus_sip_limit_refusals_total", "reason" => reason).increment(1);
+    }
+}
+
 /// Where the responses to a request go (RFC 3261 §18.2.2, RFC 3581).
 fn response_target(req_via: &crate::sip::Via, source: Target, force_rport: bool) -> Target {
     match source.protocol {
@@ -374,11 +384,13 @@ impl Sink for Endpoint {
             Err(ParseError::Drop(fault)) => {
                 metrics::counter!("focus_sip_parse_errors_total", "reason" => "dropped")
                     .increment(1);
+                count_limit(&fault);
                 tracing::debug!(%fault, from = %source.addr, "dropped unanswerable message");
             }
             Err(ParseError::Reject(rejected)) => {
                 metrics::counter!("focus_sip_parse_errors_total", "reason" => "rejected")
                     .increment(1);
+                count_limit(&rejected.fault);
                 tracing::debug!(fault = %rejected.fault, from = %source.addr, "rejected malformed request");
                 let to = response_target(&rejected.via, source, self.inner.settings.force_rport);
                 let bytes =

@@ -100,6 +100,12 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Messages that failed to parse: rejected (answered 400/505), dropped, unframeable",
     ),
     (
+        "focus_sip_limit_refusals_total",
+        Kind::Counter,
+        "Messages refused for a limit: too many header lines, too large (513), a stream \
+         message without Content-Length; a final response too large to send (replaced by 500)",
+    ),
+    (
         "focus_sip_stray_responses_total",
         Kind::Counter,
         "Responses that matched no transaction (dropped)",
@@ -591,6 +597,16 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
         "focus_sip_parse_errors_total",
         "reason",
         &["rejected", "dropped", "too_large", "unframeable"],
+    ),
+    (
+        "focus_sip_limit_refusals_total",
+        "reason",
+        &[
+            "too_many_headers",
+            "too_large",
+            "no_content_length",
+            "response_too_large",
+        ],
     ),
     (
         "focus_sessions_started_total",

@@ -220,6 +220,7 @@ impl Server {
                 shard_queue: config.sip.queue_depth,
                 shards,
                 max_queue_delay: config.overload.max_queue_delay(),
+                max_datagram: config.sip.max_datagram_size,
             },
         );
         let domain = Host::parse(&config.focus.domain).map_err(StartError::Domain)?;

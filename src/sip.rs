@@ -34,7 +34,7 @@ pub use method::Method;
 pub use name_addr::{AddrError, NameAddr};
 pub use params::{parse_header_params, unquote};
 pub use parse::{
-    parse, parse_cseq, parse_saturating, Fault, Framing, ParseError, ParseLimits, Rejected,
+    parse, parse_cseq, parse_saturating, refuse, Fault, Framing, ParseError, ParseLimits, Rejected,
 };
 pub use status::{class_label, reason_phrase};
 pub use uri::{unescape, Host, HostPort, Param, Scheme, Uri, UriError};

@@ -22,6 +22,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use thiserror::Error;
 
+/// The largest UDP payload over IPv4 (65,535 less the IP and UDP headers): a message
+/// larger than this cannot leave as one datagram.
+pub const MAX_DATAGRAM: usize = 65_507;
+
 /// Transport protocol of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {

@@ -104,6 +104,7 @@ impl Harness {
                 shard_queue: 64,
                 shards: 2,
                 max_queue_delay: None,
+                max_datagram: cpm_focus::transport::MAX_DATAGRAM,
             },
         );
         let router = Arc::new(Keeper::default());

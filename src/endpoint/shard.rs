@@ -13,7 +13,7 @@ use crate::transaction::{
     Event, InviteClient, InviteClientState, InviteServer, InviteServerState, NonInviteClient,
     NonInviteServer, NonInviteServerState, Timer,
 };
-use crate::transport::Target;
+use crate::transport::{Protocol, Target, MAX_DATAGRAM};
 use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -675,6 +675,45 @@ impl Shard {
                 }
             }
             return;
+        };
+        // RFC 3261 §18.2.2: a response goes back over the transport its request came on, so
+        // one larger than a datagram can carry cannot be sent at all over UDP. Rather than a
+        // transaction retransmitting what never leaves, the request gets a `500` (small, no
+        // body, no Record-Route) and the TU undoes what the response promised.
+        let (status, bytes, ack_key, tu) = if entry.target.protocol == Protocol::Udp
+            && bytes.len() > self.inner.settings.max_datagram.min(MAX_DATAGRAM)
+        {
+            metrics::counter!("focus_sip_limit_refusals_total", "reason" => "response_too_large")
+                .increment(1);
+            tracing::warn!(
+                status,
+                size = bytes.len(),
+                to = %entry.target.addr,
+                "response too large for a UDP datagram; answering 500 instead"
+            );
+            if status >= 200 {
+                if let Some(tu) = &tu {
+                    tu.on_event(TuEvent::ResponseRefused {
+                        txn: entry.id,
+                        status,
+                    });
+                }
+            }
+            let Some(request) = entry.request.clone().filter(|_| status >= 200) else {
+                // A provisional response is only left out; the final one follows.
+                return;
+            };
+            let tag = new_tag();
+            let w = MessageWriter::response_to(
+                &request,
+                entry.target.addr,
+                500,
+                "Response Too Large",
+                Some(&tag),
+            );
+            (500, w.finish_empty(), None, None)
+        } else {
+            (status, bytes, ack_key, tu)
         };
         if status >= 200 {
             entry.final_response = Some(bytes.clone());

@@ -15,6 +15,10 @@ pub enum FrameError {
     BadContentLength,
     #[error("multiple Content-Length values")]
     MultipleContentLength,
+    /// RFC 3261 §18.3, §20.14: on a stream Content-Length is mandatory; without it the end of
+    /// the message, and so the start of the next, is unknown.
+    #[error("no Content-Length on a stream")]
+    MissingContentLength,
 }
 
 /// What the framer found.
@@ -79,7 +83,7 @@ impl Framer {
         if body_start > self.max_message {
             return Err(FrameError::TooLarge);
         }
-        let body_len = content_length(&buf[..head_end])?.unwrap_or(0);
+        let body_len = content_length(&buf[..head_end])?.ok_or(FrameError::MissingContentLength)?;
         let total = body_start
             .checked_add(body_len)
             .ok_or(FrameError::TooLarge)?;
@@ -212,11 +216,13 @@ mod tests {
     }
 
     #[test]
-    fn missing_content_length_means_empty_body() {
+    fn missing_content_length_is_unframeable() {
+        // RFC 3261 §18.3: a stream message without Content-Length cannot be delimited (it was
+        // once taken as bodiless, and a body sent after it read as the next message).
         let m = msg("X: y", "");
         let mut buf = BytesMut::from(m.as_bytes());
         let mut f = Framer::new(65535);
-        assert_eq!(f.decode(&mut buf), Ok(Some(Frame::Message(Bytes::from(m)))));
+        assert_eq!(f.decode(&mut buf), Err(FrameError::MissingContentLength));
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub enum Fault {
     Malformed(HeaderName),
     CSeqMethod,
     BodyTruncated,
+    /// Over a size limit (answered `513`, RFC 3261 §21.5.14).
+    TooLarge,
 }
 
 impl fmt::Display for Fault {
@@ -75,6 +77,7 @@ impl fmt::Display for Fault {
             Fault::Malformed(h) => write!(f, "Malformed {} header", h.as_str()),
             Fault::CSeqMethod => f.write_str("CSeq method does not match Request-Line"),
             Fault::BodyTruncated => f.write_str("Content-Length larger than message"),
+            Fault::TooLarge => f.write_str("Message Too Large"),
         }
     }
 }
@@ -84,7 +87,19 @@ impl Fault {
     pub fn status(&self) -> u16 {
         match self {
             Fault::Version => 505,
+            Fault::TooLarge => 513,
             _ => 400,
+        }
+    }
+
+    /// The limit this fault hits, as the `reason` of `focus_sip_limit_refusals_total`; `None`
+    /// for faults that are not about a limit.
+    pub fn limit_label(&self) -> Option<&'static str> {
+        match self {
+            Fault::TooManyHeaders => Some("too_many_headers"),
+            Fault::TooLarge => Some("too_large"),
+            Fault::Missing(HeaderName::ContentLength) => Some("no_content_length"),
+            _ => None,
         }
     }
 }
@@ -160,6 +175,14 @@ pub fn parse(buf: Bytes, framing: Framing, limits: &ParseLimits) -> Result<Messa
         count += 1;
         if count > limits.max_headers {
             fault.get_or_insert(Fault::TooManyHeaders);
+            // Past the limit only the first of each header a response copies is kept (five
+            // at most), so the sender still gets its `400` instead of silence.
+            if let Some((name, value)) = split_header_line(line) {
+                let known = HeaderName::from_wire(name);
+                if ANSWER_HEADERS.contains(&known) && headers.get(known).is_none() {
+                    headers.push(name, value);
+                }
+            }
             return;
         }
         match split_header_line(line) {
@@ -292,6 +315,34 @@ pub fn parse(buf: Bytes, framing: Framing, limits: &ParseLimits) -> Result<Messa
                 Err(f) => Err(reject_or_drop(f, headers, true)),
             }
         }
+    }
+}
+
+/// The headers a response to a refused request copies (RFC 3261 §8.2.6.2).
+const ANSWER_HEADERS: [HeaderName; 5] = [
+    HeaderName::Via,
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+];
+
+/// Refuses a message the transport could not take whole (too large, or unframeable on a
+/// stream) for `fault`: parses what arrived of it (`head`, already cut to a bounded size) only
+/// to learn where an answer goes. A request that names it is [`ParseError::Reject`]ed with
+/// `fault`; anything else is dropped.
+pub fn refuse(head: Bytes, fault: Fault, limits: &ParseLimits) -> ParseError {
+    match parse(head, Framing::Datagram, limits) {
+        Ok(Message::Request(req)) => ParseError::Reject(Box::new(Rejected {
+            fault,
+            headers: req.headers,
+            via: req.via,
+        })),
+        Err(ParseError::Reject(mut rejected)) => {
+            rejected.fault = fault;
+            ParseError::Reject(rejected)
+        }
+        Ok(Message::Response(_)) | Err(ParseError::Drop(_)) => ParseError::Drop(fault),
     }
 }
 

@@ -479,3 +479,61 @@ fn host_port_brackets_ipv6_and_reads_back() {
         Ok(Host::Domain("focus.example.com".into()))
     );
 }
+
+/// Past `max_headers` the headers a response copies are still read, so the request is
+/// answered `400 Too many header lines` rather than dropped (they came after the limit).
+#[test]
+fn too_many_headers_is_answerable_when_the_essentials_come_late() {
+    let pad: String = (0..300).map(|i| format!("X-Pad-{i}: {i}\r\n")).collect();
+    let text = format!(
+        "OPTIONS sip:a@b SIP/2.0\r\n{pad}Via: SIP/2.0/UDP h;branch=z9hG4bK-1\r\n\
+         From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: late\r\nCSeq: 1 OPTIONS\r\n\
+         Via: SIP/2.0/UDP second;branch=z9hG4bK-2\r\nContent-Length: 0\r\n\r\n"
+    );
+    match parse(
+        Bytes::from(text),
+        Framing::Datagram,
+        &ParseLimits::default(),
+    ) {
+        Err(ParseError::Reject(r)) => {
+            assert_eq!(r.fault, Fault::TooManyHeaders);
+            assert_eq!(r.headers.get(HeaderName::CallId), Some("late"));
+            assert_eq!(r.via.branch(), Some("z9hG4bK-1"));
+            // Only the first of each: at most five lines past the limit.
+            assert_eq!(r.headers.len(), 256 + 5);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// What the transport could not take whole is refused with the transport's fault, over
+/// what the parser found: a request names where to answer, a response or garbage does not.
+#[test]
+fn refuse_answers_requests_with_the_transport_fault() {
+    let head = "MESSAGE sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK-1\r\n\
+                From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\n\
+                Content-Length: 99999\r\n\r\nxx";
+    let limits = ParseLimits::default();
+    match refuse(Bytes::from(head), Fault::TooLarge, &limits) {
+        ParseError::Reject(r) => {
+            assert_eq!(
+                (r.fault.status(), r.fault.to_string()),
+                (513, "Message Too Large".into())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let resp = "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK-1\r\n\r\n";
+    assert!(matches!(
+        refuse(Bytes::from(resp), Fault::TooLarge, &limits),
+        ParseError::Drop(Fault::TooLarge)
+    ));
+    assert!(matches!(
+        refuse(
+            Bytes::from_static(b"xxxxxxxx"),
+            Fault::Missing(HeaderName::ContentLength),
+            &limits
+        ),
+        ParseError::Drop(Fault::Missing(HeaderName::ContentLength))
+    ));
+}

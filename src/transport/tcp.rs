@@ -12,7 +12,9 @@
 use super::tls::TlsContext;
 use super::{ConnId, Protocol, SendError, Sink, Target};
 use crate::overload::Verdict;
-use crate::sip::{parse, Frame, Framer, Framing, ParseLimits};
+use crate::sip::{
+    parse, refuse, Fault, Frame, FrameError, Framer, Framing, HeaderName, ParseLimits,
+};
 use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -591,13 +593,26 @@ impl TcpRegistry {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        // A bad Content-Length still leaves the headers readable: answer 400
-                        // (RFC 4475 ncl, mcl01) before closing.
-                        if e != crate::sip::FrameError::TooLarge {
-                            let head = buf.split().freeze();
-                            if let Err(err) = parse(head, Framing::Stream, &self.settings.limits) {
-                                sink.on_message(Err(err), source);
+                        // The headers are still readable: answer before closing (a bad
+                        // Content-Length 400, RFC 4475 ncl and mcl01; none at all 400, RFC 3261
+                        // §18.3; too large 513), never silently.
+                        let limits = &self.settings.limits;
+                        let head = buf.split_to(buf.len().min(self.settings.max_message));
+                        let head = head.freeze();
+                        let refusal = match e {
+                            FrameError::TooLarge => Some(refuse(head, Fault::TooLarge, limits)),
+                            FrameError::MissingContentLength => Some(refuse(
+                                head,
+                                Fault::Missing(HeaderName::ContentLength),
+                                limits,
+                            )),
+                            FrameError::BadContentLength | FrameError::MultipleContentLength => {
+                                parse(head, Framing::Stream, limits).err()
                             }
+                        };
+                        buf.clear();
+                        if let Some(refusal) = refusal {
+                            sink.on_message(Err(refusal), source);
                         }
                         sink.on_stream_error(source, e);
                         // Let the writer flush what the sink queued (e.g. a 400) before closing.

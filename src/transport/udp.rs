@@ -2,7 +2,7 @@
 
 use super::{Protocol, SendError, Sink, Target};
 use crate::overload::Verdict;
-use crate::sip::{parse, Framing, ParseLimits};
+use crate::sip::{parse, refuse, Fault, Framing, ParseLimits};
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,7 +66,7 @@ impl UdpTransport {
     /// Sends one datagram without waiting. A full kernel buffer counts as a loss, which UDP
     /// retransmission (RFC 3261 §17) recovers.
     pub fn send(&self, to: SocketAddr, data: &[u8]) -> Result<(), SendError> {
-        if data.len() > 65_507 {
+        if data.len() > super::MAX_DATAGRAM {
             return Err(SendError::TooLarge);
         }
         match self.socket_for(to).try_send_to(data, to) {
@@ -140,11 +140,6 @@ async fn receive(
             };
             metrics::counter!("focus_transport_bytes_received_total", "transport" => "udp")
                 .increment(n as u64);
-            if n > max_message {
-                metrics::counter!("focus_sip_parse_errors_total", "reason" => "too_large")
-                    .increment(1);
-                continue;
-            }
             let source = Target {
                 protocol: Protocol::Udp,
                 addr: from,
@@ -152,6 +147,17 @@ async fn receive(
             };
             // Flood control before any parsing: a source over its rate costs one lookup.
             let verdict = sink.admit(&source, &buf[..n]);
+            if n > max_message {
+                metrics::counter!("focus_sip_parse_errors_total", "reason" => "too_large")
+                    .increment(1);
+                // Answered `513` (RFC 3261 §21.5.14) when what fits of it names where to, so
+                // the sender learns why instead of retransmitting into silence.
+                if verdict == Verdict::Admit {
+                    let head = Bytes::copy_from_slice(&buf[..max_message]);
+                    sink.on_message(Err(refuse(head, Fault::TooLarge, &limits)), source);
+                }
+                continue;
+            }
             if verdict == Verdict::Drop {
                 continue;
             }

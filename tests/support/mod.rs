@@ -36,7 +36,7 @@ mod ua;
 mod watcher;
 
 pub use admin::{http, HttpReply};
-pub use call::{Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
+pub use call::{branch, Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
 pub use digest::{Challenge, CredentialsFile};
 pub use focus::{config_text, metric, metric_in, scrape, Focus, Launch};
