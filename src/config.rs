@@ -129,6 +129,12 @@ impl Config {
         if domain.is_err() {
             bad("focus.domain".into(), "must be a host name or IP address");
         }
+        if !(1..=86_400).contains(&self.focus.log_repeat_interval_s) {
+            bad(
+                "focus.log_repeat_interval_s".into(),
+                "must be between 1 and 86400",
+            );
+        }
         let s = &self.sip;
         if !(1024..=16 * 1024 * 1024).contains(&s.max_message_size) {
             bad(

@@ -46,6 +46,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod http;
 pub mod list_service;
+pub mod log_limit;
 pub mod media;
 pub mod metrics;
 pub mod notify;

@@ -127,6 +127,10 @@ fn main() -> anyhow::Result<()> {
         None => config.focus.log_format,
     };
     init_logging(format);
+    cpm_focus::log_limit::configure(
+        config.focus.log_repeat_burst,
+        Duration::from_secs(config.focus.log_repeat_interval_s),
+    );
 
     // Session actors live on N arbiters (one thread each); transports and transaction shards
     // on a multi-threaded tokio runtime.

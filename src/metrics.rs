@@ -141,6 +141,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Completed transactions absorbing retransmissions until their last timer",
     ),
     (
+        "focus_endpoint_table_slots",
+        Kind::Gauge,
+        "Slots (capacity) of the transaction tables over all shards, by table: servers, clients, acks, merged, timers; they shrink back after a burst",
+    ),
+    (
         "focus_sessions_active",
         Kind::Gauge,
         "Group sessions with at least one participant",
@@ -690,6 +695,11 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
         "focus_group_message_deliveries_total",
         "outcome",
         &["delivered", "failed"],
+    ),
+    (
+        "focus_endpoint_table_slots",
+        "table",
+        &["servers", "clients", "acks", "merged", "timers"],
     ),
     (
         "focus_charging_records_written_total",

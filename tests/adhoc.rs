@@ -1027,3 +1027,109 @@ fn removing_a_ringing_invitee_shows_it_disconnected_at_once() {
     );
     assert_eq!(alice.bye(&mut a).status, 200);
 }
+
+/// Issue 18: a pager-mode MESSAGE sent right after the invitees of an ad-hoc conference
+/// answered was accepted (`202`) but skipped both of them (1 try in about 20 under load):
+/// the MESSAGE overtook their `200`s inside the focus, and only participants and listed
+/// members were recipients. An invitee still being called is a recipient too: it gets the
+/// message once it answers. Half the tries send the message before the invitees answer at
+/// all (always lost before the fix), half right after their `200`s left; no sleeps.
+#[test]
+fn a_group_message_reaches_invitees_still_answering_and_fails_for_one_that_refuses() {
+    const TRIES: usize = 20;
+    let focus = Focus::start("");
+    let mut alice = Ua::udp(&focus, "alice");
+    let mut bob = Ua::udp(&focus, "bob");
+    let mut carol = Ua::udp(&focus, "carol");
+    for i in 0..TRIES {
+        let entries = vec![Entry::new(at(&bob)), Entry::new(at(&carol))];
+        let (mut a, ok) = create(&mut alice, "", Some(&entries));
+        assert_eq!(ok.status, 200, "try {i}: {}", ok.reason);
+        let conf = conference_of(&ok);
+        let invites = [bob.expect_invite(), carol.expect_invite()];
+        let text = format!("try {i}");
+        let early = i % 2 == 0;
+        if early {
+            let r = message(&mut alice, &conf, "", "text/plain", &text);
+            assert_eq!(r.status, 202, "try {i}: {}", r.reason);
+        }
+        for (ua, inv) in [(&mut bob, &invites[0]), (&mut carol, &invites[1])] {
+            let end = ua.chat_end(support::Setup::Active);
+            let contact = ua.contact_header();
+            let sdp = end.offer();
+            ua.answer(
+                &inv.rx,
+                200,
+                Some(&inv.tag),
+                &contact,
+                Some(("application/sdp", &sdp)),
+            );
+        }
+        if !early {
+            let r = message(&mut alice, &conf, "", "text/plain", &text);
+            assert_eq!(r.status, 202, "try {i}: {}", r.reason);
+        }
+        for (ua, inv) in [(&mut bob, &invites[0]), (&mut carol, &invites[1])] {
+            let m = ua
+                .wait_for(WAIT, |m| {
+                    m.request().is_some_and(|r| {
+                        r.method == Method::Message && r.body[..] == *text.as_bytes()
+                    })
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "try {i} ({}): {} never got the group message",
+                        if early {
+                            "before the answer"
+                        } else {
+                            "after the answer"
+                        },
+                        ua.name
+                    )
+                });
+            ua.respond(&m, 200);
+            let call_id = inv.request().call_id().to_string();
+            ua.wait_for(WAIT, |m| {
+                m.request()
+                    .is_some_and(|r| r.method == Method::Ack && r.call_id() == call_id)
+            })
+            .unwrap_or_else(|| panic!("try {i}: {} got no ACK", ua.name));
+            let mut call = inv.call();
+            assert_eq!(ua.bye(&mut call).status, 200, "try {i}: {}", ua.name);
+        }
+        assert_eq!(alice.bye(&mut a).status, 200);
+    }
+    focus.wait_metric(
+        "focus_group_message_deliveries_total{outcome=\"delivered\"}",
+        WAIT,
+        |v| v == (2 * TRIES) as f64,
+    );
+    assert_eq!(
+        focus
+            .metric("focus_group_message_deliveries_total{outcome=\"failed\"}")
+            .unwrap_or(0.0),
+        0.0
+    );
+
+    // An invitee that refuses the call never gets it: that delivery fails, counted (and
+    // reported when the sender asked), while the one that answers gets it.
+    let entries = vec![Entry::new(at(&bob)), Entry::new(at(&carol))];
+    let (mut a, ok) = create(&mut alice, "", Some(&entries));
+    let conf = conference_of(&ok);
+    let (bi, ci) = (bob.expect_invite(), carol.expect_invite());
+    let r = message(&mut alice, &conf, "", "text/plain", "refused");
+    assert_eq!(r.status, 202);
+    carol.refuse_invite(&ci, 486);
+    focus.wait_metric(
+        "focus_group_message_deliveries_total{outcome=\"failed\"}",
+        WAIT,
+        |v| v == 1.0,
+    );
+    let (mut bc, _) = bob.accept(&bi, &bob.chat_end(support::Setup::Active));
+    let m = bob.expect_request(Method::Message, WAIT);
+    assert_eq!(&m.request().unwrap().body[..], b"refused");
+    bob.respond(&m, 200);
+    carol.assert_quiet(QUIET, "a refused invitee gets no group message");
+    assert_eq!(bob.bye(&mut bc).status, 200);
+    assert_eq!(alice.bye(&mut a).status, 200);
+}

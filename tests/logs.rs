@@ -143,3 +143,46 @@ fn json_mode_prints_one_object_per_line() {
         assert!(log.contains("cpm-focus ready"), "{log}");
     }
 }
+
+/// Issue 18: a refused RTP leg logged one WARN line each (2,534 in one flood). The focus's
+/// whole RTP range is one port pair this test holds, so every join's leg is refused: the
+/// metric counts each, the log writes `focus.log_repeat_burst` of them per interval.
+#[test]
+fn a_flood_of_refused_rtp_legs_writes_a_bounded_number_of_warnings() {
+    const JOINS: usize = 40;
+    const BURST: usize = 5;
+    let (rtp, _rtcp) = support::talk::rtp_pair();
+    let port = rtp.local_addr().unwrap().port();
+    let focus = support::talk::talk_focus(&format!(
+        "[rtp]\nport_min = {port}\nport_max = {}\nsilence_timeout_s = 60\n\
+         [focus]\nlog_repeat_burst = {BURST}\nlog_repeat_interval_s = 3600\n",
+        port + 1
+    ));
+    let mut ua = Ua::udp(&focus, "flood");
+    let offer = support::talk::talk_offer(40000, &[(0, "PCMU/8000")], "a", false);
+    for i in 0..JOINS {
+        let mut call = support::Call::new("sip:talk@focus.example.com");
+        let b = ua.invite(&mut call, Some(&offer));
+        let r = ua.expect_final(&b);
+        if r.status == 200 {
+            call.learn(&r);
+            ua.ack(&call);
+            assert_eq!(ua.bye(&mut call).status, 200, "join {i}");
+        }
+    }
+    focus.wait_metric(
+        "focus_rtp_ports_exhausted_total",
+        Duration::from_secs(5),
+        |v| v == JOINS as f64,
+    );
+    let log = focus.log();
+    let warned = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("no RTP port pair"))
+        .count();
+    assert_eq!(
+        warned, BURST,
+        "{JOINS} refused legs wrote {warned} warnings:\n{log}"
+    );
+    drop(rtp);
+}

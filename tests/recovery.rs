@@ -466,3 +466,162 @@ fn an_unverified_participant_that_lost_its_dialog_is_not_called_again() {
     assert_eq!(bob.ua.bye(&mut bob.chat.call).status, 200);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two processes on one journal: the second refuses to start (non-zero exit, a log line that
+/// names the lock) instead of reading the first one's live sessions as a crash, closing them
+/// in the charging records and re-INVITEing its participants. The first runs on untouched.
+#[test]
+fn a_second_focus_on_the_same_journal_refuses_to_start() {
+    let dir = temp_dir("recovery-locked");
+    let (journal, cdr) = (dir.join("journal.jsonl"), dir.join("cdr.jsonl"));
+    let text = config(&journal, &cdr, 60);
+    let first = Focus::start(&text);
+    let mut alice = join(&first, "alice", TEAM, "");
+    first.wait_metric("focus_journal_lines_total{op=\"join\"}", WAIT, |v| v == 1.0);
+
+    let path = dir.join("second.toml");
+    std::fs::write(&path, support::config_text(&text)).unwrap();
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_cpm-focus"))
+        .arg("--config")
+        .arg(&path)
+        .args([
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--sips-listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--msrp-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--admin-listen", "127.0.0.1:0"])
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawning the second focus");
+    // A guard against hanging only: a focus that starts runs until it is killed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() >= deadline {
+            let _ = second.kill();
+            break None;
+        }
+        // A child process has no exit notification here but its status: poll it.
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = second.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let status = status.unwrap_or_else(|| panic!("the second focus started:\n{log}"));
+    assert!(!status.success(), "{status:?}\n{log}");
+    assert!(
+        log.contains("in use by another focus process") && log.contains("journal.jsonl.lock"),
+        "{log}"
+    );
+
+    // The first focus still has alice, and nobody re-INVITEd her.
+    alice.ua.assert_quiet(
+        Duration::from_millis(500),
+        "no re-INVITE from a second focus",
+    );
+    let b = alice
+        .ua
+        .send_request(&mut alice.chat.call, "OPTIONS", "", None);
+    assert_eq!(alice.ua.expect_final(&b).status, 200);
+    let j = cpm_focus::recovery::journal::read(&journal).unwrap();
+    assert_eq!(j.live.participant_count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 18: after a `kill -9` and a restart, the resumed participants of a talk group were
+/// re-INVITEd with the dead process's audio port in the offer and no RTP leg was bound
+/// (`focus_rtp_legs` 0): the group came back mute. The resume offer now carries a fresh
+/// port pair (and BFCP user of the new conference), the legs start with the answers, and a
+/// talk burst is relayed after the recovery.
+#[test]
+fn a_recovered_talk_group_relays_audio() {
+    use support::talk::{sections, talk_focus, talk_offer_at};
+    const TALK: &str = "sip:talk@focus.example.com";
+    let dir = temp_dir("recovery-talk");
+    let (journal, cdr) = (dir.join("journal.jsonl"), dir.join("cdr.jsonl"));
+    let mut focus = talk_focus(&config(&journal, &cdr, 60));
+    let mut uas = [Ua::udp(&focus, "alice"), Ua::udp(&focus, "bob")];
+    let mut talkers: Vec<_> = uas.iter_mut().map(|ua| ua.join_talk(TALK)).collect();
+    focus.wait_metric("focus_journal_lines_total{op=\"join\"}", WAIT, |v| v == 2.0);
+    focus.wait_metric("focus_rtp_legs", WAIT, |v| v == 2.0);
+    focus.kill();
+    let focus = focus.restart();
+
+    for (ua, t) in uas.iter_mut().zip(talkers.iter_mut()) {
+        let call_id = t.call.call_id.clone();
+        let inv = ua
+            .wait_for(Duration::from_secs(10), |m| {
+                m.request()
+                    .is_some_and(|r| r.method == Method::Invite && r.call_id() == call_id)
+            })
+            .unwrap_or_else(|| panic!("{}: no re-INVITE", ua.name));
+        let offer = String::from_utf8(inv.request().unwrap().body.to_vec()).unwrap();
+        let all = sections(&offer);
+        let audio = all
+            .iter()
+            .find(|s| s.media == "audio")
+            .unwrap_or_else(|| panic!("no m=audio in the resume offer:\n{offer}"));
+        assert_ne!(audio.port, 0, "{offer}");
+        let bfcp = all
+            .iter()
+            .find(|s| s.media == "application" && s.port != 0)
+            .unwrap_or_else(|| panic!("no BFCP line in the resume offer:\n{offer}"));
+        let num = |name: &str| -> u64 {
+            bfcp.attr(name)
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or_else(|| panic!("no a={name} in the resume offer:\n{offer}"))
+        };
+        t.focus_rtp = std::net::SocketAddr::new(t.focus_rtp.ip(), audio.port);
+        t.bfcp_addr = Some(std::net::SocketAddr::new(t.focus_rtp.ip(), bfcp.port));
+        t.conference_id = num("confid") as u32;
+        t.user_id = num("userid") as u16;
+        t.floor_id = num("floorid") as u16;
+        t.bfcp = None;
+        // The answer: the same RTP port as before, BFCP as a client.
+        let port = t.rtp.local_addr().unwrap().port();
+        let label = audio.attr("label").unwrap_or("audio").to_string();
+        let answer = talk_offer_at(t.ip, port, &[(0, "PCMU/8000")], &label, true);
+        let head = ua.contact_header();
+        ua.answer(&inv, 200, None, &head, Some(("application/sdp", &answer)));
+        let cseq = inv.request().unwrap().cseq.seq;
+        ua.wait_for(WAIT, |m| {
+            m.request().is_some_and(|r| {
+                r.method == Method::Ack && r.call_id() == call_id && r.cseq.seq == cseq
+            })
+        })
+        .unwrap_or_else(|| panic!("{}: no ACK for the re-INVITE", ua.name));
+    }
+    focus.wait_metric("focus_rtp_legs", WAIT, |v| v == 2.0);
+
+    // alice takes the floor of the new conference and talks; bob hears her.
+    let (alice, bob) = talkers.split_at_mut(1);
+    let (alice, bob) = (&mut alice[0], &mut bob[0]);
+    alice.connect_bfcp();
+    let (_, status, _) = alice.request_floor();
+    assert_eq!(
+        status,
+        cpm_focus::push_to_talk::bfcp::RequestStatus::Granted
+    );
+    bob.send_rtcp();
+    alice.send_rtp(3);
+    let heard = bob.expect_rtp(3);
+    for p in &heard {
+        assert!(
+            String::from_utf8_lossy(&p.payload).starts_with("alice "),
+            "{:?}",
+            String::from_utf8_lossy(&p.payload)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -456,3 +456,52 @@ fn a_failed_notify_is_retried_with_full_state_at_the_rate_limit() {
     );
     assert_eq!(focus.metric("focus_subscriptions_active"), Some(1.0));
 }
+
+/// Issue 18: 10,000 re-SUBSCRIBEs in one dialog produced 9,423 NOTIFYs, one per refresh.
+/// Every refresh is answered 200, but the NOTIFYs they ask for are held to
+/// `min_notify_interval_ms` (RFC 6665 §4.2.2 leaves the rate to the notifier) and coalesce:
+/// at most one per interval, and the subscriber still gets full state after the last one.
+#[test]
+fn a_flood_of_refreshes_is_held_to_the_notify_interval() {
+    const INTERVAL: Duration = Duration::from_millis(1000);
+    const REFRESHES: usize = 300;
+    let focus = Focus::start("[subscriptions]\nmin_notify_interval_ms = 1000\n");
+    let mut sub = Ua::udp(&focus, "sub");
+    let (mut call, first) = sub.subscribe_to(TEAM);
+    for i in 0..REFRESHES {
+        let r = sub.subscribe(&mut call, Some(600));
+        assert_eq!(r.status, 200, "refresh {i}: {} {}", r.status, r.reason);
+    }
+    let last_refresh = Instant::now();
+    let burst = last_refresh - first.at;
+    // Everything owed comes within an interval after the last refresh; two intervals of
+    // silence end the count.
+    let mut got: Vec<Notify> = Vec::new();
+    while let Some(n) = sub.next_notify(INTERVAL * 2) {
+        got.push(n);
+        assert!(got.len() <= REFRESHES, "more NOTIFYs than refreshes");
+    }
+    let allowed = (burst.as_millis() / INTERVAL.as_millis()) as usize + 2;
+    assert!(
+        (1..=allowed).contains(&got.len()),
+        "{REFRESHES} refreshes in {burst:?} produced {} NOTIFYs (at most {allowed} at one per {INTERVAL:?})",
+        got.len()
+    );
+    let mut at = first.at;
+    for (i, n) in got.iter().enumerate() {
+        assert!(
+            n.at - at >= INTERVAL.mul_f64(0.75),
+            "NOTIFY {i} came {:?} after the previous one",
+            n.at - at
+        );
+        at = n.at;
+        assert_eq!(
+            (n.doc.version, n.doc.state),
+            (2 + i as u32, ElemState::Full)
+        );
+        assert!(n.state.starts_with("active;expires="), "{}", n.state);
+    }
+    let last = got.last().unwrap();
+    assert!(last.at >= last_refresh, "no NOTIFY after the last refresh");
+    assert_eq!(focus.metric("focus_subscriptions_active"), Some(1.0));
+}

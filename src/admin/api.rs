@@ -239,7 +239,7 @@ impl AdminApi {
             if level_info {
                 tracing::info!(action = route.action(), %who, session = target, status = answer.status, "admin request");
             } else {
-                tracing::warn!(action = route.action(), %who, session = target, status = answer.status, "admin request refused");
+                crate::warn_limited!(action = route.action(), %who, session = target, status = answer.status, "admin request refused");
             }
         }
         let mut extra = answer.extra;

@@ -243,7 +243,7 @@ impl ChargingWriter {
             Err(e) => {
                 // Plain data cannot fail to encode; if it ever does, count it as lost.
                 self.counters.drop_record("encode");
-                tracing::error!(error = %e, kind, "charging record not encodable");
+                crate::warn_limited!(error = %e, kind, "charging record not encodable");
             }
         }
     }

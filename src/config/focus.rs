@@ -19,6 +19,11 @@ pub struct FocusConfig {
     pub max_remembered: usize,
     /// How log lines are written to stderr (`--log-format` overrides it).
     pub log_format: LogFormat,
+    /// Lines one repetitive log call site writes per interval before it is counted instead
+    /// (`crate::log_limit`); 0: no limit.
+    pub log_repeat_burst: u32,
+    /// That interval, seconds.
+    pub log_repeat_interval_s: u64,
 }
 
 /// The form of the log on stderr.
@@ -43,6 +48,8 @@ impl Default for FocusConfig {
             restart_window_s: 86_400,
             max_remembered: 10_000,
             log_format: LogFormat::Text,
+            log_repeat_burst: 10,
+            log_repeat_interval_s: 60,
         }
     }
 }

@@ -136,6 +136,55 @@ pub(super) struct Shard {
     timers: BinaryHeap<Reverse<(Instant, TsxKey)>>,
     /// Completed transactions absorbing retransmissions.
     linger: Linger,
+    /// The table slots last added to `focus_endpoint_table_slots`, per table of [`TABLES`].
+    reported: [usize; TABLES.len()],
+}
+
+/// The tables whose slots `focus_endpoint_table_slots` shows (its `table` label).
+const TABLES: [&str; 5] = ["servers", "clients", "acks", "merged", "timers"];
+
+/// Slots a table may keep however empty it gets, before it is shrunk.
+const MIN_SLOTS: usize = 64;
+
+/// A table's capacity and use, and shrinking it.
+trait Slots {
+    fn slots(&self) -> usize;
+    fn used(&self) -> usize;
+    fn shrink(&mut self, to: usize);
+}
+
+impl<K: Eq + std::hash::Hash, V> Slots for HashMap<K, V> {
+    fn slots(&self) -> usize {
+        self.capacity()
+    }
+    fn used(&self) -> usize {
+        self.len()
+    }
+    fn shrink(&mut self, to: usize) {
+        self.shrink_to(to);
+    }
+}
+
+impl<T: Ord> Slots for BinaryHeap<T> {
+    fn slots(&self) -> usize {
+        self.capacity()
+    }
+    fn used(&self) -> usize {
+        self.len()
+    }
+    fn shrink(&mut self, to: usize) {
+        self.shrink_to(to);
+    }
+}
+
+/// Gives back the slots a burst left in `table`: a table keeps its peak capacity otherwise,
+/// and after a flood the focus kept it resident (issue 18: the RSS stayed near 200 MB).
+/// Shrinks once at most a quarter is used, to twice the use: amortised, as growing is.
+fn trim(table: &mut impl Slots) {
+    let (used, slots) = (table.used(), table.slots());
+    if slots > used.saturating_mul(4).max(MIN_SLOTS) {
+        table.shrink(used.saturating_mul(2));
+    }
 }
 
 impl Shard {
@@ -156,6 +205,7 @@ impl Shard {
             merged: HashMap::new(),
             timers: BinaryHeap::new(),
             linger: Linger::default(),
+            reported: [0; TABLES.len()],
         }
     }
 
@@ -198,6 +248,7 @@ impl Shard {
                                 Err(_) => break,
                             }
                         }
+                        self.report_tables();
                     }
                     None => return,
                 },
@@ -919,6 +970,35 @@ impl Shard {
                     entry.machine.handle_timeout(now);
                     self.drive_client(&key, now);
                 }
+            }
+        }
+        self.trim_tables();
+    }
+
+    /// Shrinks the tables a burst left mostly empty and reports their slots.
+    fn trim_tables(&mut self) {
+        trim(&mut self.servers);
+        trim(&mut self.clients);
+        trim(&mut self.acks);
+        trim(&mut self.merged);
+        trim(&mut self.timers);
+        self.report_tables();
+    }
+
+    /// Adds what the tables' slots changed by to `focus_endpoint_table_slots`.
+    fn report_tables(&mut self) {
+        let now = [
+            self.servers.slots(),
+            self.clients.slots(),
+            self.acks.slots(),
+            self.merged.slots(),
+            self.timers.slots(),
+        ];
+        for ((table, was), is) in TABLES.iter().zip(self.reported.iter_mut()).zip(now) {
+            if *was != is {
+                let delta = is as f64 - *was as f64;
+                metrics::gauge!("focus_endpoint_table_slots", "table" => *table).increment(delta);
+                *was = is;
             }
         }
     }

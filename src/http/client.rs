@@ -106,7 +106,7 @@ impl Service<Uri> for Connector {
                     metrics::counter!("focus_tls_handshakes_total", "service" => service, "outcome" => "failed")
                         .increment(1);
                     let reason = tls::count_failure(Role::Client, service, tls::failure_reason(&e));
-                    tracing::warn!(%host, reason, error = %e, "TLS handshake with an HTTP server failed");
+                    crate::warn_limited!(%host, reason, error = %e, "TLS handshake with an HTTP server failed");
                     Err(e.into())
                 }
             }

@@ -321,7 +321,7 @@ async fn write_loop(
         };
         buf.clear();
         if encode(&msg, &mut buf).is_err() {
-            tracing::warn!(
+            crate::warn_limited!(
                 primitive = msg.primitive.name(),
                 "BFCP message not encodable"
             );

@@ -289,6 +289,8 @@ pub struct Talk {
     legs: BTreeMap<u64, Leg>,
     /// BFCP user id (random, so not guessable from one's own) → participant.
     users: HashMap<u16, u64>,
+    /// Participants resumed after a crash whose answer is awaited: the plan their offer made.
+    resuming: HashMap<u64, TalkAnswer>,
     holder: Option<u64>,
     /// When the current talk burst was granted (its duration is measured).
     granted_at: Option<Instant>,
@@ -314,6 +316,7 @@ impl Talk {
             floor,
             legs: BTreeMap::new(),
             users: HashMap::new(),
+            resuming: HashMap::new(),
             holder: None,
             granted_at: None,
             effects: Vec::new(),
@@ -435,6 +438,126 @@ impl Talk {
         })
     }
 
+    /// Plans the leg of a participant resumed after a crash, where the focus offers: a fresh
+    /// port pair and user id replace the old ones in `last` (the focus's last SDP in the
+    /// dialog, whose port the new process never bound). Returns the lines to offer in place
+    /// of the old audio and BFCP lines, by index; the leg starts with the participant's
+    /// answer ([`Talk::finish_resume`]). `None`: `last` had no audio the group serves, or no
+    /// port pair is free (the audio line is offered as it was and stays without a leg).
+    pub fn plan_resume(
+        &mut self,
+        pid: u64,
+        last: &SessionDescription,
+        peer: IpAddr,
+    ) -> Option<Vec<(usize, MediaDescription)>> {
+        let (audio_index, old) = last
+            .media
+            .iter()
+            .enumerate()
+            .find(|(_, m)| !m.is_disabled() && is_rtp_audio(m))?;
+        let codec = rtp::choose(&self.settings.codecs, old)?;
+        let port = self.settings.ports.reserve(peer)?;
+        let user = self.allocate_user();
+        // Held for the participant until its answer, so no other plan takes the id.
+        self.users.insert(user, pid);
+        let label = old
+            .label()
+            .filter(|l| !l.is_empty() && !l.contains(char::is_whitespace))
+            .unwrap_or("audio")
+            .to_string();
+        let mut audio_line = old.clone();
+        audio_line.port = port;
+        let bfcp = last
+            .media
+            .iter()
+            .enumerate()
+            .find(|(_, m)| {
+                !m.is_disabled()
+                    && m.media.eq_ignore_ascii_case("application")
+                    && m.proto.eq_ignore_ascii_case(super::sdp::PROTO)
+            })
+            .map(|(i, m)| {
+                let line = super::sdp::ServerLine {
+                    port: self.settings.bfcp_port,
+                    conference_id: self.conference_id,
+                    user_id: user,
+                    floor_id: AUDIO_FLOOR,
+                    media_label: &label,
+                };
+                (i, super::sdp::answer_line(m, &line))
+            });
+        let mut lines = vec![(audio_index, audio_line.clone())];
+        lines.extend(bfcp.clone());
+        self.resuming.insert(
+            pid,
+            TalkAnswer {
+                audio_index,
+                audio_line,
+                bfcp,
+                port,
+                fresh: true,
+                user,
+                label,
+                codec,
+                remote: None,
+                bfcp_from: None,
+            },
+        );
+        Some(lines)
+    }
+
+    /// The resumed participant answered `answer`: its leg starts where the answer says it
+    /// receives (with the codec it kept), and it is a floor control user again when it
+    /// accepted the BFCP stream. An answer that declined the audio gives the port back.
+    pub fn finish_resume(&mut self, pid: u64, answer: &SessionDescription, info: UserInfo) {
+        let Some(mut plan) = self.resuming.remove(&pid) else {
+            return;
+        };
+        let audio = answer
+            .media
+            .get(plan.audio_index)
+            .filter(|m| !m.is_disabled() && is_rtp_audio(m));
+        let Some(audio) = audio else {
+            self.abandon(plan);
+            return;
+        };
+        if let Some(codec) = rtp::choose(&self.settings.codecs, audio) {
+            plan.codec = codec;
+        }
+        plan.remote = answer
+            .connections_for(audio)
+            .first()
+            .and_then(|c| c.ip())
+            .map(|ip| SocketAddr::new(ip, audio.port));
+        let bfcp_answer = plan
+            .bfcp
+            .as_ref()
+            .and_then(|(i, _)| answer.media.get(*i))
+            .filter(|m| !m.is_disabled());
+        plan.bfcp_from = bfcp_answer
+            .and_then(|m| answer.connections_for(m).first())
+            .and_then(|c| c.ip());
+        if bfcp_answer.is_none() {
+            plan.bfcp = None;
+        }
+        self.join(pid, plan, info);
+    }
+
+    /// The resume failed (refused, unanswered, called again): its reservation goes back.
+    pub fn abandon_resume(&mut self, pid: u64) {
+        if let Some(plan) = self.resuming.remove(&pid) {
+            self.abandon(plan);
+        }
+    }
+
+    fn abandon(&mut self, plan: TalkAnswer) {
+        // The id was held for the plan only (a leg that started keeps its own).
+        if !self.legs.values().any(|l| l.user == plan.user) {
+            self.users.remove(&plan.user);
+        }
+        self.discard(&plan);
+    }
+
     /// Gives back what an unused plan reserved.
     pub fn discard(&self, answer: &TalkAnswer) {
         if answer.fresh {
@@ -508,6 +631,7 @@ impl Talk {
     /// A participant left: its floor is revoked, its requests cancelled, its leg and BFCP
     /// connection closed.
     pub fn leave(&mut self, now: Instant, pid: u64) {
+        self.abandon_resume(pid);
         let Some(leg) = self.legs.remove(&pid) else {
             return;
         };

@@ -25,7 +25,7 @@ mod tests;
 
 pub use record::{Event, Line, ParticipantRecord, SessionInfo};
 pub use replay::{read, Journal, Live, LiveSession};
-pub use writer::JournalHandle;
+pub use writer::{JournalHandle, JournalLock};
 
 use thiserror::Error;
 
@@ -37,4 +37,8 @@ pub enum JournalError {
         path: String,
         source: std::io::Error,
     },
+    /// Another process holds the journal: starting would resume (and then close) its live
+    /// sessions under its feet.
+    #[error("journal {path} is in use by another focus process (lock file {lock} is held); refusing to start")]
+    Locked { path: String, lock: String },
 }

@@ -53,6 +53,11 @@ pub fn start(
     if c.path.is_empty() {
         return Ok((JournalHandle::disabled(), Outcome::default()));
     }
+    // Before reading: a second process on the same journal would otherwise close (in its
+    // charging records) and resume the first one's live sessions.
+    let lock = journal::JournalLock::acquire(Path::new(&c.path)).inspect_err(|e| {
+        tracing::error!(path = %c.path, error = %e, "cannot take the journal's lock; not starting");
+    })?;
     let read = match journal::read(Path::new(&c.path)) {
         Ok(j) => j,
         Err(e) => {
@@ -84,7 +89,7 @@ pub fn start(
     } else {
         live = journal::Live::default();
     }
-    let handle = JournalHandle::start(c, live)?;
+    let handle = JournalHandle::start_locked(c, live, lock)?;
     supervisor.set_journal(handle.clone());
     if sessions.is_empty() {
         return Ok((handle, outcome));

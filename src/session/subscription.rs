@@ -70,9 +70,11 @@ impl Subscription {
     }
 
     /// The time a NOTIFY should go, if one is due at all: at the rate limit. The first
-    /// NOTIFY and a refresh's go at once (RFC 6665 §4.2.1: they follow the 200 immediately)
-    /// because their `next_allowed` is the time they were asked for; a retry after a failed
-    /// NOTIFY waits like any other, or a subscriber answering errors gets a NOTIFY storm.
+    /// NOTIFY goes at once (RFC 6665 §4.2.1: it follows the 200 immediately) because its
+    /// `next_allowed` is the time it was asked for; a refresh's goes at once when the last
+    /// NOTIFY is an interval old, else when the interval ends (refreshes in a loop would
+    /// otherwise each get one); a retry after a failed NOTIFY waits like any other, or a
+    /// subscriber answering errors gets a NOTIFY storm.
     pub fn due_at(&self, seq: u64, _now: Instant) -> Option<Instant> {
         if self.in_flight.is_some() || !self.has_news(seq) {
             return None;

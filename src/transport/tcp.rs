@@ -702,7 +702,7 @@ impl TcpRegistry {
                         };
                         metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "failed").increment(1);
                         super::tls::count_failure(super::tls::Role::Client, "sip", reason);
-                        tracing::warn!(%addr, %host, reason, "outbound SIP TLS handshake failed");
+                        crate::warn_limited!(%addr, %host, reason, "outbound SIP TLS handshake failed");
                         return Err(SendError::Io);
                     }
                 };

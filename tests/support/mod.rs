@@ -47,7 +47,7 @@ pub use call::{branch, Call, AUDIO_OFFER, AUDIO_VIDEO_OFFER};
 pub use control::{sipfrag, subscription_state, uri_of, Invited, CONTROL};
 pub use credit::{Credit, CreditServer};
 pub use digest::{Challenge, CredentialsFile};
-pub use focus::{metric, metric_in, scrape, Focus, Launch};
+pub use focus::{config_text, metric, metric_in, scrape, Focus, Launch};
 pub use msrp::{cpim_text, Chat, ChatMember, Endpoint, MsrpClient, MsrpMedia, Received, Setup};
 pub use refusal::assert_refused;
 pub use sink::{Delivery, Sink};

@@ -172,7 +172,7 @@ pub fn connect_out(switch: Arc<Switch>, member: Arc<Member>, cancel: Cancellatio
                     _ => "timeout",
                 };
                 crate::transport::tls::count_failure(crate::transport::tls::Role::Client, "msrp", reason);
-                tracing::warn!(reason, "outbound MSRP TLS handshake failed");
+                crate::warn_limited!(reason, "outbound MSRP TLS handshake failed");
                 member.notify(MediaEvent::Lost);
             }
         }

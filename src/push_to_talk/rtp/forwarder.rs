@@ -496,7 +496,7 @@ impl RtpPorts for RtpPlane {
             }
             Err(e) => {
                 metrics::counter!("focus_rtp_ports_exhausted_total").increment(1);
-                tracing::warn!(error = %e, "no RTP port pair for a new leg");
+                crate::warn_limited!(error = %e, "no RTP port pair for a new leg");
                 None
             }
         }

@@ -49,8 +49,22 @@ impl JournalHandle {
     /// Starts the writer for `config`, beginning with the state `live` (what is being
     /// recovered): the file is rewritten with just that state at once, so what a previous
     /// process left and nobody resumes is gone. A disabled journal (empty path) starts
-    /// nothing.
+    /// nothing. Takes the journal's lock ([`JournalLock`]); a caller that read the journal
+    /// first takes it before reading and uses [`start_locked`](Self::start_locked).
     pub fn start(config: &JournalConfig, live: Live) -> Result<JournalHandle, JournalError> {
+        if config.path.is_empty() {
+            return Ok(JournalHandle::disabled());
+        }
+        let lock = JournalLock::acquire(Path::new(&config.path))?;
+        JournalHandle::start_locked(config, live, lock)
+    }
+
+    /// [`start`](Self::start) under a lock already held; the writer keeps it until it stops.
+    pub fn start_locked(
+        config: &JournalConfig,
+        live: Live,
+        lock: JournalLock,
+    ) -> Result<JournalHandle, JournalError> {
         if config.path.is_empty() {
             return Ok(JournalHandle::disabled());
         }
@@ -68,6 +82,7 @@ impl JournalHandle {
             last_sync: Instant::now(),
             last_beat: Instant::now(),
             failing: false,
+            _lock: lock,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| JournalError::Io {
@@ -150,6 +165,55 @@ struct Writer {
     last_beat: Instant,
     /// The last file operation failed (warn once per streak).
     failing: bool,
+    /// Held while the writer runs: no second process writes this journal.
+    _lock: JournalLock,
+}
+
+/// An exclusive advisory lock (`flock`) on `<journal>.lock`, held for as long as this value
+/// lives. Not on the journal itself: compaction renames a new file over it, and a lock
+/// belongs to the old inode. Advisory is enough: the other party is another focus process,
+/// which takes the same lock before it reads the journal; the kernel drops the lock when the
+/// process dies, even by `kill -9`, so a crash never leaves it stale.
+#[derive(Debug)]
+pub struct JournalLock {
+    _file: File,
+}
+
+impl JournalLock {
+    /// Locks the journal at `path` (creating its directory and the lock file), or
+    /// [`JournalError::Locked`] at once when another process holds it.
+    pub fn acquire(path: &Path) -> Result<JournalLock, JournalError> {
+        let name = path.display().to_string();
+        let io = |source| JournalError::Io {
+            path: name.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let lock_path = lock_path(path);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(JournalLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Locked {
+                path: name.clone(),
+                lock: lock_path.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
+
+/// The lock file of the journal at `path`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    path.with_file_name(name)
 }
 
 impl Writer {

@@ -135,7 +135,7 @@ impl TalkDriver {
             TalkEffect::AddLeg(spec) => {
                 let pid = spec.pid;
                 if let Err(e) = plane.add(&self.group, spec, self.events.clone()) {
-                    tracing::warn!(pid, error = %e, "RTP leg not started");
+                    crate::warn_limited!(pid, error = %e, "RTP leg not started");
                 }
             }
             TalkEffect::UpdateLeg {

@@ -370,6 +370,7 @@ impl SessionState {
                         "Request Terminated",
                         true,
                     );
+                    self.fail_parked(now, pid);
                     return;
                 }
                 // The 2xx carries the answer to our offer. Its MSRP leg is in the switch
@@ -402,6 +403,9 @@ impl SessionState {
                     );
                 }
                 self.referral_notify(rid, Status::OK, "OK", true);
+                // Group messages accepted while it was being called go now (after the ACK),
+                // or fail with the call.
+                self.release_parked(now, pid);
             }
             _ => {
                 self.out.pending.remove(&token);
@@ -427,6 +431,7 @@ impl SessionState {
         let Some(d) = self.dialouts.remove(&pid) else {
             return;
         };
+        self.fail_parked(now, pid);
         let outcome = match method {
             DisconnectionMethod::Busy => "busy",
             _ => "failed",

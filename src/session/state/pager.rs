@@ -30,13 +30,68 @@ pub(in crate::session) struct PagerItem {
     pub recipient: String,
 }
 
+/// One group message as every recipient gets it; only the Request-URI and the destination
+/// differ per recipient.
+pub(in crate::session) struct Letter {
+    /// The From value (the sender as shown), without tag.
+    from: String,
+    content_type: String,
+    body: Bytes,
+    /// Referred-By, Contribution-ID, Conversation-ID.
+    headers: Vec<(HeaderName, String)>,
+}
+
+impl Letter {
+    /// The MESSAGE that carries this letter to `uri` (at `dest`, else at `uri`).
+    fn spec(&self, agent: &str, uri: &crate::sip::Uri, dest: Option<Destination>) -> OutgoingSpec {
+        let call_id: Box<str> = format!("{}@{agent}", new_tag()).into();
+        let mut w = MessageWriter::headers_only();
+        w.header_fmt(
+            HeaderName::From,
+            format_args!("{};tag={}", self.from, new_tag()),
+        );
+        w.header_fmt(HeaderName::To, format_args!("<{uri}>"));
+        w.header(HeaderName::CallId, &call_id);
+        w.header(HeaderName::CSeq, "1 MESSAGE");
+        w.header(HeaderName::MaxForwards, "70");
+        for (name, value) in &self.headers {
+            w.header(*name, value);
+        }
+        let rest = w.finish(Some(&self.content_type), &self.body);
+        let destination = dest.unwrap_or(Destination {
+            next_hop: uri.clone(),
+            flow: None,
+        });
+        OutgoingSpec {
+            method: Method::Message,
+            request_uri: uri.to_string(),
+            rest,
+            call_id,
+            destination,
+            invite: None,
+        }
+    }
+}
+
+/// A delivery to an invitee the focus is still calling: it goes when the invitee answers
+/// and fails (counted, reported when asked) when it does not. Without it, a message
+/// accepted while an invitee's `200` was still on its way skipped that invitee.
+pub(in crate::session) struct Parked {
+    letter: Arc<Letter>,
+    report: Option<Arc<NegativeReport>>,
+    recipient: String,
+}
+
 /// A session's group messages: the paced queue of deliveries, those sent and not yet
-/// answered, and each sender's share. Sends go out through the [`Outbox`].
+/// answered, those waiting for an invitee to answer, and each sender's share. Sends go out
+/// through the [`Outbox`].
 pub(in crate::session) struct Pager {
     pacer: Pacer,
     /// Deliveries sent and not yet answered: the session stays until each is counted (and
     /// reported when it fails).
     in_flight: usize,
+    /// Deliveries waiting for the dial-out (by its pid) to answer.
+    parked: std::collections::HashMap<u64, Vec<Parked>>,
     /// Group messages per sender (fair share).
     senders: crate::overload::SenderBuckets,
 }
@@ -46,6 +101,7 @@ impl Pager {
         Pager {
             pacer: Pacer::new(),
             in_flight: 0,
+            parked: Default::default(),
             senders: Default::default(),
         }
     }
@@ -54,6 +110,7 @@ impl Pager {
     pub(super) fn is_idle(&self) -> bool {
         self.pacer.queue.is_empty()
             && self.in_flight == 0
+            && self.parked.is_empty()
             && self.pacer.rested_at.is_none()
             && self.senders.rested_at().is_none()
     }
@@ -67,6 +124,11 @@ impl Pager {
     /// Forgets senders whose buckets are full again.
     pub(super) fn expire(&mut self, now: Instant) {
         self.senders.expire(now);
+    }
+
+    /// Deliveries queued or waiting for an invitee (bounded by `pager_queue` together).
+    fn waiting(&self) -> usize {
+        self.pacer.queue.len() + self.parked.values().map(Vec::len).sum::<usize>()
     }
 
     /// A delivery was answered (or failed).
@@ -257,45 +319,52 @@ impl SessionState {
                 recipients.push((aor.clone(), uri, None));
             }
         }
-        if self.pager.pacer.queue.len() + recipients.len() > self.settings.pager_queue {
+        // Invitees still being called are members too: each gets the message once it
+        // answers, or the delivery fails (counted, reported when asked). A listed member is
+        // served at its configured address above; a private message names participants only.
+        let mut invitees: Vec<(u64, String)> = Vec::new();
+        if private.is_empty() {
+            for (pid, d) in &self.dialouts {
+                let listed = self.settings.policy.members.contains_key(&d.real);
+                if !d.cancelled && !listed && !is_sender(&d.real, true) {
+                    invitees.push((*pid, d.identity.clone()));
+                }
+            }
+        }
+        if self.pager.waiting() + recipients.len() + invitees.len() > self.settings.pager_queue {
             self.shed(req, ctx, Shed::PagerQueue);
             return;
         }
         let report = negative_report(req, &content_type, &who);
-        let from = name_addr(&shown);
-        let count = recipients.len();
-        for (shown, uri, dest) in recipients {
-            let call_id: Box<str> = format!("{}@{}", new_tag(), self.settings.warn_agent).into();
-            let mut w = MessageWriter::headers_only();
-            w.header_fmt(HeaderName::From, format_args!("{from};tag={}", new_tag()));
-            w.header_fmt(HeaderName::To, format_args!("<{uri}>"));
-            w.header(HeaderName::CallId, &call_id);
-            w.header(HeaderName::CSeq, "1 MESSAGE");
-            w.header(HeaderName::MaxForwards, "70");
-            // Tells the recipient which group the message belongs to (RFC 3892 style).
-            w.header_fmt(
-                HeaderName::ReferredBy,
-                format_args!("<{}>", self.settings.conference_uri),
-            );
-            for h in [HeaderName::ContributionId, HeaderName::ConversationId] {
-                if let Some(v) = req.headers.get(h) {
-                    w.header(h, v);
-                }
+        // Referred-By tells the recipient which group the message belongs to (RFC 3892
+        // style).
+        let mut headers = vec![(
+            HeaderName::ReferredBy,
+            format!("<{}>", self.settings.conference_uri),
+        )];
+        for h in [HeaderName::ContributionId, HeaderName::ConversationId] {
+            if let Some(v) = req.headers.get(h) {
+                headers.push((h, v.to_string()));
             }
-            let rest = w.finish(Some(&content_type), &body);
-            let destination = dest.unwrap_or(Destination {
-                next_hop: uri.clone(),
-                flow: None,
-            });
+        }
+        let letter = Arc::new(Letter {
+            from: name_addr(&shown),
+            content_type,
+            body,
+            headers,
+        });
+        let count = recipients.len() + invitees.len();
+        for (shown, uri, dest) in recipients {
+            let spec = letter.spec(&self.settings.warn_agent, &uri, dest);
             self.pager.pacer.queue.push_back(PagerItem {
-                spec: OutgoingSpec {
-                    method: Method::Message,
-                    request_uri: uri.to_string(),
-                    rest,
-                    call_id,
-                    destination,
-                    invite: None,
-                },
+                spec,
+                report: report.clone(),
+                recipient: shown,
+            });
+        }
+        for (pid, shown) in invitees {
+            self.pager.parked.entry(pid).or_default().push(Parked {
+                letter: letter.clone(),
                 report: report.clone(),
                 recipient: shown,
             });
@@ -412,6 +481,42 @@ impl SessionState {
             .to_bytes()
             .map_err(|_| bad("Malformed message/cpim body"))?;
         Ok((body, private))
+    }
+
+    /// Invitee `pid` answered and is a participant: the messages that waited for it join the
+    /// paced queue, addressed to it where it is.
+    pub(super) fn release_parked(&mut self, now: Instant, pid: u64) {
+        let Some(parked) = self.pager.parked.remove(&pid) else {
+            return;
+        };
+        let Some(p) = self.participants.get(&pid) else {
+            for item in parked {
+                self.pager_failed(now, item.report, &item.recipient);
+            }
+            return;
+        };
+        let (uri, dest) = (p.dialog.remote_target.clone(), p.dialog.destination());
+        for item in parked {
+            let spec = item
+                .letter
+                .spec(&self.settings.warn_agent, &uri, Some(dest.clone()));
+            self.pager.pacer.queue.push_back(PagerItem {
+                spec,
+                report: item.report,
+                recipient: item.recipient,
+            });
+        }
+        self.pump_pager(now);
+    }
+
+    /// Invitee `pid` never came in: the messages that waited for it failed.
+    pub(super) fn fail_parked(&mut self, now: Instant, pid: u64) {
+        let Some(parked) = self.pager.parked.remove(&pid) else {
+            return;
+        };
+        for item in parked {
+            self.pager_failed(now, item.report, &item.recipient);
+        }
     }
 
     /// Sends what the pager's token bucket allows now.

@@ -114,6 +114,40 @@ impl SessionState {
         self.settle_talk(now);
     }
 
+    /// The audio and BFCP lines of a resume offer to `pid` (see [`Talk::plan_resume`]).
+    pub(super) fn talk_plan_resume(
+        &mut self,
+        pid: u64,
+        last: &crate::sdp::SessionDescription,
+        peer: std::net::IpAddr,
+    ) -> Vec<(usize, crate::sdp::MediaDescription)> {
+        self.talk
+            .as_mut()
+            .and_then(|t| t.plan_resume(pid, last, peer))
+            .unwrap_or_default()
+    }
+
+    /// `pid` answered its resume: its RTP leg starts (see [`Talk::finish_resume`]).
+    pub(super) fn talk_finish_resume(
+        &mut self,
+        now: Instant,
+        pid: u64,
+        answer: &crate::sdp::SessionDescription,
+    ) {
+        let info = self.floor_info(pid);
+        if let Some(t) = self.talk.as_mut() {
+            t.finish_resume(pid, answer, info);
+        }
+        self.settle_talk(now);
+    }
+
+    /// `pid`'s resume failed: the port pair its offer reserved goes back.
+    pub(super) fn talk_abandon_resume(&mut self, pid: u64) {
+        if let Some(t) = self.talk.as_mut() {
+            t.abandon_resume(pid);
+        }
+    }
+
     pub(super) fn talk_leave(&mut self, now: Instant, pid: u64) {
         if let Some(t) = self.talk.as_mut() {
             t.leave(now, pid);

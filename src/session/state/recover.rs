@@ -267,12 +267,23 @@ impl SessionState {
                 sdp_policy::offer_lines(served, &msrp_session),
             ),
         };
+        // Talk bursts: the old process's RTP port died with it. A fresh port pair (and BFCP
+        // user) replaces it in the offer; the leg starts with the answer.
+        let pid = self.out.id();
+        let mut lines = lines;
+        if let Some(l) = &last {
+            for (i, line) in self.talk_plan_resume(pid, l, peer.ip()) {
+                if let Some(slot) = lines.get_mut(i) {
+                    *slot = line;
+                }
+            }
+        }
         let Ok(offer) = sdp_state.offer(lines, &self.answer_ctx(peer.ip())) else {
+            self.talk_abandon_resume(pid);
             metrics::counter!("focus_recovered_participants_total", "outcome" => "failed")
                 .increment(1);
             return;
         };
-        let pid = self.out.id();
         let role = role_of(&rec.role);
         let entity = if rec.hidden {
             rec.identity.clone()
@@ -407,6 +418,11 @@ impl SessionState {
                 {
                     self.install_msrp(now, pid, leg);
                 }
+                // The RTP leg too: the participant may send as soon as it sees the ACK.
+                match &answer {
+                    Some(a) => self.talk_finish_resume(now, pid, a),
+                    None => self.talk_abandon_resume(pid),
+                }
                 self.answered.retain(|_, p| *p != pid);
                 self.answered.insert(token, pid);
                 self.send_ack_cseq(pid, cseq);
@@ -478,6 +494,7 @@ impl SessionState {
             );
             return;
         }
+        self.talk_abandon_resume(pid);
         let Some(p) = self.withdraw(pid) else {
             return;
         };

@@ -163,9 +163,11 @@ impl SessionState {
                 sub.dialog.refresh_target(req);
                 sub.expires_at = now + Duration::from_secs(u64::from(expires));
                 // RFC 6665 §4.2.1.2: a refresh gets a NOTIFY too; we send the full state.
+                // Not sooner than the rate limit allows (§4.2.2 leaves the rate to us): a
+                // subscriber refreshing in a loop would otherwise get one NOTIFY each. Its
+                // refreshes coalesce into the next NOTIFY the interval lets go.
                 sub.forced = true;
                 sub.needs_full = true;
-                sub.next_allowed = now;
                 let tag = sub.dialog.id.local_tag.to_string();
                 self.reply_subscribe_ok(req, ctx, &tag, expires);
                 if expires == 0 {

@@ -582,6 +582,52 @@ fn one_notify_in_flight_and_rate_limit_coalesce_without_loss() {
     );
 }
 
+/// Refreshes in a loop (issue 18: one NOTIFY each) are answered 200 and coalesce into one
+/// full NOTIFY when the interval ends; one after a quiet interval goes at once.
+#[test]
+fn refreshes_are_held_to_the_notify_interval() {
+    let mut h = Harness::new(10, true, 1000);
+    let (tag, out) = h.subscribe("w", 600);
+    h.ok(out.sent[0].token);
+    for cseq in 2..102 {
+        let out = h.send(&request(
+            "SUBSCRIBE",
+            "w",
+            "sub-w",
+            cseq,
+            Some(&tag),
+            "Event: conference\r\nExpires: 600\r\n",
+            "",
+        ));
+        assert_eq!(out.responses[0].0, 200, "refresh {cseq}");
+        assert!(out.sent.is_empty(), "refresh {cseq} sent a NOTIFY at once");
+    }
+    assert_eq!(
+        h.s.poll_timeout(h.now),
+        Some(h.now + Duration::from_millis(1000))
+    );
+    let out = h.advance(Duration::from_millis(1000));
+    assert_eq!(out.sent.len(), 1, "one NOTIFY for a hundred refreshes");
+    let doc = out.sent[0].doc();
+    assert_eq!((doc.version, doc.state), (2, ci::ElemState::Full));
+    h.ok(out.sent[0].token);
+    // A refresh an interval after the last NOTIFY is told at once.
+    let out = h.advance(Duration::from_millis(1000));
+    assert!(out.sent.is_empty());
+    let out = h.send(&request(
+        "SUBSCRIBE",
+        "w",
+        "sub-w",
+        200,
+        Some(&tag),
+        "Event: conference\r\nExpires: 600\r\n",
+        "",
+    ));
+    assert_eq!(out.responses[0].0, 200);
+    assert_eq!(out.sent.len(), 1);
+    assert_eq!(out.sent[0].doc().version, 3);
+}
+
 #[test]
 fn notify_failures() {
     let mut h = Harness::new(10, true, 0);
