@@ -128,9 +128,21 @@ pub struct ServerTxn {
     id: u64,
     source: Target,
     answered: bool,
+    /// Set by the endpoint when a CANCEL ended the (INVITE) transaction with a 487: work
+    /// still ahead for it (a request held for a credit check) is moot. `None` for requests
+    /// that cannot be cancelled.
+    cancelled: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl ServerTxn {
+    /// Whether a CANCEL already ended this transaction (its 487 is sent): routing it on
+    /// would admit a caller who has gone.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Acquire))
+    }
+
     /// Identifies this transaction in [`TuEvent`]s.
     pub fn id(&self) -> u64 {
         self.id

@@ -608,6 +608,11 @@ impl Supervisor {
         });
         tokio::spawn(async move {
             match check.await {
+                // CANCELled (and answered 487) while the check ran: the caller has gone, so
+                // nobody is admitted, shown to the others or charged.
+                Ok(()) if incoming.txn.is_cancelled() => {
+                    tracing::debug!(call_id = %req.call_id(), "cancelled during its credit check");
+                }
                 Ok(()) => me.route_new(incoming),
                 Err(refusal) => me.refuse_new(incoming, &refusal),
             }

@@ -12,12 +12,11 @@ use cpm_focus::charging::{
     DisconnectionMethod, Entry, JoiningMethod, MessageMode, Record, SessionKind,
 };
 use cpm_focus::sip::{HeaderName, Response};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{Call, Focus, Setup, Sink, Ua, AUDIO_OFFER, TEAM, WAIT};
+use support::{Call, Credit, CreditServer, Focus, Setup, Sink, Ua, AUDIO_OFFER, TEAM, WAIT};
 
 const CLUB: &str = "sip:club@focus.example.com";
 const LIST_SERVICE: &str = "sip:list-service@focus.example.com";
@@ -439,103 +438,6 @@ fn records_wait_for_a_file_that_cannot_be_written_yet() {
 
 // ----- online charging -----
 
-/// How the credit-control server answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Credit {
-    Grant,
-    Deny,
-    /// Accepts the connection and closes it: no answer.
-    Hang,
-    /// Reads the request and grants it only once the mode is changed to `Grant`.
-    Stall,
-}
-
-/// A credit-control server on a free port: it records each request body and answers per
-/// its mode.
-struct CreditServer {
-    port: u16,
-    mode: Arc<Mutex<Credit>>,
-    requests: Arc<Mutex<Vec<serde_json::Value>>>,
-}
-
-impl CreditServer {
-    fn start(mode: Credit) -> CreditServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let mode = Arc::new(Mutex::new(mode));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let (m, r) = (mode.clone(), requests.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let (m, r) = (m.clone(), r.clone());
-                std::thread::spawn(move || serve_credit(stream, &m, &r));
-            }
-        });
-        CreditServer {
-            port,
-            mode,
-            requests,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/credit", self.port)
-    }
-
-    fn set(&self, mode: Credit) {
-        *self.mode.lock().unwrap() = mode;
-    }
-
-    fn requests(&self) -> Vec<serde_json::Value> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-fn serve_credit(stream: TcpStream, mode: &Mutex<Credit>, requests: &Mutex<Vec<serde_json::Value>>) {
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    let mut length = 0usize;
-    let mut first = true;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        if first {
-            assert!(line.starts_with("POST /credit HTTP/1.1"), "{line}");
-            first = false;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    requests
-        .lock()
-        .unwrap()
-        .push(serde_json::from_slice(&body).expect("the credit request is JSON"));
-    while *mode.lock().unwrap() == Credit::Stall {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let answer = match *mode.lock().unwrap() {
-        Credit::Grant => r#"{"granted":true}"#,
-        Credit::Deny => r#"{"granted":false,"reason":"Out of credit"}"#,
-        Credit::Hang | Credit::Stall => return,
-    };
-    let mut stream = stream;
-    let _ = write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-        answer.len()
-    );
-}
-
 /// Tries to join `uri` and, when admitted, leaves at once; the join's final response.
 fn try_join(ua: &mut Ua, uri: &str) -> Response {
     let (mut call, r) = ua.try_join(uri);
@@ -648,7 +550,7 @@ fn checks_past_online_max_pending_are_refused_503_at_once_and_counted() {
     let mut alice_call = Call::new(TEAM);
     let alice_invite = alice.invite(&mut alice_call, Some(AUDIO_OFFER));
     let deadline = Instant::now() + WAIT;
-    while server.requests.lock().unwrap().is_empty() {
+    while server.requests().is_empty() {
         assert!(
             Instant::now() < deadline,
             "alice's credit check never arrived"
@@ -672,9 +574,9 @@ fn checks_past_online_max_pending_are_refused_503_at_once_and_counted() {
         focus.metric("focus_policy_rejections_total{reason=\"credit_busy\"}"),
         Some(1.0)
     );
-    assert_eq!(server.requests.lock().unwrap().len(), 1);
+    assert_eq!(server.requests().len(), 1);
     // The server answers: alice joins, and the permit is back for bob.
-    *server.mode.lock().unwrap() = Credit::Grant;
+    server.set(Credit::Grant);
     let r = alice.expect_final(&alice_invite);
     assert_eq!(r.status, 200, "{}", r.reason);
     alice_call.learn(&r);
@@ -685,15 +587,26 @@ fn checks_past_online_max_pending_are_refused_503_at_once_and_counted() {
 
 #[test]
 fn an_unreachable_credit_server_follows_the_configured_policy() {
+    const TIMEOUT: Duration = Duration::from_millis(300);
     let server = CreditServer::start(Credit::Hang);
-    // "deny": 503 with Retry-After, nothing happens.
+    // "deny": 503 with Retry-After, nothing happens. The server holds the request open, so
+    // only `online_timeout_ms` ends the check: not before it, and the focus hangs up.
     let focus = Focus::start(&format!(
-        "[charging]\nonline_url = \"{}\"\nonline_timeout_ms = 300\non_unavailable = \"deny\"\n",
-        server.url()
+        "[charging]\nonline_url = \"{}\"\nonline_timeout_ms = {}\non_unavailable = \"deny\"\n",
+        server.url(),
+        TIMEOUT.as_millis()
     ));
     let mut alice = Ua::udp(&focus, "alice");
+    let sent = Instant::now();
     let r = try_join(&mut alice, TEAM);
+    let waited = sent.elapsed();
     assert_eq!(r.status, 503, "{}", r.reason);
+    assert!(
+        waited >= TIMEOUT,
+        "refused after {waited:?}, before the credit check could time out"
+    );
+    server.expect_abandoned(1);
+    assert_eq!(server.requests().len(), 1);
     assert_eq!(
         r.headers.get(HeaderName::Warning),
         Some("399 focus.example.com \"Credit control unavailable\"")
@@ -709,25 +622,39 @@ fn an_unreachable_credit_server_follows_the_configured_policy() {
     );
     drop(focus);
 
-    // "allow": the session proceeds (offline records still allow charging later); also when
-    // nothing listens at all.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    // "allow": the session proceeds (offline records still allow charging later): when the
+    // server hangs, when it closes without answering, and when nothing listens at all (a
+    // socket bound but not listening: connections are refused, and the port stays ours).
+    let closing = CreditServer::start(Credit::Close);
+    let unlistened =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    unlistened
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
     let nowhere = format!(
         "http://127.0.0.1:{}/credit",
-        closed.local_addr().unwrap().port()
+        unlistened.local_addr().unwrap().as_socket().unwrap().port()
     );
-    drop(closed);
-    for url in [server.url(), nowhere] {
+    for url in [server.url(), closing.url(), nowhere] {
         let focus = Focus::start(&format!(
-            "[charging]\nonline_url = \"{url}\"\nonline_timeout_ms = 300\non_unavailable = \"allow\"\n"
+            "[charging]\nonline_url = \"{url}\"\nonline_timeout_ms = {}\non_unavailable = \"allow\"\n",
+            TIMEOUT.as_millis()
         ));
         let mut bob = Ua::udp(&focus, "bob");
         assert_eq!(try_join(&mut bob, TEAM).status, 200, "{url}");
         assert_eq!(
             focus.metric("focus_credit_checks_total{outcome=\"unavailable\"}"),
-            Some(1.0)
+            Some(1.0),
+            "{url}"
         );
     }
+    server.expect_abandoned(2);
+    assert_eq!(closing.requests().len(), 1);
 }
 
 #[test]

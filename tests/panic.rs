@@ -53,7 +53,11 @@ fn of_type<'a>(records: &'a [Value], t: &str, conference: &str) -> Vec<&'a Value
 #[test]
 fn a_panicking_session_ends_cleanly_and_the_others_go_on() {
     if !cpm_focus::session::fault::COMPILED {
-        eprintln!("skipped: fault injection is not compiled into this build (release without the fault-injection feature)");
+        support::skip(
+            "panic",
+            "fault injection is not compiled into this build (a release build without the \
+             fault-injection feature: cargo test --features fault-injection --test panic)",
+        );
         return;
     }
     let dir = temp_dir("panic");

@@ -19,7 +19,6 @@ fn sigterm_ends_sessions_and_exits_zero() {
     let (sub_call, first) = sub.subscribe_to(TEAM);
     assert_eq!(user_count(&first.doc), Some(1));
 
-    let terminated_at = Instant::now();
     focus.terminate();
 
     let bye = alice.expect_request(Method::Bye, WAIT);
@@ -54,31 +53,25 @@ fn sigterm_ends_sessions_and_exits_zero() {
         ))
     );
 
+    // Once the BYE is answered nothing is left to wait for: the process exits. WAIT only
+    // guards against a hang, and it is far below the 60 s grace, so an exit within it is not
+    // the grace running out.
     alice.respond(&bye, 200);
     let status = focus.wait_exit(WAIT);
     assert_eq!(status.code(), Some(0), "exit status {status}");
-    assert!(
-        terminated_at.elapsed() < WAIT,
-        "shutdown took {:?}",
-        terminated_at.elapsed()
-    );
     assert!(sub.next_notify(Duration::from_millis(100)).is_none());
 }
 
 #[test]
 fn sigterm_on_an_idle_focus_exits_zero_at_once() {
-    let mut focus = Focus::start("");
+    // A grace far beyond the hang guard: an idle focus that waited for anything at all
+    // would not exit within WAIT.
+    let mut focus = Focus::start("[shutdown]\ngrace_s = 60\n");
     let mut ua = Ua::udp(&focus, "alice");
     assert_eq!(ua.options(TEAM).status, 200);
-    let t = Instant::now();
     focus.terminate();
     let status = focus.wait_exit(WAIT);
     assert_eq!(status.code(), Some(0), "exit status {status}");
-    assert!(
-        t.elapsed() < Duration::from_secs(3),
-        "idle shutdown took {:?}",
-        t.elapsed()
-    );
 }
 
 #[test]
@@ -110,11 +103,13 @@ fn sigterm_with_an_unresponsive_participant_exits_after_the_grace_period() {
     // Over UDP the unanswered BYE is retransmitted until the focus gives up at the grace time.
     let again = mute.expect_request(Method::Bye, WAIT);
     assert_eq!(again.raw, first.raw, "a retransmission repeats the BYE");
+    // Not before the grace (measured from before the signal); after it only the hang
+    // guard: a late exit on a loaded machine is no failure of the grace.
     let status = focus.wait_exit(WAIT);
     assert_eq!(status.code(), Some(0), "exit status {status}");
     let took = t.elapsed();
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        took >= Duration::from_secs(1),
         "exit after {took:?}, grace is 1 s"
     );
 }

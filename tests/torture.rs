@@ -787,19 +787,34 @@ fn over_tcp_an_unframeable_message_closes_its_connection_only() {
 }
 
 #[test]
-fn the_fixtures_keep_their_line_ends() {
-    // Line ends are part of what these messages test: a checkout that converted CRLF to LF
-    // would test something else (`.gitattributes` keeps them binary; `sha256sum -c
-    // SHA256SUMS` in the fixture directory checks every byte).
+fn the_fixtures_are_byte_exact() {
+    // Line ends and every other byte are part of what these messages test: a checkout that
+    // converted CRLF to LF, or an editor that touched one, would test something else
+    // (`.gitattributes` keeps them binary). Each file's SHA-256 must be the one committed in
+    // `SHA256SUMS`, and every case is listed there.
+    use sha2::{Digest, Sha256};
     let sums = String::from_utf8(fixture("SHA256SUMS")).unwrap();
-    let listed: Vec<&str> = sums
+    let listed: Vec<(&str, &str)> = sums
         .lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(sum), Some(file), None) => (file, sum),
+                _ => panic!("SHA256SUMS: a line that is not `<sum>  <file>`: {l:?}"),
+            }
+        })
         .collect();
     assert_eq!(listed.len(), CASES.len());
     for c in CASES {
-        assert!(listed.contains(&c.file), "{} not in SHA256SUMS", c.file);
+        let Some((_, sum)) = listed.iter().find(|(file, _)| *file == c.file) else {
+            panic!("{} not in SHA256SUMS", c.file);
+        };
         let bytes = fixture(c.file);
+        let actual: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(&actual, sum, "{}: its bytes changed", c.file);
         let head = &bytes[..find(&bytes, b"\r\n\r\n").unwrap_or(bytes.len())];
         let bare_lf = head
             .iter()

@@ -5,8 +5,8 @@ mod support;
 
 use cpm_focus::conference_info::{DisconnectionMethod, EndpointStatus};
 use cpm_focus::sip::Method;
-use std::time::Duration;
-use support::{endpoint_state, user_count, Call, Focus, Ua, AUDIO_OFFER, TEAM, WAIT};
+use std::time::{Duration, Instant};
+use support::{endpoint_state, follow, user_count, Call, Focus, Ua, AUDIO_OFFER, TEAM, WAIT};
 
 fn ms(d: Duration) -> u128 {
     d.as_millis()
@@ -19,6 +19,7 @@ fn lost_2xx_is_retransmitted_at_t1_doubling_until_the_ack() {
     let t1 = Duration::from_millis(T1);
     let mut ua = Ua::udp(&focus, "alice");
     let mut call = Call::new(TEAM);
+    let sent = Instant::now();
     let b = ua.invite(&mut call, Some(AUDIO_OFFER));
     assert_eq!(ua.expect_response(&b).status, 100);
     let ok = ua
@@ -34,17 +35,19 @@ fn lost_2xx_is_retransmitted_at_t1_doubling_until_the_ack() {
             again.raw, ok.raw,
             "a retransmission must repeat the 200 byte for byte"
         );
-        copies.push(again.at - ok.at);
+        copies.push(again.at - sent);
     }
-    // Copies after T1, then 2·T1 more (RFC 3261 §13.3.1.4): at T1 and 3·T1. Measured from
-    // the first 200's arrival, so the jitter of one reception does not shift the next. Timers
-    // never fire early (allow for the two processes' clocks and scheduling); a loaded machine
-    // can make them late. 3·T1 also tells doubling from a fixed interval (2·T1).
+    // Copies after T1, then 2·T1 more (RFC 3261 §13.3.1.4): at T1 and 3·T1 after the 200 was
+    // sent. Measured from our INVITE's send time, which comes before the 200's: a late read
+    // of the first 200 cannot shrink a gap, and timers never fire early (both processes read
+    // the same monotonic clock), so each copy comes no sooner. A loaded machine makes them
+    // late, which is no failure: the wait for each is only guarded against a hang. 3·T1 also
+    // tells doubling from a fixed interval (2·T1).
     for (i, at) in copies.iter().enumerate() {
         let expected = t1 * (2u32.pow(i as u32 + 1) - 1);
         assert!(
-            *at >= expected.mul_f64(0.75) && *at <= expected + Duration::from_secs(1),
-            "copy {i} came {} ms after the 200, expected about {} ms (all: {:?})",
+            *at >= expected,
+            "copy {i} came {} ms after the INVITE, before the {} ms the timer allows (all: {:?})",
             ms(*at),
             ms(expected),
             copies.iter().map(|g| ms(*g)).collect::<Vec<_>>()
@@ -120,18 +123,20 @@ fn without_an_ack_the_focus_gives_up_after_64_t1_and_sends_bye() {
     let mut view = first.doc;
     let mut ua = Ua::udp(&focus, "carol");
     let mut call = Call::new(TEAM);
+    // Before the focus's 200, so Timer H (64·T1 from the 200) cannot look early.
+    let sent = Instant::now();
     let b = ua.invite(&mut call, Some(AUDIO_OFFER));
     let ok = ua.expect_final(&b);
     assert_eq!(ok.status, 200);
     call.learn(&ok);
     let tag = call.to_tag.clone().unwrap();
-    let sent = std::time::Instant::now();
 
-    let bye = ua.expect_request(Method::Bye, Duration::from_secs(10));
+    // A generous guard against a hang only: late is no failure on a loaded machine.
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(20));
     let waited = bye.at - sent;
     assert!(
-        waited >= Duration::from_millis(2700) && waited <= Duration::from_secs(8),
-        "BYE after {} ms, expected about 3200",
+        waited >= Duration::from_millis(3200),
+        "BYE {} ms after the INVITE, before 64·T1 = 3200 ms",
         ms(waited)
     );
     let req = bye.request().unwrap();
@@ -160,15 +165,9 @@ fn without_an_ack_the_focus_gives_up_after_64_t1_and_sends_bye() {
 
     // The roster shows the participant failed.
     let entity = ua.aor();
-    let deadline = std::time::Instant::now() + WAIT;
-    while endpoint_state(&view, &entity).map(|s| s.0) != Some(EndpointStatus::Disconnected) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "roster never showed the departure"
-        );
-        let n = watcher.expect_notify();
-        cpm_focus::conference_info::apply(&mut view, &n.doc).unwrap();
-    }
+    follow(&mut watcher, &mut view, |v| {
+        endpoint_state(v, &entity).map(|s| s.0) == Some(EndpointStatus::Disconnected)
+    });
     assert_eq!(
         endpoint_state(&view, &entity),
         Some((
@@ -209,7 +208,7 @@ fn a_bye_before_the_ack_stops_the_2xx_retransmissions() {
     // The ACK is "lost"; the BYE proves the 200 arrived.
     let bye = ua.send_request(&mut call, "BYE", "", None);
     assert_eq!(ua.expect_final_to(&bye, Some(Method::Bye)).status, 200);
-    let stopped = std::time::Instant::now();
+    let stopped = Instant::now();
     // Without the BYE standing in for the ACK, copies would come at T1, 3·T1, 7·T1. (A copy
     // sent before the BYE arrived may still be on its way: ignore what came right away.)
     let late: Vec<String> = ua

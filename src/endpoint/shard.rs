@@ -49,6 +49,8 @@ struct ServerEntry {
     final_response: Option<Bytes>,
     /// The ACK for our 2xx arrived.
     acked: bool,
+    /// Shared with the INVITE's [`ServerTxn`]: set when a CANCEL answered it 487.
+    cancelled: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 enum ClientMachine {
@@ -345,6 +347,7 @@ impl Shard {
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let request = Arc::new(req);
+        let cancelled = is_invite.then(|| Arc::new(std::sync::atomic::AtomicBool::new(false)));
         self.servers.insert(
             key.clone(),
             ServerEntry {
@@ -361,6 +364,7 @@ impl Shard {
                 finished: false,
                 final_response: None,
                 acked: false,
+                cancelled: cancelled.clone(),
             },
         );
         if let Some(mk) = merge_key {
@@ -388,6 +392,7 @@ impl Shard {
             id,
             source,
             answered: false,
+            cancelled,
         };
         match self.router() {
             Some(router) => router.route(IncomingRequest {
@@ -482,6 +487,9 @@ impl Shard {
             if m.send_response(now, 487, bytes).is_ok() {
                 metrics::counter!("focus_sip_responses_sent_total", "class" => "4xx").increment(1);
                 metrics::counter!("focus_sip_cancelled_total").increment(1);
+                if let Some(c) = &entry.cancelled {
+                    c.store(true, Ordering::Release);
+                }
             }
             self.drive_server(&invite_key, now);
         }

@@ -559,11 +559,45 @@ fn bad_fragment_headers_are_error_13() {
 
 #[test]
 fn fuzz_entry_point_survives_samples() {
-    fuzz_decode(&[]);
-    fuzz_decode(&FLOOR_REQUEST);
-    fuzz_decode(&FLOOR_REQUEST_STATUS);
-    fuzz_decode(&[0xff; 40]);
-    for p in encode_datagrams(&big_user_status(), 64).unwrap() {
-        fuzz_decode(&p);
+    // What the fuzz target does with each sample, and what it must find: a valid message
+    // re-encodes to its bytes; FloorRequest (version 1, a stream message) comes out of a
+    // stream the same whether read at once or in 3-octet pieces; FloorRequestStatus
+    // (version 2) decodes as a datagram; the garbage is refused.
+    let status = decode_datagram(&FLOOR_REQUEST_STATUS).unwrap();
+    for (bytes, msg) in [
+        (&FLOOR_REQUEST[..], floor_request()),
+        (&FLOOR_REQUEST_STATUS[..], status),
+    ] {
+        fuzz_decode(bytes);
+        let mut out = BytesMut::new();
+        encode(&msg, &mut out).unwrap();
+        assert_eq!(&out[..], bytes);
     }
+    for piece in [FLOOR_REQUEST.len(), 3] {
+        let mut decoder = StreamDecoder::new(4096);
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for chunk in FLOOR_REQUEST.chunks(piece) {
+            buf.extend_from_slice(chunk);
+            while let Some(m) = decoder.decode(&mut buf).unwrap() {
+                got.push(m);
+            }
+        }
+        assert_eq!(got, [floor_request()], "in {piece}-octet pieces");
+    }
+    for garbage in [&[][..], &[0xff; 40][..]] {
+        fuzz_decode(garbage);
+        assert!(decode_datagram(garbage).is_err());
+    }
+    let whole = big_user_status();
+    let mut reassembler = Reassembler::new(4, 4096);
+    let mut rebuilt = None;
+    for p in encode_datagrams(&whole, 64).unwrap() {
+        fuzz_decode(&p);
+        if let Some(m) = reassembler.push(decode_datagram(&p).unwrap()).unwrap() {
+            assert!(rebuilt.is_none(), "reassembled twice");
+            rebuilt = Some(m);
+        }
+    }
+    assert_eq!(rebuilt, Some(whole));
 }
