@@ -36,10 +36,7 @@ impl SubscriptionHandle {
         match self.tx.try_send(incoming) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(inc) | mpsc::error::TrySendError::Closed(inc)) => {
-                let req = inc.request.clone();
-                inc.txn.reply_with(&req, 503, "Service Unavailable", |w| {
-                    w.header(crate::sip::HeaderName::RetryAfter, "1");
-                });
+                inc.txn.shed(crate::overload::Shed::Mailbox);
                 Ok(())
             }
         }

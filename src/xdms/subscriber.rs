@@ -9,7 +9,9 @@
 
 use crate::body::resource_lists::ListLimits;
 use crate::dialog::{Binding, Destination, Dialog, DialogId};
-use crate::sip::{new_tag, HeaderName, MessageWriter, Method, NameAddr, Request, Response, Uri};
+use crate::sip::{
+    new_tag, HeaderName, MessageWriter, Method, NameAddr, Request, Response, Status, Uri,
+};
 use crate::transport::Target;
 use bytes::Bytes;
 use std::time::{Duration, Instant};
@@ -349,7 +351,7 @@ impl Subscriber {
 
     /// A NOTIFY the supervisor handed over (its Call-ID and To tag are the subscription's).
     /// Returns the status to answer and what to do.
-    pub fn on_notify(&mut self, req: &Request, source: Target, now: Instant) -> (u16, Vec<Action>) {
+    pub fn on_notify(&mut self, req: &Request, source: Target, now: Instant) -> (Status, Vec<Action>) {
         let ours = !self.call_id.is_empty()
             && req.call_id() == &*self.call_id
             && req.to.tag() == Some(&*self.local_tag)
@@ -367,7 +369,7 @@ impl Subscriber {
                     return refuse("not from the notifier's address");
                 }
                 if d.accept_remote_cseq(req).is_err() {
-                    return (500, Vec::new());
+                    return (Status::SERVER_INTERNAL_ERROR, Vec::new());
                 }
             }
             // RFC 6665 §4.1.2.4: the NOTIFY may come before the 2xx; it makes the dialog.
@@ -379,7 +381,7 @@ impl Subscriber {
                     .and_then(|c| NameAddr::parse(c).ok())
                     .filter(|c| c.uri.is_sip());
                 let Some(contact) = contact else {
-                    return (400, Vec::new());
+                    return (Status::BAD_REQUEST, Vec::new());
                 };
                 let mut local = String::new();
                 req.to.write_without_tag(&mut local);
@@ -411,7 +413,7 @@ impl Subscriber {
         let package = event.split(';').next().unwrap_or("").trim();
         if !package.eq_ignore_ascii_case(EVENT) {
             metrics::counter!("focus_xdms_notifies_total", "outcome" => "refused").increment(1);
-            return (489, Vec::new());
+            return (Status::BAD_EVENT, Vec::new());
         }
         if let Some(d) = self.dialog.as_mut() {
             d.refresh_target(req);
@@ -432,7 +434,7 @@ impl Subscriber {
                 self.back_off(now, "the notifier ended the subscription");
             }
         }
-        (200, vec![Action::Fetch(self.changed(req))])
+        (Status::OK, vec![Action::Fetch(self.changed(req))])
     }
 
     /// The documents a notice names, `None` for "check everything" (an empty or unreadable
@@ -464,10 +466,10 @@ impl Subscriber {
     }
 }
 
-fn refuse(why: &'static str) -> (u16, Vec<Action>) {
+fn refuse(why: &'static str) -> (Status, Vec<Action>) {
     metrics::counter!("focus_xdms_notifies_total", "outcome" => "refused").increment(1);
     tracing::info!(why, "NOTIFY refused: not in the xcap-diff subscription");
-    (481, Vec::new())
+    (Status::CALL_TRANSACTION_DOES_NOT_EXIST, Vec::new())
 }
 
 #[cfg(test)]
@@ -601,7 +603,7 @@ mod tests {
             from("192.0.2.7"),
             t0,
         );
-        assert_eq!(status, 200);
+        assert_eq!(status.code(), 200);
         assert!(matches!(actions.as_slice(), [Action::Fetch(None)]));
         let body = format!(
             "<xcap-diff xmlns=\"urn:ietf:params:xml:ns:xcap-diff\" xcap-root=\"http://192.0.2.7:8080/xcap-root\"><document sel=\"{DOC}\" new-etag=\"e2\"/><document sel=\"other/doc\" new-etag=\"x\"/></xcap-diff>"
@@ -617,7 +619,7 @@ mod tests {
             from("192.0.2.7"),
             t0,
         );
-        assert_eq!(status, 200);
+        assert_eq!(status.code(), 200);
         match actions.as_slice() {
             [Action::Fetch(Some(docs))] => assert_eq!(docs, &vec![DOC.to_string()]),
             other => panic!("{other:?}"),
@@ -634,12 +636,12 @@ mod tests {
             (notify(&sub, "xdms1", 1, "", ""), from("192.0.2.66"), 481),
         ] {
             let (status, actions) = sub.on_notify(&req, source, t0);
-            assert_eq!(status, want);
+            assert_eq!(status.code(), want);
             assert!(actions.is_empty(), "{actions:?}");
         }
         let other = notify_in("not-ours", &sub, "xdms1", 3, "", "");
         let (status, actions) = sub.on_notify(&other, from("192.0.2.7"), t0);
-        assert_eq!((status, actions.is_empty()), (481, true));
+        assert_eq!((status.code(), actions.is_empty()), (481, true));
         // Still subscribed: the outsider ended nothing.
         assert!(sub.is_active());
     }
@@ -675,7 +677,7 @@ mod tests {
             from("192.0.2.7"),
             t0,
         );
-        assert_eq!(status, 200);
+        assert_eq!(status.code(), 200);
         let (_, _, text) = sent(&sub.on_tick(t0));
         assert!(!text.contains(&*old_call), "a new subscription: {text}");
     }

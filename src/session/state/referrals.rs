@@ -25,7 +25,7 @@ pub(in crate::session) struct Referral {
     /// A NOTIFY of this referral awaits its final response.
     in_flight: bool,
     /// Sipfrags (status, reason, last) waiting for it, in order.
-    queued: VecDeque<(u16, String, bool)>,
+    queued: VecDeque<(Status, String, bool)>,
 }
 
 impl Referral {
