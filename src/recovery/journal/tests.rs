@@ -328,3 +328,19 @@ fn a_disabled_journal_takes_lines_and_writes_nothing() {
 }
 
 use std::io::Write;
+
+/// A journal is written by one process at a time: a second lock on it is refused at once,
+/// and released with its holder.
+#[test]
+fn a_second_lock_on_a_journal_is_refused_until_the_first_goes() {
+    let dir = temp_dir();
+    let path = dir.join("journal.jsonl");
+    let first = super::JournalLock::acquire(&path).unwrap();
+    match super::JournalLock::acquire(&path) {
+        Err(JournalError::Locked { lock, .. }) => assert!(lock.ends_with("journal.jsonl.lock")),
+        other => panic!("a second lock: {other:?}"),
+    }
+    drop(first);
+    assert!(super::JournalLock::acquire(&path).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -198,13 +198,13 @@ impl JournalLock {
             .write(true)
             .open(&lock_path)
             .map_err(io)?;
-        match file.try_lock() {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(JournalLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Locked {
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(JournalError::Locked {
                 path: name.clone(),
                 lock: lock_path.display().to_string(),
             }),
-            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+            Err(e) => Err(io(e.into())),
         }
     }
 }
