@@ -171,7 +171,8 @@ fn a_reload_of_a_missing_or_unreadable_file_is_refused_and_changes_nothing() {
     let refused = "focus_config_reloads_total{trigger=\"sighup\",outcome=\"refused\"}";
 
     // Missing; a directory in its place (unreadable even for root); not UTF-8.
-    let cases: [(&str, Box<dyn Fn()>); 3] = [
+    type Damage<'a> = Box<dyn Fn() + 'a>;
+    let cases: [(&str, Damage); 3] = [
         ("missing", Box::new(|| std::fs::remove_file(&path).unwrap())),
         (
             "a directory",
