@@ -765,11 +765,15 @@ pub const LABELS: &[(&str, &str, &[&str])] = &[
         "transport",
         &["udp", "tcp", "tls"],
     ),
-    ("focus_transport_send_errors_total", "transport", &["udp"]),
+    (
+        "focus_transport_send_errors_total",
+        "transport",
+        &["udp", "tcp", "tls"],
+    ),
     (
         "focus_transport_send_errors_total",
         "reason",
-        &["full", "io"],
+        &["full", "io", "closed", "timeout", "connect"],
     ),
     (
         "focus_msrp_delivery_failures_total",

@@ -503,6 +503,7 @@ impl TcpRegistry {
             rx,
             cancel.clone(),
             self.settings.write_timeout,
+            label,
         ));
         let me = self.clone();
         tokio::spawn(async move {
@@ -675,19 +676,25 @@ impl TcpRegistry {
         addr: SocketAddr,
         data: Bytes,
     ) -> Result<(), SendError> {
-        let id = conn
+        let queued = conn
             .filter(|c| self.conns.contains_key(c))
             .or_else(|| self.by_peer.get(&addr).map(|r| *r))
-            .ok_or(SendError::Closed)?;
-        let tx = self
-            .conns
-            .get(&id)
-            .map(|c| c.tx.clone())
-            .ok_or(SendError::Closed)?;
-        tx.try_send(data).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::Full,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
+            .and_then(|id| self.conns.get(&id).map(|c| c.tx.clone()))
+            .ok_or(SendError::Closed)
+            .and_then(|tx| {
+                tx.try_send(data).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => SendError::Full,
+                    mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+                })
+            });
+        if let Err(e) = &queued {
+            let reason = match e {
+                SendError::Full => "full",
+                _ => "closed",
+            };
+            count_send_error(self.protocol.label(), reason);
+        }
+        queued
     }
 
     /// True when a connection to `addr` (or the given one) is open.
@@ -717,10 +724,14 @@ impl TcpRegistry {
             .slots
             .acquire(addr.ip(), true, &self.cancel)
             .map_err(|_| SendError::Full)?;
-        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
-            .await
-            .map_err(|_| SendError::Io)?
-            .map_err(|_| SendError::Io)?;
+        let stream =
+            match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => s,
+                _ => {
+                    count_send_error(self.protocol.label(), "connect");
+                    return Err(SendError::Io);
+                }
+            };
         let _ = stream.set_nodelay(true);
         match connector {
             None => {
@@ -740,6 +751,7 @@ impl TcpRegistry {
                         metrics::counter!("focus_tls_handshakes_total", "service" => "sip", "outcome" => "failed").increment(1);
                         super::tls::count_failure(super::tls::Role::Client, "sip", reason);
                         crate::warn_limited!(%addr, %host, reason, "outbound SIP TLS handshake failed");
+                        count_send_error(self.protocol.label(), "connect");
                         return Err(SendError::Io);
                     }
                 };
@@ -764,11 +776,20 @@ impl TcpRegistry {
     }
 }
 
+/// Counts a send that failed on a stream transport (`transport`: `tcp` or `tls`): the
+/// queue was full, the connection was gone or could not be opened, a write failed or
+/// waited past `sip.tcp_write_timeout_s`.
+fn count_send_error(transport: &'static str, reason: &'static str) {
+    metrics::counter!("focus_transport_send_errors_total", "transport" => transport, "reason" => reason)
+        .increment(1);
+}
+
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut write: W,
     mut rx: mpsc::Receiver<Bytes>,
     cancel: CancellationToken,
     write_timeout: Duration,
+    transport: &'static str,
 ) {
     loop {
         let data = tokio::select! {
@@ -798,11 +819,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         match tokio::time::timeout(write_timeout, written).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => {
+                count_send_error(transport, "io");
                 cancel.cancel();
                 return;
             }
             Err(_) => {
                 // The peer stopped reading: its queue would only grow. Close the connection.
+                count_send_error(transport, "timeout");
                 metrics::counter!("focus_tcp_connections_closed_total", "reason" => "write_timeout")
                     .increment(1);
                 cancel.cancel();
