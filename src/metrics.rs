@@ -171,6 +171,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Conference-event subscriptions",
     ),
     (
+        "focus_subscriptions_flow_closed_total",
+        Kind::Counter,
+        "Subscriptions ended because the connection their dialog is bound to closed",
+    ),
+    (
         "focus_notify_sent_total",
         Kind::Counter,
         "Conference-event NOTIFYs sent",

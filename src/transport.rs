@@ -10,8 +10,8 @@ mod udp;
 
 pub use local::{Face, PerFamily};
 pub use tcp::{
-    bind_listener, init_metrics as init_stream_metrics, ConnLimits, ConnPermit, TcpRegistry,
-    TcpSettings,
+    bind_listener, init_metrics as init_stream_metrics, CloseWatch, ConnLimits, ConnPermit,
+    TcpRegistry, TcpSettings,
 };
 pub use tls::{TlsContext, TlsError};
 pub use udp::UdpTransport;
@@ -171,6 +171,18 @@ impl Transports {
                 .tls
                 .as_ref()
                 .map_or_else(|| self.tcp.local_addr_for(peer), |t| t.local_addr_for(peer)),
+        }
+    }
+
+    /// Tells `watch` (once) when the connection of `source` closes (see
+    /// [`TcpRegistry::watch`]); a datagram source has no connection, and the watch is
+    /// dropped. A connection already closed calls `watch` at once.
+    pub fn watch_close(&self, source: &Target, key: u64, watch: CloseWatch) {
+        let (Some(conn), Some(reg)) = (source.conn, self.stream(source.protocol)) else {
+            return;
+        };
+        if let Err(watch) = reg.watch(conn, key, watch) {
+            watch(*source);
         }
     }
 

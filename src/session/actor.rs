@@ -45,6 +45,8 @@ pub enum SessionInput {
     ),
     /// New settings after a configuration reload.
     Reconfigure(super::Reconfigure),
+    /// A connection a dialog of this session is bound to closed.
+    FlowClosed(Target),
     /// Resume the participants a crashed focus had in this session (sent once, first).
     Recover(Box<crate::recovery::journal::LiveSession>),
     /// Fault injection for the panic-isolation test.
@@ -235,6 +237,16 @@ impl SessionActor {
                 }
                 Effect::Journal(event) => self.journal.record(&self.key, self.instance, event),
                 Effect::AdmitFlow(source) => self.endpoint.transports().admit(&source),
+                Effect::WatchFlow(flow) => {
+                    if let Some(me) = &self.me {
+                        let addr = me.addr.clone();
+                        self.endpoint.transports().watch_close(
+                            &flow,
+                            self.instance,
+                            Box::new(move |closed| addr.do_send(SessionInput::FlowClosed(closed))),
+                        );
+                    }
+                }
                 Effect::CancelInvite { call_id, cseq } => {
                     self.endpoint.cancel_invite(&call_id, cseq);
                 }
@@ -525,6 +537,7 @@ impl Handler<SessionInput> for SessionActor {
             }
             SessionInput::Reconfigure(update) => self.state.reconfigure(now, update),
             SessionInput::Recover(session) => self.state.recover(now, *session),
+            SessionInput::FlowClosed(flow) => self.state.on_flow_closed(now, flow),
             #[cfg(test)]
             SessionInput::Panic => panic!("injected fault"),
         }

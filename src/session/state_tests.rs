@@ -125,6 +125,8 @@ struct Out {
     sent: Vec<Sent>,
     registered: usize,
     admitted: usize,
+    /// Connections the session asked to hear about when they close.
+    watched: Vec<Target>,
     unregistered: usize,
     msrp_added: Vec<(u64, super::super::sdp_policy::MsrpLeg)>,
     msrp_removed: Vec<String>,
@@ -180,6 +182,7 @@ impl Harness {
                 Effect::Talk(e) => out.talk.push(e),
                 Effect::Journal(e) => out.journal.push(e),
                 Effect::AdmitFlow(_) => out.admitted += 1,
+                Effect::WatchFlow(f) => out.watched.push(f),
             }
         }
         out
@@ -1733,4 +1736,43 @@ fn refer_bye_to_oneself_is_a_leave() {
         "",
     );
     assert_eq!(h.send(&refer).responses[0].0, 403);
+}
+
+/// A subscription an untrusted subscriber set up over TCP is watched on its connection and
+/// ends, silently, when that connection closes; one over UDP or on another connection is
+/// not touched.
+#[test]
+fn a_subscription_bound_to_a_connection_ends_when_it_closes() {
+    let mut h = Harness::new(10, true, 0);
+    let tcp = |conn| Target {
+        protocol: Protocol::Tcp,
+        addr: "10.0.0.1:5060".parse().unwrap(),
+        conn: Some(conn),
+    };
+    let sub = |who: &str| {
+        request(
+            "SUBSCRIBE",
+            who,
+            &format!("sub-{who}"),
+            1,
+            None,
+            "Event: conference\r\nExpires: 600\r\n",
+            "",
+        )
+    };
+    assert_eq!(h.send_from(&sub("w1"), tcp(7), None).watched, vec![tcp(7)]);
+    assert_eq!(h.send_from(&sub("w2"), tcp(8), None).watched, vec![tcp(8)]);
+    assert!(
+        h.send(&sub("w3")).watched.is_empty(),
+        "UDP has no connection"
+    );
+    assert_eq!(h.s.subscription_count(), 3);
+    h.s.on_flow_closed(h.now, tcp(7));
+    let out = h.drain();
+    assert_eq!(h.s.subscription_count(), 2);
+    assert!(out.sent.is_empty(), "no NOTIFY to a closed connection");
+    assert_eq!(out.unregistered, 1);
+    // A close of a connection nobody's dialog is bound to changes nothing.
+    h.s.on_flow_closed(h.now, tcp(9));
+    assert_eq!(h.s.subscription_count(), 2);
 }

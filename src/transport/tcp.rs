@@ -250,11 +250,17 @@ pub fn init_metrics() {
     }
 }
 
+/// Told once, with the connection's [`Target`], when a watched connection closes.
+pub type CloseWatch = Box<dyn FnOnce(Target) + Send + Sync>;
+
 struct Conn {
     tx: mpsc::Sender<Bytes>,
     peer: SocketAddr,
     /// Its slot in [`ConnLimits`] (admitted connections leave probation).
     slot: Arc<Slot>,
+    /// Who must learn that the connection closed (sessions with dialogs bound to it), by
+    /// watcher key: one entry per watcher however often it asks, so the map stays bounded.
+    watchers: Mutex<HashMap<u64, CloseWatch>>,
 }
 
 /// Live connections of one stream transport (TCP or TLS).
@@ -481,6 +487,7 @@ impl TcpRegistry {
                 tx,
                 peer,
                 slot: permit.slot.clone(),
+                watchers: Mutex::new(HashMap::new()),
             },
         );
         self.by_peer.insert(peer, id);
@@ -508,12 +515,42 @@ impl TcpRegistry {
     }
 
     fn forget(&self, id: ConnId, peer: SocketAddr) {
-        if self.conns.remove(&id).is_some() {
+        self.by_peer.remove_if(&peer, |_, v| *v == id);
+        if let Some((_, conn)) = self.conns.remove(&id) {
             self.open.fetch_sub(1, Ordering::Relaxed);
             metrics::gauge!("focus_tcp_connections_active", "transport" => self.protocol.label())
                 .decrement(1.0);
+            let target = Target {
+                protocol: self.protocol,
+                addr: peer,
+                conn: Some(id),
+            };
+            let watchers = conn
+                .watchers
+                .into_inner()
+                .map(|w| w.into_values().collect())
+                .unwrap_or_else(|_| Vec::new());
+            for watch in watchers {
+                watch(target);
+            }
         }
-        self.by_peer.remove_if(&peer, |_, v| *v == id);
+    }
+
+    /// Tells `watch` (once) when connection `conn` closes; `key` names the watcher, and a
+    /// second watch with the same key replaces the first. A connection already closed gives
+    /// `watch` back, for the caller to act on at once.
+    pub fn watch(&self, conn: ConnId, key: u64, watch: CloseWatch) -> Result<(), CloseWatch> {
+        let Some(c) = self.conns.get(&conn) else {
+            return Err(watch);
+        };
+        let locked = c.watchers.lock();
+        match locked {
+            Ok(mut w) => {
+                w.insert(key, watch);
+                Ok(())
+            }
+            Err(_) => Err(watch),
+        }
     }
 
     async fn read_loop<R: AsyncRead + Unpin>(

@@ -88,6 +88,9 @@ pub enum Effect {
     /// A request from this flow was admitted (a participant joined, a member subscribed):
     /// its connection is never evicted to make room for outsiders.
     AdmitFlow(Target),
+    /// A dialog of this session is bound to this connection: tell the session
+    /// ([`super::SessionState::on_flow_closed`]) when it closes.
+    WatchFlow(Target),
     /// Route in-dialog requests of this dialog to this session (before the response goes).
     RegisterDialog(DialogId),
     UnregisterDialog(DialogId),

@@ -13,6 +13,7 @@ use crate::session_timer::{
 };
 use crate::sip::ALLOW;
 use crate::sip::{HeaderName, Method, Request, Response};
+use crate::transport::Target;
 use std::time::Instant;
 
 impl SessionState {
@@ -325,5 +326,44 @@ impl SessionState {
             DisconnectionMethod::Failed,
             Some((408, "session refresh failed")),
         );
+    }
+}
+
+impl SessionState {
+    /// The connection a dialog lives and dies with, if any: a stream connection the peer
+    /// itself set the dialog up on, from outside the trusted core. Its in-dialog requests
+    /// must come on that very connection ([`crate::dialog::Binding::Flow`]), so once it
+    /// closes the peer cannot refresh, and NOTIFYs have nowhere to go. (A trusted proxy may
+    /// reconnect and carry the dialog on, so its connections are not watched.)
+    pub(super) fn closable_flow(&self, dialog: &crate::dialog::Dialog) -> Option<Target> {
+        if dialog.binding != crate::dialog::Binding::Flow {
+            return None;
+        }
+        dialog
+            .bound_flow(&self.settings.trust.hosts)
+            .filter(|f| f.protocol.is_reliable() && f.conn.is_some())
+            .copied()
+    }
+
+    /// A watched connection closed: the subscriptions bound to it end at once (no NOTIFY:
+    /// the connection is gone), instead of staying listed until they expire or a NOTIFY
+    /// fails.
+    pub fn on_flow_closed(&mut self, now: Instant, flow: Target) {
+        let gone: Vec<u64> = self
+            .package
+            .ids()
+            .into_iter()
+            .filter(|sid| {
+                self.package
+                    .get(sid)
+                    .is_some_and(|s| self.closable_flow(&s.dialog) == Some(flow))
+            })
+            .collect();
+        for sid in gone {
+            metrics::counter!("focus_subscriptions_flow_closed_total").increment(1);
+            tracing::debug!(conn = ?flow.conn, peer = %flow.addr, "subscription ended: its connection closed");
+            self.drop_subscription(sid);
+        }
+        self.flush(now);
     }
 }

@@ -84,6 +84,9 @@ impl SessionState {
         };
         let sid = self.out.id();
         let expires_at = now + Duration::from_secs(u64::from(expires));
+        if let Some(flow) = self.closable_flow(&dialog) {
+            self.out.push(Effect::WatchFlow(flow));
+        }
         let mut sub = Subscription::new(sid, dialog, event, expires_at, now);
         sub.outsider = outsider;
         sub.subscriber = who.aor.clone();
