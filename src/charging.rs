@@ -29,13 +29,7 @@ mod timestamp;
 mod writer;
 
 #[cfg(test)]
-mod credit_tests;
-#[cfg(test)]
-mod http_tests;
-#[cfg(test)]
-mod record_tests;
-#[cfg(test)]
-mod writer_tests;
+mod tests;
 
 pub use credit::{
     BoxFuture, CreditControl, CreditDecision, CreditGate, CreditKind, CreditRequest, NoCredit,

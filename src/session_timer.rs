@@ -419,5 +419,4 @@ impl SessionTimer {
 }
 
 #[cfg(test)]
-#[path = "session_timer/tests.rs"]
 mod tests;

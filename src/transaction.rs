@@ -50,11 +50,11 @@ mod server_invite;
 mod timer;
 
 #[cfg(test)]
-mod pair_tests;
-#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod test_util;
+#[cfg(test)]
+mod tests;
 
 pub use client::{NonInviteClient, NonInviteClientState};
 pub use client_invite::{InviteClient, InviteClientState};

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 /// `[listen]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenConfig {
     /// SIP over UDP and TCP.

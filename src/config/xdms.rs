@@ -5,7 +5,7 @@ use super::{ConfigIssue, HttpUrl, JoinRule};
 use serde::Deserialize;
 
 /// `[xdms]`. Off while `root` is empty.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct XdmsConfig {
     /// The XCAP root URI (`http[s]://host[:port]/path`); empty: no XDMS.

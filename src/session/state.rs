@@ -544,5 +544,4 @@ pub use operator::{AdminCommand, AdminRefusal, ParticipantView, Reconfigure, Ses
 pub use uri_list::AdhocRecord;
 
 #[cfg(test)]
-#[path = "state_tests.rs"]
 mod tests;

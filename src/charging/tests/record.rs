@@ -1,4 +1,4 @@
-use super::*;
+use crate::charging::*;
 use serde_json::Value;
 use std::time::{Duration, UNIX_EPOCH};
 

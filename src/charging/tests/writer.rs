@@ -1,4 +1,4 @@
-use super::*;
+use crate::charging::*;
 use crate::config::{Config, FsyncPolicy};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -82,7 +82,7 @@ async fn one_valid_object_per_line_in_order_with_consecutive_seq() {
     let path = dir.path("sub/dir/cdr.jsonl");
     let (handle, task) = ChargingWriter::start(&config(&path, |_| {})).unwrap();
     assert!(handle.is_enabled());
-    for record in super::record_tests::every_record() {
+    for record in super::record::every_record() {
         handle.record(record);
     }
     for n in 0..200 {

@@ -1,4 +1,4 @@
-use super::*;
+use crate::charging::*;
 
 #[test]
 fn urls_that_are_accepted() {

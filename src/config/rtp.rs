@@ -1,4 +1,56 @@
-//! Checks of the `[rtp]` and `[floor]` sections and of the groups' codec lists.
+//! `[rtp]`: the RTP plane of push-to-talk groups, and the checks of `[rtp]`, `[floor]` and the groups' codec lists.
+
+use serde::Deserialize;
+
+/// How a leg learns where its participant's packets come from (`[rtp] latching`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Latching {
+    /// Only from the address and port the SDP announced (RFC 4961 symmetric RTP: clients
+    /// send from the port they receive on).
+    #[default]
+    Signalled,
+    /// Once, at the start of the leg, to the first source from the signalled *address*, on
+    /// any port (a NAT that keeps the address but maps the port); never to another source
+    /// afterwards.
+    SymmetricOnce,
+}
+
+/// `[rtp]`: the RTP plane of talk-burst groups (served when `policy.allowed_media` has
+/// `audio`). The section's checks live in `config/talk.rs`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpConfig {
+    /// UDP ports for participants' legs: an even RTP port and the next odd one for RTCP.
+    pub port_min: u16,
+    pub port_max: u16,
+    /// A participant with no RTP and no RTCP this long loses the floor, in seconds.
+    pub silence_timeout_s: u64,
+    /// Packets per second one participant may send; more are dropped.
+    pub max_packet_rate: u32,
+    /// Codecs forwarded, in preference order (`<encoding>/<rate>[/<channels>]`).
+    pub codecs: Vec<String>,
+    /// RTP legs (port pairs) held at once by participants that joined from one untrusted
+    /// address, over all sessions: one address cannot drain the port pool.
+    pub max_legs_per_source: u32,
+    /// Which source a participant's leg accepts: `signalled` (the SDP's address and port)
+    /// or `symmetric_once` (one latch to the first source from the SDP's address).
+    pub latching: Latching,
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig {
+            port_min: 20000,
+            port_max: 29999,
+            silence_timeout_s: 10,
+            max_packet_rate: 200,
+            codecs: vec!["PCMU/8000".into(), "PCMA/8000".into()],
+            max_legs_per_source: 32,
+            latching: Latching::Signalled,
+        }
+    }
+}
 
 use super::{Codec, MAX_CODECS};
 use super::{Config, ConfigIssue};

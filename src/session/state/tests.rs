@@ -1413,7 +1413,6 @@ fn talk_bursts_join_take_the_floor_and_leave() {
 fn request_in(method: &str, who: &str, call: &str, cseq: u32, tag: &str) -> Request {
     request(method, who, call, cseq, Some(tag), "", "")
 }
-#[path = "state/liveness_tests.rs"]
 mod liveness;
 
 #[test]

@@ -1,4 +1,4 @@
-use super::*;
+use crate::charging::*;
 use crate::config::{ChargingConfig, OnUnavailable};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -198,7 +198,7 @@ async fn an_oversized_answer_is_unavailable() {
     static HUGE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let huge = HUGE.get_or_init(|| {
         let mut v = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
-        v.resize(super::credit_http::MAX_RESPONSE * 2, b' ');
+        v.resize(crate::charging::credit_http::MAX_RESPONSE * 2, b' ');
         v
     });
     assert_eq!(decide(huge).await, CreditDecision::Unavailable);
@@ -376,7 +376,7 @@ async fn the_gate_from_configuration() {
 
 #[test]
 fn reasons_are_made_safe_for_a_warning_header() {
-    let response = super::http::Response {
+    let response = crate::charging::http::Response {
         status: 200,
         reason: "OK".into(),
         body: format!(
@@ -385,7 +385,7 @@ fn reasons_are_made_safe_for_a_warning_header() {
         )
         .into_bytes(),
     };
-    let CreditDecision::Denied { reason } = super::credit_http::decide(&response) else {
+    let CreditDecision::Denied { reason } = crate::charging::credit_http::decide(&response) else {
         panic!("not denied")
     };
     assert!(reason.starts_with("ab c  x"), "{reason}");
