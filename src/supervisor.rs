@@ -781,7 +781,9 @@ impl Supervisor {
         };
         metrics::counter!("focus_xdms_notifies_total", "outcome" => "no_subscription").increment(1);
         let req = incoming.request.clone();
-        incoming.txn.reply(&req, Status::CALL_TRANSACTION_DOES_NOT_EXIST);
+        incoming
+            .txn
+            .reply(&req, Status::CALL_TRANSACTION_DOES_NOT_EXIST);
     }
 
     /// Graceful shutdown: refuse new sessions, end every session (BYE to participants, final

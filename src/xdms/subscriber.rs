@@ -351,7 +351,12 @@ impl Subscriber {
 
     /// A NOTIFY the supervisor handed over (its Call-ID and To tag are the subscription's).
     /// Returns the status to answer and what to do.
-    pub fn on_notify(&mut self, req: &Request, source: Target, now: Instant) -> (Status, Vec<Action>) {
+    pub fn on_notify(
+        &mut self,
+        req: &Request,
+        source: Target,
+        now: Instant,
+    ) -> (Status, Vec<Action>) {
         let ours = !self.call_id.is_empty()
             && req.call_id() == &*self.call_id
             && req.to.tag() == Some(&*self.local_tag)

@@ -140,7 +140,11 @@ impl SessionState {
             Some(rid)
         };
         if let Some(pid) = leaver {
-            // The referrer hears the outcome before its dialog ends.
+            // The referrer hears the outcome before its dialog ends: not queued behind the
+            // Trying in flight, whose answer would come after the BYE.
+            if let Some(rid) = rid {
+                self.referrals.skip_wait_in(rid, pid);
+            }
             self.referral_notify(rid, Status::OK, "OK", true);
             self.hang_up(now, pid, DisconnectionMethod::Departed, None);
             return;
@@ -414,6 +418,12 @@ impl SessionState {
             .participants
             .named(|p| names(&p.identity, &p.real, &aor, requester));
         if let Some(pid) = pid {
+            // The outcome goes first; a referrer removing itself hears it before its
+            // dialog ends, not queued behind a NOTIFY whose answer would come too late.
+            if let Some(rid) = rid {
+                self.referrals.skip_wait_in(rid, pid);
+            }
+            self.referral_notify(rid, Status::OK, "OK", true);
             let reason = format!("removed by {by}");
             self.hang_up(
                 now,
@@ -421,7 +431,6 @@ impl SessionState {
                 DisconnectionMethod::Booted,
                 Some((Status::OK, &reason)),
             );
-            self.referral_notify(rid, Status::OK, "OK", true);
             return;
         }
         let calling = self

@@ -82,6 +82,17 @@ impl Referrals {
         self.map.insert(rid, referral);
     }
 
+    /// Lets referral `rid`'s next NOTIFY go without waiting for the one in flight, when it
+    /// travels in participant `pid`'s dialog and that dialog is about to end: waiting would
+    /// outlive the dialog and lose the outcome (the referrer removing itself).
+    pub(super) fn skip_wait_in(&mut self, rid: u64, pid: u64) {
+        if let Some(r) = self.map.get_mut(&rid) {
+            if matches!(r.via, ReferVia::Participant(p) if p == pid) {
+                r.in_flight = false;
+            }
+        }
+    }
+
     /// Forgets a referral (and gives back its own dialog).
     pub(super) fn end(&mut self, rid: u64, dialogs: &mut Dialogs, out: &mut Outbox) {
         if let Some(r) = self.map.remove(&rid) {
