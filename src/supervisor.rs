@@ -837,9 +837,10 @@ impl Router for Supervisor {
             self.refuse(incoming, &refusal);
             return;
         }
-        // The focus subscribes to one event package only (xcap-diff, at the XDMS): a NOTIFY
-        // belongs to that dialog or to nothing.
-        if req.method == Method::Notify {
+        // The focus subscribes to one event package only (xcap-diff, at the XDMS): with that
+        // subscription configured a NOTIFY belongs to its dialog or to nothing (481); without
+        // it the focus takes no NOTIFY at all (405 with Allow, from the checks below).
+        if req.method == Method::Notify && self.xdms_subscription.get().is_some() {
             self.route_notify(incoming);
             return;
         }
