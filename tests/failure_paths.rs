@@ -265,7 +265,7 @@ fn a_member_that_stops_reading_over_tcp_is_cut_off_by_the_write_timeout() {
         let b = alice.send_request(&mut call, "MESSAGE", "", Some(("text/plain", &body)));
         assert_eq!(alice.expect_final(&b).status, 202);
     }
-    let (mut stuck, _) = listener.accept().unwrap();
+    let (first, _) = listener.accept().unwrap();
 
     // The stuck member: its connection is closed once a write waited past the timeout, and
     // the failed send is counted.
@@ -279,15 +279,33 @@ fn a_member_that_stops_reading_over_tcp_is_cut_off_by_the_write_timeout() {
         HANG_GUARD,
         |v| v >= 1.0,
     );
-    stuck.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    // The focus may call the member again on a new connection for later deliveries (a
+    // slow machine lets the timeout fire while alice is still sending), so the stalled one
+    // is any connection it opened: one of them must be closed by the focus.
+    listener.set_nonblocking(true).unwrap();
+    let mut conns = vec![first];
     let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match stuck.read(&mut buf) {
-            Ok(0) => break,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("the focus never closed the stuck member's connection: {e}"),
+    let deadline = Instant::now() + HANG_GUARD;
+    'closed: loop {
+        while let Ok((c, _)) = listener.accept() {
+            conns.push(c);
         }
+        for c in &mut conns {
+            c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            loop {
+                match c.read(&mut buf) {
+                    Ok(0) => break 'closed,
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break 'closed,
+                    Err(_) => break,
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the focus never closed the stuck member's connection ({} opened)",
+            conns.len()
+        );
     }
     // Its deliveries are reported failed; the other member got every message regardless.
     focus.wait_metric(
